@@ -1,0 +1,25 @@
+"""Sans-IO wire format: Python objects <-> ZeroMQ frames.
+
+Pure code: imports neither ``zmq`` nor ``asyncio``. A message is the frame
+list ``[header, *buffers]``; the header opens with a fixed-size
+:class:`Envelope` (parsed by :func:`peek_envelope` without touching the
+payload) followed by the msgpack payload, and each ndarray travels in its own
+buffer frame without copies. See ``codec.py`` for the payload rules.
+"""
+
+from .codec import COPY_THRESHOLD, decode, encode, payload_nbytes, peek_envelope
+from .envelope import ENVELOPE_SIZE, VERSION, Envelope, Kind, pack_envelope, unpack_envelope
+
+__all__ = [
+    "COPY_THRESHOLD",
+    "ENVELOPE_SIZE",
+    "VERSION",
+    "Envelope",
+    "Kind",
+    "decode",
+    "encode",
+    "pack_envelope",
+    "payload_nbytes",
+    "peek_envelope",
+    "unpack_envelope",
+]

@@ -1,0 +1,239 @@
+"""ndarray and NumPy scalar <-> (meta, buffer): every dtype and layout edge case.
+
+An array travels as meta ``(dtype, shape, fortran)`` in the header plus one
+buffer frame holding its bytes. Sending never copies a C- or F-contiguous
+array: a C-ordered array is sent as its own memory; an F-ordered one as the
+memory of ``a.T`` (which is C-ordered) with ``fortran=True``, and is rebuilt
+on receipt as an F-ordered view. Any other layout (``a[::2, ::3]``, ...) has
+no single buffer to point at, so it is made C-contiguous: the one unavoidable
+copy of the send path.
+
+The dtype travels as ``dtype.str`` (which keeps the byte order, datetime unit
+and string width), or as ``dtype.descr`` for structured dtypes. Object dtypes
+(and structured dtypes with object fields, or with overlapping fields) are
+not array-sendable: :class:`Unsendable` tells the codec to fall back to
+pickle, when allowed.
+
+Receiving never copies unless asked: the array is ``np.frombuffer`` over the
+frame, read-only when the frame is (ZeroMQ frames are). Every meta value is
+untrusted and validated; any defect raises :class:`DecodeError`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, TypeAlias, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import DecodeError
+
+__all__ = [
+    "ALLOWED_KINDS",
+    "Unsendable",
+    "WireDtype",
+    "array_from_wire",
+    "array_to_wire",
+    "dtype_from_wire",
+    "dtype_to_wire",
+    "scalar_from_wire",
+    "scalar_to_wire",
+]
+
+ALLOWED_KINDS = frozenset("biufcmMSUV")
+"""dtype kinds whose values are plain bytes: everything but object ('O') and
+variable-width kinds such as NumPy 2's StringDType ('T')."""
+
+WireDtype: TypeAlias = str | list[Any]
+"""A dtype on the wire: ``dtype.str``, or ``dtype.descr`` for structured ones."""
+
+# The only dtype strings a sender produces (dtype.str): byte order, kind, width,
+# optional datetime unit. Matching before np.dtype() keeps untrusted strings away
+# from NumPy's lenient parser (comma lists, subarrays, deprecated aliases, 'O').
+_DTYPE_STR = re.compile(r"[<>|=][biufcmMSUV][0-9]{1,10}(?:\[[0-9]{0,10}[A-Za-z]{1,3}\])?")
+_DTYPE_CACHE: dict[str, np.dtype[Any]] = {}
+_DTYPE_CACHE_MAX = 1024  # bounded: dtype strings come from the network
+_MAX_DESCR_DEPTH = 16
+
+
+class Unsendable(TypeError):
+    """An array or scalar whose dtype cannot travel as raw bytes.
+
+    ``detail`` names the dtype, for the codec's TypeError message.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def dtype_to_wire(dt: np.dtype[Any]) -> WireDtype:
+    """Return the wire form of ``dt``; raise :class:`Unsendable` if it has none."""
+    if dt.fields is None:
+        if dt.kind not in ALLOWED_KINDS or dt.subdtype is not None:
+            raise Unsendable(f"dtype {dt}")
+        return dt.str
+    if dt.hasobject:
+        raise Unsendable(f"dtype {dt} (object fields)")
+    try:
+        return dt.descr
+    except ValueError:  # overlapping or out-of-order fields have no descr
+        raise Unsendable(f"dtype {dt} (overlapping fields)") from None
+
+
+def _dtype_from_str(s: str) -> np.dtype[Any]:
+    dt = _DTYPE_CACHE.get(s)
+    if dt is not None:
+        return dt
+    if not _DTYPE_STR.fullmatch(s):
+        raise DecodeError(f"invalid dtype {s!r}")
+    try:
+        dt = np.dtype(s)
+    except (TypeError, ValueError) as exc:
+        raise DecodeError(f"invalid dtype {s!r}: {exc}") from None
+    if dt.kind not in ALLOWED_KINDS or dt.fields is not None or dt.subdtype is not None:
+        raise DecodeError(f"dtype {s!r} is not allowed")
+    if len(_DTYPE_CACHE) < _DTYPE_CACHE_MAX:
+        _DTYPE_CACHE[s] = dt
+    return dt
+
+
+def _dtype_from_descr(descr: object, depth: int) -> np.dtype[Any]:
+    # A checked version of numpy.lib.format.descr_to_dtype: padding entries
+    # ('', '|Vn') become gaps, so offsets and itemsize come out as sent.
+    if type(descr) is str:
+        return _dtype_from_str(descr)
+    if type(descr) is not list or depth > _MAX_DESCR_DEPTH:
+        raise DecodeError(f"invalid dtype description {descr!r:.200}")
+    names: list[str] = []
+    formats: list[np.dtype[Any]] = []
+    titles: list[str | None] = []
+    offsets: list[int] = []
+    offset = 0
+    for field in descr:
+        if type(field) is not tuple or len(field) not in (2, 3):
+            raise DecodeError(f"invalid dtype field {field!r:.200}")
+        name, dt = field[0], _dtype_from_descr(field[1], depth + 1)
+        if len(field) == 3:
+            dt = np.dtype((dt, _shape(field[2], tuple, "subarray shape")))
+        if not (name == "" and dt.type is np.void and dt.names is None):  # else padding
+            title, name = name if type(name) is tuple and len(name) == 2 else (None, name)
+            if type(name) is not str or (title is not None and type(title) is not str):
+                raise DecodeError(f"invalid dtype field name {field[0]!r:.200}")
+            names.append(name)
+            titles.append(title)
+            formats.append(dt)
+            offsets.append(offset)
+        offset += dt.itemsize
+    return np.dtype(
+        {
+            "names": names,
+            "formats": formats,
+            "titles": titles,
+            "offsets": offsets,
+            "itemsize": offset,
+        }
+    )
+
+
+def dtype_from_wire(wire: object) -> np.dtype[Any]:
+    """Parse an untrusted wire dtype; raise :class:`DecodeError` unless it is a
+    valid, allowed (never object) dtype."""
+    if type(wire) is str:
+        return _dtype_from_str(wire)
+    try:
+        return _dtype_from_descr(wire, 0)
+    except DecodeError:
+        raise
+    except Exception as exc:  # NumPy rejects names, shapes, sizes in many ways
+        raise DecodeError(f"invalid structured dtype {wire!r:.200}: {exc}") from None
+
+
+def _shape(shape: object, kind: type, what: str) -> tuple[int, ...]:
+    if type(shape) is kind and isinstance(shape, (list, tuple)):
+        dims = tuple(shape)
+        if all(type(d) is int and d >= 0 for d in dims):
+            return dims
+    raise DecodeError(f"invalid {what} {shape!r:.200}: expected non-negative ints")
+
+
+def _byte_view(a: npt.NDArray[Any]) -> bytes | memoryview:
+    """A flat unsigned-byte view of the C-contiguous ``a`` (no copy)."""
+    if a.nbytes == 0:
+        return b""
+    try:
+        return a.data.cast("B")
+    except (TypeError, ValueError, BufferError):
+        # Some dtypes (datetime64, ...) cannot be exported through the buffer
+        # protocol; a uint8 view of the same memory always can.
+        return a.reshape(-1).view(np.uint8).data
+
+
+def array_to_wire(a: npt.NDArray[Any]) -> tuple[WireDtype, list[int], bool, bytes | memoryview]:
+    """Split ``a`` into ``(dtype, shape, fortran, buffer)``.
+
+    ``buffer`` is a flat byte view of ``a``'s own memory when ``a`` is C- or
+    F-contiguous, so the caller must not modify ``a`` until it is sent; any
+    other layout is copied into a new C-contiguous array. Raises
+    :class:`Unsendable` for dtypes that are not plain bytes.
+    """
+    wire = dtype_to_wire(a.dtype)
+    flags = a.flags
+    if flags.c_contiguous:
+        return wire, list(a.shape), False, _byte_view(a)
+    if flags.f_contiguous:
+        return wire, list(a.shape), True, _byte_view(a.T)
+    return wire, list(a.shape), False, _byte_view(np.ascontiguousarray(a))
+
+
+def array_from_wire(
+    wire_dtype: object, shape: object, fortran: object, buffer: memoryview, *, copy: bool
+) -> npt.NDArray[Any]:
+    """Rebuild an array from untrusted meta and its buffer frame.
+
+    Without ``copy`` the result is a view of ``buffer`` (read-only if the buffer
+    is). With ``copy`` it is a writable array owning its memory, in the same
+    memory order. Raises :class:`DecodeError` when the dtype is invalid, the
+    shape is not a list of non-negative ints or the buffer length is not
+    exactly ``prod(shape) * itemsize``.
+    """
+    dt = dtype_from_wire(wire_dtype)
+    dims = _shape(shape, list, "array shape")
+    if type(fortran) is not bool:
+        raise DecodeError(f"invalid array order flag {fortran!r:.50}")
+    expected = math.prod(dims) * dt.itemsize  # Python ints: cannot overflow
+    if buffer.nbytes != expected:
+        raise DecodeError(
+            f"array of dtype {dt} and shape {dims} needs {expected} bytes, "
+            f"its frame has {buffer.nbytes}"
+        )
+    try:
+        if expected == 0:  # nothing to share; frombuffer rejects empty items
+            return np.empty(dims, dt, order="F" if fortran else "C")
+        flat = np.frombuffer(buffer, dt)
+        arr = flat.reshape(dims[::-1]).T if fortran else flat.reshape(dims)
+    except (TypeError, ValueError) as exc:  # e.g. more dimensions than NumPy allows
+        raise DecodeError(f"cannot build array of dtype {dt} and shape {dims}: {exc}") from None
+    return arr.copy(order="K") if copy else arr
+
+
+def scalar_to_wire(s: np.generic) -> tuple[WireDtype, bytes]:
+    """Return ``(dtype, raw bytes)`` of a NumPy scalar, or raise :class:`Unsendable`."""
+    dt, raw = s.dtype, s.tobytes()
+    if dt.itemsize != len(raw):
+        # np.bytes_(b"") and np.str_("") claim itemsize 0 yet hold one
+        # (null) character; a width-1 dtype reads back as the same empty scalar.
+        dt = np.dtype((dt.type, len(raw) // (4 if dt.kind == "U" else 1)))
+    return dtype_to_wire(dt), raw
+
+
+def scalar_from_wire(wire_dtype: object, raw: object) -> np.generic:
+    """Rebuild a NumPy scalar of exactly the sent type; :class:`DecodeError` if invalid."""
+    dt = dtype_from_wire(wire_dtype)
+    if type(raw) is not bytes or len(raw) != dt.itemsize:
+        raise DecodeError(f"scalar of dtype {dt} needs {dt.itemsize} bytes, got {raw!r:.50}")
+    if not raw:
+        return cast(np.generic, np.zeros(1, dt)[0])
+    return cast(np.generic, np.frombuffer(raw, dt)[0])

@@ -1,0 +1,281 @@
+"""Python objects <-> ZeroMQ frames: ``encode(env, obj) -> [header, *buffers]``.
+
+The header frame is the fixed envelope (``envelope.py``) followed by the
+payload in msgpack. msgpack carries ``None``, ``bool``, ``int``, ``float``,
+``str``, ``bytes``, ``list`` and ``dict`` natively; everything else is
+tagged so it comes back as the same type:
+
+- self-contained values are msgpack ext records: ``complex`` (two float64),
+  ``int`` beyond 64 bits (two's complement bytes), ``bytearray``;
+- composite values are msgpack arrays whose first item is an empty ext
+  record, the *marker*: ``[TUPLE, *items]``, ``[SET, *items]``,
+  ``[FROZENSET, *items]``, ``[ARRAY, index, dtype, shape, fortran]``,
+  ``[SCALAR, dtype, raw]`` (NumPy scalars) and ``[PICKLE, first, count, data]``.
+  Markers, unlike nested ext records, need no second packer on the way out
+  and no second unpacker per value on the way in, and nothing is copied
+  once per nesting level. The codes live in ``tags.py``.
+
+Each ndarray's bytes are their own buffer frame (``index`` counts from the
+first frame after the header), never copied into the header; so are the
+out-of-band buffers of pickle protocol 5, used for other objects only when the
+job allows pickle. The decoder trusts nothing: every malformed message raises
+:class:`DecodeError`, and only that.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Sequence
+from typing import Any
+
+import msgpack  # type: ignore[import-untyped]
+import numpy as np
+
+from ..errors import DecodeError
+from .arrays import Unsendable, array_from_wire, array_to_wire, scalar_from_wire, scalar_to_wire
+from .envelope import ENVELOPE_SIZE, Envelope, pack_envelope, unpack_envelope
+from .tags import (
+    ARRAY,
+    COMPLEX,
+    EXT_BIGINT,
+    EXT_BYTEARRAY,
+    EXT_COMPLEX,
+    FROZENSET,
+    M_ARRAY,
+    M_FROZENSET,
+    M_PICKLE,
+    M_SCALAR,
+    M_SET,
+    M_TUPLE,
+    MARKERS,
+    PICKLE,
+    SCALAR,
+    SCAN,
+    SET,
+    TUPLE,
+    Boxed,
+    ExtType,
+    Marker,
+    box_misfits,
+)
+
+__all__ = ["COPY_THRESHOLD", "decode", "encode", "payload_nbytes", "peek_envelope"]
+
+COPY_THRESHOLD = 65536
+"""pyzmq's threshold: frames smaller than this are cheaper to copy than to track."""
+
+Frame = bytes | memoryview | bytearray
+
+_PICKLE_HINT = "allow pickle with `zmqmesh launch --pickle` or ZMQMESH_PICKLE=1"
+
+
+def _type_name(t: type) -> str:
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def _other(obj: object, detail: str, buffers: list[bytes | memoryview], allow: bool) -> object:
+    """Encode an object msgpack cannot carry: pickle it, or refuse (TypeError)."""
+    name = f"'{_type_name(type(obj))}'" + (f" ({detail})" if detail else "")
+    if not allow:
+        raise TypeError(
+            f"zmqmesh cannot send an object of type {name} without pickle; {_PICKLE_HINT}"
+        )
+    first = len(buffers)
+
+    def out_of_band(pb: pickle.PickleBuffer) -> bool:
+        try:
+            buffers.append(pb.raw())
+        except BufferError:  # not contiguous: let pickle copy it in-band
+            return True
+        return False
+
+    try:
+        data = pickle.dumps(obj, protocol=5, buffer_callback=out_of_band)
+    except Exception as exc:
+        del buffers[first:]
+        raise TypeError(f"zmqmesh cannot pickle an object of type {name}: {exc}") from exc
+    return [M_PICKLE, first, len(buffers) - first, data]
+
+
+def encode(env: Envelope, obj: object, *, allow_pickle: bool = False) -> list[bytes | memoryview]:
+    """Encode a message as ZeroMQ frames ``[header, *buffers]``.
+
+    ``header`` is one ``bytes``: the packed envelope, then the payload. Each
+    array's data is its own buffer, a view of the array's memory when it is
+    C- or F-contiguous (the caller must not modify the array until the frames
+    are sent) and a C-contiguous copy otherwise. The whole object is encoded
+    before anything is returned, so a failure sends nothing.
+
+    Raises ``TypeError`` naming the offending type for an object outside the
+    payload rules when ``allow_pickle`` is false, or one that cannot be
+    pickled; ``ValueError`` for an envelope field out of range or a payload
+    nested too deeply (or containing itself).
+    """
+    prefix = pack_envelope(env)
+    buffers: list[bytes | memoryview] = []
+
+    def default(o: Any) -> object:
+        t = type(o)
+        if t is tuple:
+            return [M_TUPLE, *o]
+        if t is np.ndarray:
+            try:
+                dtype, shape, fortran, buf = array_to_wire(o)
+            except Unsendable as exc:
+                return _other(o, exc.detail, buffers, allow_pickle)
+            buffers.append(buf)
+            return [M_ARRAY, len(buffers) - 1, dtype, shape, fortran]
+        if t is complex:
+            return ExtType(EXT_COMPLEX, COMPLEX.pack(o.real, o.imag))
+        if t is int:  # msgpack handles -2**63 .. 2**64-1 itself
+            return ExtType(EXT_BIGINT, o.to_bytes(o.bit_length() // 8 + 1, "little", signed=True))
+        if t is set:
+            return [M_SET, *o]
+        if t is frozenset:
+            return [M_FROZENSET, *o]
+        if isinstance(o, np.generic):
+            try:
+                return [M_SCALAR, *scalar_to_wire(o)]
+            except Unsendable as exc:
+                return _other(o, exc.detail, buffers, allow_pickle)
+        if t is Boxed:
+            if type(o.obj) is bytearray:
+                return ExtType(EXT_BYTEARRAY, bytes(o.obj))
+            return _other(o.obj, "", buffers, allow_pickle)
+        return _other(o, "", buffers, allow_pickle)
+
+    if type(obj) in SCAN:
+        obj = box_misfits(obj, 0)
+    packer = msgpack.Packer(
+        default=default, strict_types=True, use_bin_type=True, unicode_errors="surrogatepass"
+    )
+    return [prefix + packer.pack(obj), *buffers]
+
+
+def peek_envelope(frames: Sequence[Frame]) -> Envelope:
+    """Return the envelope of a message without decoding its payload.
+
+    Raises :class:`DecodeError` if there is no valid header frame.
+    """
+    if not frames:
+        raise DecodeError("empty message: no header frame")
+    return unpack_envelope(frames[0])
+
+
+def payload_nbytes(frames: Sequence[Frame]) -> int:
+    """Bytes of the message beyond the envelope: header payload plus all buffers."""
+    return sum(f.nbytes if type(f) is memoryview else len(f) for f in frames) - ENVELOPE_SIZE
+
+
+def decode(
+    frames: Sequence[Frame], *, copy: bool = False, allow_pickle: bool = False
+) -> tuple[Envelope, object]:
+    """Decode the frames of one message into ``(envelope, object)``.
+
+    Arrays are read-only views of their frames unless the frames are writable
+    (a ``bytearray``); with ``copy=True`` every array, including those inside
+    pickled objects, is a writable copy that owns its memory. Pickled objects
+    are loaded only when ``allow_pickle`` is true.
+
+    Raises :class:`DecodeError`, and nothing else, for any malformed message:
+    a bad envelope, a payload that is not valid msgpack, an unknown tag, bad
+    array meta, a buffer frame referenced twice or never, pickled data when
+    pickle is not allowed, ...
+    """
+    try:
+        return _decode(frames, copy, allow_pickle)
+    except DecodeError:
+        raise
+    except Exception as exc:  # garbage can upset NumPy, pickle, ... in many ways
+        raise DecodeError(f"malformed zmqmesh message: {type(exc).__name__}: {exc}") from exc
+
+
+def _decode(frames: Sequence[Frame], copy: bool, allow_pickle: bool) -> tuple[Envelope, object]:
+    env = peek_envelope(frames)
+    nbuf = len(frames) - 1
+    claimed = [False] * nbuf
+    unconsumed = 0  # markers seen minus markers heading an array
+
+    def claim(first: object, count: object) -> list[memoryview]:
+        if type(first) is not int or type(count) is not int or count < 0:
+            raise DecodeError(f"invalid buffer reference {first!r:.50}, {count!r:.50}")
+        if first < 0 or first + count > nbuf:
+            raise DecodeError(
+                f"payload references buffer frames {first}..{first + count - 1}, "
+                f"but the message has {nbuf} buffer frame(s)"
+            )
+        views = []
+        for i in range(first, first + count):
+            if claimed[i]:
+                raise DecodeError(f"buffer {i} is referenced twice")
+            claimed[i] = True
+            view = memoryview(frames[i + 1])
+            views.append(view if view.format == "B" and view.ndim == 1 else view.cast("B"))
+        return views
+
+    def ext_hook(code: int, data: bytes) -> object:
+        nonlocal unconsumed
+        if code == EXT_COMPLEX and len(data) == COMPLEX.size:
+            return complex(*COMPLEX.unpack(data))
+        if code == EXT_BIGINT:
+            return int.from_bytes(data, "little", signed=True)
+        if code == EXT_BYTEARRAY:
+            return bytearray(data)
+        marker = MARKERS.get(code)
+        if marker is None or data:
+            raise DecodeError(f"unknown ext record: code {code}, {len(data)} bytes")
+        unconsumed += 1
+        return marker
+
+    def list_hook(items: list[Any]) -> object:
+        nonlocal unconsumed
+        if not items or type(items[0]) is not Marker:
+            return items
+        unconsumed -= 1
+        code = items[0].code
+        if code == TUPLE:
+            return tuple(items[1:])
+        if code == SET:
+            return set(items[1:])
+        if code == FROZENSET:
+            return frozenset(items[1:])
+        if code == ARRAY and len(items) == 5:
+            (buf,) = claim(items[1], 1)
+            return array_from_wire(items[2], items[3], items[4], buf, copy=copy)
+        if code == SCALAR and len(items) == 3:
+            return scalar_from_wire(items[1], items[2])
+        if code == PICKLE and len(items) == 4:
+            if not allow_pickle:
+                raise DecodeError(
+                    f"message carries pickled data, but pickle is off; {_PICKLE_HINT}"
+                )
+            views = claim(items[1], items[2])
+            data = items[3]
+            if type(data) is not bytes:
+                raise DecodeError("pickled data is not bytes")
+            return pickle.loads(data, buffers=[bytearray(v) for v in views] if copy else views)
+        raise DecodeError(f"malformed tagged value (marker {code}, {len(items) - 1} items)")
+
+    header = frames[0]
+    # Slicing small bytes copies less than a memoryview costs to set up.
+    small = type(header) is bytes and len(header) <= COPY_THRESHOLD
+    body = header[ENVELOPE_SIZE:] if small else memoryview(header)[ENVELOPE_SIZE:]
+    try:
+        obj = msgpack.unpackb(
+            body,
+            ext_hook=ext_hook,
+            list_hook=list_hook,
+            strict_map_key=False,
+            unicode_errors="surrogatepass",
+        )
+    except DecodeError:
+        raise
+    except Exception as exc:
+        raise DecodeError(f"invalid payload: {type(exc).__name__}: {exc}") from exc
+    if unconsumed:
+        raise DecodeError("payload has a type marker outside the head of an array")
+    if nbuf and not all(claimed):
+        raise DecodeError(
+            f"message has {nbuf} buffer frames but the payload references {sum(claimed)}"
+        )
+    return env, obj
