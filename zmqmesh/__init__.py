@@ -1,0 +1,39 @@
+"""zmqmesh: MPI-style message passing for asyncio Python over ZeroMQ.
+
+The public names of the API contract; implementation modules are internal.
+"""
+
+from zmqmesh.errors import (
+    AuthenticationError,
+    CollectiveMismatchError,
+    DecodeError,
+    LaunchError,
+    MeshError,
+    RankFailedError,
+    RemoteError,
+)
+from zmqmesh.matching import ANY_SOURCE, ANY_TAG
+from zmqmesh.runtime.bootstrap import finalize, init
+from zmqmesh.runtime.comm import Comm
+from zmqmesh.runtime.request import Request, Status
+from zmqmesh.runtime.run import run
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ANY_SOURCE",
+    "ANY_TAG",
+    "AuthenticationError",
+    "CollectiveMismatchError",
+    "Comm",
+    "DecodeError",
+    "LaunchError",
+    "MeshError",
+    "RankFailedError",
+    "RemoteError",
+    "Request",
+    "Status",
+    "finalize",
+    "init",
+    "run",
+]

@@ -1,0 +1,140 @@
+"""Rendezvous: how the ranks of a job learn each other's endpoints.
+
+Theory of operation: one server (the launcher, or rank 0 when started by
+``srun``/an MPI launcher) binds a ROUTER socket. Every rank connects a DEALER,
+sends one ``hello`` frame (msgpack map: ``rank``, ``size``, ``job``, ``info``)
+and waits. When all ``size`` distinct ranks have checked in, the server sends
+each of them the same ``{"table": [info_0, ..., info_{size-1}]}``. A hello that
+cannot belong to the job (wrong job id or size, rank out of range, a rank seen
+twice) is answered with ``{"error": text}`` and otherwise ignored, so a
+stray or hostile client never disturbs the job.
+
+Invariants: the table is sent once, only when complete, and in rank order.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import msgpack
+import zmq
+
+from zmqmesh.errors import LaunchError
+
+__all__ = ["RendezvousServer", "exchange"]
+
+
+class RendezvousServer:
+    """A rendezvous server running in a daemon thread.
+
+    ``endpoint`` is the address clients connect to. ``close()`` stops the
+    thread and closes the socket; it is idempotent.
+    """
+
+    def __init__(self, size: int, job: str, *, bind: str = "tcp://127.0.0.1:*") -> None:
+        if size < 1:
+            raise ValueError(f"rendezvous size must be >= 1, got {size}")
+        self.size = size
+        self.job = job
+        self._ctx = zmq.Context.instance()
+        self._sock = self._ctx.socket(zmq.ROUTER)
+        self._sock.linger = 1000
+        try:
+            self._sock.bind(bind)
+        except zmq.ZMQError as exc:
+            self._sock.close(linger=0)
+            raise LaunchError(f"cannot bind the rendezvous at {bind}: {exc}") from None
+        self.endpoint: str = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._stop = threading.Event()
+        self.done = threading.Event()
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._serve, name="zmqmesh-rendezvous", daemon=True)
+        self._thread.start()
+
+    def _check(self, hello: Any, seen: dict[int, Any]) -> str | None:
+        if not isinstance(hello, dict):
+            return "malformed hello"
+        rank = hello.get("rank")
+        if hello.get("job") != self.job:
+            return "hello for another job"
+        if hello.get("size") != self.size:
+            return f"size mismatch: job has {self.size} ranks, rank says {hello.get('size')!r}"
+        if not isinstance(rank, int) or not 0 <= rank < self.size:
+            return f"rank {rank!r} out of range for a job of {self.size}"
+        if rank in seen:
+            return f"rank {rank} checked in twice"
+        return None
+
+    def _serve(self) -> None:
+        seen: dict[int, tuple[bytes, Any]] = {}
+        try:
+            while not self._stop.is_set() and len(seen) < self.size:
+                if not self._sock.poll(100):
+                    continue
+                parts = self._sock.recv_multipart()
+                if len(parts) != 2:
+                    continue
+                ident, body = parts
+                try:
+                    hello = msgpack.unpackb(body, raw=False)
+                except Exception:
+                    hello = None
+                problem = self._check(hello, seen)
+                if problem is not None:
+                    self._sock.send_multipart([ident, msgpack.packb({"error": problem})])
+                    continue
+                seen[hello["rank"]] = (ident, hello.get("info"))
+            if len(seen) == self.size:
+                table = msgpack.packb({"table": [seen[r][1] for r in range(self.size)]})
+                for r in range(self.size):
+                    self._sock.send_multipart([seen[r][0], table])
+                self.done.set()
+        except zmq.ZMQError as exc:  # context terminated during shutdown
+            if not self._stop.is_set():
+                self.error = str(exc)
+
+    def close(self) -> None:
+        """Stop serving and close the socket (idempotent)."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        if not self._sock.closed:
+            self._sock.close(linger=200)
+
+
+def exchange(
+    endpoint: str, rank: int, size: int, job: str, info: Any, *, timeout: float = 60.0
+) -> list[Any]:
+    """Check in with the rendezvous at ``endpoint`` and return the table of
+    every rank's ``info``, indexed by rank.
+
+    Blocks until the whole job has checked in. Raises :class:`LaunchError`
+    when the server refuses this rank or no table arrives within ``timeout``
+    seconds.
+    """
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.linger = 0
+    try:
+        sock.connect(endpoint)
+        sock.send(msgpack.packb({"rank": rank, "size": size, "job": job, "info": info}))
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sock.poll(int(left * 1000) + 1):
+                raise LaunchError(
+                    f"rank {rank}: no rendezvous with the other {size - 1} ranks at {endpoint} "
+                    f"within {timeout:g} s"
+                )
+            reply = msgpack.unpackb(sock.recv(), raw=False)
+            if isinstance(reply, dict) and "error" in reply:
+                raise LaunchError(
+                    f"rank {rank}: rendezvous at {endpoint} refused: {reply['error']}"
+                )
+            if isinstance(reply, dict) and isinstance(reply.get("table"), list):
+                table: list[Any] = reply["table"]
+                return table
+    finally:
+        sock.close()

@@ -1,0 +1,278 @@
+"""The transport: the only code that touches ZeroMQ sockets.
+
+Theory of operation. Each rank binds one ROUTER socket (inbound) and opens one
+DEALER per peer it sends to (outbound), lazily on the first send. One socket
+pair per directed edge gives per-pair FIFO order, which the matching layer
+turns into MPI's non-overtaking rule. The ROUTER is only ever read, so its
+routing ids are never used to send and ``ROUTER_MANDATORY`` is irrelevant.
+
+Both directions use plain (non-asyncio) pyzmq sockets driven by the event
+loop's reader callbacks on ``ZMQ_FD``. That descriptor is edge-triggered: a
+wake-up means "look at ZMQ_EVENTS", not "one message". The inbound callback
+therefore drains the ROUTER until ``Again`` (bounded per wake-up, then it
+re-schedules itself so a flood cannot starve the loop), which is much faster
+than zmq.asyncio's one-future-per-message receive (pyzmq #1209, #1259).
+
+Sending never blocks the loop: each frame is sent with ``NOBLOCK``. Frames
+below ``COPY_THRESHOLD`` are copied by ZeroMQ (cheaper than tracking);
+larger ones are sent zero-copy with a ``MessageTracker`` so the caller learns
+when ZeroMQ has released the memory and the buffer may be reused. When a
+peer's queue is full (``Again``), the message and everything sent to that peer
+after it wait in a per-peer backlog, flushed in order when the DEALER becomes
+writable, so order is kept.
+
+Invariants: messages to one peer leave in call order; a message is handed to
+ZeroMQ whole or not at all; nothing is sent after ``close()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import struct
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import zmq
+
+from zmqmesh.wire import COPY_THRESHOLD
+
+__all__ = ["Transport", "TransportState"]
+
+log = logging.getLogger("zmqmesh.transport")
+
+Frames = list[Any]  # zmq.Frame objects on receive; bytes/memoryview on send
+
+# Messages handled per inbound wake-up before yielding to other tasks.
+_DRAIN_BUDGET = 256
+
+
+class TransportState(enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class _Peer:
+    __slots__ = ("backlog", "sock", "waiting")
+
+    def __init__(self, sock: zmq.Socket[Any]) -> None:
+        self.sock = sock
+        # (frames, future set when handed to zmq + released) in send order
+        self.backlog: deque[tuple[Sequence[Any], asyncio.Future[None]]] = deque()
+        self.waiting = False  # a reader on the DEALER's FD is registered
+
+
+class Transport:
+    """ROUTER in, DEALER per peer out, on the running event loop.
+
+    ``on_message(frames)`` is called on the loop thread for every inbound
+    message, with the sender's frames (routing id stripped) as ``zmq.Frame``
+    objects whose ``.buffer`` is a zero-copy view of the received data.
+    """
+
+    def __init__(
+        self,
+        zctx: zmq.Context[Any],
+        rank: int,
+        on_message: Callable[[Frames], None],
+        *,
+        linger_ms: int = 5000,
+    ) -> None:
+        self.rank = rank
+        self._zctx = zctx
+        self._on_message = on_message
+        self._linger_ms = linger_ms
+        self._loop = asyncio.get_running_loop()
+        self._router: zmq.Socket[Any] = zctx.socket(zmq.ROUTER)
+        self._router.linger = 0
+        self._peers: dict[int, _Peer] = {}
+        self._endpoints: list[str | None] = []
+        self._tracker_pool: ThreadPoolExecutor | None = None
+        self.state = TransportState.NEW
+        self.endpoints: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"<Transport rank={self.rank} {self.state.value} peers={len(self._peers)}>"
+
+    # -- set-up -----------------------------------------------------------
+    def bind(self, endpoint: str) -> str:
+        """Bind the inbound ROUTER; returns the resolved endpoint (a tcp
+        wildcard port becomes the real one). Starts receiving."""
+        self._router.bind(endpoint)
+        resolved = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.endpoints.append(resolved)
+        if self.state is TransportState.NEW:
+            self.state = TransportState.OPEN
+            self._loop.add_reader(self._router.FD, self._drain)
+            # Messages may already be queued: the FD only signals changes.
+            self._loop.call_soon(self._drain)
+        return resolved
+
+    def set_peers(self, endpoints: Sequence[str | None]) -> None:
+        """Endpoints to reach each rank, indexed by rank (None: unreachable)."""
+        self._endpoints = list(endpoints)
+
+    @property
+    def connections(self) -> int:
+        """How many peers this rank holds an outbound connection to."""
+        return len(self._peers)
+
+    def _peer(self, rank: int) -> _Peer:
+        peer = self._peers.get(rank)
+        if peer is None:
+            if self.state is not TransportState.OPEN:
+                raise RuntimeError(f"transport is {self.state.value}")
+            endpoint = self._endpoints[rank] if rank < len(self._endpoints) else None
+            if endpoint is None:
+                raise ValueError(f"no endpoint known for rank {rank}")
+            sock: zmq.Socket[Any] = self._zctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.ROUTING_ID, struct.pack("!I", self.rank))
+            sock.linger = self._linger_ms
+            sock.connect(endpoint)
+            peer = self._peers[rank] = _Peer(sock)
+        return peer
+
+    # -- inbound ----------------------------------------------------------
+    def _drain(self) -> None:
+        router = self._router
+        if router.closed:
+            return
+        recv = router.recv_multipart
+        for _ in range(_DRAIN_BUDGET):
+            try:
+                frames = recv(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            except zmq.ZMQError as exc:
+                if self.state is TransportState.CLOSED:
+                    return
+                log.error("rank %d: receive failed: %s", self.rank, exc)
+                return
+            del frames[0]  # routing id of the sending DEALER
+            try:
+                self._on_message(frames)
+            except Exception:
+                log.exception("rank %d: dropped an inbound message", self.rank)
+        # Budget spent and the FD will not fire again for what is queued.
+        self._loop.call_soon(self._drain)
+
+    # -- outbound ---------------------------------------------------------
+    def send(self, rank: int, frames: Sequence[Any]) -> asyncio.Future[None] | None:
+        """Hand one message to ZeroMQ for ``rank``.
+
+        Returns None when ZeroMQ holds its own copy of every frame (the caller
+        may reuse its buffers at once), else a future that completes when the
+        message has been handed over and ZeroMQ has released every zero-copy
+        frame. Raises ``ValueError`` for an unknown rank.
+        """
+        peer = self._peer(rank)
+        if peer.backlog:
+            fut: asyncio.Future[None] = self._loop.create_future()
+            peer.backlog.append((frames, fut))
+            return fut
+        try:
+            tracker = self._send_now(peer.sock, frames)
+        except zmq.Again:
+            fut = self._loop.create_future()
+            peer.backlog.append((frames, fut))
+            self._wait_writable(peer)
+            return fut
+        if tracker is None:
+            return None
+        fut = self._loop.create_future()
+        self._await_tracker(tracker, fut)
+        return fut
+
+    @staticmethod
+    def _send_now(sock: zmq.Socket[Any], frames: Sequence[Any]) -> zmq.MessageTracker | None:
+        """Send all frames or raise ``Again`` having sent none. Only the
+        first frame can meet ``Again``: ZeroMQ accepts a multipart message
+        whole once its first part is in."""
+        trackers: list[zmq.MessageTracker] = []
+        last = len(frames) - 1
+        for i, frame in enumerate(frames):
+            flags = zmq.NOBLOCK if i == last else zmq.NOBLOCK | zmq.SNDMORE
+            if len(frame) < COPY_THRESHOLD:
+                sock.send(frame, flags, copy=True)
+            else:
+                tracker = sock.send(frame, flags, copy=False, track=True)
+                if not tracker.done:
+                    trackers.append(tracker)
+        if not trackers:
+            return None
+        return trackers[0] if len(trackers) == 1 else zmq.MessageTracker(*trackers)
+
+    def _await_tracker(self, tracker: zmq.MessageTracker, fut: asyncio.Future[None]) -> None:
+        # MessageTracker signals a threading.Event from pyzmq's gc thread;
+        # waiting for it in a helper thread wakes the loop as soon as
+        # ZeroMQ lets go of the buffer, with no polling.
+        if self._tracker_pool is None:
+            self._tracker_pool = ThreadPoolExecutor(4, thread_name_prefix="zmqmesh-tracker")
+        done = self._loop.run_in_executor(self._tracker_pool, tracker.wait)
+
+        def finish(d: asyncio.Future[Any]) -> None:
+            if fut.done():
+                return
+            exc = None if d.cancelled() else d.exception()
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(None)
+
+        done.add_done_callback(finish)
+
+    def _wait_writable(self, peer: _Peer) -> None:
+        if not peer.waiting:
+            peer.waiting = True
+            self._loop.add_reader(peer.sock.FD, self._flush, peer)
+        # Edge-triggered FD: the state may already be writable.
+        self._loop.call_soon(self._flush, peer)
+
+    def _flush(self, peer: _Peer) -> None:
+        if peer.sock.closed:
+            return
+        while peer.backlog:
+            frames, fut = peer.backlog[0]
+            try:
+                tracker = self._send_now(peer.sock, frames)
+            except zmq.Again:
+                if peer.sock.getsockopt(zmq.EVENTS) & zmq.POLLOUT:
+                    continue
+                return
+            peer.backlog.popleft()
+            if fut.done():  # the sender gave up waiting; the message still went
+                continue
+            if tracker is None:
+                fut.set_result(None)
+            else:
+                self._await_tracker(tracker, fut)
+        if peer.waiting:
+            peer.waiting = False
+            self._loop.remove_reader(peer.sock.FD)
+
+    # -- shutdown ---------------------------------------------------------
+    def close(self) -> None:
+        """Close every socket (idempotent). Outbound sockets linger up to
+        ``linger_ms`` so messages already sent still reach live peers."""
+        if self.state is TransportState.CLOSED:
+            return
+        was_open = self.state is TransportState.OPEN
+        self.state = TransportState.CLOSED
+        loop_open = not self._loop.is_closed()
+        if was_open and loop_open:
+            self._loop.remove_reader(self._router.FD)
+        self._router.close(linger=0)
+        for peer in self._peers.values():
+            if peer.waiting and loop_open:
+                self._loop.remove_reader(peer.sock.FD)
+            for _, fut in peer.backlog:
+                if not fut.done() and loop_open:
+                    fut.set_exception(ConnectionError("transport closed before the message left"))
+            peer.sock.close()
+        self._peers.clear()
+        if self._tracker_pool is not None:
+            self._tracker_pool.shutdown(wait=False, cancel_futures=True)
