@@ -1,0 +1,118 @@
+"""The launcher's command line, in process: where the program starts, what
+the options become, and the environment each rank gets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from zmqmesh.errors import LaunchError
+from zmqmesh.launcher.cli import job_spec, main, parse_args, split_program
+from zmqmesh.launcher.spawn import JobSpec, rank_environ
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (["s.py"], ([], ["--", "s.py"], [])),
+        (["-n", "4", "s.py", "-n", "2"], (["-n", "4"], ["--", "s.py"], ["-n", "2"])),
+        (["-n4", "--np=4", "s.py", "-m", "x"], (["-n4", "--np=4"], ["--", "s.py"], ["-m", "x"])),
+        (["-x", "A", "-xB=1", "--no-prefix", "s.py"], (["-x", "A", "-xB=1", "--no-prefix"],
+                                                      ["--", "s.py"], [])),
+        (["--timeout", "5", "--grace", "1", "-m", "p.m", "--timeout"],
+         (["--timeout", "5", "--grace", "1"], ["-m", "p.m"], ["--timeout"])),
+        (["-mp.m", "a"], ([], ["-m", "p.m"], ["a"])),
+        (["--", "-odd.py", "--"], ([], ["--", "-odd.py"], ["--"])),
+        (["--pickle", "-n", "2"], (["--pickle", "-n", "2"], [], [])),
+        (["-m"], ([], ["-m"], [])),
+    ],
+)  # fmt: skip
+def test_split_program_stops_at_the_program(
+    words: list[str], expected: tuple[list[str], list[str], list[str]]
+) -> None:
+    assert split_program(words) == expected
+
+
+def test_a_launch_command_line_becomes_a_job_spec(tmp_path: Path) -> None:
+    script = tmp_path / "s.py"
+    script.write_text("")
+    ns = parse_args(
+        ["launch", "-n", "3", "-x", "HOME", "-x", "A=1=2", "--timeout", "2.5", "--grace", "0",
+         "--no-prefix", "--pickle", str(script), "--np", "9"]
+    )  # fmt: skip
+    spec = job_spec(ns, {"HOME": "/home/me"})
+    assert spec == JobSpec(
+        program=(str(script), "--np", "9"),
+        size=3,
+        env={"HOME": "/home/me", "A": "1=2"},
+        timeout=2.5,
+        grace=0.0,
+        prefix=False,
+        pickle=True,
+    )
+
+
+def test_module_mode_and_defaults() -> None:
+    spec = job_spec(parse_args(["launch", "-m", "pkg.mod", "-n", "2"]), {})
+    assert spec == JobSpec(program=("-m", "pkg.mod", "-n", "2"))
+    assert (spec.size, spec.grace, spec.timeout, spec.prefix, spec.pickle) == (
+        1,
+        10.0,
+        None,
+        True,
+        False,
+    )
+
+
+def test_forwarding_an_unset_variable_is_a_launch_error() -> None:
+    with pytest.raises(LaunchError, match="NOPE is not set"):
+        job_spec(parse_args(["launch", "-x", "NOPE", "-m", "m"]), {})
+
+
+def test_main_reports_errors_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["launch", "-n", "0", "-m", "m"]) == 2
+    assert main(["launch", "-x", "ZMQMESH_PICKLE=1", "-m", "m"]) == 2
+    assert main(["launch", "-m", ""]) == 2
+    assert main(["launch", "-"]) == 2
+    assert main(["frobnicate"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert lines[:4] == [
+        "zmqmesh: error: argument -n/--np: the number of ranks must be at least 1, not 0",
+        "zmqmesh: error: argument -x: ZMQMESH_PICKLE is set by the launcher (use --pickle)",
+        "zmqmesh: error: -m needs a module name",
+        "zmqmesh: error: the program cannot be read from stdin: ranks' stdin is /dev/null",
+    ]
+    # argparse's own wording of the choices differs between Python versions.
+    assert lines[4].startswith("zmqmesh: error: argument command: invalid choice: 'frobnicate'")
+    assert len(lines) == 5
+
+
+def test_main_returns_0_after_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["launch", "--help"]) == 0
+    assert "--grace S" in capsys.readouterr().out
+
+
+def test_rank_environ_sets_the_contract_over_stale_values() -> None:
+    spec = JobSpec(program=("s.py",), size=4, env={"X": "1", "PYTHONUNBUFFERED": "0"}, pickle=True)
+    base = {"PATH": "/bin", "ZMQMESH_RANK": "7", "ZMQMESH_IPC_DIR": "/old", "X": "0"}
+    env = rank_environ(spec, 2, job="j", rendezvous="tcp://127.0.0.1:5", ipc_dir="/d", base=base)
+    assert env == {
+        "PATH": "/bin",
+        "X": "1",
+        "ZMQMESH_RANK": "2",
+        "ZMQMESH_SIZE": "4",
+        "ZMQMESH_JOB": "j",
+        "ZMQMESH_RENDEZVOUS": "tcp://127.0.0.1:5",
+        "ZMQMESH_IPC_DIR": "/d",
+        "ZMQMESH_PICKLE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    no_pickle = JobSpec(program=("s.py",))
+    assert "ZMQMESH_PICKLE" not in rank_environ(
+        no_pickle, 0, job="j", rendezvous="r", ipc_dir="/d", base={"ZMQMESH_PICKLE": "1"}
+    )

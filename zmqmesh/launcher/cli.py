@@ -1,0 +1,274 @@
+"""The ``zmqmesh`` command line (also ``python -m zmqmesh``).
+
+``zmqmesh launch -n N [options] script.py [args...]`` and
+``zmqmesh launch -n N [options] -m pkg.mod [args...]`` run N ranks of a Python
+program on this machine. Everything after the script or module name belongs to
+the program, even words that look like the launcher's options, so the command
+line is split there before argparse sees the launcher's part.
+
+Mistakes on the command line (and anything else that keeps the job from
+starting) print a single ``zmqmesh: error: ...`` line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from typing import NoReturn
+
+from zmqmesh.errors import LaunchError
+from zmqmesh.launcher.spawn import RESERVED_ENV, JobSpec, run_job
+
+__all__ = ["build_parser", "main", "parse_args", "split_program"]
+
+USAGE_ERROR = 2
+
+# Launcher options that take their value as the next word; the other forms
+# (--np=4, -n4, -xVAR) are one word. Needed to find where the program starts.
+_OPTIONS_WITH_VALUE = frozenset({"-n", "--np", "-x", "--timeout", "--grace"})
+
+_LAUNCH_USAGE = (
+    "zmqmesh launch [options] script.py [args...]\n"
+    "       zmqmesh launch [options] -m MODULE [args...]"
+)
+
+_LAUNCH_EPILOG = """\
+Each rank runs the same program with the launcher's Python interpreter, in a
+session of its own, with stdin from /dev/null and these variables set:
+ZMQMESH_RANK, ZMQMESH_SIZE, ZMQMESH_JOB, ZMQMESH_RENDEZVOUS, ZMQMESH_IPC_DIR
+(a private directory removed when the job ends), ZMQMESH_PICKLE=1 with
+--pickle, and PYTHONUNBUFFERED=1.
+
+Exit status: 0 when every rank exits 0; else that of the first rank to fail
+(128+N when it was killed by signal N); 124 when --timeout expires; 130, 143
+or 129 when the launcher gets SIGINT, SIGTERM or SIGHUP; 2 when the job
+cannot be started.
+
+examples:
+  zmqmesh launch -n 4 script.py --size 10
+  zmqmesh launch -n 8 -x OMP_NUM_THREADS=1 --timeout 600 -m pkg.solver input.h5
+"""
+
+
+class _UsageError(Exception):
+    """A mistake on the command line; reported as one line, status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints the usage and exits; here every error is one line that
+    # main() prints, so the launcher's errors all look alike.
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message)
+
+
+def _rank_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of ranks: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"the number of ranks must be at least 1, not {n}")
+    return n
+
+
+def _seconds(text: str, *, allow_zero: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise argparse.ArgumentTypeError(f"seconds must be finite and {bound}, not {text!r}")
+    return value
+
+
+def _timeout(text: str) -> float:
+    return _seconds(text, allow_zero=False)
+
+
+def _grace(text: str) -> float:
+    return _seconds(text, allow_zero=True)
+
+
+def _env_item(text: str) -> tuple[str, str | None]:
+    name, sep, value = text.partition("=")
+    if not name or "\0" in text:
+        raise argparse.ArgumentTypeError(f"expected VAR or VAR=value, not {text!r}")
+    if name in RESERVED_ENV:
+        hint = " (use --pickle)" if name == "ZMQMESH_PICKLE" else ""
+        raise argparse.ArgumentTypeError(f"{name} is set by the launcher{hint}")
+    return name, (value if sep else None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the ``zmqmesh`` command and its subcommands."""
+    parser = _Parser(
+        prog="zmqmesh",
+        description="MPI-style message passing for asyncio Python over ZeroMQ.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="command", required=True)
+    launch = commands.add_parser(
+        "launch",
+        help="run N ranks of a Python program on this machine",
+        description="Run N ranks of a Python program on this machine and wait for them.",
+        usage=_LAUNCH_USAGE,
+        epilog=_LAUNCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    launch.add_argument(
+        "-n",
+        "--np",
+        dest="size",
+        type=_rank_count,
+        default=1,
+        metavar="N",
+        help="number of ranks to start (default: 1)",
+    )
+    launch.add_argument(
+        "-x",
+        dest="env",
+        action="append",
+        type=_env_item,
+        default=[],
+        metavar="VAR[=VALUE]",
+        help="give the ranks VAR: VALUE, or without =VALUE the launcher's own value "
+        "(an error when unset); repeatable",
+    )
+    launch.add_argument(
+        "--timeout",
+        type=_timeout,
+        metavar="S",
+        help="stop every rank after S seconds and exit with status 124 (default: no limit)",
+    )
+    launch.add_argument(
+        "--grace",
+        type=_grace,
+        default=10.0,
+        metavar="S",
+        help="after the first rank fails, let the others run S more seconds before "
+        "stopping them (default: 10)",
+    )
+    launch.add_argument(
+        "--no-prefix",
+        dest="prefix",
+        action="store_false",
+        help="do not start each output line with [rank]",
+    )
+    launch.add_argument(
+        "--pickle",
+        action="store_true",
+        help="let the ranks send arbitrary objects with pickle (sets ZMQMESH_PICKLE=1)",
+    )
+    launch.add_argument(
+        "-m",
+        dest="module",
+        metavar="MODULE",
+        help="run library module MODULE as the program, like python -m",
+    )
+    launch.add_argument("script", nargs="?", help="the Python script each rank runs")
+    launch.add_argument("args", nargs=argparse.REMAINDER, help="passed to the program as they are")
+    return parser
+
+
+def split_program(argv: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+    """Split the words after ``launch`` into the launcher's options, the
+    program (``["-m", module]``, ``["--", script]`` or ``[]`` when absent)
+    and the program's arguments, taken verbatim."""
+    words = list(argv)
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--":
+            return words[:i], words[i : i + 2], words[i + 2 :]
+        if word == "-m":
+            return words[:i], words[i : i + 2], words[i + 2 :]
+        if word.startswith("-m"):  # -mpkg.mod, as python takes it
+            return words[:i], ["-m", word[2:]], words[i + 1 :]
+        if word == "-" or not word.startswith("-"):
+            return words[:i], ["--", word], words[i + 1 :]
+        i += 2 if word in _OPTIONS_WITH_VALUE else 1
+    return words, [], []
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse a ``zmqmesh launch`` command line (without the program name).
+
+    Raises ``_UsageError`` for a mistake; ``SystemExit(0)`` after printing
+    ``--help`` or ``--version``.
+    """
+    parser = build_parser()
+    if argv and argv[0] == "launch":
+        options, program, args = split_program(argv[1:])
+        ns = parser.parse_args(["launch", *options, *program])
+        ns.args = args
+        if ns.module is None and ns.script is None:
+            raise _UsageError("no program to run: give a script or -m module")
+        return ns
+    parser.parse_args(list(argv))  # prints help or raises for anything but launch
+    raise _UsageError(f"unknown command line: {' '.join(argv)}")
+
+
+def job_spec(ns: argparse.Namespace, environ: Mapping[str, str]) -> JobSpec:
+    """The job that a parsed ``launch`` command line asks for. ``-x VAR`` takes
+    its value from ``environ``. Raises ``LaunchError`` when the program or a
+    forwarded variable does not exist."""
+    env: dict[str, str] = {}
+    for name, value in ns.env:
+        if value is None:
+            if name not in environ:
+                raise LaunchError(f"-x {name}: {name} is not set in the environment")
+            value = environ[name]
+        env[name] = value
+    if ns.module is not None:
+        if not ns.module:
+            raise LaunchError("-m needs a module name")
+        program = ("-m", ns.module, *ns.args)
+    else:
+        script: str = ns.script
+        if script == "-":
+            raise LaunchError("the program cannot be read from stdin: ranks' stdin is /dev/null")
+        if not os.path.exists(script):
+            raise LaunchError(f"{script}: no such file")
+        program = (script, *ns.args)
+    return JobSpec(
+        program=program,
+        size=ns.size,
+        env=env,
+        timeout=ns.timeout,
+        grace=ns.grace,
+        prefix=ns.prefix,
+        pickle=ns.pickle,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``zmqmesh`` command with ``argv`` (default ``sys.argv[1:]``) and
+    return its exit status; the console script passes it to ``sys.exit``."""
+    words = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return run_job(job_spec(parse_args(words), os.environ))
+    except (_UsageError, LaunchError) as exc:
+        print(f"zmqmesh: error: {exc}", file=sys.stderr, flush=True)
+        return USAGE_ERROR
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else 0
+    except KeyboardInterrupt:  # only outside the job, which handles SIGINT itself
+        return 130
+
+
+def _version() -> str:
+    try:
+        return metadata.version("zmqmesh")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

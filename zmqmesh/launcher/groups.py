@@ -1,0 +1,57 @@
+"""Process groups of ranks: signal them, reap them, tell when they are empty.
+
+Each rank leads a session and so a process group; whatever it starts stays
+in that group unless it leaves on purpose. A group is signalled as a whole,
+which is how the launcher stops a rank together with its children.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import sys
+
+__all__ = ["become_subreaper", "group_alive", "reap_group", "signal_group"]
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def signal_group(pgid: int, signum: int) -> bool:
+    """Send ``signum`` to process group ``pgid``; False when it has no live member."""
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # macOS says so for a group of zombies
+    return True
+
+
+def reap_group(pgid: int) -> None:
+    """Reap the exited children of ours in group ``pgid``. Only for a group
+    whose leader is already reaped: the leader's status belongs to Popen."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-pgid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether group ``pgid`` has a member that is not a zombie of ours.
+    Only for a group whose leader is already reaped."""
+    reap_group(pgid)  # a zombie still counts as a member
+    return signal_group(pgid, 0)
+
+
+def become_subreaper() -> None:
+    """On Linux, adopt the ranks' orphaned descendants: where init does not
+    reap (many containers), their zombies would otherwise keep the ranks'
+    process groups from ever looking empty."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)

@@ -1,0 +1,328 @@
+"""Run a job: ``size`` local ranks of one Python program, watched to the end.
+
+Theory of operation: :func:`run_job` makes the job's private pieces -- a random
+job id, a 0700 ipc directory, a rendezvous server -- and runs one asyncio loop
+that drives everything else. Each rank is ``sys.executable`` started in a
+session of its own, so that one signal to its process group reaches the rank
+and whatever it started; its stdin is /dev/null and its stdout and stderr are
+pipes. Loop readers move the pipes' bytes to the launcher's stdout and stderr
+as whole prefixed lines (``output.py``); exits are noticed on SIGCHLD; SIGINT,
+SIGTERM and SIGHUP to the launcher are loop signal handlers. Every event goes
+to the sans-IO :class:`~zmqmesh.launcher.policy.JobPolicy`, whose instructions
+this module carries out.
+
+The job creates no tasks: its readers, timers and signal handlers are
+callbacks that it registers and removes itself, so nothing outlives
+:func:`run_job`.
+
+Invariants, however the job ends (all ranks done, a failure, the timeout, a
+signal, an error while starting): when :func:`run_job` returns or raises,
+every rank has been reaped, the process group of every rank has been emptied
+(SIGTERM, then SIGKILL), the rendezvous server is closed and the ipc
+directory is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from zmqmesh.errors import LaunchError
+from zmqmesh.launcher.groups import become_subreaper, group_alive, reap_group, signal_group
+from zmqmesh.launcher.output import Pump, Sink
+from zmqmesh.launcher.policy import (
+    Finish,
+    Instruction,
+    JobPolicy,
+    Report,
+    SetTimer,
+    SignalRanks,
+    Timer,
+)
+from zmqmesh.runtime.rendezvous import RendezvousServer
+
+__all__ = ["RESERVED_ENV", "STOP_SIGNALS", "JobSpec", "rank_environ", "run_job"]
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Signals that make the launcher stop the whole job."""
+
+RESERVED_ENV = frozenset(
+    {
+        "ZMQMESH_RANK",
+        "ZMQMESH_SIZE",
+        "ZMQMESH_JOB",
+        "ZMQMESH_RENDEZVOUS",
+        "ZMQMESH_IPC_DIR",
+        "ZMQMESH_PICKLE",
+    }
+)
+"""The variables the launcher sets (or clears) for each rank itself."""
+
+# When a rank exits, its last output is already in the pipe: read it before
+# reporting the exit, so a traceback comes before the line saying the rank
+# failed. Bounded, because a child of the rank may still be writing.
+_EXIT_DRAIN_READS = 64
+# How long to wait for the pipes to close once the ranks' groups are empty;
+# only a process that left its rank's session can hold them open longer.
+_LEFTOVER_WAIT = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What to run and how.
+
+    ``program`` is what follows the interpreter on each rank's command line:
+    ``("script.py", *args)`` or ``("-m", "pkg.mod", *args)``. ``env`` holds
+    extra variables for the ranks (``-x``). ``timeout`` bounds the job
+    (``None``: no bound); ``grace`` is how long ranks may go on after the
+    first failure; ``kill_after`` is how long a SIGTERM'd rank has before
+    SIGKILL. ``prefix`` puts ``[rank] `` before every output line.
+    """
+
+    program: tuple[str, ...]
+    size: int = 1
+    env: Mapping[str, str] = field(default_factory=dict)
+    timeout: float | None = None
+    grace: float = 10.0
+    kill_after: float = 3.0
+    prefix: bool = True
+    pickle: bool = False
+
+
+def rank_environ(
+    spec: JobSpec, rank: int, *, job: str, rendezvous: str, ipc_dir: str, base: Mapping[str, str]
+) -> dict[str, str]:
+    """The environment of ``rank``: ``base`` (the launcher's) without stale
+    ``RESERVED_ENV`` values, plus ``spec.env``, plus the runtime's contract."""
+    env = {k: v for k, v in base.items() if k not in RESERVED_ENV}
+    env.update(spec.env)
+    env.update(
+        ZMQMESH_RANK=str(rank),
+        ZMQMESH_SIZE=str(spec.size),
+        ZMQMESH_JOB=job,
+        ZMQMESH_RENDEZVOUS=rendezvous,
+        ZMQMESH_IPC_DIR=ipc_dir,
+        PYTHONUNBUFFERED="1",
+    )
+    if spec.pickle:
+        env["ZMQMESH_PICKLE"] = "1"
+    return env
+
+
+def run_job(
+    spec: JobSpec, *, stdout: BinaryIO | None = None, stderr: BinaryIO | None = None
+) -> int:
+    """Run ``spec`` to the end and return the job's exit status.
+
+    The status is 0 when every rank exited 0; else the first failed rank's
+    exit code (128 + N when it died by signal N); else 124 when ``timeout``
+    expired. SIGINT, SIGTERM or SIGHUP to the launcher stop every rank and
+    make it 128 + the signal's number. Rank output goes to ``stdout`` and
+    ``stderr`` (default: the process's own).
+
+    Must run in the main thread: it handles those signals and SIGCHLD while it
+    runs, and on Linux makes the process a child subreaper so that the ranks'
+    orphans are reaped here. Raises :class:`LaunchError` when the job cannot
+    be started, after stopping the ranks already started.
+    """
+    out = Sink(stdout if stdout is not None else sys.stdout.buffer)
+    err = Sink(stderr if stderr is not None else sys.stderr.buffer)
+    # Blocked until the loop's handlers are in place, so that a Ctrl-C during
+    # set-up still runs the clean-up below.
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    ipc_dir: str | None = None
+    server: RendezvousServer | None = None
+    try:
+        job = secrets.token_hex(8)
+        try:
+            ipc_dir = tempfile.mkdtemp(prefix="zmqmesh-")  # mode 0700
+        except OSError as exc:
+            raise LaunchError(f"cannot make the job's ipc directory: {exc}") from exc
+        try:
+            server = RendezvousServer(spec.size, job)
+        except Exception as exc:  # zmq's errors: only runtime/ may import zmq
+            raise LaunchError(f"cannot start the rendezvous server: {exc}") from exc
+        become_subreaper()
+        envs = [
+            rank_environ(
+                spec, r, job=job, rendezvous=server.endpoint, ipc_dir=ipc_dir, base=os.environ
+            )
+            for r in range(spec.size)
+        ]
+        # The stdlib loop whatever policy is installed: the signal handling
+        # here relies on its wakeup-fd signal handlers.
+        loop = asyncio.SelectorEventLoop()
+        try:
+            return loop.run_until_complete(_Job(spec, envs, out, err).run(old_mask))
+        finally:
+            loop.close()
+    finally:
+        if server is not None:
+            server.close()
+        if ipc_dir is not None:
+            shutil.rmtree(ipc_dir, ignore_errors=True)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
+@dataclass(eq=False, slots=True)
+class _Rank:
+    rank: int
+    proc: subprocess.Popen[bytes]
+    pumps: tuple[Pump, Pump]
+    returncode: int | None = None
+
+    @property
+    def pgid(self) -> int:
+        return self.proc.pid  # a session leader leads its process group
+
+
+class _Job:
+    """One run of a :class:`JobSpec`; owns its processes, readers and timers."""
+
+    def __init__(self, spec: JobSpec, envs: list[dict[str, str]], out: Sink, err: Sink) -> None:
+        self.spec = spec
+        self.envs = envs
+        self.out = out
+        self.err = err
+        self.policy = JobPolicy(
+            spec.size, grace=spec.grace, timeout=spec.timeout, kill_after=spec.kill_after
+        )
+        self.ranks: list[_Rank] = []
+        self._timers: list[asyncio.TimerHandle] = []
+        self._swept = False
+
+    def __repr__(self) -> str:
+        return f"<_Job {self.policy!r}>"
+
+    async def run(self, unblocked: Iterable[int]) -> int:
+        """Start the ranks, carry out the policy until it finishes, clean up,
+        and return the job's status. ``unblocked`` is the signal mask to
+        restore once the loop's signal handlers are in place."""
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[int] = loop.create_future()
+        self._loop, self._finished = loop, finished
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, self._on_signal, signum)
+        loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
+        # Before spawning: children inherit the mask, and ranks that block
+        # SIGTERM could not be stopped. A signal pending since set-up lands now.
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
+        try:
+            for rank in range(self.spec.size):
+                self._spawn(rank)
+            self._apply(self.policy.start())
+            status = await finished
+            await self._sweep()
+            return status
+        finally:
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+            for signum in (*STOP_SIGNALS, signal.SIGCHLD):
+                loop.remove_signal_handler(signum)
+            for timer in self._timers:
+                timer.cancel()
+            if not self._swept:
+                self._kill_everything()
+            for r in self.ranks:
+                for pump in r.pumps:
+                    pump.close()
+
+    def _spawn(self, rank: int) -> None:
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, *self.spec.program],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self.envs[rank],
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise LaunchError(f"cannot start rank {rank}: {exc}") from exc
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        prefix = f"[{rank}] ".encode() if self.spec.prefix else b""
+        pumps = (
+            Pump(self._loop, proc.stdout, prefix, self.out),
+            Pump(self._loop, proc.stderr, prefix, self.err),
+        )
+        self.ranks.append(_Rank(rank, proc, pumps))
+
+    def _on_sigchld(self) -> None:
+        for r in self.ranks:
+            if r.returncode is not None:
+                reap_group(r.pgid)
+                continue
+            returncode = r.proc.poll()
+            if returncode is None:
+                continue
+            r.returncode = returncode
+            for pump in r.pumps:
+                pump.drain(_EXIT_DRAIN_READS)
+            self._apply(self.policy.rank_exited(r.rank, r.proc.pid, returncode))
+
+    def _on_signal(self, signum: int) -> None:
+        self._apply(self.policy.signalled(signum))
+
+    def _on_timer(self, timer: Timer) -> None:
+        self._apply(self.policy.timer_expired(timer))
+
+    def _apply(self, instructions: list[Instruction]) -> None:
+        for instruction in instructions:
+            match instruction:
+                case Report(line):
+                    self.err.write(line.encode(errors="replace") + b"\n")
+                case SetTimer(timer, seconds):
+                    self._timers.append(self._loop.call_later(seconds, self._on_timer, timer))
+                case SignalRanks(ranks, signum):
+                    for rank in ranks:
+                        signal_group(self.ranks[rank].pgid, signum)
+                case Finish(status):
+                    self._finished.set_result(status)
+
+    async def _sweep(self) -> None:
+        """Every rank has exited: stop what they left in their process groups,
+        then let the pipes drain."""
+        # Usually empty, or emptying after the SIGTERM that stopped the ranks;
+        # only processes that outlast another SIGTERM are worth a word.
+        groups = [r.pgid for r in self.ranks if signal_group(r.pgid, signal.SIGTERM)]
+        groups = await self._wait_groups(groups, self.spec.kill_after)
+        if groups:
+            names = ", ".join(str(r.rank) for r in self.ranks if r.pgid in groups)
+            self.err.write(f"zmqmesh: killing processes left behind by rank {names}\n".encode())
+            for pgid in groups:
+                signal_group(pgid, signal.SIGKILL)
+            await self._wait_groups(groups, _LEFTOVER_WAIT)
+        open_pipes = [p.closed for r in self.ranks for p in r.pumps if not p.closed.done()]
+        if open_pipes:
+            await asyncio.wait(open_pipes, timeout=_LEFTOVER_WAIT)
+        self._swept = True
+
+    async def _wait_groups(self, groups: list[int], seconds: float) -> list[int]:
+        """Wait up to ``seconds`` for ``groups`` to empty; return those that did not."""
+        deadline = self._loop.time() + seconds
+        while True:
+            groups = [g for g in groups if group_alive(g)]
+            if not groups or self._loop.time() >= deadline:
+                return groups
+            # No event tells when a group's last member is gone: poll.
+            await asyncio.sleep(0.05)
+
+    def _kill_everything(self) -> None:
+        # The job did not end normally (it failed to start, or a bug): nothing
+        # may survive, so no grace at all.
+        for r in self.ranks:
+            signal_group(r.pgid, signal.SIGKILL)
+            if r.returncode is None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    r.returncode = r.proc.wait(timeout=5)
+            reap_group(r.pgid)
