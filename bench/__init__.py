@@ -1,0 +1,1 @@
+"""zmqmesh's benchmark suite: zmqmesh measured beside its peers, in one run."""

@@ -1,0 +1,21 @@
+"""``python -m bench <suite> [options]``: run one benchmark suite."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import p2p
+
+SUITES = {"p2p": p2p.main}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in SUITES:
+        print(f"usage: python -m bench {{{','.join(SUITES)}}} [--help]", file=sys.stderr)
+        return 2
+    return SUITES[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

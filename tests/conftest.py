@@ -1,0 +1,52 @@
+"""Shared test helpers: run real jobs through the real launcher."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAMS = Path(__file__).resolve().parent / "programs"
+
+
+def job_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZMQMESH_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def launch(
+    n: int,
+    program: str | Path,
+    *args: str,
+    timeout: float = 90,
+    launcher_args: tuple[str, ...] = (),
+) -> subprocess.CompletedProcess[str]:
+    """Run ``zmqmesh launch -n n program args`` to completion; a hang is a
+    failure (``subprocess.TimeoutExpired``), never a wait."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "zmqmesh",
+        "launch",
+        "-n",
+        str(n),
+        "--timeout",
+        str(timeout - 5),
+        *launcher_args,
+        str(program),
+        *args,
+    ]
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env=job_env(), cwd=ROOT
+    )
+
+
+@pytest.fixture
+def run_job():
+    return launch

@@ -1,0 +1,107 @@
+"""Point-to-point over real processes and sockets, through the launcher."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import PROGRAMS, ROOT, job_env, launch
+
+CHECKS = [
+    "roundtrip",
+    "ordering",
+    "tag_selection",
+    "probes",
+    "nonblocking",
+    "sendrecv",
+    "big_reuse",
+    "writable",
+    "bad_arguments",
+    "self_send",
+    "cancelled_recv",
+    "collectives",
+]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_conformance(n: int) -> None:
+    res = launch(n, PROGRAMS / "p2p_conformance.py")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    for rank in range(n):
+        passed = re.findall(rf"^\[{rank}\] ok (\w+)$", res.stdout, re.M)
+        assert passed == CHECKS, (rank, passed)
+        assert f"[{rank}] done" in res.stdout
+
+
+@pytest.mark.timeout(60)
+def test_singleton_without_launcher() -> None:
+    code = (
+        "import asyncio, numpy as np, zmqmesh\n"
+        "async def main():\n"
+        "    comm = await zmqmesh.init()\n"
+        "    assert await zmqmesh.init() is comm\n"
+        "    assert (comm.rank, comm.size) == (0, 1)\n"
+        "    await comm.send(np.arange(3), 0, tag=1)\n"
+        "    st = zmqmesh.Status()\n"
+        "    got = await comm.recv(status=st)\n"
+        "    assert got.tolist() == [0, 1, 2] and (st.source, st.tag) == (0, 1)\n"
+        "    assert await comm.bcast('x') == 'x'\n"
+        "    assert await comm.gather(5) == [5]\n"
+        "    await comm.barrier()\n"
+        "    print('singleton ok', comm.rank, comm.size)\n"
+        "asyncio.run(main())\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        env=job_env(),
+        cwd=ROOT,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "singleton ok 0 1"
+
+
+@pytest.mark.timeout(60)
+def test_run_helper_returns_main_result() -> None:
+    code = (
+        "import zmqmesh\n"
+        "async def main(comm, k):\n"
+        "    return comm.size * k\n"
+        "print(zmqmesh.run(main, 21))\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        env=job_env(),
+        cwd=ROOT,
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "21"
+
+
+@pytest.mark.timeout(60)
+def test_pickle_is_opt_in(tmp_path) -> None:
+    prog = tmp_path / "pickled.py"
+    prog.write_text(
+        "import fractions, zmqmesh\n"
+        "async def main(comm):\n"
+        "    if comm.rank == 0:\n"
+        "        await comm.send(fractions.Fraction(1, 3), 1)\n"
+        "    else:\n"
+        "        print('got', await comm.recv(0))\n"
+        "zmqmesh.run(main)\n"
+    )
+    refused = launch(2, prog, timeout=40, launcher_args=("--grace", "1"))
+    assert refused.returncode != 0
+    assert "Fraction" in refused.stdout + refused.stderr
+    assert "TypeError" in refused.stdout + refused.stderr
+    allowed = launch(2, prog, timeout=40, launcher_args=("--pickle",))
+    assert allowed.returncode == 0, allowed.stderr
+    assert "[1] got 1/3" in allowed.stdout
