@@ -45,7 +45,7 @@ async def main(comm: zmqmesh.Comm) -> None:
         t = await pingpong(comm, size, iters)
         if comm.rank == 0:
             print(f"{size:>10} {t * 1e6:>12.1f} {size / t / 1e6:>10.1f}")
-        size *= 4
+        size *= 8
 
 
 if __name__ == "__main__":
