@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 import zmq
 
 from zmqmesh.errors import LaunchError
@@ -38,7 +38,7 @@ class RendezvousServer:
             raise ValueError(f"rendezvous size must be >= 1, got {size}")
         self.size = size
         self.job = job
-        self._ctx = zmq.Context.instance()
+        self._ctx: zmq.Context[Any] = zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.ROUTER)
         self._sock.linger = 1000
         try:
@@ -114,7 +114,7 @@ def exchange(
     when the server refuses this rank or no table arrives within ``timeout``
     seconds.
     """
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[Any] = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
     sock.linger = 0
     try:

@@ -38,7 +38,6 @@ from typing import Any
 
 import zmq
 
-
 __all__ = ["SEND_COPY_BELOW", "Transport", "TransportState"]
 
 log = logging.getLogger("zmqmesh.transport")
@@ -247,7 +246,7 @@ class Transport:
             try:
                 tracker = self._send_now(peer.sock, frames)
             except zmq.Again:
-                if peer.sock.getsockopt(zmq.EVENTS) & zmq.POLLOUT:
+                if int(peer.sock.getsockopt(zmq.EVENTS)) & zmq.POLLOUT:
                     continue
                 return
             peer.backlog.popleft()
