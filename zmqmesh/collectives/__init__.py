@@ -1,0 +1,1 @@
+"""Collective operations: reduction ops and the algorithms that run collectives."""
