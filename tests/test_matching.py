@@ -189,3 +189,22 @@ def test_matches_reference_model(evs):
                 posted.append((sel, n))
     assert got_m == got_ref
     assert m.unexpected_count == len(queue)
+
+
+def test_scan_lists_matching_unexpected_in_arrival_order():
+    m = make()
+    m.arrive(1, 2, 5, "a")
+    m.arrive(1, 0, 5, "b")
+    m.arrive(1, 0, 6, "c")
+    m.arrive(0, 0, 5, "other-ctx")
+    assert m.scan(Selector(1, ANY_SOURCE, 5)) == [(2, 5, "a"), (0, 5, "b")]
+    assert m.unexpected_count == 4
+
+
+def test_withdraw_all_of_one_context():
+    m = make()
+    m.post_recv(Selector(1, 0, 0), "r1")
+    m.post_recv(Selector(0, 0, 0), "r0")
+    m.post_probe(Selector(1), "p1")
+    assert m.withdraw_all(1) == ["r1", "p1"]
+    assert [t for _, t in m.waiters()] == ["r0"]

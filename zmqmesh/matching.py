@@ -196,6 +196,26 @@ class Matcher(Generic[M, T]):
         return False
 
     # -- inspection -------------------------------------------------------
+    def scan(self, sel: Selector) -> list[tuple[int, int, M]]:
+        """Every unexpected message ``sel`` matches, oldest first, without
+        removing any."""
+        found: list[tuple[int, int, _Arrived[M]]] = []
+        for key in self._keys_by_ctx.get(sel.ctx, ()):
+            for item in self._unexpected[key]:
+                if sel.matches(sel.ctx, item.source, item.tag):
+                    found.append((item.order, id(item), item))
+        found.sort(key=lambda t: t[0])
+        return [(a.source, a.tag, a.msg) for _, _, a in found]
+
+    def withdraw_all(self, ctx: int) -> list[T]:
+        """Remove every posted receive and probe of context ``ctx`` and
+        return their tokens (so the caller can fail them)."""
+        out = [t for sel, t in self._posted if sel.ctx == ctx]
+        out += [t for sel, t in self._probes if sel.ctx == ctx]
+        self._posted = [(sel, t) for sel, t in self._posted if sel.ctx != ctx]
+        self._probes = [(sel, t) for sel, t in self._probes if sel.ctx != ctx]
+        return out
+
     def waiters(self) -> Iterator[tuple[Selector, T]]:
         """Every posted receive and blocking probe (for failure handling)."""
         yield from self._posted
