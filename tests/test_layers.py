@@ -66,6 +66,21 @@ API_NAMES = {
     "finalize",
     "init",
     "run",
+    "config",
+    "dims_create",
+    "Op",
+    "SUM",
+    "PROD",
+    "MAX",
+    "MIN",
+    "LAND",
+    "LOR",
+    "LXOR",
+    "BAND",
+    "BOR",
+    "BXOR",
+    "MAXLOC",
+    "MINLOC",
 }
 
 

@@ -3,6 +3,22 @@
 The public names of the API contract; implementation modules are internal.
 """
 
+from zmqmesh.collectives.ops import (
+    BAND,
+    BOR,
+    BXOR,
+    LAND,
+    LOR,
+    LXOR,
+    MAX,
+    MAXLOC,
+    MIN,
+    MINLOC,
+    PROD,
+    SUM,
+    Op,
+)
+from zmqmesh.collectives.select import config
 from zmqmesh.errors import (
     AuthenticationError,
     CollectiveMismatchError,
@@ -17,22 +33,38 @@ from zmqmesh.runtime.bootstrap import finalize, init
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.request import Request, Status
 from zmqmesh.runtime.run import run
+from zmqmesh.topology import dims_create
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ANY_SOURCE",
     "ANY_TAG",
+    "BAND",
+    "BOR",
+    "BXOR",
+    "LAND",
+    "LOR",
+    "LXOR",
+    "MAX",
+    "MAXLOC",
+    "MIN",
+    "MINLOC",
+    "PROD",
+    "SUM",
     "AuthenticationError",
     "CollectiveMismatchError",
     "Comm",
     "DecodeError",
     "LaunchError",
     "MeshError",
+    "Op",
     "RankFailedError",
     "RemoteError",
     "Request",
     "Status",
+    "config",
+    "dims_create",
     "finalize",
     "init",
     "run",

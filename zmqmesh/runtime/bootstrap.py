@@ -30,9 +30,9 @@ from zmqmesh.runtime.engine import Engine
 from zmqmesh.runtime.rendezvous import exchange
 from zmqmesh.runtime.transport import Transport
 
-__all__ = ["JobSpec", "finalize", "init", "job_from_env"]
+__all__ = ["JobSpec", "LocalWorld", "finalize", "init", "job_from_env"]
 
-WORLD_CTX = 0
+WORLD_SLOT = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +137,33 @@ async def _wire(spec: JobSpec) -> Engine:
     return engine
 
 
+class LocalWorld:
+    """``n`` ranks in this process over ``inproc://`` sockets (for tests):
+    real transports, engines and communicators, one event loop."""
+
+    def __init__(self, n: int, *, allow_pickle: bool = False) -> None:
+        if n < 1:
+            raise ValueError(f"a world needs at least one rank, got {n}")
+        self.zctx: zmq.Context[Any] = zmq.Context()
+        self.engines = [Engine(r, n, allow_pickle=allow_pickle) for r in range(n)]
+        uid = os.urandom(6).hex()
+        endpoints = []
+        for r, engine in enumerate(self.engines):
+            # inproc hands the sender's buffer to the receiver, so a tracker
+            # would wait for the receiver to drop the array: always copy.
+            engine.transport = Transport(self.zctx, r, engine.deliver, copy_below=2**62)
+            endpoints.append(engine.transport.bind(f"inproc://zmqmesh-{uid}-{r}"))
+        for engine in self.engines:
+            assert engine.transport is not None
+            engine.transport.set_peers(endpoints)
+        self.comms = [Comm(e, tuple(range(n)), WORLD_SLOT) for e in self.engines]
+
+    def close(self) -> None:
+        for engine in self.engines:
+            engine.close()
+        self.zctx.term()
+
+
 async def init() -> Comm:
     """Join the job and return the world communicator (idempotent).
 
@@ -152,7 +179,7 @@ async def init() -> Comm:
             spec = job_from_env()
             engine = await _wire(spec)
             _World.engine = engine
-            _World.comm = Comm(engine, tuple(range(spec.size)), WORLD_CTX)
+            _World.comm = Comm(engine, tuple(range(spec.size)), WORLD_SLOT)
     return _World.comm
 
 

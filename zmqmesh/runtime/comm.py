@@ -10,9 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import operator
+from collections.abc import Sequence
 from typing import Any
 
+from zmqmesh.collectives import (
+    allgather,
+    allreduce,
+    alltoall,
+    barrier,
+    bcast,
+    gather,
+    reduce,
+    scan,
+    select,
+)
+from zmqmesh.collectives.base import is_segmentable
+from zmqmesh.collectives.ops import BOR, SUM, Op, op_id, working_copy
 from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Selector
+from zmqmesh.runtime.collective import CollChannel, CollState, payload_sig, signature
 from zmqmesh.runtime.engine import Engine, Received
 from zmqmesh.runtime.request import Request, Status
 from zmqmesh.wire import Envelope, Kind, decode, encode, payload_nbytes
@@ -34,12 +49,15 @@ def _as_int(value: Any, what: str) -> int:
 class Comm:
     """A communicator. Every method is a coroutine unless marked *sync*."""
 
-    def __init__(self, engine: Engine, ranks: tuple[int, ...], ctx: int) -> None:
+    def __init__(self, engine: Engine, ranks: tuple[int, ...], slot: int) -> None:
         self._engine = engine
         self._ranks = ranks  # comm rank -> world rank
         self._rank = ranks.index(engine.rank)
-        self._ctx = ctx  # point-to-point context; ctx + 1 is for collectives
-        self._coll_seq = 0
+        self._slot = slot
+        self._ctx = 2 * slot  # point-to-point context; 2 * slot + 1 is for collectives
+        self._coll = CollState(engine, 2 * slot + 1, self._rank, ranks)
+        engine.slots.add(slot)
+        engine.coll_states[2 * slot + 1] = self._coll
 
     @property
     def rank(self) -> int:
@@ -214,41 +232,166 @@ class Comm:
         got = await fut
         return Status(got[0], got[1], payload_nbytes(got[2]))
 
-    # -- collectives (linear placeholders; see collectives/) ----------------
-    def _next_coll_tag(self) -> int:
-        self._coll_seq += 1
-        return self._coll_seq
+    # -- collectives --------------------------------------------------------
+    # Each method validates its arguments on the calling rank, builds the
+    # call's channel (tag + signature) and runs the algorithm select() picks.
+
+    def _channel(self, name: str, *parts: Any) -> CollChannel:
+        return CollChannel(self._coll, signature(name, *parts), f"{name}{parts!r}")
 
     async def barrier(self) -> None:
         """Return once every rank of the communicator has entered ``barrier``."""
-        await self.gather(None, root=0)
-        await self.bcast(None, root=0)
+        await barrier.dissemination(self._channel("barrier"))
 
     async def bcast(self, obj: Any, root: int = 0) -> Any:
-        """Return the root's ``obj`` on every rank."""
+        """Return the root's ``obj`` on every rank (the root gets ``obj`` itself)."""
         root = self._root(root)
-        tag = self._next_coll_tag()
-        ctx = self._ctx + 1
-        if self._rank == root:
-            waiters = [self._post_send(obj, r, tag, ctx) for r in range(self.size) if r != root]
-            await asyncio.gather(*(w for w in waiters if w is not None))
+        ch = self._channel("bcast", root)
+        if self.size == 1:
             return obj
-        return await self._recv(root, tag, None, False, ctx)
+        head: Any = None
+        if self._rank == root:
+            seg = is_segmentable(obj)
+            algo = select.choose(
+                "bcast", size=self.size, nbytes=obj.nbytes if seg else 0, segmentable=seg
+            )
+            head = ("m", (obj.shape, obj.dtype.str)) if algo == "scatter_allgather" else ("d", obj)
+        head = await bcast.binomial(ch, head, root)
+        if head[0] == "d":
+            return obj if self._rank == root else head[1]
+        out = await bcast.scatter_allgather(ch, obj if self._rank == root else None, head[1], root)
+        return obj if self._rank == root else out
+
+    async def scatter(self, seq: Sequence[Any] | None, root: int = 0) -> Any:
+        """Rank i gets ``seq[i]`` of the root's ``seq`` (ignored elsewhere).
+        Raises ``ValueError`` at the root if ``len(seq) != size``."""
+        root = self._root(root)
+        if self._rank == root:
+            self._check_seq(seq, "scatter")
+        ch = self._channel("scatter", root)
+        return await gather.binomial_scatter(ch, seq, root)
 
     async def gather(self, obj: Any, root: int = 0) -> list[Any] | None:
         """A list of every rank's ``obj`` in rank order at ``root``; None elsewhere."""
         root = self._root(root)
-        tag = self._next_coll_tag()
-        ctx = self._ctx + 1
-        if self._rank != root:
-            waiter = self._post_send(obj, root, tag, ctx)
-            if waiter is not None:
-                await waiter
+        return await gather.binomial_gather(self._channel("gather", root), obj, root)
+
+    async def allgather(self, obj: Any) -> list[Any]:
+        """A list of every rank's ``obj`` in rank order, on every rank."""
+        algo = select.choose("allgather", size=self.size)
+        run = allgather.ring if algo == "ring" else allgather.bruck
+        return await run(self._channel("allgather", algo), obj)
+
+    async def reduce(self, obj: Any, op: Op = SUM, root: int = 0) -> Any:
+        """``op`` over every rank's ``obj`` (in rank order) at ``root``; None
+        elsewhere. Arrays reduce element-wise; the caller's are never changed."""
+        root, op = self._root(root), self._op(op)
+        ch = self._channel("reduce", root, op_id(op), payload_sig(obj))
+        return await reduce.binomial(ch, obj, op, root)
+
+    async def allreduce(self, obj: Any, op: Op = SUM) -> Any:
+        """``op`` over every rank's ``obj``, bit-identical on every rank.
+        Arrays reduce element-wise into a new array; the caller's is never
+        changed. Every rank must pass the same dtype and shape."""
+        op = self._op(op)
+        seg = is_segmentable(obj)
+        algo = select.choose(
+            "allreduce",
+            size=self.size,
+            nbytes=obj.nbytes if seg else 0,
+            segmentable=seg,
+            commute=op.commute,
+        )
+        ch = self._channel("allreduce", algo, op_id(op), payload_sig(obj))
+        if algo == "ring":
+            return await allreduce.ring(ch, obj, op)
+        if algo == "rabenseifner":
+            return await allreduce.rabenseifner(ch, obj, op)
+        return await allreduce.recursive_doubling(ch, obj, op)
+
+    async def alltoall(self, seq: Sequence[Any]) -> list[Any]:
+        """Rank i sends ``seq[j]`` to rank j; returns what every rank sent
+        this one, in rank order. Raises ``ValueError`` if ``len(seq) != size``."""
+        self._check_seq(seq, "alltoall")
+        algo = select.choose("alltoall", size=self.size)
+        run = alltoall.bruck if algo == "bruck" else alltoall.pairwise
+        return await run(self._channel("alltoall", algo), seq)
+
+    async def reduce_scatter(self, seq: Sequence[Any], op: Op = SUM) -> Any:
+        """Rank i gets ``op`` over every rank's ``seq[i]``, in rank order.
+        Raises ``ValueError`` if ``len(seq) != size``."""
+        self._check_seq(seq, "reduce_scatter")
+        op = self._op(op)
+        ch = self._channel("reduce_scatter", op_id(op), [payload_sig(x) for x in seq])
+        return await reduce.pairwise_reduce_scatter(ch, seq, op)
+
+    async def scan(self, obj: Any, op: Op = SUM) -> Any:
+        """Inclusive prefix: ``op`` over the objects of ranks 0..rank."""
+        op = self._op(op)
+        ch = self._channel("scan", op_id(op), payload_sig(obj))
+        out = await scan.recursive_doubling_scan(ch, obj, op)
+        return working_copy(out) if out is obj else out
+
+    async def exscan(self, obj: Any, op: Op = SUM) -> Any:
+        """Exclusive prefix: ``op`` over the objects of ranks 0..rank-1;
+        None at rank 0."""
+        op = self._op(op)
+        ch = self._channel("exscan", op_id(op), payload_sig(obj))
+        return await scan.recursive_doubling_exscan(ch, obj, op)
+
+    # -- communicators -------------------------------------------------------
+    async def _new_slot(self) -> int:
+        """A context slot free on every rank of this communicator (MPI's
+        context-id agreement: OR the masks of used slots, take the lowest
+        free bit), so the new communicator's messages never meet another's."""
+        mask = 0
+        for s in self._engine.slots:
+            mask |= 1 << s
+        used = await self.allreduce(mask, op=BOR)
+        slot = 0
+        while used >> slot & 1:
+            slot += 1
+        return slot
+
+    async def split(self, color: int | None, key: int = 0) -> Comm | None:
+        """Partition the ranks by ``color``: ranks with the same colour form a
+        new communicator, ordered by ``key`` then by rank here. Ranks passing
+        ``color=None`` take part but get None. Collective."""
+        if color is not None:
+            color = _as_int(color, "color")
+            if color < 0:
+                raise ValueError(f"color must be >= 0 or None, got {color}")
+        key = _as_int(key, "key")
+        entries = await self.allgather((color, key))
+        slot = await self._new_slot()
+        if color is None:
             return None
-        out: list[Any] = []
-        for r in range(self.size):
-            out.append(obj if r == root else await self._recv(r, tag, None, False, ctx))
-        return out
+        members = sorted((k, r) for r, (c, k) in enumerate(entries) if c == color)
+        return Comm(self._engine, tuple(self._ranks[r] for _, r in members), slot)
+
+    async def dup(self) -> Comm:
+        """A communicator of the same ranks with its own message space. Collective."""
+        return Comm(self._engine, self._ranks, await self._new_slot())
+
+    def _check_seq(self, seq: Any, what: str) -> None:
+        if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence):
+            raise TypeError(
+                f"{what} needs a sequence of {self.size} items, not {type(seq).__name__}"
+            )
+        if len(seq) != self.size:
+            raise ValueError(
+                f"{what} needs exactly one item per rank: got {len(seq)} for a "
+                f"communicator of size {self.size}"
+            )
+
+    @staticmethod
+    def _op(op: Any) -> Op:
+        if not isinstance(op, Op):
+            raise TypeError(
+                f"op must be a zmqmesh.Op such as zmqmesh.SUM or zmqmesh.Op(fn), "
+                f"not {type(op).__name__}"
+            )
+        return op
 
     def _root(self, root: Any) -> int:
         r = _as_int(root, "root")

@@ -17,12 +17,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zmqmesh.errors import DecodeError
 from zmqmesh.matching import Matcher, Selector
 from zmqmesh.runtime.transport import Transport
-from zmqmesh.wire import peek_envelope
+from zmqmesh.wire import Kind, decode, peek_envelope
+
+if TYPE_CHECKING:
+    from zmqmesh.runtime.collective import CollState
 
 __all__ = ["Engine", "Received"]
 
@@ -44,6 +47,10 @@ class Engine:
         self.transport = transport
         self.matcher: Matcher[list[Any], asyncio.Future[Any]] = Matcher()
         self.closed = False
+        # collective context id -> that communicator's collective state
+        self.coll_states: dict[int, CollState] = {}
+        # context slots in use here: slot k owns contexts 2k (p2p) and 2k+1
+        self.slots: set[int] = {0}
 
     # -- inbound ------------------------------------------------------------
     def deliver(self, frames: list[Any]) -> None:
@@ -58,6 +65,13 @@ class Engine:
         except DecodeError as exc:
             log.error("rank %d: dropped a message that does not decode: %s", self.rank, exc)
             return
+        if env.kind != Kind.P2P:
+            state = self.coll_states.get(env.ctx)
+            if env.kind == Kind.CTRL:
+                self._control(state, msg)
+                return
+            if state is not None and not front:
+                state.check_arrival(env)
         token, probes = self.matcher.arrive(env.ctx, env.source, env.tag, msg, front=front)
         if token is not None:
             token.set_result((env.source, env.tag, msg))
@@ -65,12 +79,22 @@ class Engine:
             if not probe.done():
                 probe.set_result((env.source, env.tag, msg))
 
+    def _control(self, state: CollState | None, msg: list[Any]) -> None:
+        try:
+            env, payload = decode(msg)
+        except DecodeError as exc:
+            log.error("rank %d: dropped a control message that does not decode: %s", self.rank, exc)
+            return
+        if state is not None:
+            state.control(env.source, payload)
+
     # -- outbound -----------------------------------------------------------
     def send(self, dest: int, frames: Sequence[Any]) -> asyncio.Future[None] | None:
         """Send ``frames`` to world rank ``dest``; see ``Transport.send``."""
         if dest == self.rank:
-            # The sender may reuse its buffers as soon as this returns.
-            self._arrive([bytes(f) for f in frames])
+            # The sender may reuse its buffers as soon as this returns; the
+            # copies are writable, as frames received from ZeroMQ are.
+            self._arrive([bytes(frames[0]), *(bytearray(f) for f in frames[1:])])
             return None
         if self.transport is None:
             raise ValueError(f"rank {dest} is not reachable from a singleton job")

@@ -87,8 +87,10 @@ class Transport:
         on_message: Callable[[Frames], None],
         *,
         linger_ms: int = 5000,
+        copy_below: int = SEND_COPY_BELOW,
     ) -> None:
         self.rank = rank
+        self._copy_below = copy_below
         self._zctx = zctx
         self._on_message = on_message
         self._linger_ms = linger_ms
@@ -193,8 +195,7 @@ class Transport:
         self._await_tracker(tracker, fut)
         return fut
 
-    @staticmethod
-    def _send_now(sock: zmq.Socket[Any], frames: Sequence[Any]) -> zmq.MessageTracker | None:
+    def _send_now(self, sock: zmq.Socket[Any], frames: Sequence[Any]) -> zmq.MessageTracker | None:
         """Send all frames or raise ``Again`` having sent none. Only the
         first frame can meet ``Again``: ZeroMQ accepts a multipart message
         whole once its first part is in."""
@@ -202,7 +203,7 @@ class Transport:
         last = len(frames) - 1
         for i, frame in enumerate(frames):
             flags = zmq.NOBLOCK if i == last else zmq.NOBLOCK | zmq.SNDMORE
-            if len(frame) < SEND_COPY_BELOW:
+            if len(frame) < self._copy_below:
                 sock.send(frame, flags, copy=True)
             else:
                 tracker = sock.send(frame, flags, copy=False, track=True)

@@ -1,0 +1,151 @@
+"""Allreduce: every rank gets the reduction of every rank's value.
+
+All three algorithms give every rank bit-identical results: a value is either
+combined by both partners of a pair as ``op(lower ranks, higher ranks)``
+(recursive doubling) or computed once and copied (ring, Rabenseifner).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from zmqmesh.collectives.allgather import ring_segments
+from zmqmesh.collectives.base import Channel, bounds, pof2_below
+from zmqmesh.collectives.ops import Op, working_copy
+
+__all__ = ["rabenseifner", "recursive_doubling", "ring"]
+
+
+def _real(newrank: int, rem: int) -> int:
+    """The rank of a participant of the power-of-two phase."""
+    return newrank * 2 + 1 if newrank < rem else newrank + rem
+
+
+async def _fold_in(ch: Channel, acc: Any, op: Op) -> tuple[Any, int, int]:
+    """MPICH's reduction to a power of two: among the first ``2*rem`` ranks
+    each even rank hands its value to the odd rank above it and sits out.
+    Returns ``(acc, newrank or -1, rem)``; ranks stay in order."""
+    p, rank = ch.size, ch.rank
+    rem = p - pof2_below(p)
+    if rank < 2 * rem:
+        if rank % 2 == 0:
+            await ch.send(rank + 1, acc)
+            return acc, -1, rem
+        got = await ch.recv(rank - 1)
+        return op.combine_into(acc, got, left=False), rank // 2, rem
+    return acc, rank - rem, rem
+
+
+async def _fold_out(ch: Channel, acc: Any, rem: int) -> Any:
+    rank = ch.rank
+    if rank < 2 * rem:
+        if rank % 2 == 0:
+            return await ch.recv(rank + 1)
+        await ch.send(rank - 1, acc)
+    return acc
+
+
+async def recursive_doubling(ch: Channel, obj: Any, op: Op) -> Any:
+    """Recursive doubling: log2 p rounds of pairwise exchange of the whole
+    value (plus two for a non-power-of-two p). Latency-optimal; any object,
+    any associative op (partners combine in rank order).
+
+    Source: Thakur, Rabenseifner and Gropp, "Optimization of collective
+    communication operations in MPICH" (2005); MPICH
+    ``MPIR_Allreduce_intra_recursive_doubling``.
+    """
+    acc = working_copy(obj)
+    acc, newrank, rem = await _fold_in(ch, acc, op)
+    if newrank >= 0:
+        pof2 = pof2_below(ch.size)
+        mask = 1
+        while mask < pof2:
+            dst = _real(newrank ^ mask, rem)
+            # sendrecv returns once the sent array is released: combining
+            # into it afterwards cannot change what the partner receives.
+            got = await ch.sendrecv(dst, acc, dst)
+            acc = op.combine_into(acc, got, left=dst > ch.rank)
+            mask <<= 1
+    return await _fold_out(ch, acc, rem)
+
+
+async def ring(ch: Channel, arr: np.ndarray, op: Op) -> np.ndarray:
+    """Ring allreduce: a reduce-scatter then an allgather around the ring,
+    each of p-1 rounds moving one 1/p block per rank; about 2(p-1)/p of the
+    array crosses each link, independent of p. For large arrays and
+    commutative ops.
+
+    Source: Patarasuk and Yuan, "Bandwidth optimal all-reduce algorithms for
+    clusters of workstations" (2009); MPICH ``MPIR_Allreduce_intra_ring``.
+    """
+    p, rank = ch.size, ch.rank
+    buf = arr.flatten()  # the working copy, C order
+    cuts = bounds(buf.size, p)
+    right, left = (rank + 1) % p, (rank - 1) % p
+    for s in range(p - 1):
+        sb, rb = (rank - s) % p, (rank - s - 1) % p
+        got = await ch.sendrecv(right, buf[cuts[sb] : cuts[sb + 1]], left)
+        seg = buf[cuts[rb] : cuts[rb + 1]]
+        res = op.combine_into(seg, got, left=False)
+        if res is not seg:
+            seg[...] = res
+    # rank now holds the reduced block (rank + 1) % p: pass the blocks around
+    await ring_segments(ch, buf, cuts, shift=-1)
+    return buf.reshape(arr.shape)
+
+
+async def rabenseifner(ch: Channel, arr: np.ndarray, op: Op) -> np.ndarray:
+    """Rabenseifner's allreduce: a reduce-scatter by recursive halving then an
+    allgather by recursive doubling, over the largest power of two of ranks
+    (the others fold in first): 2 log2 p rounds moving about 2x the array per
+    rank. For large arrays and commutative ops.
+
+    Source: Rabenseifner, "Optimization of collective reduction operations"
+    (ICCS 2004); MPICH ``MPIR_Allreduce_intra_reduce_scatter_allgather``.
+    """
+    buf = arr.flatten()
+    buf, newrank, rem = await _fold_in(ch, buf, op)
+    if newrank >= 0:
+        pof2 = pof2_below(ch.size)
+        cuts = bounds(buf.size, pof2)
+        send_idx = recv_idx = 0
+        last_idx = pof2
+        mask = 1
+        while mask < pof2:  # recursive halving
+            newdst = newrank ^ mask
+            dst = _real(newdst, rem)
+            if newrank < newdst:
+                send_idx = recv_idx + pof2 // (mask * 2)
+                s_lo, s_hi, r_lo, r_hi = send_idx, last_idx, recv_idx, send_idx
+            else:
+                recv_idx = send_idx + pof2 // (mask * 2)
+                s_lo, s_hi, r_lo, r_hi = send_idx, recv_idx, recv_idx, last_idx
+            got = await ch.sendrecv(dst, buf[cuts[s_lo] : cuts[s_hi]], dst)
+            seg = buf[cuts[r_lo] : cuts[r_hi]]
+            res = op.combine_into(seg, got, left=dst > ch.rank)
+            if res is not seg:
+                seg[...] = res
+            send_idx = recv_idx
+            mask <<= 1
+            if mask < pof2:
+                last_idx = recv_idx + pof2 // mask
+        mask >>= 1
+        while mask > 0:  # recursive doubling allgather
+            newdst = newrank ^ mask
+            dst = _real(newdst, rem)
+            if newrank < newdst:
+                if mask != pof2 // 2:
+                    last_idx = last_idx + pof2 // (mask * 2)
+                recv_idx = send_idx + pof2 // (mask * 2)
+                s_lo, s_hi, r_lo, r_hi = send_idx, recv_idx, recv_idx, last_idx
+            else:
+                recv_idx = send_idx - pof2 // (mask * 2)
+                s_lo, s_hi, r_lo, r_hi = send_idx, last_idx, recv_idx, send_idx
+            buf[cuts[r_lo] : cuts[r_hi]] = await ch.sendrecv(dst, buf[cuts[s_lo] : cuts[s_hi]], dst)
+            if newrank > newdst:
+                send_idx = recv_idx
+            mask >>= 1
+    buf = await _fold_out(ch, buf, rem)
+    return np.asarray(buf).reshape(arr.shape)

@@ -1,0 +1,65 @@
+"""What a collective algorithm may use: a channel to the other ranks.
+
+Every algorithm in this package is a coroutine over a :class:`Channel`: the
+ranks of one communicator, already bound to one collective call (its tag and
+signature), with ``send``/``recv``/``sendrecv`` addressed by communicator
+rank. The algorithms import neither ZeroMQ nor the runtime, so they can run
+over real sockets (``runtime/collective.py``) or any stand-in.
+
+Data arguments follow one convention: a value passed to ``send`` is not
+touched again by the algorithm until the send completed, and a received
+array is a read-only view that the algorithm copies before changing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+__all__ = ["Channel", "bounds", "is_segmentable", "pof2_below"]
+
+
+class Channel(Protocol):
+    """One collective call's view of its communicator."""
+
+    @property
+    def rank(self) -> int: ...
+
+    @property
+    def size(self) -> int: ...
+
+    async def send(self, peer: int, obj: Any) -> None:
+        """Send ``obj`` to ``peer``; returns when ``obj``'s arrays may be reused."""
+
+    async def recv(self, peer: int) -> Any:
+        """The next message of this call from ``peer``."""
+
+    async def sendrecv(self, dest: int, obj: Any, source: int) -> Any:
+        """Send to ``dest`` and receive from ``source`` concurrently."""
+
+
+def pof2_below(n: int) -> int:
+    """The largest power of two <= n (n >= 1)."""
+    return 1 << (n.bit_length() - 1)
+
+
+def bounds(n: int, parts: int) -> list[int]:
+    """Boundaries splitting ``n`` items into ``parts`` near-equal blocks
+    (the first ``n % parts`` blocks one larger), as ``np.array_split``."""
+    q, r = divmod(n, parts)
+    out = [0]
+    for i in range(parts):
+        out.append(out[-1] + q + (1 if i < r else 0))
+    return out
+
+
+def is_segmentable(obj: Any) -> bool:
+    """True for an ndarray that large-message algorithms may cut into
+    segments (numeric or bool, so a flat view can be split anywhere)."""
+    return type(obj) is np.ndarray and obj.dtype.kind in "biufc" and obj.size > 0
+
+
+def concat(parts: Sequence[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]

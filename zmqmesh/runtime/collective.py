@@ -1,0 +1,205 @@
+"""One collective call on the wire: tags, signatures, mismatch detection.
+
+Theory of operation. Every communicator numbers its collective calls; call
+``n`` uses tag ``n`` on the communicator's collective context, and every
+message it sends carries in the envelope's ``aux`` field a 64-bit signature
+of what this rank called: the collective's name, the algorithm, the root,
+the op and (for reductions) the array's dtype and shape. Ranks that called
+the same thing produce the same signature.
+
+A mismatch is found wherever a message of call ``n`` meets a rank whose own
+call ``n`` has another signature: when a receive of the call takes it, when
+the rank enters call ``n`` and finds it already queued, or when it arrives
+for a call the rank already finished. Mismatched calls can also leave every
+rank waiting with nothing in flight (each thinks another is the root), so
+a receive that has waited ``CHECK_AFTER`` seconds sends the peer it waits
+for a *check* notice with its call number and signature; the peer compares
+it with its own call ``n`` (now, or when it gets there). The rank that finds it marks the
+communicator's collectives broken, fails every collective receive waiting
+on it, and sends an abort notice (a CTRL message) to every member, which
+does the same on arrival. From then on every collective on that
+communicator raises :class:`CollectiveMismatchError` at once, on every rank.
+
+Invariants: the signature of call ``n`` is recorded before any of its
+messages is sent or matched; a broken communicator never completes another
+collective.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from zmqmesh.errors import CollectiveMismatchError
+from zmqmesh.matching import ANY_SOURCE, Selector
+from zmqmesh.wire import Envelope, Kind, decode, encode, peek_envelope
+
+if TYPE_CHECKING:
+    from zmqmesh.runtime.engine import Engine
+
+__all__ = ["CollChannel", "CollState", "payload_sig", "signature"]
+
+# How many finished calls keep their signature for late-arrival checks.
+_RECENT = 64
+# Seconds a collective receive waits before asking its peer to compare calls.
+CHECK_AFTER = 0.5
+
+
+def payload_sig(obj: Any) -> tuple[Any, ...]:
+    """What ranks must agree on about a reduction operand."""
+    if type(obj) is np.ndarray:
+        return ("array", obj.dtype.str, obj.shape)
+    if type(obj) is tuple:
+        return ("tuple", tuple(payload_sig(x) for x in obj))
+    return ("value",)
+
+
+def signature(*parts: Any) -> int:
+    """A stable 64-bit digest (the same in every process, unlike hash())."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+class CollState:
+    """The collective bookkeeping of one communicator on one rank."""
+
+    def __init__(self, engine: Engine, ctx: int, rank: int, ranks: tuple[int, ...]) -> None:
+        self.engine = engine
+        self.ctx = ctx  # the collective context id
+        self.rank = rank  # this rank in the communicator
+        self.ranks = ranks  # communicator rank -> world rank
+        self.seq = 0
+        self.recent: OrderedDict[int, tuple[int, str]] = OrderedDict()  # seq -> (sig, what)
+        self.broken: str | None = None
+        self.checks: dict[int, tuple[int, int]] = {}  # seq -> (sig, rank) asked by peers
+
+    def begin(self, sig: int, what: str) -> int:
+        """Start the next call; returns its tag. Raises if broken or if a
+        message of this call with another signature is already queued."""
+        if self.broken is not None:
+            raise CollectiveMismatchError(self.broken)
+        self.seq += 1
+        tag = self.seq
+        self.recent[tag] = (sig, what)
+        while len(self.recent) > _RECENT:
+            self.recent.popitem(last=False)
+        for source, _, msg in self.engine.matcher.scan(Selector(self.ctx, ANY_SOURCE, tag)):
+            if peek_envelope(msg).aux != sig:
+                self.mismatch(tag, source)
+        asked = self.checks.pop(tag, None)
+        if asked is not None and asked[0] != sig:
+            self.mismatch(tag, asked[1])
+        return tag
+
+    def control(self, source: int, payload: Any) -> None:
+        """A CTRL message from communicator rank ``source``."""
+        if not isinstance(payload, tuple) or not payload:
+            return
+        if payload[0] == "abort" and len(payload) == 2:
+            self.fail(f"rank {source} reported: {payload[1]}", notify=False)
+        elif payload[0] == "check" and len(payload) == 3:
+            seq, sig = payload[1], payload[2]
+            known = self.recent.get(seq)
+            if known is None:
+                if seq > self.seq:  # not there yet: compare on arrival
+                    self.checks[seq] = (sig, source)
+            elif known[0] != sig:
+                self.mismatch(seq, source, raise_=False)
+
+    def ask(self, peer: int, tag: int, sig: int) -> None:
+        """Ask ``peer`` to compare its call ``tag`` with ours."""
+        if self.broken is None:
+            env = Envelope(Kind.CTRL, self.ctx, self.rank, tag)
+            self.engine.send(self.ranks[peer], encode(env, ("check", tag, sig)))
+
+    def check_arrival(self, env: Envelope) -> None:
+        """Called for every collective message as it arrives."""
+        known = self.recent.get(env.tag)
+        if known is not None and known[0] != env.aux and self.broken is None:
+            self.mismatch(env.tag, env.source, raise_=False)
+
+    def mismatch(self, tag: int, source: int, *, raise_: bool = True) -> None:
+        what = self.recent.get(tag, (0, "a collective"))[1]
+        self.fail(
+            f"collective call #{tag} on rank {self.rank} is {what}, but rank {source} "
+            "called something else there (ranks must call the same collectives, with "
+            "the same root, op, dtype and shape, in the same order)",
+            notify=True,
+        )
+        if raise_:
+            raise CollectiveMismatchError(self.broken)
+
+    def fail(self, reason: str, *, notify: bool) -> None:
+        """Mark the communicator's collectives broken and wake every waiter."""
+        if self.broken is not None:
+            return
+        self.broken = reason
+        err = CollectiveMismatchError(reason)
+        for fut in self.engine.matcher.withdraw_all(self.ctx):
+            if not fut.done():
+                fut.set_exception(err)
+        if notify:
+            for r, world in enumerate(self.ranks):
+                if r != self.rank:
+                    env = Envelope(Kind.CTRL, self.ctx, self.rank, self.seq)
+                    frames = encode(env, ("abort", reason))
+                    self.engine.send(world, frames)
+
+
+class CollChannel:
+    """The :class:`~zmqmesh.collectives.base.Channel` of one collective call."""
+
+    __slots__ = ("_sig", "_state", "_tag", "rank", "size")
+
+    def __init__(self, state: CollState, sig: int, what: str) -> None:
+        self._state = state
+        self._sig = sig
+        self._tag = state.begin(sig, what)
+        self.rank = state.rank
+        self.size = len(state.ranks)
+
+    def _post(self, peer: int, obj: Any) -> asyncio.Future[None] | None:
+        st = self._state
+        env = Envelope(Kind.COLL, st.ctx, st.rank, self._tag, self._sig)
+        return st.engine.send(st.ranks[peer], encode(env, obj, allow_pickle=st.engine.allow_pickle))
+
+    async def send(self, peer: int, obj: Any) -> None:
+        waiter = self._post(peer, obj)
+        if waiter is not None:
+            await waiter
+
+    def _expect(self, peer: int) -> asyncio.Future[Any]:
+        if self._state.broken is not None:  # an abort came in mid-call
+            raise CollectiveMismatchError(self._state.broken)
+        return self._state.engine.post_recv(Selector(self._state.ctx, peer, self._tag))
+
+    def _take(self, fut: asyncio.Future[Any]) -> Any:
+        source, _, frames = fut.result()
+        env, obj = decode(frames, allow_pickle=self._state.engine.allow_pickle)
+        if env.aux != self._sig:
+            self._state.mismatch(self._tag, source)
+        return obj
+
+    async def _wait(self, fut: asyncio.Future[Any], peer: int) -> Any:
+        if not fut.done():
+            loop = asyncio.get_running_loop()
+            timer = loop.call_later(CHECK_AFTER, self._state.ask, peer, self._tag, self._sig)
+            try:
+                await fut
+            finally:
+                timer.cancel()
+        return self._take(fut)
+
+    async def recv(self, peer: int) -> Any:
+        return await self._wait(self._expect(peer), peer)
+
+    async def sendrecv(self, dest: int, obj: Any, source: int) -> Any:
+        fut = self._expect(source)
+        waiter = self._post(dest, obj)
+        if waiter is not None:
+            await waiter
+        return await self._wait(fut, source)
