@@ -76,6 +76,7 @@ class CollState:
         self.recent: OrderedDict[int, tuple[int, str]] = OrderedDict()  # seq -> (sig, what)
         self.broken: str | None = None
         self.checks: dict[int, tuple[int, int]] = {}  # seq -> (sig, rank) asked by peers
+        self.peers: set[int] = set()  # communicator ranks this rank has sent to
 
     def begin(self, sig: int, what: str) -> int:
         """Start the next call; returns its tag. Raises if broken or if a
@@ -165,6 +166,8 @@ class CollChannel:
     def _post(self, peer: int, obj: Any) -> asyncio.Future[None] | None:
         st = self._state
         env = Envelope(Kind.COLL, st.ctx, st.rank, self._tag, self._sig)
+        if peer != st.rank:
+            st.peers.add(peer)
         return st.engine.send(st.ranks[peer], encode(env, obj, allow_pickle=st.engine.allow_pickle))
 
     async def send(self, peer: int, obj: Any) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import operator
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zmqmesh.collectives import (
     allgather,
@@ -30,7 +30,11 @@ from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Selector
 from zmqmesh.runtime.collective import CollChannel, CollState, payload_sig, signature
 from zmqmesh.runtime.engine import Engine, Received
 from zmqmesh.runtime.request import Request, Status
+from zmqmesh.topology import make_topology
 from zmqmesh.wire import Envelope, Kind, decode, encode, payload_nbytes
+
+if TYPE_CHECKING:
+    from zmqmesh.runtime.topo import TopoComm
 
 __all__ = ["Comm"]
 
@@ -110,6 +114,7 @@ class Comm:
         frames = encode(
             Envelope(Kind.P2P, ctx, self._rank, tag), obj, allow_pickle=self._engine.allow_pickle
         )
+        self._use(dest)
         return self._engine.send(self._ranks[dest], frames)
 
     async def send(self, obj: Any, dest: int, tag: int = 0) -> None:
@@ -340,14 +345,17 @@ class Comm:
         return await scan.recursive_doubling_exscan(ch, obj, op)
 
     # -- communicators -------------------------------------------------------
-    async def _new_slot(self) -> int:
+    async def _new_slot(self, *what: Any) -> int:
         """A context slot free on every rank of this communicator (MPI's
         context-id agreement: OR the masks of used slots, take the lowest
-        free bit), so the new communicator's messages never meet another's."""
+        free bit), so the new communicator's messages never meet another's.
+        ``what`` goes into the call's signature: ranks creating different
+        things raise CollectiveMismatchError."""
         mask = 0
         for s in self._engine.slots:
             mask |= 1 << s
-        used = await self.allreduce(mask, op=BOR)
+        ch = self._channel("new_comm", *what)
+        used = await allreduce.recursive_doubling(ch, mask, BOR)
         slot = 0
         while used >> slot & 1:
             slot += 1
@@ -363,7 +371,7 @@ class Comm:
                 raise ValueError(f"color must be >= 0 or None, got {color}")
         key = _as_int(key, "key")
         entries = await self.allgather((color, key))
-        slot = await self._new_slot()
+        slot = await self._new_slot("split")
         if color is None:
             return None
         members = sorted((k, r) for r, (c, k) in enumerate(entries) if c == color)
@@ -371,7 +379,30 @@ class Comm:
 
     async def dup(self) -> Comm:
         """A communicator of the same ranks with its own message space. Collective."""
-        return Comm(self._engine, self._ranks, await self._new_slot())
+        return Comm(self._engine, self._ranks, await self._new_slot("dup"))
+
+    async def create_topology(self, kind: str, **params: Any) -> TopoComm:
+        """A communicator of the same ranks, wired as ``kind`` ("ring",
+        "tree" with ``arity``/``root``, "mesh" with ``dims``/``periodic``,
+        "full"): it connects to its neighbors only and runs its collectives
+        over those edges. Collective; every rank must pass the same
+        arguments. Raises ``ValueError``/``TypeError`` for bad arguments at
+        the call."""
+        from zmqmesh.runtime.topo import topo_comm  # topo builds on Comm
+
+        topo = make_topology(kind, self.size, self._rank, **params)
+        slot = await self._new_slot("topology", kind, sorted(params.items()))
+        return topo_comm(self._engine, self._ranks, slot, topo)
+
+    # -- connections ----------------------------------------------------------
+    def _use(self, peer: int) -> None:
+        if peer != self._rank:
+            self._coll.peers.add(peer)
+
+    @property
+    def connections(self) -> int:
+        """*sync*: how many peers this communicator has connected to."""
+        return len(self._coll.peers)
 
     def _check_seq(self, seq: Any, what: str) -> None:
         if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence):

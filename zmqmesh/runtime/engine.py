@@ -100,6 +100,11 @@ class Engine:
             raise ValueError(f"rank {dest} is not reachable from a singleton job")
         return self.transport.send(dest, frames)
 
+    def connect(self, dest: int) -> None:
+        """Open the connection to world rank ``dest`` now, not at first send."""
+        if dest != self.rank and self.transport is not None:
+            self.transport.connect(dest)
+
     # -- receives and probes ------------------------------------------------
     def post_recv(self, sel: Selector) -> asyncio.Future[Received]:
         """A future that resolves to the message a receive with ``sel`` takes.

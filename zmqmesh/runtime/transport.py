@@ -129,6 +129,10 @@ class Transport:
         """How many peers this rank holds an outbound connection to."""
         return len(self._peers)
 
+    def connect(self, rank: int) -> None:
+        """Open the outbound connection to ``rank`` now (idempotent)."""
+        self._peer(rank)
+
     def _peer(self, rank: int) -> _Peer:
         peer = self._peers.get(rank)
         if peer is None:
