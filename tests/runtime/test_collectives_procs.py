@@ -1,0 +1,30 @@
+"""Collectives over real processes and ipc sockets, through the launcher."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import PROGRAMS, launch
+
+CHECKS = ["reductions", "big_arrays", "objects", "communicators", "mismatch"]
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize(
+    ("n", "env"),
+    [
+        (1, ()),
+        (2, ()),
+        (3, ("-x", "ZMQMESH_ALLREDUCE=ring", "-x", "ZMQMESH_BCAST=scatter_allgather")),
+        (4, ("-x", "ZMQMESH_ALLREDUCE=rabenseifner")),
+        (5, ()),
+        (7, ("-x", "ZMQMESH_ALLREDUCE=recursive_doubling", "-x", "ZMQMESH_BCAST=binomial")),
+    ],
+)
+def test_collectives(n: int, env: tuple[str, ...]) -> None:
+    res = launch(n, PROGRAMS / "coll_conformance.py", timeout=140, launcher_args=env)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    for rank in range(n):
+        assert re.findall(rf"^\[{rank}\] ok (\w+)$", res.stdout, re.M) == CHECKS, rank
+        assert f"[{rank}] done" in res.stdout
