@@ -56,6 +56,7 @@ API_NAMES = {
     "AuthenticationError",
     "CollectiveMismatchError",
     "Comm",
+    "TopoComm",
     "DecodeError",
     "LaunchError",
     "MeshError",

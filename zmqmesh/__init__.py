@@ -33,6 +33,7 @@ from zmqmesh.runtime.bootstrap import finalize, init
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.request import Request, Status
 from zmqmesh.runtime.run import run
+from zmqmesh.runtime.topo import TopoComm
 from zmqmesh.topology import dims_create
 
 __version__ = "0.1.0"
@@ -63,6 +64,7 @@ __all__ = [
     "RemoteError",
     "Request",
     "Status",
+    "TopoComm",
     "config",
     "dims_create",
     "finalize",

@@ -50,6 +50,13 @@ def _as_int(value: Any, what: str) -> int:
         raise TypeError(f"{what} must be an int, not {type(value).__name__}") from None
 
 
+def _null_recv(status: Status | None) -> None:
+    """A receive from ``PROC_NULL``: nothing, at once."""
+    if status is not None:
+        status._fill(None, ANY_TAG, 0)
+    return None
+
+
 class Comm:
     """A communicator. Every method is a coroutine unless marked *sync*."""
 
@@ -117,24 +124,31 @@ class Comm:
         self._use(dest)
         return self._engine.send(self._ranks[dest], frames)
 
-    async def send(self, obj: Any, dest: int, tag: int = 0) -> None:
+    def _start_send(self, obj: Any, dest: Any, tag: Any) -> asyncio.Future[None] | None:
+        tag = self._send_tag(tag)
+        if dest is None:  # MPI_PROC_NULL: nothing to send, as off a mesh edge
+            return None
+        return self._post_send(obj, self._dest(dest), tag, self._ctx)
+
+    async def send(self, obj: Any, dest: int | None, tag: int = 0) -> None:
         """Send ``obj`` to rank ``dest`` with ``tag``.
 
         Returns once the message is handed to the transport and every NumPy
         array in ``obj`` may be reused by the caller. Raises ``TypeError`` for
         an object that cannot travel (see API.md) and ``ValueError`` for a bad
-        ``dest`` or ``tag``, before anything is sent. Cancelling a send that
-        ZeroMQ has already taken does not recall the message.
+        ``dest`` or ``tag``, before anything is sent. ``dest=None`` (what
+        ``shift`` returns off a non-periodic edge) sends nothing, like MPI's
+        ``PROC_NULL``. Cancelling a send that ZeroMQ has already taken does
+        not recall the message.
         """
-        waiter = self._post_send(obj, self._dest(dest), self._send_tag(tag), self._ctx)
+        waiter = self._start_send(obj, dest, tag)
         if waiter is not None:
             await waiter
 
-    def isend(self, obj: Any, dest: int, tag: int = 0) -> Request:
+    def isend(self, obj: Any, dest: int | None, tag: int = 0) -> Request:
         """*sync*: start a send; returns a :class:`Request` that completes when
         ``send`` would have returned. Raises like ``send``, at the call."""
-        waiter = self._post_send(obj, self._dest(dest), self._send_tag(tag), self._ctx)
-        return Request(waiter)
+        return Request(self._start_send(obj, dest, tag))
 
     def _finish(self, got: Received, copy: bool, status: Status | None) -> Any:
         source, tag, frames = got
@@ -157,7 +171,7 @@ class Comm:
 
     async def recv(
         self,
-        source: int = ANY_SOURCE,
+        source: int | None = ANY_SOURCE,
         tag: int = ANY_TAG,
         status: Status | None = None,
         *,
@@ -165,19 +179,31 @@ class Comm:
     ) -> Any:
         """Receive the next message matching ``source`` and ``tag``.
 
-        Returns the object. NumPy arrays in it are read-only views of the
-        received frames unless ``copy=True``, which returns writable copies.
+        Returns the object. NumPy arrays in it are views of the received
+        frames (no copy); ``copy=True`` returns arrays that own their memory.
         ``status``, if given, is filled with the source, tag and size.
-        Raises ``zmqmesh.DecodeError`` if the matched message does not decode
-        (it is consumed). Cancelling a pending receive withdraws it; no
-        message is lost.
+        ``source=None`` (MPI's ``PROC_NULL``) returns None at once with
+        ``status`` = ``(None, ANY_TAG, 0)``. Raises ``zmqmesh.DecodeError`` if
+        the matched message does not decode (it is consumed). Cancelling a
+        pending receive withdraws it; no message is lost.
         """
-        return await self._recv(self._source(source), self._recv_tag(tag), status, copy, self._ctx)
+        tag = self._recv_tag(tag)
+        if source is None:
+            return _null_recv(status)
+        return await self._recv(self._source(source), tag, status, copy, self._ctx)
 
-    def irecv(self, source: int = ANY_SOURCE, tag: int = ANY_TAG, *, copy: bool = False) -> Request:
+    def irecv(
+        self, source: int | None = ANY_SOURCE, tag: int = ANY_TAG, *, copy: bool = False
+    ) -> Request:
         """*sync*: post a receive now; returns a :class:`Request` whose
         ``await`` gives the object and whose ``.status`` is then filled."""
-        fut = self._engine.post_recv(Selector(self._ctx, self._source(source), self._recv_tag(tag)))
+        tag = self._recv_tag(tag)
+        if source is None:
+            done = Request(None)
+            done.status = Status()
+            _null_recv(done.status)
+            return done
+        fut = self._engine.post_recv(Selector(self._ctx, self._source(source), tag))
         req: Request
 
         def finish(got: Received) -> Any:
@@ -190,20 +216,26 @@ class Comm:
     async def sendrecv(
         self,
         sendobj: Any,
-        dest: int,
+        dest: int | None,
         sendtag: int = 0,
-        source: int = ANY_SOURCE,
+        source: int | None = ANY_SOURCE,
         recvtag: int = ANY_TAG,
         status: Status | None = None,
         *,
         copy: bool = False,
     ) -> Any:
         """Send ``sendobj`` to ``dest`` and receive from ``source`` at once
-        (no deadlock when two ranks exchange); returns the received object."""
-        source, recvtag = self._source(source), self._recv_tag(recvtag)
+        (no deadlock when two ranks exchange); returns the received object.
+        ``dest``/``source`` may be None (``PROC_NULL``), as in a halo exchange
+        at a mesh edge."""
+        recvtag = self._recv_tag(recvtag)
+        if source is None:
+            await self.send(sendobj, dest, sendtag)
+            return _null_recv(status)
+        source = self._source(source)
         fut = self._engine.post_recv(Selector(self._ctx, source, recvtag))
         try:
-            waiter = self._post_send(sendobj, self._dest(dest), self._send_tag(sendtag), self._ctx)
+            waiter = self._start_send(sendobj, dest, sendtag)
         except BaseException:
             fut.cancel()
             raise

@@ -14,17 +14,18 @@ class Status:
 
     ``source`` is the sender's rank in the receiving communicator, ``tag`` the
     message's tag and ``nbytes`` the size of its encoded payload in bytes
-    (header plus array frames). Fields are -1 until a call fills them.
+    (header plus array frames). Fields are -1 until a call fills them; a
+    receive from ``None`` (``PROC_NULL``) gives ``(None, ANY_TAG, 0)``.
     """
 
     __slots__ = ("nbytes", "source", "tag")
 
-    def __init__(self, source: int = -1, tag: int = -1, nbytes: int = -1) -> None:
+    def __init__(self, source: int | None = -1, tag: int = -1, nbytes: int = -1) -> None:
         self.source = source
         self.tag = tag
         self.nbytes = nbytes
 
-    def _fill(self, source: int, tag: int, nbytes: int) -> None:
+    def _fill(self, source: int | None, tag: int, nbytes: int) -> None:
         self.source, self.tag, self.nbytes = source, tag, nbytes
 
     def __repr__(self) -> str:
