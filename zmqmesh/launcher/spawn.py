@@ -63,6 +63,7 @@ RESERVED_ENV = frozenset(
         "ZMQMESH_JOB",
         "ZMQMESH_RENDEZVOUS",
         "ZMQMESH_IPC_DIR",
+        "ZMQMESH_SHM_DIR",
         "ZMQMESH_PICKLE",
     }
 )
@@ -100,7 +101,14 @@ class JobSpec:
 
 
 def rank_environ(
-    spec: JobSpec, rank: int, *, job: str, rendezvous: str, ipc_dir: str, base: Mapping[str, str]
+    spec: JobSpec,
+    rank: int,
+    *,
+    job: str,
+    rendezvous: str,
+    ipc_dir: str,
+    base: Mapping[str, str],
+    shm_dir: str | None = None,
 ) -> dict[str, str]:
     """The environment of ``rank``: ``base`` (the launcher's) without stale
     ``RESERVED_ENV`` values, plus ``spec.env``, plus the runtime's contract."""
@@ -116,6 +124,8 @@ def rank_environ(
     )
     if spec.pickle:
         env["ZMQMESH_PICKLE"] = "1"
+    if shm_dir is not None:
+        env["ZMQMESH_SHM_DIR"] = shm_dir
     return env
 
 
@@ -141,6 +151,7 @@ def run_job(
     # set-up still runs the clean-up below.
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     ipc_dir: str | None = None
+    shm_dir: str | None = None
     server: RendezvousServer | None = None
     try:
         job = secrets.token_hex(8)
@@ -148,6 +159,7 @@ def run_job(
             ipc_dir = tempfile.mkdtemp(prefix="zmqmesh-")  # mode 0700
         except OSError as exc:
             raise LaunchError(f"cannot make the job's ipc directory: {exc}") from exc
+        shm_dir = _shm_dir()
         try:
             server = RendezvousServer(spec.size, job)
         except Exception as exc:  # zmq's errors: only runtime/ may import zmq
@@ -155,7 +167,13 @@ def run_job(
         become_subreaper()
         envs = [
             rank_environ(
-                spec, r, job=job, rendezvous=server.endpoint, ipc_dir=ipc_dir, base=os.environ
+                spec,
+                r,
+                job=job,
+                rendezvous=server.endpoint,
+                ipc_dir=ipc_dir,
+                base=os.environ,
+                shm_dir=shm_dir,
             )
             for r in range(spec.size)
         ]
@@ -171,7 +189,21 @@ def run_job(
             server.close()
         if ipc_dir is not None:
             shutil.rmtree(ipc_dir, ignore_errors=True)
+        if shm_dir is not None:
+            shutil.rmtree(shm_dir, ignore_errors=True)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
+def _shm_dir() -> str | None:
+    """A private (0700) directory in /dev/shm for the job's shared-memory
+    segments, removed with the job; None where there is no /dev/shm (ranks
+    then send large frames through their sockets)."""
+    if not os.path.isdir("/dev/shm") or not os.access("/dev/shm", os.W_OK):
+        return None
+    try:
+        return tempfile.mkdtemp(prefix="zmqmesh-", dir="/dev/shm")
+    except OSError:
+        return None
 
 
 @dataclass(eq=False, slots=True)

@@ -46,6 +46,7 @@ class JobSpec:
     ipc_dir: str | None = None
     allow_pickle: bool = False
     host: str = ""
+    shm_dir: str | None = None
 
 
 def _env_int(env: Mapping[str, str], name: str) -> int:
@@ -80,6 +81,7 @@ def job_from_env(env: Mapping[str, str] | None = None) -> JobSpec:
             job=env.get("ZMQMESH_JOB", ""),
             rendezvous=env.get("ZMQMESH_RENDEZVOUS"),
             ipc_dir=env.get("ZMQMESH_IPC_DIR"),
+            shm_dir=env.get("ZMQMESH_SHM_DIR"),
             allow_pickle=pickle,
             host=host,
         )
@@ -133,7 +135,11 @@ async def _wire(spec: JobSpec) -> Engine:
     except BaseException:
         engine.close()
         raise
-    transport.set_peers([_pick_endpoint(info, peer) for peer in table])
+    endpoints = [_pick_endpoint(info, peer) for peer in table]
+    same_host = [r for r, e in enumerate(endpoints) if e is not None and e.startswith("ipc://")]
+    # a stat of a tmpfs directory, once at start-up: not worth a thread
+    shm_dir = spec.shm_dir if spec.shm_dir and os.path.isdir(spec.shm_dir) else None  # noqa: ASYNC240
+    transport.set_peers(endpoints, same_host=same_host, shm_dir=shm_dir)
     return engine
 
 

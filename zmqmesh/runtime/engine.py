@@ -53,10 +53,8 @@ class Engine:
         self.slots: set[int] = {0}
 
     # -- inbound ------------------------------------------------------------
-    def deliver(self, frames: list[Any]) -> None:
-        """Inbound path for frames from the transport (``zmq.Frame``s)."""
-        msg = [frames[0].bytes]
-        msg.extend(f.buffer for f in frames[1:])
+    def deliver(self, msg: list[Any]) -> None:
+        """Inbound path: ``[header bytes, *buffer views]`` from the transport."""
         self._arrive(msg)
 
     def _arrive(self, msg: list[Any], *, front: bool = False) -> None:

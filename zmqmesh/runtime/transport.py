@@ -21,6 +21,13 @@ peer's queue is full (``Again``), the message and everything sent to that peer
 after it wait in a per-peer backlog, flushed in order when the DEALER becomes
 writable, so order is kept.
 
+Between ranks on one host, frames of at least ``SHM_MIN`` bytes travel
+through shared memory instead (``shm.py``): the transport swaps each for an
+empty frame, appends a descriptor frame and sets bit 0 of the envelope's
+transport-flags byte; the receiving transport swaps the views back in, so
+the layers above never see the difference. Bit 1 marks the transport's own
+*release* messages, which return segments to their sender's pool.
+
 Invariants: messages to one peer leave in call order; a message is handed to
 ZeroMQ whole or not at all; nothing is sent after ``close()``.
 """
@@ -36,13 +43,26 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import msgpack  # type: ignore[import-untyped]
 import zmq
+
+from zmqmesh.runtime.shm import SHM_MIN, ShmPool, ShmReader
+from zmqmesh.wire import ENVELOPE_SIZE, Envelope, Kind, pack_envelope
 
 __all__ = ["SEND_COPY_BELOW", "Transport", "TransportState"]
 
 log = logging.getLogger("zmqmesh.transport")
 
-Frames = list[Any]  # zmq.Frame objects on receive; bytes/memoryview on send
+Frames = list[Any]  # [header bytes, *buffer views] on receive; bytes/memoryview on send
+
+# The envelope's transport-flags byte (see wire/envelope.py).
+_FLAGS_AT = 3
+_FLAG_SHM = 1  # frames listed in the trailing descriptor frame are in shared memory
+_FLAG_RELEASE = 2  # a transport release message: segment ids back to their sender
+_RELEASE_HEADER = bytes(
+    b | (_FLAG_RELEASE if i == _FLAGS_AT else 0)
+    for i, b in enumerate(pack_envelope(Envelope(Kind.CTRL, 0, 0, 0)))
+)
 
 # Messages handled per inbound wake-up before yielding to other tasks.
 _DRAIN_BUDGET = 256
@@ -100,6 +120,9 @@ class Transport:
         self._peers: dict[int, _Peer] = {}
         self._endpoints: list[str | None] = []
         self._tracker_pool: ThreadPoolExecutor | None = None
+        self._shm_pool: ShmPool | None = None
+        self._shm_reader: ShmReader | None = None
+        self._shm_peers: frozenset[int] = frozenset()
         self.state = TransportState.NEW
         self.endpoints: list[str] = []
 
@@ -120,9 +143,21 @@ class Transport:
             self._loop.call_soon(self._drain)
         return resolved
 
-    def set_peers(self, endpoints: Sequence[str | None]) -> None:
-        """Endpoints to reach each rank, indexed by rank (None: unreachable)."""
+    def set_peers(
+        self,
+        endpoints: Sequence[str | None],
+        *,
+        same_host: Sequence[int] = (),
+        shm_dir: str | None = None,
+    ) -> None:
+        """Endpoints to reach each rank, indexed by rank (None: unreachable).
+        With ``shm_dir``, large frames to the ranks in ``same_host`` go
+        through shared memory in that directory."""
         self._endpoints = list(endpoints)
+        if shm_dir and same_host:
+            self._shm_pool = ShmPool(shm_dir, self.rank)
+            self._shm_reader = ShmReader(shm_dir, self._send_release, self._loop.call_soon)
+            self._shm_peers = frozenset(same_host) - {self.rank}
 
     @property
     def connections(self) -> int:
@@ -164,13 +199,59 @@ class Transport:
                     return
                 log.error("rank %d: receive failed: %s", self.rank, exc)
                 return
-            del frames[0]  # routing id of the sending DEALER
             try:
-                self._on_message(frames)
+                msg = self._unpack(frames)
+                if msg is not None:
+                    self._on_message(msg)
             except Exception:
                 log.exception("rank %d: dropped an inbound message", self.rank)
         # Budget spent and the FD will not fire again for what is queued.
         self._loop.call_soon(self._drain)
+
+    def _unpack(self, frames: list[Any]) -> list[Any] | None:
+        """``[routing id, header, *buffers]`` as ZeroMQ delivers them ->
+        ``[header bytes, *buffer views]`` for the engine; None for a message
+        the transport consumed itself."""
+        header = frames[1].bytes
+        flags = header[_FLAGS_AT] if len(header) > _FLAGS_AT else 0
+        if not flags:
+            return [header, *(f.buffer for f in frames[2:])]
+        sender = struct.unpack("!I", frames[0].bytes)[0] if len(frames[0]) == 4 else -1
+        if flags & _FLAG_RELEASE:
+            if self._shm_pool is not None and sender >= 0:
+                self._shm_pool.release([int(i) for i in msgpack.unpackb(header[ENVELOPE_SIZE:])])
+            return None
+        if not flags & _FLAG_SHM or self._shm_reader is None or len(frames) < 3:
+            raise ValueError(f"unexpected transport flags {flags:#x} from rank {sender}")
+        msg = [header, *(f.buffer for f in frames[2:-1])]
+        for index, ident, name, nbytes in msgpack.unpackb(frames[-1].bytes):
+            msg[1 + index] = self._shm_reader.view(sender, ident, name, nbytes)
+        return msg
+
+    def _send_release(self, peer: int, idents: list[int]) -> None:
+        if self.state is TransportState.OPEN and peer in self._shm_peers:
+            self.send(peer, [_RELEASE_HEADER + msgpack.packb(idents)])
+
+    def _to_shm(self, frames: Sequence[Any]) -> list[Any] | None:
+        """The message with its large frames moved into shared memory, or
+        None when it has none."""
+        assert self._shm_pool is not None
+        out: list[Any] | None = None
+        desc = []
+        for i, frame in enumerate(frames[1:]):
+            if len(frame) >= SHM_MIN:
+                if out is None:
+                    out = list(frames)
+                ident, name = self._shm_pool.put(memoryview(frame))
+                desc.append((i, ident, name, len(frame)))
+                out[1 + i] = b""
+        if out is None:
+            return None
+        header = bytearray(frames[0])
+        header[_FLAGS_AT] |= _FLAG_SHM
+        out[0] = bytes(header)
+        out.append(msgpack.packb(desc))
+        return out
 
     # -- outbound ---------------------------------------------------------
     def send(self, rank: int, frames: Sequence[Any]) -> asyncio.Future[None] | None:
@@ -182,6 +263,8 @@ class Transport:
         frame. Raises ``ValueError`` for an unknown rank.
         """
         peer = self._peer(rank)
+        if rank in self._shm_peers:
+            frames = self._to_shm(frames) or frames
         if peer.backlog:
             fut: asyncio.Future[None] = self._loop.create_future()
             peer.backlog.append((frames, fut))
@@ -285,5 +368,9 @@ class Transport:
                     fut.set_exception(ConnectionError("transport closed before the message left"))
             peer.sock.close()
         self._peers.clear()
+        if self._shm_reader is not None:
+            self._shm_reader.close()
+        if self._shm_pool is not None:
+            self._shm_pool.close()
         if self._tracker_pool is not None:
             self._tracker_pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,163 @@
+"""Same-host fast path for large frames: shared memory instead of the socket.
+
+Theory of operation. Between two ranks on one host, a frame of at least
+``SHM_MIN`` bytes does not go through the ipc socket (a copy into the
+kernel, a copy out, and a fresh allocation on the receiver for every
+message). The sender copies it once into a segment of its own pool, a file
+in the job's private directory under ``/dev/shm``, and sends a short
+descriptor instead. The receiver maps the segment (once; mappings are
+cached) and hands the codec a view of it, so arrays arrive without another
+copy. When the last array viewing a segment is gone, a finalizer queues the
+segment's id, and a *release* goes back to the sender, whose pool reuses
+the segment for a later message.
+
+Invariants: a segment is written only while it is free in its sender's
+pool; it stays busy from the moment it is handed out until its receiver
+releases it. Segment files live in a directory that the launcher creates
+(0700) and removes when the job ends, however the ranks end, so none can
+leak past the job. The sender's ``send`` returns as soon as its copy is
+done: the caller may reuse its array at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import weakref
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["SHM_MIN", "ShmPool", "ShmReader"]
+
+# Frames at least this large go through shared memory to same-host peers.
+SHM_MIN = 256 * 1024
+# Segments come in power-of-two sizes from this one up, so they can be reused.
+_MIN_SEGMENT = 1 << 20
+
+
+@dataclass(slots=True)
+class _Segment:
+    ident: int
+    name: str
+    capacity: int
+    mm: mmap.mmap
+    view: np.ndarray  # the whole segment as uint8, for fast copies in
+
+
+class ShmPool:
+    """The sender's segments (in ``directory``, named ``<rank>-<n>``)."""
+
+    def __init__(self, directory: str, rank: int) -> None:
+        self.directory = directory
+        self.rank = rank
+        self._free: dict[int, list[_Segment]] = defaultdict(list)
+        self._busy: dict[int, _Segment] = {}
+        self._count = 0
+
+    def _new(self, capacity: int) -> _Segment:
+        self._count += 1
+        name = f"{self.rank}-{self._count}"
+        path = os.path.join(self.directory, name)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.ftruncate(fd, capacity)
+            mm = mmap.mmap(fd, capacity, flags=mmap.MAP_SHARED)
+        finally:
+            os.close(fd)
+        return _Segment(self._count, name, capacity, mm, np.frombuffer(mm, np.uint8))
+
+    def put(self, data: memoryview) -> tuple[int, str]:
+        """Copy ``data`` into a free segment; returns ``(id, name)``."""
+        n = data.nbytes
+        capacity = max(_MIN_SEGMENT, 1 << (n - 1).bit_length())
+        free = self._free[capacity]
+        seg = free.pop() if free else self._new(capacity)
+        seg.view[:n] = np.frombuffer(data, np.uint8)
+        self._busy[seg.ident] = seg
+        return seg.ident, seg.name
+
+    def release(self, idents: list[int]) -> None:
+        """The receiver is done with these segments: they may be reused."""
+        for ident in idents:
+            seg = self._busy.pop(ident, None)
+            if seg is not None:
+                self._free[seg.capacity].append(seg)
+
+    @property
+    def busy(self) -> int:
+        return len(self._busy)
+
+    def close(self) -> None:
+        """Unmap and remove every segment (idempotent)."""
+        for seg in [*self._busy.values(), *(s for f in self._free.values() for s in f)]:
+            with contextlib.suppress(BufferError):  # a view is still exported: GC unmaps it
+                seg.mm.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.directory, seg.name))
+        self._busy.clear()
+        self._free.clear()
+
+
+class ShmReader:
+    """The receiver's side: maps senders' segments and reports releases.
+
+    ``on_release(peer, ids)`` is called (through ``schedule``, on the event
+    loop) with the ids of segments no received array views any more.
+    """
+
+    def __init__(
+        self,
+        directory: str,
+        on_release: Callable[[int, list[int]], None],
+        schedule: Callable[[Callable[[], None]], object],
+    ) -> None:
+        self.directory = directory
+        self._maps: dict[str, mmap.mmap] = {}
+        self._on_release = on_release
+        self._schedule = schedule
+        self._pending: dict[int, list[int]] = defaultdict(list)
+        self._closed = False
+
+    def view(self, peer: int, ident: int, name: str, nbytes: int) -> memoryview:
+        """A read-write view of the first ``nbytes`` of segment ``name``,
+        released to ``peer`` once nothing refers to it."""
+        if "/" in name or name.startswith("."):
+            raise ValueError(f"bad shared-memory segment name {name!r}")
+        mm = self._maps.get(name)
+        if mm is None or len(mm) < nbytes:
+            fd = os.open(os.path.join(self.directory, name), os.O_RDWR)
+            try:
+                size = os.fstat(fd).st_size
+                if size < nbytes:
+                    raise ValueError(f"segment {name} holds {size} bytes, not {nbytes}")
+                mm = mmap.mmap(fd, size, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)
+            finally:
+                os.close(fd)
+            self._maps[name] = mm
+        holder = np.frombuffer(mm, np.uint8, count=nbytes)
+        weakref.finalize(holder, self._released, peer, ident)
+        return memoryview(holder)  # type: ignore[arg-type]
+
+    def _released(self, peer: int, ident: int) -> None:
+        if self._closed:
+            return
+        first = not self._pending
+        self._pending[peer].append(ident)
+        if first:  # one flush per burst of finalizers
+            self._schedule(self._flush)
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, defaultdict(list)
+        for peer, idents in pending.items():
+            self._on_release(peer, idents)
+
+    def close(self) -> None:
+        self._closed = True
+        for mm in self._maps.values():
+            with contextlib.suppress(BufferError):
+                mm.close()
+        self._maps.clear()
