@@ -23,19 +23,28 @@ def _real(newrank: int, rem: int) -> int:
     return newrank * 2 + 1 if newrank < rem else newrank + rem
 
 
-async def _fold_in(ch: Channel, acc: Any, op: Op) -> tuple[Any, int, int]:
+def _combine(op: Op, acc: Any, owned: bool, got: Any, acc_left: bool) -> Any:
+    """``op`` of ``acc`` and ``got`` in rank order: in place when ``acc`` is
+    the algorithm's own working value, into a new value otherwise (so the
+    caller's array is read, never copied first and never written)."""
+    if owned:
+        return op.combine_into(acc, got, left=acc_left)
+    return op(acc, got) if acc_left else op(got, acc)
+
+
+async def _fold_in(ch: Channel, acc: Any, owned: bool, op: Op) -> tuple[Any, bool, int, int]:
     """MPICH's reduction to a power of two: among the first ``2*rem`` ranks
     each even rank hands its value to the odd rank above it and sits out.
-    Returns ``(acc, newrank or -1, rem)``; ranks stay in order."""
+    Returns ``(acc, owned, newrank or -1, rem)``; ranks stay in order."""
     p, rank = ch.size, ch.rank
     rem = p - pof2_below(p)
     if rank < 2 * rem:
         if rank % 2 == 0:
             await ch.send(rank + 1, acc)
-            return acc, -1, rem
+            return acc, owned, -1, rem
         got = await ch.recv(rank - 1)
-        return op.combine_into(acc, got, left=False), rank // 2, rem
-    return acc, rank - rem, rem
+        return _combine(op, acc, owned, got, acc_left=False), True, rank // 2, rem
+    return acc, owned, rank - rem, rem
 
 
 async def _fold_out(ch: Channel, acc: Any, rem: int) -> Any:
@@ -56,8 +65,9 @@ async def recursive_doubling(ch: Channel, obj: Any, op: Op) -> Any:
     communication operations in MPICH" (2005); MPICH
     ``MPIR_Allreduce_intra_recursive_doubling``.
     """
-    acc = working_copy(obj)
-    acc, newrank, rem = await _fold_in(ch, acc, op)
+    # The first combination writes a new array from the caller's and the
+    # partner's, so no working copy is made up front; later ones are in place.
+    acc, owned, newrank, rem = await _fold_in(ch, obj, False, op)
     if newrank >= 0:
         pof2 = pof2_below(ch.size)
         mask = 1
@@ -66,9 +76,10 @@ async def recursive_doubling(ch: Channel, obj: Any, op: Op) -> Any:
             # sendrecv returns once the sent array is released: combining
             # into it afterwards cannot change what the partner receives.
             got = await ch.sendrecv(dst, acc, dst)
-            acc = op.combine_into(acc, got, left=dst > ch.rank)
+            acc, owned = _combine(op, acc, owned, got, acc_left=dst > ch.rank), True
             mask <<= 1
-    return await _fold_out(ch, acc, rem)
+    out = await _fold_out(ch, acc, rem)
+    return out if owned or out is not obj else working_copy(obj)
 
 
 async def ring(ch: Channel, arr: np.ndarray, op: Op) -> np.ndarray:
@@ -105,8 +116,7 @@ async def rabenseifner(ch: Channel, arr: np.ndarray, op: Op) -> np.ndarray:
     Source: Rabenseifner, "Optimization of collective reduction operations"
     (ICCS 2004); MPICH ``MPIR_Allreduce_intra_reduce_scatter_allgather``.
     """
-    buf = arr.flatten()
-    buf, newrank, rem = await _fold_in(ch, buf, op)
+    buf, _, newrank, rem = await _fold_in(ch, arr.flatten(), True, op)
     if newrank >= 0:
         pof2 = pof2_below(ch.size)
         cuts = bounds(buf.size, pof2)

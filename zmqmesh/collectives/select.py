@@ -8,8 +8,24 @@ same shape (allreduce; bcast, whose root announces the size first). For
 allgather and alltoall each rank's items may differ in size, so the choice
 depends on the communicator size alone.
 
-Thresholds come from ``python -m bench coll`` on a 2-core machine (see
-bench/README.md for the tables they were read from).
+Thresholds. ``python -m bench coll --algorithms`` on a 2-core machine
+(2026-11, 5 rounds, medians) gave, for float64 allreduce:
+
+    ranks  size     recursive doubling  Rabenseifner  ring
+    2      64 KiB   0.27 ms             0.41 ms       0.36 ms
+    2      1 MiB    1.10 ms             1.73 ms       1.68 ms
+    2      16 MiB   14.1 ms             14.2 ms       15.2 ms
+    4      64 KiB   1.24 ms             2.02 ms       3.52 ms
+    4      1 MiB    2.49 ms             5.70 ms       9.45 ms
+    4      64 MiB   166 ms              202 ms        291 ms
+
+so up to 4 ranks recursive doubling is used at every size (with 4 ranks on
+2 cores, more rounds cost more than more bytes). Beyond 4 ranks this machine
+cannot measure; there the choice follows MPICH (Rabenseifner for powers of
+two, ring otherwise, from ``ALLREDUCE_LARGE``). For bcast, binomial beat
+scatter + ring allgather at 2 ranks (16 MiB: 4.4 vs 12.4 ms) and 4 ranks
+(16 MiB: 16.2 vs 38.6 ms), so scatter-allgather is left to 8 ranks and
+more, as MPICH does for medium/large messages.
 """
 
 from __future__ import annotations
@@ -26,11 +42,15 @@ ALGORITHMS: dict[str, tuple[str, ...]] = {
     "alltoall": ("bruck", "pairwise"),
 }
 
-# Below this many bytes an allreduce is latency-bound: recursive doubling's
-# log2(p) rounds beat the 2(p-1) rounds of the bandwidth-optimal algorithms.
-ALLREDUCE_LARGE = 64 * 1024
-# A bcast at least this large goes scatter + ring allgather (3+ ranks).
+# Up to this many ranks recursive doubling wins at every size measured.
+ALLREDUCE_RD_MAX_SIZE = 4
+# Above that, arrays of this many bytes or more use a bandwidth-optimal
+# algorithm (MPICH's threshold region; not measurable on 2 cores).
+ALLREDUCE_LARGE = 1024 * 1024
+# A bcast at least this large, on at least this many ranks, goes scatter +
+# ring allgather.
 BCAST_LARGE = 512 * 1024
+BCAST_SA_MIN_SIZE = 8
 # Bruck's alltoall sends items up to log2(p) hops: worth it only when
 # rounds dominate, which at our per-message cost means many ranks.
 ALLTOALL_BRUCK_MIN_SIZE = 9
@@ -102,7 +122,7 @@ def choose(
         large_ok = segmentable and commute and size > 1
         if want is not None and (want == "recursive_doubling" or large_ok):
             return want
-        if not large_ok or nbytes < ALLREDUCE_LARGE:
+        if not large_ok or size <= ALLREDUCE_RD_MAX_SIZE or nbytes < ALLREDUCE_LARGE:
             return "recursive_doubling"
         return "rabenseifner" if size & (size - 1) == 0 else "ring"
     if name == "bcast":
