@@ -229,7 +229,7 @@ def test_object_collectives_every_root(n: int) -> None:
         return out
 
     res = run_world(n, body)
-    from tests.programs.corpus import same
+    from programs.corpus import same
 
     for r in range(n):
         out = res[r]

@@ -15,12 +15,15 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import NoReturn
 
 from zmqmesh.errors import LaunchError
+from zmqmesh.launcher.hostfile import assign, is_local, parse_host_list, parse_hostfile
+from zmqmesh.launcher.preflight import check_reachable
 from zmqmesh.launcher.spawn import RESERVED_ENV, JobSpec, run_job
 
 __all__ = ["build_parser", "main", "parse_args", "split_program"]
@@ -29,7 +32,9 @@ USAGE_ERROR = 2
 
 # Launcher options that take their value as the next word; the other forms
 # (--np=4, -n4, -xVAR) are one word. Needed to find where the program starts.
-_OPTIONS_WITH_VALUE = frozenset({"-n", "--np", "-x", "--timeout", "--grace"})
+_OPTIONS_WITH_VALUE = frozenset(
+    {"-n", "--np", "-x", "--timeout", "--grace", "--hosts", "--host", "--ssh"}
+)
 
 _LAUNCH_USAGE = (
     "zmqmesh launch [options] script.py [args...]\n"
@@ -127,9 +132,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--np",
         dest="size",
         type=_rank_count,
-        default=1,
+        default=None,
         metavar="N",
-        help="number of ranks to start (default: 1)",
+        help="number of ranks to start (default: 1, or every slot of --hosts/--host)",
+    )
+    launch.add_argument(
+        "--hosts",
+        metavar="FILE",
+        help="hostfile: one host a line, `host [slots=N]`, # comments; ranks fill the "
+        "slots in order; local names start directly, others over ssh",
+    )
+    launch.add_argument(
+        "--host",
+        metavar="LIST",
+        help="hosts on the command line, e.g. a,b:2 (host[:slots], comma-separated)",
+    )
+    launch.add_argument(
+        "--ssh",
+        default="ssh",
+        metavar="CMD",
+        help='the command that reaches a host, e.g. "ssh -F cfg" or "ssh -p 2222" '
+        "(default: ssh, with your ~/.ssh/config, agent and jump hosts)",
     )
     launch.add_argument(
         "-x",
@@ -154,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="after the first rank fails, let the others run S more seconds before "
         "stopping them (default: 10)",
+    )
+    launch.add_argument(
+        "--insecure",
+        action="store_true",
+        help="no CURVE encryption or authentication between hosts: for benchmarks on a "
+        "trusted network only (see the README's security section)",
     )
     launch.add_argument(
         "--no-prefix",
@@ -237,9 +266,25 @@ def job_spec(ns: argparse.Namespace, environ: Mapping[str, str]) -> JobSpec:
         if not os.path.exists(script):
             raise LaunchError(f"{script}: no such file")
         program = (script, *ns.args)
+    size: int = ns.size if ns.size is not None else 1
+    hosts: tuple[str | None, ...] = ()
+    ssh = tuple(shlex.split(ns.ssh))
+    if not ssh:
+        raise LaunchError("--ssh needs a command")
+    if ns.hosts is not None or ns.host is not None:
+        if ns.hosts is not None and ns.host is not None:
+            raise LaunchError("give --hosts or --host, not both")
+        entries = parse_hostfile(ns.hosts) if ns.hosts is not None else parse_host_list(ns.host)
+        names = assign(entries, ns.size)
+        size = len(names)
+        hosts = tuple(None if is_local(name) else name for name in names)
+        check_reachable(ssh, [h for h in entries if not is_local(h.name)])
     return JobSpec(
         program=program,
-        size=ns.size,
+        size=size,
+        hosts=hosts,
+        ssh=ssh,
+        insecure=ns.insecure,
         env=env,
         timeout=ns.timeout,
         grace=ns.grace,

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -50,6 +52,7 @@ from zmqmesh.launcher.policy import (
     Timer,
 )
 from zmqmesh.runtime.rendezvous import RendezvousServer
+from zmqmesh.runtime.security import new_keys, write_keyfile
 
 __all__ = ["RESERVED_ENV", "STOP_SIGNALS", "JobSpec", "rank_environ", "run_job"]
 
@@ -65,6 +68,11 @@ RESERVED_ENV = frozenset(
         "ZMQMESH_IPC_DIR",
         "ZMQMESH_SHM_DIR",
         "ZMQMESH_PICKLE",
+        "ZMQMESH_TCP",
+        "ZMQMESH_HOST",
+        "ZMQMESH_ADDR",
+        "ZMQMESH_LAUNCHER_ADDR",
+        "ZMQMESH_KEYFILE",
     }
 )
 """The variables the launcher sets (or clears) for each rank itself."""
@@ -98,6 +106,17 @@ class JobSpec:
     kill_after: float = 3.0
     prefix: bool = True
     pickle: bool = False
+    # rank -> host name, for ranks started over ssh (None or absent: local)
+    hosts: tuple[str | None, ...] = ()
+    ssh: tuple[str, ...] = ("ssh",)
+    insecure: bool = False  # no CURVE between hosts (benchmarks on trusted networks)
+
+    def host_of(self, rank: int) -> str | None:
+        return self.hosts[rank] if rank < len(self.hosts) else None
+
+    @property
+    def spans_hosts(self) -> bool:
+        return any(h is not None for h in self.hosts)
 
 
 def rank_environ(
@@ -126,6 +145,30 @@ def rank_environ(
         env["ZMQMESH_PICKLE"] = "1"
     if shm_dir is not None:
         env["ZMQMESH_SHM_DIR"] = shm_dir
+    if spec.spans_hosts:
+        env["ZMQMESH_TCP"] = "1"
+        env["ZMQMESH_HOST"] = "@launcher"
+    return env
+
+
+def remote_environ(spec: JobSpec, rank: int, *, job: str, rendezvous: str) -> dict[str, str]:
+    """What a rank started over ssh gets on top of its remote environment:
+    ``-x`` variables and the runtime's contract (no ipc or shm directory:
+    those are the launcher host's)."""
+    host = spec.host_of(rank)
+    assert host is not None
+    env = dict(spec.env)
+    env.update(
+        ZMQMESH_RANK=str(rank),
+        ZMQMESH_SIZE=str(spec.size),
+        ZMQMESH_JOB=job,
+        ZMQMESH_RENDEZVOUS=rendezvous,
+        ZMQMESH_TCP="1",
+        ZMQMESH_HOST=host,
+        PYTHONUNBUFFERED="1",
+    )
+    if spec.pickle:
+        env["ZMQMESH_PICKLE"] = "1"
     return env
 
 
@@ -160,28 +203,38 @@ def run_job(
         except OSError as exc:
             raise LaunchError(f"cannot make the job's ipc directory: {exc}") from exc
         shm_dir = _shm_dir()
+        bind = "tcp://0.0.0.0:*" if spec.spans_hosts else "tcp://127.0.0.1:*"
+        keys = new_keys() if spec.spans_hosts and not spec.insecure else None
+        keyfile = write_keyfile(keys, ipc_dir) if keys is not None else None
         try:
-            server = RendezvousServer(spec.size, job)
+            server = RendezvousServer(spec.size, job, bind=bind, keys=keys)
         except Exception as exc:  # zmq's errors: only runtime/ may import zmq
             raise LaunchError(f"cannot start the rendezvous server: {exc}") from exc
+        port = server.endpoint.rsplit(":", 1)[1]
         become_subreaper()
         envs = [
             rank_environ(
                 spec,
                 r,
                 job=job,
-                rendezvous=server.endpoint,
+                rendezvous=f"tcp://127.0.0.1:{port}",
                 ipc_dir=ipc_dir,
                 base=os.environ,
                 shm_dir=shm_dir,
             )
+            if spec.host_of(r) is None
+            else remote_environ(spec, r, job=job, rendezvous=f"tcp://@launcher:{port}")
             for r in range(spec.size)
         ]
+        for r, env in enumerate(envs):
+            if keyfile is not None and spec.host_of(r) is None:
+                env["ZMQMESH_KEYFILE"] = keyfile
         # The stdlib loop whatever policy is installed: the signal handling
         # here relies on its wakeup-fd signal handlers.
         loop = asyncio.SelectorEventLoop()
+        secret = None if keys is None else {"public": keys.public, "secret": keys.secret}
         try:
-            return loop.run_until_complete(_Job(spec, envs, out, err).run(old_mask))
+            return loop.run_until_complete(_Job(spec, envs, out, err, secret).run(old_mask))
         finally:
             loop.close()
     finally:
@@ -221,8 +274,16 @@ class _Rank:
 class _Job:
     """One run of a :class:`JobSpec`; owns its processes, readers and timers."""
 
-    def __init__(self, spec: JobSpec, envs: list[dict[str, str]], out: Sink, err: Sink) -> None:
+    def __init__(
+        self,
+        spec: JobSpec,
+        envs: list[dict[str, str]],
+        out: Sink,
+        err: Sink,
+        keys: dict[str, str] | None = None,
+    ) -> None:
         self.spec = spec
+        self.keys = keys
         self.envs = envs
         self.out = out
         self.err = err
@@ -267,19 +328,47 @@ class _Job:
             for r in self.ranks:
                 for pump in r.pumps:
                     pump.close()
+                if r.proc.stdin is not None:  # an ssh rank's lifeline
+                    with contextlib.suppress(OSError):
+                        r.proc.stdin.close()
 
     def _spawn(self, rank: int) -> None:
+        host = self.spec.host_of(rank)
+        if host is None:
+            cmd = [sys.executable, *self.spec.program]
+            env: dict[str, str] | None = self.envs[rank]
+        else:
+            # The remote end reads its job from stdin and stops the rank when
+            # stdin closes; the rank's environment never reaches a command line.
+            remote = f"exec {shlex.quote(sys.executable)} -m zmqmesh.launcher.remote"
+            cmd = [*self.spec.ssh, host, remote]
+            env = None
         try:
             proc = subprocess.Popen(
-                [sys.executable, *self.spec.program],
-                stdin=subprocess.DEVNULL,
+                cmd,
+                stdin=subprocess.DEVNULL if host is None else subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env=self.envs[rank],
+                env=env,
                 start_new_session=True,
             )
         except OSError as exc:
-            raise LaunchError(f"cannot start rank {rank}: {exc}") from exc
+            where = "" if host is None else f" on {host}"
+            raise LaunchError(f"cannot start rank {rank}{where}: {exc}") from exc
+        if host is not None:
+            assert proc.stdin is not None
+            job: dict[str, object] = {
+                "argv": list(self.spec.program),
+                "cwd": os.getcwd(),
+                "env": self.envs[rank],
+            }
+            if self.keys is not None:
+                job["keys"] = self.keys
+            try:
+                proc.stdin.write(json.dumps(job).encode() + b"\n")
+                proc.stdin.flush()
+            except OSError:
+                pass  # ssh already failed; its exit status tells the policy
         assert proc.stdout is not None
         assert proc.stderr is not None
         prefix = f"[{rank}] ".encode() if self.spec.prefix else b""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import os
 import socket
 from collections.abc import Mapping
@@ -27,7 +28,9 @@ import zmq
 from zmqmesh.errors import LaunchError
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.engine import Engine
-from zmqmesh.runtime.rendezvous import exchange
+from zmqmesh.runtime.jobenv import foreign_job
+from zmqmesh.runtime.rendezvous import RendezvousServer, exchange
+from zmqmesh.runtime.security import Guard, load_keys
 from zmqmesh.runtime.transport import Transport
 
 __all__ = ["JobSpec", "LocalWorld", "finalize", "init", "job_from_env"]
@@ -47,6 +50,12 @@ class JobSpec:
     allow_pickle: bool = False
     host: str = ""
     shm_dir: str | None = None
+    tcp: bool = False  # also listen on tcp (a job that spans hosts)
+    addr: str | None = None  # the address other hosts reach this rank at
+    launcher_addr: str | None = None  # the launcher host's address, seen from here
+    keyfile: str | None = None  # the job's CURVE keys (jobs that span hosts)
+    serve_rendezvous: bool = False  # rank 0 under srun/mpirun: no launcher serves it
+    rendezvous_port: int = 0
 
 
 def _env_int(env: Mapping[str, str], name: str) -> int:
@@ -84,17 +93,28 @@ def job_from_env(env: Mapping[str, str] | None = None) -> JobSpec:
             shm_dir=env.get("ZMQMESH_SHM_DIR"),
             allow_pickle=pickle,
             host=host,
+            tcp=_truthy(env.get("ZMQMESH_TCP")),
+            addr=env.get("ZMQMESH_ADDR") or None,
+            launcher_addr=env.get("ZMQMESH_LAUNCHER_ADDR") or None,
+            keyfile=env.get("ZMQMESH_KEYFILE") or None,
         )
-    for rank_var, size_var, who in (
-        ("SLURM_PROCID", "SLURM_NTASKS", "SLURM"),
-        ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "Open MPI"),
-        ("PMI_RANK", "PMI_SIZE", "PMI"),
-    ):
-        if rank_var in env and size_var in env and _env_int(env, size_var) > 1:
-            raise LaunchError(
-                f"started by {who} with {env[size_var]} tasks, but bootstrap under {who} "
-                "is not supported yet; start the job with `zmqmesh launch`"
-            )
+    foreign = foreign_job(env)
+    if foreign is not None and foreign.size > 1:
+        # srun / mpirun started us: rank 0 serves the rendezvous on its port
+        # and every rank listens on tcp (no launcher made ipc directories).
+        return JobSpec(
+            foreign.rank,
+            foreign.size,
+            job=foreign.job,
+            rendezvous=foreign.endpoint,
+            allow_pickle=pickle,
+            host=env.get("SLURMD_NODENAME") or host,
+            tcp=True,
+            addr=env.get("ZMQMESH_ADDR") or env.get("SLURMD_NODENAME") or host,
+            keyfile=env.get("ZMQMESH_KEYFILE") or None,
+            serve_rendezvous=foreign.rank == 0,
+            rendezvous_port=foreign.rendezvous_port,
+        )
     return JobSpec(0, 1, allow_pickle=pickle, host=host)
 
 
@@ -104,14 +124,27 @@ class _World:
     comm: Comm | None = None
     engine: Engine | None = None
     zctx: zmq.Context[Any] | None = None
+    guard: Guard | None = None
+    server: RendezvousServer | None = None
     lock: asyncio.Lock | None = None
 
 
-def _pick_endpoint(mine: Mapping[str, Any], peer: Mapping[str, Any]) -> str | None:
+# What a rank on the launcher's host advertises as its tcp address: remote
+# ranks put in the launcher's address as they see it (from their ssh session).
+LAUNCHER_HOST = "@launcher"
+
+
+def _pick_endpoint(
+    mine: Mapping[str, Any], peer: Mapping[str, Any], launcher_addr: str | None
+) -> str | None:
     if peer.get("ipc") and peer.get("host") == mine.get("host"):
         return str(peer["ipc"])
     tcp = peer.get("tcp")
-    return str(tcp) if tcp else None
+    if not tcp:
+        return None
+    if LAUNCHER_HOST in tcp and launcher_addr:
+        tcp = tcp.replace(LAUNCHER_HOST, launcher_addr)
+    return str(tcp)
 
 
 async def _wire(spec: JobSpec) -> Engine:
@@ -119,23 +152,37 @@ async def _wire(spec: JobSpec) -> Engine:
         return Engine(0, 1, allow_pickle=spec.allow_pickle)
     zctx: zmq.Context[Any] = zmq.Context()
     _World.zctx = zctx
+    keys = load_keys(spec.keyfile) if spec.keyfile else None
+    if keys is not None:
+        _World.guard = Guard(zctx, keys)
+    if spec.serve_rendezvous:
+        _World.server = RendezvousServer(
+            spec.size, spec.job, bind=f"tcp://0.0.0.0:{spec.rendezvous_port}", keys=keys
+        )
     engine = Engine(spec.rank, spec.size, allow_pickle=spec.allow_pickle)
-    transport = Transport(zctx, spec.rank, engine.deliver)
+    transport = Transport(zctx, spec.rank, engine.deliver, keys=keys)
     engine.transport = transport
     info: dict[str, Any] = {"host": spec.host, "ipc": None, "tcp": None}
     try:
         if spec.ipc_dir:
             info["ipc"] = transport.bind(f"ipc://{spec.ipc_dir}/{spec.rank}.sock")
-        else:
-            info["tcp"] = transport.bind("tcp://0.0.0.0:*").replace("0.0.0.0", spec.host)
+        if spec.tcp or not spec.ipc_dir:
+            port = transport.bind("tcp://0.0.0.0:*").rsplit(":", 1)[1]
+            where = spec.addr or (LAUNCHER_HOST if spec.tcp else spec.host)
+            info["tcp"] = f"tcp://{where}:{port}"
         assert spec.rendezvous is not None
         table = await asyncio.to_thread(
-            exchange, spec.rendezvous, spec.rank, spec.size, spec.job, info
+            functools.partial(exchange, keys=keys),
+            spec.rendezvous,
+            spec.rank,
+            spec.size,
+            spec.job,
+            info,
         )
     except BaseException:
         engine.close()
         raise
-    endpoints = [_pick_endpoint(info, peer) for peer in table]
+    endpoints = [_pick_endpoint(info, peer, spec.launcher_addr) for peer in table]
     same_host = [r for r, e in enumerate(endpoints) if e is not None and e.startswith("ipc://")]
     # a stat of a tmpfs directory, once at start-up: not worth a thread
     shm_dir = spec.shm_dir if spec.shm_dir and os.path.isdir(spec.shm_dir) else None  # noqa: ASYNC240
@@ -189,12 +236,21 @@ async def init() -> Comm:
     return _World.comm
 
 
+def _close_server() -> None:
+    server, _World.server = _World.server, None
+    if server is not None:
+        server.close()
+
+
 def _close() -> None:
-    engine, zctx = _World.engine, _World.zctx
-    _World.comm = _World.engine = _World.zctx = None
+    engine, zctx, guard = _World.engine, _World.zctx, _World.guard
+    _World.comm = _World.engine = _World.zctx = _World.guard = None
     _World.lock = None
     if engine is not None:
         engine.close()
+    if guard is not None:
+        guard.close()
+    _close_server()
     if zctx is not None:
         # Lingering outbound sockets still deliver what was sent.
         zctx.term()
@@ -203,11 +259,14 @@ def _close() -> None:
 async def finalize() -> None:
     """Leave the job: close every socket after flushing what was sent
     (idempotent; also runs at interpreter exit)."""
-    engine, zctx = _World.engine, _World.zctx
-    _World.comm = _World.engine = _World.zctx = None
+    engine, zctx, guard = _World.engine, _World.zctx, _World.guard
+    _World.comm = _World.engine = _World.zctx = _World.guard = None
     _World.lock = None
     if engine is not None:
         engine.close()
+    if guard is not None:
+        guard.close()
+    _close_server()
     if zctx is not None:
         await asyncio.to_thread(zctx.term)
 

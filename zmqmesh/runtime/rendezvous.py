@@ -22,6 +22,7 @@ import msgpack  # type: ignore[import-untyped]
 import zmq
 
 from zmqmesh.errors import LaunchError
+from zmqmesh.runtime.security import Guard, JobKeys
 
 __all__ = ["RendezvousServer", "exchange"]
 
@@ -33,7 +34,9 @@ class RendezvousServer:
     thread and closes the socket; it is idempotent.
     """
 
-    def __init__(self, size: int, job: str, *, bind: str = "tcp://127.0.0.1:*") -> None:
+    def __init__(
+        self, size: int, job: str, *, bind: str = "tcp://127.0.0.1:*", keys: JobKeys | None = None
+    ) -> None:
         if size < 1:
             raise ValueError(f"rendezvous size must be >= 1, got {size}")
         self.size = size
@@ -41,10 +44,15 @@ class RendezvousServer:
         self._ctx: zmq.Context[Any] = zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.ROUTER)
         self._sock.linger = 1000
+        self._guard = Guard(self._ctx, keys) if keys is not None else None
+        if keys is not None:
+            keys.server(self._sock)
         try:
             self._sock.bind(bind)
         except zmq.ZMQError as exc:
             self._sock.close(linger=0)
+            if self._guard is not None:
+                self._guard.close()
             raise LaunchError(f"cannot bind the rendezvous at {bind}: {exc}") from None
         self.endpoint: str = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self._stop = threading.Event()
@@ -102,10 +110,19 @@ class RendezvousServer:
             self._thread.join(timeout=5)
         if not self._sock.closed:
             self._sock.close(linger=200)
+        if self._guard is not None:
+            self._guard.close()
 
 
 def exchange(
-    endpoint: str, rank: int, size: int, job: str, info: Any, *, timeout: float = 60.0
+    endpoint: str,
+    rank: int,
+    size: int,
+    job: str,
+    info: Any,
+    *,
+    timeout: float = 60.0,
+    keys: JobKeys | None = None,
 ) -> list[Any]:
     """Check in with the rendezvous at ``endpoint`` and return the table of
     every rank's ``info``, indexed by rank.
@@ -117,6 +134,8 @@ def exchange(
     ctx: zmq.Context[Any] = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
     sock.linger = 0
+    if keys is not None:
+        keys.client(sock)
     try:
         sock.connect(endpoint)
         sock.send(msgpack.packb({"rank": rank, "size": size, "job": job, "info": info}))

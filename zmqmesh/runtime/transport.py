@@ -46,6 +46,7 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]
 import zmq
 
+from zmqmesh.runtime.security import JobKeys
 from zmqmesh.runtime.shm import SHM_MIN, ShmPool, ShmReader
 from zmqmesh.wire import ENVELOPE_SIZE, Envelope, Kind, pack_envelope
 
@@ -108,15 +109,19 @@ class Transport:
         *,
         linger_ms: int = 5000,
         copy_below: int = SEND_COPY_BELOW,
+        keys: JobKeys | None = None,
     ) -> None:
         self.rank = rank
         self._copy_below = copy_below
+        self._keys = keys
         self._zctx = zctx
         self._on_message = on_message
         self._linger_ms = linger_ms
         self._loop = asyncio.get_running_loop()
         self._router: zmq.Socket[Any] = zctx.socket(zmq.ROUTER)
         self._router.linger = 0
+        if keys is not None:
+            keys.server(self._router)
         self._peers: dict[int, _Peer] = {}
         self._endpoints: list[str | None] = []
         self._tracker_pool: ThreadPoolExecutor | None = None
@@ -179,6 +184,8 @@ class Transport:
             sock: zmq.Socket[Any] = self._zctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.ROUTING_ID, struct.pack("!I", self.rank))
             sock.linger = self._linger_ms
+            if self._keys is not None:
+                self._keys.client(sock)
             sock.connect(endpoint)
             peer = self._peers[rank] = _Peer(sock)
         return peer

@@ -1,0 +1,1 @@
+"""Multi-host tests: namespace hosts reached over real ssh (see README.md)."""

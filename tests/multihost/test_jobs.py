@@ -1,0 +1,140 @@
+"""Jobs across namespace hosts, through the real ssh client."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import PROGRAMS, ROOT, job_env
+
+JOB = PROGRAMS / "multihost_job.py"
+
+
+def launch(
+    hosts, hostfile: Path, *args: str, timeout: float = 120, extra=()
+) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "zmqmesh",
+        "launch",
+        "--hosts",
+        str(hostfile),
+        "--ssh",
+        hosts.ssh_cmd,
+        "--timeout",
+        str(timeout - 10),
+        *extra,
+        str(JOB),
+        *args,
+    ]
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env=job_env(), cwd=ROOT
+    )
+
+
+def hostfile(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "hosts.txt"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.timeout(180)
+def test_collectives_across_hosts_with_curve(hosts, tmp_path) -> None:
+    a, b = hosts.names[:2]
+    hf = hostfile(
+        tmp_path, f"# head and two namespace hosts\nlocalhost slots=1\n{a} slots=2\n{b}\n"
+    )
+    res = launch(hosts, hf, "--intrude")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-4000:]
+    assert res.stdout.count("ok hosts=") == 4
+    assert f"ok hosts=@launcher,{a},{a},{b}" in res.stdout
+    assert "AuthenticationError" in out  # the intruder was refused and logged
+    for h in (a, b):
+        assert hosts.wait_idle(h) == {}
+
+
+@pytest.mark.timeout(180)
+def test_insecure_mode_runs_too(hosts, tmp_path) -> None:
+    a, b = hosts.names[:2]
+    hf = hostfile(tmp_path, f"{a}\n{b} slots=2\n")
+    res = launch(hosts, hf, extra=("--insecure",))
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+    assert res.stdout.count("ok hosts=") == 3
+
+
+@pytest.mark.timeout(120)
+def test_killing_the_launcher_leaves_no_remote_rank(hosts, tmp_path) -> None:
+    a = hosts.names[0]
+    hf = hostfile(tmp_path, f"{a} slots=2\n")
+    cmd = [
+        sys.executable,
+        "-m",
+        "zmqmesh",
+        "launch",
+        "--hosts",
+        str(hf),
+        "--ssh",
+        hosts.ssh_cmd,
+        str(JOB),
+        "--sleep",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=job_env(),
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    try:
+        ready = 0
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        while ready < 2 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            ready += line.rstrip().endswith("ready")
+        assert ready == 2, "the ranks never became ready"
+        assert any("multihost_job" in c for c in hosts.procs(a).values())
+        os.kill(proc.pid, signal.SIGKILL)  # the launcher alone: its ssh clients live on
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+    # The launcher's ssh clients notice their stdin's writer is gone and close
+    # the session; the remote side then stops its rank's process group.
+    left = hosts.wait_idle(a, timeout=10)
+    assert not any("multihost_job" in c for c in left.values()), left
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("", "no hosts"),
+        ("zmh-nowhere-x\n", "cannot reach zmh-nowhere-x"),
+        ("{a} slots=zero\n", "slots"),
+        ("{a} slots=2 extra\n", "hosts.txt:1"),
+    ],
+)
+def test_bad_hostfiles_exit_2_with_one_line(hosts, tmp_path, text: str, words: str) -> None:
+    hf = hostfile(tmp_path, text.format(a=hosts.names[0]))
+    res = launch(hosts, hf, timeout=50)
+    assert res.returncode == 2, res.stdout + res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("zmqmesh: error: ")
+    assert words in lines[0], lines[0]
+    assert "Traceback" not in res.stderr

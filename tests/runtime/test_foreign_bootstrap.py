@@ -1,0 +1,97 @@
+"""Start-up without our launcher: the environment srun or mpirun gives."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, job_env
+
+PROGRAM = """
+import numpy as np, zmqmesh
+async def main(comm):
+    total = await comm.allreduce(np.arange(3) + comm.rank)
+    names = await comm.allgather(comm.rank)
+    assert names == list(range(comm.size))
+    print("rank", comm.rank, "of", comm.size, "sum", total.tolist(), flush=True)
+zmqmesh.run(main)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_ranks(tmp_path, envs: list[dict[str, str]]) -> list[subprocess.CompletedProcess[str]]:
+    prog = tmp_path / "prog.py"
+    prog.write_text(PROGRAM)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(prog)],
+            env=job_env(**env),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for env in envs
+    ]
+    out = []
+    for p in procs:
+        try:
+            so, se = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            raise
+        out.append(subprocess.CompletedProcess(p.args, p.returncode, so, se))
+    return out
+
+
+@pytest.mark.timeout(90)
+def test_srun_environment(tmp_path) -> None:
+    n, port = 3, free_port()
+    envs = [
+        {
+            "SLURM_PROCID": str(r),
+            "SLURM_NTASKS": str(n),
+            "SLURM_NODELIST": "localhost",
+            "SLURM_JOB_ID": "4242",
+            "SLURM_STEP_ID": "0",
+            "ZMQMESH_RENDEZVOUS_PORT": str(port),
+            "ZMQMESH_ADDR": "127.0.0.1",
+        }
+        for r in range(n)
+    ]
+    for r, res in enumerate(run_ranks(tmp_path, envs)):
+        assert res.returncode == 0, res.stderr
+        assert f"rank {r} of {n} sum [3, 6, 9]" in res.stdout
+
+
+@pytest.mark.timeout(90)
+def test_mpirun_environment_with_rendezvous(tmp_path) -> None:
+    n, port = 2, free_port()
+    envs = [
+        {
+            "OMPI_COMM_WORLD_RANK": str(r),
+            "OMPI_COMM_WORLD_SIZE": str(n),
+            "ZMQMESH_RENDEZVOUS": f"127.0.0.1:{port}",
+            "ZMQMESH_ADDR": "127.0.0.1",
+        }
+        for r in range(n)
+    ]
+    for r, res in enumerate(run_ranks(tmp_path, envs)):
+        assert res.returncode == 0, res.stderr
+        assert f"rank {r} of {n} sum [1, 3, 5]" in res.stdout
+
+
+@pytest.mark.timeout(60)
+def test_mpirun_without_rendezvous_is_a_clear_error(tmp_path) -> None:
+    envs = [{"PMI_RANK": "0", "PMI_SIZE": "2"}]
+    (res,) = run_ranks(tmp_path, envs)
+    assert res.returncode != 0
+    assert "ZMQMESH_RENDEZVOUS" in res.stderr

@@ -1,0 +1,460 @@
+"""Foreign launchers' environments (SLURM, Open MPI, PMI) and SLURM host
+lists: every rule and every error message, plus property tests of
+expand_hostlist against an independent rendering."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zmqmesh.errors import LaunchError
+from zmqmesh.runtime import jobenv
+from zmqmesh.runtime.jobenv import (
+    MAX_HOSTS,
+    ForeignJob,
+    expand_hostlist,
+    foreign_job,
+    slurm_port,
+)
+
+pytestmark = pytest.mark.timeout(30)
+
+PROPERTY = settings(max_examples=100, deadline=None, database=None)
+FUZZ = settings(max_examples=300, deadline=None, database=None)
+
+
+def test_the_module_is_pure() -> None:
+    tree = ast.parse(Path(jobenv.__file__).read_text())
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert not imported & {"os", "socket", "zmq", "asyncio", "subprocess", "threading"}
+
+
+# -- expand_hostlist ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "hosts"),
+    [
+        ("node1", ["node1"]),
+        ("a,b,c", ["a", "b", "c"]),
+        (
+            "node[01-04,07],gpu1",
+            ["node01", "node02", "node03", "node04", "node07", "gpu1"],
+        ),
+        ("n[5]", ["n5"]),
+        ("n[05]", ["n05"]),
+        ("n[8-10]", ["n8", "n9", "n10"]),
+        ("n[08-10]", ["n08", "n09", "n10"]),
+        ("n[008-9]", ["n008", "n009"]),
+        ("n[1-010]", [f"n{i}" for i in range(1, 11)]),
+        ("n[98-101]", ["n98", "n99", "n100", "n101"]),
+        ("rack[1-2]-n[1-2]", ["rack1-n1", "rack1-n2", "rack2-n1", "rack2-n2"]),
+        ("r[1-2][7,9]", ["r17", "r19", "r27", "r29"]),
+        ("node[1-2]-ib", ["node1-ib", "node2-ib"]),
+        ("[3-4]", ["3", "4"]),
+        ("n[2,1,2]", ["n2", "n1", "n2"]),
+        ("a,a", ["a", "a"]),
+        ("  node[1-2]\n", ["node1", "node2"]),
+        ("x.example.org,y-z_1", ["x.example.org", "y-z_1"]),
+    ],
+)
+def test_expand_hostlist(spec: str, hosts: list[str]) -> None:
+    assert expand_hostlist(spec) == hosts
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ("", "^empty host list$"),
+        ("   ", "^empty host list$"),
+        ("node[1-", r"^unclosed '\[' in host list 'node\[1-'$"),
+        ("node[1-2", r"^unclosed '\[' in host list"),
+        ("node[3-1]", r"^decreasing range '3-1' in \[3-1\] of host list 'node\[3-1\]'$"),
+        ("n[1,5-4]", r"^decreasing range '5-4' in \[1,5-4\]"),
+        ("a,,b", "^empty host name in host list 'a,,b'$"),
+        (",a", "^empty host name in host list ',a'$"),
+        ("a,", "^empty host name at the end of host list 'a,'$"),
+        ("n[]", r"^empty brackets '\[\]' in host list 'n\[\]'$"),
+        ("n[1,]", r"^empty range in \[1,\] of host list 'n\[1,\]'$"),
+        ("n[a]", r"^range 'a' is not N or N-M in \[a\] of host list 'n\[a\]'$"),
+        ("n[1-]", r"^range '1-' is not N or N-M in \[1-\]"),
+        ("n[-1]", r"^range '-1' is not N or N-M"),
+        ("n[1-2-3]", r"^range '1-2-3' is not N or N-M"),
+        ("n[1-2:2]", r"^range '1-2:2' is not N or N-M"),
+        ("n[ 1]", r"^range ' 1' is not N or N-M"),
+        ("n]", r"^'\]' without '\[' in host list 'n\]'$"),
+        ("n[1]]", r"^'\]' without '\['"),
+        ("n[1[2]]", r"^nested '\[' in host list 'n\[1\[2\]\]'$"),
+        ("a b", "^whitespace in host list 'a b'$"),
+        ("a,\tb", "^whitespace in host list"),
+    ],
+)
+def test_expand_hostlist_errors(spec: str, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        expand_hostlist(spec)
+
+
+def test_expand_hostlist_refuses_huge_lists_before_building_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert MAX_HOSTS == 1 << 20
+    with pytest.raises(ValueError, match="expands to 10000000000000000000000000 names, more than"):
+        expand_hostlist("n[1-100000000000000000000000][0-99]")
+    monkeypatch.setattr(jobenv, "MAX_HOSTS", 10)
+    assert len(expand_hostlist("n[1-5],m[1-5]")) == 10
+    with pytest.raises(ValueError, match=r"^host list 'n\[1-5\],m\[0-5\]' expands to 11 names, "):
+        expand_hostlist("n[1-5],m[0-5]")
+
+
+# Independent model: a host pattern is a list of literal strings and groups;
+# a group is a list of (lo, count, width, hi_width) ranges.
+literals = st.text(alphabet="abcxyz-._0123456789", min_size=1, max_size=4)
+ranges = st.tuples(
+    st.integers(0, 120), st.integers(1, 4), st.integers(0, 3), st.integers(0, 3)
+).map(lambda t: (t[0], t[1], len(str(t[0])) + t[2], t[3]))
+groups = st.lists(ranges, min_size=1, max_size=3)
+patterns = st.lists(st.one_of(literals, groups), min_size=1, max_size=4).filter(
+    lambda p: sum(isinstance(x, list) for x in p) <= 2
+)
+
+
+def _render(pattern: list[str | list[tuple[int, int, int, int]]]) -> str:
+    out = []
+    for part in pattern:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        items = []
+        for lo, count, width, hi_pad in part:
+            first = str(lo).zfill(width)
+            hi = lo + count - 1
+            # only the low end's width counts; pad the high end arbitrarily
+            items.append(first if count == 1 else f"{first}-{str(hi).zfill(hi_pad)}")
+        out.append("[" + ",".join(items) + "]")
+    return "".join(out)
+
+
+def _model(pattern: list[str | list[tuple[int, int, int, int]]]) -> list[str]:
+    choices = []
+    for part in pattern:
+        if isinstance(part, str):
+            choices.append([part])
+        else:
+            choices.append(
+                [
+                    f"{value:0{width}d}"
+                    for lo, count, width, _ in part
+                    for value in range(lo, lo + count)
+                ]
+            )
+    return ["".join(c) for c in itertools.product(*choices)]
+
+
+@PROPERTY
+@given(st.lists(patterns, min_size=1, max_size=4))
+def test_expand_hostlist_matches_the_model(
+    pats: list[list[str | list[tuple[int, int, int, int]]]],
+) -> None:
+    spec = ",".join(_render(p) for p in pats)
+    assert expand_hostlist(spec) == [name for p in pats for name in _model(p)]
+
+
+@PROPERTY
+@given(st.lists(literals, min_size=1, max_size=10))
+def test_plain_names_expand_to_themselves(names: list[str]) -> None:
+    assert expand_hostlist(",".join(names)) == names
+
+
+@FUZZ
+@given(st.text(alphabet="ab01-[], \t", max_size=16))
+def test_any_text_expands_or_raises_value_error(spec: str) -> None:
+    try:
+        hosts = expand_hostlist(spec)
+    except ValueError:
+        return
+    assert hosts
+    for host in hosts:
+        assert host
+        assert not set(host) & set("[], \t")
+
+
+# -- foreign_job: precedence -----------------------------------------------------------
+
+SLURM = {
+    "SLURM_PROCID": "3",
+    "SLURM_NTASKS": "8",
+    "SLURM_NODELIST": "c[07-08]",
+    "SLURM_JOB_ID": "123456",
+    "SLURM_STEP_ID": "0",
+}
+
+
+def test_no_launcher_is_none() -> None:
+    assert foreign_job({}) is None
+    assert foreign_job({"PATH": "/bin", "ZMQMESH_RENDEZVOUS": "h:1"}) is None
+
+
+@pytest.mark.parametrize("ours", [{"ZMQMESH_RANK": "0"}, {"ZMQMESH_SIZE": "2"}])
+def test_our_launcher_wins(ours: dict[str, str]) -> None:
+    env = {**SLURM, "OMPI_COMM_WORLD_RANK": "0", "OMPI_COMM_WORLD_SIZE": "2", **ours}
+    assert foreign_job(env) is None
+    assert foreign_job({**ours, "SLURM_PROCID": "x"}) is None  # not even read
+
+
+def test_slurm_comes_before_mpi_when_they_agree() -> None:
+    env = {**SLURM, "PMI_RANK": "3", "PMI_SIZE": "8", "OMPI_COMM_WORLD_RANK": "3"}
+    env["OMPI_COMM_WORLD_SIZE"] = "8"
+    job = foreign_job(env)
+    assert job is not None
+    assert job.who == "SLURM"
+
+
+def test_mpirun_inside_an_allocation_wins_over_the_slurm_variables_of_its_daemon() -> None:
+    # the daemon of node 1 of 2 started this rank 5 of 8
+    env = {**SLURM, "SLURM_PROCID": "1", "SLURM_NTASKS": "2", "ZMQMESH_RENDEZVOUS": "c07:4000"}
+    env |= {"OMPI_COMM_WORLD_RANK": "5", "OMPI_COMM_WORLD_SIZE": "8"}
+    assert foreign_job(env) == ForeignJob(5, 8, "mpi-c07:4000", "c07", 4000, "Open MPI")
+
+
+def test_open_mpi_comes_before_pmi() -> None:
+    env = {"OMPI_COMM_WORLD_RANK": "1", "OMPI_COMM_WORLD_SIZE": "2", "PMI_RANK": "0"}
+    env |= {"PMI_SIZE": "4", "ZMQMESH_RENDEZVOUS": "h:9"}
+    job = foreign_job(env)
+    assert job is not None
+    assert (job.who, job.rank, job.size) == ("Open MPI", 1, 2)
+
+
+# -- foreign_job: SLURM -------------------------------------------------------------------
+
+
+def test_slurm_task() -> None:
+    job = foreign_job(SLURM)
+    assert job == ForeignJob(3, 8, "slurm-123456.0", "c07", 23456, "SLURM")
+    assert job.endpoint == "tcp://c07:23456"
+
+
+def test_slurm_port_rule() -> None:
+    assert slurm_port(0) == 20000
+    assert slurm_port(19999) == 39999
+    assert slurm_port(20000) == 20000
+    assert slurm_port(123456) == 23456
+    job = foreign_job({**SLURM, "SLURM_JOB_ID": "40001"})
+    assert job is not None
+    assert job.rendezvous_port == 20001
+
+
+def test_slurm_port_override() -> None:
+    job = foreign_job({**SLURM, "ZMQMESH_RENDEZVOUS_PORT": "5555"})
+    assert job == ForeignJob(3, 8, "slurm-123456.0", "c07", 5555, "SLURM")
+
+
+def test_slurm_explicit_rendezvous_wins_over_node_list_and_port() -> None:
+    env = {**SLURM, "ZMQMESH_RENDEZVOUS": "login1:7000", "ZMQMESH_RENDEZVOUS_PORT": "5555"}
+    del env["SLURM_NODELIST"]
+    assert foreign_job(env) == ForeignJob(3, 8, "slurm-123456.0", "login1", 7000, "SLURM")
+
+
+def test_slurm_step_variables_come_first() -> None:
+    env = {**SLURM, "SLURM_STEP_NUM_TASKS": "4", "SLURM_STEP_NODELIST": "c08"}
+    env["SLURM_JOB_NODELIST"] = "c[01-08]"
+    assert foreign_job(env) == ForeignJob(3, 4, "slurm-123456.0", "c08", 23456, "SLURM")
+
+
+def test_slurm_older_and_job_wide_names() -> None:
+    env = {
+        "SLURM_PROCID": "1",
+        "SLURM_NPROCS": "2",
+        "SLURM_JOB_NODELIST": "n[5-6]",
+        "SLURM_JOBID": "77",
+        "SLURM_STEPID": "3",
+    }
+    assert foreign_job(env) == ForeignJob(1, 2, "slurm-77.3", "n5", 20077, "SLURM")
+
+
+def test_slurm_one_task_is_a_job_too() -> None:
+    env = {**SLURM, "SLURM_PROCID": "0", "SLURM_NTASKS": "1", "SLURM_NODELIST": "c07"}
+    assert foreign_job(env) == ForeignJob(0, 1, "slurm-123456.0", "c07", 23456, "SLURM")
+
+
+@pytest.mark.parametrize("step", [None, "batch", "extern", "4294967291", "4294967290", ""])
+def test_the_batch_script_and_salloc_shells_are_not_ranks(step: str | None) -> None:
+    env = dict(SLURM)
+    del env["SLURM_STEP_ID"]
+    if step is not None:
+        env["SLURM_STEP_ID"] = step
+    assert foreign_job(env) is None
+
+
+def test_rank_0_on_the_first_node_is_fine_and_elsewhere_is_an_error() -> None:
+    env = {**SLURM, "SLURM_PROCID": "0", "SLURMD_NODENAME": "c07"}
+    assert foreign_job(env) is not None
+    env["SLURMD_NODENAME"] = "c08"
+    with pytest.raises(
+        LaunchError,
+        match=r"^rank 0 runs on c08 \(SLURMD_NODENAME\), not on c07, the first node of "
+        r"SLURM_NODELIST, where the ranks look for the rendezvous; use srun's block",
+    ):
+        foreign_job(env)
+    assert foreign_job({**env, "SLURM_PROCID": "1"}) is not None  # only rank 0 can tell
+    assert foreign_job({**env, "ZMQMESH_RENDEZVOUS": "c08:1"}) is not None
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"SLURM_PROCID": "x"}, "^SLURM_PROCID='x' is not a non-negative integer$"),
+        ({"SLURM_PROCID": "-1"}, "^SLURM_PROCID='-1' is not a non-negative integer$"),
+        ({"SLURM_PROCID": "8"}, "^SLURM_PROCID=8 is out of range for SLURM_NTASKS=8$"),
+        ({"SLURM_NTASKS": "4.0"}, "^SLURM_NTASKS='4.0' is not a non-negative integer$"),
+        ({"SLURM_NTASKS": "0"}, "^SLURM_NTASKS='0': a job has at least one rank$"),
+        (
+            {"SLURM_NTASKS": None},
+            "^SLURM_PROCID is set but none of SLURM_STEP_NUM_TASKS, SLURM_NTASKS, SLURM_NPROCS is$",
+        ),
+        (
+            {"SLURM_JOB_ID": None},
+            "^SLURM_PROCID is set but none of SLURM_JOB_ID, SLURM_JOBID is$",
+        ),
+        ({"SLURM_JOB_ID": "12a"}, "^SLURM_JOB_ID='12a' is not a non-negative integer$"),
+        (
+            {"SLURM_NODELIST": None},
+            "^SLURM_PROCID is set but none of SLURM_STEP_NODELIST, SLURM_NODELIST, "
+            "SLURM_JOB_NODELIST is$",
+        ),
+        (
+            {"SLURM_NODELIST": "c[07-"},
+            r"^SLURM_NODELIST: unclosed '\[' in host list 'c\[07-'$",
+        ),
+        ({"SLURM_NODELIST": ""}, "^SLURM_NODELIST: empty host list$"),
+        (
+            {"ZMQMESH_RENDEZVOUS_PORT": "0"},
+            "^ZMQMESH_RENDEZVOUS_PORT='0': the port must be an integer in 1..65535$",
+        ),
+        (
+            {"ZMQMESH_RENDEZVOUS_PORT": "65536"},
+            "^ZMQMESH_RENDEZVOUS_PORT='65536': the port must be",
+        ),
+        ({"ZMQMESH_RENDEZVOUS_PORT": "http"}, "^ZMQMESH_RENDEZVOUS_PORT='http': the port"),
+        ({"ZMQMESH_RENDEZVOUS": "login1"}, "^ZMQMESH_RENDEZVOUS='login1' is not host:port"),
+    ],
+)
+def test_slurm_errors_name_the_variable(change: dict[str, str | None], match: str) -> None:
+    env = dict(SLURM)
+    for name, value in change.items():
+        if value is None:
+            del env[name]
+        else:
+            env[name] = value
+    with pytest.raises(LaunchError, match=match) as info:
+        foreign_job(env)
+    assert "\n" not in str(info.value)
+
+
+# -- foreign_job: Open MPI and PMI ------------------------------------------------------------
+
+MPI = [
+    ("Open MPI", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
+    ("PMI", "PMI_RANK", "PMI_SIZE"),
+]
+
+
+@pytest.mark.parametrize(("who", "rank_var", "size_var"), MPI)
+def test_mpi_job_with_rendezvous(who: str, rank_var: str, size_var: str) -> None:
+    env = {rank_var: "2", size_var: "4", "ZMQMESH_RENDEZVOUS": "head:6000"}
+    job = foreign_job(env)
+    assert job == ForeignJob(2, 4, "mpi-head:6000", "head", 6000, who)
+    assert job.endpoint == "tcp://head:6000"
+    assert foreign_job({**env, "ZMQMESH_JOB": "run7"}) == ForeignJob(
+        2, 4, "run7", "head", 6000, who
+    )
+
+
+@pytest.mark.parametrize(("who", "rank_var", "size_var"), MPI)
+def test_mpi_job_needs_a_rendezvous(who: str, rank_var: str, size_var: str) -> None:
+    with pytest.raises(
+        LaunchError,
+        match=f"^started by {who} with 4 ranks, but ZMQMESH_RENDEZVOUS is not set: "
+        "export ZMQMESH_RENDEZVOUS=host:port, a free port on the host of rank 0$",
+    ):
+        foreign_job({rank_var: "0", size_var: "4"})
+    with pytest.raises(LaunchError, match="ZMQMESH_RENDEZVOUS is not set"):
+        foreign_job({rank_var: "0", size_var: "4", "ZMQMESH_RENDEZVOUS": ""})
+
+
+@pytest.mark.parametrize(("who", "rank_var", "size_var"), MPI)
+def test_a_one_rank_mpi_job_needs_no_rendezvous(who: str, rank_var: str, size_var: str) -> None:
+    assert foreign_job({rank_var: "0", size_var: "1"}) == ForeignJob(0, 1, "mpi", "", 0, who)
+
+
+@pytest.mark.parametrize(("who", "rank_var", "size_var"), MPI)
+def test_mpi_errors_name_the_variable(who: str, rank_var: str, size_var: str) -> None:
+    base = {"ZMQMESH_RENDEZVOUS": "h:1"}
+    cases = [
+        ({rank_var: "0"}, f"^{rank_var} is set but {size_var} is not$"),
+        ({rank_var: "a", size_var: "2"}, f"^{rank_var}='a' is not a non-negative integer$"),
+        ({rank_var: "0", size_var: "two"}, f"^{size_var}='two' is not a non-negative integer$"),
+        ({rank_var: "2", size_var: "2"}, f"^{rank_var}=2 is out of range for {size_var}=2$"),
+        ({rank_var: "0", size_var: "0"}, f"^{size_var}='0': a job has at least one rank$"),
+    ]
+    for env, match in cases:
+        with pytest.raises(LaunchError, match=match):
+            foreign_job({**base, **env})
+
+
+@pytest.mark.parametrize(
+    ("value", "host", "port", "endpoint"),
+    [
+        ("head:6000", "head", 6000, "tcp://head:6000"),
+        ("tcp://head:6000", "head", 6000, "tcp://head:6000"),
+        ("10.1.2.3:1", "10.1.2.3", 1, "tcp://10.1.2.3:1"),
+        ("[::1]:65535", "::1", 65535, "tcp://[::1]:65535"),
+        ("tcp://[fe80::1]:80", "fe80::1", 80, "tcp://[fe80::1]:80"),
+    ],
+)
+def test_rendezvous_forms(value: str, host: str, port: int, endpoint: str) -> None:
+    job = foreign_job({"PMI_RANK": "0", "PMI_SIZE": "2", "ZMQMESH_RENDEZVOUS": value})
+    assert job is not None
+    assert (job.rendezvous_host, job.rendezvous_port, job.endpoint) == (host, port, endpoint)
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ("head", "is not host:port"),
+        ("head:", "port must be an integer in 1..65535"),
+        (":6000", "is not host:port"),
+        ("head:0", "^ZMQMESH_RENDEZVOUS='head:0': the port must be an integer in 1..65535$"),
+        ("head:65536", "the port must be"),
+        ("head:x", "the port must be"),
+        ("::1:6000", r"^ZMQMESH_RENDEZVOUS='::1:6000' is not host:port \(\[address\]:port for"),
+        ("[::1]6000", "is not host:port"),
+        ("[::1", "is not host:port"),
+        ("a b:1", "is not host:port"),
+        ("tcp://*:1", "is not host:port"),
+        ("user@h:1", "is not host:port"),
+        ("ipc:///tmp/x", "is not host:port"),
+    ],
+)
+def test_bad_rendezvous(value: str, match: str) -> None:
+    with pytest.raises(LaunchError, match=match):
+        foreign_job({"PMI_RANK": "0", "PMI_SIZE": "2", "ZMQMESH_RENDEZVOUS": value})
+
+
+def test_foreign_job_is_frozen() -> None:
+    job = ForeignJob(0, 1, "j", "h", 1, "SLURM")
+    with pytest.raises(AttributeError):
+        job.rank = 1  # type: ignore[misc]

@@ -1,0 +1,124 @@
+"""The remote end of an ssh-launched rank: ``python -m zmqmesh.launcher.remote``.
+
+Theory of operation. The launcher runs ``ssh HOST exec PYTHON -m
+zmqmesh.launcher.remote`` and writes one JSON line to its stdin: the rank's
+program, working directory and environment (including the job's keys, which
+so never appear in a command line or a file). This process starts the rank
+in a process group of its own, with ssh's stdout and stderr, and then keeps
+reading stdin. Killing a local ``ssh`` does not signal remote processes;
+what the remote side does see is its stdin closing. When that happens (the
+launcher died, or the connection was lost) it stops the rank's whole group:
+no rank outlives its launcher. It exits with the rank's status (128 + N for
+a rank killed by signal N).
+
+The launcher's address as seen from here comes from ``SSH_CONNECTION``: it
+replaces the ``@launcher`` placeholder in the rendezvous address, and the
+address ssh reached this host at is what this rank advertises to its peers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+__all__ = ["main"]
+
+PLACEHOLDER = "@launcher"
+_KILL_AFTER = 3.0
+
+
+def _stop_group(pgid: int) -> None:
+    """SIGTERM the group, SIGKILL what is left after a grace period."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + _KILL_AFTER
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _environment(spec: dict[str, Any]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({str(k): str(v) for k, v in spec.get("env", {}).items()})
+    parts = os.environ.get("SSH_CONNECTION", "").split()
+    if len(parts) >= 4:
+        client, server = parts[0], parts[2]
+        env.setdefault("ZMQMESH_LAUNCHER_ADDR", client)
+        env.setdefault("ZMQMESH_ADDR", server)
+        if "ZMQMESH_RENDEZVOUS" in env:
+            env["ZMQMESH_RENDEZVOUS"] = env["ZMQMESH_RENDEZVOUS"].replace(PLACEHOLDER, client)
+    return env
+
+
+def main() -> int:
+    line = sys.stdin.buffer.readline()
+    try:
+        spec = json.loads(line)
+        argv = [str(a) for a in spec["argv"]]
+        cwd = str(spec["cwd"])
+    except (ValueError, KeyError, TypeError):
+        print("zmqmesh: remote: no valid job description on stdin", file=sys.stderr)
+        return 2
+    try:
+        os.chdir(cwd)
+    except OSError as exc:
+        print(f"zmqmesh: remote: cannot enter {cwd}: {exc.strerror}", file=sys.stderr)
+        return 2
+    env = _environment(spec)
+    keydir = None
+    if isinstance(spec.get("keys"), dict):
+        # the job's keys arrived on stdin; the rank reads them from a 0600 file
+        keydir = tempfile.mkdtemp(prefix="zmqmesh-keys-")
+        path = os.path.join(keydir, "job.key")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(spec["keys"], f)
+        env["ZMQMESH_KEYFILE"] = path
+    try:
+        return _run(argv, env)
+    finally:
+        if keydir is not None:
+            shutil.rmtree(keydir, ignore_errors=True)
+
+
+def _run(argv: list[str], env: dict[str, str]) -> int:
+    try:
+        child = subprocess.Popen(
+            [sys.executable, *argv], env=env, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    except OSError as exc:
+        print(f"zmqmesh: remote: cannot start the rank: {exc}", file=sys.stderr)
+        return 2
+
+    def watch_stdin() -> None:
+        while os.read(sys.stdin.fileno(), 65536):
+            pass
+        _stop_group(child.pid)  # the launcher or the connection is gone
+
+    threading.Thread(target=watch_stdin, name="zmqmesh-remote-stdin", daemon=True).start()
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, lambda s, _f: _stop_group(child.pid))
+    code = child.wait()
+    with contextlib.suppress(ProcessLookupError):  # what the rank left in its group
+        os.killpg(child.pid, signal.SIGKILL)
+    return code if code >= 0 else 128 - code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
