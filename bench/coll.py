@@ -1,0 +1,510 @@
+"""coll suite: allreduce (SUM) and bcast (root 0) of float64 arrays on N
+ranks of one host, zmqmesh beside mpi4py (MPICH; buffer and pickle APIs) and
+torch.distributed's gloo backend.
+
+Peers run interleaved in rounds within one invocation, so machine noise hits
+all of them alike. A cell is the median over rounds of per-round medians over
+iterations, where an iteration's time is the slowest rank's (barrier, then
+the timed call on every rank). A peer that is not installed is skipped, and
+the report says so. Writes ``coll.md`` and ``coll.json`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zmq
+
+import zmqmesh
+
+HERE = Path(__file__).resolve().parent
+
+OPS = ("allreduce", "bcast")
+SIZES = "8,1024,65536,1048576,16777216,67108864"
+QUICK_SIZES = "8,65536,16777216"
+ALGORITHMS = {
+    "allreduce": ("recursive_doubling", "ring", "rabenseifner"),
+    "bcast": ("binomial", "scatter_allgather"),
+}
+FORCE_ENV = {"allreduce": "ZMQMESH_ALLREDUCE", "bcast": "ZMQMESH_BCAST"}
+TARGET_SIZE = 16 * 2**20
+PEER_COLUMNS = ("mpi4py buffer", "mpi4py pickle", "gloo")
+# (column, peer) pairs of the ratio columns: zmqmesh's time over the peer's
+RATIOS = (("zmqmesh", "mpi4py buffer"), ("zmqmesh", "gloo"))
+
+
+@dataclass
+class Launch:
+    """One job started per round and rank count: a peer, the ops it runs,
+    its environment, and which report column each of its variants fills."""
+
+    label: str
+    ops: list[str]
+    command: Any  # (ranks, worker options) -> argv
+    columns: dict[str, str]  # worker's variant name -> report column
+    env: dict[str, str] = field(default_factory=dict)
+    unset: tuple[str, ...] = ()
+
+
+def _mpiexec() -> str | None:
+    # prefer MPICH's by name, the MPI that the README builds mpi4py against
+    return shutil.which("mpiexec.mpich") or shutil.which("mpiexec")
+
+
+def _zmqmesh_ops(ops: list[str]) -> tuple[list[str], str | None]:
+    if "allreduce" in ops and not (hasattr(zmqmesh, "SUM") and hasattr(zmqmesh.Comm, "allreduce")):
+        return [o for o in ops if o != "allreduce"], (
+            "this zmqmesh has no zmqmesh.SUM / Comm.allreduce yet"
+        )
+    return ops, None
+
+
+def launches(
+    ops: list[str], algorithms: bool, timeout: float
+) -> tuple[list[Launch], dict[str, str]]:
+    """The jobs of one round, and the peers skipped with the reason."""
+    skipped: dict[str, str] = {}
+    out: list[Launch] = []
+    zops, why = _zmqmesh_ops(ops)
+    if why:
+        skipped["zmqmesh allreduce"] = why
+
+    def zmqmesh_cmd(n: int, opts: list[str]) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "zmqmesh",
+            "launch",
+            "-n",
+            str(n),
+            "--no-prefix",
+            "--timeout",
+            str(math.ceil(timeout)),
+            str(HERE / "coll_zmqmesh.py"),
+            *opts,
+        ]
+
+    if zops:
+        out.append(
+            Launch(
+                "zmqmesh",
+                zops,
+                zmqmesh_cmd,
+                {"zmqmesh": "zmqmesh"},
+                unset=tuple(FORCE_ENV.values()),
+            )
+        )
+        if algorithms:
+            for op in zops:
+                for alg in ALGORITHMS[op]:
+                    out.append(
+                        Launch(
+                            f"zmqmesh {alg}",
+                            [op],
+                            zmqmesh_cmd,
+                            {"zmqmesh": f"zmqmesh {alg}"},
+                            env={FORCE_ENV[op]: alg},
+                            unset=tuple(FORCE_ENV.values()),
+                        )
+                    )
+    mpiexec = _mpiexec()
+    if importlib.util.find_spec("mpi4py") is None:
+        skipped["mpi4py"] = "mpi4py is not installed (see bench/README.md)"
+    elif mpiexec is None:
+        skipped["mpi4py"] = "no mpiexec on PATH (apt-get install mpich)"
+    else:
+        out.append(
+            Launch(
+                "mpi4py",
+                ops,
+                lambda n, opts: [
+                    mpiexec,
+                    "-n",
+                    str(n),
+                    sys.executable,
+                    str(HERE / "coll_mpi4py.py"),
+                    *opts,
+                    "--apis",
+                    "buffer,pickle",
+                ],
+                {"buffer": "mpi4py buffer", "pickle": "mpi4py pickle"},
+            )
+        )
+    if importlib.util.find_spec("torch") is None:
+        skipped["gloo"] = "torch is not installed (see bench/README.md)"
+    else:
+        out.append(
+            Launch(
+                "gloo",
+                ops,
+                lambda n, opts: [
+                    sys.executable,
+                    str(HERE / "coll_gloo.py"),
+                    "--nprocs",
+                    str(n),
+                    *opts,
+                ],
+                {"gloo": "gloo"},
+            )
+        )
+    return out, skipped
+
+
+def _run(
+    launch: Launch, cmd: list[str], timeout: float, snapshot: Path
+) -> tuple[dict[str, Any] | None, str]:
+    """Run one job in ``snapshot`` (a directory holding a copy of the
+    zmqmesh package, which it imports first); its parsed JSON line, or None
+    and what went wrong."""
+    env = {k: v for k, v in os.environ.items() if k not in launch.unset}
+    env.update(launch.env)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(snapshot), env.get("PYTHONPATH")]))
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=snapshot,
+        start_new_session=True,  # so a timeout can stop every rank it started
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # SIGTERM first: zmqmesh launch and mpiexec then stop their ranks
+        # (which zmqmesh starts in sessions of their own), then SIGKILL
+        stderr = ""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+            try:
+                stderr = proc.communicate(timeout=15)[1]
+                break
+            except subprocess.TimeoutExpired:
+                pass
+        return None, f"timed out after {timeout:g} s\n{stderr[-2000:]}"
+    lines = [ln for ln in stdout.splitlines() if ln.startswith('{"meta"')]
+    if proc.returncode != 0 or not lines:
+        return None, f"exit status {proc.returncode}\n{stdout[-1000:]}\n{stderr[-2000:]}"
+    return json.loads(lines[-1]), ""
+
+
+def _fmt_time(s: float) -> str:
+    return f"{s * 1e6:,.1f} µs" if s < 1e-3 else f"{s * 1e3:,.2f} ms"
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n} B"
+
+
+def _machine() -> str:
+    model = "unknown CPU"
+    mem = ""
+    try:
+        for ln in Path("/proc/cpuinfo").read_text().splitlines():
+            if ln.startswith("model name"):
+                model = ln.split(":", 1)[1].strip()
+                break
+        for ln in Path("/proc/meminfo").read_text().splitlines():
+            if ln.startswith("MemTotal"):
+                mem = f" · {int(ln.split()[1]) / 2**20:.0f} GiB RAM"
+                break
+    except OSError:
+        pass
+    return (
+        f"{platform.node()} · {model} · {os.cpu_count()} cores{mem} · "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def _zmqmesh_source() -> tuple[str, str]:
+    """zmqmesh's git commit (``+dirty`` with uncommitted changes), and a hash
+    of its sources: the suite compares the hash after the run with the one
+    before, since every job imports zmqmesh afresh."""
+    pkg = Path(zmqmesh.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for f in sorted(pkg.rglob("*.py")):
+        digest.update(str(f.relative_to(pkg)).encode() + b"\0" + f.read_bytes())
+
+    def git(*args: str) -> str:
+        try:
+            res = subprocess.run(["git", "-C", str(pkg), *args], capture_output=True, text=True)
+        except OSError:
+            return ""
+        return res.stdout.strip() if res.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if commit and git("status", "--porcelain", "--", "."):
+        commit += "+dirty"
+    return commit, digest.hexdigest()[:12]
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench coll", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="3 sizes, fewer rounds and iterations")
+    p.add_argument("--ranks", default="2,4", help="rank counts, comma-separated (default 2,4)")
+    p.add_argument("--sizes", default=None, help=f"bytes (default {SIZES}; --quick {QUICK_SIZES})")
+    p.add_argument("--ops", default="allreduce,bcast")
+    p.add_argument(
+        "--algorithms",
+        action="store_true",
+        help="also run each of zmqmesh's algorithms, forced with ZMQMESH_ALLREDUCE/_BCAST",
+    )
+    p.add_argument("--rounds", type=int, default=None, help="default 5 (--quick 3)")
+    p.add_argument(
+        "--budget", type=float, default=None, help="seconds of timed calls per cell (0.3; 0.1)"
+    )
+    p.add_argument("--timeout", type=float, default=900, help="seconds per job (default 900)")
+    p.add_argument("--out", default=str(HERE / "results"))
+    a = p.parse_args(argv)
+    rounds = a.rounds or (3 if a.quick else 5)
+    budget = a.budget or (0.1 if a.quick else 0.3)
+    min_iters, max_iters = (3, 300) if a.quick else (5, 2000)
+    sizes = [int(s) for s in (a.sizes or (QUICK_SIZES if a.quick else SIZES)).split(",")]
+    ranks = [int(n) for n in a.ranks.split(",")]
+    ops = [o for o in a.ops.split(",") if o]
+    for o in ops:
+        if o not in OPS:
+            p.error(f"unknown op {o!r}; choose among {', '.join(OPS)}")
+    if any(s <= 0 or s % 8 for s in sizes):
+        p.error("sizes are bytes of float64 arrays: positive multiples of 8")
+    if any(n < 2 for n in ranks):
+        p.error("rank counts must be at least 2")
+
+    jobs, skipped = launches(ops, a.algorithms, a.timeout)
+    for name, why in skipped.items():
+        print(f"skipping {name}: {why}", file=sys.stderr)
+    worker_opts = [
+        "--sizes",
+        ",".join(map(str, sizes)),
+        "--budget",
+        str(budget),
+        "--min-iters",
+        str(min_iters),
+        "--max-iters",
+        str(max_iters),
+    ]
+    # per_round[op][ranks][column][size] = per-round medians; iters alike
+    per_round: dict[str, dict[int, dict[str, dict[int, list[float]]]]] = {
+        op: {n: {} for n in ranks} for op in ops
+    }
+    iters: dict[str, dict[int, dict[str, dict[int, list[int]]]]] = {
+        op: {n: {} for n in ranks} for op in ops
+    }
+    meta: dict[str, Any] = {}
+    failures: list[str] = []
+    commit, source_before = _zmqmesh_source()
+    # Measure one zmqmesh throughout, even while its working tree changes:
+    # every job imports a copy taken now (an editable install's finder comes
+    # after PYTHONPATH).
+    snapshot = Path(tempfile.mkdtemp(prefix="zmqmesh-coll-"))
+    shutil.copytree(
+        Path(zmqmesh.__file__).resolve().parent,
+        snapshot / "zmqmesh",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    t_start = time.monotonic()
+    try:
+        for r in range(rounds):
+            for n in ranks:
+                # rotate the order each round: no peer always runs first
+                k = r % len(jobs) if jobs else 0
+                for job in jobs[k:] + jobs[:k]:
+                    cmd = job.command(n, [*worker_opts, "--ops", ",".join(job.ops)])
+                    got, err = _run(job, cmd, a.timeout, snapshot)
+                    if got is None:
+                        msg = f"round {r + 1}, {n} ranks, {job.label}: {err.strip()}"
+                        failures.append(msg)
+                        print(f"FAILED {msg}", file=sys.stderr)
+                        continue
+                    meta.setdefault(job.label.split()[0], got["meta"])
+                    for variant, by_op in got["results"].items():
+                        for op, by_size in by_op.items():
+                            pr = per_round[op][n].setdefault(job.columns[variant], {})
+                            it = iters[op][n].setdefault(job.columns[variant], {})
+                            for size, times in by_size.items():
+                                pr.setdefault(int(size), []).append(statistics.median(times))
+                                it.setdefault(int(size), []).append(len(times))
+            elapsed = time.monotonic() - t_start
+            print(f"round {r + 1}/{rounds} done ({elapsed:.0f} s)", file=sys.stderr)
+    finally:
+        shutil.rmtree(snapshot, ignore_errors=True)
+    med = {
+        op: {
+            n: {c: {s: statistics.median(v) for s, v in d.items()} for c, d in by_col.items()}
+            for n, by_col in by_n.items()
+        }
+        for op, by_n in per_round.items()
+    }
+
+    source_changed = _zmqmesh_source()[1] != source_before
+
+    # -- report ---------------------------------------------------------------
+    versions = [
+        f"Python {platform.python_version()}",
+        f"NumPy {np.__version__}",
+        f"pyzmq {zmq.pyzmq_version()}",
+        f"libzmq {zmq.zmq_version()}",
+        f"zmqmesh {zmqmesh.__version__}" + (f" ({commit})" if commit else ""),
+    ]
+    if "mpi4py" in meta:
+        versions.append(f"mpi4py {meta['mpi4py']['mpi4py']} ({meta['mpi4py']['mpi_vendor']})")
+    if "gloo" in meta:
+        versions.append(f"torch {meta['gloo']['torch']} (gloo)")
+    cmd_line = "python -m bench coll" + "".join(f" {w}" for w in argv)
+    lines = [
+        "# coll: allreduce (SUM) and bcast (root 0) of float64 arrays, N ranks on one host",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M')} · {_machine()}",
+        "",
+        " · ".join(versions),
+        "",
+        f"Command: `{cmd_line}` — {rounds} round{'s' * (rounds != 1)}; per cell and round, "
+        f"{min_iters}-{max_iters} "
+        f"iterations (about {budget:g} s of calls), each a barrier then the timed call on "
+        "every rank; an iteration counts the slowest rank; cells are the median over "
+        "rounds of per-round medians. Ratios are zmqmesh's time over the peer's "
+        "(below 1: zmqmesh is faster).",
+        "",
+    ]
+    cores = os.cpu_count() or 1
+    over = [n for n in ranks if n > cores]
+    if over:
+        lines += [
+            f"**Oversubscribed**: {', '.join(map(str, over))} ranks on {cores} cores, so ranks "
+            "share cores and a peer that busy-polls while it waits (MPICH does) takes CPU "
+            "from the rank it waits for.",
+            "",
+        ]
+    if source_changed:
+        lines += [
+            "zmqmesh's sources changed during this run; every round measured the copy "
+            f"taken at the start (sources sha256 {source_before}…).",
+            "",
+        ]
+    for name, why in skipped.items():
+        lines += [f"Skipped {name}: {why}.", ""]
+
+    targets: list[dict[str, Any]] = []
+    if "allreduce" in ops and TARGET_SIZE in sizes:
+        lines += ["## Targets: 16 MiB allreduce", ""]
+        for n in ranks:
+            cells = med["allreduce"][n]
+            z = cells.get("zmqmesh", {}).get(TARGET_SIZE)
+            for peer, rule, ok_if in (
+                ("mpi4py buffer", "no slower than", lambda q: q <= 1.0),
+                ("gloo", "faster than", lambda q: q < 1.0),
+            ):
+                t = cells.get(peer, {}).get(TARGET_SIZE)
+                if z is None or t is None:
+                    verdict, q = "not measured", None
+                else:
+                    q = z / t
+                    verdict = "met" if ok_if(q) else "MISSED"
+                targets.append(
+                    {"ranks": n, "peer": peer, "rule": rule, "ratio": q, "verdict": verdict}
+                )
+                detail = (
+                    f": zmqmesh {_fmt_time(z)} vs {_fmt_time(t)}, {q:.2f}x"
+                    if q is not None and z is not None and t is not None
+                    else ""
+                )
+                lines.append(f"- {n} ranks, zmqmesh {rule} {peer}: **{verdict}**{detail}")
+        lines.append("")
+
+    for op in ops:
+        for n in ranks:
+            cells = med[op][n]
+            cols = [c for c in cells if c.startswith("zmqmesh")]
+            cols.sort(key=lambda c: (c != "zmqmesh", c))
+            cols += [c for c in PEER_COLUMNS if c in cells]
+            ratios = [(z, q) for z, q in RATIOS if z in cells and q in cells]
+            lines += [f"## {op}, {n} ranks", ""]
+            head = ["bytes", *cols, *(f"{z} / {q}" for z, q in ratios)]
+            lines += ["| " + " | ".join(head) + " |", "|---:|" + "---:|" * (len(head) - 1)]
+            for s in sizes:
+                row = [_fmt_bytes(s)]
+                row += [_fmt_time(cells[c][s]) if s in cells[c] else "n/a" for c in cols]
+                for z, q in ratios:
+                    ok = s in cells[z] and s in cells[q]
+                    row.append(f"{cells[z][s] / cells[q][s]:.2f}x" if ok else "n/a")
+                lines.append("| " + " | ".join(row) + " |")
+            big = sizes[-1]
+            bw = [f"{c} {big / cells[c][big] / 1e9:.2f} GB/s" for c in cols if big in cells[c]]
+            if bw and big >= 2**20:
+                lines += ["", f"Bytes / time at {_fmt_bytes(big)}: " + ", ".join(bw)]
+            lines.append("")
+    if failures:
+        lines += ["## Failed jobs", ""]
+        lines += [
+            "- " + f.splitlines()[0] + (f" — `{f.splitlines()[-1][:200]}`" if "\n" in f else "")
+            for f in failures
+        ]
+        lines.append("")
+    report = "\n".join(lines)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "coll.md").write_text(report)
+    (out / "coll.json").write_text(
+        json.dumps(
+            {
+                "command": cmd_line,
+                "machine": _machine(),
+                "versions": versions,
+                "meta": meta,
+                "settings": {
+                    "rounds": rounds,
+                    "budget": budget,
+                    "min_iters": min_iters,
+                    "max_iters": max_iters,
+                    "sizes": sizes,
+                    "ranks": ranks,
+                    "ops": ops,
+                    "algorithms": a.algorithms,
+                },
+                "zmqmesh_source": {
+                    "commit": commit,
+                    "sha256": source_before,
+                    "changed_during_run": source_changed,
+                },
+                "skipped": skipped,
+                "failures": failures,
+                "targets": targets,
+                "median": med,
+                "rounds": per_round,
+                "iterations": iters,
+            },
+            indent=1,
+        )
+    )
+    print(report)
+    return 0 if not failures else 1
