@@ -138,3 +138,60 @@ def test_bad_hostfiles_exit_2_with_one_line(hosts, tmp_path, text: str, words: s
     assert lines[0].startswith("zmqmesh: error: ")
     assert words in lines[0], lines[0]
     assert "Traceback" not in res.stderr
+
+
+@pytest.mark.timeout(150)
+def test_cut_link_turns_into_rank_failed_error(hosts, tmp_path) -> None:
+    a, b = hosts.names[:2]
+    hf = hostfile(tmp_path, f"localhost\n{a}\n{b}\n")
+    cmd = [
+        sys.executable,
+        "-m",
+        "zmqmesh",
+        "launch",
+        "--hosts",
+        str(hf),
+        "--ssh",
+        hosts.ssh_cmd,
+        "--timeout",
+        "90",
+        "--grace",
+        "5",
+        str(JOB),
+        "--survive",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=job_env(),
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    caught: list[str] = []
+    try:
+        assert proc.stdout is not None
+        ready = 0
+        while ready < 3:
+            line = proc.stdout.readline()
+            assert line, "the job ended before all ranks were ready"
+            ready += line.rstrip().endswith("ready")
+        hosts.cut(b)
+        while len(caught) < 2:  # the head's rank and a's rank
+            line = proc.stdout.readline()
+            assert line, "the job ended before the survivors saw the failure"
+            if "caught RankFailedError" in line and not line.startswith("[2]"):
+                caught.append(line.strip())
+    finally:
+        hosts.restore(b)
+        try:
+            proc.wait(timeout=100)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            assert proc.stdout is not None
+            proc.stdout.close()
+    assert all("rank=2" in c for c in caught), caught
+    assert all("unreachable" in c or "killed" in c or "exited" in c for c in caught), caught

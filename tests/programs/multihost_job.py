@@ -56,6 +56,17 @@ async def main(comm: zmqmesh.Comm) -> None:
     assert got["hosts"] == names
     parts = await comm.alltoall([(r, j) for j in range(n)])
     assert parts == [(q, r) for q in range(n)]
+    if "--survive" in sys.argv:
+        import asyncio
+
+        print("ready", flush=True)
+        try:
+            while True:  # the test cuts a host's link meanwhile
+                await comm.allreduce(np.ones(10))
+                await asyncio.sleep(0.05)
+        except zmqmesh.RankFailedError as exc:
+            print(f"caught RankFailedError rank={exc.rank}: {exc}", flush=True)
+        return
     if "--sleep" in sys.argv:
         print("ready", flush=True)
         import asyncio

@@ -35,7 +35,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -234,7 +234,8 @@ def run_job(
         loop = asyncio.SelectorEventLoop()
         secret = None if keys is None else {"public": keys.public, "secret": keys.secret}
         try:
-            return loop.run_until_complete(_Job(spec, envs, out, err, secret).run(old_mask))
+            job_run = _Job(spec, envs, out, err, secret, server.notify_failure)
+            return loop.run_until_complete(job_run.run(old_mask))
         finally:
             loop.close()
     finally:
@@ -245,6 +246,15 @@ def run_job(
         if shm_dir is not None:
             shutil.rmtree(shm_dir, ignore_errors=True)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
+def _how(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"killed by signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exited with code {returncode}"
 
 
 def _shm_dir() -> str | None:
@@ -281,9 +291,11 @@ class _Job:
         out: Sink,
         err: Sink,
         keys: dict[str, str] | None = None,
+        notify: Callable[[int, str], None] | None = None,
     ) -> None:
         self.spec = spec
         self.keys = keys
+        self.notify = notify
         self.envs = envs
         self.out = out
         self.err = err
@@ -387,6 +399,8 @@ class _Job:
             if returncode is None:
                 continue
             r.returncode = returncode
+            if self.notify is not None:  # the others' waits on it must not hang
+                self.notify(r.rank, _how(returncode))
             for pump in r.pumps:
                 pump.drain(_EXIT_DRAIN_READS)
             self._apply(self.policy.rank_exited(r.rank, r.proc.pid, returncode))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import dataclasses
 import functools
 import os
 import socket
@@ -54,6 +55,7 @@ class JobSpec:
     addr: str | None = None  # the address other hosts reach this rank at
     launcher_addr: str | None = None  # the launcher host's address, seen from here
     keyfile: str | None = None  # the job's CURVE keys (jobs that span hosts)
+    failure_timeout: float = 5.0  # seconds without a connection before a peer is lost
     serve_rendezvous: bool = False  # rank 0 under srun/mpirun: no launcher serves it
     rendezvous_port: int = 0
 
@@ -73,6 +75,22 @@ def job_from_env(env: Mapping[str, str] | None = None) -> JobSpec:
     """Read the job from ``env`` (default ``os.environ``). Pure apart from
     the host name; raises :class:`LaunchError` for inconsistent variables."""
     env = os.environ if env is None else env
+    spec = _job_from_env(env)
+    timeout = env.get("ZMQMESH_FAILURE_TIMEOUT")
+    if timeout:
+        try:
+            seconds = float(timeout)
+        except ValueError:
+            seconds = -1.0
+        if not 0.5 <= seconds <= 3600:
+            raise LaunchError(
+                f"ZMQMESH_FAILURE_TIMEOUT={timeout!r}: seconds between 0.5 and 3600 expected"
+            )
+        spec = dataclasses.replace(spec, failure_timeout=seconds)
+    return spec
+
+
+def _job_from_env(env: Mapping[str, str]) -> JobSpec:
     pickle = _truthy(env.get("ZMQMESH_PICKLE"))
     host = env.get("ZMQMESH_HOST") or socket.gethostname()
     if "ZMQMESH_RANK" in env or "ZMQMESH_SIZE" in env:
@@ -160,7 +178,14 @@ async def _wire(spec: JobSpec) -> Engine:
             spec.size, spec.job, bind=f"tcp://0.0.0.0:{spec.rendezvous_port}", keys=keys
         )
     engine = Engine(spec.rank, spec.size, allow_pickle=spec.allow_pickle)
-    transport = Transport(zctx, spec.rank, engine.deliver, keys=keys)
+    transport = Transport(
+        zctx,
+        spec.rank,
+        engine.deliver,
+        keys=keys,
+        failure_timeout=spec.failure_timeout,
+        on_lost=engine.peer_failed,
+    )
     engine.transport = transport
     info: dict[str, Any] = {"host": spec.host, "ipc": None, "tcp": None}
     try:
@@ -171,8 +196,9 @@ async def _wire(spec: JobSpec) -> Engine:
             where = spec.addr or (LAUNCHER_HOST if spec.tcp else spec.host)
             info["tcp"] = f"tcp://{where}:{port}"
         assert spec.rendezvous is not None
+        kept: list[zmq.Socket[Any]] = []
         table = await asyncio.to_thread(
-            functools.partial(exchange, keys=keys),
+            functools.partial(exchange, keys=keys, keep=kept),
             spec.rendezvous,
             spec.rank,
             spec.size,
@@ -187,7 +213,14 @@ async def _wire(spec: JobSpec) -> Engine:
     # a stat of a tmpfs directory, once at start-up: not worth a thread
     shm_dir = spec.shm_dir if spec.shm_dir and os.path.isdir(spec.shm_dir) else None  # noqa: ASYNC240
     transport.set_peers(endpoints, same_host=same_host, shm_dir=shm_dir)
+    if kept:  # the launcher (or rank 0) reports ranks that are gone on it
+        transport.watch_control(kept[0], functools.partial(_on_notice, engine))
     return engine
+
+
+def _on_notice(engine: Engine, notice: Any) -> None:
+    if isinstance(notice, dict) and isinstance(notice.get("failed"), int):
+        engine.peer_failed(notice["failed"], str(notice.get("detail", "gone")))
 
 
 class LocalWorld:

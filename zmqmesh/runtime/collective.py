@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zmqmesh.errors import CollectiveMismatchError
+from zmqmesh.errors import CollectiveMismatchError, RankFailedError
 from zmqmesh.matching import ANY_SOURCE, Selector
 from zmqmesh.wire import Envelope, Kind, decode, encode, peek_envelope
 
@@ -77,12 +77,15 @@ class CollState:
         self.broken: str | None = None
         self.checks: dict[int, tuple[int, int]] = {}  # seq -> (sig, rank) asked by peers
         self.peers: set[int] = set()  # communicator ranks this rank has sent to
+        self.dead: RankFailedError | None = None  # a member is gone: collectives fail
 
     def begin(self, sig: int, what: str) -> int:
         """Start the next call; returns its tag. Raises if broken or if a
         message of this call with another signature is already queued."""
         if self.broken is not None:
             raise CollectiveMismatchError(self.broken)
+        if self.dead is not None:
+            raise RankFailedError(self.dead.rank, self.dead.detail)
         self.seq += 1
         tag = self.seq
         self.recent[tag] = (sig, what)
@@ -95,6 +98,12 @@ class CollState:
         if asked is not None and asked[0] != sig:
             self.mismatch(tag, asked[1])
         return tag
+
+    def lost(self, rank: int, detail: str) -> None:
+        """Member ``rank`` is gone: this communicator's collectives fail from
+        now on (its waiting receives are failed by the engine)."""
+        if self.dead is None:
+            self.dead = RankFailedError(rank, detail)
 
     def control(self, source: int, payload: Any) -> None:
         """A CTRL message from communicator rank ``source``."""
@@ -168,6 +177,8 @@ class CollChannel:
         env = Envelope(Kind.COLL, st.ctx, st.rank, self._tag, self._sig)
         if peer != st.rank:
             st.peers.add(peer)
+            if st.ranks[peer] in st.engine.failed:
+                raise RankFailedError(peer, st.engine.failed[st.ranks[peer]])
         return st.engine.send(st.ranks[peer], encode(env, obj, allow_pickle=st.engine.allow_pickle))
 
     async def send(self, peer: int, obj: Any) -> None:
@@ -178,6 +189,9 @@ class CollChannel:
     def _expect(self, peer: int) -> asyncio.Future[Any]:
         if self._state.broken is not None:  # an abort came in mid-call
             raise CollectiveMismatchError(self._state.broken)
+        if self._state.dead is not None:
+            raise RankFailedError(self._state.dead.rank, self._state.dead.detail)
+        self._state.engine.connect(self._state.ranks[peer])  # heartbeats watch the peer
         return self._state.engine.post_recv(Selector(self._state.ctx, peer, self._tag))
 
     def _take(self, fut: asyncio.Future[Any]) -> Any:

@@ -26,6 +26,7 @@ from zmqmesh.collectives import (
 )
 from zmqmesh.collectives.base import is_segmentable
 from zmqmesh.collectives.ops import BOR, SUM, Op, op_id, working_copy
+from zmqmesh.errors import RankFailedError
 from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Selector
 from zmqmesh.runtime.collective import CollChannel, CollState, payload_sig, signature
 from zmqmesh.runtime.engine import Engine, Received
@@ -69,6 +70,7 @@ class Comm:
         self._coll = CollState(engine, 2 * slot + 1, self._rank, ranks)
         engine.slots.add(slot)
         engine.coll_states[2 * slot + 1] = self._coll
+        engine.ctx_ranks[2 * slot] = engine.ctx_ranks[2 * slot + 1] = ranks
 
     @property
     def rank(self) -> int:
@@ -122,7 +124,10 @@ class Comm:
             Envelope(Kind.P2P, ctx, self._rank, tag), obj, allow_pickle=self._engine.allow_pickle
         )
         self._use(dest)
-        return self._engine.send(self._ranks[dest], frames)
+        world = self._ranks[dest]
+        if world in self._engine.failed:
+            raise RankFailedError(dest, self._engine.failed[world])
+        return self._engine.send(world, frames)
 
     def _start_send(self, obj: Any, dest: Any, tag: Any) -> asyncio.Future[None] | None:
         tag = self._send_tag(tag)
@@ -162,12 +167,22 @@ class Comm:
     ) -> Any:
         fut = self._engine.post_recv(Selector(ctx, source, tag))
         if not fut.done():
+            self._fail_if_gone(fut, ctx, source)
+            if source != ANY_SOURCE:  # heartbeats on the connection watch the peer
+                self._engine.connect(self._ranks[source])
             try:
                 await fut
             except asyncio.CancelledError:
                 self._engine.give_back(fut)
                 raise
         return self._finish(fut.result(), copy, status)
+
+    def _fail_if_gone(self, fut: asyncio.Future[Any], ctx: int, source: int) -> None:
+        """A receive posted for a peer that is already gone fails at once."""
+        err = self._engine.failure(ctx, source)
+        if err is not None and not fut.done():
+            self._engine.matcher.cancel_recv(fut) or self._engine.matcher.cancel_probe(fut)
+            fut.set_exception(err)
 
     async def recv(
         self,
@@ -203,7 +218,9 @@ class Comm:
             done.status = Status()
             _null_recv(done.status)
             return done
-        fut = self._engine.post_recv(Selector(self._ctx, self._source(source), tag))
+        source = self._source(source)
+        fut = self._engine.post_recv(Selector(self._ctx, source, tag))
+        self._fail_if_gone(fut, self._ctx, source)
         req: Request
 
         def finish(got: Received) -> Any:
@@ -234,6 +251,7 @@ class Comm:
             return _null_recv(status)
         source = self._source(source)
         fut = self._engine.post_recv(Selector(self._ctx, source, recvtag))
+        self._fail_if_gone(fut, self._ctx, source)
         try:
             waiter = self._start_send(sendobj, dest, sendtag)
         except BaseException:
@@ -263,9 +281,9 @@ class Comm:
     async def probe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Status:
         """Wait until a matching message has arrived; return its
         :class:`Status` without receiving it."""
-        fut = self._engine.post_probe(
-            Selector(self._ctx, self._source(source), self._recv_tag(tag))
-        )
+        source = self._source(source)
+        fut = self._engine.post_probe(Selector(self._ctx, source, self._recv_tag(tag)))
+        self._fail_if_gone(fut, self._ctx, source)
         got = await fut
         return Status(got[0], got[1], payload_nbytes(got[2]))
 

@@ -19,8 +19,8 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from zmqmesh.errors import DecodeError
-from zmqmesh.matching import Matcher, Selector
+from zmqmesh.errors import DecodeError, RankFailedError
+from zmqmesh.matching import ANY_SOURCE, Matcher, Selector
 from zmqmesh.runtime.transport import Transport
 from zmqmesh.wire import Kind, decode, peek_envelope
 
@@ -51,6 +51,10 @@ class Engine:
         self.coll_states: dict[int, CollState] = {}
         # context slots in use here: slot k owns contexts 2k (p2p) and 2k+1
         self.slots: set[int] = {0}
+        # context -> the world ranks of its communicator, in communicator order
+        self.ctx_ranks: dict[int, tuple[int, ...]] = {}
+        # world rank -> why it is gone (process exit, lost connection)
+        self.failed: dict[int, str] = {}
 
     # -- inbound ------------------------------------------------------------
     def deliver(self, msg: list[Any]) -> None:
@@ -96,6 +100,8 @@ class Engine:
             return None
         if self.transport is None:
             raise ValueError(f"rank {dest} is not reachable from a singleton job")
+        if dest in self.failed:
+            raise RankFailedError(dest, self.failed[dest])
         return self.transport.send(dest, frames)
 
     def connect(self, dest: int) -> None:
@@ -140,6 +146,64 @@ class Engine:
 
     def peek(self, sel: Selector) -> Received | None:
         return self.matcher.peek(sel)
+
+    # -- failures -------------------------------------------------------------
+    # A peer that is gone fails every wait that involves it, so no call blocks
+    # forever after a failure (ULFM's rule): a receive from it, a probe of it,
+    # a receive from any source once every other member is gone, and every
+    # collective of a communicator it belongs to.
+
+    # In-flight messages a rank sent before it exited may still be on their way
+    # when the notice of its exit arrives by another path: take them first.
+    FAIL_AFTER = 0.2
+
+    def peer_failed(self, world: int, detail: str) -> None:
+        """Learn that world rank ``world`` is gone (idempotent)."""
+        if world == self.rank or world in self.failed or self.closed:
+            return
+        self.failed[world] = detail
+        asyncio.get_running_loop().call_later(self.FAIL_AFTER, self._fail_waiters, world)
+
+    def failure(self, ctx: int, source: int) -> RankFailedError | None:
+        """The error for waiting on communicator rank ``source`` of ``ctx``
+        (or on any source) if it can no longer send, else None."""
+        ranks = self.ctx_ranks.get(ctx)
+        if not ranks or not self.failed:
+            return None
+        if source == ANY_SOURCE:
+            others = [w for w in ranks if w != self.rank]
+            if others and all(w in self.failed for w in others):
+                first = others[0]
+                return RankFailedError(ranks.index(first), self.failed[first])
+            return None
+        world = ranks[source]
+        if world in self.failed:
+            return RankFailedError(source, self.failed[world])
+        return None
+
+    def _fail_waiters(self, world: int) -> None:
+        if self.closed:
+            return
+        if self.transport is not None:
+            self.transport.drain_now()
+        detail = self.failed[world]
+        for ctx, ranks in self.ctx_ranks.items():
+            if world not in ranks:
+                continue
+            state = self.coll_states.get(ctx)
+            if state is not None:
+                state.lost(ranks.index(world), detail)
+        for sel, fut in list(self.matcher.waiters()):
+            if fut.done():
+                continue
+            err = (
+                RankFailedError(self.ctx_ranks[sel.ctx].index(world), detail)
+                if sel.ctx in self.coll_states and world in self.ctx_ranks.get(sel.ctx, ())
+                else self.failure(sel.ctx, sel.source)
+            )
+            if err is not None:
+                self.matcher.cancel_recv(fut) or self.matcher.cancel_probe(fut)
+                fut.set_exception(err)
 
     def close(self) -> None:
         """Close the transport and fail every waiter (idempotent)."""

@@ -14,6 +14,8 @@ Invariants: the table is sent once, only when complete, and in rank order.
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import threading
 import time
 from typing import Any
@@ -56,6 +58,7 @@ class RendezvousServer:
             raise LaunchError(f"cannot bind the rendezvous at {bind}: {exc}") from None
         self.endpoint: str = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self._stop = threading.Event()
+        self._notices: queue.Queue[tuple[int, str]] = queue.Queue()
         self.done = threading.Event()
         self.error: str | None = None
         self._thread = threading.Thread(target=self._serve, name="zmqmesh-rendezvous", daemon=True)
@@ -99,9 +102,30 @@ class RendezvousServer:
                 for r in range(self.size):
                     self._sock.send_multipart([seen[r][0], table])
                 self.done.set()
+                self._notify_loop([seen[r][0] for r in range(self.size)])
         except zmq.ZMQError as exc:  # context terminated during shutdown
             if not self._stop.is_set():
                 self.error = str(exc)
+
+    def _notify_loop(self, idents: list[bytes]) -> None:
+        """After the table: pass failure notices on to every rank still
+        connected (each rank keeps its rendezvous socket as this channel)."""
+        while not self._stop.is_set():
+            try:
+                rank, detail = self._notices.get(timeout=0.05)
+            except queue.Empty:
+                if self._sock.poll(0):
+                    self._sock.recv_multipart()  # nothing is expected from ranks now
+                continue
+            notice = msgpack.packb({"failed": rank, "detail": detail})
+            for r, ident in enumerate(idents):
+                if r != rank:
+                    with contextlib.suppress(zmq.ZMQError):
+                        self._sock.send_multipart([ident, notice], zmq.NOBLOCK)
+
+    def notify_failure(self, rank: int, detail: str) -> None:
+        """Tell every other rank that ``rank`` is gone (thread-safe)."""
+        self._notices.put((rank, detail))
 
     def close(self) -> None:
         """Stop serving and close the socket (idempotent)."""
@@ -123,11 +147,14 @@ def exchange(
     *,
     timeout: float = 60.0,
     keys: JobKeys | None = None,
+    keep: list[zmq.Socket[Any]] | None = None,
 ) -> list[Any]:
     """Check in with the rendezvous at ``endpoint`` and return the table of
     every rank's ``info``, indexed by rank.
 
-    Blocks until the whole job has checked in. Raises :class:`LaunchError`
+    Blocks until the whole job has checked in. With ``keep``, the socket is
+    appended to it instead of closed: the server sends failure notices
+    (``{"failed": rank, "detail": text}``) on it later. Raises :class:`LaunchError`
     when the server refuses this rank or no table arrives within ``timeout``
     seconds.
     """
@@ -154,6 +181,10 @@ def exchange(
                 )
             if isinstance(reply, dict) and isinstance(reply.get("table"), list):
                 table: list[Any] = reply["table"]
+                if keep is not None:  # the caller listens for failure notices on it
+                    keep.append(sock)
+                    sock = None
                 return table
     finally:
-        sock.close()
+        if sock is not None:
+            sock.close()

@@ -45,6 +45,7 @@ from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 import zmq
+import zmq.utils.monitor
 
 from zmqmesh.runtime.security import JobKeys
 from zmqmesh.runtime.shm import SHM_MIN, ShmPool, ShmReader
@@ -65,6 +66,12 @@ _RELEASE_HEADER = bytes(
     for i, b in enumerate(pack_envelope(Envelope(Kind.CTRL, 0, 0, 0)))
 )
 
+# Liveness: ZeroMQ heartbeats every second; a connection dropped (by a
+# heartbeat timeout, or by the peer's end going away) and not re-made within
+# the grace period means the peer is lost.
+_HEARTBEAT_IVL_MS = 1000
+_RECONNECT_GRACE = 1.0
+
 # Messages handled per inbound wake-up before yielding to other tasks.
 _DRAIN_BUDGET = 256
 
@@ -84,10 +91,12 @@ class TransportState(enum.Enum):
 
 
 class _Peer:
-    __slots__ = ("backlog", "sock", "waiting")
+    __slots__ = ("backlog", "monitor", "sock", "suspect", "waiting")
 
     def __init__(self, sock: zmq.Socket[Any]) -> None:
         self.sock = sock
+        self.monitor: zmq.Socket[Any] | None = None
+        self.suspect: asyncio.TimerHandle | None = None  # lost the connection at
         # (frames, future set when handed to zmq + released) in send order
         self.backlog: deque[tuple[Sequence[Any], asyncio.Future[None]]] = deque()
         self.waiting = False  # a reader on the DEALER's FD is registered
@@ -110,10 +119,14 @@ class Transport:
         linger_ms: int = 5000,
         copy_below: int = SEND_COPY_BELOW,
         keys: JobKeys | None = None,
+        failure_timeout: float = 5.0,
+        on_lost: Callable[[int, str], None] | None = None,
     ) -> None:
         self.rank = rank
         self._copy_below = copy_below
         self._keys = keys
+        self._failure_timeout = failure_timeout
+        self._on_lost = on_lost
         self._zctx = zctx
         self._on_message = on_message
         self._linger_ms = linger_ms
@@ -128,6 +141,7 @@ class Transport:
         self._shm_pool: ShmPool | None = None
         self._shm_reader: ShmReader | None = None
         self._shm_peers: frozenset[int] = frozenset()
+        self._control: zmq.Socket[Any] | None = None
         self.state = TransportState.NEW
         self.endpoints: list[str] = []
 
@@ -186,11 +200,83 @@ class Transport:
             sock.linger = self._linger_ms
             if self._keys is not None:
                 self._keys.client(sock)
+            if self._on_lost is not None:
+                # ZeroMQ's own heartbeats, answered by its I/O thread even
+                # while the peer's Python holds the GIL: a busy rank stays
+                # alive, a dead host or cut link drops the connection.
+                sock.heartbeat_ivl = _HEARTBEAT_IVL_MS
+                sock.heartbeat_timeout = int(self._failure_timeout * 1000)
+                sock.heartbeat_ttl = int(self._failure_timeout * 1000)
             sock.connect(endpoint)
             peer = self._peers[rank] = _Peer(sock)
+            if self._on_lost is not None:
+                self._watch(rank, peer)
         return peer
 
+    # -- liveness -----------------------------------------------------------
+    def _watch(self, rank: int, peer: _Peer) -> None:
+        """Follow the connection's fate through a socket monitor: a peer
+        whose connection stays down for ``_RECONNECT_GRACE`` seconds after
+        ZeroMQ dropped it (heartbeat timeout, reset, closed) is lost."""
+        monitor = peer.sock.get_monitor_socket(
+            zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_CONNECTED
+        )
+        peer.monitor = monitor
+
+        def read() -> None:
+            while not monitor.closed:
+                try:
+                    event = zmq.utils.monitor.recv_monitor_message(monitor, zmq.NOBLOCK)
+                except zmq.Again:
+                    return
+                except zmq.ZMQError:
+                    return
+                if event["event"] == zmq.EVENT_DISCONNECTED:
+                    if peer.suspect is None:
+                        peer.suspect = self._loop.call_later(_RECONNECT_GRACE, self._lost, rank)
+                elif peer.suspect is not None:
+                    peer.suspect.cancel()
+                    peer.suspect = None
+
+        self._loop.add_reader(monitor.FD, read)
+        self._loop.call_soon(read)
+
+    def _lost(self, rank: int) -> None:
+        peer = self._peers.get(rank)
+        if peer is not None:
+            peer.suspect = None
+        if self.state is TransportState.OPEN and self._on_lost is not None:
+            self._on_lost(
+                rank, f"unreachable: connection lost for more than {self._failure_timeout:g} s"
+            )
+
     # -- inbound ----------------------------------------------------------
+    def drain_now(self) -> None:
+        """Take in whatever has arrived, now (before acting on a failure)."""
+        if self.state is TransportState.OPEN:
+            self._drain()
+
+    def watch_control(self, sock: zmq.Socket[Any], on_notice: Callable[[Any], None]) -> None:
+        """Read the launcher's notices (msgpack maps) from ``sock``, the
+        rank's rendezvous socket, for as long as the transport is open."""
+        self._control = sock
+
+        def read() -> None:
+            while not sock.closed:
+                try:
+                    body = sock.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    return
+                except zmq.ZMQError:
+                    return
+                try:
+                    on_notice(msgpack.unpackb(body, raw=False))
+                except Exception:
+                    log.exception("rank %d: bad notice from the launcher", self.rank)
+
+        self._loop.add_reader(sock.FD, read)
+        self._loop.call_soon(read)
+
     def _drain(self) -> None:
         router = self._router
         if router.closed:
@@ -367,7 +453,18 @@ class Transport:
         if was_open and loop_open:
             self._loop.remove_reader(self._router.FD)
         self._router.close(linger=0)
+        if self._control is not None:
+            if loop_open:
+                self._loop.remove_reader(self._control.FD)
+            self._control.close(linger=0)
         for peer in self._peers.values():
+            if peer.suspect is not None:
+                peer.suspect.cancel()
+            if peer.monitor is not None:
+                if loop_open:
+                    self._loop.remove_reader(peer.monitor.FD)
+                peer.sock.disable_monitor()
+                peer.monitor.close(linger=0)
             if peer.waiting and loop_open:
                 self._loop.remove_reader(peer.sock.FD)
             for _, fut in peer.backlog:
