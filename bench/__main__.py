@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bench import coll, p2p
+from bench import coll, curve, p2p
 
-SUITES = {"p2p": p2p.main, "coll": coll.main}
+SUITES = {"p2p": p2p.main, "coll": coll.main, "curve": curve.main}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -594,3 +594,18 @@ def test_combine_into_equals_call(case: tuple[Op, np.ndarray, np.ndarray]) -> No
 def test_combine_into_equals_call_python(op: Op, a: Any, b: Any) -> None:
     assert op.combine_into(a, b, left=True) == op(a, b)
     assert op.combine_into(a, b, left=False) == op(b, a)
+
+
+def test_combine_to_writes_into_out_without_touching_operands() -> None:
+    a = np.arange(6, dtype=np.float64)
+    b = np.full(6, 2.0)
+    a.flags.writeable = False
+    b.flags.writeable = False
+    for op, want in ((SUM, a + b), (MAX, np.maximum(a, b)), (PROD, a * b)):
+        out = np.empty(6)
+        op.combine_to(out, a, b)
+        np.testing.assert_array_equal(out, want)
+    concat = Op(lambda x, y: np.concatenate([x[:3], y[3:]]), commute=False)
+    out = np.empty(6)
+    concat.combine_to(out, a, b)
+    np.testing.assert_array_equal(out, [0, 1, 2, 2, 2, 2])

@@ -92,16 +92,17 @@ async def ring(ch: Channel, arr: np.ndarray, op: Op) -> np.ndarray:
     clusters of workstations" (2009); MPICH ``MPIR_Allreduce_intra_ring``.
     """
     p, rank = ch.size, ch.rank
-    buf = arr.flatten()  # the working copy, C order
+    x = arr.reshape(-1)  # a view of a C-contiguous array: read, never written
+    buf = np.empty_like(x)  # the result; each block is first written by a combine
     cuts = bounds(buf.size, p)
     right, left = (rank + 1) % p, (rank - 1) % p
     for s in range(p - 1):
         sb, rb = (rank - s) % p, (rank - s - 1) % p
-        got = await ch.sendrecv(right, buf[cuts[sb] : cuts[sb + 1]], left)
-        seg = buf[cuts[rb] : cuts[rb + 1]]
-        res = op.combine_into(seg, got, left=False)
-        if res is not seg:
-            seg[...] = res
+        src = x if s == 0 else buf  # block sb: our own, or the one combined last round
+        got = await ch.sendrecv(right, src[cuts[sb] : cuts[sb + 1]], left)
+        # each block is received once in this phase: reduce the caller's
+        # block and the received one straight into the result
+        op.combine_to(buf[cuts[rb] : cuts[rb + 1]], got, x[cuts[rb] : cuts[rb + 1]])
     # rank now holds the reduced block (rank + 1) % p: pass the blocks around
     await ring_segments(ch, buf, cuts, shift=-1)
     return buf.reshape(arr.shape)
@@ -116,9 +117,11 @@ async def rabenseifner(ch: Channel, arr: np.ndarray, op: Op) -> np.ndarray:
     Source: Rabenseifner, "Optimization of collective reduction operations"
     (ICCS 2004); MPICH ``MPIR_Allreduce_intra_reduce_scatter_allgather``.
     """
-    buf, _, newrank, rem = await _fold_in(ch, arr.flatten(), True, op)
+    src, _, newrank, rem = await _fold_in(ch, arr.reshape(-1), False, op)
+    buf = src
     if newrank >= 0:
         pof2 = pof2_below(ch.size)
+        buf = np.empty_like(src)  # the result; the first halving step fills our half
         cuts = bounds(buf.size, pof2)
         send_idx = recv_idx = 0
         last_idx = pof2
@@ -132,11 +135,15 @@ async def rabenseifner(ch: Channel, arr: np.ndarray, op: Op) -> np.ndarray:
             else:
                 recv_idx = send_idx + pof2 // (mask * 2)
                 s_lo, s_hi, r_lo, r_hi = send_idx, recv_idx, recv_idx, last_idx
-            got = await ch.sendrecv(dst, buf[cuts[s_lo] : cuts[s_hi]], dst)
+            first = mask == 1
+            data = src if first else buf
+            got = await ch.sendrecv(dst, data[cuts[s_lo] : cuts[s_hi]], dst)
             seg = buf[cuts[r_lo] : cuts[r_hi]]
-            res = op.combine_into(seg, got, left=dst > ch.rank)
-            if res is not seg:
-                seg[...] = res
+            mine = data[cuts[r_lo] : cuts[r_hi]]
+            if dst > ch.rank:
+                op.combine_to(seg, mine, got)
+            else:
+                op.combine_to(seg, got, mine)
             send_idx = recv_idx
             mask <<= 1
             if mask < pof2:

@@ -86,7 +86,7 @@ class Op:
     the built-ins pickle and copy as themselves.
     """
 
-    __slots__ = ("_builtin", "_call", "_commute", "_fn", "_id", "_into", "_name")
+    __slots__ = ("_builtin", "_call", "_commute", "_fn", "_id", "_into", "_name", "_to")
 
     _builtin: bool
     _call: _Call
@@ -95,6 +95,7 @@ class Op:
     _id: str
     _into: _Into
     _name: str
+    _to: Callable[[np.ndarray, Any, Any], None]
 
     def __init__(self, fn: _Call, commute: bool = True, *, name: str | None = None) -> None:
         if not callable(fn):
@@ -104,6 +105,7 @@ class Op:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"Op name must be a str, got {type(name).__name__}")
         self._init(fn, fn, _user_into(fn), bool(commute), qualname if name is None else name)
+        object.__setattr__(self, "_to", _user_to(fn))
         object.__setattr__(self, "_id", f"user:{module}.{qualname}")
         object.__setattr__(self, "_builtin", False)
 
@@ -115,9 +117,16 @@ class Op:
         object.__setattr__(self, "_name", name)
 
     @classmethod
-    def _make_builtin(cls, name: str, call: _Call, into: _Into) -> Op:
+    def _make_builtin(
+        cls,
+        name: str,
+        call: _Call,
+        into: _Into,
+        to: Callable[[np.ndarray, Any, Any], None] | None = None,
+    ) -> Op:
         op = cls.__new__(cls)
         op._init(call, call, into, True, name)
+        object.__setattr__(op, "_to", to or _user_to(call))
         object.__setattr__(op, "_id", name)
         object.__setattr__(op, "_builtin", True)
         return op
@@ -159,6 +168,13 @@ class Op:
         """
         return self._into(acc, b, left)
 
+    def combine_to(self, out: np.ndarray, a: Any, b: Any) -> None:
+        """Write ``op(a, b)`` into the array ``out`` (same shape and dtype as
+        the operands), reading ``a`` and ``b`` without writing them: one pass
+        over memory for a built-in op, so an algorithm can reduce a caller's
+        array and a received one straight into its result buffer."""
+        self._to(out, a, b)
+
     def __repr__(self) -> str:
         if self._builtin:
             return f"zmqmesh.{self._name}"
@@ -172,6 +188,13 @@ class Op:
 
 def _user_op(fn: _Call, commute: bool, name: str) -> Op:
     return Op(fn, commute, name=name)
+
+
+def _user_to(fn: _Call) -> Callable[[np.ndarray, Any, Any], None]:
+    def to(out: np.ndarray, a: Any, b: Any) -> None:
+        out[...] = fn(a, b)
+
+    return to
 
 
 def _user_into(fn: _Call) -> _Into:
@@ -259,7 +282,16 @@ def _elementwise(name: str, ufunc: np.ufunc, py: _Call) -> Op:
             raise _type_error(name, acc, b, exc) from exc
         return acc
 
-    return Op._make_builtin(name, call, into)
+    def to(out: np.ndarray, a: Any, b: Any) -> None:
+        if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape:
+            try:
+                ufunc(a, b, out=out, casting="safe")
+                return
+            except TypeError as exc:
+                raise _type_error(name, a, b, exc) from exc
+        out[...] = call(a, b)
+
+    return Op._make_builtin(name, call, into, to)
 
 
 def _py_max(a: Any, b: Any) -> Any:

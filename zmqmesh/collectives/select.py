@@ -9,23 +9,22 @@ allgather and alltoall each rank's items may differ in size, so the choice
 depends on the communicator size alone.
 
 Thresholds. ``python -m bench coll --algorithms`` on a 2-core machine
-(2026-11, 5 rounds, medians) gave, for float64 allreduce:
+(2026-11, 5 rounds, medians, same-host shared-memory path on) gave, for
+float64 allreduce:
 
     ranks  size     recursive doubling  Rabenseifner  ring
-    2      64 KiB   0.27 ms             0.41 ms       0.36 ms
-    2      1 MiB    1.10 ms             1.73 ms       1.68 ms
-    2      16 MiB   14.1 ms             14.2 ms       15.2 ms
-    4      64 KiB   1.24 ms             2.02 ms       3.52 ms
-    4      1 MiB    2.49 ms             5.70 ms       9.45 ms
-    4      64 MiB   166 ms              202 ms        291 ms
+    2      64 KiB   0.31 ms             0.49 ms       0.53 ms
+    2      1 MiB    0.52 ms             0.93 ms       0.91 ms
+    2      16 MiB   8.38 ms             5.97 ms       6.08 ms
+    4      1 MiB    2.48 ms             3.37 ms       4.26 ms
+    4      16 MiB   29.9 ms             27.3 ms       25.7 ms
 
-so up to 4 ranks recursive doubling is used at every size (with 4 ranks on
-2 cores, more rounds cost more than more bytes). Beyond 4 ranks this machine
-cannot measure; there the choice follows MPICH (Rabenseifner for powers of
-two, ring otherwise, from ``ALLREDUCE_LARGE``). For bcast, binomial beat
-scatter + ring allgather at 2 ranks (16 MiB: 4.4 vs 12.4 ms) and 4 ranks
-(16 MiB: 16.2 vs 38.6 ms), so scatter-allgather is left to 8 ranks and
-more, as MPICH does for medium/large messages.
+so arrays below ``ALLREDUCE_LARGE`` (between the 1 and 16 MiB points) use
+recursive doubling and larger ones a bandwidth-optimal algorithm, chosen as
+MPICH does (Rabenseifner for powers of two, ring otherwise). For bcast,
+binomial beat scatter + ring allgather at 2 ranks (16 MiB: 1.43 vs 7.02 ms)
+and 4 ranks (16 MiB: 5.66 vs 23.05 ms), so scatter-allgather is left to 8
+ranks and more, which this machine cannot measure.
 """
 
 from __future__ import annotations
@@ -42,11 +41,8 @@ ALGORITHMS: dict[str, tuple[str, ...]] = {
     "alltoall": ("bruck", "pairwise"),
 }
 
-# Up to this many ranks recursive doubling wins at every size measured.
-ALLREDUCE_RD_MAX_SIZE = 4
-# Above that, arrays of this many bytes or more use a bandwidth-optimal
-# algorithm (MPICH's threshold region; not measurable on 2 cores).
-ALLREDUCE_LARGE = 1024 * 1024
+# Arrays of this many bytes or more use a bandwidth-optimal allreduce.
+ALLREDUCE_LARGE = 4 * 1024 * 1024
 # A bcast at least this large, on at least this many ranks, goes scatter +
 # ring allgather.
 BCAST_LARGE = 512 * 1024
@@ -122,7 +118,7 @@ def choose(
         large_ok = segmentable and commute and size > 1
         if want is not None and (want == "recursive_doubling" or large_ok):
             return want
-        if not large_ok or size <= ALLREDUCE_RD_MAX_SIZE or nbytes < ALLREDUCE_LARGE:
+        if not large_ok or nbytes < ALLREDUCE_LARGE:
             return "recursive_doubling"
         return "rabenseifner" if size & (size - 1) == 0 else "ring"
     if name == "bcast":
