@@ -368,3 +368,21 @@ def test_split_and_dup_have_their_own_message_space(n: int) -> None:
         assert is_none == (r == 0)
         assert none_size == (0 if r == 0 else n - 1)
         assert (dsize, drank) == (n, r)
+
+
+def test_large_results_reuse_memory_only_after_the_caller_drops_them() -> None:
+    from zmqmesh.collectives.base import results
+
+    async def body(comm: zmqmesh.Comm) -> bool:
+        x = np.full(300_000, float(comm.rank + 1))  # 2.4 MB: pooled
+        first = await comm.allreduce(x)
+        keep = first[:10]  # a view keeps the result alive
+        del first
+        second = await comm.allreduce(x * 2)
+        assert not np.shares_memory(keep, second)
+        assert float(keep[0]) == 3.0
+        assert float(second[0]) == 6.0
+        return True
+
+    assert run_world(2, body) == [True, True]
+    assert all(len(v) <= results.KEEP for v in results._free.values())

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from zmqmesh.collectives.allgather import ring_segments
-from zmqmesh.collectives.base import Channel, bounds, pof2_below
+from zmqmesh.collectives.base import Channel, bounds, pof2_below, results
 from zmqmesh.collectives.ops import Op, working_copy
 
 __all__ = ["rabenseifner", "recursive_doubling", "ring"]
@@ -29,6 +29,15 @@ def _combine(op: Op, acc: Any, owned: bool, got: Any, acc_left: bool) -> Any:
     caller's array is read, never copied first and never written)."""
     if owned:
         return op.combine_into(acc, got, left=acc_left)
+    if (
+        type(acc) is np.ndarray
+        and type(got) is np.ndarray
+        and acc.shape == got.shape
+        and acc.dtype == got.dtype
+    ):
+        out = results.empty(acc.size, acc.dtype).reshape(acc.shape)
+        op.combine_to(out, acc, got) if acc_left else op.combine_to(out, got, acc)
+        return out
     return op(acc, got) if acc_left else op(got, acc)
 
 
@@ -93,7 +102,7 @@ async def ring(ch: Channel, arr: np.ndarray, op: Op) -> np.ndarray:
     """
     p, rank = ch.size, ch.rank
     x = arr.reshape(-1)  # a view of a C-contiguous array: read, never written
-    buf = np.empty_like(x)  # the result; each block is first written by a combine
+    buf = results.empty(x.size, x.dtype)  # the result; each block first written by a combine
     cuts = bounds(buf.size, p)
     right, left = (rank + 1) % p, (rank - 1) % p
     for s in range(p - 1):
@@ -121,7 +130,7 @@ async def rabenseifner(ch: Channel, arr: np.ndarray, op: Op) -> np.ndarray:
     buf = src
     if newrank >= 0:
         pof2 = pof2_below(ch.size)
-        buf = np.empty_like(src)  # the result; the first halving step fills our half
+        buf = results.empty(src.size, src.dtype)  # the result; first halving fills our half
         cuts = bounds(buf.size, pof2)
         send_idx = recv_idx = 0
         last_idx = pof2
