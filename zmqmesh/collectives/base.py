@@ -13,6 +13,7 @@ array is a read-only view that the algorithm copies before changing it.
 
 from __future__ import annotations
 
+import ctypes
 import weakref
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -89,8 +90,13 @@ class _ResultPool:
             return np.empty(count, dtype)
         free = self._free.get(nbytes)
         raw = free.pop() if free else np.empty(nbytes, np.uint8)
-        out = raw.view(dtype)
-        weakref.finalize(out, self._give_back, raw)
+        # NumPy points every view straight at the array that owns the memory,
+        # so a finalizer on the result itself could fire while a slice of it
+        # lives on. A ctypes object over the memory sits in every view's base
+        # chain and dies only with the last of them: the finalizer goes there.
+        owner = (ctypes.c_char * nbytes).from_buffer(raw)  # type: ignore[arg-type]
+        weakref.finalize(owner, self._give_back, raw)
+        out: np.ndarray = np.frombuffer(owner, dtype, count)  # type: ignore[call-overload]
         return out
 
     def _give_back(self, raw: np.ndarray) -> None:
