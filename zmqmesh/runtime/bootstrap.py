@@ -28,11 +28,11 @@ import zmq
 
 from zmqmesh.errors import LaunchError
 from zmqmesh.runtime.comm import Comm
-from zmqmesh.runtime.engine import Engine
+from zmqmesh.runtime.engine import UNEXPECTED_LIMIT, Engine
 from zmqmesh.runtime.jobenv import foreign_job
 from zmqmesh.runtime.rendezvous import RendezvousServer, exchange
 from zmqmesh.runtime.security import Guard, load_keys
-from zmqmesh.runtime.transport import Transport
+from zmqmesh.runtime.transport import MAX_FRAME, Transport
 
 __all__ = ["JobSpec", "LocalWorld", "finalize", "init", "job_from_env"]
 
@@ -56,6 +56,8 @@ class JobSpec:
     launcher_addr: str | None = None  # the launcher host's address, seen from here
     keyfile: str | None = None  # the job's CURVE keys (jobs that span hosts)
     failure_timeout: float = 5.0  # seconds without a connection before a peer is lost
+    unexpected_limit: int = UNEXPECTED_LIMIT  # bytes received ahead of their receives
+    max_frame: int = MAX_FRAME  # largest inbound frame accepted
     serve_rendezvous: bool = False  # rank 0 under srun/mpirun: no launcher serves it
     rendezvous_port: int = 0
 
@@ -87,7 +89,19 @@ def job_from_env(env: Mapping[str, str] | None = None) -> JobSpec:
                 f"ZMQMESH_FAILURE_TIMEOUT={timeout!r}: seconds between 0.5 and 3600 expected"
             )
         spec = dataclasses.replace(spec, failure_timeout=seconds)
+    if env.get("ZMQMESH_UNEXPECTED_LIMIT"):
+        limit = _positive(env, "ZMQMESH_UNEXPECTED_LIMIT")
+        spec = dataclasses.replace(spec, unexpected_limit=limit)
+    if env.get("ZMQMESH_MAX_FRAME"):
+        spec = dataclasses.replace(spec, max_frame=_positive(env, "ZMQMESH_MAX_FRAME"))
     return spec
+
+
+def _positive(env: Mapping[str, str], var: str) -> int:
+    value = _env_int(env, var)
+    if value < 1:
+        raise LaunchError(f"{var}={value}: a positive number of bytes expected")
+    return value
 
 
 def _job_from_env(env: Mapping[str, str]) -> JobSpec:
@@ -177,7 +191,12 @@ async def _wire(spec: JobSpec) -> Engine:
         _World.server = RendezvousServer(
             spec.size, spec.job, bind=f"tcp://0.0.0.0:{spec.rendezvous_port}", keys=keys
         )
-    engine = Engine(spec.rank, spec.size, allow_pickle=spec.allow_pickle)
+    engine = Engine(
+        spec.rank,
+        spec.size,
+        allow_pickle=spec.allow_pickle,
+        unexpected_limit=spec.unexpected_limit,
+    )
     transport = Transport(
         zctx,
         spec.rank,
@@ -185,6 +204,8 @@ async def _wire(spec: JobSpec) -> Engine:
         keys=keys,
         failure_timeout=spec.failure_timeout,
         on_lost=engine.peer_failed,
+        paused=engine.over_limit,
+        max_frame=spec.max_frame,
     )
     engine.transport = transport
     info: dict[str, Any] = {"host": spec.host, "ipc": None, "tcp": None}

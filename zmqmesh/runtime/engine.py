@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from zmqmesh.errors import DecodeError, RankFailedError
 from zmqmesh.matching import ANY_SOURCE, Matcher, Selector
 from zmqmesh.runtime.transport import Transport
-from zmqmesh.wire import Kind, decode, peek_envelope
+from zmqmesh.wire import Kind, decode, payload_nbytes, peek_envelope
 
 if TYPE_CHECKING:
     from zmqmesh.runtime.collective import CollState
@@ -34,12 +34,22 @@ log = logging.getLogger("zmqmesh.engine")
 # (source rank in the message's communicator, tag, frames)
 Received = tuple[int, int, list[Any]]
 
+# Default bound on messages received before anyone asked for them (bytes);
+# ZMQMESH_UNEXPECTED_LIMIT overrides it.
+UNEXPECTED_LIMIT = 256 * 2**20
+
 
 class Engine:
     """Point-to-point machinery of one rank (world ranks throughout)."""
 
     def __init__(
-        self, rank: int, size: int, *, allow_pickle: bool, transport: Transport | None = None
+        self,
+        rank: int,
+        size: int,
+        *,
+        allow_pickle: bool,
+        transport: Transport | None = None,
+        unexpected_limit: int = UNEXPECTED_LIMIT,
     ) -> None:
         self.rank = rank
         self.size = size
@@ -55,6 +65,14 @@ class Engine:
         self.ctx_ranks: dict[int, tuple[int, ...]] = {}
         # world rank -> why it is gone (process exit, lost connection)
         self.failed: dict[int, str] = {}
+        self._going: dict[int, tuple[str, float]] = {}  # reported gone, not yet failed
+        self._last_seen: dict[int, float] = {}  # world rank -> last arrival (while going)
+        # Flow control: bytes of messages that arrived before their receive.
+        # Past the limit the transport stops reading, ZeroMQ's queues fill to
+        # their high-water marks and the senders' sends wait: memory stays
+        # bounded however fast the senders are.
+        self.unexpected_bytes = 0
+        self.unexpected_limit = unexpected_limit
 
     # -- inbound ------------------------------------------------------------
     def deliver(self, msg: list[Any]) -> None:
@@ -67,6 +85,10 @@ class Engine:
         except DecodeError as exc:
             log.error("rank %d: dropped a message that does not decode: %s", self.rank, exc)
             return
+        if self._going:
+            ranks = self.ctx_ranks.get(env.ctx)
+            if ranks is not None and env.source < len(ranks):
+                self._last_seen[ranks[env.source]] = asyncio.get_running_loop().time()
         if env.kind != Kind.P2P:
             state = self.coll_states.get(env.ctx)
             if env.kind == Kind.CTRL:
@@ -77,6 +99,8 @@ class Engine:
         token, probes = self.matcher.arrive(env.ctx, env.source, env.tag, msg, front=front)
         if token is not None:
             token.set_result((env.source, env.tag, msg))
+        else:
+            self.unexpected_bytes += payload_nbytes(msg)
         for probe in probes:
             if not probe.done():
                 probe.set_result((env.source, env.tag, msg))
@@ -113,13 +137,26 @@ class Engine:
     def post_recv(self, sel: Selector) -> asyncio.Future[Received]:
         """A future that resolves to the message a receive with ``sel`` takes.
         Cancelling it withdraws the receive."""
+        if self.transport is not None:
+            self.transport.flush_releases()
         fut: asyncio.Future[Received] = asyncio.get_running_loop().create_future()
         found = self.matcher.post_recv(sel, fut)
         if found is not None:
             fut.set_result(found)
+            self._taken(found[2])
         else:
             fut.add_done_callback(self._withdraw_recv)
         return fut
+
+    def over_limit(self) -> bool:
+        """Whether the transport should stop reading for now."""
+        return self.unexpected_bytes > self.unexpected_limit
+
+    def _taken(self, msg: list[Any]) -> None:
+        self.unexpected_bytes -= payload_nbytes(msg)
+        # hysteresis: reading resumes once half the allowance is free again
+        if self.unexpected_bytes <= self.unexpected_limit // 2 and self.transport is not None:
+            self.transport.resume()
 
     def _withdraw_recv(self, fut: asyncio.Future[Any]) -> None:
         if fut.cancelled():
@@ -153,16 +190,35 @@ class Engine:
     # a receive from any source once every other member is gone, and every
     # collective of a communicator it belongs to.
 
-    # In-flight messages a rank sent before it exited may still be on their way
-    # when the notice of its exit arrives by another path: take them first.
-    FAIL_AFTER = 0.2
+    # Messages a rank sent before it went away may still be on their way when
+    # the news arrives by another path (or sit behind flow control): a peer is
+    # declared failed only once nothing more has arrived from it for
+    # FAIL_QUIET seconds, after reading everything queued.
+    FAIL_QUIET = 0.2
+    FAIL_QUIET_CLEAN = 1.0  # a rank that exited with status 0 flushed its sends
 
     def peer_failed(self, world: int, detail: str) -> None:
         """Learn that world rank ``world`` is gone (idempotent)."""
-        if world == self.rank or world in self.failed or self.closed:
+        if world == self.rank or world in self.failed or world in self._going or self.closed:
             return
+        quiet = self.FAIL_QUIET_CLEAN if detail.endswith("code 0") else self.FAIL_QUIET
+        self._going[world] = (detail, quiet)
+        asyncio.get_running_loop().call_later(quiet, self._settle, world)
+
+    def _settle(self, world: int) -> None:
+        if self.closed or world not in self._going:
+            return
+        detail, quiet = self._going[world]
+        if self.transport is not None:
+            self.transport.drain_now(force=True)
+        loop = asyncio.get_running_loop()
+        last = self._last_seen.get(world)
+        if last is not None and loop.time() - last < quiet:
+            loop.call_later(quiet, self._settle, world)  # still arriving: wait
+            return
+        del self._going[world]
         self.failed[world] = detail
-        asyncio.get_running_loop().call_later(self.FAIL_AFTER, self._fail_waiters, world)
+        self._fail_waiters(world)
 
     def failure(self, ctx: int, source: int) -> RankFailedError | None:
         """The error for waiting on communicator rank ``source`` of ``ctx``
@@ -184,8 +240,6 @@ class Engine:
     def _fail_waiters(self, world: int) -> None:
         if self.closed:
             return
-        if self.transport is not None:
-            self.transport.drain_now()
         detail = self.failed[world]
         for ctx, ranks in self.ctx_ranks.items():
             if world not in ranks:
@@ -211,7 +265,7 @@ class Engine:
             return
         self.closed = True
         if self.transport is not None:
-            self.transport.close()
+            self.transport.close(gone=frozenset(self.failed) | frozenset(self._going))
         for _, fut in list(self.matcher.waiters()):
             if not fut.done() and not fut.get_loop().is_closed():
                 fut.set_exception(ConnectionError("zmqmesh was finalized"))

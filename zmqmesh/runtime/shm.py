@@ -37,6 +37,11 @@ __all__ = ["SHM_MIN", "ShmPool", "ShmReader"]
 SHM_MIN = 256 * 1024
 # Segments come in power-of-two sizes from this one up, so they can be reused.
 _MIN_SEGMENT = 1 << 20
+# At most this many bytes of segments wait for their receivers at once. A
+# descriptor is a tiny message, so ZeroMQ's high-water marks and the kernel's
+# socket buffers would let thousands queue up; past the cap, large frames go
+# through the socket instead, where those bounds count bytes.
+SHM_BUSY_MAX = 128 * 2**20
 
 
 @dataclass(slots=True)
@@ -56,6 +61,7 @@ class ShmPool:
         self.rank = rank
         self._free: dict[int, list[_Segment]] = defaultdict(list)
         self._busy: dict[int, _Segment] = {}
+        self._busy_bytes = 0
         self._count = 0
 
     def _new(self, capacity: int) -> _Segment:
@@ -70,6 +76,10 @@ class ShmPool:
             os.close(fd)
         return _Segment(self._count, name, capacity, mm, np.frombuffer(mm, np.uint8))
 
+    def has_room(self, nbytes: int) -> bool:
+        """Whether a frame of ``nbytes`` may go through shared memory now."""
+        return self._busy_bytes + nbytes <= SHM_BUSY_MAX
+
     def put(self, data: memoryview) -> tuple[int, str]:
         """Copy ``data`` into a free segment; returns ``(id, name)``."""
         n = data.nbytes
@@ -78,6 +88,7 @@ class ShmPool:
         seg = free.pop() if free else self._new(capacity)
         seg.view[:n] = np.frombuffer(data, np.uint8)
         self._busy[seg.ident] = seg
+        self._busy_bytes += seg.capacity
         return seg.ident, seg.name
 
     def release(self, idents: list[int]) -> None:
@@ -85,6 +96,7 @@ class ShmPool:
         for ident in idents:
             seg = self._busy.pop(ident, None)
             if seg is not None:
+                self._busy_bytes -= seg.capacity
                 self._free[seg.capacity].append(seg)
 
     @property
@@ -92,13 +104,19 @@ class ShmPool:
         return len(self._busy)
 
     def close(self) -> None:
-        """Unmap and remove every segment (idempotent)."""
-        for seg in [*self._busy.values(), *(s for f in self._free.values() for s in f)]:
+        """Unmap every segment and remove the free ones (idempotent). Busy
+        segments stay: a receiver may not have mapped them yet, and the
+        launcher removes the job's directory when the job ends."""
+        for seg in self._busy.values():
+            with contextlib.suppress(BufferError):
+                seg.mm.close()
+        for seg in (s for f in self._free.values() for s in f):
             with contextlib.suppress(BufferError):  # a view is still exported: GC unmaps it
                 seg.mm.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.directory, seg.name))
         self._busy.clear()
+        self._busy_bytes = 0
         self._free.clear()
 
 
@@ -149,6 +167,13 @@ class ShmReader:
         self._pending[peer].append(ident)
         if first:  # one flush per burst of finalizers
             self._schedule(self._flush)
+
+    def flush(self) -> None:
+        """Send the queued releases now. Called at safe points (each posted
+        receive), because a loop that takes queued messages without ever
+        yielding never runs the scheduled flush."""
+        if self._pending:
+            self._flush()
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, defaultdict(list)

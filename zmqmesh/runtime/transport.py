@@ -51,7 +51,7 @@ from zmqmesh.runtime.security import JobKeys
 from zmqmesh.runtime.shm import SHM_MIN, ShmPool, ShmReader
 from zmqmesh.wire import ENVELOPE_SIZE, Envelope, Kind, pack_envelope
 
-__all__ = ["SEND_COPY_BELOW", "Transport", "TransportState"]
+__all__ = ["MAX_FRAME", "SEND_COPY_BELOW", "Transport", "TransportState"]
 
 log = logging.getLogger("zmqmesh.transport")
 
@@ -71,6 +71,12 @@ _RELEASE_HEADER = bytes(
 # the grace period means the peer is lost.
 _HEARTBEAT_IVL_MS = 1000
 _RECONNECT_GRACE = 1.0
+
+# High-water marks, in messages, of each outbound and inbound pipe: what
+# ZeroMQ queues per peer before a sender's send has to wait.
+_HWM = 128
+# Largest frame a rank accepts (ZMQ_MAXMSGSIZE); ZMQMESH_MAX_FRAME overrides.
+MAX_FRAME = 4 * 2**30
 
 # Messages handled per inbound wake-up before yielding to other tasks.
 _DRAIN_BUDGET = 256
@@ -116,23 +122,31 @@ class Transport:
         rank: int,
         on_message: Callable[[Frames], None],
         *,
-        linger_ms: int = 5000,
+        linger_ms: int = -1,
         copy_below: int = SEND_COPY_BELOW,
         keys: JobKeys | None = None,
         failure_timeout: float = 5.0,
         on_lost: Callable[[int, str], None] | None = None,
+        paused: Callable[[], bool] | None = None,
+        max_frame: int = MAX_FRAME,
     ) -> None:
         self.rank = rank
         self._copy_below = copy_below
         self._keys = keys
         self._failure_timeout = failure_timeout
         self._on_lost = on_lost
+        self._paused = paused
+        self._reading = False
         self._zctx = zctx
         self._on_message = on_message
         self._linger_ms = linger_ms
         self._loop = asyncio.get_running_loop()
         self._router: zmq.Socket[Any] = zctx.socket(zmq.ROUTER)
         self._router.linger = 0
+        self._router.rcvhwm = _HWM
+        # A peer cannot make this rank allocate more than max_frame bytes for
+        # one frame: ZeroMQ drops the connection instead.
+        self._router.maxmsgsize = max_frame
         if keys is not None:
             keys.server(self._router)
         self._peers: dict[int, _Peer] = {}
@@ -157,9 +171,7 @@ class Transport:
         self.endpoints.append(resolved)
         if self.state is TransportState.NEW:
             self.state = TransportState.OPEN
-            self._loop.add_reader(self._router.FD, self._drain)
-            # Messages may already be queued: the FD only signals changes.
-            self._loop.call_soon(self._drain)
+            self.resume()
         return resolved
 
     def set_peers(
@@ -198,6 +210,7 @@ class Transport:
             sock: zmq.Socket[Any] = self._zctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.ROUTING_ID, struct.pack("!I", self.rank))
             sock.linger = self._linger_ms
+            sock.sndhwm = _HWM
             if self._keys is not None:
                 self._keys.client(sock)
             if self._on_lost is not None:
@@ -251,10 +264,20 @@ class Transport:
             )
 
     # -- inbound ----------------------------------------------------------
-    def drain_now(self) -> None:
-        """Take in whatever has arrived, now (before acting on a failure)."""
+    def resume(self) -> None:
+        """(Re)start reading inbound messages."""
+        if self.state is TransportState.OPEN and not self._reading:
+            self._reading = True
+            self._loop.add_reader(self._router.FD, self._drain)
+            # Messages may already be queued: the FD only signals changes.
+            self._loop.call_soon(self._drain)
+
+    def drain_now(self, *, force: bool = False) -> None:
+        """Take in whatever has arrived, now (before acting on a failure);
+        ``force`` reads past the flow-control limit, so that nothing a gone
+        peer sent stays unread."""
         if self.state is TransportState.OPEN:
-            self._drain()
+            self._drain(force=force)
 
     def watch_control(self, sock: zmq.Socket[Any], on_notice: Callable[[Any], None]) -> None:
         """Read the launcher's notices (msgpack maps) from ``sock``, the
@@ -277,12 +300,19 @@ class Transport:
         self._loop.add_reader(sock.FD, read)
         self._loop.call_soon(read)
 
-    def _drain(self) -> None:
+    def _drain(self, *, force: bool = False) -> None:
         router = self._router
         if router.closed:
             return
         recv = router.recv_multipart
-        for _ in range(_DRAIN_BUDGET):
+        for _ in range(_DRAIN_BUDGET * (64 if force else 1)):
+            if not force and self._paused is not None and self._paused():
+                # Flow control: leave the rest in ZeroMQ's bounded queues
+                # until receives take some of what is waiting here.
+                if self._reading:
+                    self._reading = False
+                    self._loop.remove_reader(router.FD)
+                return
             try:
                 frames = recv(zmq.NOBLOCK, copy=False)
             except zmq.Again:
@@ -321,6 +351,11 @@ class Transport:
             msg[1 + index] = self._shm_reader.view(sender, ident, name, nbytes)
         return msg
 
+    def flush_releases(self) -> None:
+        """Return the shared-memory segments received arrays no longer use."""
+        if self._shm_reader is not None:
+            self._shm_reader.flush()
+
     def _send_release(self, peer: int, idents: list[int]) -> None:
         if self.state is TransportState.OPEN and peer in self._shm_peers:
             self.send(peer, [_RELEASE_HEADER + msgpack.packb(idents)])
@@ -332,7 +367,7 @@ class Transport:
         out: list[Any] | None = None
         desc = []
         for i, frame in enumerate(frames[1:]):
-            if len(frame) >= SHM_MIN:
+            if len(frame) >= SHM_MIN and self._shm_pool.has_room(len(frame)):
                 if out is None:
                     out = list(frames)
                 ident, name = self._shm_pool.put(memoryview(frame))
@@ -442,22 +477,23 @@ class Transport:
             self._loop.remove_reader(peer.sock.FD)
 
     # -- shutdown ---------------------------------------------------------
-    def close(self) -> None:
-        """Close every socket (idempotent). Outbound sockets linger up to
-        ``linger_ms`` so messages already sent still reach live peers."""
+    def close(self, gone: frozenset[int] = frozenset()) -> None:
+        """Close every socket (idempotent). Outbound sockets to live peers
+        linger (by default until delivered: a send that returned is never
+        lost to a slow receiver); those to the ``gone`` ranks do not."""
         if self.state is TransportState.CLOSED:
             return
         was_open = self.state is TransportState.OPEN
         self.state = TransportState.CLOSED
         loop_open = not self._loop.is_closed()
-        if was_open and loop_open:
+        if was_open and loop_open and self._reading:
             self._loop.remove_reader(self._router.FD)
         self._router.close(linger=0)
         if self._control is not None:
             if loop_open:
                 self._loop.remove_reader(self._control.FD)
             self._control.close(linger=0)
-        for peer in self._peers.values():
+        for rank, peer in self._peers.items():
             if peer.suspect is not None:
                 peer.suspect.cancel()
             if peer.monitor is not None:
@@ -467,9 +503,13 @@ class Transport:
                 peer.monitor.close(linger=0)
             if peer.waiting and loop_open:
                 self._loop.remove_reader(peer.sock.FD)
+            if rank in gone:
+                peer.sock.linger = 0
             for _, fut in peer.backlog:
                 if not fut.done() and loop_open:
                     fut.set_exception(ConnectionError("transport closed before the message left"))
+                    # an isend nobody awaited, or a release: no "never retrieved" noise
+                    fut.add_done_callback(lambda f: f.exception())
             peer.sock.close()
         self._peers.clear()
         if self._shm_reader is not None:
