@@ -62,6 +62,8 @@ API_NAMES = {
     "CollectiveMismatchError",
     "Comm",
     "TopoComm",
+    "CheckpointError",
+    "checkpoint",
     "DecodeError",
     "LaunchError",
     "MeshError",

@@ -3,6 +3,8 @@
 The public names of the API contract; implementation modules are internal.
 """
 
+from zmqmesh import checkpoint
+from zmqmesh.checkpoint import CheckpointError
 from zmqmesh.collectives.ops import (
     BAND,
     BOR,
@@ -54,6 +56,7 @@ __all__ = [
     "PROD",
     "SUM",
     "AuthenticationError",
+    "CheckpointError",
     "CollectiveMismatchError",
     "Comm",
     "DecodeError",
@@ -65,6 +68,7 @@ __all__ = [
     "Request",
     "Status",
     "TopoComm",
+    "checkpoint",
     "config",
     "dims_create",
     "finalize",

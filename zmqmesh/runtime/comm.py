@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import operator
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from zmqmesh.collectives import (
@@ -443,6 +444,24 @@ class Comm:
         topo = make_topology(kind, self.size, self._rank, **params)
         slot = await self._new_slot("topology", kind, sorted(params.items()))
         return topo_comm(self._engine, self._ranks, slot, topo)
+
+    # -- checkpoints ----------------------------------------------------------
+    async def checkpoint(
+        self, path: str | os.PathLike[str], state: Mapping[str, Any], *, step: int, keep: int = 2
+    ) -> None:
+        """Collective: save every rank's ``state`` (NumPy arrays and msgpack
+        values) for ``step`` under ``path``, atomically, committed only once
+        every rank's file is on disk; see :mod:`zmqmesh.checkpoint`."""
+        from zmqmesh.checkpoint import checkpoint
+
+        await checkpoint(self, path, state, step=step, keep=keep)
+
+    async def restore(self, path: str | os.PathLike[str]) -> tuple[int, dict[str, Any]] | None:
+        """Collective: ``(step, state)`` of the newest committed checkpoint
+        under ``path`` taken by a communicator of this size, or None."""
+        from zmqmesh.checkpoint import restore
+
+        return await restore(self, path)
 
     # -- connections ----------------------------------------------------------
     def _use(self, peer: int) -> None:
