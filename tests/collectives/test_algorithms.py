@@ -385,4 +385,4 @@ def test_large_results_reuse_memory_only_after_the_caller_drops_them() -> None:
         return True
 
     assert run_world(2, body) == [True, True]
-    assert all(len(v) <= results.KEEP for v in results._free.values())
+    assert results._kept <= results.MAX_BYTES

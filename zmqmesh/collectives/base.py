@@ -75,34 +75,41 @@ class _ResultPool:
     fresh against about 1.5 ms warm). A result handed to the caller is an
     ordinary array; once the caller drops it (and every view of it), a
     finalizer returns its memory here, and the next result of that size
-    reuses it, already mapped. At most ``KEEP`` buffers per size are kept.
+    class (powers of two) reuses it, already mapped. At most ``MAX_BYTES``
+    are kept.
     """
 
-    KEEP = 4
+    MAX_BYTES = 256 * 2**20
     MIN_BYTES = 1 << 20
 
     def __init__(self) -> None:
         self._free: dict[int, list[np.ndarray]] = {}
+        self._kept = 0
 
     def empty(self, count: int, dtype: np.dtype[Any]) -> np.ndarray:
         nbytes = count * dtype.itemsize
         if nbytes < self.MIN_BYTES:
             return np.empty(count, dtype)
-        free = self._free.get(nbytes)
-        raw = free.pop() if free else np.empty(nbytes, np.uint8)
+        capacity = 1 << (nbytes - 1).bit_length()
+        free = self._free.get(capacity)
+        if free:
+            raw = free.pop()
+            self._kept -= capacity
+        else:
+            raw = np.empty(capacity, np.uint8)
         # NumPy points every view straight at the array that owns the memory,
         # so a finalizer on the result itself could fire while a slice of it
         # lives on. A ctypes object over the memory sits in every view's base
         # chain and dies only with the last of them: the finalizer goes there.
-        owner = (ctypes.c_char * nbytes).from_buffer(raw)  # type: ignore[arg-type]
+        owner = (ctypes.c_char * capacity).from_buffer(raw)  # type: ignore[arg-type]
         weakref.finalize(owner, self._give_back, raw)
         out: np.ndarray = np.frombuffer(owner, dtype, count)  # type: ignore[call-overload]
         return out
 
     def _give_back(self, raw: np.ndarray) -> None:
-        free = self._free.setdefault(raw.nbytes, [])
-        if len(free) < self.KEEP:
-            free.append(raw)
+        if self._kept + raw.nbytes <= self.MAX_BYTES:
+            self._free.setdefault(raw.nbytes, []).append(raw)
+            self._kept += raw.nbytes
 
 
 results = _ResultPool()

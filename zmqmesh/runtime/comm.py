@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import operator
 import os
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,8 @@ class Comm:
         engine.slots.add(slot)
         engine.coll_states[2 * slot + 1] = self._coll
         engine.ctx_ranks[2 * slot] = engine.ctx_ranks[2 * slot + 1] = ranks
+        if slot != 0:  # a dropped communicator gives its context slot back
+            weakref.finalize(self, engine.release_slot, slot)
 
     @property
     def rank(self) -> int:

@@ -128,6 +128,13 @@ class Engine:
             raise RankFailedError(dest, self.failed[dest])
         return self.transport.send(dest, frames)
 
+    def release_slot(self, slot: int) -> None:
+        """A communicator of this slot is gone: forget its contexts."""
+        self.slots.discard(slot)
+        for ctx in (2 * slot, 2 * slot + 1):
+            self.ctx_ranks.pop(ctx, None)
+            self.coll_states.pop(ctx, None)
+
     def connect(self, dest: int) -> None:
         """Open the connection to world rank ``dest`` now, not at first send."""
         if dest != self.rank and self.transport is not None:

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import DecodeError
+from .show import brief, describe
 
 __all__ = [
     "ALLOWED_KINDS",
@@ -56,6 +57,11 @@ _DTYPE_STR = re.compile(r"[<>|=][biufcmMSUV][0-9]{1,10}(?:\[[0-9]{0,10}[A-Za-z]{
 _DTYPE_CACHE: dict[str, np.dtype[Any]] = {}
 _DTYPE_CACHE_MAX = 1024  # bounded: dtype strings come from the network
 _MAX_DESCR_DEPTH = 16
+# NumPy 2 allows 64 dimensions (NumPy 1: 32, which it enforces itself). Capping
+# the count before multiplying keeps math.prod cheap: the product of n
+# untrusted 64-bit dims costs O(n**2), seconds for a 300 KB header.
+_MAX_NDIM = 64
+_INTP_MAX = int(np.iinfo(np.intp).max)  # the most elements (and dims) NumPy indexes
 
 
 class Unsendable(TypeError):
@@ -106,7 +112,7 @@ def _dtype_from_descr(descr: object, depth: int) -> np.dtype[Any]:
     if type(descr) is str:
         return _dtype_from_str(descr)
     if type(descr) is not list or depth > _MAX_DESCR_DEPTH:
-        raise DecodeError(f"invalid dtype description {descr!r:.200}")
+        raise DecodeError(f"invalid dtype description {brief(descr)}")
     names: list[str] = []
     formats: list[np.dtype[Any]] = []
     titles: list[str | None] = []
@@ -114,14 +120,14 @@ def _dtype_from_descr(descr: object, depth: int) -> np.dtype[Any]:
     offset = 0
     for field in descr:
         if type(field) is not tuple or len(field) not in (2, 3):
-            raise DecodeError(f"invalid dtype field {field!r:.200}")
+            raise DecodeError(f"invalid dtype field {brief(field)}")
         name, dt = field[0], _dtype_from_descr(field[1], depth + 1)
         if len(field) == 3:
             dt = np.dtype((dt, _shape(field[2], tuple, "subarray shape")))
         if not (name == "" and dt.type is np.void and dt.names is None):  # else padding
             title, name = name if type(name) is tuple and len(name) == 2 else (None, name)
             if type(name) is not str or (title is not None and type(title) is not str):
-                raise DecodeError(f"invalid dtype field name {field[0]!r:.200}")
+                raise DecodeError(f"invalid dtype field name {brief(field[0])}")
             names.append(name)
             titles.append(title)
             formats.append(dt)
@@ -148,15 +154,17 @@ def dtype_from_wire(wire: object) -> np.dtype[Any]:
     except DecodeError:
         raise
     except Exception as exc:  # NumPy rejects names, shapes, sizes in many ways
-        raise DecodeError(f"invalid structured dtype {wire!r:.200}: {exc}") from None
+        raise DecodeError(f"invalid structured dtype {brief(wire)}: {describe(exc)}") from None
 
 
 def _shape(shape: object, kind: type, what: str) -> tuple[int, ...]:
-    if type(shape) is kind and isinstance(shape, (list, tuple)):
+    if type(shape) is kind and isinstance(shape, (list, tuple)) and len(shape) <= _MAX_NDIM:
         dims = tuple(shape)
-        if all(type(d) is int and d >= 0 for d in dims):
+        if all(type(d) is int and 0 <= d <= _INTP_MAX for d in dims):
             return dims
-    raise DecodeError(f"invalid {what} {shape!r:.200}: expected non-negative ints")
+    raise DecodeError(
+        f"invalid {what} {brief(shape)}: expected at most {_MAX_NDIM} non-negative ints"
+    )
 
 
 def _byte_view(a: npt.NDArray[Any]) -> bytes | memoryview:
@@ -196,19 +204,27 @@ def array_from_wire(
     Without ``copy`` the result is a view of ``buffer`` (read-only if the buffer
     is). With ``copy`` it is a writable array owning its memory, in the same
     memory order. Raises :class:`DecodeError` when the dtype is invalid, the
-    shape is not a list of non-negative ints or the buffer length is not
-    exactly ``prod(shape) * itemsize``.
+    shape is not a list of non-negative ints, the buffer length is not
+    exactly ``prod(shape) * itemsize`` or the array has more elements than
+    NumPy can index (possible only with a zero itemsize).
     """
     dt = dtype_from_wire(wire_dtype)
+    if dt.itemsize == 0 and dt.kind in "SU":
+        # No array has these (NumPy makes them width 1), so no sender sends
+        # them; and np.empty(shape, "S0") would allocate prod(shape) bytes.
+        raise DecodeError(f"dtype {dt.str!r} is not an array dtype")
     dims = _shape(shape, list, "array shape")
     if type(fortran) is not bool:
-        raise DecodeError(f"invalid array order flag {fortran!r:.50}")
-    expected = math.prod(dims) * dt.itemsize  # Python ints: cannot overflow
+        raise DecodeError(f"invalid array order flag {brief(fortran)}")
+    count = math.prod(dims)  # Python ints: cannot overflow
+    expected = count * dt.itemsize
     if buffer.nbytes != expected:
         raise DecodeError(
-            f"array of dtype {dt} and shape {dims} needs {expected} bytes, "
+            f"array of dtype {dt} and shape {brief(dims)} needs {expected} bytes, "
             f"its frame has {buffer.nbytes}"
         )
+    if count > _INTP_MAX:  # NumPy would build it, with a wrapped-around size
+        raise DecodeError(f"array shape {brief(dims)} has more elements than NumPy can index")
     try:
         if expected == 0:  # nothing to share; frombuffer rejects empty items
             return np.empty(dims, dt, order="F" if fortran else "C")
@@ -233,7 +249,7 @@ def scalar_from_wire(wire_dtype: object, raw: object) -> np.generic:
     """Rebuild a NumPy scalar of exactly the sent type; :class:`DecodeError` if invalid."""
     dt = dtype_from_wire(wire_dtype)
     if type(raw) is not bytes or len(raw) != dt.itemsize:
-        raise DecodeError(f"scalar of dtype {dt} needs {dt.itemsize} bytes, got {raw!r:.50}")
+        raise DecodeError(f"scalar of dtype {dt} needs {dt.itemsize} bytes, got {brief(raw, 60)}")
     if not raw:
         return cast(np.generic, np.zeros(1, dt)[0])
     return cast(np.generic, np.frombuffer(raw, dt)[0])

@@ -34,6 +34,7 @@ import numpy as np
 from ..errors import DecodeError
 from .arrays import Unsendable, array_from_wire, array_to_wire, scalar_from_wire, scalar_to_wire
 from .envelope import ENVELOPE_SIZE, Envelope, pack_envelope, unpack_envelope
+from .show import brief, describe
 from .tags import (
     ARRAY,
     COMPLEX,
@@ -187,7 +188,7 @@ def decode(
     except DecodeError:
         raise
     except Exception as exc:  # garbage can upset NumPy, pickle, ... in many ways
-        raise DecodeError(f"malformed zmqmesh message: {type(exc).__name__}: {exc}") from exc
+        raise DecodeError(f"malformed zmqmesh message: {describe(exc)}") from exc
 
 
 def _decode(frames: Sequence[Frame], copy: bool, allow_pickle: bool) -> tuple[Envelope, object]:
@@ -198,10 +199,10 @@ def _decode(frames: Sequence[Frame], copy: bool, allow_pickle: bool) -> tuple[En
 
     def claim(first: object, count: object) -> list[memoryview]:
         if type(first) is not int or type(count) is not int or count < 0:
-            raise DecodeError(f"invalid buffer reference {first!r:.50}, {count!r:.50}")
+            raise DecodeError(f"invalid buffer reference {brief(first, 50)}, {brief(count, 50)}")
         if first < 0 or first + count > nbuf:
             raise DecodeError(
-                f"payload references buffer frames {first}..{first + count - 1}, "
+                f"payload references buffer frames {brief(first)}..{brief(first + count - 1)}, "
                 f"but the message has {nbuf} buffer frame(s)"
             )
         views = []
@@ -271,7 +272,7 @@ def _decode(frames: Sequence[Frame], copy: bool, allow_pickle: bool) -> tuple[En
     except DecodeError:
         raise
     except Exception as exc:
-        raise DecodeError(f"invalid payload: {type(exc).__name__}: {exc}") from exc
+        raise DecodeError(f"invalid payload: {describe(exc)}") from exc
     if unconsumed:
         raise DecodeError("payload has a type marker outside the head of an array")
     if nbuf and not all(claimed):
