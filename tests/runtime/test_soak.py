@@ -21,8 +21,12 @@ async def main(comm, seconds):
     r, n = comm.rank, comm.size
     await comm.alltoall([0] * n)  # every connection is made before the first sample
     start, warm, i = time.monotonic(), None, 0
-    while time.monotonic() - start < seconds:
+    while True:
         i += 1
+        if i % 50 == 0:  # rank 0's clock decides, so every rank stops at the same call
+            done = time.monotonic() - start >= seconds if r == 0 else None
+            if await comm.bcast(done):
+                break
         k = i % 7
         if k == 0:
             await comm.allreduce(np.ones(1 + (i * 7919) % 600_000))
@@ -41,6 +45,7 @@ async def main(comm, seconds):
             await comm.barrier()
         if warm is None and time.monotonic() - start > seconds / 3:
             warm = sample()
+    warm = warm or sample()
     end = sample()
     await comm.barrier()
     print("iterations", i, "warm", *warm, "end", *end, flush=True)
