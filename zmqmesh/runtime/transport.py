@@ -75,6 +75,9 @@ _RECONNECT_GRACE = 1.0
 # High-water marks, in messages, of each outbound and inbound pipe: what
 # ZeroMQ queues per peer before a sender's send has to wait.
 _HWM = 128
+# How long a closing rank keeps delivering what it sent (ms): a slow receiver
+# still gets it, an exited one does not hold the sender's exit up for long.
+LINGER_MS = 10_000
 # Largest frame a rank accepts (ZMQ_MAXMSGSIZE); ZMQMESH_MAX_FRAME overrides.
 MAX_FRAME = 4 * 2**30
 
@@ -122,7 +125,7 @@ class Transport:
         rank: int,
         on_message: Callable[[Frames], None],
         *,
-        linger_ms: int = -1,
+        linger_ms: int = LINGER_MS,
         copy_below: int = SEND_COPY_BELOW,
         keys: JobKeys | None = None,
         failure_timeout: float = 5.0,
@@ -479,8 +482,8 @@ class Transport:
     # -- shutdown ---------------------------------------------------------
     def close(self, gone: frozenset[int] = frozenset()) -> None:
         """Close every socket (idempotent). Outbound sockets to live peers
-        linger (by default until delivered: a send that returned is never
-        lost to a slow receiver); those to the ``gone`` ranks do not."""
+        linger up to ``linger_ms`` so what was sent still reaches a slow
+        receiver; those to the ``gone`` ranks do not linger."""
         if self.state is TransportState.CLOSED:
             return
         was_open = self.state is TransportState.OPEN
