@@ -51,6 +51,7 @@ class _Segment:
     capacity: int
     mm: mmap.mmap
     view: np.ndarray  # the whole segment as uint8, for fast copies in
+    lent_to: int = -1  # the rank it was sent to while busy
 
 
 class ShmPool:
@@ -80,22 +81,29 @@ class ShmPool:
         """Whether a frame of ``nbytes`` may go through shared memory now."""
         return self._busy_bytes + nbytes <= SHM_BUSY_MAX
 
-    def put(self, data: memoryview) -> tuple[int, str]:
-        """Copy ``data`` into a free segment; returns ``(id, name)``."""
+    def put(self, data: memoryview, peer: int = -1) -> tuple[int, str]:
+        """Copy ``data`` into a free segment lent to rank ``peer``; returns
+        ``(id, name)``."""
         n = data.nbytes
         capacity = max(_MIN_SEGMENT, 1 << (n - 1).bit_length())
         free = self._free[capacity]
         seg = free.pop() if free else self._new(capacity)
         seg.view[:n] = np.frombuffer(data, np.uint8)
+        seg.lent_to = peer
         self._busy[seg.ident] = seg
         self._busy_bytes += seg.capacity
         return seg.ident, seg.name
 
-    def release(self, idents: list[int]) -> None:
-        """The receiver is done with these segments: they may be reused."""
+    def release(self, idents: list[int], peer: int = -1) -> None:
+        """Rank ``peer`` is done with these segments: they may be reused.
+        Ids that are not ints, or name segments not lent to ``peer``, are
+        ignored: no other rank can free a segment a receiver still reads."""
         for ident in idents:
-            seg = self._busy.pop(ident, None)
-            if seg is not None:
+            if type(ident) is not int:
+                continue
+            seg = self._busy.get(ident)
+            if seg is not None and seg.lent_to == peer:
+                del self._busy[ident]
                 self._busy_bytes -= seg.capacity
                 self._free[seg.capacity].append(seg)
 

@@ -93,6 +93,22 @@ _DRAIN_BUDGET = 256
 SEND_COPY_BELOW = 256 * 1024
 
 
+def _descriptor(item: Any, nframes: int, sender: int) -> tuple[int, int, str, int]:
+    """A validated ``(frame index, segment id, segment name, nbytes)``."""
+    if (
+        isinstance(item, list)
+        and len(item) == 4
+        and type(item[0]) is int
+        and type(item[1]) is int
+        and type(item[2]) is str
+        and type(item[3]) is int
+        and 0 <= item[0] < nframes
+        and item[3] >= 0
+    ):
+        return item[0], item[1], item[2], item[3]
+    raise ValueError(f"bad shared-memory descriptor {item!r:.80} from rank {sender}")
+
+
 class TransportState(enum.Enum):
     NEW = "new"
     OPEN = "open"
@@ -344,13 +360,25 @@ class Transport:
             return [header, *(f.buffer for f in frames[2:])]
         sender = struct.unpack("!I", frames[0].bytes)[0] if len(frames[0]) == 4 else -1
         if flags & _FLAG_RELEASE:
-            if self._shm_pool is not None and sender >= 0:
-                self._shm_pool.release([int(i) for i in msgpack.unpackb(header[ENVELOPE_SIZE:])])
+            idents = msgpack.unpackb(header[ENVELOPE_SIZE:], max_array_len=1 << 16)
+            if self._shm_pool is not None and sender >= 0 and isinstance(idents, list):
+                self._shm_pool.release(idents, sender)
             return None
-        if not flags & _FLAG_SHM or self._shm_reader is None or len(frames) < 3:
+        if flags != _FLAG_SHM or self._shm_reader is None or len(frames) < 3:
             raise ValueError(f"unexpected transport flags {flags:#x} from rank {sender}")
         msg = [header, *(f.buffer for f in frames[2:-1])]
-        for index, ident, name, nbytes in msgpack.unpackb(frames[-1].bytes):
+        desc = msgpack.unpackb(frames[-1].bytes, max_array_len=max(len(msg), 4))
+        if not isinstance(desc, list):
+            raise ValueError(f"bad shared-memory descriptor from rank {sender}")
+        seen: set[int] = set()
+        for item in desc:
+            index, ident, name, nbytes = _descriptor(item, len(msg) - 1, sender)
+            if index in seen or len(msg[1 + index]) != 0:
+                raise ValueError(
+                    f"shared-memory descriptor for frame {index} from rank {sender} "
+                    "names a frame twice or one that carries data"
+                )
+            seen.add(index)
             msg[1 + index] = self._shm_reader.view(sender, ident, name, nbytes)
         return msg
 
@@ -363,7 +391,7 @@ class Transport:
         if self.state is TransportState.OPEN and peer in self._shm_peers:
             self.send(peer, [_RELEASE_HEADER + msgpack.packb(idents)])
 
-    def _to_shm(self, frames: Sequence[Any]) -> list[Any] | None:
+    def _to_shm(self, frames: Sequence[Any], rank: int) -> list[Any] | None:
         """The message with its large frames moved into shared memory, or
         None when it has none."""
         assert self._shm_pool is not None
@@ -373,7 +401,7 @@ class Transport:
             if len(frame) >= SHM_MIN and self._shm_pool.has_room(len(frame)):
                 if out is None:
                     out = list(frames)
-                ident, name = self._shm_pool.put(memoryview(frame))
+                ident, name = self._shm_pool.put(memoryview(frame), rank)
                 desc.append((i, ident, name, len(frame)))
                 out[1 + i] = b""
         if out is None:
@@ -395,7 +423,7 @@ class Transport:
         """
         peer = self._peer(rank)
         if rank in self._shm_peers:
-            frames = self._to_shm(frames) or frames
+            frames = self._to_shm(frames, rank) or frames
         if peer.backlog:
             fut: asyncio.Future[None] = self._loop.create_future()
             peer.backlog.append((frames, fut))
