@@ -195,3 +195,40 @@ def test_cut_link_turns_into_rank_failed_error(hosts, tmp_path) -> None:
             proc.stdout.close()
     assert all("rank=2" in c for c in caught), caught
     assert all("unreachable" in c or "killed" in c or "exited" in c for c in caught), caught
+
+
+@pytest.mark.timeout(120)
+def test_a_remote_rank_failure_names_rank_and_host(hosts, tmp_path) -> None:
+    a = hosts.names[0]
+    prog = tmp_path / "fail.py"
+    prog.write_text(
+        "import sys, zmqmesh\n"
+        "async def main(comm):\n"
+        "    await comm.barrier()\n"
+        "    if comm.rank == 1:\n"
+        "        sys.exit(3)\n"
+        "    try:\n"
+        "        await comm.recv(1)\n"
+        "    except zmqmesh.RankFailedError as exc:\n"
+        "        print('survivor saw', exc.rank, flush=True)\n"
+        "zmqmesh.run(main)\n"
+    )
+    hf = hostfile(tmp_path, f"localhost\n{a}\n")
+    cmd = [
+        sys.executable,
+        "-m",
+        "zmqmesh",
+        "launch",
+        "--hosts",
+        str(hf),
+        "--ssh",
+        hosts.ssh_cmd,
+        "--timeout",
+        "90",
+        str(prog),
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=100, env=job_env(), cwd=ROOT)
+    assert res.returncode == 3, res.stdout + res.stderr
+    assert f"zmqmesh: rank 1 on {a} (ssh pid" in res.stderr
+    assert "exited with code 3" in res.stderr
+    assert "[0] survivor saw 1" in res.stdout

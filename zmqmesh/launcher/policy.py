@@ -111,10 +111,17 @@ def signal_name(signum: int) -> str:
         return str(signum)
 
 
-def describe_exit(rank: int, pid: int, returncode: int) -> str:
+def describe_exit(rank: int, pid: int, returncode: int, host: str | None = None) -> str:
     """The line naming a failed rank, e.g. ``zmqmesh: rank 2 (pid 1234)
-    exited with code 3`` or ``... was killed by signal SIGKILL``."""
-    who = f"zmqmesh: rank {rank} (pid {pid})"
+    exited with code 3``, ``... was killed by signal SIGKILL``, or for a
+    rank started over ssh ``zmqmesh: rank 2 on node7 (ssh pid 1234) ...``."""
+    who = (
+        f"zmqmesh: rank {rank} on {host} (ssh pid {pid})"
+        if host
+        else f"zmqmesh: rank {rank} (pid {pid})"
+    )
+    if returncode == 255 and host:
+        return f"{who} exited with code 255: ssh failed (connection lost or refused)"
     if returncode >= 0:
         return f"{who} exited with code {returncode}"
     return f"{who} was killed by signal {signal_name(-returncode)}"
@@ -159,14 +166,17 @@ class JobPolicy:
             return []
         return [SetTimer(Timer.TIMEOUT, self.timeout)]
 
-    def rank_exited(self, rank: int, pid: int, returncode: int) -> list[Instruction]:
-        """``rank`` (process ``pid``) ended with ``returncode`` (``-N``: signal N)."""
+    def rank_exited(
+        self, rank: int, pid: int, returncode: int, host: str | None = None
+    ) -> list[Instruction]:
+        """``rank`` (process ``pid``, on ``host`` when started over ssh)
+        ended with ``returncode`` (``-N``: signal N)."""
         if rank not in self.running:
             raise ValueError(f"rank {rank} is not running")
         self.running.discard(rank)
         out: list[Instruction] = []
         if returncode != 0 and self.phase in (Phase.RUNNING, Phase.GRACE):
-            out.append(Report(describe_exit(rank, pid, returncode)))
+            out.append(Report(describe_exit(rank, pid, returncode, host)))
             if self.status is None:
                 self.status = exit_status(returncode)
             if self.phase is Phase.RUNNING and self.running:

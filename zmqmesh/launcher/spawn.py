@@ -403,7 +403,8 @@ class _Job:
                 self.notify(r.rank, _how(returncode))
             for pump in r.pumps:
                 pump.drain(_EXIT_DRAIN_READS)
-            self._apply(self.policy.rank_exited(r.rank, r.proc.pid, returncode))
+            host = self.spec.host_of(r.rank)
+            self._apply(self.policy.rank_exited(r.rank, r.proc.pid, returncode, host))
 
     def _on_signal(self, signum: int) -> None:
         self._apply(self.policy.signalled(signum))
