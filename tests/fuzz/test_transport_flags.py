@@ -81,7 +81,7 @@ def unbound_transport() -> Iterator[Transport]:
     zctx: zmq.Context[Any] = zmq.Context()
 
     async def make() -> Transport:
-        return Transport(zctx, 0, lambda msg: None)
+        return Transport(zctx, 0, lambda msg, _sender: None)
 
     transport = loop.run_until_complete(make())
     try:
@@ -271,7 +271,7 @@ def test_garbage_is_dropped_by_the_receive_loop(
     delivered: list[list[Any]] = []
 
     async def make() -> Transport:
-        return Transport(zctx, 0, delivered.append)
+        return Transport(zctx, 0, lambda msg, _sender: delivered.append(msg))
 
     transport = loop.run_until_complete(make())
     dealer = zctx.socket(zmq.DEALER)

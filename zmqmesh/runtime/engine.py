@@ -37,6 +37,9 @@ Received = tuple[int, int, list[Any]]
 # Default bound on messages received before anyone asked for them (bytes);
 # ZMQMESH_UNEXPECTED_LIMIT overrides it.
 UNEXPECTED_LIMIT = 256 * 2**20
+# What a queued message costs beyond its payload (Python objects, frames):
+# counted too, so a flood of empty messages is bounded like any other.
+_MESSAGE_OVERHEAD = 512
 
 
 class Engine:
@@ -75,8 +78,28 @@ class Engine:
         self.unexpected_limit = unexpected_limit
 
     # -- inbound ------------------------------------------------------------
-    def deliver(self, msg: list[Any]) -> None:
-        """Inbound path: ``[header bytes, *buffer views]`` from the transport."""
+    def deliver(self, msg: list[Any], sender: int = -1) -> None:
+        """Inbound path: ``[header bytes, *buffer views]`` from the transport,
+        sent by world rank ``sender`` (its connection's routing id). A message
+        whose envelope claims another source is dropped: no peer can speak
+        for another."""
+        if sender >= 0:
+            try:
+                env = peek_envelope(msg)
+            except DecodeError as exc:
+                log.error("rank %d: dropped a message that does not decode: %s", self.rank, exc)
+                return
+            ranks = self.ctx_ranks.get(env.ctx)
+            if ranks is not None and (env.source >= len(ranks) or ranks[env.source] != sender):
+                log.error(
+                    "rank %d: dropped a message from rank %d claiming to come from "
+                    "rank %d of context %d",
+                    self.rank,
+                    sender,
+                    env.source,
+                    env.ctx,
+                )
+                return
         self._arrive(msg)
 
     def _arrive(self, msg: list[Any], *, front: bool = False) -> None:
@@ -100,19 +123,20 @@ class Engine:
         if token is not None:
             token.set_result((env.source, env.tag, msg))
         else:
-            self.unexpected_bytes += payload_nbytes(msg)
+            self.unexpected_bytes += payload_nbytes(msg) + _MESSAGE_OVERHEAD
         for probe in probes:
             if not probe.done():
                 probe.set_result((env.source, env.tag, msg))
 
     def _control(self, state: CollState | None, msg: list[Any]) -> None:
+        if state is None:  # no communicator of that context here: nothing to decode for
+            return
         try:
             env, payload = decode(msg)
         except DecodeError as exc:
             log.error("rank %d: dropped a control message that does not decode: %s", self.rank, exc)
             return
-        if state is not None:
-            state.control(env.source, payload)
+        state.control(env.source, payload)
 
     # -- outbound -----------------------------------------------------------
     def send(self, dest: int, frames: Sequence[Any]) -> asyncio.Future[None] | None:
@@ -160,7 +184,7 @@ class Engine:
         return self.unexpected_bytes > self.unexpected_limit
 
     def _taken(self, msg: list[Any]) -> None:
-        self.unexpected_bytes -= payload_nbytes(msg)
+        self.unexpected_bytes -= payload_nbytes(msg) + _MESSAGE_OVERHEAD
         # hysteresis: reading resumes once half the allowance is free again
         if self.unexpected_bytes <= self.unexpected_limit // 2 and self.transport is not None:
             self.transport.resume()

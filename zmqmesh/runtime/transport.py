@@ -56,6 +56,7 @@ __all__ = ["MAX_FRAME", "SEND_COPY_BELOW", "Transport", "TransportState"]
 log = logging.getLogger("zmqmesh.transport")
 
 Frames = list[Any]  # [header bytes, *buffer views] on receive; bytes/memoryview on send
+Deliver = Callable[[Frames, int], None]  # (message, the sending world rank)
 
 # The envelope's transport-flags byte (see wire/envelope.py).
 _FLAGS_AT = 3
@@ -139,7 +140,7 @@ class Transport:
         self,
         zctx: zmq.Context[Any],
         rank: int,
-        on_message: Callable[[Frames], None],
+        on_message: Deliver,
         *,
         linger_ms: int = LINGER_MS,
         copy_below: int = SEND_COPY_BELOW,
@@ -344,11 +345,18 @@ class Transport:
             try:
                 msg = self._unpack(frames)
                 if msg is not None:
-                    self._on_message(msg)
-            except Exception:
-                log.exception("rank %d: dropped an inbound message", self.rank)
+                    self._on_message(msg, self._sender(frames[0]))
+            except Exception as bad:
+                # one line, not a traceback per message: hostile input is cheap to send
+                log.error("rank %d: dropped an inbound message: %s", self.rank, bad)
         # Budget spent and the FD will not fire again for what is queued.
         self._loop.call_soon(self._drain)
+
+    @staticmethod
+    def _sender(ident: Any) -> int:
+        """The world rank in a DEALER's routing id (-1 if it is not one)."""
+        raw = ident.bytes
+        return int(struct.unpack("!I", raw)[0]) if len(raw) == 4 else -1
 
     def _unpack(self, frames: list[Any]) -> list[Any] | None:
         """``[routing id, header, *buffers]`` as ZeroMQ delivers them ->
