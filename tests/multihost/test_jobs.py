@@ -232,3 +232,36 @@ def test_a_remote_rank_failure_names_rank_and_host(hosts, tmp_path) -> None:
     assert f"zmqmesh: rank 1 on {a} (ssh pid" in res.stderr
     assert "exited with code 3" in res.stderr
     assert "[0] survivor saw 1" in res.stdout
+
+
+@pytest.mark.timeout(120)
+def test_remote_interpreter_and_working_directory_can_be_chosen(hosts, tmp_path) -> None:
+    a = hosts.names[0]
+    prog = tmp_path / "where.py"
+    prog.write_text(
+        "import os, sys, zmqmesh\n"
+        "async def main(comm):\n"
+        "    print('cwd', os.getcwd(), 'python', sys.executable, flush=True)\n"
+        "zmqmesh.run(main)\n"
+    )
+    hf = hostfile(tmp_path, f"{a}\n")
+    cmd = [
+        sys.executable,
+        "-m",
+        "zmqmesh",
+        "launch",
+        "--hosts",
+        str(hf),
+        "--ssh",
+        hosts.ssh_cmd,
+        "--wdir",
+        str(tmp_path),
+        "--remote-python",
+        sys.executable,
+        "--timeout",
+        "60",
+        str(prog),
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=80, env=job_env(), cwd=ROOT)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"[0] cwd {tmp_path} python {sys.executable}" in res.stdout

@@ -33,7 +33,18 @@ USAGE_ERROR = 2
 # Launcher options that take their value as the next word; the other forms
 # (--np=4, -n4, -xVAR) are one word. Needed to find where the program starts.
 _OPTIONS_WITH_VALUE = frozenset(
-    {"-n", "--np", "-x", "--timeout", "--grace", "--hosts", "--host", "--ssh"}
+    {
+        "-n",
+        "--np",
+        "-x",
+        "--timeout",
+        "--grace",
+        "--hosts",
+        "--host",
+        "--ssh",
+        "--remote-python",
+        "--wdir",
+    }
 )
 
 _LAUNCH_USAGE = (
@@ -179,6 +190,16 @@ def build_parser() -> argparse.ArgumentParser:
         "stopping them (default: 10)",
     )
     launch.add_argument(
+        "--remote-python",
+        metavar="PATH",
+        help="the Python interpreter remote ranks run (default: this launcher's own path)",
+    )
+    launch.add_argument(
+        "--wdir",
+        metavar="DIR",
+        help="the working directory of remote ranks (default: the launcher's)",
+    )
+    launch.add_argument(
         "--insecure",
         action="store_true",
         help="no CURVE encryption or authentication between hosts: for benchmarks on a "
@@ -285,6 +306,8 @@ def job_spec(ns: argparse.Namespace, environ: Mapping[str, str]) -> JobSpec:
         hosts=hosts,
         ssh=ssh,
         insecure=ns.insecure,
+        remote_python=ns.remote_python,
+        remote_wdir=ns.wdir,
         env=env,
         timeout=ns.timeout,
         grace=ns.grace,

@@ -110,6 +110,8 @@ class JobSpec:
     hosts: tuple[str | None, ...] = ()
     ssh: tuple[str, ...] = ("ssh",)
     insecure: bool = False  # no CURVE between hosts (benchmarks on trusted networks)
+    remote_python: str | None = None  # remote interpreter (default: this one's path)
+    remote_wdir: str | None = None  # remote working directory (default: this one)
 
     def host_of(self, rank: int) -> str | None:
         return self.hosts[rank] if rank < len(self.hosts) else None
@@ -352,7 +354,8 @@ class _Job:
         else:
             # The remote end reads its job from stdin and stops the rank when
             # stdin closes; the rank's environment never reaches a command line.
-            remote = f"exec {shlex.quote(sys.executable)} -m zmqmesh.launcher.remote"
+            python = self.spec.remote_python or sys.executable
+            remote = f"exec {shlex.quote(python)} -m zmqmesh.launcher.remote"
             cmd = [*self.spec.ssh, host, remote]
             env = None
         try:
@@ -371,7 +374,7 @@ class _Job:
             assert proc.stdin is not None
             job: dict[str, object] = {
                 "argv": list(self.spec.program),
-                "cwd": os.getcwd(),
+                "cwd": self.spec.remote_wdir or os.getcwd(),
                 "env": self.envs[rank],
             }
             if self.keys is not None:
