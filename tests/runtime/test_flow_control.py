@@ -49,3 +49,30 @@ def test_slow_receiver_memory_stays_bounded(tmp_path) -> None:
     # documented bound: the limit, plus ZeroMQ's queues (two high-water marks
     # of 128 messages of 1 MiB), plus slack for the interpreter
     assert growth < limit_mib + 2 * 128 + 64, res.stdout
+
+
+def test_messages_for_unknown_contexts_cannot_stall_a_rank() -> None:
+    """A flood for a context no communicator has is bounded and dropped past
+    its quota; the rank keeps reading everything else."""
+    import numpy as np
+
+    import zmqmesh
+    from zmqmesh.runtime.engine import ORPHAN_LIMIT
+    from zmqmesh.testing import run_world
+    from zmqmesh.wire import Envelope, Kind, encode
+
+    async def body(comm: zmqmesh.Comm) -> str:
+        engine = comm._engine
+        engine.unexpected_limit = 1 << 20  # small, so a stall would show
+        if comm.rank == 0:
+            junk = np.zeros(64 * 1024, np.uint8)
+            for i in range(2 * ORPHAN_LIMIT // junk.nbytes):
+                engine.send(1, encode(Envelope(Kind.P2P, 0xDEAD0000, 0, i), junk))
+            await comm.send("after the flood", 1, tag=5)
+            return "sent"
+        got = await comm.recv(0, tag=5)
+        assert engine.orphan_bytes <= ORPHAN_LIMIT + 2 * 64 * 1024
+        assert engine.unexpected_bytes < engine.unexpected_limit
+        return got
+
+    assert run_world(2, body, timeout=60) == ["sent", "after the flood"]

@@ -40,6 +40,9 @@ UNEXPECTED_LIMIT = 256 * 2**20
 # What a queued message costs beyond its payload (Python objects, frames):
 # counted too, so a flood of empty messages is bounded like any other.
 _MESSAGE_OVERHEAD = 512
+# Messages for communicators not (yet) created here may wait up to this many
+# bytes; more are dropped (a peer a step ahead is fine, a flood is not).
+ORPHAN_LIMIT = 64 * 2**20
 
 
 class Engine:
@@ -76,6 +79,8 @@ class Engine:
         # bounded however fast the senders are.
         self.unexpected_bytes = 0
         self.unexpected_limit = unexpected_limit
+        self.orphan_bytes = 0  # the same, for contexts no communicator here has
+        self._orphans: dict[int, int] = {}  # id(message) -> bytes counted
 
     # -- inbound ------------------------------------------------------------
     def deliver(self, msg: list[Any], sender: int = -1) -> None:
@@ -112,6 +117,15 @@ class Engine:
             ranks = self.ctx_ranks.get(env.ctx)
             if ranks is not None and env.source < len(ranks):
                 self._last_seen[ranks[env.source]] = asyncio.get_running_loop().time()
+        if env.ctx not in self.ctx_ranks and self.orphan_bytes > ORPHAN_LIMIT:
+            log.error(
+                "rank %d: dropped a message for unknown context %d: %d bytes already wait "
+                "for communicators that do not exist here",
+                self.rank,
+                env.ctx,
+                self.orphan_bytes,
+            )
+            return
         if env.kind != Kind.P2P:
             state = self.coll_states.get(env.ctx)
             if env.kind == Kind.CTRL:
@@ -122,6 +136,11 @@ class Engine:
         token, probes = self.matcher.arrive(env.ctx, env.source, env.tag, msg, front=front)
         if token is not None:
             token.set_result((env.source, env.tag, msg))
+        elif env.ctx not in self.ctx_ranks:
+            # For a communicator not created here (yet): counted apart, so a
+            # flood for contexts nobody will receive on cannot stall reading.
+            self._orphans[id(msg)] = payload_nbytes(msg) + _MESSAGE_OVERHEAD
+            self.orphan_bytes += self._orphans[id(msg)]
         else:
             self.unexpected_bytes += payload_nbytes(msg) + _MESSAGE_OVERHEAD
         for probe in probes:
@@ -184,6 +203,10 @@ class Engine:
         return self.unexpected_bytes > self.unexpected_limit
 
     def _taken(self, msg: list[Any]) -> None:
+        orphan = self._orphans.pop(id(msg), None)
+        if orphan is not None:
+            self.orphan_bytes -= orphan
+            return
         self.unexpected_bytes -= payload_nbytes(msg) + _MESSAGE_OVERHEAD
         # hysteresis: reading resumes once half the allowance is free again
         if self.unexpected_bytes <= self.unexpected_limit // 2 and self.transport is not None:
