@@ -15,24 +15,18 @@ from conftest import PROGRAMS, ROOT, job_env
 JOB = PROGRAMS / "multihost_job.py"
 
 
+def command(hosts, hostfile: Path, program: Path, *args: str, extra=()) -> list[str]:
+    """``zmqmesh launch --hosts FILE --ssh CMD [extra] program args``."""
+    return [
+        sys.executable, "-m", "zmqmesh", "launch", "--hosts", str(hostfile),
+        "--ssh", hosts.ssh_cmd, *extra, str(program), *args,
+    ]  # fmt: skip
+
+
 def launch(
     hosts, hostfile: Path, *args: str, timeout: float = 120, extra=()
 ) -> subprocess.CompletedProcess[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "zmqmesh",
-        "launch",
-        "--hosts",
-        str(hostfile),
-        "--ssh",
-        hosts.ssh_cmd,
-        "--timeout",
-        str(timeout - 10),
-        *extra,
-        str(JOB),
-        *args,
-    ]
+    cmd = command(hosts, hostfile, JOB, *args, extra=("--timeout", str(timeout - 10), *extra))
     return subprocess.run(
         cmd, capture_output=True, text=True, timeout=timeout, env=job_env(), cwd=ROOT
     )
@@ -73,18 +67,7 @@ def test_insecure_mode_runs_too(hosts, tmp_path) -> None:
 def test_killing_the_launcher_leaves_no_remote_rank(hosts, tmp_path) -> None:
     a = hosts.names[0]
     hf = hostfile(tmp_path, f"{a} slots=2\n")
-    cmd = [
-        sys.executable,
-        "-m",
-        "zmqmesh",
-        "launch",
-        "--hosts",
-        str(hf),
-        "--ssh",
-        hosts.ssh_cmd,
-        str(JOB),
-        "--sleep",
-    ]
+    cmd = command(hosts, hf, JOB, "--sleep")
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
@@ -144,22 +127,7 @@ def test_bad_hostfiles_exit_2_with_one_line(hosts, tmp_path, text: str, words: s
 def test_cut_link_turns_into_rank_failed_error(hosts, tmp_path) -> None:
     a, b = hosts.names[:2]
     hf = hostfile(tmp_path, f"localhost\n{a}\n{b}\n")
-    cmd = [
-        sys.executable,
-        "-m",
-        "zmqmesh",
-        "launch",
-        "--hosts",
-        str(hf),
-        "--ssh",
-        hosts.ssh_cmd,
-        "--timeout",
-        "90",
-        "--grace",
-        "5",
-        str(JOB),
-        "--survive",
-    ]
+    cmd = command(hosts, hf, JOB, "--survive", extra=("--timeout", "90", "--grace", "5"))
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
@@ -214,19 +182,7 @@ def test_a_remote_rank_failure_names_rank_and_host(hosts, tmp_path) -> None:
         "zmqmesh.run(main)\n"
     )
     hf = hostfile(tmp_path, f"localhost\n{a}\n")
-    cmd = [
-        sys.executable,
-        "-m",
-        "zmqmesh",
-        "launch",
-        "--hosts",
-        str(hf),
-        "--ssh",
-        hosts.ssh_cmd,
-        "--timeout",
-        "90",
-        str(prog),
-    ]
+    cmd = command(hosts, hf, prog, extra=("--timeout", "90"))
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=100, env=job_env(), cwd=ROOT)
     assert res.returncode == 3, res.stdout + res.stderr
     assert f"zmqmesh: rank 1 on {a} (ssh pid" in res.stderr
@@ -245,23 +201,12 @@ def test_remote_interpreter_and_working_directory_can_be_chosen(hosts, tmp_path)
         "zmqmesh.run(main)\n"
     )
     hf = hostfile(tmp_path, f"{a}\n")
-    cmd = [
-        sys.executable,
-        "-m",
-        "zmqmesh",
-        "launch",
-        "--hosts",
-        str(hf),
-        "--ssh",
-        hosts.ssh_cmd,
-        "--wdir",
-        str(tmp_path),
-        "--remote-python",
-        sys.executable,
-        "--timeout",
-        "60",
-        str(prog),
-    ]
+    cmd = command(
+        hosts,
+        hf,
+        prog,
+        extra=("--wdir", str(tmp_path), "--remote-python", sys.executable, "--timeout", "60"),
+    )
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=80, env=job_env(), cwd=ROOT)
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"[0] cwd {tmp_path} python {sys.executable}" in res.stdout
