@@ -36,6 +36,14 @@ def test_conformance(n: int) -> None:
         assert f"[{rank}] done" in res.stdout
 
 
+def run_alone(code: str) -> subprocess.CompletedProcess[str]:
+    """``python -c code`` with no launcher: a singleton job."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=50,
+        env=job_env(), cwd=ROOT,
+    )  # fmt: skip
+
+
 @pytest.mark.timeout(60)
 def test_singleton_without_launcher() -> None:
     code = (
@@ -54,14 +62,7 @@ def test_singleton_without_launcher() -> None:
         "    print('singleton ok', comm.rank, comm.size)\n"
         "asyncio.run(main())\n"
     )
-    res = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=50,
-        env=job_env(),
-        cwd=ROOT,
-    )
+    res = run_alone(code)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "singleton ok 0 1"
 
@@ -74,14 +75,7 @@ def test_run_helper_returns_main_result() -> None:
         "    return comm.size * k\n"
         "print(zmqmesh.run(main, 21))\n"
     )
-    res = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=50,
-        env=job_env(),
-        cwd=ROOT,
-    )
+    res = run_alone(code)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "21"
 
