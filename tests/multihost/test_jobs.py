@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,25 @@ def launch(
     return subprocess.run(
         cmd, capture_output=True, text=True, timeout=timeout, env=job_env(), cwd=ROOT
     )
+
+
+def start(cmd: list[str]) -> subprocess.Popen[str]:
+    """A job in the background, its output merged on a pipe."""
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=job_env(), cwd=ROOT, start_new_session=True,
+    )  # fmt: skip
+
+
+def wait_ready(proc: subprocess.Popen[str], n: int) -> None:
+    """Read the job's output until ``n`` ranks printed ``ready`` (the test's
+    timeout bounds the wait; a job that ends first fails the test)."""
+    assert proc.stdout is not None
+    ready = 0
+    while ready < n:
+        line = proc.stdout.readline()
+        assert line, "the job ended before all ranks were ready"
+        ready += line.rstrip().endswith("ready")
 
 
 def hostfile(tmp_path: Path, text: str) -> Path:
@@ -68,25 +86,9 @@ def test_killing_the_launcher_leaves_no_remote_rank(hosts, tmp_path) -> None:
     a = hosts.names[0]
     hf = hostfile(tmp_path, f"{a} slots=2\n")
     cmd = command(hosts, hf, JOB, "--sleep")
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=job_env(),
-        cwd=ROOT,
-        start_new_session=True,
-    )
+    proc = start(cmd)
     try:
-        ready = 0
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 60
-        while ready < 2 and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            ready += line.rstrip().endswith("ready")
-        assert ready == 2, "the ranks never became ready"
+        wait_ready(proc, 2)
         assert any("multihost_job" in c for c in hosts.procs(a).values())
         os.kill(proc.pid, signal.SIGKILL)  # the launcher alone: its ssh clients live on
         proc.wait(timeout=10)
@@ -128,23 +130,11 @@ def test_cut_link_turns_into_rank_failed_error(hosts, tmp_path) -> None:
     a, b = hosts.names[:2]
     hf = hostfile(tmp_path, f"localhost\n{a}\n{b}\n")
     cmd = command(hosts, hf, JOB, "--survive", extra=("--timeout", "90", "--grace", "5"))
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=job_env(),
-        cwd=ROOT,
-        start_new_session=True,
-    )
+    proc = start(cmd)
     caught: list[str] = []
     try:
+        wait_ready(proc, 3)
         assert proc.stdout is not None
-        ready = 0
-        while ready < 3:
-            line = proc.stdout.readline()
-            assert line, "the job ended before all ranks were ready"
-            ready += line.rstrip().endswith("ready")
         hosts.cut(b)
         while len(caught) < 2:  # the head's rank and a's rank
             line = proc.stdout.readline()
