@@ -28,3 +28,12 @@ def test_collectives(n: int, env: tuple[str, ...]) -> None:
     for rank in range(n):
         assert re.findall(rf"^\[{rank}\] ok (\w+)$", res.stdout, re.M) == CHECKS, rank
         assert f"[{rank}] done" in res.stdout
+
+
+@pytest.mark.timeout(60)
+def test_mismatch_raised_even_if_abort_notice_is_lost() -> None:
+    res = launch(3, PROGRAMS / "lost_abort.py", timeout=45)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    for rank in range(3):
+        assert f"[{rank}] raised" in res.stdout
+        assert f"[{rank}] done" in res.stdout

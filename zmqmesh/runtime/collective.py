@@ -47,6 +47,8 @@ __all__ = ["CollChannel", "CollState", "payload_sig", "signature"]
 _RECENT = 64
 # Seconds a collective receive waits before asking its peer to compare calls.
 CHECK_AFTER = 0.5
+# The longest gap between two such requests.
+CHECK_MAX_GAP = 8.0
 
 
 def payload_sig(obj: Any) -> tuple[Any, ...]:
@@ -113,6 +115,9 @@ class CollState:
             self.fail(f"rank {source} reported: {payload[1]}", notify=False)
         elif payload[0] == "check" and len(payload) == 3:
             seq, sig = payload[1], payload[2]
+            if self.broken is not None:  # the asker missed the abort: tell it again
+                self._abort_to(source, self.broken)
+                return
             known = self.recent.get(seq)
             if known is None:
                 if seq > self.seq:  # not there yet: compare on arrival
@@ -153,11 +158,15 @@ class CollState:
             if not fut.done():
                 fut.set_exception(err)
         if notify:
-            for r, world in enumerate(self.ranks):
+            for r in range(len(self.ranks)):
                 if r != self.rank:
-                    env = Envelope(Kind.CTRL, self.ctx, self.rank, self.seq)
-                    frames = encode(env, ("abort", reason))
-                    self.engine.send(world, frames)
+                    self._abort_to(r, reason)
+
+    def _abort_to(self, peer: int, reason: str) -> None:
+        env = Envelope(Kind.CTRL, self.ctx, self.rank, self.seq)
+        world = self.ranks[peer]
+        if world not in self.engine.failed:
+            self.engine.send(world, encode(env, ("abort", reason)))
 
 
 class CollChannel:
@@ -203,12 +212,11 @@ class CollChannel:
 
     async def _wait(self, fut: asyncio.Future[Any], peer: int) -> Any:
         if not fut.done():
-            loop = asyncio.get_running_loop()
-            timer = loop.call_later(CHECK_AFTER, self._state.ask, peer, self._tag, self._sig)
+            nudge = _Nudge(self._state, peer, self._tag, self._sig)
             try:
                 await fut
             finally:
-                timer.cancel()
+                nudge.handle.cancel()
         return self._take(fut)
 
     async def recv(self, peer: int) -> Any:
@@ -220,3 +228,22 @@ class CollChannel:
         if waiter is not None:
             await waiter
         return await self._wait(fut, source)
+
+
+class _Nudge:
+    """While a collective receive waits, ask its peer to compare calls after
+    CHECK_AFTER seconds, then again with doubling gaps: a notice can reach
+    a rank before it has created the communicator, and a long wait is
+    usually a legitimate one."""
+
+    __slots__ = ("delay", "handle", "peer", "sig", "state", "tag")
+
+    def __init__(self, state: CollState, peer: int, tag: int, sig: int) -> None:
+        self.state, self.peer, self.tag, self.sig = state, peer, tag, sig
+        self.delay = CHECK_AFTER
+        self.handle = asyncio.get_running_loop().call_later(self.delay, self._fire)
+
+    def _fire(self) -> None:
+        self.state.ask(self.peer, self.tag, self.sig)
+        self.delay = min(2 * self.delay, CHECK_MAX_GAP)
+        self.handle = asyncio.get_running_loop().call_later(self.delay, self._fire)

@@ -70,9 +70,7 @@ class Comm:
         self._slot = slot
         self._ctx = 2 * slot  # point-to-point context; 2 * slot + 1 is for collectives
         self._coll = CollState(engine, 2 * slot + 1, self._rank, ranks)
-        engine.slots.add(slot)
-        engine.coll_states[2 * slot + 1] = self._coll
-        engine.ctx_ranks[2 * slot] = engine.ctx_ranks[2 * slot + 1] = ranks
+        engine.claim_slot(slot, ranks, self._coll)
         if slot != 0:  # a dropped communicator gives its context slot back
             weakref.finalize(self, engine.release_slot, slot)
 

@@ -43,6 +43,8 @@ _MESSAGE_OVERHEAD = 512
 # Messages for communicators not (yet) created here may wait up to this many
 # bytes; more are dropped (a peer a step ahead is fine, a flood is not).
 ORPHAN_LIMIT = 64 * 2**20
+# Control notices kept for communicators not created here yet.
+_EARLY_CTRL_LIMIT = 4096
 
 
 class Engine:
@@ -81,6 +83,10 @@ class Engine:
         self.unexpected_limit = unexpected_limit
         self.orphan_bytes = 0  # the same, for contexts no communicator here has
         self._orphans: dict[int, int] = {}  # id(message) -> bytes counted
+        # CTRL notices (aborts, checks) for a communicator this rank has not
+        # created yet: replayed when it is, so a slow rank still learns of
+        # a mismatch its peers found before it got there.
+        self._early_ctrl: dict[int, list[list[Any]]] = {}
 
     # -- inbound ------------------------------------------------------------
     def deliver(self, msg: list[Any], sender: int = -1) -> None:
@@ -148,7 +154,12 @@ class Engine:
                 probe.set_result((env.source, env.tag, msg))
 
     def _control(self, state: CollState | None, msg: list[Any]) -> None:
-        if state is None:  # no communicator of that context here: nothing to decode for
+        if state is None:  # no communicator of that context here (yet)
+            ctx = peek_envelope(msg).ctx
+            if sum(map(len, self._early_ctrl.values())) >= _EARLY_CTRL_LIMIT:
+                log.error("rank %d: dropped a control notice for context %d", self.rank, ctx)
+            else:
+                self._early_ctrl.setdefault(ctx, []).append(msg)
             return
         try:
             env, payload = decode(msg)
@@ -171,12 +182,22 @@ class Engine:
             raise RankFailedError(dest, self.failed[dest])
         return self.transport.send(dest, frames)
 
+    def claim_slot(self, slot: int, ranks: tuple[int, ...], state: CollState) -> None:
+        """A communicator of world ranks ``ranks`` now owns ``slot``; control
+        notices that came for it before are handled now."""
+        self.slots.add(slot)
+        self.coll_states[2 * slot + 1] = state
+        self.ctx_ranks[2 * slot] = self.ctx_ranks[2 * slot + 1] = ranks
+        for msg in self._early_ctrl.pop(2 * slot + 1, ()):
+            self._control(state, msg)
+
     def release_slot(self, slot: int) -> None:
         """A communicator of this slot is gone: forget its contexts."""
         self.slots.discard(slot)
         for ctx in (2 * slot, 2 * slot + 1):
             self.ctx_ranks.pop(ctx, None)
             self.coll_states.pop(ctx, None)
+            self._early_ctrl.pop(ctx, None)
 
     def connect(self, dest: int) -> None:
         """Open the connection to world rank ``dest`` now, not at first send."""
