@@ -36,6 +36,7 @@ from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.request import Request, Status
 from zmqmesh.runtime.run import run
 from zmqmesh.runtime.topo import TopoComm
+from zmqmesh.scheduler import Executor
 from zmqmesh.topology import dims_create
 
 __version__ = "0.1.0"
@@ -60,6 +61,7 @@ __all__ = [
     "CollectiveMismatchError",
     "Comm",
     "DecodeError",
+    "Executor",
     "LaunchError",
     "MeshError",
     "Op",

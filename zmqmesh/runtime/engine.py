@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from zmqmesh.errors import DecodeError, RankFailedError
@@ -74,6 +74,8 @@ class Engine:
         # world rank -> why it is gone (process exit, lost connection)
         self.failed: dict[int, str] = {}
         self._going: dict[int, tuple[str, float]] = {}  # reported gone, not yet failed
+        # called with (world rank, detail) once a peer is declared failed
+        self.failure_watchers: list[Callable[[int, str], None]] = []
         self._last_seen: dict[int, float] = {}  # world rank -> last arrival (while going)
         # Flow control: bytes of messages that arrived before their receive.
         # Past the limit the transport stops reading, ZeroMQ's queues fill to
@@ -294,6 +296,8 @@ class Engine:
         del self._going[world]
         self.failed[world] = detail
         self._fail_waiters(world)
+        for watcher in list(self.failure_watchers):
+            watcher(world, detail)
 
     def failure(self, ctx: int, source: int) -> RankFailedError | None:
         """The error for waiting on communicator rank ``source`` of ``ctx``

@@ -1,0 +1,65 @@
+"""The Executor over real processes, through the launcher."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from conftest import PROGRAMS, launch
+
+CHECKS = [
+    "map",
+    "coroutines",
+    "raises",
+    "arrays",
+    "bad_input",
+    "nested",
+    "as_completed",
+    "skewed",
+    "stats",
+]
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_executor(n: int) -> None:
+    res = launch(n, PROGRAMS / "executor_conformance.py", timeout=140)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert re.findall(r"^\[0\] ok (\w+)$", res.stdout, re.M) == CHECKS
+    for rank in range(n):
+        assert f"[{rank}] done" in res.stdout
+    # Efficiency is a benchmark (bench/), not a test: this only catches a
+    # scheduler that leaves workers idle while others hold queued work.
+    eff = float(re.findall(r"efficiency ([\d.]+)", res.stdout)[0])
+    assert eff > 0.3, res.stdout
+
+
+@pytest.mark.timeout(120)
+def test_tasks_of_killed_workers_run_again(tmp_path) -> None:
+    res = launch(
+        5,
+        PROGRAMS / "executor_failures.py",
+        str(tmp_path),
+        timeout=110,
+        launcher_args=("--grace", "60"),
+    )
+    out = res.stdout
+    assert "[0] ok rerun" in out, out + res.stderr
+    assert re.search(r"^\[0\] ok poison \d$", out, re.M), out + res.stderr
+    assert "[0] ok survivors" in out, out + res.stderr
+    assert "[0] stats [1, 2, 3, 4]" in out
+    assert res.returncode != 0  # ranks died: the job says so
+    assert res.stderr.count("was killed by signal SIGKILL") == 3, res.stderr
+
+
+@pytest.mark.timeout(120)
+def test_root_loss_ends_every_worker() -> None:
+    t = time.monotonic()
+    res = launch(
+        3, PROGRAMS / "executor_root_lost.py", timeout=110, launcher_args=("--grace", "60")
+    )
+    assert time.monotonic() - t < 30  # the workers left on their own, not at the grace
+    assert res.returncode != 0
+    for rank in (1, 2):
+        assert f"[{rank}] left with RankFailedError 0" in res.stdout, res.stdout + res.stderr

@@ -1,0 +1,94 @@
+"""The pure parts of work stealing: policy and the origin's task table."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zmqmesh.scheduler.policy import Backoff, choose_victim, steal_count
+from zmqmesh.scheduler.table import TaskTable
+
+
+@given(st.integers(0, 10_000), st.booleans())
+def test_steal_takes_half_of_the_work(queued: int, running: bool) -> None:
+    n = steal_count(queued, running)
+    assert 0 <= n <= queued
+    held = queued + running
+    assert n == held // 2 or n == queued  # half of all it holds, capped by its queue
+    if queued and not running:
+        assert n < queued  # an idle victim keeps the task it runs next
+
+
+def test_steal_examples() -> None:
+    assert steal_count(0, True) == 0
+    assert steal_count(1, True) == 1  # the thief is idle, the victim busy
+    assert steal_count(1, False) == 0
+    assert steal_count(10, False) == 5
+    assert steal_count(10, True) == 5
+    with pytest.raises(ValueError, match="queued"):
+        steal_count(-1, False)
+
+
+@given(st.integers(0, 20), st.lists(st.integers(0, 20), max_size=20), st.integers(0, 2**32))
+def test_victim_is_another_worker(me: int, workers: list[int], seed: int) -> None:
+    v = choose_victim(random.Random(seed), me, workers)
+    others = [w for w in workers if w != me]
+    assert (v is None) == (not others)
+    assert v is None or v in others
+
+
+def test_victims_are_spread() -> None:
+    rng = random.Random(1)
+    picks = [choose_victim(rng, 0, [0, 1, 2, 3]) for _ in range(3000)]
+    assert {picks.count(v) for v in (1, 2, 3)} <= set(range(850, 1150))
+
+
+def test_backoff_doubles_to_its_limit_and_resets() -> None:
+    b = Backoff(0.001, 0.004)
+    assert [b.refused() for _ in range(5)] == [0.001, 0.002, 0.004, 0.004, 0.004]
+    b.succeeded()
+    assert b.refused() == 0.001
+    with pytest.raises(ValueError, match="first"):
+        Backoff(0.0, 1.0)
+
+
+def test_table_follows_moves_and_reruns_lost_tasks() -> None:
+    t = TaskTable(max_retries=1)
+    for tid, where in ((1, 1), (2, 1), (3, 2)):
+        t.placed(tid, [tid, "f", (), {}], where)
+    assert t.moved([2], 2) == []
+    assert sorted(t.worker_lost(2)) == [2, 3]
+    assert t.rerun(2, 1) == [2, "f", (), {}]
+    assert t.pending[2].where == 1
+    assert t.moved([1], 2) == [1]  # moved to a worker already gone
+    assert t.done(1)
+    assert not t.done(1)  # a second result is a duplicate
+    assert t.rerun(2, 3) is None  # second loss: out of attempts
+    assert 2 not in t.pending
+
+
+@given(st.lists(st.tuples(st.sampled_from("pmdl"), st.integers(0, 9), st.integers(1, 4))))
+def test_table_never_loses_a_pending_task(events: list[tuple[str, int, int]]) -> None:
+    """Whatever happens, every task not yet done is somewhere or failed."""
+    t = TaskTable(max_retries=2)
+    done: set[int] = set()
+    failed: set[int] = set()
+    for kind, tid, w in events:
+        if kind == "p" and tid not in t.pending and tid not in done | failed:
+            t.placed(tid, [tid], w)
+        elif kind == "m":
+            for again in t.moved([tid], w):
+                if t.rerun(again, 1) is None:
+                    failed.add(again)
+        elif kind == "d" and t.done(tid):
+            done.add(tid)
+        elif kind == "l":
+            for again in t.worker_lost(w):
+                if t.rerun(again, 1) is None:
+                    failed.add(again)
+        for e in t.pending.values():
+            assert e.attempts <= 3
+    assert not set(t.pending) & (done | failed)

@@ -1,0 +1,184 @@
+"""``zmqmesh.Executor``: the work-stealing task executor of API.md."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable
+from types import TracebackType
+from typing import Any, ClassVar
+
+from zmqmesh.runtime.comm import Comm
+from zmqmesh.scheduler.node import Node
+from zmqmesh.scheduler.tasks import fn_ref, run_chunk, run_chunk_async
+
+__all__ = ["Executor"]
+
+
+class Executor:
+    """Run tasks on the ranks of ``comm``, with work stealing between them.
+
+    ``async with Executor(comm, root=0) as ex:`` is entered by every rank of
+    ``comm`` (it is collective). On ``root`` it gives the executor; the
+    other ranks get None and run tasks until the root leaves the block,
+    which waits for every task submitted. A communicator of one rank runs
+    the tasks on that rank, off its event-loop thread.
+
+    Functions go by reference (module-level functions, including those of
+    the launched script) or, with pickle allowed, by value. Arguments and
+    results follow the message rules; NumPy arrays travel without copies,
+    so an array passed to ``submit`` must not change until its task is
+    done. A task that raises fails its future with
+    :class:`~zmqmesh.RemoteError`; the tasks of a worker that dies run again
+    elsewhere, at most ``max_retries`` times, after which the future fails
+    with :class:`~zmqmesh.RankFailedError`. A coroutine task may submit
+    nested tasks through :meth:`Executor.current` and await them.
+    """
+
+    _active: ClassVar[list[Executor]] = []
+
+    def __init__(self, comm: Comm, root: int = 0, *, max_retries: int = 3) -> None:
+        if not isinstance(comm, Comm):
+            raise TypeError(f"Executor needs a zmqmesh Comm, not {type(comm).__name__}")
+        if type(root) is not int or not 0 <= root < comm.size:
+            raise ValueError(f"root {root!r} is not a rank of a communicator of size {comm.size}")
+        if type(max_retries) is not int or max_retries < 0:
+            raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
+        self._comm = comm
+        self._root = root
+        self._max_retries = max_retries
+        self._node: Node | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> Executor | None:
+        if self._node is not None or self._closed:
+            raise RuntimeError("an Executor can be entered once")
+        xc = await self._comm.dup()
+        self._node = Node(xc, self._root, self._max_retries)
+        Executor._active.append(self)
+        return self if self._comm.rank == self._root else None
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        node = self._node
+        assert node is not None
+        try:
+            if self._comm.rank == self._root:
+                if et is None:  # wait for every task (a cancelled future: not for it)
+                    while pending := [f for f in node.futures.values() if not f.done()]:
+                        await asyncio.wait(pending)
+                await node.finish_root()
+            else:
+                await node.serve()
+        finally:
+            self._closed = True
+            Executor._active.remove(self)
+
+    @staticmethod
+    def current() -> Executor | None:
+        """The executor this process serves or runs, if any: a coroutine
+        task calls ``Executor.current().submit(...)`` to fork nested tasks."""
+        return Executor._active[-1] if Executor._active else None
+
+    def _live_node(self) -> Node:
+        node = self._node
+        if node is None or self._closed:
+            raise RuntimeError("the Executor is not running (use it inside 'async with')")
+        if threading.get_ident() != node.thread:
+            raise RuntimeError(
+                "submit from the event loop: a plain (non-async) task cannot submit "
+                "nested tasks; make it a coroutine function"
+            )
+        return node
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        """*sync*: schedule ``fn(*args, **kwargs)``; returns its future.
+        Raises ``TypeError`` at once for a function or arguments that cannot
+        travel."""
+        return self._live_node().submit(fn, args, kwargs)
+
+    async def map(
+        self,
+        fn: Callable[..., Any],
+        *iterables: Iterable[Any],
+        chunksize: int = 1,
+        progress: bool = False,
+    ) -> list[Any]:
+        """``[fn(*xs) for xs in zip(*iterables)]`` as tasks, in input order.
+        ``chunksize`` items go in one task; ``progress=True`` shows a bar on
+        this terminal (tqdm if installed, else a plain line). The first task
+        to fail raises its error here."""
+        if type(chunksize) is not int or chunksize < 1:
+            raise ValueError(f"chunksize must be an int >= 1, got {chunksize!r}")
+        if not iterables:
+            raise TypeError("map() needs at least one iterable")
+        node = self._live_node()
+        items = list(zip(*iterables, strict=False))
+        if chunksize == 1:
+            futs = [node.submit(fn, item, {}) for item in items]
+        else:
+            ref = fn_ref(fn, node.allow_pickle)
+            chunk = run_chunk_async if asyncio.iscoroutinefunction(fn) else run_chunk
+            futs = [
+                node.submit(chunk, (ref, items[i : i + chunksize]), {})
+                for i in range(0, len(items), chunksize)
+            ]
+        if progress:
+            _Progress(futs, len(items), chunksize)
+        results = await asyncio.gather(*futs)
+        if chunksize == 1:
+            return list(results)
+        return [x for part in results for x in part]
+
+    async def as_completed(
+        self, futs: Iterable[asyncio.Future[Any]]
+    ) -> AsyncIterator[asyncio.Future[Any]]:
+        """Yield the futures ``futs`` as they complete."""
+        pending = list(futs)
+        queue: asyncio.Queue[asyncio.Future[Any]] = asyncio.Queue()
+        for fut in pending:
+            fut.add_done_callback(queue.put_nowait)
+        for _ in pending:
+            yield await queue.get()
+
+    def stats(self) -> dict[int, dict[str, int]]:
+        """*sync*: per worker rank, the tasks it ``run``, ``stolen`` (taken
+        from others) and ``given`` (taken by others); exact once the block
+        has been left, up to one event-loop turn behind before."""
+        node = self._node
+        if node is None:
+            return {}
+        counts = dict(node.counts)
+        if node.worker is not None and node.rank == self._root:
+            counts[node.rank] = list(node.worker.counts)
+        return {w: {"run": c[0], "stolen": c[1], "given": c[2]} for w, c in sorted(counts.items())}
+
+
+class _Progress:
+    """A progress bar over ``futs``: tqdm if installed, else one line."""
+
+    def __init__(self, futs: list[asyncio.Future[Any]], total: int, per: int) -> None:
+        self.done = 0
+        self.total = total
+        self.per = per
+        try:
+            from tqdm import tqdm  # type: ignore[import-untyped]
+
+            self.bar: Any = tqdm(total=total, file=sys.stderr)
+        except ImportError:
+            self.bar = None
+        for fut in futs:
+            fut.add_done_callback(self._one)
+
+    def _one(self, fut: asyncio.Future[Any]) -> None:
+        n = min(self.per, self.total - self.done)
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            if self.done >= self.total:
+                self.bar.close()
+            return
+        end = "\n" if self.done >= self.total else ""
+        print(f"\r{self.done}/{self.total} tasks", end=end, file=sys.stderr, flush=True)

@@ -1,0 +1,319 @@
+"""One rank's part in an executor: messages, the tasks it submitted, failures.
+
+Theory of operation. Every rank of the executor's communicator (a private
+``dup`` of the user's, so nothing crosses with the user's messages) runs a
+:class:`Node`. The root's node places the tasks the user submits on the
+workers round-robin; a worker's node also serves (see ``worker``). Any
+node may *originate* tasks (the root, or a worker whose task submits nested
+ones): the origin keeps each task's future and its entry in a
+:class:`~zmqmesh.scheduler.table.TaskTable`, and the result comes back to
+it. A victim that gives tasks to a thief tells their origins, so an origin
+always knows where each of its tasks is; when a worker is lost the origin
+runs its tasks there again elsewhere. Messages are point-to-point over the
+communicator's ROUTER/DEALER connections, batched per destination and sent
+once per event-loop turn:
+
+    TASKS  origin -> worker   [spec, ...]; spec = [tid, fn, args, kwargs]
+    STEAL  thief -> victim    None
+    LOOT   victim -> thief    [spec, ...] (empty: refused)
+    RESULT worker -> origin   [[tid, ok, value or error], ...]
+    MOVED  victim -> origin   [[tid, ...], thief]
+    COUNTS worker -> root     [run, stolen, given, final]
+    STOP   root -> worker     None; the worker answers COUNTS and leaves
+
+A task id carries its origin's rank in its high bits (``tid >> 40``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from zmqmesh.errors import RankFailedError
+from zmqmesh.matching import ANY_SOURCE, ANY_TAG
+from zmqmesh.runtime.request import Status
+from zmqmesh.scheduler.table import TaskTable
+from zmqmesh.scheduler.tasks import as_remote_error, fn_ref
+from zmqmesh.scheduler.worker import Worker
+
+if TYPE_CHECKING:
+    from zmqmesh.runtime.comm import Comm
+
+__all__ = ["Node"]
+
+log = logging.getLogger("zmqmesh.executor")
+
+TASKS, STEAL, LOOT, RESULT, MOVED, COUNTS, STOP = range(1, 8)
+_BATCH = 512  # tasks or results per message
+_ORIGIN_SHIFT = 40
+_SIMPLE = (int, float, str, bytes, bool, type(None))
+
+
+class Node:
+    def __init__(self, xc: Comm, root: int, max_retries: int) -> None:
+        self.xc = xc
+        self.rank = xc.rank
+        self.root = root
+        self.loop = asyncio.get_running_loop()
+        self.thread = threading.get_ident()  # the event loop's
+        self.allow_pickle = xc._engine.allow_pickle
+        workers = [r for r in range(xc.size) if r != root] or [root]
+        self.live = set(workers)
+        self.counts: dict[int, list[int]] = {w: [0, 0, 0] for w in workers}
+        self.table = TaskTable(max_retries)
+        self.futures: dict[int, asyncio.Future[Any]] = {}
+        self.root_lost: RankFailedError | None = None
+        self.stopped = self.loop.create_future()
+        self._seq = 0
+        self._rr = 0
+        self._outbox: defaultdict[tuple[int, int], list[Any]] = defaultdict(list)
+        self._flush_soon = False
+        self._sent_counts: list[Any] = [0, 0, 0]
+        self._final_counts: set[int] = set()
+        self.worker = Worker(self) if self.rank in self.live else None
+        engine = xc._engine
+        self._world = xc._ranks
+        engine.failure_watchers.append(self._failed)
+        self._dispatcher = asyncio.ensure_future(self._dispatch())
+        for world, detail in list(engine.failed.items()):
+            self._failed(world, detail)
+
+    # -- submitting ------------------------------------------------------------
+    def submit(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
+        ref = fn_ref(fn, self.allow_pickle)
+        if not all(type(a) in _SIMPLE for a in args) or kwargs:
+            self._check_sendable(args, kwargs)
+        self._seq += 1
+        tid = self.rank << _ORIGIN_SHIFT | self._seq
+        spec = [tid, ref, args, kwargs]
+        fut: asyncio.Future[Any] = self.loop.create_future()
+        if not self.live:
+            fut.set_exception(RankFailedError(-1, "no worker is left to run tasks"))
+            return fut
+        self.futures[tid] = fut
+        where = self._where()
+        self.table.placed(tid, spec, where)
+        self._place(spec, where)
+        return fut
+
+    def _check_sendable(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Raise here, not at some later flush, for arguments that cannot travel."""
+        from zmqmesh.wire import Envelope, Kind, encode
+
+        if any(type(k) is not str for k in kwargs):
+            raise TypeError("keyword argument names must be str")
+        encode(Envelope(Kind.P2P, 0, 0, 0), [args, kwargs], allow_pickle=self.allow_pickle)
+
+    def _where(self) -> int:
+        """Where a new task goes: the root deals round-robin; a worker keeps
+        its nested tasks (thieves spread them)."""
+        if self.worker is not None:
+            return self.rank
+        live = sorted(self.live)
+        self._rr = (self._rr + 1) % len(live)
+        return live[self._rr]
+
+    def _place(self, spec: list[Any], where: int) -> None:
+        if where == self.rank and self.worker is not None:
+            if self.rank == self.root:  # a root alone runs its tasks in order
+                self.worker.push_tail([spec])
+            else:  # nested: run next, thieves take older work first
+                self.worker.push_head(spec)
+        else:
+            self._queue(where, TASKS, spec)
+
+    # -- sending -----------------------------------------------------------------
+    def _queue(self, dest: int, tag: int, item: Any) -> None:
+        self._outbox[dest, tag].append(item)
+        if not self._flush_soon:
+            self._flush_soon = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_soon = False
+        outbox, self._outbox = self._outbox, defaultdict(list)
+        for (dest, tag), items in outbox.items():
+            if tag == MOVED:
+                for tids, thief in items:
+                    self._post(dest, MOVED, [tids, thief])
+                continue
+            for i in range(0, len(items), _BATCH):
+                self._post(dest, tag, items[i : i + _BATCH])
+        if self.worker is not None and self.rank != self.root:
+            counts = self.worker.counts
+            if counts != self._sent_counts[:3]:
+                self._sent_counts = [*counts, self.stopped.done()]
+                self._post(self.root, COUNTS, self._sent_counts)
+
+    def _post(self, dest: int, tag: int, obj: Any) -> None:
+        if dest == self.rank:
+            self._handle(dest, tag, obj)
+            return
+        try:
+            waiter = self.xc._start_send(obj, dest, tag)
+        except RankFailedError:
+            return  # the failure watcher deals with what was there
+        except TypeError:
+            if tag != RESULT:
+                raise
+            for item in obj:  # one result cannot travel: report it, send the rest
+                try:
+                    waiter = self.xc._start_send([item], dest, tag)
+                except TypeError as exc:
+                    err = ["TypeError", f"the task's result cannot travel: {exc}", ""]
+                    waiter = self.xc._start_send([[item[0], False, err]], dest, tag)
+                if waiter is not None:
+                    waiter.add_done_callback(_consume)
+            return
+        if waiter is not None:
+            waiter.add_done_callback(_consume)
+
+    def ask_steal(self, victim: int) -> None:
+        self._post(victim, STEAL, None)
+
+    def results_ready(self, items: list[list[Any]]) -> None:
+        for item in items:
+            self._queue(item[0] >> _ORIGIN_SHIFT, RESULT, item)
+
+    # -- receiving -----------------------------------------------------------------
+    async def _dispatch(self) -> None:
+        status = Status()
+        while True:
+            try:
+                obj = await self.xc.recv(ANY_SOURCE, ANY_TAG, status)
+            except RankFailedError:
+                return  # every other rank is gone; the watcher has seen to it
+            except Exception as exc:  # a message that does not decode: skip it
+                log.error("executor on rank %d: dropped a message: %s", self.rank, exc)
+                continue
+            source = status.source
+            assert source is not None
+            try:
+                self._handle(source, status.tag, obj)
+            except Exception:
+                log.exception(
+                    "executor on rank %d: bad message %d from %d", self.rank, status.tag, source
+                )
+
+    def _handle(self, source: int, tag: int, obj: Any) -> None:
+        worker = self.worker
+        if tag == TASKS and worker is not None:
+            worker.push_tail(obj)
+        elif tag == STEAL and worker is not None:
+            loot = worker.give() if not worker.closing else []
+            self._post(source, LOOT, loot)
+            moved: defaultdict[int, list[int]] = defaultdict(list)
+            for spec in loot:
+                moved[spec[0] >> _ORIGIN_SHIFT].append(spec[0])
+            for origin, tids in moved.items():
+                if origin == self.rank:
+                    self._moved(tids, source)
+                else:
+                    self._queue(origin, MOVED, (tids, source))
+        elif tag == LOOT and worker is not None:
+            worker.loot(source, obj)
+        elif tag == RESULT:
+            for tid, ok, value in obj:
+                self._result(tid, ok, value)
+        elif tag == MOVED:
+            self._moved(obj[0], obj[1])
+        elif tag == COUNTS and source in self.counts:
+            self.counts[source] = [int(x) for x in obj[:3]]
+            if obj[3] and self._closing_root:  # the worker's last word
+                self._final_counts.add(source)
+                self._check_all_stopped()
+        elif tag == STOP and source == self.root and not self.stopped.done():
+            self.stopped.set_result(None)
+
+    _closing_root = False
+
+    def _result(self, tid: int, ok: bool, value: Any) -> None:
+        if not self.table.done(tid):
+            return  # a duplicate of a task run twice
+        fut = self.futures.pop(tid, None)
+        if fut is None or fut.done():
+            return
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(as_remote_error(value))
+
+    def _moved(self, tids: list[int], thief: int) -> None:
+        for tid in self.table.moved(tids, thief):
+            self._rerun(tid, thief, "")
+
+    # -- failures ----------------------------------------------------------------
+    def _failed(self, world: int, detail: str) -> None:
+        if world not in self._world:
+            return
+        rank = self._world.index(world)
+        if rank == self.root and self.rank != self.root:
+            self.root_lost = RankFailedError(rank, detail)
+            if not self.stopped.done():
+                self.stopped.set_result(None)
+            return
+        self.live.discard(rank)
+        if self.worker is not None:
+            self.worker.lost(rank)
+            self.worker.forget_origin(rank)
+        for tid in self.table.worker_lost(rank):
+            self._rerun(tid, rank, detail)
+        if self._closing_root:
+            self._check_all_stopped()
+
+    def _rerun(self, tid: int, lost: int, detail: str) -> None:
+        fut = self.futures.get(tid)
+        spec = self.table.rerun(tid, self._where()) if self.live else None
+        if spec is None:
+            self.table.done(tid)
+            self.futures.pop(tid, None)
+            if fut is not None and not fut.done():
+                fut.set_exception(RankFailedError(lost, detail or "lost with its tasks"))
+            return
+        self._place(spec, self.table.pending[tid].where)
+
+    # -- the end ---------------------------------------------------------------------
+    async def finish_root(self) -> None:
+        """The root leaves: every worker stops, reporting its final counts."""
+        self._closing_root = True
+        for w in sorted(self.live):
+            if w != self.rank:
+                self._queue(w, STOP, None)
+        self._check_all_stopped()
+        await self.stopped
+        await self._close()
+
+    def _check_all_stopped(self) -> None:
+        waiting = {w for w in self.live if w != self.rank} - self._final_counts
+        if not waiting and not self.stopped.done():
+            self.stopped.set_result(None)
+
+    async def serve(self) -> None:
+        """A worker serves until the root says stop (or is lost)."""
+        await self.stopped
+        if self.worker is not None:
+            await self.worker.close()
+            self._sent_counts = []  # force the final report
+        self._flush()
+        await self._close()
+        if self.root_lost is not None:
+            raise self.root_lost
+
+    async def _close(self) -> None:
+        if self.worker is not None:
+            await self.worker.close()
+        self._dispatcher.cancel()
+        await asyncio.gather(self._dispatcher, return_exceptions=True)
+        if self._failed in self.xc._engine.failure_watchers:
+            self.xc._engine.failure_watchers.remove(self._failed)
+        for fut in self.futures.values():
+            if not fut.done():
+                fut.cancel()
+
+
+def _consume(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled():
+        fut.exception()

@@ -1,0 +1,196 @@
+"""The serving side of a rank: its deque, the thread that runs its tasks,
+and the stealing it does when idle.
+
+Theory of operation. A worker's tasks sit in one deque: tasks placed by an
+origin join the tail; tasks its own running tasks submit (nested, fork-join)
+join the head, so the worker runs them next (work-first, as in Cilk) while
+thieves take from the tail, where the oldest and in fork-join the largest
+pieces of work are. One *runner* thread pops the head and runs plain
+functions, so the event-loop thread stays free to answer steal requests and
+to read and send messages while a pure-Python CPU-bound task runs (CPython
+switches threads every few milliseconds). Coroutine tasks are handed to the
+event loop and awaited there; a coroutine task that submits nested tasks
+and awaits them lets the runner get on with them meanwhile. An idle worker
+(empty deque, nothing running) asks a random live peer for half of its work
+and backs off exponentially while refused (see ``policy``).
+
+Invariants: the deque and ``running`` change only under ``cond``; results
+leave the runner thread through ``done`` (thread-safe) and are sent by the
+loop in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from zmqmesh.scheduler.policy import Backoff, choose_victim, steal_count
+from zmqmesh.scheduler.tasks import remote_error, resolve
+
+if TYPE_CHECKING:
+    from zmqmesh.scheduler.node import Node
+
+__all__ = ["Worker"]
+
+
+class Worker:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.loop = node.loop
+        self.dq: deque[list[Any]] = deque()
+        self.cond = threading.Condition()
+        self.running = False
+        self.closing = False
+        self.idle = asyncio.Event()
+        self.counts = [0, 0, 0]  # run, stolen, given
+        self._results: list[list[Any]] = []
+        self._results_lock = threading.Lock()
+        self._steal: asyncio.Future[int] | None = None
+        self._victim = -1
+        self._rng = random.Random(node.rank * 7919 + 17)
+        self._coros: set[asyncio.Task[None]] = set()
+        self._thread = threading.Thread(target=self._run, name="zmqmesh-task-runner", daemon=True)
+        self._thread.start()
+        self._stealer = asyncio.ensure_future(self._steal_loop())
+
+    # -- the deque (loop thread) ----------------------------------------------
+    def push_tail(self, specs: list[list[Any]]) -> None:
+        with self.cond:
+            self.dq.extend(specs)
+            self.cond.notify()
+        self.idle.clear()
+
+    def push_head(self, spec: list[Any]) -> None:
+        with self.cond:
+            self.dq.appendleft(spec)
+            self.cond.notify()
+        self.idle.clear()
+
+    def give(self) -> list[list[Any]]:
+        """A thief asks: take half of the work from the tail."""
+        with self.cond:
+            n = steal_count(len(self.dq), self.running)
+            loot = [self.dq.pop() for _ in range(n)]
+        loot.reverse()
+        self.counts[2] += len(loot)
+        return loot
+
+    def forget_origin(self, origin: int) -> None:
+        """Rank ``origin`` is gone: nobody waits for its queued tasks."""
+        with self.cond:
+            keep = [s for s in self.dq if s[0] >> 40 != origin]
+            self.dq.clear()
+            self.dq.extend(keep)
+
+    # -- running tasks ---------------------------------------------------------
+    def _run(self) -> None:
+        """The runner thread."""
+        while True:
+            with self.cond:
+                if not self.dq:
+                    self.running = False
+                    self.loop.call_soon_threadsafe(self._went_idle)
+                    while not self.dq and not self.closing:
+                        self.cond.wait()
+                if self.closing:
+                    return
+                spec = self.dq.popleft()
+                self.running = True
+            tid, ref, args, kwargs = spec
+            try:
+                fn, is_coro = resolve(ref)
+            except Exception as exc:
+                self.done([tid, False, remote_error(exc)])
+                continue
+            if is_coro:
+                self.loop.call_soon_threadsafe(self._start_coro, tid, fn, args, kwargs)
+                continue
+            try:
+                item = [tid, True, fn(*args, **kwargs)]
+            except BaseException as exc:
+                item = [tid, False, remote_error(exc)]
+            self.done(item)
+
+    def _went_idle(self) -> None:
+        with self.cond:
+            if not self.dq and not self.running:
+                self.idle.set()
+
+    def _start_coro(self, tid: int, fn: Any, args: Any, kwargs: Any) -> None:
+        task = asyncio.ensure_future(self._coro(tid, fn, args, kwargs))
+        self._coros.add(task)
+        task.add_done_callback(self._coros.discard)
+
+    async def _coro(self, tid: int, fn: Any, args: Any, kwargs: Any) -> None:
+        try:
+            item = [tid, True, await fn(*args, **kwargs)]
+        except asyncio.CancelledError:
+            return  # the executor is closing
+        except BaseException as exc:
+            item = [tid, False, remote_error(exc)]
+        self.done(item)
+
+    def done(self, item: list[Any]) -> None:
+        """A task finished (any thread): queue its result for the loop."""
+        with self._results_lock:
+            self._results.append(item)
+            first = len(self._results) == 1
+        if first:
+            if threading.get_ident() == self._thread.ident:
+                self.loop.call_soon_threadsafe(self._collect)
+            else:
+                self.loop.call_soon(self._collect)
+
+    def _collect(self) -> None:
+        with self._results_lock:
+            items, self._results = self._results, []
+        self.counts[0] += len(items)
+        self.node.results_ready(items)
+
+    # -- stealing (loop thread) ---------------------------------------------------
+    async def _steal_loop(self) -> None:
+        backoff = Backoff()
+        while not self.closing:
+            await self.idle.wait()
+            if self.closing:
+                return
+            victim = choose_victim(self._rng, self.node.rank, sorted(self.node.live))
+            if victim is None:
+                self.idle.clear()
+                continue
+            self._victim = victim
+            self._steal = self.loop.create_future()
+            self.node.ask_steal(victim)
+            got = await self._steal
+            self._steal = None
+            if got:
+                backoff.succeeded()
+            else:
+                await asyncio.sleep(backoff.refused())
+
+    def loot(self, source: int, specs: list[list[Any]]) -> None:
+        """A victim answered."""
+        if specs:
+            self.counts[1] += len(specs)
+            self.push_tail(specs)
+        if self._steal is not None and source == self._victim and not self._steal.done():
+            self._steal.set_result(len(specs))
+
+    def lost(self, rank: int) -> None:
+        """Peer ``rank`` is gone: a steal waiting on it is refused."""
+        if self._steal is not None and self._victim == rank and not self._steal.done():
+            self._steal.set_result(0)
+
+    async def close(self) -> None:
+        self.closing = True
+        with self.cond:
+            self.dq.clear()
+            self.cond.notify_all()
+        self.idle.set()
+        self._stealer.cancel()
+        for task in list(self._coros):
+            task.cancel()
+        await asyncio.gather(self._stealer, *self._coros, return_exceptions=True)
