@@ -99,3 +99,11 @@ def test_pickle_is_opt_in(tmp_path) -> None:
     allowed = launch(2, prog, timeout=40, launcher_args=("--pickle",))
     assert allowed.returncode == 0, allowed.stderr
     assert "[1] got 1/3" in allowed.stdout
+
+
+@pytest.mark.timeout(120)
+def test_a_leaving_sender_loses_nothing() -> None:
+    for n in (1000, 5000):
+        res = launch(2, PROGRAMS / "burst_exit.py", str(n), timeout=60)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+        assert f"[1] got all {n}" in res.stdout

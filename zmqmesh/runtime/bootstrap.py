@@ -311,12 +311,14 @@ def _close() -> None:
 
 
 async def finalize() -> None:
-    """Leave the job: close every socket after flushing what was sent
-    (idempotent; also runs at interpreter exit)."""
+    """Leave the job: wait until the live peers have read what this rank
+    sent them (at most the linger time, 10 s), then close every socket
+    (idempotent; also runs at interpreter exit, without that wait)."""
     engine, zctx, guard = _World.engine, _World.zctx, _World.guard
     _World.comm = _World.engine = _World.zctx = _World.guard = None
     _World.lock = None
     if engine is not None:
+        await engine.goodbye()  # peers have read what this rank sent
         engine.close()
     if guard is not None:
         guard.close()

@@ -338,6 +338,12 @@ class Engine:
                 self.matcher.cancel_recv(fut) or self.matcher.cancel_probe(fut)
                 fut.set_exception(err)
 
+    async def goodbye(self) -> None:
+        """Before closing: wait until the live peers have read what this rank
+        sent them (bounded by the transport's linger time)."""
+        if self.transport is not None and not self.closed:
+            await self.transport.goodbye(lambda: self.failed.keys() | self._going.keys())
+
     def close(self) -> None:
         """Close the transport and fail every waiter (idempotent)."""
         if self.closed:

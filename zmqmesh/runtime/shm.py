@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SHM_MIN", "ShmPool", "ShmReader"]
+__all__ = ["SHM_MIN", "ShmPool", "ShmReader", "descriptor"]
 
 # Frames at least this large go through shared memory to same-host peers.
 SHM_MIN = 256 * 1024
@@ -194,3 +194,19 @@ class ShmReader:
             with contextlib.suppress(BufferError):
                 mm.close()
         self._maps.clear()
+
+
+def descriptor(item: object, nframes: int, sender: int) -> tuple[int, int, str, int]:
+    """A validated ``(frame index, segment id, segment name, nbytes)``."""
+    if (
+        isinstance(item, list)
+        and len(item) == 4
+        and type(item[0]) is int
+        and type(item[1]) is int
+        and type(item[2]) is str
+        and type(item[3]) is int
+        and 0 <= item[0] < nframes
+        and item[3] >= 0
+    ):
+        return item[0], item[1], item[2], item[3]
+    raise ValueError(f"bad shared-memory descriptor {item!r:.80} from rank {sender}")

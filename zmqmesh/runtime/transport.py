@@ -39,7 +39,7 @@ import enum
 import logging
 import struct
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -48,7 +48,7 @@ import zmq
 import zmq.utils.monitor
 
 from zmqmesh.runtime.security import JobKeys
-from zmqmesh.runtime.shm import SHM_MIN, ShmPool, ShmReader
+from zmqmesh.runtime.shm import SHM_MIN, ShmPool, ShmReader, descriptor
 from zmqmesh.wire import ENVELOPE_SIZE, Envelope, Kind, pack_envelope
 
 __all__ = ["MAX_FRAME", "SEND_COPY_BELOW", "Transport", "TransportState"]
@@ -62,10 +62,18 @@ Deliver = Callable[[Frames, int], None]  # (message, the sending world rank)
 _FLAGS_AT = 3
 _FLAG_SHM = 1  # frames listed in the trailing descriptor frame are in shared memory
 _FLAG_RELEASE = 2  # a transport release message: segment ids back to their sender
-_RELEASE_HEADER = bytes(
-    b | (_FLAG_RELEASE if i == _FLAGS_AT else 0)
-    for i, b in enumerate(pack_envelope(Envelope(Kind.CTRL, 0, 0, 0)))
-)
+_FLAG_BYE = 4  # a leaving rank asks: have you read all I sent? (see goodbye)
+_FLAG_BYE_ACK = 8  # ... yes
+
+
+def _own_header(flag: int) -> bytes:
+    raw = pack_envelope(Envelope(Kind.CTRL, 0, 0, 0))
+    return bytes(b | (flag if i == _FLAGS_AT else 0) for i, b in enumerate(raw))
+
+
+_RELEASE_HEADER = _own_header(_FLAG_RELEASE)
+_BYE_HEADER = _own_header(_FLAG_BYE)
+_BYE_ACK_HEADER = _own_header(_FLAG_BYE_ACK)
 
 # Liveness: ZeroMQ heartbeats every second; a connection dropped (by a
 # heartbeat timeout, or by the peer's end going away) and not re-made within
@@ -94,22 +102,6 @@ _DRAIN_BUDGET = 256
 SEND_COPY_BELOW = 256 * 1024
 
 
-def _descriptor(item: Any, nframes: int, sender: int) -> tuple[int, int, str, int]:
-    """A validated ``(frame index, segment id, segment name, nbytes)``."""
-    if (
-        isinstance(item, list)
-        and len(item) == 4
-        and type(item[0]) is int
-        and type(item[1]) is int
-        and type(item[2]) is str
-        and type(item[3]) is int
-        and 0 <= item[0] < nframes
-        and item[3] >= 0
-    ):
-        return item[0], item[1], item[2], item[3]
-    raise ValueError(f"bad shared-memory descriptor {item!r:.80} from rank {sender}")
-
-
 class TransportState(enum.Enum):
     NEW = "new"
     OPEN = "open"
@@ -117,7 +109,7 @@ class TransportState(enum.Enum):
 
 
 class _Peer:
-    __slots__ = ("backlog", "monitor", "sock", "suspect", "waiting")
+    __slots__ = ("backlog", "bye", "monitor", "sent", "sock", "suspect", "waiting")
 
     def __init__(self, sock: zmq.Socket[Any]) -> None:
         self.sock = sock
@@ -126,6 +118,8 @@ class _Peer:
         # (frames, future set when handed to zmq + released) in send order
         self.backlog: deque[tuple[Sequence[Any], asyncio.Future[None]]] = deque()
         self.waiting = False  # a reader on the DEALER's FD is registered
+        self.sent = False  # messages went out since the peer last said it read them
+        self.bye: asyncio.Future[None] | None = None  # waiting for that word
 
 
 class Transport:
@@ -367,6 +361,9 @@ class Transport:
         if not flags:
             return [header, *(f.buffer for f in frames[2:])]
         sender = struct.unpack("!I", frames[0].bytes)[0] if len(frames[0]) == 4 else -1
+        if flags in (_FLAG_BYE, _FLAG_BYE_ACK) and 0 <= sender < len(self._endpoints):
+            self._bye(sender, ack=flags == _FLAG_BYE_ACK)
+            return None
         if flags & _FLAG_RELEASE:
             idents = msgpack.unpackb(header[ENVELOPE_SIZE:], max_array_len=1 << 16)
             if self._shm_pool is not None and sender >= 0 and isinstance(idents, list):
@@ -380,7 +377,7 @@ class Transport:
             raise ValueError(f"bad shared-memory descriptor from rank {sender}")
         seen: set[int] = set()
         for item in desc:
-            index, ident, name, nbytes = _descriptor(item, len(msg) - 1, sender)
+            index, ident, name, nbytes = descriptor(item, len(msg) - 1, sender)
             if index in seen or len(msg[1 + index]) != 0:
                 raise ValueError(
                     f"shared-memory descriptor for frame {index} from rank {sender} "
@@ -430,6 +427,7 @@ class Transport:
         frame. Raises ``ValueError`` for an unknown rank.
         """
         peer = self._peer(rank)
+        peer.sent = True
         if rank in self._shm_peers:
             frames = self._to_shm(frames, rank) or frames
         if peer.backlog:
@@ -516,6 +514,36 @@ class Transport:
             self._loop.remove_reader(peer.sock.FD)
 
     # -- shutdown ---------------------------------------------------------
+    # ZeroMQ drops the messages a receiver has not yet read from a
+    # connection whose sender closed it (lingering only gets them as far as
+    # the kernel), so a leaving rank asks each peer it sent to whether it
+    # has read everything, and waits for the answer.
+    def _bye(self, sender: int, *, ack: bool) -> None:
+        if not ack:  # everything sender sent before this is read: say so
+            if self.state is TransportState.OPEN:
+                self.send(sender, [_BYE_ACK_HEADER])
+            return
+        peer = self._peers.get(sender)
+        if peer is not None and peer.bye is not None and not peer.bye.done():
+            peer.bye.set_result(None)
+
+    async def goodbye(self, gone: Callable[[], Collection[int]]) -> None:
+        """Wait (up to the linger time) until every live peer this rank sent
+        to has read it all; ``gone()`` names the ranks not to wait for."""
+        if self.state is not TransportState.OPEN:
+            return
+        waiting = {}
+        for rank, peer in self._peers.items():
+            if peer.sent and rank not in gone():
+                peer.bye = self._loop.create_future()
+                self.send(rank, [_BYE_HEADER])
+                waiting[rank] = peer.bye
+        deadline = self._loop.time() + self._linger_ms / 1000
+        while waiting and self._loop.time() < deadline:
+            await asyncio.wait(list(waiting.values()), timeout=0.05)
+            lost = gone()
+            waiting = {r: f for r, f in waiting.items() if not f.done() and r not in lost}
+
     def close(self, gone: frozenset[int] = frozenset()) -> None:
         """Close every socket (idempotent). Outbound sockets to live peers
         linger up to ``linger_ms`` so what was sent still reaches a slow
