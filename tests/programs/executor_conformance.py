@@ -61,7 +61,8 @@ def ok(name: str) -> None:
 
 async def checks(ex: zmqmesh.Executor, workers: int) -> None:
     assert await ex.map(square, range(2000)) == [x * x for x in range(2000)]
-    assert await ex.map(square, range(1000), chunksize=64) == [x * x for x in range(1000)]
+    squares = await ex.map(square, range(1000), chunksize=64, progress=True)
+    assert squares == [x * x for x in range(1000)]
     assert await ex.map(pow, range(10), range(10)) == [x**x for x in range(10)]
     ok("map")
     assert await ex.map(slow_cube, range(40), chunksize=3) == [x**3 for x in range(40)]

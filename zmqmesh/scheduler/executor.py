@@ -157,12 +157,16 @@ class Executor:
 
 
 class _Progress:
-    """A progress bar over ``futs``: tqdm if installed, else one line."""
+    """A progress bar over ``futs``: tqdm if installed; else one line
+    redrawn in place on a terminal, or a line per tenth when the output is
+    a pipe (as under the launcher, which prefixes every line)."""
 
     def __init__(self, futs: list[asyncio.Future[Any]], total: int, per: int) -> None:
         self.done = 0
         self.total = total
         self.per = per
+        self.tty = sys.stderr.isatty()
+        self.shown = 0
         try:
             from tqdm import tqdm  # type: ignore[import-untyped]
 
@@ -180,5 +184,10 @@ class _Progress:
             if self.done >= self.total:
                 self.bar.close()
             return
-        end = "\n" if self.done >= self.total else ""
-        print(f"\r{self.done}/{self.total} tasks", end=end, file=sys.stderr, flush=True)
+        last = self.done >= self.total
+        if self.tty:
+            end = "\n" if last else ""
+            print(f"\rtasks {self.done}/{self.total}", end=end, file=sys.stderr, flush=True)
+        elif last or self.done * 10 // self.total > self.shown:
+            self.shown = self.done * 10 // self.total
+            print(f"tasks {self.done}/{self.total}", file=sys.stderr, flush=True)

@@ -50,7 +50,7 @@ def fn_ref(fn: Any, allow_pickle: bool) -> Any:
     raise TypeError(
         f"task function {qualname or fn!r} is not a module-level function, so it "
         "cannot be sent by reference; define it at module level, or allow pickle "
-        "(ZMQMESH_ALLOW_PICKLE=1) to send it by value"
+        "(zmqmesh launch --pickle) to send it by value"
     )
 
 
