@@ -1,0 +1,357 @@
+"""The exec suite's jobs: the task functions and the measuring protocol that
+``exec_zmqmesh.py`` shares, and the peers' side::
+
+    python bench/exec_peers.py --peer dask|ray|ppe --workers W [options]
+
+Every job, zmqmesh's and each peer's, runs :func:`measure` on W worker
+processes, through an adapter with three calls: ``call(fn, x)`` (submit one
+task and wait for it), ``submit_gather(fn, xs)`` (submit the tasks one by
+one, then wait for all) and ``map(fn, xs)`` (the library's own map, or None
+when it has none). The protocol, in order:
+
+1. start-up: wall-clock time from ``--t0`` (the driver's clock just before it
+   started the job process) to the first task's result back at the
+   submitter; it covers the interpreter, the imports and the workers' start;
+2. a warm-up of ``8 * W`` tasks that return their process id, then the RSS
+   of those processes (the workers) and the PSS of the whole job;
+3. single-task round trips, ``--latency`` of them;
+4. no-op throughput, per count of ``--tasks`` (ascending), with
+   ``submit_gather`` then ``map``; a count whose time, predicted from the
+   rate at the count before, exceeds ``--cell-budget`` is skipped and its
+   prediction reported under ``over_budget``;
+5. skewed load: :func:`skewed_costs` busy-wait tasks through ``map``
+   (``submit_gather`` where there is no map);
+6. ``--arrays`` tasks each given its own ``--array-bytes`` float64 array,
+   returning its sum.
+
+Each result is checked; the job prints one JSON line,
+``{"meta": {...}, "results": {...}}``, and exits non-zero on a wrong one.
+The peers' adapters are synchronous; :func:`run_sync` drives the protocol
+coroutine for them without an event loop (none of their calls suspends).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+PEERS = ("dask", "ray", "ppe")
+
+
+# -- the tasks (module level, so zmqmesh sends them by reference) -------------
+def noop(x: Any) -> Any:
+    return x
+
+
+def pid(_: Any) -> int:
+    return os.getpid()
+
+
+def spin(seconds: float) -> float:
+    """Busy-wait ``seconds`` of wall-clock time (holds a core, as CPU work does)."""
+    t = time.perf_counter()
+    while time.perf_counter() - t < seconds:
+        pass
+    return seconds
+
+
+def total(a: np.ndarray) -> float:
+    return float(a.sum())
+
+
+# -- the data --------------------------------------------------------------------
+def skewed_costs(n: int = 400, seed: int = 7) -> list[float]:
+    """``n`` task costs in seconds: exponential with mean 4 ms from a fixed
+    seed, every 40th replaced by a heavy 60 ms one (10 of 400)."""
+    rng = np.random.default_rng(seed)
+    costs = [float(c) for c in rng.exponential(0.004, n)]
+    costs[::40] = [0.06] * len(costs[::40])
+    return costs
+
+
+def arrays(count: int, nbytes: int) -> list[np.ndarray]:
+    """``count`` distinct float64 arrays of ``nbytes`` each; small integers,
+    so every summation order gives the exact sum."""
+    base = (np.arange(nbytes // 8) % 1000).astype(np.float64)
+    return [base + i for i in range(count)]
+
+
+# -- memory --------------------------------------------------------------------------
+def _status_kib(p: int, field: str, file: str = "status") -> int:
+    try:
+        for ln in Path(f"/proc/{p}/{file}").read_text().splitlines():
+            if ln.startswith(field + ":"):
+                return int(ln.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def rss(p: int) -> int:
+    """Resident set size of process ``p`` in bytes (0 if unknown)."""
+    return _status_kib(p, "VmRSS") * 1024
+
+
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        kids.setdefault(ppid, []).append(int(d.name))
+    return kids
+
+
+def job_pss(top: int) -> tuple[int, int]:
+    """Proportional set size in bytes of ``top`` and all its descendants (shared
+    pages split between the processes that map them, so libraries loaded by
+    every process count once), and how many processes that is."""
+    kids = _children()
+    todo, seen = [top], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo.extend(kids.get(p, []))
+    return sum(_status_kib(p, "Pss", "smaps_rollup") * 1024 for p in seen), len(seen)
+
+
+# -- the protocol ------------------------------------------------------------------
+class Adapter(Protocol):
+    async def call(self, fn: Callable[..., Any], x: Any) -> Any: ...
+    async def submit_gather(self, fn: Callable[..., Any], xs: Iterable[Any]) -> list[Any]: ...
+    async def map(self, fn: Callable[..., Any], xs: Iterable[Any]) -> list[Any] | None: ...
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--peer", choices=PEERS, help="(exec_peers.py only)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--t0", type=float, default=None, help="time.time() when the job began")
+    p.add_argument("--tasks", default="10000", help="no-op task counts, comma-separated")
+    p.add_argument("--latency", type=int, default=300, help="single-task round trips")
+    p.add_argument("--skewed", type=int, default=400, help="busy-wait tasks")
+    p.add_argument("--arrays", type=int, default=20, help="array tasks")
+    p.add_argument("--array-bytes", type=int, default=16 * 2**20)
+    p.add_argument(
+        "--cell-budget",
+        type=float,
+        default=0,
+        help="skip a throughput count whose predicted time (from the rate at the "
+        "previous count) exceeds this many seconds (0: never skip)",
+    )
+    a = p.parse_args(argv)
+    a.tasks = [int(n) for n in a.tasks.split(",") if n]
+    if a.t0 is None:
+        a.t0 = time.time()
+    return a
+
+
+class WrongResult(SystemExit):
+    pass
+
+
+def _check(what: str, got: Any, want: Any) -> None:
+    if got != want:
+        raise WrongResult(f"wrong result for {what}: {str(got)[:200]} (want {str(want)[:200]})")
+
+
+async def measure(p: Adapter, a: argparse.Namespace, top: int) -> dict[str, Any]:
+    """The protocol of the module docstring; ``top`` is the job's first
+    process (its PSS counts every process under it)."""
+    out: dict[str, Any] = {}
+    _check("first task", await p.call(noop, 0), 0)
+    out["startup"] = time.time() - a.t0
+
+    pids = sorted(set(await p.submit_gather(pid, range(8 * a.workers))))
+    out["worker_pids"] = len(pids)
+    out["worker_rss"] = [rss(q) for q in pids]
+    out["job_pss"], out["job_procs"] = job_pss(top)
+
+    lat = []
+    for i in range(a.latency):
+        t = time.perf_counter()
+        got = await p.call(noop, i)
+        lat.append(time.perf_counter() - t)
+        _check("round trip", got, i)
+    out["latency"] = lat
+
+    out["submit"], out["map"], out["over_budget"] = {}, {}, {}
+    for n in sorted(a.tasks):
+        want = list(range(n))
+        for how, run in (("submit", p.submit_gather), ("map", p.map)):
+            rate = out[how][max(out[how])] if out[how] else None
+            if rate is not None and a.cell_budget and n / rate > a.cell_budget:
+                # predicted from the rate at the last smaller count
+                out["over_budget"][f"{how} {n}"] = n / rate
+                continue
+            t = time.perf_counter()
+            got = await run(noop, range(n))
+            if got is not None:
+                out[how][n] = n / (time.perf_counter() - t)
+                _check(f"{n} no-op tasks by {how}", got, want)
+            del got
+
+    costs = skewed_costs(a.skewed)
+    t = time.perf_counter()
+    got = await p.map(spin, costs)
+    if got is None:
+        got = await p.submit_gather(spin, costs)
+    span = time.perf_counter() - t
+    _check("skewed tasks", got, costs)
+    out["makespan"] = span
+    out["efficiency"] = max(sum(costs) / a.workers, max(costs)) / span
+
+    arrs = arrays(a.arrays, a.array_bytes)
+    want = [float(x.sum()) for x in arrs]
+    t = time.perf_counter()
+    got = await p.submit_gather(total, arrs)
+    out["arrays"] = a.arrays / (time.perf_counter() - t)
+    _check("array sums", got, want)
+    return out
+
+
+def emit(meta: dict[str, Any], results: dict[str, Any]) -> None:
+    print(json.dumps({"meta": meta, "results": results}))
+    sys.stdout.flush()
+
+
+def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine that never suspends (its awaits are all on
+    synchronous adapters) to its end, without an event loop."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise RuntimeError("the protocol suspended outside an event loop")
+
+
+# -- the peers ------------------------------------------------------------------------
+class Dask:
+    """``distributed.LocalCluster(n_workers=W, threads_per_worker=1,
+    processes=True)``; tasks by ``client.submit(fn, x, pure=False)``, map by
+    ``client.map(fn, xs, pure=False)`` (unique keys, so nothing is
+    deduplicated), results by ``client.gather``."""
+
+    def __init__(self, workers: int) -> None:
+        import warnings
+
+        import dask
+        import distributed
+
+        # a 16 MiB argument makes Dask suggest scatter; the suite measures submit
+        warnings.filterwarnings("ignore", message=".*[Ll]arge object.*")
+        warnings.filterwarnings("ignore", message=".*[Ss]ending large graph.*")
+        self.cluster = distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=40,
+        )
+        self.client = distributed.Client(self.cluster)
+        self.versions = {"dask": dask.__version__, "distributed": distributed.__version__}
+
+    async def call(self, fn: Callable[..., Any], x: Any) -> Any:
+        return self.client.submit(fn, x, pure=False).result()
+
+    async def submit_gather(self, fn: Callable[..., Any], xs: Iterable[Any]) -> list[Any]:
+        futs = [self.client.submit(fn, x, pure=False) for x in xs]
+        return list(self.client.gather(futs))
+
+    async def map(self, fn: Callable[..., Any], xs: Iterable[Any]) -> list[Any] | None:
+        return list(self.client.gather(self.client.map(fn, list(xs), pure=False)))
+
+    def close(self) -> None:
+        self.client.close()
+        self.cluster.close()
+
+
+class Ray:
+    """``ray.init(num_cpus=W)``; tasks by ``ray.remote(fn).remote(x)``,
+    results by ``ray.get``. Ray has no map over tasks, so ``map`` is None."""
+
+    def __init__(self, workers: int) -> None:
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        import ray
+
+        self.ray = ray
+        ray.init(
+            num_cpus=workers,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+        )
+        self.remote: dict[Callable[..., Any], Any] = {}
+        self.versions = {"ray": ray.__version__}
+
+    def _r(self, fn: Callable[..., Any]) -> Any:
+        r = self.remote.get(fn)
+        if r is None:
+            r = self.remote[fn] = self.ray.remote(fn)
+        return r
+
+    async def call(self, fn: Callable[..., Any], x: Any) -> Any:
+        return self.ray.get(self._r(fn).remote(x))
+
+    async def submit_gather(self, fn: Callable[..., Any], xs: Iterable[Any]) -> list[Any]:
+        r = self._r(fn)
+        return list(self.ray.get([r.remote(x) for x in xs]))
+
+    async def map(self, fn: Callable[..., Any], xs: Iterable[Any]) -> list[Any] | None:
+        return None
+
+    def close(self) -> None:
+        self.ray.shutdown()
+
+
+class Ppe:
+    """``concurrent.futures.ProcessPoolExecutor(W)`` (the platform's default
+    start method, fork on Linux); tasks by ``pool.submit``, map by
+    ``pool.map`` (chunksize 1, as zmqmesh's and Dask's)."""
+
+    def __init__(self, workers: int) -> None:
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.pool = ProcessPoolExecutor(workers)
+        self.versions: dict[str, str] = {}
+
+    async def call(self, fn: Callable[..., Any], x: Any) -> Any:
+        return self.pool.submit(fn, x).result()
+
+    async def submit_gather(self, fn: Callable[..., Any], xs: Iterable[Any]) -> list[Any]:
+        futs = [self.pool.submit(fn, x) for x in xs]
+        return [f.result() for f in futs]
+
+    async def map(self, fn: Callable[..., Any], xs: Iterable[Any]) -> list[Any] | None:
+        return list(self.pool.map(fn, xs))
+
+    def close(self) -> None:
+        self.pool.shutdown()
+
+
+def main() -> None:
+    a = parse_args(sys.argv[1:])
+    if a.peer is None:
+        raise SystemExit("--peer is required")
+    p = {"dask": Dask, "ray": Ray, "ppe": Ppe}[a.peer](a.workers)
+    results = run_sync(measure(p, a, os.getpid()))
+    meta = {"peer": a.peer, "workers": a.workers, **p.versions}
+    emit(meta, results)
+    p.close()
+
+
+if __name__ == "__main__":
+    main()
