@@ -27,6 +27,10 @@ def boom(x: int) -> None:
     raise KeyError(f"no key {x}")
 
 
+def opaque() -> object:
+    return object()
+
+
 def stats_of(a: np.ndarray, scale: float = 1.0) -> tuple[float, tuple[int, ...], str]:
     return float(a.sum()) * scale, a.shape, a.dtype.str
 
@@ -59,7 +63,7 @@ def ok(name: str) -> None:
     print("ok", name, flush=True)
 
 
-async def checks(ex: zmqmesh.Executor, workers: int) -> None:
+async def checks(ex: zmqmesh.Executor, workers: int, alone: bool) -> None:
     assert await ex.map(square, range(2000)) == [x * x for x in range(2000)]
     squares = await ex.map(square, range(1000), chunksize=64, progress=True)
     assert squares == [x * x for x in range(1000)]
@@ -76,6 +80,13 @@ async def checks(ex: zmqmesh.Executor, workers: int) -> None:
         assert "in boom" in exc.traceback
     else:
         raise AssertionError("no RemoteError")
+    try:
+        got = await ex.submit(opaque)
+    except zmqmesh.RemoteError as exc:
+        assert exc.type_name == "TypeError", exc.type_name
+        assert "cannot travel" in exc.message, exc.message
+    else:  # only a task run where it was submitted returns what cannot travel
+        assert alone and type(got) is object, "an unsendable result came back"
     ok("raises")
     a = np.arange(1_000_000, dtype=np.float64)
     assert await ex.submit(stats_of, a, scale=2.0) == (float(a.sum()) * 2, (1_000_000,), "<f8")
@@ -111,14 +122,14 @@ async def checks(ex: zmqmesh.Executor, workers: int) -> None:
 async def main(comm: zmqmesh.Comm) -> None:
     async with zmqmesh.Executor(comm, root=0) as ex:
         if ex is not None:
-            await checks(ex, max(1, comm.size - 1))
+            await checks(ex, comm.size - 1 or 1, comm.size == 1)
     if comm.rank == 0:
         assert ex is not None
         stats = ex.stats()
         assert sorted(stats) == (list(range(1, comm.size)) or [0]), stats
         total = sum(s["run"] for s in stats.values())
         assert sum(s["stolen"] for s in stats.values()) == sum(s["given"] for s in stats.values())
-        assert total >= 2000 + 16 + 10 + 14 + 1 + 1 + 2 + 100 + 400, stats
+        assert total >= 2000 + 16 + 10 + 14 + 1 + 1 + 1 + 2 + 100 + 400, stats
         ok("stats")
     await comm.barrier()  # the communicator is still usable afterwards
     print("done", flush=True)

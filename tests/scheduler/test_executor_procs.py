@@ -64,3 +64,10 @@ def test_root_loss_ends_every_worker() -> None:
     assert res.returncode != 0
     for rank in (1, 2):
         assert f"[{rank}] left with RankFailedError 0" in res.stdout, res.stdout + res.stderr
+
+
+@pytest.mark.timeout(60)
+def test_pickle_allowed_sends_closures() -> None:
+    res = launch(3, PROGRAMS / "executor_pickle.py", timeout=50, launcher_args=("--pickle",))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "[0] ok pickled tasks" in res.stdout

@@ -29,7 +29,9 @@ class Executor:
     the launched script) or, with pickle allowed, by value. Arguments and
     results follow the message rules; NumPy arrays travel without copies,
     so an array passed to ``submit`` must not change until its task is
-    done. A task that raises fails its future with
+    done. A task run on the rank that submitted it (a nested task kept by
+    its worker, or any task of a one-rank executor) gets its arguments and
+    gives its result as they are, without the trip through the codec. A task that raises fails its future with
     :class:`~zmqmesh.RemoteError`; the tasks of a worker that dies run again
     elsewhere, at most ``max_retries`` times, after which the future fails
     with :class:`~zmqmesh.RankFailedError`. A coroutine task may submit

@@ -38,6 +38,7 @@ from zmqmesh.runtime.request import Status
 from zmqmesh.scheduler.table import TaskTable
 from zmqmesh.scheduler.tasks import as_remote_error, fn_ref
 from zmqmesh.scheduler.worker import Worker
+from zmqmesh.wire import Envelope, Kind, encode
 
 if TYPE_CHECKING:
     from zmqmesh.runtime.comm import Comm
@@ -50,6 +51,7 @@ TASKS, STEAL, LOOT, RESULT, MOVED, COUNTS, STOP = range(1, 8)
 _BATCH = 512  # tasks or results per message
 _ORIGIN_SHIFT = 40
 _SIMPLE = (int, float, str, bytes, bool, type(None))
+_PROBE = Envelope(Kind.P2P, 0, 0, 0)
 
 
 class Node:
@@ -84,8 +86,8 @@ class Node:
     # -- submitting ------------------------------------------------------------
     def submit(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
         ref = fn_ref(fn, self.allow_pickle)
-        if not all(type(a) in _SIMPLE for a in args) or kwargs:
-            self._check_sendable(args, kwargs)
+        if type(ref) is not list or kwargs or not all(type(a) in _SIMPLE for a in args):
+            self._check_sendable(ref, args, kwargs)
         self._seq += 1
         tid = self.rank << _ORIGIN_SHIFT | self._seq
         spec = [tid, ref, args, kwargs]
@@ -99,13 +101,11 @@ class Node:
         self._place(spec, where)
         return fut
 
-    def _check_sendable(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Raise here, not at some later flush, for arguments that cannot travel."""
-        from zmqmesh.wire import Envelope, Kind, encode
-
+    def _check_sendable(self, ref: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Raise here, not at some later flush, for a task that cannot travel."""
         if any(type(k) is not str for k in kwargs):
             raise TypeError("keyword argument names must be str")
-        encode(Envelope(Kind.P2P, 0, 0, 0), [args, kwargs], allow_pickle=self.allow_pickle)
+        encode(_PROBE, [ref, args, kwargs], allow_pickle=self.allow_pickle)
 
     def _where(self) -> int:
         """Where a new task goes: the root deals round-robin; a worker keeps
@@ -156,20 +156,29 @@ class Node:
             waiter = self.xc._start_send(obj, dest, tag)
         except RankFailedError:
             return  # the failure watcher deals with what was there
-        except TypeError:
-            if tag != RESULT:
-                raise
-            for item in obj:  # one result cannot travel: report it, send the rest
-                try:
-                    waiter = self.xc._start_send([item], dest, tag)
-                except TypeError as exc:
-                    err = ["TypeError", f"the task's result cannot travel: {exc}", ""]
-                    waiter = self.xc._start_send([[item[0], False, err]], dest, tag)
-                if waiter is not None:
-                    waiter.add_done_callback(_consume)
+        except (TypeError, ValueError) as exc:
+            if tag not in (TASKS, RESULT) or len(obj) < 2:
+                self._unsendable(dest, tag, obj, exc)
+            else:  # find the one that cannot travel; send the others
+                for item in obj:
+                    self._post(dest, tag, [item])
             return
         if waiter is not None:
             waiter.add_done_callback(_consume)
+
+    def _unsendable(self, dest: int, tag: int, obj: Any, exc: Exception) -> None:
+        """A task or result that cannot travel fails its task, not the node."""
+        if tag == TASKS:
+            err = ["TypeError", f"the task cannot travel: {exc}", ""]
+            for spec in obj:
+                if spec[0] >> _ORIGIN_SHIFT == self.rank:
+                    self._result(spec[0], False, err)
+        elif tag == RESULT:
+            for tid, _, _ in obj:
+                err = ["TypeError", f"the task's result cannot travel: {exc}", ""]
+                self._post(dest, RESULT, [[tid, False, err]])
+        else:
+            log.error("executor on rank %d: could not send to %d: %s", self.rank, dest, exc)
 
     def ask_steal(self, victim: int) -> None:
         self._post(victim, STEAL, None)
