@@ -1,12 +1,13 @@
-"""coll suite: allreduce (SUM) and bcast (root 0) of float64 arrays on N
-ranks of one host, zmqmesh beside mpi4py (MPICH; buffer and pickle APIs) and
-torch.distributed's gloo backend.
+"""coll suite: allreduce (SUM), bcast (root 0), barrier, allgather and
+alltoall of float64 arrays on N ranks of one host, zmqmesh beside mpi4py
+(MPICH; buffer and pickle APIs) and torch.distributed's gloo backend.
 
 Peers run interleaved in rounds within one invocation, so machine noise hits
 all of them alike. A cell is the median over rounds of per-round medians over
 iterations, where an iteration's time is the slowest rank's (barrier, then
 the timed call on every rank). A peer that is not installed is skipped, and
-the report says so. Writes ``coll.md`` and ``coll.json`` to ``--out``.
+the report says so; ``--peers`` picks the peers. Writes ``coll.md`` and
+``coll.json`` to ``--out``.
 """
 
 from __future__ import annotations
@@ -35,10 +36,25 @@ import numpy as np
 import zmq
 
 import zmqmesh
+from bench.coll_common import OPS
 
 HERE = Path(__file__).resolve().parent
 
-OPS = ("allreduce", "bcast")
+# how the report names each op
+OP_TITLES = {
+    "allreduce": "allreduce (SUM)",
+    "bcast": "bcast (root 0)",
+    "barrier": "barrier",
+    "allgather": "allgather",
+    "alltoall": "alltoall",
+}
+# what a table's "bytes" column means, per op
+OP_SIZE_NOTES = {
+    "allgather": "bytes: each rank's array; every rank gets all N.",
+    "alltoall": "bytes: the chunk each rank sends to each rank (itself included), "
+    "N chunks per rank.",
+}
+PEERS = ("zmqmesh", "mpi4py", "gloo")
 SIZES = "8,1024,65536,1048576,16777216,67108864"
 QUICK_SIZES = "8,65536,16777216"
 ALGORITHMS = {
@@ -70,23 +86,26 @@ def _mpiexec() -> str | None:
     return shutil.which("mpiexec.mpich") or shutil.which("mpiexec")
 
 
-def _zmqmesh_ops(ops: list[str]) -> tuple[list[str], str | None]:
-    if "allreduce" in ops and not (hasattr(zmqmesh, "SUM") and hasattr(zmqmesh.Comm, "allreduce")):
-        return [o for o in ops if o != "allreduce"], (
-            "this zmqmesh has no zmqmesh.SUM / Comm.allreduce yet"
-        )
-    return ops, None
+def _zmqmesh_ops(ops: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The ops this zmqmesh has, and why each other one is left out."""
+    missing: dict[str, str] = {}
+    for op in ops:
+        if not hasattr(zmqmesh.Comm, op):
+            missing[f"zmqmesh {op}"] = f"this zmqmesh has no Comm.{op}"
+        elif op == "allreduce" and not hasattr(zmqmesh, "SUM"):
+            missing["zmqmesh allreduce"] = "this zmqmesh has no zmqmesh.SUM"
+    return [o for o in ops if f"zmqmesh {o}" not in missing], missing
 
 
 def launches(
-    ops: list[str], algorithms: bool, timeout: float
+    ops: list[str], algorithms: bool, timeout: float, peers: tuple[str, ...] = PEERS
 ) -> tuple[list[Launch], dict[str, str]]:
-    """The jobs of one round, and the peers skipped with the reason."""
+    """The jobs of one round (of the ``peers`` asked for), and the peers
+    skipped with the reason."""
     skipped: dict[str, str] = {}
     out: list[Launch] = []
-    zops, why = _zmqmesh_ops(ops)
-    if why:
-        skipped["zmqmesh allreduce"] = why
+    zops, missing = _zmqmesh_ops(ops) if "zmqmesh" in peers else ([], {})
+    skipped.update(missing)
 
     def zmqmesh_cmd(n: int, opts: list[str]) -> list[str]:
         return [
@@ -115,7 +134,7 @@ def launches(
         )
         if algorithms:
             for op in zops:
-                for alg in ALGORITHMS[op]:
+                for alg in ALGORITHMS.get(op, ()):
                     out.append(
                         Launch(
                             f"zmqmesh {alg}",
@@ -127,7 +146,9 @@ def launches(
                         )
                     )
     mpiexec = _mpiexec()
-    if importlib.util.find_spec("mpi4py") is None:
+    if "mpi4py" not in peers:
+        pass
+    elif importlib.util.find_spec("mpi4py") is None:
         skipped["mpi4py"] = "mpi4py is not installed (see bench/README.md)"
     elif mpiexec is None:
         skipped["mpi4py"] = "no mpiexec on PATH (apt-get install mpich)"
@@ -149,7 +170,9 @@ def launches(
                 {"buffer": "mpi4py buffer", "pickle": "mpi4py pickle"},
             )
         )
-    if importlib.util.find_spec("torch") is None:
+    if "gloo" not in peers:
+        pass
+    elif importlib.util.find_spec("torch") is None:
         skipped["gloo"] = "torch is not installed (see bench/README.md)"
     else:
         out.append(
@@ -213,6 +236,8 @@ def _fmt_time(s: float) -> str:
 
 
 def _fmt_bytes(n: int) -> str:
+    if n == 0:
+        return "—"  # barrier: no payload
     for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
         if n >= scale and n % scale == 0:
             return f"{n // scale} {unit}"
@@ -273,7 +298,15 @@ def main(argv: list[str]) -> int:
     p.add_argument("--quick", action="store_true", help="3 sizes, fewer rounds and iterations")
     p.add_argument("--ranks", default="2,4", help="rank counts, comma-separated (default 2,4)")
     p.add_argument("--sizes", default=None, help=f"bytes (default {SIZES}; --quick {QUICK_SIZES})")
-    p.add_argument("--ops", default="allreduce,bcast")
+    p.add_argument(
+        "--ops", default=",".join(OPS), help=f"comma-separated (default {','.join(OPS)})"
+    )
+    p.add_argument(
+        "--peers",
+        default=",".join(PEERS),
+        help=f"comma-separated among {','.join(PEERS)} (default all; one not installed "
+        "is skipped with a note)",
+    )
     p.add_argument(
         "--algorithms",
         action="store_true",
@@ -283,11 +316,19 @@ def main(argv: list[str]) -> int:
     p.add_argument(
         "--budget", type=float, default=None, help="seconds of timed calls per cell (0.3; 0.1)"
     )
+    p.add_argument(
+        "--cell-limit",
+        type=float,
+        default=None,
+        help="stop an op at a size whose first call, times the cell's calls, exceeds this "
+        "many seconds (60; --quick 10; 0: never)",
+    )
     p.add_argument("--timeout", type=float, default=900, help="seconds per job (default 900)")
     p.add_argument("--out", default=str(HERE / "results"))
     a = p.parse_args(argv)
     rounds = a.rounds or (3 if a.quick else 5)
     budget = a.budget or (0.1 if a.quick else 0.3)
+    cell_limit = a.cell_limit if a.cell_limit is not None else (10.0 if a.quick else 60.0)
     min_iters, max_iters = (3, 300) if a.quick else (5, 2000)
     sizes = [int(s) for s in (a.sizes or (QUICK_SIZES if a.quick else SIZES)).split(",")]
     ranks = [int(n) for n in a.ranks.split(",")]
@@ -299,8 +340,12 @@ def main(argv: list[str]) -> int:
         p.error("sizes are bytes of float64 arrays: positive multiples of 8")
     if any(n < 2 for n in ranks):
         p.error("rank counts must be at least 2")
+    peers = tuple(x for x in a.peers.split(",") if x)
+    for x in peers:
+        if x not in PEERS:
+            p.error(f"unknown peer {x!r}; choose among {', '.join(PEERS)}")
 
-    jobs, skipped = launches(ops, a.algorithms, a.timeout)
+    jobs, skipped = launches(ops, a.algorithms, a.timeout, peers)
     for name, why in skipped.items():
         print(f"skipping {name}: {why}", file=sys.stderr)
     worker_opts = [
@@ -308,6 +353,8 @@ def main(argv: list[str]) -> int:
         ",".join(map(str, sizes)),
         "--budget",
         str(budget),
+        "--cell-limit",
+        str(cell_limit),
         "--min-iters",
         str(min_iters),
         "--max-iters",
@@ -318,6 +365,10 @@ def main(argv: list[str]) -> int:
         op: {n: {} for n in ranks} for op in ops
     }
     iters: dict[str, dict[int, dict[str, dict[int, list[int]]]]] = {
+        op: {n: {} for n in ranks} for op in ops
+    }
+    # cells stopped after their first call (--cell-limit): its seconds, per round
+    over_limit: dict[str, dict[int, dict[str, dict[int, list[float]]]]] = {
         op: {n: {} for n in ranks} for op in ops
     }
     meta: dict[str, Any] = {}
@@ -340,13 +391,26 @@ def main(argv: list[str]) -> int:
                 k = r % len(jobs) if jobs else 0
                 for job in jobs[k:] + jobs[:k]:
                     cmd = job.command(n, [*worker_opts, "--ops", ",".join(job.ops)])
+                    t_job = time.monotonic()
                     got, err = _run(job, cmd, a.timeout, snapshot)
+                    took = time.monotonic() - t_job
+                    print(f"  {job.label}, {n} ranks: {took:.0f} s", file=sys.stderr)
                     if got is None:
                         msg = f"round {r + 1}, {n} ranks, {job.label}: {err.strip()}"
                         failures.append(msg)
                         print(f"FAILED {msg}", file=sys.stderr)
                         continue
                     meta.setdefault(job.label.split()[0], got["meta"])
+                    for op, why in got["meta"].get("unsupported", {}).items():
+                        name = f"{job.label} {op}"
+                        if name not in skipped:
+                            skipped[name] = f"it raised {why}"
+                            print(f"skipping {name}: {skipped[name]}", file=sys.stderr)
+                    for variant, by_op in got["meta"].get("over_limit", {}).items():
+                        for op, by_size in by_op.items():
+                            ov = over_limit[op][n].setdefault(job.columns[variant], {})
+                            for size, first in by_size.items():
+                                ov.setdefault(int(size), []).append(first)
                     for variant, by_op in got["results"].items():
                         for op, by_size in by_op.items():
                             pr = per_round[op][n].setdefault(job.columns[variant], {})
@@ -382,7 +446,7 @@ def main(argv: list[str]) -> int:
         versions.append(f"torch {meta['gloo']['torch']} (gloo)")
     cmd_line = "python -m bench coll" + "".join(f" {w}" for w in argv)
     lines = [
-        "# coll: allreduce (SUM) and bcast (root 0) of float64 arrays, N ranks on one host",
+        f"# coll: {', '.join(OP_TITLES[op] for op in ops)} of float64 arrays, N ranks on one host",
         "",
         f"{time.strftime('%Y-%m-%d %H:%M')} · {_machine()}",
         "",
@@ -396,6 +460,14 @@ def main(argv: list[str]) -> int:
         "(below 1: zmqmesh is faster).",
         "",
     ]
+    if any(c for by_n in over_limit.values() for by_col in by_n.values() for c in by_col.values()):
+        lines += [
+            "*over limit (T)*: the cell's first call took T (slowest rank), so its warm-ups "
+            f"and {min_iters} timed calls would have taken over {cell_limit:g} s "
+            "(`--cell-limit`); the column stopped that op there, and larger sizes are "
+            "*not run*.",
+            "",
+        ]
     cores = os.cpu_count() or 1
     over = [n for n in ranks if n > cores]
     if over:
@@ -449,18 +521,32 @@ def main(argv: list[str]) -> int:
             cols += [c for c in PEER_COLUMNS if c in cells]
             ratios = [(z, q) for z, q in RATIOS if z in cells and q in cells]
             lines += [f"## {op}, {n} ranks", ""]
+            if op in OP_SIZE_NOTES:
+                lines += [OP_SIZE_NOTES[op], ""]
+            if not cells:
+                lines += ["No column measured this op.", ""]
+                continue
             head = ["bytes", *cols, *(f"{z} / {q}" for z, q in ratios)]
             lines += ["| " + " | ".join(head) + " |", "|---:|" + "---:|" * (len(head) - 1)]
-            for s in sizes:
+            for s in [0] if op == "barrier" else sizes:
                 row = [_fmt_bytes(s)]
-                row += [_fmt_time(cells[c][s]) if s in cells[c] else "n/a" for c in cols]
+                for c in cols:
+                    ov = over_limit[op][n].get(c, {})
+                    if s in cells[c]:
+                        row.append(_fmt_time(cells[c][s]))
+                    elif s in ov:
+                        row.append(f"over limit ({_fmt_time(statistics.median(ov[s]))})")
+                    elif any(t < s for t in ov):
+                        row.append("not run")
+                    else:
+                        row.append("n/a")
                 for z, q in ratios:
                     ok = s in cells[z] and s in cells[q]
                     row.append(f"{cells[z][s] / cells[q][s]:.2f}x" if ok else "n/a")
                 lines.append("| " + " | ".join(row) + " |")
             big = sizes[-1]
             bw = [f"{c} {big / cells[c][big] / 1e9:.2f} GB/s" for c in cols if big in cells[c]]
-            if bw and big >= 2**20:
+            if bw and big >= 2**20 and op != "barrier":
                 lines += ["", f"Bytes / time at {_fmt_bytes(big)}: " + ", ".join(bw)]
             lines.append("")
     if failures:
@@ -484,11 +570,13 @@ def main(argv: list[str]) -> int:
                 "settings": {
                     "rounds": rounds,
                     "budget": budget,
+                    "cell_limit": cell_limit,
                     "min_iters": min_iters,
                     "max_iters": max_iters,
                     "sizes": sizes,
                     "ranks": ranks,
                     "ops": ops,
+                    "peers": list(peers),
                     "algorithms": a.algorithms,
                 },
                 "zmqmesh_source": {
@@ -502,6 +590,7 @@ def main(argv: list[str]) -> int:
                 "median": med,
                 "rounds": per_round,
                 "iterations": iters,
+                "over_limit": over_limit,
             },
             indent=1,
         )

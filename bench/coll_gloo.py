@@ -1,5 +1,9 @@
-"""Collectives over torch.distributed's gloo backend: ``dist.all_reduce(t)``
-and ``dist.broadcast(t, 0)`` on CPU tensors made with ``torch.from_numpy``.
+"""Collectives over torch.distributed's gloo backend: ``dist.all_reduce(t)``,
+``dist.broadcast(t, 0)``, ``dist.barrier()``, ``dist.all_gather(outs, t)``
+and ``dist.all_to_all(outs, [t] * size)`` on CPU tensors made with
+``torch.from_numpy`` (``outs``: a preallocated tensor per rank). An op this
+torch's gloo refuses (raises on its first call) is skipped and listed in
+``meta["unsupported"]``.
 
 ``python coll_gloo.py --nprocs N [options]`` starts N ranks of itself on
 this host (rendezvous ``tcp://127.0.0.1:PORT``, gloo on the loopback
@@ -22,7 +26,18 @@ import sys
 import time
 
 import numpy as np
-from coll_common import check, data, emit, iterations, parse_args, per_call, slowest, warmups
+from coll_common import (
+    check,
+    data,
+    emit,
+    iterations,
+    over_limit,
+    parse_args,
+    per_call,
+    sizes_of,
+    slowest,
+    warmups,
+)
 
 
 def launch(argv: list[str], nprocs: int) -> int:
@@ -68,30 +83,66 @@ def rank_main(a: argparse.Namespace) -> None:
         "gloo", init_method=f"tcp://127.0.0.1:{a.port}", rank=rank, world_size=size
     )
     out: dict[str, dict[int, list[float]]] = {op: {} for op in a.ops}
+    unsupported: dict[str, str] = {}
+    over: dict[str, dict[int, float]] = {}
     for op in a.ops:
-        for nbytes in a.sizes:
+        for nbytes in sizes_of(op, a.sizes):
             x = data(nbytes, rank)
             src = torch.from_numpy(x)
-            if op == "allreduce" or rank != 0:
+            outs: list[torch.Tensor] = []
+            if op in ("allgather", "alltoall"):
+                t = src
+                outs = [torch.empty_like(src) for _ in range(size)]
+            elif op == "allreduce" or rank != 0:
                 t = torch.from_numpy(np.zeros_like(x) if op == "bcast" else x.copy())
             else:
                 t = src  # the root's broadcast leaves its tensor alone
 
-            def call(t: torch.Tensor = t, op: str = op) -> None:
+            def call(
+                t: torch.Tensor = t, op: str = op, outs: list[torch.Tensor] = outs
+            ) -> list[torch.Tensor] | torch.Tensor:
                 if op == "allreduce":
                     dist.all_reduce(t, op=dist.ReduceOp.SUM)
-                else:
+                elif op == "bcast":
                     dist.broadcast(t, 0)
+                elif op == "barrier":
+                    dist.barrier()
+                elif op == "allgather":
+                    dist.all_gather(outs, t)
+                    return outs
+                else:
+                    dist.all_to_all(outs, [t] * len(outs))
+                    return outs
+                return t
 
             dist.barrier()
-            warm = []
-            for _ in range(warmups(nbytes)):
+            if op == "allreduce":
+                t.copy_(src)
+            t0 = time.perf_counter()
+            try:
+                got = call()
+            except (RuntimeError, NotImplementedError, ValueError) as e:
+                if nbytes != sizes_of(op, a.sizes)[0]:  # it worked before: a real failure
+                    raise
+                # refused on the first call, on every rank alike
+                unsupported[op] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+                out.pop(op, None)
+                break
+            warm = [time.perf_counter() - t0]
+            w = torch.tensor([warm[0]], dtype=torch.float64)
+            dist.all_reduce(w, op=dist.ReduceOp.MAX)
+            if over_limit(float(w[0]), nbytes, a):
+                check(op, got if isinstance(got, list) else got.numpy(), nbytes, size, rank, "gloo")
+                over.setdefault(op, {})[nbytes] = float(w[0])
+                break  # larger sizes take longer still
+            for _ in range(warmups(nbytes) - 1):
                 if op == "allreduce":
                     t.copy_(src)
                 t0 = time.perf_counter()
-                call()
+                got = call()
                 warm.append(time.perf_counter() - t0)
-            check(op, t.numpy(), nbytes, size, rank, "gloo")
+            check(op, got if isinstance(got, list) else got.numpy(), nbytes, size, rank, "gloo")
+            del got
             w = torch.tensor([per_call(warm)], dtype=torch.float64)
             dist.all_reduce(w, op=dist.ReduceOp.MAX)
             n = iterations(float(w[0]), a)
@@ -106,9 +157,14 @@ def rank_main(a: argparse.Namespace) -> None:
             dist.all_reduce(times, op=dist.ReduceOp.MAX)  # slowest rank per iteration
             if rank == 0:
                 out[op][nbytes] = slowest(times.numpy()[None, :])
-            del x, src, t, call
+            del x, src, t, outs, call
     if rank == 0:
-        emit({"torch": torch.__version__, "ranks": size, "backend": "gloo"}, {"gloo": out})
+        meta = {"torch": torch.__version__, "ranks": size, "backend": "gloo"}
+        if unsupported:
+            meta["unsupported"] = unsupported
+        if over:
+            meta["over_limit"] = {"gloo": over}
+        emit(meta, {"gloo": out})
     dist.destroy_process_group()
 
 

@@ -1,8 +1,12 @@
-"""Collectives under ``mpiexec -n N``: mpi4py's buffer API
-(``comm.Allreduce(x, out)``, ``comm.Bcast(x)``, no pickling, into a
-preallocated array) and its pickle API (``comm.allreduce(x)``,
-``comm.bcast(x)``, which pickles the array and reduces with Python's ``+``).
-``--apis buffer,pickle`` picks them. Options and output: see ``coll_common.py``."""
+"""Collectives under ``mpiexec -n N``: mpi4py's buffer API, no pickling,
+into preallocated arrays (``comm.Allreduce(x, out)``, ``comm.Bcast(x)`` in
+place, ``comm.Barrier()``, ``comm.Allgather(x, out)`` and
+``comm.Alltoall(send, out)`` with ``(size, n)`` arrays, ``send`` holding
+``x`` in every row) and its pickle API (``comm.allreduce(x)``,
+``comm.bcast(x)``, ``comm.barrier()``, ``comm.allgather(x)``,
+``comm.alltoall([x] * size)``: the arrays are pickled, and reduced with
+Python's ``+``). ``--apis buffer,pickle`` picks them. Options and output:
+see ``coll_common.py``."""
 
 from __future__ import annotations
 
@@ -12,23 +16,63 @@ from typing import Any
 
 import mpi4py
 import numpy as np
-from coll_common import check, data, emit, iterations, parse_args, per_call, slowest, warmups
+from coll_common import (
+    check,
+    data,
+    emit,
+    iterations,
+    over_limit,
+    parse_args,
+    per_call,
+    sizes_of,
+    slowest,
+    warmups,
+)
 from mpi4py import MPI
 
 APIS = ("buffer", "pickle")
 
 
-def call(comm: MPI.Comm, api: str, op: str, x: np.ndarray, out: np.ndarray) -> Any:
-    """One collective call, as a user writes it; returns the result."""
+def call(comm: MPI.Comm, api: str, op: str, x: Any, out: np.ndarray) -> Any:
+    """One collective call, as a user writes it; returns the result. For
+    alltoall, ``x`` is what each rank sends: the ``(size, n)`` array
+    (buffer) or the list ``[chunk] * size`` (pickle)."""
     if api == "buffer":
         if op == "allreduce":
             comm.Allreduce(x, out, op=MPI.SUM)
             return out
-        comm.Bcast(x, root=0)
-        return x
+        if op == "bcast":
+            comm.Bcast(x, root=0)
+            return x
+        if op == "barrier":
+            comm.Barrier()
+            return None
+        if op == "allgather":
+            comm.Allgather(x, out)
+            return out
+        comm.Alltoall(x, out)
+        return out
     if op == "allreduce":
         return comm.allreduce(x, op=MPI.SUM)
-    return comm.bcast(x if comm.rank == 0 else None, root=0)
+    if op == "bcast":
+        return comm.bcast(x if comm.rank == 0 else None, root=0)
+    if op == "barrier":
+        return comm.barrier()
+    if op == "allgather":
+        return comm.allgather(x)
+    return comm.alltoall(x)
+
+
+def inputs(api: str, op: str, nbytes: int, rank: int, size: int) -> tuple[Any, np.ndarray]:
+    """The call's input and its preallocated output (made outside the timing)."""
+    # Bcast receives in place: non-roots start from zeros
+    x = data(nbytes, rank) if op != "bcast" or rank == 0 else np.zeros(nbytes // 8)
+    if op in ("allgather", "alltoall"):
+        out = np.empty((size, nbytes // 8))
+        if op == "alltoall":
+            x = np.tile(x, (size, 1)) if api == "buffer" else [x] * size
+        return x, out
+    return x, np.empty_like(x)
 
 
 def main() -> None:
@@ -37,18 +81,24 @@ def main() -> None:
     rank, size = comm.rank, comm.size
     apis = [s for s in a.apis.split(",") if s]
     results: dict[str, dict[str, dict[int, list[float]]]] = {}
+    over: dict[str, dict[str, dict[int, float]]] = {}
     for api in apis:
         if api not in APIS:
             raise SystemExit(f"unknown API {api!r}; choose among {', '.join(APIS)}")
         results[api] = {op: {} for op in a.ops}
         for op in a.ops:
-            for nbytes in a.sizes:
-                # Bcast receives in place: non-roots start from zeros
-                x = data(nbytes, rank) if op == "allreduce" or rank == 0 else np.zeros(nbytes // 8)
-                out = np.empty_like(x)
+            for nbytes in sizes_of(op, a.sizes):
+                x, out = inputs(api, op, nbytes, rank, size)
                 comm.Barrier()
-                warm = []
-                for _ in range(warmups(nbytes)):
+                t0 = time.perf_counter()
+                got = call(comm, api, op, x, out)
+                warm = [time.perf_counter() - t0]
+                first = comm.allreduce(warm[0], op=MPI.MAX)
+                if over_limit(first, nbytes, a):
+                    check(op, got, nbytes, size, rank, f"mpi4py {api}")
+                    over.setdefault(api, {}).setdefault(op, {})[nbytes] = first
+                    break  # larger sizes take longer still
+                for _ in range(warmups(nbytes) - 1):
                     t0 = time.perf_counter()
                     got = call(comm, api, op, x, out)
                     warm.append(time.perf_counter() - t0)
@@ -74,6 +124,8 @@ def main() -> None:
             "mpi_vendor": f"{vendor} {'.'.join(map(str, version))}",
             "ranks": size,
         }
+        if over:
+            meta["over_limit"] = over
         emit(meta, results)
 
 

@@ -1,73 +1,140 @@
 """p2p suite: ping-pong between two ranks on one host, zmqmesh beside raw
-pyzmq (zmq.asyncio and blocking sockets, same socket layout, ``copy=False``).
+pyzmq (zmq.asyncio and blocking sockets, same socket layout, ``copy=False``)
+and mpi4py over MPICH (buffer ``Send``/``Recv`` and pickle ``send``/``recv``).
 
-Peers run interleaved in rounds within one invocation, so machine noise hits
-all of them alike; each cell is the median over rounds of per-round medians.
-Writes ``p2p.md`` (and ``p2p.json``) to ``--out``.
+Peers run interleaved in rounds within one invocation (their order rotating
+each round), so machine noise hits all of them alike; each cell is the
+median over rounds of per-round medians. A peer that is not installed is
+skipped, and the report says so; ``--peers`` picks the peers. Writes
+``p2p.md`` and ``p2p.json`` to ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
-import os
 import platform
+import shutil
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import zmq
 
 import zmqmesh
+from bench.coll import Launch, _fmt_bytes, _machine, _mpiexec, _run, _zmqmesh_source
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 
-PEERS = {
-    "zmqmesh": lambda sizes, iters: [
-        sys.executable,
-        "-m",
-        "zmqmesh",
-        "launch",
-        "-n",
-        "2",
-        "--no-prefix",
-        str(HERE / "pingpong_zmqmesh.py"),
-        sizes,
-        str(iters),
-    ],
-    "zmq.asyncio": lambda sizes, iters: [
-        sys.executable,
-        str(HERE / "pingpong_raw.py"),
-        "--mode",
-        "asyncio",
-        "--sizes",
-        sizes,
-        "--iters",
-        str(iters),
-    ],
-    "pyzmq sync": lambda sizes, iters: [
-        sys.executable,
-        str(HERE / "pingpong_raw.py"),
-        "--mode",
-        "sync",
-        "--sizes",
-        sizes,
-        "--iters",
-        str(iters),
-    ],
+SIZES = "8,1024,65536,1048576,16777216,67108864"
+QUICK_SIZES = "8,65536,16777216"
+# report columns, in table order
+COLUMNS = ("zmqmesh", "zmq.asyncio", "pyzmq sync", "mpi4py buffer", "mpi4py pickle")
+# --peers names: a column (spaces as dashes) or a group of columns
+GROUPS = {
+    "pyzmq": ("zmq.asyncio", "pyzmq sync"),
+    "mpi4py": ("mpi4py buffer", "mpi4py pickle"),
 }
+# zmqmesh's time over each of these (below 1: zmqmesh is faster)
+RATIOS = ("zmq.asyncio", "pyzmq sync", "mpi4py buffer")
+# bandwidth rows: these sizes, when measured
+BANDWIDTH_SIZES = (16 * 2**20, 64 * 2**20)
+LARGE = 2**20  # from this size on, fewer iterations
 
 
-def _run(cmd: list[str]) -> dict[int, list[float]]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
-    if res.returncode != 0:
-        raise SystemExit(f"benchmark run failed: {' '.join(cmd)}\n{res.stdout}\n{res.stderr}")
-    line = [ln for ln in res.stdout.splitlines() if ln.startswith("{")][-1]
-    return {int(k): v for k, v in json.loads(line).items()}
+def _columns(spec: str) -> list[str]:
+    """The columns ``--peers`` names, in table order."""
+    want: set[str] = set()
+    for name in (x.strip().replace(" ", "-") for x in spec.split(",")):
+        if not name:
+            continue
+        if name in GROUPS:
+            want.update(GROUPS[name])
+            continue
+        match = [c for c in COLUMNS if c.replace(" ", "-") == name]
+        if not match:
+            names = [c.replace(" ", "-") for c in COLUMNS] + list(GROUPS)
+            raise ValueError(f"unknown peer {name!r}; choose among {', '.join(names)}")
+        want.update(match)
+    return [c for c in COLUMNS if c in want]
+
+
+def jobs(columns: list[str]) -> tuple[list[Launch], dict[str, str]]:
+    """One job per column, and the columns skipped with the reason. A job's
+    command takes (sizes, iterations), both comma-separated."""
+    py = sys.executable
+    out: list[Launch] = []
+    skipped: dict[str, str] = {}
+
+    def add(column: str, command: Any) -> None:
+        out.append(Launch(column, [], command, {}))
+
+    for column in columns:
+        if column == "zmqmesh":
+            add(
+                column,
+                lambda sizes, iters: [
+                    py,
+                    "-m",
+                    "zmqmesh",
+                    "launch",
+                    "-n",
+                    "2",
+                    "--no-prefix",
+                    str(HERE / "pingpong_zmqmesh.py"),
+                    sizes,
+                    iters,
+                ],
+            )
+        elif column in GROUPS["pyzmq"]:
+            mode = "asyncio" if column == "zmq.asyncio" else "sync"
+            add(
+                column,
+                lambda sizes, iters, mode=mode: [
+                    py,
+                    str(HERE / "pingpong_raw.py"),
+                    "--mode",
+                    mode,
+                    "--sizes",
+                    sizes,
+                    "--iters",
+                    iters,
+                ],
+            )
+    mpi_columns = [c for c in columns if c in GROUPS["mpi4py"]]
+    mpiexec = _mpiexec()
+    why = None
+    if mpi_columns and importlib.util.find_spec("mpi4py") is None:
+        why = "mpi4py is not installed (see bench/README.md)"
+    elif mpi_columns and mpiexec is None:
+        why = "no mpiexec on PATH (apt-get install mpich)"
+    if why:
+        skipped[" and ".join(mpi_columns)] = why
+    else:
+        for column in mpi_columns:
+            api = column.split()[1]  # "buffer" or "pickle"
+            add(
+                column,
+                lambda sizes, iters, api=api: [
+                    mpiexec,
+                    "-n",
+                    "2",
+                    py,
+                    str(HERE / "pingpong_mpi4py.py"),
+                    "--api",
+                    api,
+                    "--sizes",
+                    sizes,
+                    "--iters",
+                    iters,
+                ],
+            )
+    return out, skipped
 
 
 def _fmt_time(s: float) -> str:
@@ -76,55 +143,170 @@ def _fmt_time(s: float) -> str:
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m bench p2p", description=__doc__)
-    p.add_argument("--quick", action="store_true", help="fewer rounds and iterations")
-    p.add_argument("--sizes", default="8,1024,65536,1048576,16777216")
-    p.add_argument("--rounds", type=int, default=None)
-    p.add_argument("--iters", type=int, default=None)
+    p.add_argument(
+        "--quick", action="store_true", help=f"sizes {QUICK_SIZES}, 3 rounds x 100 iterations"
+    )
+    p.add_argument("--sizes", default=None, help=f"bytes (default {SIZES}; --quick {QUICK_SIZES})")
+    p.add_argument("--rounds", type=int, default=None, help="default 7 (--quick 3)")
+    p.add_argument(
+        "--iters",
+        type=int,
+        default=None,
+        help="iterations per size below 1 MiB, default 400 (--quick 100); "
+        "from 1 MiB on, a twentieth (at least 10)",
+    )
+    p.add_argument(
+        "--peers",
+        default="zmqmesh,pyzmq,mpi4py",
+        help="comma-separated among zmqmesh, zmq.asyncio, pyzmq-sync, mpi4py-buffer, "
+        "mpi4py-pickle, or the groups pyzmq and mpi4py (default all; one not installed "
+        "is skipped with a note)",
+    )
+    p.add_argument("--timeout", type=float, default=600, help="seconds per job (default 600)")
     p.add_argument("--out", default=str(HERE / "results"))
     a = p.parse_args(argv)
     rounds = a.rounds or (3 if a.quick else 7)
     iters = a.iters or (100 if a.quick else 400)
-    sizes = [int(s) for s in a.sizes.split(",")]
-    per_round: dict[str, dict[int, list[float]]] = {k: {s: [] for s in sizes} for k in PEERS}
-    for r in range(rounds):
-        for name, cmd in PEERS.items():
-            # big messages take long: fewer iterations above 1 MiB
-            small = ",".join(str(s) for s in sizes if s < 2**20)
-            large = ",".join(str(s) for s in sizes if s >= 2**20)
-            for group, n in ((small, iters), (large, max(10, iters // 20))):
-                if group:
-                    for size, times in _run(cmd(group, n)).items():
-                        per_round[name][size].append(statistics.median(times))
-        print(f"round {r + 1}/{rounds} done", file=sys.stderr)
-    med = {k: {s: statistics.median(v) for s, v in d.items()} for k, d in per_round.items()}
+    sizes = [int(s) for s in (a.sizes or (QUICK_SIZES if a.quick else SIZES)).split(",")]
+    if any(s < 0 for s in sizes):
+        p.error("sizes are bytes: not negative")
+    try:
+        columns = _columns(a.peers)
+    except ValueError as e:
+        p.error(str(e))
+    counts = [iters if s < LARGE else max(10, iters // 20) for s in sizes]
+    opts = (",".join(map(str, sizes)), ",".join(map(str, counts)))
 
+    launches, skipped = jobs(columns)
+    for name, why in skipped.items():
+        print(f"skipping {name}: {why}", file=sys.stderr)
+    per_round: dict[str, dict[int, list[float]]] = {j.label: {} for j in launches}
+    meta: dict[str, Any] = {}
+    failures: list[str] = []
+    commit, source_before = _zmqmesh_source()
+    # every job imports this copy of zmqmesh, even while the tree changes
+    snapshot = Path(tempfile.mkdtemp(prefix="zmqmesh-p2p-"))
+    shutil.copytree(
+        Path(zmqmesh.__file__).resolve().parent,
+        snapshot / "zmqmesh",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    t_start = time.monotonic()
+    try:
+        for r in range(rounds):
+            k = r % len(launches) if launches else 0
+            for job in launches[k:] + launches[:k]:
+                got, err = _run(job, job.command(*opts), a.timeout, snapshot)
+                if got is None:
+                    msg = f"round {r + 1}, {job.label}: {err.strip()}"
+                    failures.append(msg)
+                    print(f"FAILED {msg}", file=sys.stderr)
+                    continue
+                meta.setdefault(job.label, got["meta"])
+                for size, times in got["results"].items():
+                    per_round[job.label].setdefault(int(size), []).append(statistics.median(times))
+            elapsed = time.monotonic() - t_start
+            print(f"round {r + 1}/{rounds} done ({elapsed:.0f} s)", file=sys.stderr)
+    finally:
+        shutil.rmtree(snapshot, ignore_errors=True)
+    med = {c: {s: statistics.median(v) for s, v in d.items()} for c, d in per_round.items()}
+    source_changed = _zmqmesh_source()[1] != source_before
+
+    # -- report ---------------------------------------------------------------
+    cols = [c for c in COLUMNS if med.get(c)]
+    ratios = [q for q in RATIOS if "zmqmesh" in cols and q in cols]
+    versions = [
+        f"Python {platform.python_version()}",
+        f"NumPy {np.__version__}",
+        f"pyzmq {zmq.pyzmq_version()}",
+        f"libzmq {zmq.zmq_version()}",
+        f"zmqmesh {zmqmesh.__version__}" + (f" ({commit})" if commit else ""),
+    ]
+    mpi = meta.get("mpi4py buffer") or meta.get("mpi4py pickle")
+    if mpi:
+        versions.append(f"mpi4py {mpi['mpi4py']} ({mpi['mpi_vendor']})")
+    cmd_line = "python -m bench p2p" + "".join(f" {w}" for w in argv)
     lines = [
-        "# p2p: ping-pong half round-trip time, two ranks on one host (ipc)",
+        "# p2p: ping-pong half round-trip time, two ranks on one host",
         "",
-        f"{time.strftime('%Y-%m-%d %H:%M')} · {platform.node()} · {os.cpu_count()} cores · "
-        f"Python {platform.python_version()} · pyzmq {zmq.pyzmq_version()} · "
-        f"libzmq {zmq.zmq_version()} · zmqmesh {zmqmesh.__version__}",
+        f"{time.strftime('%Y-%m-%d %H:%M')} · {_machine()}",
         "",
-        f"Command: `python -m bench p2p {' '.join(argv)}` — {rounds} rounds x {iters} "
-        "iterations (fewer above 1 MiB); median over rounds of per-round medians.",
+        " · ".join(versions),
         "",
-        "| bytes | " + " | ".join(PEERS) + " | zmqmesh / zmq.asyncio | zmqmesh / pyzmq sync |",
-        "|---:|" + "---:|" * (len(PEERS) + 2),
+        f"Command: `{cmd_line}` — {rounds} rounds x {iters} iterations "
+        f"({max(10, iters // 20)} from 1 MiB on); median over rounds of per-round medians. "
+        "Ratios are zmqmesh's time over the peer's (below 1: zmqmesh is faster).",
+        "",
     ]
+    if source_changed:
+        lines += [
+            "zmqmesh's sources changed during this run; every round measured the copy "
+            f"taken at the start (sources sha256 {source_before}…).",
+            "",
+        ]
+    for name, why in skipped.items():
+        lines += [f"Skipped {name}: {why}.", ""]
+    head = ["bytes", *cols, *(f"zmqmesh / {q}" for q in ratios)]
+    lines += ["| " + " | ".join(head) + " |", "|---:|" + "---:|" * (len(head) - 1)]
     for s in sizes:
-        cells = [_fmt_time(med[k][s]) for k in PEERS]
-        ra = med["zmqmesh"][s] / med["zmq.asyncio"][s]
-        rs = med["zmqmesh"][s] / med["pyzmq sync"][s]
-        lines.append(f"| {s:,} | " + " | ".join(cells) + f" | {ra:.2f}x | {rs:.2f}x |")
-    lines += [
-        "",
-        "Bandwidth at the largest size: "
-        + ", ".join(f"{k} {sizes[-1] / med[k][sizes[-1]] / 1e9:.2f} GB/s" for k in PEERS),
-    ]
-    report = "\n".join(lines) + "\n"
+        row = [_fmt_bytes(s) if s else "0 B"]
+        row += [_fmt_time(med[c][s]) if s in med[c] else "n/a" for c in cols]
+        for q in ratios:
+            ok = s in med["zmqmesh"] and s in med[q]
+            row.append(f"{med['zmqmesh'][s] / med[q][s]:.2f}x" if ok else "n/a")
+        lines.append("| " + " | ".join(row) + " |")
+    bw_sizes = [s for s in BANDWIDTH_SIZES if s in sizes]
+    if not bw_sizes and sizes and max(sizes) >= LARGE:
+        bw_sizes = [max(sizes)]
+    if bw_sizes and cols:
+        lines += [
+            "",
+            "Bandwidth (bytes / half round-trip time; GB/s = 10⁹ bytes/s):",
+            "",
+            "| bytes | " + " | ".join(cols) + " |",
+            "|---:|" + "---:|" * len(cols),
+        ]
+        for s in bw_sizes:
+            row = [_fmt_bytes(s)]
+            row += [f"{s / med[c][s] / 1e9:.2f} GB/s" if s in med[c] else "n/a" for c in cols]
+            lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    if failures:
+        lines += ["## Failed jobs", ""]
+        lines += [
+            "- " + f.splitlines()[0] + (f" — `{f.splitlines()[-1][:200]}`" if "\n" in f else "")
+            for f in failures
+        ]
+        lines.append("")
+    report = "\n".join(lines)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "p2p.md").write_text(report)
-    (out / "p2p.json").write_text(json.dumps({"rounds": per_round, "median": med}, indent=1))
+    (out / "p2p.json").write_text(
+        json.dumps(
+            {
+                "command": cmd_line,
+                "machine": _machine(),
+                "versions": versions,
+                "meta": meta,
+                "settings": {
+                    "rounds": rounds,
+                    "sizes": sizes,
+                    "iterations": dict(zip(sizes, counts, strict=True)),
+                    "columns": columns,
+                },
+                "zmqmesh_source": {
+                    "commit": commit,
+                    "sha256": source_before,
+                    "changed_during_run": source_changed,
+                },
+                "skipped": skipped,
+                "failures": failures,
+                "median": med,
+                "rounds": per_round,
+            },
+            indent=1,
+        )
+    )
     print(report)
-    return 0
+    return 0 if not failures else 1

@@ -2,7 +2,8 @@
 ROUTER on ipc and sends through a DEALER to the other's ROUTER), arrays
 sent with ``copy=False``. ``--mode sync`` uses blocking sockets,
 ``--mode asyncio`` zmq.asyncio. The parent starts two children and prints
-rank 0's JSON line ``{size: [half-RTT seconds]}``."""
+rank 0's JSON line ``{"meta": {...}, "results": {size: [half-RTT seconds]}}``.
+``--iters`` is one count for every size or one per size."""
 
 from __future__ import annotations
 
@@ -28,14 +29,14 @@ def _sockets(ctx: zmq.Context, rank: int, d: str) -> tuple[zmq.Socket, zmq.Socke
     return router, dealer
 
 
-def run_sync(rank: int, d: str, sizes: list[int], iters: int) -> dict[int, list[float]]:
+def run_sync(rank: int, d: str, sizes: list[int], iters: list[int]) -> dict[int, list[float]]:
     ctx = zmq.Context()
     router, dealer = _sockets(ctx, rank, d)
     out = {}
-    for size in sizes:
+    for size, n in zip(sizes, iters, strict=True):
         buf = np.zeros(size, dtype=np.uint8)
         times = []
-        for _ in range(iters + 3):
+        for _ in range(n + 3):
             t0 = time.perf_counter()
             if rank == 0:
                 dealer.send(buf, copy=size < 65536)
@@ -50,14 +51,16 @@ def run_sync(rank: int, d: str, sizes: list[int], iters: int) -> dict[int, list[
     return out
 
 
-async def run_async(rank: int, d: str, sizes: list[int], iters: int) -> dict[int, list[float]]:
+async def run_async(
+    rank: int, d: str, sizes: list[int], iters: list[int]
+) -> dict[int, list[float]]:
     ctx = zmq.asyncio.Context()
     router, dealer = _sockets(ctx, rank, d)
     out = {}
-    for size in sizes:
+    for size, n in zip(sizes, iters, strict=True):
         buf = np.zeros(size, dtype=np.uint8)
         times = []
-        for _ in range(iters + 3):
+        for _ in range(n + 3):
             t0 = time.perf_counter()
             if rank == 0:
                 await dealer.send(buf, copy=size < 65536)
@@ -76,11 +79,14 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--mode", choices=["sync", "asyncio"], required=True)
     p.add_argument("--sizes", required=True)
-    p.add_argument("--iters", type=int, required=True)
+    p.add_argument("--iters", required=True, help="one count, or one per size")
     p.add_argument("--rank", type=int)
     p.add_argument("--dir")
     a = p.parse_args()
     sizes = [int(s) for s in a.sizes.split(",")]
+    iters = [int(n) for n in a.iters.split(",")]
+    if len(iters) == 1:
+        iters *= len(sizes)
     if a.rank is None:
         with tempfile.TemporaryDirectory(prefix="zmqmesh-bench-") as d:
             base = [
@@ -91,7 +97,7 @@ def main() -> None:
                 "--sizes",
                 a.sizes,
                 "--iters",
-                str(a.iters),
+                a.iters,
                 "--dir",
                 d,
             ]
@@ -103,16 +109,17 @@ def main() -> None:
             sys.stdout.write(zero.stdout)
         return
     if a.mode == "sync":
-        out = run_sync(a.rank, a.dir, sizes, a.iters)
+        out = run_sync(a.rank, a.dir, sizes, iters)
     else:
         try:
             import uvloop
 
-            out = uvloop.run(run_async(a.rank, a.dir, sizes, a.iters))
+            out = uvloop.run(run_async(a.rank, a.dir, sizes, iters))
         except ImportError:
-            out = asyncio.run(run_async(a.rank, a.dir, sizes, a.iters))
+            out = asyncio.run(run_async(a.rank, a.dir, sizes, iters))
     if a.rank == 0:
-        print(json.dumps(out))
+        meta = {"pyzmq": zmq.pyzmq_version(), "libzmq": zmq.zmq_version(), "mode": a.mode}
+        print(json.dumps({"meta": meta, "results": out}), flush=True)
     os._exit(0)  # skip context teardown: the peer may already be gone
 
 
