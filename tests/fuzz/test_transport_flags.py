@@ -71,7 +71,13 @@ class Harness:
     name: str
 
     def unpack(self, routing_id: bytes, *frames: bytes) -> list[Any] | None:
-        return self.transport._unpack([zmq.Frame(routing_id), *(zmq.Frame(f) for f in frames)])
+        return unpack(self.transport, [zmq.Frame(routing_id), *(zmq.Frame(f) for f in frames)])
+
+
+def unpack(transport: Transport, frames: list[zmq.Frame]) -> list[Any] | None:
+    """What ``_drain`` does with ``[routing id, header, *buffers]`` from ZeroMQ."""
+    sender = Transport._sender(frames[0])
+    return transport._unpack(sender, frames[1].bytes, [f.buffer for f in frames[2:]])
 
 
 @contextlib.contextmanager
@@ -224,7 +230,7 @@ def test_release_messages_with_garbage_payloads(tmp_path: Path, shm: bool) -> No
             frames = [zmq.Frame(routing_id), zmq.Frame(release_header() + payload)]
             # a malformed payload may raise what msgpack raises; no other error
             with contextlib.suppress(ValueError, TypeError, msgpack.UnpackException):
-                assert transport._unpack(frames) is None
+                assert unpack(transport, frames) is None
 
         run()
 
@@ -251,7 +257,7 @@ def test_shared_memory_flag_without_shared_memory_is_rejected() -> None:
         transport.set_peers(["ipc://unused-0", "ipc://unused-1"])
         frames = [zmq.Frame(ANON), zmq.Frame(header(FLAG_SHM)), zmq.Frame(b""), zmq.Frame(b"")]
         with pytest.raises(ValueError, match="unexpected transport flags"):
-            transport._unpack(frames)
+            unpack(transport, frames)
 
 
 def test_a_genuine_release_frees_the_segment(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from zmqmesh.errors import LaunchError
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.engine import UNEXPECTED_LIMIT, Engine
 from zmqmesh.runtime.jobenv import foreign_job
-from zmqmesh.runtime.rendezvous import RendezvousServer, exchange
+from zmqmesh.runtime.rendezvous import RendezvousServer, exchange, notice_reader
 from zmqmesh.runtime.security import Guard, load_keys
 from zmqmesh.runtime.transport import MAX_FRAME, Transport
 
@@ -235,7 +235,9 @@ async def _wire(spec: JobSpec) -> Engine:
     shm_dir = spec.shm_dir if spec.shm_dir and os.path.isdir(spec.shm_dir) else None  # noqa: ASYNC240
     transport.set_peers(endpoints, same_host=same_host, shm_dir=shm_dir)
     if kept:  # the launcher (or rank 0) reports ranks that are gone on it
-        transport.watch_control(kept[0], functools.partial(_on_notice, engine))
+        transport.watch_control(
+            kept[0], notice_reader(kept[0], functools.partial(_on_notice, engine))
+        )
     return engine
 
 

@@ -15,9 +15,11 @@ Invariants: the table is sent once, only when complete, and in rank order.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
@@ -26,7 +28,9 @@ import zmq
 from zmqmesh.errors import LaunchError
 from zmqmesh.runtime.security import Guard, JobKeys
 
-__all__ = ["RendezvousServer", "exchange"]
+__all__ = ["RendezvousServer", "exchange", "notice_reader"]
+
+log = logging.getLogger("zmqmesh.rendezvous")
 
 
 class RendezvousServer:
@@ -188,3 +192,20 @@ def exchange(
     finally:
         if sock is not None:
             sock.close()
+
+
+def notice_reader(sock: zmq.Socket[Any], on_notice: Callable[[Any], None]) -> Callable[[], None]:
+    """A reader callback for the launcher's notices (msgpack maps) on ``sock``."""
+
+    def read() -> None:
+        while not sock.closed:
+            try:
+                body = sock.recv(zmq.NOBLOCK)
+            except zmq.ZMQError:  # Again included
+                return
+            try:
+                on_notice(msgpack.unpackb(body, raw=False))
+            except Exception:
+                log.exception("bad notice from the launcher")
+
+    return read

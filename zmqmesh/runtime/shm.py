@@ -26,9 +26,11 @@ import mmap
 import os
 import weakref
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import msgpack  # type: ignore[import-untyped]
 import numpy as np
 
 __all__ = ["SHM_MIN", "ShmPool", "ShmReader", "descriptor"]
@@ -80,6 +82,22 @@ class ShmPool:
     def has_room(self, nbytes: int) -> bool:
         """Whether a frame of ``nbytes`` may go through shared memory now."""
         return self._busy_bytes + nbytes <= SHM_BUSY_MAX
+
+    def swap_out(self, frames: Sequence[Any], peer: int) -> list[Any] | None:
+        """``frames`` with each large one moved into a segment for ``peer``
+        (left empty) and a descriptor frame appended; None if none is large."""
+        out: list[Any] | None = None
+        desc = []
+        for i, frame in enumerate(frames[1:]):
+            if len(frame) >= SHM_MIN and self.has_room(len(frame)):
+                if out is None:
+                    out = list(frames)
+                ident, name = self.put(memoryview(frame), peer)
+                desc.append((i, ident, name, len(frame)))
+                out[1 + i] = b""
+        if out is not None:
+            out.append(msgpack.packb(desc))
+        return out
 
     def put(self, data: memoryview, peer: int = -1) -> tuple[int, str]:
         """Copy ``data`` into a free segment lent to rank ``peer``; returns
@@ -147,6 +165,23 @@ class ShmReader:
         self._schedule = schedule
         self._pending: dict[int, list[int]] = defaultdict(list)
         self._closed = False
+
+    def swap_in(self, msg: list[Any], raw: bytes, sender: int) -> None:
+        """Put back in ``msg`` (``[header, *frames]``) the frames the
+        descriptor ``raw`` says are in ``sender``'s segments."""
+        desc = msgpack.unpackb(raw, max_array_len=max(len(msg), 4))
+        if not isinstance(desc, list):
+            raise ValueError(f"bad shared-memory descriptor from rank {sender}")
+        seen: set[int] = set()
+        for item in desc:
+            index, ident, name, nbytes = descriptor(item, len(msg) - 1, sender)
+            if index in seen or len(msg[1 + index]) != 0:
+                raise ValueError(
+                    f"shared-memory descriptor for frame {index} from rank {sender} "
+                    "names a frame twice or one that carries data"
+                )
+            seen.add(index)
+            msg[1 + index] = self.view(sender, ident, name, nbytes)
 
     def view(self, peer: int, ident: int, name: str, nbytes: int) -> memoryview:
         """A read-write view of the first ``nbytes`` of segment ``name``,

@@ -28,6 +28,11 @@ transport-flags byte; the receiving transport swaps the views back in, so
 the layers above never see the difference. Bit 1 marks the transport's own
 *release* messages, which return segments to their sender's pool.
 
+Ranks on one host exchange messages over AF_UNIX stream links read by the
+event loop itself, not through ZeroMQ (``local.py`` says why: latency);
+ZeroMQ keeps other hosts and liveness. Bits 2 and 3 of the flags byte are
+the *goodbye* a leaving rank sends each peer and the answer (``goodbye``).
+
 Invariants: messages to one peer leave in call order; a message is handed to
 ZeroMQ whole or not at all; nothing is sent after ``close()``.
 """
@@ -37,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import os
 import struct
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
@@ -47,8 +53,9 @@ import msgpack  # type: ignore[import-untyped]
 import zmq
 import zmq.utils.monitor
 
+from zmqmesh.runtime.local import LocalLinks, link_path
 from zmqmesh.runtime.security import JobKeys
-from zmqmesh.runtime.shm import SHM_MIN, ShmPool, ShmReader, descriptor
+from zmqmesh.runtime.shm import ShmPool, ShmReader
 from zmqmesh.wire import ENVELOPE_SIZE, Envelope, Kind, pack_envelope
 
 __all__ = ["MAX_FRAME", "SEND_COPY_BELOW", "Transport", "TransportState"]
@@ -169,6 +176,10 @@ class Transport:
         self._shm_pool: ShmPool | None = None
         self._shm_reader: ShmReader | None = None
         self._shm_peers: frozenset[int] = frozenset()
+        self._max_frame = max_frame
+        self._local: LocalLinks | None = None  # same-host links (local.py)
+        self._local_peers: frozenset[int] = frozenset()
+        self._force_until = 0.0  # links are read past the flow-control limit until then
         self._control: zmq.Socket[Any] | None = None
         self.state = TransportState.NEW
         self.endpoints: list[str] = []
@@ -179,13 +190,17 @@ class Transport:
     # -- set-up -----------------------------------------------------------
     def bind(self, endpoint: str) -> str:
         """Bind the inbound ROUTER; returns the resolved endpoint (a tcp
-        wildcard port becomes the real one). Starts receiving."""
+        wildcard port becomes the real one). Receiving starts at ``set_peers``."""
         self._router.bind(endpoint)
         resolved = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
+        if resolved.startswith("ipc://") and os.environ.get("ZMQMESH_LOCAL_LINKS") != "0":
+            self._local = LocalLinks(
+                self._loop, self.rank, self._accept_local, max_message=self._max_frame
+            )
+            self._local.listen(link_path(resolved))
         self.endpoints.append(resolved)
         if self.state is TransportState.NEW:
             self.state = TransportState.OPEN
-            self.resume()
         return resolved
 
     def set_peers(
@@ -199,15 +214,26 @@ class Transport:
         With ``shm_dir``, large frames to the ranks in ``same_host`` go
         through shared memory in that directory."""
         self._endpoints = list(endpoints)
+        if self._local is not None:
+            for r in set(same_host) - {self.rank}:
+                endpoint = endpoints[r] if 0 <= r < len(endpoints) else None
+                if endpoint is not None and endpoint.startswith("ipc://"):
+                    self._local.paths[r] = link_path(endpoint)
+            self._local_peers = frozenset(self._local.paths)
         if shm_dir and same_host:
             self._shm_pool = ShmPool(shm_dir, self.rank)
             self._shm_reader = ShmReader(shm_dir, self._send_release, self._loop.call_soon)
             self._shm_peers = frozenset(same_host) - {self.rank}
+        # Reading starts now, not at bind: a message that needs these (shared
+        # memory) may come as soon as a peer knows the endpoints.
+        if self._local is not None:
+            self._local.start()
+        self.resume()
 
     @property
     def connections(self) -> int:
         """How many peers this rank holds an outbound connection to."""
-        return len(self._peers)
+        return len(self._peers.keys() | (self._local.links if self._local else {}))
 
     def connect(self, rank: int) -> None:
         """Open the outbound connection to ``rank`` now (idempotent)."""
@@ -280,6 +306,8 @@ class Transport:
     # -- inbound ----------------------------------------------------------
     def resume(self) -> None:
         """(Re)start reading inbound messages."""
+        if self._local is not None:
+            self._local.resume()
         if self.state is TransportState.OPEN and not self._reading:
             self._reading = True
             self._loop.add_reader(self._router.FD, self._drain)
@@ -292,25 +320,14 @@ class Transport:
         peer sent stays unread."""
         if self.state is TransportState.OPEN:
             self._drain(force=force)
+            if force and self._local is not None:  # read the links past the limit for a while
+                self._force_until = self._loop.time() + 1.0
+                self._local.resume()
 
-    def watch_control(self, sock: zmq.Socket[Any], on_notice: Callable[[Any], None]) -> None:
-        """Read the launcher's notices (msgpack maps) from ``sock``, the
-        rank's rendezvous socket, for as long as the transport is open."""
+    def watch_control(self, sock: zmq.Socket[Any], read: Callable[[], None]) -> None:
+        """Call ``read`` when ``sock`` (the rank's rendezvous socket, with the
+        launcher's notices) may have input, for as long as the transport is open."""
         self._control = sock
-
-        def read() -> None:
-            while not sock.closed:
-                try:
-                    body = sock.recv(zmq.NOBLOCK)
-                except zmq.Again:
-                    return
-                except zmq.ZMQError:
-                    return
-                try:
-                    on_notice(msgpack.unpackb(body, raw=False))
-                except Exception:
-                    log.exception("rank %d: bad notice from the launcher", self.rank)
-
         self._loop.add_reader(sock.FD, read)
         self._loop.call_soon(read)
 
@@ -337,9 +354,10 @@ class Transport:
                 log.error("rank %d: receive failed: %s", self.rank, exc)
                 return
             try:
-                msg = self._unpack(frames)
+                sender = self._sender(frames[0])
+                msg = self._unpack(sender, frames[1].bytes, [f.buffer for f in frames[2:]])
                 if msg is not None:
-                    self._on_message(msg, self._sender(frames[0]))
+                    self._on_message(msg, sender)
             except Exception as bad:
                 # one line, not a traceback per message: hostile input is cheap to send
                 log.error("rank %d: dropped an inbound message: %s", self.rank, bad)
@@ -352,15 +370,24 @@ class Transport:
         raw = ident.bytes
         return int(struct.unpack("!I", raw)[0]) if len(raw) == 4 else -1
 
-    def _unpack(self, frames: list[Any]) -> list[Any] | None:
-        """``[routing id, header, *buffers]`` as ZeroMQ delivers them ->
-        ``[header bytes, *buffer views]`` for the engine; None for a message
-        the transport consumed itself."""
-        header = frames[1].bytes
+    def _accept_local(self, sender: int, header: bytes, buffers: list[Any]) -> None:
+        """A message from a same-host link (see ``_drain`` for ZeroMQ's)."""
+        try:
+            msg = self._unpack(sender, header, buffers)
+            if msg is not None:
+                self._on_message(msg, sender)
+        except Exception as bad:
+            log.error("rank %d: dropped an inbound message: %s", self.rank, bad)
+        over = self._paused is not None and self._paused()
+        if over and self._local is not None and self._loop.time() > self._force_until:
+            self._local.pause()
+
+    def _unpack(self, sender: int, header: bytes, buffers: list[Any]) -> list[Any] | None:
+        """A message as received -> ``[header bytes, *buffer views]`` for the
+        engine; None for a message the transport consumed itself."""
         flags = header[_FLAGS_AT] if len(header) > _FLAGS_AT else 0
         if not flags:
-            return [header, *(f.buffer for f in frames[2:])]
-        sender = struct.unpack("!I", frames[0].bytes)[0] if len(frames[0]) == 4 else -1
+            return [header, *buffers]
         if flags in (_FLAG_BYE, _FLAG_BYE_ACK) and 0 <= sender < len(self._endpoints):
             self._bye(sender, ack=flags == _FLAG_BYE_ACK)
             return None
@@ -369,22 +396,10 @@ class Transport:
             if self._shm_pool is not None and sender >= 0 and isinstance(idents, list):
                 self._shm_pool.release(idents, sender)
             return None
-        if flags != _FLAG_SHM or self._shm_reader is None or len(frames) < 3:
+        if flags != _FLAG_SHM or self._shm_reader is None or len(buffers) < 1:
             raise ValueError(f"unexpected transport flags {flags:#x} from rank {sender}")
-        msg = [header, *(f.buffer for f in frames[2:-1])]
-        desc = msgpack.unpackb(frames[-1].bytes, max_array_len=max(len(msg), 4))
-        if not isinstance(desc, list):
-            raise ValueError(f"bad shared-memory descriptor from rank {sender}")
-        seen: set[int] = set()
-        for item in desc:
-            index, ident, name, nbytes = descriptor(item, len(msg) - 1, sender)
-            if index in seen or len(msg[1 + index]) != 0:
-                raise ValueError(
-                    f"shared-memory descriptor for frame {index} from rank {sender} "
-                    "names a frame twice or one that carries data"
-                )
-            seen.add(index)
-            msg[1 + index] = self._shm_reader.view(sender, ident, name, nbytes)
+        msg = [header, *buffers[:-1]]
+        self._shm_reader.swap_in(msg, bytes(buffers[-1]), sender)
         return msg
 
     def flush_releases(self) -> None:
@@ -400,21 +415,11 @@ class Transport:
         """The message with its large frames moved into shared memory, or
         None when it has none."""
         assert self._shm_pool is not None
-        out: list[Any] | None = None
-        desc = []
-        for i, frame in enumerate(frames[1:]):
-            if len(frame) >= SHM_MIN and self._shm_pool.has_room(len(frame)):
-                if out is None:
-                    out = list(frames)
-                ident, name = self._shm_pool.put(memoryview(frame), rank)
-                desc.append((i, ident, name, len(frame)))
-                out[1 + i] = b""
-        if out is None:
-            return None
-        header = bytearray(frames[0])
-        header[_FLAGS_AT] |= _FLAG_SHM
-        out[0] = bytes(header)
-        out.append(msgpack.packb(desc))
+        out = self._shm_pool.swap_out(frames, rank)
+        if out is not None:
+            header = bytearray(frames[0])
+            header[_FLAGS_AT] |= _FLAG_SHM
+            out[0] = bytes(header)
         return out
 
     # -- outbound ---------------------------------------------------------
@@ -426,10 +431,13 @@ class Transport:
         message has been handed over and ZeroMQ has released every zero-copy
         frame. Raises ``ValueError`` for an unknown rank.
         """
-        peer = self._peer(rank)
-        peer.sent = True
         if rank in self._shm_peers:
             frames = self._to_shm(frames, rank) or frames
+        if rank in self._local_peers:
+            assert self._local is not None
+            return self._local.send(rank, frames)
+        peer = self._peer(rank)
+        peer.sent = True
         if peer.backlog:
             fut: asyncio.Future[None] = self._loop.create_future()
             peer.backlog.append((frames, fut))
@@ -532,13 +540,15 @@ class Transport:
         to has read it all; ``gone()`` names the ranks not to wait for."""
         if self.state is not TransportState.OPEN:
             return
+        deadline = self._loop.time() + self._linger_ms / 1000
+        if self._local is not None:  # the kernel keeps what it has after exit
+            await self._local.drain(deadline, gone)
         waiting = {}
         for rank, peer in self._peers.items():
             if peer.sent and rank not in gone():
                 peer.bye = self._loop.create_future()
                 self.send(rank, [_BYE_HEADER])
                 waiting[rank] = peer.bye
-        deadline = self._loop.time() + self._linger_ms / 1000
         while waiting and self._loop.time() < deadline:
             await asyncio.wait(list(waiting.values()), timeout=0.05)
             lost = gone()
@@ -556,6 +566,8 @@ class Transport:
         if was_open and loop_open and self._reading:
             self._loop.remove_reader(self._router.FD)
         self._router.close(linger=0)
+        if self._local is not None:
+            self._local.close()
         if self._control is not None:
             if loop_open:
                 self._loop.remove_reader(self._control.FD)

@@ -31,10 +31,11 @@ class Executor:
     so an array passed to ``submit`` must not change until its task is
     done. A task run on the rank that submitted it (a nested task kept by
     its worker, or any task of a one-rank executor) gets its arguments and
-    gives its result as they are, without the trip through the codec. A task that raises fails its future with
-    :class:`~zmqmesh.RemoteError`; the tasks of a worker that dies run again
-    elsewhere, at most ``max_retries`` times, after which the future fails
-    with :class:`~zmqmesh.RankFailedError`. A coroutine task may submit
+    gives its result as they are, without the trip through the codec. A
+    task that raises fails its future with :class:`~zmqmesh.RemoteError`;
+    the tasks of a worker that dies run again elsewhere, at most
+    ``max_retries`` times, after which the future fails with
+    :class:`~zmqmesh.RankFailedError`. A coroutine task may submit
     nested tasks through :meth:`Executor.current` and await them.
     """
 

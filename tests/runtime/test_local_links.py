@@ -1,0 +1,81 @@
+"""The same-host link's stream parser, fed any message mix in any chunking."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zmqmesh.runtime.local import _DIRECT, LocalLinks, _Reader
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def pause_reading(self) -> None:
+        pass
+
+
+def wire(frames: list[bytes]) -> bytes:
+    head = struct.pack("<I", len(frames)) + b"".join(struct.pack("<Q", len(f)) for f in frames)
+    return head + b"".join(frames)
+
+
+def reader(got: list[Any], max_message: int = 1 << 30) -> tuple[_Reader, FakeTransport]:
+    loop = asyncio.new_event_loop()
+    links = LocalLinks(
+        loop, 0, lambda s, h, b: got.append((s, h, [bytes(x) for x in b])), max_message=max_message
+    )
+    r = _Reader(links)
+    t = FakeTransport()
+    r.transport = t  # type: ignore[assignment]
+    loop.close()
+    return r, t
+
+
+def feed(r: _Reader, data: bytes, cuts: list[int]) -> None:
+    pos = 0
+    sizes = [*cuts, len(data)]
+    while pos < len(data):
+        want = max(1, sizes.pop(0) if sizes else len(data))
+        buf = r.get_buffer(-1)
+        n = min(want, len(buf), len(data) - pos)
+        buf[:n] = data[pos : pos + n]
+        r.buffer_updated(n)
+        pos += n
+
+
+frame = st.one_of(
+    st.binary(max_size=40), st.integers(0, 3 * _DIRECT).map(lambda n: bytes([n % 251]) * n)
+)
+message = st.lists(frame, min_size=1, max_size=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(message, min_size=1, max_size=6), st.lists(st.integers(1, 200_000), max_size=30))
+def test_messages_come_out_whole_in_any_chunking(msgs: list[list[bytes]], cuts: list[int]) -> None:
+    got: list[Any] = []
+    r, t = reader(got)
+    feed(r, struct.pack("<I", 3) + b"".join(wire(m) for m in msgs), cuts)
+    assert not t.aborted
+    assert got == [(3, m[0], m[1:]) for m in msgs]
+
+
+def test_absurd_headers_close_the_link() -> None:
+    for bad in (
+        struct.pack("<I", 0),  # no frames
+        struct.pack("<I", 1 << 20),  # too many frames
+        struct.pack("<IQ", 1, 1 << 40),  # more bytes than a message may have
+    ):
+        got: list[Any] = []
+        r, t = reader(got, max_message=1 << 30)
+        feed(r, struct.pack("<I", 1) + bad, [])
+        assert t.aborted
+        assert got == []

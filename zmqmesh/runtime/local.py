@@ -1,0 +1,363 @@
+"""Same-host links: one AF_UNIX stream per pair of ranks on one host.
+
+Theory of operation. A ZeroMQ message between two processes crosses two
+I/O threads (the sender's and the receiver's) besides the two application
+threads; for small messages those hand-offs are most of the latency
+(measured: 8 B ping-pong half round trip 97 us with zmq.asyncio against
+39 us for a plain AF_UNIX stream driven by uvloop). MPI libraries keep
+intra-node traffic on a separate shared-memory channel for the same reason.
+So ranks on one host send each other messages over a Unix stream socket in
+the job's private 0700 directory, read by the event loop itself; large
+frames still go through shared memory (``shm.py``), and ZeroMQ keeps its
+role for other hosts and for liveness (heartbeats, socket monitors).
+
+All messages from one rank to another on one host take this link, so the
+order of a pair's messages is the stream's order. A message on the stream
+is ``u32 frame count, u64 length per frame, the frames``; the first bytes a
+connecting rank sends are its rank (u32). The reader allocates each frame's
+buffer once and, for large frames, has the kernel read straight into it.
+
+Flow control: the writer never lets its stream buffer grow past one
+message; later sends wait in the link's backlog, in order, and ``send``
+returns a future that completes once the kernel has taken the message (the
+caller may then reuse its buffers). A receiver over its unexpected-message
+limit stops reading its links (``pause``) until receives catch up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+__all__ = ["LocalLinks", "link_path"]
+
+log = logging.getLogger("zmqmesh.transport")
+
+_COUNT = struct.Struct("<I")
+_LEN = struct.Struct("<Q")
+_MAX_FRAMES = 1 << 16
+_SCRATCH = 256 * 1024  # read size while parsing small frames
+_DIRECT = 64 * 1024  # a frame with at least this much left is read in place
+
+
+def link_path(ipc_endpoint: str) -> str:
+    """Where the rank with ZeroMQ endpoint ``ipc_endpoint`` takes same-host links."""
+    return ipc_endpoint[len("ipc://") :] + ".link"
+
+
+# (sender rank, header bytes, buffers) for every message read
+Accept = Callable[[int, bytes, list[Any]], None]
+
+
+class _Reader(asyncio.BufferedProtocol):
+    """The accepting side of a link: parses messages as they stream in."""
+
+    def __init__(self, links: LocalLinks) -> None:
+        self.links = links
+        self.transport: asyncio.Transport | None = None
+        self.sender = -1
+        self.scratch = bytearray(_SCRATCH)
+        self.pending = bytearray()  # parsed-not-yet bytes of the current header
+        self.frames: list[bytearray] = []
+        self.lengths: list[int] = []
+        self.filled = 0  # bytes of frames[len(frames) - 1] received
+        self.direct: memoryview | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.links.readers.add(self)
+        if self.links.reading_paused:
+            self.transport.pause_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.links.readers.discard(self)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self.frames and self.filled < self.lengths[len(self.frames) - 1]:
+            left = self.lengths[len(self.frames) - 1] - self.filled
+            if left >= _DIRECT:  # straight into the frame's own buffer
+                self.direct = memoryview(self.frames[-1])[self.filled :]
+                return self.direct
+        self.direct = None
+        return memoryview(self.scratch)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.direct is not None:
+            self.filled += nbytes
+            self.direct = None
+            if self.filled == self.lengths[len(self.frames) - 1]:
+                self._next_frame()
+            return
+        try:
+            self._parse(memoryview(self.scratch)[:nbytes])
+        except ValueError as exc:
+            log.error("rank %d: closed a same-host link: %s", self.links.rank, exc)
+            assert self.transport is not None
+            self.transport.abort()
+
+    def _parse(self, data: memoryview) -> None:
+        while data:
+            if self.sender < 0:  # the hello: the connecting rank
+                need = _COUNT.size - len(self.pending)
+                self.pending += data[:need]
+                data = data[need:]
+                if len(self.pending) == _COUNT.size:
+                    self.sender = _COUNT.unpack(self.pending)[0]
+                    self.pending.clear()
+                continue
+            if not self.lengths:  # a message header
+                data = self._header(data)
+                continue
+            i = len(self.frames) - 1
+            take = min(len(data), self.lengths[i] - self.filled)
+            self.frames[i][self.filled : self.filled + take] = data[:take]
+            self.filled += take
+            data = data[take:]
+            if self.filled == self.lengths[i]:
+                self._next_frame()
+
+    def _header(self, data: memoryview) -> memoryview:
+        buf = self.pending
+        if len(buf) < _COUNT.size:
+            need = _COUNT.size - len(buf)
+            buf += data[:need]
+            data = data[need:]
+            if len(buf) < _COUNT.size:
+                return data
+        count = _COUNT.unpack_from(buf)[0]
+        if not 0 < count <= _MAX_FRAMES:
+            raise ValueError(f"a message of {count} frames from rank {self.sender}")
+        need = _COUNT.size + count * _LEN.size - len(buf)
+        buf += data[:need]
+        data = data[need:]
+        if len(buf) < _COUNT.size + count * _LEN.size:
+            return data
+        lengths = [_LEN.unpack_from(buf, _COUNT.size + k * _LEN.size)[0] for k in range(count)]
+        if sum(lengths) > self.links.max_message:
+            raise ValueError(f"a message of {sum(lengths)} bytes from rank {self.sender}")
+        buf.clear()
+        self.lengths = lengths
+        self.frames = [bytearray(lengths[0])]
+        self.filled = 0
+        if lengths[0] == 0:
+            self._next_frame()
+        return data
+
+    def _next_frame(self) -> None:
+        while len(self.frames) < len(self.lengths):
+            self.frames.append(bytearray(self.lengths[len(self.frames)]))
+            self.filled = 0
+            if self.lengths[len(self.frames) - 1]:
+                return
+        frames, self.frames, self.lengths, self.filled = self.frames, [], [], 0
+        self.links.accept(self.sender, bytes(frames[0]), frames[1:])
+
+
+class _Writer(asyncio.Protocol):
+    """The connecting side of a link: this rank's messages to one peer."""
+
+    def __init__(self, link: _Link, me: int) -> None:
+        self.link = link
+        self.me = me
+
+    def connection_made(self, base: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, base)
+        transport.set_write_buffer_limits(high=0)  # told as soon as anything waits
+        transport.write(_COUNT.pack(self.me))  # the hello
+        self.link.ready(transport)
+
+    def pause_writing(self) -> None:
+        self.link.full = True
+
+    def resume_writing(self) -> None:
+        self.link.full = False
+        self.link.flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.link.lost(exc)
+
+
+class _Link:
+    __slots__ = ("backlog", "full", "rank", "transport", "waiter")
+
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+        self.transport: asyncio.Transport | None = None
+        self.full = True  # nothing may be written now (not connected, or buffer in use)
+        # messages not yet written, with the futures their senders wait on
+        self.backlog: deque[tuple[list[Any], asyncio.Future[None]]] = deque()
+        self.waiter: asyncio.Future[None] | None = None  # of the message being written
+
+    def ready(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.full = transport.get_write_buffer_size() > 0
+        self.flush()
+
+    def flush(self) -> None:
+        """The stream took everything: finish that message, write the next."""
+        if self.waiter is not None:
+            if not self.waiter.done():
+                self.waiter.set_result(None)
+            self.waiter = None
+        while self.backlog and not self.full:
+            parts, fut = self.backlog.popleft()
+            assert self.transport is not None
+            self.transport.writelines(parts)
+            if self.full:
+                self.waiter = fut
+                return
+            if not fut.done():
+                fut.set_result(None)
+
+    def lost(self, exc: Exception | None) -> None:
+        """The peer is gone: what waits here will never go (the failure
+        machinery tells the ranks waiting on it)."""
+        self.full = True
+        self.transport = None
+        for _, fut in self.backlog:
+            if not fut.done():
+                fut.set_result(None)
+        self.backlog.clear()
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+        self.waiter = None
+
+    @property
+    def idle(self) -> bool:
+        return not self.backlog and self.waiter is None
+
+
+class LocalLinks:
+    """This rank's same-host links: one listener, one writer per peer."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        rank: int,
+        accept: Accept,
+        *,
+        max_message: int,
+    ) -> None:
+        self.loop = loop
+        self.rank = rank
+        self.accept = accept
+        self.max_message = max_message
+        self.paths: dict[int, str] = {}  # peer rank -> its listening path
+        self.links: dict[int, _Link] = {}
+        self.readers: set[_Reader] = set()
+        self.reading_paused = False
+        self._listener: socket.socket | None = None
+        self._accepting = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def listen(self, path: str) -> None:
+        """Accept links at ``path`` (in the job's private directory)."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(path)
+        sock.listen(128)
+        sock.setblocking(False)
+        self._listener = sock
+
+    def start(self) -> None:
+        """Take the links peers opened (and will open) from now on."""
+        if self._listener is not None and not self._accepting:
+            self._accepting = True
+            self.loop.add_reader(self._listener.fileno(), self._accept)
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.error("rank %d: accepting a same-host link failed: %s", self.rank, exc)
+                return
+            conn.setblocking(False)
+            self._spawn(self.loop.connect_accepted_socket(lambda: _Reader(self), conn))
+
+    def _spawn(self, coro: Any) -> None:
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def send(self, rank: int, frames: Sequence[Any]) -> asyncio.Future[None] | None:
+        """Send one message to ``rank``; None when the kernel took it at once
+        (the caller may reuse its buffers), else a future for that moment."""
+        link = self.links.get(rank)
+        if link is None:
+            link = self.links[rank] = _Link(rank)
+            self._spawn(self._connect(link))
+        head = bytearray(_COUNT.pack(len(frames)))
+        for f in frames:
+            head += _LEN.pack(f.nbytes if type(f) is memoryview else len(f))
+        parts = [bytes(head), *frames]
+        fut: asyncio.Future[None]
+        if link.full or link.backlog:
+            fut = self.loop.create_future()
+            link.backlog.append((parts, fut))
+            return fut
+        assert link.transport is not None
+        link.transport.writelines(parts)
+        if not link.full:
+            return None
+        fut = link.waiter = self.loop.create_future()
+        return fut
+
+    async def _connect(self, link: _Link) -> None:
+        try:
+            await self.loop.create_unix_connection(
+                lambda: _Writer(link, self.rank), self.paths[link.rank]
+            )
+        except OSError as exc:
+            log.debug("rank %d: no same-host link to rank %d: %s", self.rank, link.rank, exc)
+            link.lost(exc)
+
+    def pause(self) -> None:
+        """Stop reading (flow control); the peers' sends then wait."""
+        if not self.reading_paused:
+            self.reading_paused = True
+            for r in self.readers:
+                if r.transport is not None:
+                    r.transport.pause_reading()
+
+    def resume(self) -> None:
+        if self.reading_paused:
+            self.reading_paused = False
+            for r in self.readers:
+                if r.transport is not None:
+                    r.transport.resume_reading()
+
+    async def drain(self, deadline: float, gone: Callable[[], Any]) -> None:
+        """Wait until every link to a live peer has handed all it holds to
+        the kernel (what the kernel holds survives this process)."""
+        while self.loop.time() < deadline:
+            lost = gone()
+            if all(link.idle or link.rank in lost for link in self.links.values()):
+                return
+            await asyncio.sleep(0.005)
+
+    @property
+    def connected(self) -> set[int]:
+        return set(self.links)
+
+    def close(self) -> None:
+        for link in self.links.values():
+            if link.transport is not None:
+                link.transport.abort()
+        for r in list(self.readers):
+            if r.transport is not None:
+                r.transport.abort()
+        if self._listener is not None:
+            if self._accepting and not self.loop.is_closed():
+                self.loop.remove_reader(self._listener.fileno())
+            self._listener.close()
+            self._listener = None
+        for task in self._tasks:
+            task.cancel()
