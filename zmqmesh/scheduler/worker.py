@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,17 @@ if TYPE_CHECKING:
     from zmqmesh.scheduler.node import Node
 
 __all__ = ["Worker"]
+
+# A function whose runs have averaged under _FAST seconds and never taken
+# _FAST_MAX may run on the event-loop thread, for at most _INLINE_BUDGET
+# seconds at a time (see Worker._run_inline).
+_FAST = 50e-6
+_FAST_MAX = 1e-3
+_INLINE_BUDGET = 0.002
+
+
+def _key(ref: Any) -> Any:
+    return (ref[0], ref[1]) if type(ref) is list else id(ref)
 
 
 class Worker:
@@ -52,6 +64,7 @@ class Worker:
         self._victim = -1
         self._rng = random.Random(node.rank * 7919 + 17)
         self._coros: set[asyncio.Task[None]] = set()
+        self._timing: dict[Any, list[Any]] = {}  # function -> [runs, mean s, max s]
         self._thread = threading.Thread(target=self._run, name="zmqmesh-task-runner", daemon=True)
         self._thread.start()
         self._stealer = asyncio.ensure_future(self._steal_loop())
@@ -60,8 +73,41 @@ class Worker:
     def push_tail(self, specs: list[list[Any]]) -> None:
         with self.cond:
             self.dq.extend(specs)
-            self.cond.notify()
+            inline = not self.running and self._fast(self.dq[0][1])
+            if inline:
+                self.running = True
+            else:
+                self.cond.notify()
         self.idle.clear()
+        if inline:
+            self._run_inline()
+
+    def _fast(self, ref: Any) -> bool:
+        """Whether tasks of this function have always been quick."""
+        seen = self._timing.get(_key(ref))
+        return seen is not None and seen[0] >= 3 and seen[1] < _FAST and seen[2] < _FAST_MAX
+
+    def _run_inline(self) -> None:
+        """Run quick tasks on the loop thread while the runner is idle: a
+        task of a function that has always taken microseconds is not worth
+        two thread hand-offs (most of a lone task's round trip). Anything
+        else, or past a small time budget, goes to the runner."""
+        start = time.perf_counter()
+        while True:
+            with self.cond:
+                if (
+                    not self.dq
+                    or not self._fast(self.dq[0][1])
+                    or (time.perf_counter() - start > _INLINE_BUDGET)
+                ):
+                    self.running = False
+                    if self.dq:
+                        self.cond.notify()
+                    elif not self._coros:
+                        self.idle.set()
+                    return
+                spec = self.dq.popleft()
+            self._execute(spec)
 
     def push_head(self, spec: list[Any]) -> None:
         with self.cond:
@@ -99,20 +145,33 @@ class Worker:
                     return
                 spec = self.dq.popleft()
                 self.running = True
-            tid, ref, args, kwargs = spec
-            try:
-                fn, is_coro = resolve(ref)
-            except Exception as exc:
-                self.done([tid, False, remote_error(exc)])
-                continue
-            if is_coro:
+            self._execute(spec)
+
+    def _execute(self, spec: list[Any]) -> None:
+        """Run one task (a coroutine task is started on the loop)."""
+        tid, ref, args, kwargs = spec
+        try:
+            fn, is_coro = resolve(ref)
+        except Exception as exc:
+            self.done([tid, False, remote_error(exc)])
+            return
+        if is_coro:
+            if threading.get_ident() == self._thread.ident:
                 self.loop.call_soon_threadsafe(self._start_coro, tid, fn, args, kwargs)
-                continue
-            try:
-                item = [tid, True, fn(*args, **kwargs)]
-            except BaseException as exc:
-                item = [tid, False, remote_error(exc)]
-            self.done(item)
+            else:
+                self._start_coro(tid, fn, args, kwargs)
+            return
+        t = time.perf_counter()
+        try:
+            item = [tid, True, fn(*args, **kwargs)]
+        except BaseException as exc:
+            item = [tid, False, remote_error(exc)]
+        took = time.perf_counter() - t
+        seen = self._timing.setdefault(_key(ref), [0, 0.0, 0.0])
+        seen[0] += 1
+        seen[1] += (took - seen[1]) / min(seen[0], 16)  # a running mean of recent runs
+        seen[2] = max(seen[2], took)
+        self.done(item)
 
     def _went_idle(self) -> None:
         with self.cond:
