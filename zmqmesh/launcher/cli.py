@@ -39,6 +39,7 @@ _OPTIONS_WITH_VALUE = frozenset(
         "-x",
         "--timeout",
         "--grace",
+        "--trace",
         "--hosts",
         "--host",
         "--ssh",
@@ -217,6 +218,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="let the ranks send arbitrary objects with pickle (sets ZMQMESH_PICKLE=1)",
     )
     launch.add_argument(
+        "--report",
+        action="store_true",
+        help="at the end, print what each rank did: messages and bytes per peer, time "
+        "in each call, waiting against computing, peak RSS, load imbalance",
+    )
+    launch.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="write a Chrome/Perfetto trace (one track per rank, one span per "
+        "blocking point-to-point or collective call) to FILE",
+    )
+    launch.add_argument(
         "-m",
         dest="module",
         metavar="MODULE",
@@ -313,6 +326,8 @@ def job_spec(ns: argparse.Namespace, environ: Mapping[str, str]) -> JobSpec:
         grace=ns.grace,
         prefix=ns.prefix,
         pickle=ns.pickle,
+        report=ns.report,
+        trace=ns.trace,
     )
 
 

@@ -51,6 +51,7 @@ from zmqmesh.launcher.policy import (
     SignalRanks,
     Timer,
 )
+from zmqmesh.launcher.report import chrome_trace, load, report
 from zmqmesh.runtime.rendezvous import RendezvousServer
 from zmqmesh.runtime.security import new_keys, write_keyfile
 
@@ -73,6 +74,8 @@ RESERVED_ENV = frozenset(
         "ZMQMESH_ADDR",
         "ZMQMESH_LAUNCHER_ADDR",
         "ZMQMESH_KEYFILE",
+        "ZMQMESH_PROFILE",
+        "ZMQMESH_TRACE",
     }
 )
 """The variables the launcher sets (or clears) for each rank itself."""
@@ -112,6 +115,8 @@ class JobSpec:
     insecure: bool = False  # no CURVE between hosts (benchmarks on trusted networks)
     remote_python: str | None = None  # remote interpreter (default: this one's path)
     remote_wdir: str | None = None  # remote working directory (default: this one)
+    report: bool = False  # print what each rank did at the end (--report)
+    trace: str | None = None  # write a Chrome trace of the ranks' calls here (--trace)
 
     def host_of(self, rank: int) -> str | None:
         return self.hosts[rank] if rank < len(self.hosts) else None
@@ -145,6 +150,10 @@ def rank_environ(
     )
     if spec.pickle:
         env["ZMQMESH_PICKLE"] = "1"
+    if spec.report or spec.trace:
+        env["ZMQMESH_PROFILE"] = os.path.join(ipc_dir, "profile")
+        if spec.trace:
+            env["ZMQMESH_TRACE"] = "1"
     if shm_dir is not None:
         env["ZMQMESH_SHM_DIR"] = shm_dir
     if spec.spans_hosts:
@@ -235,11 +244,16 @@ def run_job(
         # here relies on its wakeup-fd signal handlers.
         loop = asyncio.SelectorEventLoop()
         secret = None if keys is None else {"public": keys.public, "secret": keys.secret}
+        if spec.report or spec.trace:
+            os.mkdir(os.path.join(ipc_dir, "profile"), 0o700)
         try:
             job_run = _Job(spec, envs, out, err, secret, server.notify_failure)
-            return loop.run_until_complete(job_run.run(old_mask))
+            status = loop.run_until_complete(job_run.run(old_mask))
         finally:
             loop.close()
+        if spec.report or spec.trace:
+            _write_profile(spec, os.path.join(ipc_dir, "profile"), err)
+        return status
     finally:
         if server is not None:
             server.close()
@@ -248,6 +262,23 @@ def run_job(
         if shm_dir is not None:
             shutil.rmtree(shm_dir, ignore_errors=True)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
+def _write_profile(spec: JobSpec, directory: str, err: Sink) -> None:
+    """The end-of-job report (to stderr) and trace file from the ranks' records."""
+    records = load(directory, spec.size)
+    if spec.report:
+        err.write(("\n" + report(records)).encode())
+    if spec.trace:
+        try:
+            with open(spec.trace, "w") as f:
+                json.dump(chrome_trace(records), f)
+        except OSError as exc:
+            err.write(f"zmqmesh: cannot write the trace {spec.trace}: {exc}\n".encode())
+        else:
+            missing = [r for r, rec in enumerate(records) if rec is None]
+            note = f" (no record from ranks {missing})" if missing else ""
+            err.write(f"zmqmesh: trace written to {spec.trace}{note}\n".encode())
 
 
 def _how(returncode: int) -> str:

@@ -18,6 +18,7 @@ import asyncio
 import atexit
 import dataclasses
 import functools
+import logging
 import os
 import socket
 from collections.abc import Mapping
@@ -30,11 +31,15 @@ from zmqmesh.errors import LaunchError
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.engine import UNEXPECTED_LIMIT, Engine
 from zmqmesh.runtime.jobenv import foreign_job
+from zmqmesh.runtime.profile import Recorder
+from zmqmesh.runtime.profile import install as install_profile
 from zmqmesh.runtime.rendezvous import RendezvousServer, exchange, notice_reader
 from zmqmesh.runtime.security import Guard, load_keys
 from zmqmesh.runtime.transport import MAX_FRAME, Transport
 
 __all__ = ["JobSpec", "LocalWorld", "finalize", "init", "job_from_env"]
+
+log = logging.getLogger("zmqmesh")
 
 WORLD_SLOT = 0
 
@@ -159,6 +164,7 @@ class _World:
     guard: Guard | None = None
     server: RendezvousServer | None = None
     lock: asyncio.Lock | None = None
+    recorder: Recorder | None = None  # --report / --trace (profile.py)
 
 
 # What a rank on the launcher's host advertises as its tcp address: remote
@@ -288,6 +294,10 @@ async def init() -> Comm:
             spec = job_from_env()
             engine = await _wire(spec)
             _World.engine = engine
+            where = os.environ.get("ZMQMESH_PROFILE")
+            if where:
+                trace = os.environ.get("ZMQMESH_TRACE") == "1"
+                _World.recorder = install_profile(engine, where, trace=trace)
             _World.comm = Comm(engine, tuple(range(spec.size)), WORLD_SLOT)
     return _World.comm
 
@@ -319,6 +329,12 @@ async def finalize() -> None:
     engine, zctx, guard = _World.engine, _World.zctx, _World.guard
     _World.comm = _World.engine = _World.zctx = _World.guard = None
     _World.lock = None
+    recorder, _World.recorder = _World.recorder, None
+    if recorder is not None:
+        try:
+            recorder.dump()
+        except OSError as exc:
+            log.error("could not write this rank's profile: %s", exc)
     if engine is not None:
         await engine.goodbye()  # peers have read what this rank sent
         engine.close()

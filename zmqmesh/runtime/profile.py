@@ -1,0 +1,156 @@
+"""What a rank did: messages per peer, time in each call, for ``--report``
+and ``--trace``.
+
+Theory of operation. The launcher sets ``ZMQMESH_PROFILE`` to a directory
+when asked for a report or a trace; ``init`` then calls :func:`install`,
+which wraps the communicator's blocking calls (point to point and
+collectives) to time them, and the transport's send and receive paths to
+count messages and bytes per peer. ``finalize`` writes the rank's record
+as ``rank-N.json`` in that directory; the launcher merges the records into
+its report and its Chrome trace (``launcher/report.py``). Without the
+variable nothing is wrapped, so an ordinary job pays nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from zmqmesh.runtime.engine import Engine
+
+__all__ = ["Recorder", "install"]
+
+P2P_CALLS = ("send", "recv", "sendrecv", "probe")
+COLLECTIVE_CALLS = (
+    "barrier",
+    "bcast",
+    "scatter",
+    "gather",
+    "allgather",
+    "reduce",
+    "allreduce",
+    "alltoall",
+    "reduce_scatter",
+    "scan",
+    "exscan",
+    "neighbor_allgather",
+    "neighbor_alltoall",
+)
+# Spans kept for the trace; past this the trace says how many were dropped.
+_MAX_SPANS = 200_000
+
+
+def _nbytes(frames: Sequence[Any]) -> int:
+    return sum(f.nbytes if type(f) is memoryview else len(f) for f in frames)
+
+
+class Recorder:
+    """One rank's counters and spans."""
+
+    def __init__(self, rank: int, path: str, trace: bool) -> None:
+        self.rank = rank
+        self.path = path
+        self.trace = trace
+        self.start = time.time()
+        self.clock0 = time.perf_counter()
+        self.peers: dict[int, list[int]] = {}  # world rank -> [sent, bytes, received, bytes]
+        self.calls: dict[str, list[float]] = {}  # call -> [count, seconds]
+        self.spans: list[tuple[str, float, float]] = []  # (call, start s, seconds)
+        self.dropped = 0
+        self.depth = 0  # nested calls (a collective's sends) count once
+        self.waiting = 0.0
+
+    def sent(self, dest: int, frames: Sequence[Any]) -> None:
+        row = self.peers.setdefault(dest, [0, 0, 0, 0])
+        row[0] += 1
+        row[1] += _nbytes(frames)
+
+    def received(self, source: int, frames: Sequence[Any]) -> None:
+        row = self.peers.setdefault(source, [0, 0, 0, 0])
+        row[2] += 1
+        row[3] += _nbytes(frames)
+
+    def timed(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            outer = self.depth == 0
+            self.depth += 1
+            t = time.perf_counter()
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                took = time.perf_counter() - t
+                self.depth -= 1
+                if outer:
+                    self.waiting += took
+                    row = self.calls.setdefault(name, [0, 0.0])
+                    row[0] += 1
+                    row[1] += took
+                    if self.trace:
+                        if len(self.spans) < _MAX_SPANS:
+                            self.spans.append((name, t - self.clock0, took))
+                        else:
+                            self.dropped += 1
+
+        return wrapper
+
+    def dump(self) -> None:
+        wall = time.perf_counter() - self.clock0
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        # ru_maxrss is KiB on Linux, bytes on macOS
+        peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+        record = {
+            "rank": self.rank,
+            "start": self.start,
+            "wall": wall,
+            "waiting": self.waiting,
+            "peak_rss": peak,
+            "peers": {str(k): v for k, v in sorted(self.peers.items())},
+            "calls": self.calls,
+            "spans": self.spans,
+            "dropped": self.dropped,
+        }
+        tmp = f"{self.path}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(record, f)
+        os.replace(tmp, self.path)
+
+
+def install(engine: Engine, directory: str, *, trace: bool) -> Recorder:
+    """Start recording this rank's calls and messages into ``directory``."""
+    from zmqmesh.runtime.comm import Comm
+    from zmqmesh.runtime.topo import TopoComm
+
+    rec = Recorder(engine.rank, os.path.join(directory, f"rank-{engine.rank}.json"), trace)
+    for cls in (Comm, TopoComm):
+        for name in (*P2P_CALLS, *COLLECTIVE_CALLS):
+            fn = cls.__dict__.get(name)
+            if fn is not None and not getattr(fn, "_zmqmesh_timed", False):
+                wrapped = rec.timed(name, fn)
+                wrapped._zmqmesh_timed = True  # type: ignore[attr-defined]
+                setattr(cls, name, wrapped)
+    send = engine.send
+
+    def counting_send(dest: int, frames: Sequence[Any]) -> Any:
+        if dest != engine.rank:
+            rec.sent(dest, frames)
+        return send(dest, frames)
+
+    engine.send = counting_send  # type: ignore[method-assign]
+    transport = engine.transport
+    if transport is not None:
+        deliver = transport._on_message
+
+        def counting_deliver(msg: list[Any], sender: int) -> None:
+            rec.received(sender, msg)
+            deliver(msg, sender)
+
+        transport._on_message = counting_deliver
+    return rec
