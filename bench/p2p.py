@@ -34,7 +34,14 @@ HERE = Path(__file__).resolve().parent
 SIZES = "8,1024,65536,1048576,16777216,67108864"
 QUICK_SIZES = "8,65536,16777216"
 # report columns, in table order
-COLUMNS = ("zmqmesh", "zmq.asyncio", "pyzmq sync", "mpi4py buffer", "mpi4py pickle")
+COLUMNS = (
+    "zmqmesh",
+    "zmqmesh stats",  # the same with the --report counters on (ZMQMESH_STATS=1)
+    "zmq.asyncio",
+    "pyzmq sync",
+    "mpi4py buffer",
+    "mpi4py pickle",
+)
 # --peers names: a column (spaces as dashes) or a group of columns
 GROUPS = {
     "pyzmq": ("zmq.asyncio", "pyzmq sync"),
@@ -75,10 +82,11 @@ def jobs(columns: list[str]) -> tuple[list[Launch], dict[str, str]]:
         out.append(Launch(column, [], command, {}))
 
     for column in columns:
-        if column == "zmqmesh":
+        if column in ("zmqmesh", "zmqmesh stats"):
+            extra = ["-x", "ZMQMESH_STATS=1"] if column == "zmqmesh stats" else []
             add(
                 column,
-                lambda sizes, iters: [
+                lambda sizes, iters, extra=extra: [
                     py,
                     "-m",
                     "zmqmesh",
@@ -86,6 +94,7 @@ def jobs(columns: list[str]) -> tuple[list[Launch], dict[str, str]]:
                     "-n",
                     "2",
                     "--no-prefix",
+                    *extra,
                     str(HERE / "pingpong_zmqmesh.py"),
                     sizes,
                     iters,
@@ -157,10 +166,10 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument(
         "--peers",
-        default="zmqmesh,pyzmq,mpi4py",
-        help="comma-separated among zmqmesh, zmq.asyncio, pyzmq-sync, mpi4py-buffer, "
-        "mpi4py-pickle, or the groups pyzmq and mpi4py (default all; one not installed "
-        "is skipped with a note)",
+        default="zmqmesh,zmqmesh-stats,pyzmq,mpi4py",
+        help="comma-separated among zmqmesh, zmqmesh-stats, zmq.asyncio, pyzmq-sync, "
+        "mpi4py-buffer, mpi4py-pickle, or the groups pyzmq and mpi4py (default all; one "
+        "not installed is skipped with a note)",
     )
     p.add_argument("--timeout", type=float, default=600, help="seconds per job (default 600)")
     p.add_argument("--out", default=str(HERE / "results"))
@@ -255,6 +264,17 @@ def main(argv: list[str]) -> int:
             ok = s in med["zmqmesh"] and s in med[q]
             row.append(f"{med['zmqmesh'][s] / med[q][s]:.2f}x" if ok else "n/a")
         lines.append("| " + " | ".join(row) + " |")
+    if "zmqmesh" in cols and "zmqmesh stats" in cols:
+        on, off = med["zmqmesh stats"], med["zmqmesh"]
+        cells = [
+            f"{_fmt_bytes(s) if s else '0 B'} {100 * (on[s] / off[s] - 1):+.1f}%"
+            for s in sizes
+            if s in med["zmqmesh"] and s in med["zmqmesh stats"]
+        ]
+        lines += [
+            "",
+            "Cost of the --report counters (zmqmesh stats / zmqmesh - 1): " + ", ".join(cells),
+        ]
     bw_sizes = [s for s in BANDWIDTH_SIZES if s in sizes]
     if not bw_sizes and sizes and max(sizes) >= LARGE:
         bw_sizes = [max(sizes)]

@@ -84,3 +84,15 @@ def test_without_the_flags_nothing_is_recorded(tmp_path) -> None:
     res = launch(2, ROOT / "examples" / "hello.py", timeout=50)
     assert res.returncode == 0
     assert "zmqmesh report" not in res.stderr
+
+
+@pytest.mark.timeout(60)
+def test_comm_stats_in_process() -> None:
+    prog = ROOT / "tests" / "programs" / "stats_job.py"
+    res = launch(2, prog, timeout=50, launcher_args=("-x", "ZMQMESH_STATS=1"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "[0] ok stats" in res.stdout
+    assert "[1] ok stats" in res.stdout
+    off = launch(2, prog, timeout=50)
+    assert off.returncode != 0
+    assert "stats are not being recorded" in off.stdout + off.stderr

@@ -295,7 +295,7 @@ async def init() -> Comm:
             engine = await _wire(spec)
             _World.engine = engine
             where = os.environ.get("ZMQMESH_PROFILE")
-            if where:
+            if where or os.environ.get("ZMQMESH_STATS") == "1":
                 trace = os.environ.get("ZMQMESH_TRACE") == "1"
                 _World.recorder = install_profile(engine, where, trace=trace)
             _World.comm = Comm(engine, tuple(range(spec.size)), WORLD_SLOT)

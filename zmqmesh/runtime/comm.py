@@ -474,6 +474,21 @@ class Comm:
         """*sync*: how many peers this communicator has connected to."""
         return len(self._coll.peers)
 
+    def stats(self) -> dict[str, Any]:
+        """*sync*: what this rank did so far, the counters of ``launch
+        --report``: ``peers`` maps each world rank to ``[messages sent, bytes
+        sent, messages received, bytes received]``, ``calls`` each blocking
+        call's name to ``[count, seconds]``, ``waiting`` the seconds spent in
+        those calls, ``wall`` the seconds since ``init``, ``peak_rss`` bytes.
+        Recording is on under ``--report`` or ``--trace``, or with
+        ``ZMQMESH_STATS=1``; otherwise this raises ``RuntimeError``."""
+        recorder = self._engine.recorder
+        if recorder is None:
+            raise RuntimeError(
+                "stats are not being recorded: launch with --report, or set ZMQMESH_STATS=1"
+            )
+        return recorder.snapshot()
+
     def _check_seq(self, seq: Any, what: str) -> None:
         if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence):
             raise TypeError(

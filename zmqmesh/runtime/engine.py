@@ -26,6 +26,7 @@ from zmqmesh.wire import Kind, decode, payload_nbytes, peek_envelope
 
 if TYPE_CHECKING:
     from zmqmesh.runtime.collective import CollState
+    from zmqmesh.runtime.profile import Recorder
 
 __all__ = ["Engine", "Received"]
 
@@ -74,6 +75,7 @@ class Engine:
         # world rank -> why it is gone (process exit, lost connection)
         self.failed: dict[int, str] = {}
         self._going: dict[int, tuple[str, float]] = {}  # reported gone, not yet failed
+        self.recorder: Recorder | None = None  # counters of --report (profile.py)
         # called with (world rank, detail) once a peer is declared failed
         self.failure_watchers: list[Callable[[int, str], None]] = []
         self._last_seen: dict[int, float] = {}  # world rank -> last arrival (while going)

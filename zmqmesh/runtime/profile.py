@@ -54,7 +54,7 @@ def _nbytes(frames: Sequence[Any]) -> int:
 class Recorder:
     """One rank's counters and spans."""
 
-    def __init__(self, rank: int, path: str, trace: bool) -> None:
+    def __init__(self, rank: int, path: str | None, trace: bool) -> None:
         self.rank = rank
         self.path = path
         self.trace = trace
@@ -101,34 +101,42 @@ class Recorder:
 
         return wrapper
 
-    def dump(self) -> None:
-        wall = time.perf_counter() - self.clock0
+    def snapshot(self) -> dict[str, Any]:
+        """The counters now (copies), as ``Comm.stats`` returns them."""
         usage = resource.getrusage(resource.RUSAGE_SELF)
         # ru_maxrss is KiB on Linux, bytes on macOS
         peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-        record = {
+        return {
             "rank": self.rank,
-            "start": self.start,
-            "wall": wall,
+            "wall": time.perf_counter() - self.clock0,
             "waiting": self.waiting,
             "peak_rss": peak,
-            "peers": {str(k): v for k, v in sorted(self.peers.items())},
-            "calls": self.calls,
-            "spans": self.spans,
-            "dropped": self.dropped,
+            "peers": {k: list(v) for k, v in sorted(self.peers.items())},
+            "calls": {k: list(v) for k, v in self.calls.items()},
         }
+
+    def dump(self) -> None:
+        """Write the record for the launcher (nothing without a directory)."""
+        if self.path is None:
+            return
+        record = self.snapshot()
+        record["peers"] = {str(k): v for k, v in record["peers"].items()}
+        record.update(start=self.start, spans=self.spans, dropped=self.dropped)
         tmp = f"{self.path}.tmp"
         with open(tmp, "w") as f:
             json.dump(record, f)
         os.replace(tmp, self.path)
 
 
-def install(engine: Engine, directory: str, *, trace: bool) -> Recorder:
-    """Start recording this rank's calls and messages into ``directory``."""
+def install(engine: Engine, directory: str | None, *, trace: bool) -> Recorder:
+    """Start recording this rank's calls and messages (for ``directory``,
+    if given, at ``dump``)."""
     from zmqmesh.runtime.comm import Comm
     from zmqmesh.runtime.topo import TopoComm
 
-    rec = Recorder(engine.rank, os.path.join(directory, f"rank-{engine.rank}.json"), trace)
+    path = os.path.join(directory, f"rank-{engine.rank}.json") if directory else None
+    rec = Recorder(engine.rank, path, trace)
+    engine.recorder = rec
     for cls in (Comm, TopoComm):
         for name in (*P2P_CALLS, *COLLECTIVE_CALLS):
             fn = cls.__dict__.get(name)
