@@ -96,3 +96,45 @@ def test_comm_stats_in_process() -> None:
     off = launch(2, prog, timeout=50)
     assert off.returncode != 0
     assert "stats are not being recorded" in off.stdout + off.stderr
+
+
+@pytest.mark.timeout(90)
+def test_live_status_line_on_a_terminal(tmp_path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from conftest import job_env
+
+    prog = tmp_path / "slow.py"
+    prog.write_text(
+        "import asyncio, numpy as np, zmqmesh\n"
+        "async def main(comm):\n"
+        "    for _ in range(25):\n"
+        "        await comm.allreduce(np.ones(100))\n"
+        "        await asyncio.sleep(0.1)\n"
+        "    print('done', flush=True)\n"
+        "zmqmesh.run(main)\n"
+    )
+    master, slave = pty.openpty()
+    cmd = [sys.executable, "-m", "zmqmesh", "launch", "-n", "2", "--report", str(prog)]
+    proc = subprocess.Popen(cmd, stdout=slave, stderr=slave, env=job_env(), cwd=ROOT)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the terminal's other side is closed: the job is over
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=60) == 0
+    text = b"".join(chunks).decode(errors="replace")
+    assert re.search(r"zmqmesh: 2/2 ranks alive, [1-9]\d* collectives, [\d.]+ \w+ moved", text), (
+        text
+    )
+    assert "[0] done" in text
+    assert "zmqmesh report" in text

@@ -328,6 +328,7 @@ def job_spec(ns: argparse.Namespace, environ: Mapping[str, str]) -> JobSpec:
         pickle=ns.pickle,
         report=ns.report,
         trace=ns.trace,
+        live=ns.report and sys.stderr.isatty(),
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import select
+from collections.abc import Callable
 from typing import IO, BinaryIO
 
 __all__ = ["LineSplitter", "Pump", "Sink"]
@@ -81,14 +82,18 @@ class Sink:
     def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
         self.broken = False
+        self.before: Callable[[], None] | None = None  # e.g. clear a status line
 
     def __repr__(self) -> str:
         return f"<Sink {getattr(self.stream, 'name', '?')!r} broken={self.broken}>"
 
-    def write(self, data: bytes) -> None:
-        """Write all of ``data`` (whole lines) and flush; ``b""`` is a no-op."""
+    def write(self, data: bytes, *, flush_only: bool = False) -> None:
+        """Write all of ``data`` (whole lines, unless ``flush_only``: a status
+        line's own bytes) and flush; ``b""`` is a no-op."""
         if not data or self.broken:
             return
+        if self.before is not None and not flush_only:
+            self.before()
         view = memoryview(data)
         try:
             while view:

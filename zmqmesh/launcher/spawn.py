@@ -41,6 +41,7 @@ from typing import BinaryIO
 
 from zmqmesh.errors import LaunchError
 from zmqmesh.launcher.groups import become_subreaper, group_alive, reap_group, signal_group
+from zmqmesh.launcher.live import LiveStatus
 from zmqmesh.launcher.output import Pump, Sink
 from zmqmesh.launcher.policy import (
     Finish,
@@ -76,6 +77,7 @@ RESERVED_ENV = frozenset(
         "ZMQMESH_KEYFILE",
         "ZMQMESH_PROFILE",
         "ZMQMESH_TRACE",
+        "ZMQMESH_LIVE",
     }
 )
 """The variables the launcher sets (or clears) for each rank itself."""
@@ -117,6 +119,7 @@ class JobSpec:
     remote_wdir: str | None = None  # remote working directory (default: this one)
     report: bool = False  # print what each rank did at the end (--report)
     trace: str | None = None  # write a Chrome trace of the ranks' calls here (--trace)
+    live: bool = False  # with report: a status line on stderr (set when it is a terminal)
 
     def host_of(self, rank: int) -> str | None:
         return self.hosts[rank] if rank < len(self.hosts) else None
@@ -154,6 +157,8 @@ def rank_environ(
         env["ZMQMESH_PROFILE"] = os.path.join(ipc_dir, "profile")
         if spec.trace:
             env["ZMQMESH_TRACE"] = "1"
+        if spec.report and spec.live:
+            env["ZMQMESH_LIVE"] = "1"
     if shm_dir is not None:
         env["ZMQMESH_SHM_DIR"] = shm_dir
     if spec.spans_hosts:
@@ -359,7 +364,17 @@ class _Job:
             for rank in range(self.spec.size):
                 self._spawn(rank)
             self._apply(self.policy.start())
-            status = await finished
+            live = None
+            if self.spec.report and self.spec.live:
+                directory = self.envs[0].get("ZMQMESH_PROFILE", "")
+                alive = self._alive_count
+                live = LiveStatus(directory, self.spec.size, self.err, [self.out, self.err], alive)
+                live.start()
+            try:
+                status = await finished
+            finally:
+                if live is not None:
+                    live.stop()
             await self._sweep()
             return status
         finally:
@@ -376,6 +391,9 @@ class _Job:
                 if r.proc.stdin is not None:  # an ssh rank's lifeline
                     with contextlib.suppress(OSError):
                         r.proc.stdin.close()
+
+    def _alive_count(self) -> int:
+        return sum(r.returncode is None for r in self.ranks)
 
     def _spawn(self, rank: int) -> None:
         host = self.spec.host_of(rank)

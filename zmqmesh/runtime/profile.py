@@ -152,6 +152,8 @@ def install(engine: Engine, directory: str | None, *, trace: bool) -> Recorder:
         return send(dest, frames)
 
     engine.send = counting_send  # type: ignore[method-assign]
+    if directory and os.environ.get("ZMQMESH_LIVE") == "1":
+        _tick_live(rec, os.path.join(directory, f"rank-{engine.rank}.live"))
     transport = engine.transport
     if transport is not None:
         deliver = transport._on_message
@@ -162,3 +164,22 @@ def install(engine: Engine, directory: str | None, *, trace: bool) -> Recorder:
 
         transport._on_message = counting_deliver
     return rec
+
+
+def _tick_live(rec: Recorder, path: str) -> None:
+    """Every second, what the launcher's live status line sums up."""
+    import asyncio
+
+    def tick() -> None:
+        collectives = sum(int(c[0]) for name, c in rec.calls.items() if name in COLLECTIVE_CALLS)
+        moved = sum(v[1] + v[3] for v in rec.peers.values())
+        try:
+            with open(f"{path}.tmp", "w") as f:
+                json.dump({"collectives": collectives, "bytes": moved}, f)
+            os.replace(f"{path}.tmp", path)
+        except OSError:
+            return
+        loop.call_later(1.0, tick)
+
+    loop = asyncio.get_running_loop()
+    loop.call_later(1.0, tick)
