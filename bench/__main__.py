@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import sys
 
-from bench import coll, curve, p2p
+from bench import coll, curve, p2p, scale
 from bench import exec as exec_suite  # (the module's name shadows the builtin)
 
-SUITES = {"p2p": p2p.main, "coll": coll.main, "curve": curve.main, "exec": exec_suite.main}
+SUITES = {
+    "p2p": p2p.main,
+    "coll": coll.main,
+    "curve": curve.main,
+    "exec": exec_suite.main,
+    "scale": scale.main,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ PURE = [
     "collectives/ops.py",
     "collectives/base.py",
     "collectives/select.py",
+    "collectives/simulate.py",
     "launcher/policy.py",
     "runtime/jobenv.py",
     "topology/edges.py",
