@@ -131,3 +131,16 @@ def test_rejects_unknown_algorithms() -> None:
         predict("allreduce", "bruck", 4, 8, M)
     with pytest.raises(ValueError, match="p must be"):
         simulate("barrier", "dissemination", 0, 0, M)
+
+
+def test_select_takes_the_models_choice_at_scale() -> None:
+    from zmqmesh.collectives.select import choose
+
+    big = 16 * 2**20
+    # measured at small p: ring for a non-power-of-two large allreduce
+    assert choose("allreduce", size=3, nbytes=big, segmentable=True) == "ring"
+    # priced at large p: the ring's (p - 1) latency terms lose
+    assert choose("allreduce", size=1000, nbytes=big, segmentable=True) == "rabenseifner"
+    assert choose("bcast", size=4, nbytes=big, segmentable=True) == "binomial"
+    assert choose("bcast", size=64, nbytes=big, segmentable=True) == "scatter_allgather"
+    assert choose("bcast", size=4096, nbytes=big, segmentable=True) == "binomial"

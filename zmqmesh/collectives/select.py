@@ -20,17 +20,29 @@ float64 allreduce:
     4      16 MiB   29.9 ms             27.3 ms       25.7 ms
 
 so arrays below ``ALLREDUCE_LARGE`` (between the 1 and 16 MiB points) use
-recursive doubling and larger ones a bandwidth-optimal algorithm, chosen as
-MPICH does (Rabenseifner for powers of two, ring otherwise). For bcast,
+recursive doubling and larger ones a bandwidth-optimal algorithm:
+Rabenseifner for powers of two, and otherwise whichever of ring and
+Rabenseifner (with its fold-in) the cost model prices lower. For bcast,
 binomial beat scatter + ring allgather at 2 ranks (16 MiB: 1.43 vs 7.02 ms)
 and 4 ranks (16 MiB: 5.66 vs 23.05 ms), so scatter-allgather is left to 8
-ranks and more, which this machine cannot measure.
+ranks and more, where the model decides.
+
+Beyond what two cores can run, choices come from ``simulate.predict``
+(the algorithms' own message patterns priced with an alpha-beta-gamma
+model) with ``MODEL``, the parameters ``python -m bench scale`` fitted here
+(alpha 62.5 us, 6.5 GB/s, np.add at 14.7 GB/s). It finds, for example,
+that a non-power-of-two ring allreduce of 16 MiB loses to Rabenseifner from
+57 ranks on (its latency term grows with p), and that scatter-allgather
+bcast of 16 MiB loses to binomial from 256 ranks on.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
+
+from zmqmesh.collectives.simulate import Model, predict
 
 __all__ = ["ALGORITHMS", "choose", "config", "forced"]
 
@@ -50,6 +62,9 @@ BCAST_SA_MIN_SIZE = 8
 # Bruck's alltoall sends items up to log2(p) hops: worth it only when
 # rounds dominate, which at our per-message cost means many ranks.
 ALLTOALL_BRUCK_MIN_SIZE = 9
+
+# Fitted by ``python -m bench scale`` (see the module docstring).
+MODEL = Model(alpha=62.5e-6, beta=0.153e-9, gamma=0.068e-9)
 
 _forced: dict[str, str] = {}
 _env_read = False
@@ -120,17 +135,23 @@ def choose(
             return want
         if not large_ok or nbytes < ALLREDUCE_LARGE:
             return "recursive_doubling"
-        return "rabenseifner" if size & (size - 1) == 0 else "ring"
+        if size & (size - 1) == 0:
+            return "rabenseifner"
+        return _cheapest("allreduce", ("ring", "rabenseifner"), size, nbytes)
     if name == "bcast":
         if want is not None and (want == "binomial" or segmentable):
             return want
-        return (
-            "scatter_allgather"
-            if segmentable and size > 2 and nbytes >= BCAST_LARGE
-            else "binomial"
-        )
+        if not segmentable or size < BCAST_SA_MIN_SIZE or nbytes < BCAST_LARGE:
+            return "binomial"
+        return _cheapest("bcast", ("binomial", "scatter_allgather"), size, nbytes)
     if name == "allgather":
         return want or "bruck"
     if name == "alltoall":
         return want or ("bruck" if size >= ALLTOALL_BRUCK_MIN_SIZE else "pairwise")
     raise ValueError(f"no algorithm choice for {name!r}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _cheapest(collective: str, algorithms: tuple[str, ...], size: int, nbytes: int) -> str:
+    """The algorithm the cost model prices lowest (ties: the first)."""
+    return min(algorithms, key=lambda a: predict(collective, a, size, nbytes, MODEL).time)
