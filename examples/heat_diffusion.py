@@ -20,29 +20,12 @@ import zmqmesh
 ALPHA = 0.2  # k * dt / h^2; the explicit scheme is stable up to 0.25 in 2-D
 
 
-def plate(rows: int, cols: int, top_edge: bool) -> np.ndarray:
-    u = np.zeros((rows + 2, cols + 2))  # the frame: halo inside the plate, edge outside
-    u[0, :] = 1.0 if top_edge else 0.0
-    return u
-
-
 def step(u: np.ndarray) -> float:
     """One step of the interior, in place; the largest change. Serial and
     distributed runs share it, so they must agree to the last bit."""
-    c = u[1:-1, 1:-1]
-    new = c + ALPHA * ((u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:]) - 4.0 * c)
-    change = float(np.max(np.abs(new - c)))
-    u[1:-1, 1:-1] = new
-    return change
-
-
-async def exchange(mesh, edge: np.ndarray, dest: int | None, source: int | None, tag: int):
-    """``sendrecv``, where a None neighbour (off the plate) skips that half."""
-    if dest is None:
-        return None if source is None else await mesh.recv(source, tag)
-    if source is None:
-        return await mesh.send(edge, dest, tag)
-    return await mesh.sendrecv(edge, dest, sendtag=tag, source=source, recvtag=tag)
+    c, old = u[1:-1, 1:-1], u[1:-1, 1:-1].copy()  # c is a view: updating it updates u
+    c += ALPHA * ((u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:]) - 4.0 * old)
+    return float(np.max(np.abs(c - old)))
 
 
 async def main(comm: zmqmesh.Comm) -> None:
@@ -50,14 +33,14 @@ async def main(comm: zmqmesh.Comm) -> None:
     parser.add_argument("--n", type=int, default=64)
     parser.add_argument("--tol", type=float, default=3e-4)
     args = parser.parse_args()
-    n = args.n
-    dims = zmqmesh.dims_create(comm.size, 2)
+    n, dims = args.n, zmqmesh.dims_create(comm.size, 2)
     if n < dims[0]:
         raise SystemExit(f"heat_diffusion: a {n}x{n} grid cannot be split over {dims}")
     mesh = await comm.create_topology("mesh", dims=dims, periodic=(False, False))
     # This rank's rows and columns of the plate: near-equal runs of range(n).
     rows, cols = (np.array_split(range(n), d)[c] for d, c in zip(dims, mesh.coords, strict=True))
-    u = plate(len(rows), len(cols), top_edge=rows[0] == 0)
+    u = np.zeros((len(rows) + 2, len(cols) + 2))  # the frame: halo inside the plate, edge outside
+    u[0, :] = rows[0] == 0  # the top edge, held at 1
     (up, down), (left, right) = mesh.shift(0, 1), mesh.shift(1, 1)  # (source, dest) pairs
     mid = slice(1, -1)
     # (edge sent, to, from, halo filled); a tag per direction keeps a block's
@@ -65,14 +48,14 @@ async def main(comm: zmqmesh.Comm) -> None:
     swaps = [((-2, mid), down, up, (0, mid)), ((1, mid), up, down, (-1, mid))]
     swaps += [((mid, -2), right, left, (mid, 0)), ((mid, 1), left, right, (mid, -1))]
 
+    async def swap(tag: int, edge: tuple, to: int | None, fr: int | None, halo: tuple) -> None:
+        got = await mesh.sendrecv(u[edge], to, sendtag=tag, source=fr, recvtag=tag)
+        if fr is not None:  # a None neighbour (off the plate) sends and receives nothing
+            u[halo] = got
+
     steps, change = 0, np.inf
     while change >= args.tol:
-        got = await asyncio.gather(
-            *(exchange(mesh, u[e], to, fr, tag) for tag, (e, to, fr, _) in enumerate(swaps))
-        )
-        for (*_, halo), edge in zip(swaps, got, strict=True):
-            if edge is not None:
-                u[halo] = edge
+        await asyncio.gather(*(swap(tag, *s) for tag, s in enumerate(swaps)))
         change = await mesh.allreduce(step(u), op=zmqmesh.MAX)
         steps += 1
 
@@ -81,7 +64,8 @@ async def main(comm: zmqmesh.Comm) -> None:
         grid = np.empty((n, n))
         for i, j, b in blocks:
             grid[i : i + b.shape[0], j : j + b.shape[1]] = b
-        serial, serial_steps = plate(n, n, top_edge=True), 1
+        serial, serial_steps = np.zeros((n + 2, n + 2)), 1
+        serial[0, :] = 1.0
         while step(serial) >= args.tol:
             serial_steps += 1
         diff = float(np.max(np.abs(grid - serial[1:-1, 1:-1])))

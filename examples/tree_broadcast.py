@@ -22,14 +22,6 @@ import zmqmesh
 PAYLOAD, ACK = 1, 2  # tags: the two waves never match each other's messages
 
 
-def expected_depth(size: int, arity: int) -> int:
-    """Depth of the last heap node, the deepest one: steps up to the root."""
-    v, depth = size - 1, 0
-    while v > 0:
-        v, depth = (v - 1) // arity, depth + 1
-    return depth
-
-
 async def tree_bcast(tree: zmqmesh.Comm, payload: dict | None) -> tuple[int, dict, int]:
     """(this rank's depth, the payload, the number of ranks in its subtree)."""
     depth = 0
@@ -39,8 +31,7 @@ async def tree_bcast(tree: zmqmesh.Comm, payload: dict | None) -> tuple[int, dic
     for req in [tree.isend((depth + 1, payload), c, tag=PAYLOAD) for c in tree.children]:
         await req
     acked = 1 + sum([await tree.recv(c, tag=ACK) for c in tree.children])
-    if tree.parent is not None:
-        await tree.send(acked, tree.parent, tag=ACK)
+    await tree.send(acked, tree.parent, tag=ACK)  # parent None (the root): sends nothing
     return depth, payload, acked
 
 
@@ -63,9 +54,8 @@ async def main(comm: zmqmesh.Comm) -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     tree = await comm.create_topology("tree", arity=args.arity, root=0)
-    mine = None
-    if comm.rank == 0:
-        mine = {"config": {"lr": 0.05, "layers": [16, 8, 1]}, "w": np.arange(args.elems) / 7}
+    config = {"lr": 0.05, "layers": [16, 8, 1]}
+    mine = {"config": config, "w": np.arange(args.elems) / 7} if comm.rank == 0 else None
 
     (depth, payload, acked), t_tree = await timed(tree, args.repeat, tree_bcast, tree, mine)
     max_depth = await tree.reduce(depth, op=zmqmesh.MAX, root=0)
@@ -74,11 +64,12 @@ async def main(comm: zmqmesh.Comm) -> None:
     all_same = await comm.allreduce(same, op=zmqmesh.LAND)
 
     if comm.rank == 0:
-        want = expected_depth(tree.size, args.arity)
+        v, want = tree.size - 1, 0  # the last heap node, the deepest: its steps to the root
+        while v > 0:
+            v, want = (v - 1) // args.arity, want + 1
         print(f"tree of {tree.size} ranks, arity {args.arity}; children of rank 0: {tree.children}")
         print(f"depth {max_depth} (expected {want})")
-        mib = payload["w"].nbytes / 2**20
-        print(f"payload: config dict + {args.elems} float64 ({mib:.2f} MiB)")
+        print(f"payload: config dict + {args.elems} float64 ({args.elems * 8 / 2**20:.2f} MiB)")
         print(f"tree send/recv: {acked} of {tree.size} ranks acknowledged in {t_tree * 1e3:.2f} ms")
         print(f"comm.bcast: {t_bcast * 1e3:.2f} ms; same payload on every rank: {all_same}")
         if acked != tree.size or not all_same or max_depth != want:
