@@ -218,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="let the ranks send arbitrary objects with pickle (sets ZMQMESH_PICKLE=1)",
     )
     launch.add_argument(
+        "--mpi4py",
+        action="store_true",
+        help="run an mpi4py program unchanged: 'from mpi4py import MPI' gets zmqmesh's "
+        "mpi4py layer (zmqmesh.compat.mpi4py) in the ranks",
+    )
+    launch.add_argument(
         "--report",
         action="store_true",
         help="at the end, print what each rank did: messages and bytes per peer, time "
@@ -329,6 +335,7 @@ def job_spec(ns: argparse.Namespace, environ: Mapping[str, str]) -> JobSpec:
         report=ns.report,
         trace=ns.trace,
         live=ns.report and sys.stderr.isatty(),
+        mpi4py=ns.mpi4py,
     )
 
 

@@ -120,6 +120,7 @@ class JobSpec:
     report: bool = False  # print what each rank did at the end (--report)
     trace: str | None = None  # write a Chrome trace of the ranks' calls here (--trace)
     live: bool = False  # with report: a status line on stderr (set when it is a terminal)
+    mpi4py: bool = False  # "import mpi4py" finds zmqmesh.compat.mpi4py (--mpi4py)
 
     def host_of(self, rank: int) -> str | None:
         return self.hosts[rank] if rank < len(self.hosts) else None
@@ -153,6 +154,8 @@ def rank_environ(
     )
     if spec.pickle:
         env["ZMQMESH_PICKLE"] = "1"
+    if spec.mpi4py:
+        _shadow_mpi4py(env, base.get("PYTHONPATH"))
     if spec.report or spec.trace:
         env["ZMQMESH_PROFILE"] = os.path.join(ipc_dir, "profile")
         if spec.trace:
@@ -185,7 +188,17 @@ def remote_environ(spec: JobSpec, rank: int, *, job: str, rendezvous: str) -> di
     )
     if spec.pickle:
         env["ZMQMESH_PICKLE"] = "1"
+    if spec.mpi4py:
+        _shadow_mpi4py(env, env.get("PYTHONPATH"))
     return env
+
+
+def _shadow_mpi4py(env: dict[str, str], pythonpath: str | None) -> None:
+    """Put zmqmesh's mpi4py layer first on the rank's import path."""
+    import zmqmesh.compat
+
+    where = os.path.dirname(os.path.abspath(zmqmesh.compat.__file__))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [where, pythonpath]))
 
 
 def run_job(

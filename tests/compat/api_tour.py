@@ -1,0 +1,29 @@
+"""mpi4py's common calls under launch --mpi4py (run on 3 ranks)."""
+
+import numpy as np
+from mpi4py import MPI
+
+comm = MPI.COMM_WORLD
+rank = comm.Get_rank()
+size = comm.Get_size()
+print(f"Hello from process {rank} of {size} on {MPI.Get_processor_name()}")
+if rank == 0:
+    for i in range(1, size):
+        comm.send({"a": 7, "b": 3.14}, dest=i, tag=11)
+else:
+    print("rank", rank, "got", comm.recv(source=0, tag=11))
+s = comm.allreduce(rank, op=MPI.SUM)
+g = comm.gather(rank**2, root=0)
+b = comm.bcast("cfg" if rank == 0 else None, root=0)
+out = np.empty(4)
+comm.Allreduce(np.full(4, rank, dtype="d"), out, op=MPI.SUM)
+buf = np.arange(3.0) if rank == 0 else np.empty(3)
+comm.Bcast(buf, root=0)
+req = comm.isend(rank, dest=(rank + 1) % size, tag=5)
+got = comm.irecv(source=(rank - 1) % size, tag=5).wait()
+req.wait()
+sub = comm.Split(rank % 2, rank)
+comm.barrier()
+if rank == 0:
+    print(f"sum {s} gather {g} bcast {b} Allreduce {out} Bcast {buf} ring {got}", end=" ")
+    print(f"sub {sub.Get_size()}")

@@ -1,0 +1,1 @@
+"""Compatibility layers: existing programs written for other libraries."""
