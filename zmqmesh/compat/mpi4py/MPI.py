@@ -276,7 +276,7 @@ class Comm:
         tag: int = ANY_TAG,
         status: Status | None = None,
     ) -> Any:
-        return _run(self._comm.recv(source, tag, _status(status), copy=True))
+        return _run(self._comm.recv(source, tag, _status(status)))
 
     def mprobe(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("Comm.mprobe is not supported by zmqmesh's mpi4py layer")
@@ -299,7 +299,7 @@ class Comm:
                 source=source,
                 recvtag=recvtag,
                 status=_status(status),
-                copy=True,
+                copy=False,
             )
         )
 
@@ -309,7 +309,7 @@ class Comm:
     issend = isend
 
     def irecv(self, buf: Any = None, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
-        return Request(_now(lambda: self._comm.irecv(source, tag, copy=True)))
+        return Request(_now(lambda: self._comm.irecv(source, tag)))
 
     def probe(
         self, source: int = ANY_SOURCE, tag: int = ANY_TAG, status: Status | None = None
