@@ -6,8 +6,8 @@ Peers run interleaved in rounds within one invocation, so machine noise hits
 all of them alike. A cell is the median over rounds of per-round medians over
 iterations, where an iteration's time is the slowest rank's (barrier, then
 the timed call on every rank). A peer that is not installed is skipped, and
-the report says so; ``--peers`` picks the peers. Writes ``coll.md`` and
-``coll.json`` to ``--out``.
+the report says so; ``--peers`` picks the peers. Writes ``coll.md``,
+``coll.json`` and, when matplotlib is installed, ``coll.png`` to ``--out``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import zmq
 
 import zmqmesh
 from bench.coll_common import OPS
+from bench.plots import coll_plot
 
 HERE = Path(__file__).resolve().parent
 
@@ -146,13 +147,11 @@ def launches(
                         )
                     )
     mpiexec = _mpiexec()
-    if "mpi4py" not in peers:
-        pass
-    elif importlib.util.find_spec("mpi4py") is None:
+    if "mpi4py" in peers and importlib.util.find_spec("mpi4py") is None:
         skipped["mpi4py"] = "mpi4py is not installed (see bench/README.md)"
-    elif mpiexec is None:
+    elif "mpi4py" in peers and mpiexec is None:
         skipped["mpi4py"] = "no mpiexec on PATH (apt-get install mpich)"
-    else:
+    elif "mpi4py" in peers:
         out.append(
             Launch(
                 "mpi4py",
@@ -170,11 +169,9 @@ def launches(
                 {"buffer": "mpi4py buffer", "pickle": "mpi4py pickle"},
             )
         )
-    if "gloo" not in peers:
-        pass
-    elif importlib.util.find_spec("torch") is None:
+    if "gloo" in peers and importlib.util.find_spec("torch") is None:
         skipped["gloo"] = "torch is not installed (see bench/README.md)"
-    else:
+    elif "gloo" in peers:
         out.append(
             Launch(
                 "gloo",
@@ -556,9 +553,11 @@ def main(argv: list[str]) -> int:
             for f in failures
         ]
         lines.append("")
-    report = "\n".join(lines)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    if coll_plot(out / "coll.png", med, ops, ranks, f"coll: {cmd_line}"):
+        lines += ["Plot: `coll.png` (time against bytes, a panel per op and rank count).", ""]
+    report = "\n".join(lines)
     (out / "coll.md").write_text(report)
     (out / "coll.json").write_text(
         json.dumps(

@@ -34,6 +34,7 @@ import zmq
 
 import zmqmesh
 from bench.coll import Launch, _machine, _run, _version, _zmqmesh_source
+from bench.plots import pyplot, ratio_axis
 
 HERE = Path(__file__).resolve().parent
 
@@ -162,22 +163,21 @@ def table_lines(
     return lines
 
 
-def plot(path: Path, table: dict[str, dict[str, float]], row_defs: list[tuple]) -> bool:
+def plot(path: Path, table: dict[str, dict[str, float]], row_defs: list[tuple], title: str) -> bool:
     """A bar per metric and peer: how many times better zmqmesh is (the
-    ratio turned so that above 1 always means zmqmesh ahead); False when
-    matplotlib is not installed."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    peers = [p for p in table if p != "zmqmesh"]
+    ratio turned so that above 1 always means zmqmesh ahead); False, with a
+    note, when matplotlib is not installed or no peer ran beside zmqmesh."""
     z = table.get("zmqmesh", {})
+    peers = [p for p in table if p != "zmqmesh"]
     keys = [r for r in row_defs if r[0] in z and any(r[0] in table[p] for p in peers)]
-    fig, ax = plt.subplots(figsize=(9, 0.3 * len(keys) * max(1, len(peers)) + 1.5))
-    height = 0.8 / max(1, len(peers))
+    if not keys:
+        print("exec: no peer measured beside zmqmesh, no exec.png", file=sys.stderr)
+        return False
+    plt = pyplot("exec.png")
+    if plt is None:
+        return False
+    fig, ax = plt.subplots(figsize=(9, 0.3 * len(keys) * len(peers) + 1.8))
+    height = 0.8 / len(peers)
     for i, p in enumerate(peers):
         ys, xs = [], []
         for j, (key, _label, _fmt, higher) in enumerate(keys):
@@ -186,13 +186,16 @@ def plot(path: Path, table: dict[str, dict[str, float]], row_defs: list[tuple]) 
                 ys.append(j + i * height)
                 xs.append(q if higher else 1 / q)
         # from 1 to the ratio, so a bar's direction says who is ahead
-        ax.barh(ys, [x - 1 for x in xs], left=1, height=height, label=LABELS[p])
+        bars = ax.barh(ys, [x - 1 for x in xs], left=1, height=height, label=LABELS[p])
+        ax.bar_label(bars, labels=[f"{x:.2g}x" for x in xs], padding=3, fontsize=8)
     ax.set_yticks([j + height * (len(peers) - 1) / 2 for j in range(len(keys))])
     ax.set_yticklabels([r[1] for r in keys])
     ax.invert_yaxis()
-    ax.set_xscale("log")
+    ratio_axis(ax, "x", (1.0, 2.0, 5.0))
+    ax.margins(x=0.15)
     ax.axvline(1, color="black", linewidth=0.8)
     ax.set_xlabel("times better for zmqmesh (above 1: zmqmesh ahead)")
+    ax.set_title(title, fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -392,7 +395,8 @@ def main(argv: list[str]) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     table = {c: med[c] for c in cols}
-    if plot(out / "exec.png", table, row_defs):
+    title = f"exec: zmqmesh against each peer, {a.workers} workers\n{cmd_line}"
+    if plot(out / "exec.png", table, row_defs, title):
         lines += ["Plot: `exec.png` (how many times better zmqmesh is, per row and peer).", ""]
     report = "\n".join(lines)
     (out / "exec.md").write_text(report)

@@ -6,7 +6,8 @@ Peers run interleaved in rounds within one invocation (their order rotating
 each round), so machine noise hits all of them alike; each cell is the
 median over rounds of per-round medians. A peer that is not installed is
 skipped, and the report says so; ``--peers`` picks the peers. Writes
-``p2p.md`` and ``p2p.json`` to ``--out``.
+``p2p.md`` and ``p2p.json`` (and ``p2p.png`` when matplotlib is installed)
+to ``--out``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import zmq
 
 import zmqmesh
 from bench.coll import Launch, _fmt_bytes, _machine, _mpiexec, _run, _zmqmesh_source
+from bench.plots import p2p_plot
 
 HERE = Path(__file__).resolve().parent
 
@@ -298,9 +300,11 @@ def main(argv: list[str]) -> int:
             for f in failures
         ]
         lines.append("")
-    report = "\n".join(lines)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    if p2p_plot(out / "p2p.png", med, cols, f"p2p: {cmd_line}"):
+        lines += ["Plot: `p2p.png` (time against size per column; zmqmesh's ratios).", ""]
+    report = "\n".join(lines)
     (out / "p2p.md").write_text(report)
     (out / "p2p.json").write_text(
         json.dumps(

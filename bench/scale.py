@@ -19,7 +19,6 @@ when matplotlib is installed).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import statistics
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from bench.coll import Launch, _fmt_bytes, _fmt_time, _machine, _run
+from bench.plots import pyplot, time_axis
 from zmqmesh.collectives import select
 from zmqmesh.collectives.simulate import ALGORITHMS, Model, predict
 
@@ -353,25 +353,41 @@ def report(res: dict[str, Any]) -> str:
 
 
 def plot(res: dict[str, Any], path: Path) -> bool:
-    if importlib.util.find_spec("matplotlib") is None:
+    """allreduce time against p, a line per algorithm (the model) and a
+    cross per real run of that algorithm (step 2), a panel per size; False,
+    with a note, when matplotlib is not installed."""
+    plt = pyplot("scale.png")
+    if plt is None:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     model = Model(**res["model"])
-    ps = [2**k for k in range(1, 18)]
-    fig, axes = plt.subplots(1, len(PREDICT_SIZES), figsize=(15, 4))
+    ps = [2**k for k in range(1, 18)]  # powers of two: off them the curves jump
+    fig, axes = plt.subplots(1, len(PREDICT_SIZES), figsize=(15, 4.5))
     for ax, nbytes in zip(axes, PREDICT_SIZES, strict=True):
-        for a in ALGORITHMS["allreduce"]:
-            ax.loglog(ps, [predict("allreduce", a, p, nbytes, model).time for p in ps], label=a)
+        for i, a in enumerate(ALGORITHMS["allreduce"]):
+            ts = [predict("allreduce", a, p, nbytes, model).time for p in ps]
+            ax.plot(ps, ts, color=f"C{i}", label=f"{a} (model)")
+            real = [
+                (e["ranks"], e["measured"])
+                for e in res["errors"]
+                if e["collective"] == "allreduce" and e["algorithm"] == a and e["nbytes"] == nbytes
+            ]
+            if real:
+                ax.scatter(*zip(*real, strict=True), color=f"C{i}", marker="x", label=f"{a} (run)")
+        ax.set_xscale("log")
+        time_axis(ax)
         ax.set_title(f"allreduce {_fmt_bytes(nbytes)}")
-        ax.set_xlabel("ranks")
-        ax.set_ylabel("seconds")
-        ax.legend()
+        ax.set_xlabel("ranks (p)")
+        ax.set_ylabel("time")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8)
+    m = res["model"]
+    fig.suptitle(
+        f"scale: alpha {m['alpha'] * 1e6:.1f} µs, beta {m['beta'] * 1e9:.3f} ns/B, "
+        f"gamma {m['gamma'] * 1e9:.3f} ns/B (fitted here); crosses: real runs on this machine"
+    )
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
     return True
 
 
