@@ -149,7 +149,7 @@ class Executor:
     def stats(self) -> dict[int, dict[str, int]]:
         """*sync*: per worker rank, the tasks it ``run``, ``stolen`` (taken
         from others) and ``given`` (taken by others); exact once the block
-        has been left, up to one event-loop turn behind before."""
+        has been left, up to a quarter of a second behind before."""
         node = self._node
         if node is None:
             return {}

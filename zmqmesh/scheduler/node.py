@@ -49,6 +49,7 @@ log = logging.getLogger("zmqmesh.executor")
 
 TASKS, STEAL, LOOT, RESULT, MOVED, COUNTS, STOP = range(1, 8)
 _BATCH = 512  # tasks or results per message
+COUNTS_EVERY = 0.25  # seconds between a worker's reports of its counts
 _ORIGIN_SHIFT = 40
 _SIMPLE = (int, float, str, bytes, bool, type(None))
 _PROBE = Envelope(Kind.P2P, 0, 0, 0)
@@ -74,6 +75,8 @@ class Node:
         self._outbox: defaultdict[tuple[int, int], list[Any]] = defaultdict(list)
         self._flush_soon = False
         self._sent_counts: list[Any] = [0, 0, 0]
+        self._counts_due = 0.0
+        self._counts_timer = False
         self._final_counts: set[int] = set()
         self.worker = Worker(self) if self.rank in self.live else None
         engine = xc._engine
@@ -127,6 +130,14 @@ class Node:
 
     # -- sending -----------------------------------------------------------------
     def _queue(self, dest: int, tag: int, item: Any) -> None:
+        if not self._flush_soon and tag != MOVED:
+            # The first message of an event-loop turn leaves at once (a lone
+            # task's round trip does not wait a turn); the rest of the turn's
+            # messages are batched behind it.
+            self._flush_soon = True
+            self.loop.call_soon(self._flush)
+            self._post(dest, tag, [item])
+            return
         self._outbox[dest, tag].append(item)
         if not self._flush_soon:
             self._flush_soon = True
@@ -143,10 +154,23 @@ class Node:
             for i in range(0, len(items), _BATCH):
                 self._post(dest, tag, items[i : i + _BATCH])
         if self.worker is not None and self.rank != self.root:
-            counts = self.worker.counts
-            if counts != self._sent_counts[:3]:
-                self._sent_counts = [*counts, self.stopped.done()]
+            # The root's stats: at most every COUNTS_EVERY seconds (not a
+            # message per task), and always the final ones.
+            counts, now = self.worker.counts, self.loop.time()
+            final = self.stopped.done()
+            if counts != self._sent_counts[:3] and (final or now >= self._counts_due):
+                self._sent_counts = [*counts, final]
+                self._counts_due = now + COUNTS_EVERY
                 self._post(self.root, COUNTS, self._sent_counts)
+            elif counts != self._sent_counts[:3] and not self._counts_timer:
+                self._counts_timer = True
+                self.loop.call_at(self._counts_due, self._counts_later)
+
+    def _counts_later(self) -> None:
+        self._counts_timer = False
+        if not self._flush_soon:
+            self._flush_soon = True
+            self.loop.call_soon(self._flush)
 
     def _post(self, dest: int, tag: int, obj: Any) -> None:
         if dest == self.rank:
