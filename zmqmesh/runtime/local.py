@@ -111,6 +111,11 @@ class _Reader(asyncio.BufferedProtocol):
                     self.pending.clear()
                 continue
             if not self.lengths:  # a message header
+                if not self.pending:
+                    whole = self._whole(data)
+                    if whole is not None:
+                        data = whole
+                        continue
                 data = self._header(data)
                 continue
             i = len(self.frames) - 1
@@ -120,6 +125,28 @@ class _Reader(asyncio.BufferedProtocol):
             data = data[take:]
             if self.filled == self.lengths[i]:
                 self._next_frame()
+
+    def _whole(self, data: memoryview) -> memoryview | None:
+        """The common case, a small message wholly in ``data``: taken in one
+        go (returns the rest), or None to parse it piece by piece."""
+        if len(data) < _COUNT.size:
+            return None
+        count = _COUNT.unpack_from(data)[0]
+        start = _COUNT.size + count * _LEN.size
+        if not 0 < count <= _MAX_FRAMES or len(data) < start:
+            return None
+        lengths = struct.unpack_from(f"<{count}Q", data, _COUNT.size)
+        end = start + sum(lengths)
+        if len(data) < end or end - start > self.links.max_message:
+            return None
+        header = bytes(data[start : start + lengths[0]])
+        start += lengths[0]
+        frames = []
+        for n in lengths[1:]:
+            frames.append(bytearray(data[start : start + n]))
+            start += n
+        self.links.accept(self.sender, header, frames)
+        return data[end:]
 
     def _header(self, data: memoryview) -> memoryview:
         buf = self.pending
@@ -294,10 +321,8 @@ class LocalLinks:
         if link is None:
             link = self.links[rank] = _Link(rank)
             self._spawn(self._connect(link))
-        head = bytearray(_COUNT.pack(len(frames)))
-        for f in frames:
-            head += _LEN.pack(f.nbytes if type(f) is memoryview else len(f))
-        parts = [bytes(head), *frames]
+        sizes = [f.nbytes if type(f) is memoryview else len(f) for f in frames]
+        parts = [struct.pack(f"<I{len(sizes)}Q", len(sizes), *sizes), *frames]
         fut: asyncio.Future[None]
         if link.full or link.backlog:
             fut = self.loop.create_future()
