@@ -26,7 +26,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ import numpy as np
 import zmq
 
 import zmqmesh
-from bench.coll_common import OPS
+from bench.coll_common import OPS, snapshot_zmqmesh
 from bench.plots import coll_plot
 
 HERE = Path(__file__).resolve().parent
@@ -371,15 +370,7 @@ def main(argv: list[str]) -> int:
     meta: dict[str, Any] = {}
     failures: list[str] = []
     commit, source_before = _zmqmesh_source()
-    # Measure one zmqmesh throughout, even while its working tree changes:
-    # every job imports a copy taken now (an editable install's finder comes
-    # after PYTHONPATH).
-    snapshot = Path(tempfile.mkdtemp(prefix="zmqmesh-coll-"))
-    shutil.copytree(
-        Path(zmqmesh.__file__).resolve().parent,
-        snapshot / "zmqmesh",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    snapshot = snapshot_zmqmesh("coll")
     t_start = time.monotonic()
     try:
         for r in range(rounds):

@@ -139,3 +139,23 @@ def emit(meta: dict[str, Any], results: dict[str, dict[str, dict[int, list[float
     """Print rank 0's one JSON line."""
     print(json.dumps({"meta": meta, "results": results}))
     sys.stdout.flush()
+
+
+def snapshot_zmqmesh(suite: str) -> Any:
+    """A copy of the zmqmesh package in a new temporary directory (returned
+    as a Path): a suite's jobs all import it, so one zmqmesh is measured
+    throughout even while the working tree changes (put the directory first
+    on PYTHONPATH: an editable install's finder comes after it)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import zmqmesh
+
+    snapshot = Path(tempfile.mkdtemp(prefix=f"zmqmesh-{suite}-"))
+    shutil.copytree(
+        Path(zmqmesh.__file__).resolve().parent,
+        snapshot / "zmqmesh",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    return snapshot

@@ -24,7 +24,6 @@ import platform
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ import zmq
 
 import zmqmesh
 from bench.coll import Launch, _machine, _run, _version, _zmqmesh_source
+from bench.coll_common import snapshot_zmqmesh
 from bench.plots import pyplot, ratio_axis
 
 HERE = Path(__file__).resolve().parent
@@ -265,13 +265,7 @@ def main(argv: list[str]) -> int:
     over_budget: dict[str, dict[str, float]] = {}
     failures: list[str] = []
     commit, source_before = _zmqmesh_source()
-    # every job imports a copy of zmqmesh taken now (as the coll suite does)
-    snapshot = Path(tempfile.mkdtemp(prefix="zmqmesh-exec-"))
-    shutil.copytree(
-        Path(zmqmesh.__file__).resolve().parent,
-        snapshot / "zmqmesh",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    snapshot = snapshot_zmqmesh("exec")
     t_start = time.monotonic()
     try:
         for r in range(rounds):

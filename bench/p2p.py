@@ -19,7 +19,6 @@ import platform
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import zmq
 
 import zmqmesh
 from bench.coll import Launch, _fmt_bytes, _machine, _mpiexec, _run, _zmqmesh_source
+from bench.coll_common import snapshot_zmqmesh
 from bench.plots import p2p_plot
 
 HERE = Path(__file__).resolve().parent
@@ -195,13 +195,7 @@ def main(argv: list[str]) -> int:
     meta: dict[str, Any] = {}
     failures: list[str] = []
     commit, source_before = _zmqmesh_source()
-    # every job imports this copy of zmqmesh, even while the tree changes
-    snapshot = Path(tempfile.mkdtemp(prefix="zmqmesh-p2p-"))
-    shutil.copytree(
-        Path(zmqmesh.__file__).resolve().parent,
-        snapshot / "zmqmesh",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    snapshot = snapshot_zmqmesh("p2p")
     t_start = time.monotonic()
     try:
         for r in range(rounds):

@@ -14,18 +14,11 @@ import os
 from collections.abc import Callable
 
 from zmqmesh.launcher.output import Sink
+from zmqmesh.launcher.report import human_size
 
 __all__ = ["LiveStatus"]
 
 _CLEAR = b"\r\x1b[K"
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError
 
 
 class LiveStatus:
@@ -56,7 +49,7 @@ class LiveStatus:
                 continue
         return (
             f"zmqmesh: {self.alive()}/{self.size} ranks alive, {collectives} collectives, "
-            f"{_size(moved)} moved"
+            f"{human_size(moved)} moved"
         )
 
     def _tick(self) -> None:

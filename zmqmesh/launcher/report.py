@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["chrome_trace", "load", "report"]
+__all__ = ["chrome_trace", "human_size", "load", "report"]
 
 _P2P = frozenset({"send", "recv", "sendrecv", "probe"})
 
@@ -31,9 +31,10 @@ def load(directory: str, size: int) -> list[dict[str, Any] | None]:
     return records
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
+def human_size(n: float) -> str:
+    """``n`` bytes in B, KiB, MiB, GiB or TiB."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     raise AssertionError
@@ -61,16 +62,17 @@ def report(records: Sequence[dict[str, Any] | None]) -> str:
         compute = max(0.0, rec["wall"] - rec["waiting"])
         computes.append(compute)
         lines.append(
-            f"{rank:>4}  {sent[0]:>9}  {_size(sent[1]):>10}  {recv[0]:>9}  {_size(recv[1]):>10}"
+            f"{rank:>4}  {sent[0]:>9}  {human_size(sent[1]):>10}"
+            f"  {recv[0]:>9}  {human_size(recv[1]):>10}"
             f"  {rec['wall']:>7.3f}  {rec['waiting']:>7.3f}  {compute:>9.3f}"
-            f"  {_size(rec['peak_rss']):>8}"
+            f"  {human_size(rec['peak_rss']):>8}"
         )
     lines += ["", "messages per peer (sent msgs/bytes -> peer, received msgs/bytes <- peer):"]
     for rank, rec in enumerate(records):
         if rec is None or not rec["peers"]:
             continue
         cells = [
-            f"{peer}: {v[0]}/{_size(v[1])} -> {v[2]}/{_size(v[3])} <-"
+            f"{peer}: {v[0]}/{human_size(v[1])} -> {v[2]}/{human_size(v[3])} <-"
             for peer, v in sorted(rec["peers"].items(), key=lambda kv: int(kv[0]))
         ]
         lines.append(f"  rank {rank}: " + "; ".join(cells))

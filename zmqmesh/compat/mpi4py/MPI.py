@@ -393,16 +393,7 @@ class Comm:
         recvtag: int = ANY_TAG,
         status: Status | None = None,
     ) -> None:
-        got = _run(
-            self._comm.sendrecv(
-                _array(sendbuf),
-                dest,
-                sendtag=sendtag,
-                source=source,
-                recvtag=recvtag,
-                status=_status(status),
-            )
-        )
+        got = self.sendrecv(_array(sendbuf), dest, sendtag, None, source, recvtag, status)
         if got is not None and recvbuf is not None:
             _into(_array(recvbuf), got, "Sendrecv")
 
