@@ -103,8 +103,8 @@ class Worker:
                     self.running = False
                     if self.dq:
                         self.cond.notify()
-                    elif not self._coros:
-                        self.idle.set()
+                    elif not self._coros and len(self.node.live) > 1:
+                        self.idle.set()  # someone to steal from
                     return
                 spec = self.dq.popleft()
             self._execute(spec)
@@ -175,8 +175,8 @@ class Worker:
 
     def _went_idle(self) -> None:
         with self.cond:
-            if not self.dq and not self.running:
-                self.idle.set()
+            if not self.dq and not self.running and len(self.node.live) > 1:
+                self.idle.set()  # someone to steal from
 
     def _start_coro(self, tid: int, fn: Any, args: Any, kwargs: Any) -> None:
         task = asyncio.ensure_future(self._coro(tid, fn, args, kwargs))
