@@ -105,9 +105,11 @@ class Worker:
                         self.cond.notify()
                     elif not self._coros and len(self.node.live) > 1:
                         self.idle.set()  # someone to steal from
-                    return
+                    break
                 spec = self.dq.popleft()
             self._execute(spec)
+        if self._results:  # send them now, not a loop turn later
+            self._collect()
 
     def push_head(self, spec: list[Any]) -> None:
         with self.cond:
