@@ -3,6 +3,7 @@ it has created their communicator are kept and handled when it does."""
 
 from __future__ import annotations
 
+from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Selector
 from zmqmesh.runtime.collective import CollState
 from zmqmesh.runtime.engine import Engine
 from zmqmesh.wire import Envelope, Kind, encode
@@ -37,3 +38,25 @@ def test_other_contexts_are_untouched() -> None:
     state = CollState(engine, 3, 0, (0, 1))
     engine.claim_slot(1, (0, 1), state)
     assert state.broken is None
+
+
+def _p2p(ctx: int, source: int, tag: int, payload: object) -> list[bytes]:
+    return [bytes(f) for f in encode(Envelope(Kind.P2P, ctx, source, tag), payload)]
+
+
+def test_a_handler_takes_queued_then_arriving_messages_of_its_context() -> None:
+    from zmqmesh.wire import decode
+
+    engine = Engine(0, 2, allow_pickle=False)
+    engine.ctx_ranks[4] = engine.ctx_ranks[6] = (0, 1)
+    engine.deliver(_p2p(4, 1, 1, "queued"), sender=1)
+    engine.deliver(_p2p(6, 1, 1, "other context"), sender=1)
+    got: list[object] = []
+    engine.set_handler(4, lambda msg: got.append(decode(msg)[1]))
+    engine.deliver(_p2p(4, 1, 2, "arriving"), sender=1)
+    assert got == ["queued", "arriving"]
+    assert engine.unexpected_bytes > 0  # the other context's message still waits
+    engine.set_handler(4, None)
+    engine.deliver(_p2p(4, 1, 3, "matched again"), sender=1)
+    assert got == ["queued", "arriving"]
+    assert engine.peek(Selector(4, ANY_SOURCE, ANY_TAG)) is not None

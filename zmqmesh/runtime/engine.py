@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from zmqmesh.errors import DecodeError, RankFailedError
-from zmqmesh.matching import ANY_SOURCE, Matcher, Selector
+from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Matcher, Selector
 from zmqmesh.runtime.transport import Transport
 from zmqmesh.wire import Kind, decode, payload_nbytes, peek_envelope
 
@@ -76,6 +76,8 @@ class Engine:
         self.failed: dict[int, str] = {}
         self._going: dict[int, tuple[str, float]] = {}  # reported gone, not yet failed
         self.recorder: Recorder | None = None  # counters of --report (profile.py)
+        # context -> what takes its point-to-point messages instead of receives
+        self.handlers: dict[int, Callable[[list[Any]], None]] = {}
         # called with (world rank, detail) once a peer is declared failed
         self.failure_watchers: list[Callable[[int, str], None]] = []
         self._last_seen: dict[int, float] = {}  # world rank -> last arrival (while going)
@@ -143,6 +145,9 @@ class Engine:
                 return
             if state is not None and not front:
                 state.check_arrival(env)
+        if env.kind == Kind.P2P and env.ctx in self.handlers:
+            self.handlers[env.ctx](msg)
+            return
         token, probes = self.matcher.arrive(env.ctx, env.source, env.tag, msg, front=front)
         if token is not None:
             token.set_result((env.source, env.tag, msg))
@@ -194,6 +199,18 @@ class Engine:
         self.ctx_ranks[2 * slot] = self.ctx_ranks[2 * slot + 1] = ranks
         for msg in self._early_ctrl.pop(2 * slot + 1, ()):
             self._control(state, msg)
+
+    def set_handler(self, ctx: int, handler: Callable[[list[Any]], None] | None) -> None:
+        """Hand every point-to-point message of context ``ctx`` to ``handler``
+        as it arrives (those already queued first), instead of matching it
+        to receives; None goes back to matching."""
+        if handler is None:
+            self.handlers.pop(ctx, None)
+            return
+        self.handlers[ctx] = handler
+        while (found := self.matcher.take(Selector(ctx, ANY_SOURCE, ANY_TAG))) is not None:
+            self._taken(found[2])
+            handler(found[2])
 
     def release_slot(self, slot: int) -> None:
         """A communicator of this slot is gone: forget its contexts."""

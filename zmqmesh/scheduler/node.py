@@ -32,13 +32,11 @@ import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from zmqmesh.errors import RankFailedError
-from zmqmesh.matching import ANY_SOURCE, ANY_TAG
-from zmqmesh.runtime.request import Status
+from zmqmesh.errors import DecodeError, RankFailedError
 from zmqmesh.scheduler.table import TaskTable
 from zmqmesh.scheduler.tasks import as_remote_error, fn_ref
 from zmqmesh.scheduler.worker import Worker
-from zmqmesh.wire import Envelope, Kind, encode
+from zmqmesh.wire import Envelope, Kind, decode, encode
 
 if TYPE_CHECKING:
     from zmqmesh.runtime.comm import Comm
@@ -82,7 +80,9 @@ class Node:
         engine = xc._engine
         self._world = xc._ranks
         engine.failure_watchers.append(self._failed)
-        self._dispatcher = asyncio.ensure_future(self._dispatch())
+        # Messages are handled as they arrive (no receive, future and task
+        # wake-up per message on the hot path).
+        engine.set_handler(xc._ctx, self._arrived)
         for world, detail in list(engine.failed.items()):
             self._failed(world, detail)
 
@@ -212,24 +212,18 @@ class Node:
             self._queue(item[0] >> _ORIGIN_SHIFT, RESULT, item)
 
     # -- receiving -----------------------------------------------------------------
-    async def _dispatch(self) -> None:
-        status = Status()
-        while True:
-            try:
-                obj = await self.xc.recv(ANY_SOURCE, ANY_TAG, status)
-            except RankFailedError:
-                return  # every other rank is gone; the watcher has seen to it
-            except Exception as exc:  # a message that does not decode: skip it
-                log.error("executor on rank %d: dropped a message: %s", self.rank, exc)
-                continue
-            source = status.source
-            assert source is not None
-            try:
-                self._handle(source, status.tag, obj)
-            except Exception:
-                log.exception(
-                    "executor on rank %d: bad message %d from %d", self.rank, status.tag, source
-                )
+    def _arrived(self, msg: list[Any]) -> None:
+        try:
+            env, obj = decode(msg, allow_pickle=self.allow_pickle)
+        except DecodeError as exc:  # a message that does not decode: skip it
+            log.error("executor on rank %d: dropped a message: %s", self.rank, exc)
+            return
+        try:
+            self._handle(env.source, env.tag, obj)
+        except Exception:
+            log.exception(
+                "executor on rank %d: bad message %d from %d", self.rank, env.tag, env.source
+            )
 
     def _handle(self, source: int, tag: int, obj: Any) -> None:
         worker = self.worker
@@ -338,8 +332,7 @@ class Node:
     async def _close(self) -> None:
         if self.worker is not None:
             await self.worker.close()
-        self._dispatcher.cancel()
-        await asyncio.gather(self._dispatcher, return_exceptions=True)
+        self.xc._engine.set_handler(self.xc._ctx, None)
         if self._failed in self.xc._engine.failure_watchers:
             self.xc._engine.failure_watchers.remove(self._failed)
         for fut in self.futures.values():
