@@ -68,7 +68,9 @@ def test_soak_leaks_nothing(tmp_path) -> None:
         assert iters > 100
         # a leak grows with the thousands of calls; a few descriptors come and go
         assert fd1 <= fd0 + 16, (fd0, fd1)
-        assert shm1 <= shm0 + 8, (shm0, shm1)  # segments are recycled
+        # segments are recycled: the pools (of all 4 ranks, in one directory)
+        # settle near 36 segments; a leak would add one per few calls
+        assert shm1 <= shm0 + 16, (shm0, shm1)
         assert rss1 <= rss0 + 64, (rss0, rss1)  # MiB
     leftovers = [p for p in os.listdir("/dev/shm") if p.startswith("zmqmesh-")]
     # the launcher removed this job's directories (others may belong to jobs running now)
