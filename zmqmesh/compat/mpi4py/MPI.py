@@ -95,11 +95,23 @@ def _array(buf: Any) -> np.ndarray:
         raise TypeError(f"not a buffer: {type(buf).__name__}") from None
 
 
+def _into_parts(dst: np.ndarray, parts: Sequence[Any], what: str) -> None:
+    """Each received part straight into its place in ``dst``, in order."""
+    total = sum(np.asarray(p).size for p in parts)
+    if total != dst.size:
+        raise ValueError(f"{what}: the receive buffer holds {dst.size} items, not {total}")
+    if not dst.flags.c_contiguous:  # a strided view: reshape(-1) would be a copy
+        np.copyto(dst, np.concatenate([np.ravel(p) for p in parts]).reshape(dst.shape))
+        return
+    flat, at = dst.reshape(-1), 0
+    for part in parts:
+        part = np.asarray(part).reshape(-1)
+        np.copyto(flat[at : at + part.size], part, casting="unsafe")
+        at += part.size
+
+
 def _into(dst: np.ndarray, src: Any, what: str) -> None:
-    src = np.asarray(src)
-    if src.size != dst.size:
-        raise ValueError(f"{what}: the receive buffer holds {dst.size} items, not {src.size}")
-    np.copyto(dst.reshape(-1), src.reshape(-1).astype(dst.dtype, copy=False))
+    _into_parts(dst, [src], what)
 
 
 class Status:
@@ -377,7 +389,7 @@ class Comm:
             _into(_array(buf), got, "Recv")
 
     def Isend(self, buf: Any, dest: int | None, tag: int = 0) -> Request:
-        data = np.array(_array(buf))
+        data = _array(buf)  # as in MPI, the buffer must not change before wait()
         return Request(_now(lambda: self._comm.isend(data, dest, tag)))
 
     def Irecv(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
@@ -418,11 +430,11 @@ class Comm:
     def Gather(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
         parts = _run(self._comm.gather(_array(sendbuf), root))
         if self._comm.rank == root:
-            _into(_array(recvbuf), np.concatenate([np.ravel(p) for p in parts]), "Gather")
+            _into_parts(_array(recvbuf), parts, "Gather")
 
     def Allgather(self, sendbuf: Any, recvbuf: Any) -> None:
         parts = _run(self._comm.allgather(_array(sendbuf)))
-        _into(_array(recvbuf), np.concatenate([np.ravel(p) for p in parts]), "Allgather")
+        _into_parts(_array(recvbuf), parts, "Allgather")
 
     def Scatter(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
         chunks = None
@@ -433,7 +445,7 @@ class Comm:
     def Alltoall(self, sendbuf: Any, recvbuf: Any) -> None:
         chunks = np.array_split(np.ravel(_array(sendbuf)), self._comm.size)
         parts = _run(self._comm.alltoall(chunks))
-        _into(_array(recvbuf), np.concatenate([np.ravel(p) for p in parts]), "Alltoall")
+        _into_parts(_array(recvbuf), parts, "Alltoall")
 
     # -- topologies -------------------------------------------------------------------------
     def Create_cart(
