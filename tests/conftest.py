@@ -50,3 +50,19 @@ def launch(
 @pytest.fixture
 def run_job():
     return launch
+
+
+def run_example(n: int, name: str, *args: str, timeout: float = 50) -> str:
+    """Run ``examples/name`` on n ranks; its output, after checking it succeeded."""
+    res = launch(n, ROOT / "examples" / name, *args, timeout=timeout)
+    assert res.returncode == 0, f"exit {res.returncode}\n{res.stdout}\n{res.stderr}"
+    return res.stdout
+
+
+def rank0(out: str, pattern: str) -> tuple[str, ...]:
+    """The groups of the first line of rank 0 that matches ``pattern``."""
+    import re
+
+    m = re.search(r"^\[0\] " + pattern, out, re.M)
+    assert m, f"no rank-0 line matching {pattern!r} in:\n{out}"
+    return m.groups()

@@ -8,23 +8,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ROOT, launch
+from conftest import ROOT, launch, rank0, run_example
 
 EXAMPLES = ROOT / "examples"
 
 
 def run_ok(n: int, name: str, *args: str) -> str:
-    """Run an example on n ranks; its output, after checking it succeeded."""
-    res = launch(n, EXAMPLES / name, *args, timeout=50)
-    assert res.returncode == 0, f"exit {res.returncode}\n{res.stdout}\n{res.stderr}"
-    return res.stdout
-
-
-def rank0(out: str, pattern: str) -> tuple[str, ...]:
-    """The groups of the first line of rank 0 that matches ``pattern``."""
-    m = re.search(r"^\[0\] " + pattern, out, re.M)
-    assert m, f"no rank-0 line matching {pattern!r} in:\n{out}"
-    return m.groups()
+    return run_example(n, name, *args, timeout=50)
 
 
 @pytest.mark.timeout(60)
