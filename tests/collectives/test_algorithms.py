@@ -4,6 +4,7 @@ ranks over real inproc sockets (zmqmesh.testing)."""
 from __future__ import annotations
 
 import functools
+import gc
 from typing import Any
 
 import numpy as np
@@ -386,3 +387,48 @@ def test_large_results_reuse_memory_only_after_the_caller_drops_them() -> None:
 
     assert run_world(2, body) == [True, True]
     assert results._kept <= results.MAX_BYTES
+
+
+def test_results_pool_takes_memory_from_its_backing_and_gives_it_back() -> None:
+    from zmqmesh.collectives.base import _ResultPool
+
+    class Backing:
+        def __init__(self) -> None:
+            self.made: list[np.ndarray] = []
+            self.dropped: list[np.ndarray] = []
+
+        def alloc(self, capacity: int) -> np.ndarray | None:
+            if capacity > 4 << 20:
+                return None  # no room: NumPy's memory instead
+            self.made.append(np.zeros(capacity, np.uint8))
+            return self.made[-1]
+
+        def drop(self, raw: np.ndarray) -> None:
+            self.dropped.append(raw)
+
+    pool, backing = _ResultPool(), Backing()
+    pool.MAX_BYTES = 2 << 20
+    pool.use(backing)
+    small = pool.empty(10, np.dtype(np.float64))  # below MIN_BYTES: plain NumPy
+    a = pool.empty(300_000, np.dtype(np.float64))  # 2.4 MB: a 4 MiB class from the backing
+    assert len(backing.made) == 1
+    assert np.shares_memory(a, backing.made[0])
+    huge = pool.empty(1_000_000, np.dtype(np.float64))  # 8 MiB: the backing has no room
+    assert len(backing.made) == 1
+    assert huge.size == 1_000_000
+    assert small.size == 10
+    del a
+    gc.collect()
+    assert backing.dropped == [backing.made[0]]  # over MAX_BYTES: not kept, dropped
+    pool.MAX_BYTES = 64 << 20
+    b = pool.empty(300_000, np.dtype(np.float64))
+    del b
+    gc.collect()
+    assert len(backing.made) == 2
+    assert pool._kept == 4 << 20
+    pool.use(None)  # a new backing: what the old one gave is dropped
+    assert backing.dropped[-1] is backing.made[1]
+    assert pool._kept == 0
+    c = pool.empty(300_000, np.dtype(np.float64))
+    assert len(backing.made) == 2
+    assert c.size == 300_000

@@ -53,6 +53,11 @@ async def big_arrays(comm: zmqmesh.Comm) -> None:
     assert np.allclose(total, want)
     y = await comm.bcast(np.arange(2_000_000.0) if r == n - 1 else None, root=n - 1)
     assert np.array_equal(y, np.arange(2_000_000.0))
+    for i in range(4):  # results are lent to peers: written at once, no peer may see it
+        mine = await comm.allreduce(np.full(1_000_000, float(r + i)), SUM)
+        good = bool((mine == n * i + n * (n - 1) / 2).all())
+        mine[:] = -1.0
+        assert all(await comm.allgather(good)), f"a lent result changed under a peer ({i})"
     parts = await comm.alltoall([np.full(100_000, r * 100 + j) for j in range(n)])
     assert all(np.array_equal(p, np.full(100_000, q * 100 + r)) for q, p in enumerate(parts))
     ok("big_arrays")

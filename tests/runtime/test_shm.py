@@ -79,3 +79,138 @@ def test_large_messages_use_a_bounded_pool_and_leave_nothing(tmp_path) -> None:
     assert all(1 <= c <= 8 for c in counts), counts  # reused: not one per message (30)
     shm_dir = next(line.split()[-1] for line in res.stdout.splitlines() if " shm " in line)
     assert not os.path.exists(shm_dir)
+
+
+def _flush(pending: list) -> None:
+    gc.collect()
+    while pending:
+        pending.pop(0)()
+
+
+def test_result_segments_are_lent_uncopied_and_come_back(tmp_path) -> None:
+    released: list[tuple[int, list[int]]] = []
+    pending: list = []
+    pool = ShmPool(str(tmp_path), rank=0)
+    reader = ShmReader(str(tmp_path), lambda p, ids: released.append((p, ids)), pending.append)
+    raw = pool.alloc(1 << 21)
+    assert raw is not None
+    assert raw.nbytes == 1 << 21
+    result = raw.view(np.float64)
+    result[:] = np.arange(result.size)
+    part = result[512 : 512 + 40_000]  # 320 KB at offset 4096
+    out, lent = pool.swap_out([b"header", memoryview(part).cast("B")], 1, lend=True)
+    assert out is not None
+    assert out[1] == b""
+    assert len(lent) == 1
+    msg = out[:-1]
+    reader.swap_in(msg, out[-1], sender=0)
+    got = np.frombuffer(msg[1], np.float64)
+    assert np.array_equal(got, np.arange(512, 40_512))
+    part[0] = -7.0  # the receiver reads the sender's own memory: no copy was made
+    assert got[0] == -7.0
+    assert pool.busy == 0  # a loan takes no pool segment
+    del msg, got
+    _flush(pending)
+    assert released == [(0, lent)]
+    assert pool.release(lent, peer=2) == []  # only the rank it was lent to gives it back
+    assert pool.release(lent, peer=1) == lent
+    assert pool.release(lent, peer=1) == []  # and only once
+    # A frame outside every result segment is copied, even when lending.
+    other = np.ones(40_000)
+    out, lent = pool.swap_out([b"header", memoryview(other).cast("B")], 1, lend=True)
+    assert out is not None
+    assert lent == []
+    assert pool.busy == 1
+    # The frames lent to a rank that is gone are forgotten.
+    _, lent = pool.swap_out([b"h", memoryview(part).cast("B")], 1, lend=True)
+    _, lent2 = pool.swap_out([b"h", memoryview(part).cast("B")], 2, lend=True)
+    assert pool.forget(1) == lent
+    assert pool.forget(1) == []
+    assert pool.release(lent2, peer=2) == lent2
+    name = f"0-{1}"
+    assert name in os.listdir(tmp_path)
+    pool.drop(raw)  # the results pool lets it go: the file goes, the memory stays mapped
+    assert name not in os.listdir(tmp_path)
+    assert result[1] == 1.0
+    _, lent = pool.swap_out([b"h", memoryview(part).cast("B")], 1, lend=True)
+    assert lent == []  # no longer a result segment: copied
+    reader.close()
+    pool.close()
+
+
+def test_reader_checks_offsets_against_the_segment(tmp_path) -> None:
+    from zmqmesh.runtime.shm import descriptor
+
+    pool = ShmPool(str(tmp_path), rank=0)
+    raw = pool.alloc(1 << 20)
+    assert raw is not None
+    reader = ShmReader(str(tmp_path), lambda p, ids: None, lambda f: None)
+    with pytest.raises(ValueError, match="holds 1048576 bytes"):
+        reader.view(0, 1, "0-1", 4096, offset=(1 << 20) - 4095)
+    assert descriptor([0, 1, "0-1", 4096, 8], 1, 0) == (0, 1, "0-1", 4096, 8)
+    assert descriptor([0, 1, "0-1", 4096], 1, 0) == (0, 1, "0-1", 4096, 0)
+    for bad in ([0, 1, "0-1", 4096, -8], [0, 1, "0-1", 4096, 8, 9], [0, 1, "0-1", 4096, 1.5]):
+        with pytest.raises(ValueError, match="bad shared-memory descriptor"):
+            descriptor(bad, 1, 0)
+    reader.close()
+    pool.close()
+
+
+def test_a_full_dev_shm_sends_through_the_socket(tmp_path) -> None:
+    """Segments are reserved up front: no room (here a file size limit)
+    means the frame is not moved, never a SIGBUS at the first write."""
+    import resource
+    import signal
+
+    pool = ShmPool(str(tmp_path), rank=0)
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, old_limit[1]))
+        out, lent = pool.swap_out([b"h", memoryview(np.ones(300_000)).cast("B")], 1)
+        raw = pool.alloc(4 << 20)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert out is None
+    assert lent == []
+    assert raw is None
+    assert os.listdir(tmp_path) == []  # nothing half made is left
+    pool.close()
+
+
+def test_lent_sends_end_when_the_peer_is_gone_or_the_transport_closes(tmp_path) -> None:
+    import asyncio
+
+    from zmqmesh.collectives.base import results
+    from zmqmesh.runtime.shm import SharedMemory
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        shm = SharedMemory(str(tmp_path), 0, frozenset({1, 2}), lambda p, ids: None, loop)
+        big = results.empty(1 << 18, np.dtype(np.float64))  # 2 MiB: from a segment
+        frames = [b"h", *(memoryview(big[i : i + 50_000]).cast("B") for i in (0, 50_000))]
+        _, to1 = shm.swap_out(frames, 1, lend=True)
+        _, to2 = shm.swap_out(frames[:2], 2, lend=True)
+        assert to1 is not None
+        assert to2 is not None
+        ids = sorted(i for i, peer in shm.pool._lent.items() if peer == 1)
+        assert len(ids) == 2
+        shm.released(ids[:1], 1)  # one of two frames back: not done yet
+        assert not to1.done()
+        shm.released(ids[1:], 1)
+        assert to1.done()
+        assert to1.result() is None
+        _, again = shm.swap_out(frames[:2], 1, lend=True)
+        assert again is not None
+        shm.gone(1)  # nothing reads it any more
+        assert again.done()
+        assert again.exception() is None
+        shm.close()
+        assert to2.done()
+        assert isinstance(to2.exception(), ConnectionError)
+        del big
+        gc.collect()
+        assert results._backing is None  # closed: results are NumPy's memory again
+
+    asyncio.run(body())

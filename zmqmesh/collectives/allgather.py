@@ -62,4 +62,4 @@ async def ring_segments(ch: Channel, buf: np.ndarray, cuts: list[int], shift: in
     right, left = (rank + 1) % p, (rank - 1) % p
     for s in range(p - 1):
         sb, rb = (v - s) % p, (v - s - 1) % p
-        buf[cuts[rb] : cuts[rb + 1]] = await ch.sendrecv(right, buf[cuts[sb] : cuts[sb + 1]], left)
+        await ch.exchange(right, buf[cuts[sb] : cuts[sb + 1]], left, buf[cuts[rb] : cuts[rb + 1]])

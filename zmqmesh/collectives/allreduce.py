@@ -169,7 +169,7 @@ async def rabenseifner(ch: Channel, arr: np.ndarray, op: Op) -> np.ndarray:
             else:
                 recv_idx = send_idx - pof2 // (mask * 2)
                 s_lo, s_hi, r_lo, r_hi = send_idx, last_idx, recv_idx, send_idx
-            buf[cuts[r_lo] : cuts[r_hi]] = await ch.sendrecv(dst, buf[cuts[s_lo] : cuts[s_hi]], dst)
+            await ch.exchange(dst, buf[cuts[s_lo] : cuts[s_hi]], dst, buf[cuts[r_lo] : cuts[r_hi]])
             if newrank > newdst:
                 send_idx = recv_idx
             mask >>= 1

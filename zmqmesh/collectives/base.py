@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["Channel", "bounds", "is_segmentable", "pof2_below", "results"]
+__all__ = ["Backing", "Channel", "bounds", "is_segmentable", "pof2_below", "results"]
 
 
 class Channel(Protocol):
@@ -40,6 +40,12 @@ class Channel(Protocol):
 
     async def sendrecv(self, dest: int, obj: Any, source: int) -> Any:
         """Send to ``dest`` and receive from ``source`` concurrently."""
+
+    async def exchange(self, dest: int, arr: np.ndarray, source: int, out: np.ndarray) -> None:
+        """Send the array ``arr`` to ``dest`` and copy the array ``source``
+        sends (by its own ``exchange``) into ``out``. As every receiver
+        copies at once, ``arr`` may be lent rather than copied: it must not
+        change before this returns."""
 
 
 def pof2_below(n: int) -> int:
@@ -67,6 +73,16 @@ def concat(parts: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
+class Backing(Protocol):
+    """Where the results pool gets its memory (shared memory in a job)."""
+
+    def alloc(self, capacity: int) -> np.ndarray | None:
+        """``capacity`` bytes as a uint8 array, or None (then NumPy's)."""
+
+    def drop(self, raw: np.ndarray) -> None:
+        """``raw``, from ``alloc``, is not kept any more."""
+
+
 class _ResultPool:
     """Recycled memory for large collective results.
 
@@ -76,7 +92,7 @@ class _ResultPool:
     ordinary array; once the caller drops it (and every view of it), a
     finalizer returns its memory here, and the next result of that size
     class (powers of two) reuses it, already mapped. At most ``MAX_BYTES``
-    are kept.
+    are kept. With a :class:`Backing` (``use``) new memory comes from it.
     """
 
     MAX_BYTES = 256 * 2**20
@@ -84,6 +100,17 @@ class _ResultPool:
 
     def __init__(self) -> None:
         self._free: dict[int, list[np.ndarray]] = {}
+        self._kept = 0
+        self._backing: Backing | None = None
+
+    def use(self, backing: Backing | None) -> None:
+        """Take new memory from ``backing`` from now on (None: NumPy); the
+        memory kept from the previous one is dropped."""
+        old, self._backing = self._backing, backing
+        for raw in (r for free in self._free.values() for r in free):
+            if old is not None:
+                old.drop(raw)
+        self._free.clear()
         self._kept = 0
 
     def empty(self, count: int, dtype: np.dtype[Any]) -> np.ndarray:
@@ -96,7 +123,8 @@ class _ResultPool:
             raw = free.pop()
             self._kept -= capacity
         else:
-            raw = np.empty(capacity, np.uint8)
+            got = self._backing.alloc(capacity) if self._backing is not None else None
+            raw = np.empty(capacity, np.uint8) if got is None else got
         # NumPy points every view straight at the array that owns the memory,
         # so a finalizer on the result itself could fire while a slice of it
         # lives on. A ctypes object over the memory sits in every view's base
@@ -110,6 +138,8 @@ class _ResultPool:
         if self._kept + raw.nbytes <= self.MAX_BYTES:
             self._free.setdefault(raw.nbytes, []).append(raw)
             self._kept += raw.nbytes
+        elif self._backing is not None:
+            self._backing.drop(raw)
 
 
 results = _ResultPool()

@@ -181,14 +181,15 @@ class CollChannel:
         self.rank = state.rank
         self.size = len(state.ranks)
 
-    def _post(self, peer: int, obj: Any) -> asyncio.Future[None] | None:
+    def _post(self, peer: int, obj: Any, *, lend: bool = False) -> asyncio.Future[None] | None:
         st = self._state
         env = Envelope(Kind.COLL, st.ctx, st.rank, self._tag, self._sig)
         if peer != st.rank:
             st.peers.add(peer)
             if st.ranks[peer] in st.engine.failed:
                 raise RankFailedError(peer, st.engine.failed[st.ranks[peer]])
-        return st.engine.send(st.ranks[peer], encode(env, obj, allow_pickle=st.engine.allow_pickle))
+        frames = encode(env, obj, allow_pickle=st.engine.allow_pickle)
+        return st.engine.send(st.ranks[peer], frames, lend=lend)
 
     async def send(self, peer: int, obj: Any) -> None:
         waiter = self._post(peer, obj)
@@ -228,6 +229,18 @@ class CollChannel:
         if waiter is not None:
             await waiter
         return await self._wait(fut, source)
+
+    async def exchange(self, dest: int, arr: np.ndarray, source: int, out: np.ndarray) -> None:
+        fut = self._expect(source)
+        waiter = self._post(dest, arr, lend=True)
+        got = await self._wait(fut, source)
+        out[...] = got
+        # Give back at once what ``source`` lent: it waits for that, as this
+        # rank may wait for ``dest``. Nothing else may refer to the frames.
+        del got, fut
+        self._state.engine.flush_releases()
+        if waiter is not None:
+            await waiter
 
 
 class _Nudge:

@@ -178,7 +178,9 @@ class Engine:
         state.control(env.source, payload)
 
     # -- outbound -----------------------------------------------------------
-    def send(self, dest: int, frames: Sequence[Any]) -> asyncio.Future[None] | None:
+    def send(
+        self, dest: int, frames: Sequence[Any], *, lend: bool = False
+    ) -> asyncio.Future[None] | None:
         """Send ``frames`` to world rank ``dest``; see ``Transport.send``."""
         if dest == self.rank:
             # The sender may reuse its buffers as soon as this returns; the
@@ -189,7 +191,7 @@ class Engine:
             raise ValueError(f"rank {dest} is not reachable from a singleton job")
         if dest in self.failed:
             raise RankFailedError(dest, self.failed[dest])
-        return self.transport.send(dest, frames)
+        return self.transport.send(dest, frames, lend=lend)
 
     def claim_slot(self, slot: int, ranks: tuple[int, ...], state: CollState) -> None:
         """A communicator of world ranks ``ranks`` now owns ``slot``; control
@@ -226,11 +228,15 @@ class Engine:
             self.transport.connect(dest)
 
     # -- receives and probes ------------------------------------------------
+    def flush_releases(self) -> None:
+        """Give back now the shared memory received arrays no longer use."""
+        if self.transport is not None:
+            self.transport.flush_releases()
+
     def post_recv(self, sel: Selector) -> asyncio.Future[Received]:
         """A future that resolves to the message a receive with ``sel`` takes.
         Cancelling it withdraws the receive."""
-        if self.transport is not None:
-            self.transport.flush_releases()
+        self.flush_releases()
         fut: asyncio.Future[Received] = asyncio.get_running_loop().create_future()
         found = self.matcher.post_recv(sel, fut)
         if found is not None:
@@ -314,6 +320,8 @@ class Engine:
             return
         del self._going[world]
         self.failed[world] = detail
+        if self.transport is not None:
+            self.transport.peer_gone(world)
         self._fail_waiters(world)
         for watcher in list(self.failure_watchers):
             watcher(world, detail)

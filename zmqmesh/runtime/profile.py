@@ -146,10 +146,10 @@ def install(engine: Engine, directory: str | None, *, trace: bool) -> Recorder:
                 setattr(cls, name, wrapped)
     send = engine.send
 
-    def counting_send(dest: int, frames: Sequence[Any]) -> Any:
+    def counting_send(dest: int, frames: Sequence[Any], *, lend: bool = False) -> Any:
         if dest != engine.rank:
             rec.sent(dest, frames)
-        return send(dest, frames)
+        return send(dest, frames, lend=lend)
 
     engine.send = counting_send  # type: ignore[method-assign]
     if directory and os.environ.get("ZMQMESH_LIVE") == "1":

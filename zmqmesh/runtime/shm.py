@@ -21,6 +21,8 @@ done: the caller may reuse its array at once.
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import contextlib
 import mmap
 import os
@@ -33,7 +35,9 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]
 import numpy as np
 
-__all__ = ["SHM_MIN", "ShmPool", "ShmReader", "descriptor"]
+from zmqmesh.collectives.base import results
+
+__all__ = ["SHM_MIN", "SharedMemory", "ShmPool", "ShmReader", "descriptor"]
 
 # Frames at least this large go through shared memory to same-host peers.
 SHM_MIN = 256 * 1024
@@ -66,6 +70,9 @@ class ShmPool:
         self._busy: dict[int, _Segment] = {}
         self._busy_bytes = 0
         self._count = 0
+        self._exported: dict[int, _Segment] = {}  # result segments by address
+        self._starts: list[int] = []  # their addresses, sorted
+        self._lent: dict[int, int] = {}  # lend id -> the rank it went to
 
     def _new(self, capacity: int) -> _Segment:
         self._count += 1
@@ -73,31 +80,72 @@ class ShmPool:
         path = os.path.join(self.directory, name)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.ftruncate(fd, capacity)
+            # Reserve the pages now: a full /dev/shm then fails here with
+            # ENOSPC (the frame takes the socket) rather than with SIGBUS at
+            # the first write into the mapping.
+            os.posix_fallocate(fd, 0, capacity)
             mm = mmap.mmap(fd, capacity, flags=mmap.MAP_SHARED)
-        finally:
+        except OSError:
             os.close(fd)
+            os.unlink(path)
+            raise
+        os.close(fd)
         return _Segment(self._count, name, capacity, mm, np.frombuffer(mm, np.uint8))
 
     def has_room(self, nbytes: int) -> bool:
         """Whether a frame of ``nbytes`` may go through shared memory now."""
         return self._busy_bytes + nbytes <= SHM_BUSY_MAX
 
-    def swap_out(self, frames: Sequence[Any], peer: int) -> list[Any] | None:
+    def swap_out(
+        self, frames: Sequence[Any], peer: int, *, lend: bool = False
+    ) -> tuple[list[Any] | None, list[int]]:
         """``frames`` with each large one moved into a segment for ``peer``
-        (left empty) and a descriptor frame appended; None if none is large."""
+        (left empty) and a descriptor frame appended, None if none moved; and
+        the ids of frames lent rather than copied (only with ``lend``, for
+        frames that lie in a result segment)."""
         out: list[Any] | None = None
-        desc = []
+        desc: list[tuple[Any, ...]] = []
+        lent: list[int] = []
         for i, frame in enumerate(frames[1:]):
-            if len(frame) >= SHM_MIN and self.has_room(len(frame)):
-                if out is None:
-                    out = list(frames)
-                ident, name = self.put(memoryview(frame), peer)
-                desc.append((i, ident, name, len(frame)))
-                out[1 + i] = b""
+            n = len(frame)
+            if n < SHM_MIN:
+                continue
+            loan = self._lend(frame, peer) if lend else None
+            if loan is not None:
+                lent.append(loan[0])
+                desc.append((i, loan[0], loan[1], n, loan[2]))
+            elif self.has_room(n):
+                try:
+                    ident, name = self.put(memoryview(frame), peer)
+                except OSError:  # no room in /dev/shm: this frame takes the socket
+                    continue
+                desc.append((i, ident, name, n))
+            else:
+                continue
+            if out is None:
+                out = list(frames)
+            out[1 + i] = b""
         if out is not None:
             out.append(msgpack.packb(desc))
-        return out
+        return out, lent
+
+    def _lend(self, frame: Any, peer: int) -> tuple[int, str, int] | None:
+        """``(lend id, segment name, offset)`` if ``frame`` lies in a result
+        segment, else None."""
+        if not self._starts:
+            return None
+        data = np.frombuffer(frame, np.uint8)
+        addr = data.__array_interface__["data"][0]
+        at = bisect.bisect_right(self._starts, addr) - 1
+        if at < 0:
+            return None
+        seg = self._exported[self._starts[at]]
+        offset = addr - self._starts[at]
+        if offset + data.nbytes > seg.capacity:
+            return None
+        self._count += 1
+        self._lent[self._count] = peer
+        return self._count, seg.name, offset
 
     def put(self, data: memoryview, peer: int = -1) -> tuple[int, str]:
         """Copy ``data`` into a free segment lent to rank ``peer``; returns
@@ -112,18 +160,54 @@ class ShmPool:
         self._busy_bytes += seg.capacity
         return seg.ident, seg.name
 
-    def release(self, idents: list[int], peer: int = -1) -> None:
+    def release(self, idents: list[int], peer: int = -1) -> list[int]:
         """Rank ``peer`` is done with these segments: they may be reused.
-        Ids that are not ints, or name segments not lent to ``peer``, are
-        ignored: no other rank can free a segment a receiver still reads."""
+        Returns the ids among them of frames lent to ``peer``. Ids that are
+        not ints, or name segments not lent to ``peer``, are ignored: no
+        other rank can free a segment a receiver still reads."""
+        returned = []
         for ident in idents:
             if type(ident) is not int:
+                continue
+            if self._lent.get(ident, -2) == peer:
+                del self._lent[ident]
+                returned.append(ident)
                 continue
             seg = self._busy.get(ident)
             if seg is not None and seg.lent_to == peer:
                 del self._busy[ident]
                 self._busy_bytes -= seg.capacity
                 self._free[seg.capacity].append(seg)
+        return returned
+
+    def forget(self, peer: int) -> list[int]:
+        """Rank ``peer`` is gone: the ids of the frames lent to it."""
+        gone = [ident for ident, to in self._lent.items() if to == peer]
+        for ident in gone:
+            del self._lent[ident]
+        return gone
+
+    # -- backing for collective results (collectives.base.results) ----------
+    def alloc(self, capacity: int) -> np.ndarray | None:
+        """A new result segment of ``capacity`` bytes as a uint8 array, or
+        None when /dev/shm has no room."""
+        try:
+            seg = self._new(capacity)
+        except OSError:
+            return None
+        start = seg.view.__array_interface__["data"][0]
+        self._exported[start] = seg
+        bisect.insort(self._starts, start)
+        return seg.view
+
+    def drop(self, raw: np.ndarray) -> None:
+        """The results pool does not keep ``raw`` (from ``alloc``) any more."""
+        start = raw.__array_interface__["data"][0]
+        seg = self._exported.pop(start, None)
+        if seg is not None:
+            self._starts.remove(start)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.directory, seg.name))
 
     @property
     def busy(self) -> int:
@@ -136,7 +220,7 @@ class ShmPool:
         for seg in self._busy.values():
             with contextlib.suppress(BufferError):
                 seg.mm.close()
-        for seg in (s for f in self._free.values() for s in f):
+        for seg in (*self._exported.values(), *(s for f in self._free.values() for s in f)):
             with contextlib.suppress(BufferError):  # a view is still exported: GC unmaps it
                 seg.mm.close()
             with contextlib.suppress(FileNotFoundError):
@@ -144,6 +228,9 @@ class ShmPool:
         self._busy.clear()
         self._busy_bytes = 0
         self._free.clear()
+        self._exported.clear()
+        self._starts.clear()
+        self._lent.clear()
 
 
 class ShmReader:
@@ -169,37 +256,38 @@ class ShmReader:
     def swap_in(self, msg: list[Any], raw: bytes, sender: int) -> None:
         """Put back in ``msg`` (``[header, *frames]``) the frames the
         descriptor ``raw`` says are in ``sender``'s segments."""
-        desc = msgpack.unpackb(raw, max_array_len=max(len(msg), 4))
+        desc = msgpack.unpackb(raw, max_array_len=max(len(msg), 5))
         if not isinstance(desc, list):
             raise ValueError(f"bad shared-memory descriptor from rank {sender}")
         seen: set[int] = set()
         for item in desc:
-            index, ident, name, nbytes = descriptor(item, len(msg) - 1, sender)
+            index, ident, name, nbytes, offset = descriptor(item, len(msg) - 1, sender)
             if index in seen or len(msg[1 + index]) != 0:
                 raise ValueError(
                     f"shared-memory descriptor for frame {index} from rank {sender} "
                     "names a frame twice or one that carries data"
                 )
             seen.add(index)
-            msg[1 + index] = self.view(sender, ident, name, nbytes)
+            msg[1 + index] = self.view(sender, ident, name, nbytes, offset)
 
-    def view(self, peer: int, ident: int, name: str, nbytes: int) -> memoryview:
-        """A read-write view of the first ``nbytes`` of segment ``name``,
+    def view(self, peer: int, ident: int, name: str, nbytes: int, offset: int = 0) -> memoryview:
+        """A read-write view of ``nbytes`` at ``offset`` in segment ``name``,
         released to ``peer`` once nothing refers to it."""
         if "/" in name or name.startswith("."):
             raise ValueError(f"bad shared-memory segment name {name!r}")
+        end = offset + nbytes
         mm = self._maps.get(name)
-        if mm is None or len(mm) < nbytes:
+        if mm is None or len(mm) < end:
             fd = os.open(os.path.join(self.directory, name), os.O_RDWR)
             try:
                 size = os.fstat(fd).st_size
-                if size < nbytes:
-                    raise ValueError(f"segment {name} holds {size} bytes, not {nbytes}")
+                if size < end:
+                    raise ValueError(f"segment {name} holds {size} bytes, not {end}")
                 mm = mmap.mmap(fd, size, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)
             finally:
                 os.close(fd)
             self._maps[name] = mm
-        holder = np.frombuffer(mm, np.uint8, count=nbytes)
+        holder = np.frombuffer(mm, np.uint8, count=nbytes, offset=offset)
         weakref.finalize(holder, self._released, peer, ident)
         return memoryview(holder)  # type: ignore[arg-type]
 
@@ -231,17 +319,77 @@ class ShmReader:
         self._maps.clear()
 
 
-def descriptor(item: object, nframes: int, sender: int) -> tuple[int, int, str, int]:
-    """A validated ``(frame index, segment id, segment name, nbytes)``."""
+class SharedMemory:
+    """The transport's shared memory with its same-host ``peers``: the pool
+    it sends from (which also backs large collective results while it is
+    open), the reader of what they send, and the sends waiting for a lent
+    frame to come back."""
+
+    def __init__(
+        self,
+        directory: str,
+        rank: int,
+        peers: frozenset[int],
+        send_release: Callable[[int, list[int]], None],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.peers = peers
+        self.pool = ShmPool(directory, rank)
+        self.reader = ShmReader(directory, send_release, loop.call_soon)
+        self._loop = loop
+        self._loans: dict[int, tuple[int, asyncio.Future[None]]] = {}  # id -> (peer, send)
+        results.use(self.pool)
+
+    def swap_out(
+        self, frames: Sequence[Any], peer: int, lend: bool
+    ) -> tuple[list[Any] | None, asyncio.Future[None] | None]:
+        """``ShmPool.swap_out``, and for lent frames a future that completes
+        when ``peer`` has given all of them back."""
+        out, lent = self.pool.swap_out(frames, peer, lend=lend)
+        if not lent:
+            return out, None
+        fut = self._loop.create_future()
+        for ident in lent:
+            self._loans[ident] = (peer, fut)
+        return out, fut
+
+    def released(self, idents: list[int], peer: int) -> None:
+        """``peer`` sent a release for ``idents``."""
+        self._settle(self.pool.release(idents, peer))
+
+    def gone(self, peer: int) -> None:
+        """``peer`` is gone: nothing lent to it is read any more."""
+        self._settle(self.pool.forget(peer))
+
+    def _settle(self, idents: list[int]) -> None:
+        for ident in idents:
+            _, fut = self._loans.pop(ident)
+            if not fut.done() and all(f is not fut for _, f in self._loans.values()):
+                fut.set_result(None)
+
+    def close(self) -> None:
+        results.use(None)
+        self.reader.close()
+        self.pool.close()
+        for _, fut in self._loans.values():
+            if not fut.done() and not self._loop.is_closed():
+                fut.set_exception(ConnectionError("transport closed before a lent frame came back"))
+                fut.add_done_callback(lambda f: f.exception())
+        self._loans.clear()
+
+
+def descriptor(item: object, nframes: int, sender: int) -> tuple[int, int, str, int, int]:
+    """A validated ``(frame index, segment id, segment name, nbytes, offset)``
+    from ``[index, id, name, nbytes]`` or, for a lent frame, with the offset
+    appended."""
     if (
         isinstance(item, list)
-        and len(item) == 4
+        and len(item) in (4, 5)
         and type(item[0]) is int
         and type(item[1]) is int
         and type(item[2]) is str
-        and type(item[3]) is int
+        and all(type(x) is int and x >= 0 for x in item[3:])
         and 0 <= item[0] < nframes
-        and item[3] >= 0
     ):
-        return item[0], item[1], item[2], item[3]
+        return item[0], item[1], item[2], item[3], item[4] if len(item) == 5 else 0
     raise ValueError(f"bad shared-memory descriptor {item!r:.80} from rank {sender}")

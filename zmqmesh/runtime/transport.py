@@ -55,7 +55,7 @@ import zmq.utils.monitor
 
 from zmqmesh.runtime.local import LocalLinks, link_path
 from zmqmesh.runtime.security import JobKeys
-from zmqmesh.runtime.shm import ShmPool, ShmReader
+from zmqmesh.runtime.shm import SharedMemory
 from zmqmesh.wire import ENVELOPE_SIZE, Envelope, Kind, pack_envelope
 
 __all__ = ["MAX_FRAME", "SEND_COPY_BELOW", "Transport", "TransportState"]
@@ -173,9 +173,7 @@ class Transport:
         self._peers: dict[int, _Peer] = {}
         self._endpoints: list[str | None] = []
         self._tracker_pool: ThreadPoolExecutor | None = None
-        self._shm_pool: ShmPool | None = None
-        self._shm_reader: ShmReader | None = None
-        self._shm_peers: frozenset[int] = frozenset()
+        self._shm: SharedMemory | None = None  # large frames to same-host peers
         self._max_frame = max_frame
         self._local: LocalLinks | None = None  # same-host links (local.py)
         self._local_peers: frozenset[int] = frozenset()
@@ -221,9 +219,8 @@ class Transport:
                     self._local.paths[r] = link_path(endpoint)
             self._local_peers = frozenset(self._local.paths)
         if shm_dir and same_host:
-            self._shm_pool = ShmPool(shm_dir, self.rank)
-            self._shm_reader = ShmReader(shm_dir, self._send_release, self._loop.call_soon)
-            self._shm_peers = frozenset(same_host) - {self.rank}
+            peers = frozenset(same_host) - {self.rank}
+            self._shm = SharedMemory(shm_dir, self.rank, peers, self._send_release, self._loop)
         # Reading starts now, not at bind: a message that needs these (shared
         # memory) may come as soon as a peer knows the endpoints.
         if self._local is not None:
@@ -393,46 +390,52 @@ class Transport:
             return None
         if flags & _FLAG_RELEASE:
             idents = msgpack.unpackb(header[ENVELOPE_SIZE:], max_array_len=1 << 16)
-            if self._shm_pool is not None and sender >= 0 and isinstance(idents, list):
-                self._shm_pool.release(idents, sender)
+            if self._shm is not None and sender >= 0 and isinstance(idents, list):
+                self._shm.released(idents, sender)
             return None
-        if flags != _FLAG_SHM or self._shm_reader is None or len(buffers) < 1:
+        if flags != _FLAG_SHM or self._shm is None or len(buffers) < 1:
             raise ValueError(f"unexpected transport flags {flags:#x} from rank {sender}")
         msg = [header, *buffers[:-1]]
-        self._shm_reader.swap_in(msg, bytes(buffers[-1]), sender)
+        self._shm.reader.swap_in(msg, bytes(buffers[-1]), sender)
         return msg
 
     def flush_releases(self) -> None:
         """Return the shared-memory segments received arrays no longer use."""
-        if self._shm_reader is not None:
-            self._shm_reader.flush()
+        if self._shm is not None:
+            self._shm.reader.flush()
+
+    def peer_gone(self, rank: int) -> None:
+        """``rank`` is gone: sends waiting for it to give back lent frames end."""
+        if self._shm is not None:
+            self._shm.gone(rank)
 
     def _send_release(self, peer: int, idents: list[int]) -> None:
-        if self.state is TransportState.OPEN and peer in self._shm_peers:
+        if self.state is TransportState.OPEN and self._shm is not None and peer in self._shm.peers:
             self.send(peer, [_RELEASE_HEADER + msgpack.packb(idents)])
 
-    def _to_shm(self, frames: Sequence[Any], rank: int) -> list[Any] | None:
-        """The message with its large frames moved into shared memory, or
-        None when it has none."""
-        assert self._shm_pool is not None
-        out = self._shm_pool.swap_out(frames, rank)
-        if out is not None:
-            header = bytearray(frames[0])
-            header[_FLAGS_AT] |= _FLAG_SHM
-            out[0] = bytes(header)
-        return out
-
     # -- outbound ---------------------------------------------------------
-    def send(self, rank: int, frames: Sequence[Any]) -> asyncio.Future[None] | None:
-        """Hand one message to ZeroMQ for ``rank``.
+    def send(
+        self, rank: int, frames: Sequence[Any], *, lend: bool = False
+    ) -> asyncio.Future[None] | None:
+        """Hand one message to ZeroMQ for ``rank``; ``ValueError`` for an unknown rank.
 
         Returns None when ZeroMQ holds its own copy of every frame (the caller
         may reuse its buffers at once), else a future that completes when the
         message has been handed over and ZeroMQ has released every zero-copy
-        frame. Raises ``ValueError`` for an unknown rank.
+        frame; with ``lend``, large frames of a collective result go to a
+        same-host ``rank`` uncopied, and it completes when ``rank`` gives them back.
         """
-        if rank in self._shm_peers:
-            frames = self._to_shm(frames, rank) or frames
+        if self._shm is not None and rank in self._shm.peers:
+            moved, loan = self._shm.swap_out(frames, rank, lend)
+            if moved is not None:
+                header = bytearray(frames[0])
+                header[_FLAGS_AT] |= _FLAG_SHM
+                moved[0] = bytes(header)
+                sent = self._hand_over(rank, moved)
+                return loan or sent  # a loan comes back only after the message arrived
+        return self._hand_over(rank, frames)
+
+    def _hand_over(self, rank: int, frames: Sequence[Any]) -> asyncio.Future[None] | None:
         if rank in self._local_peers:
             assert self._local is not None
             return self._local.send(rank, frames)
@@ -591,9 +594,7 @@ class Transport:
                     fut.add_done_callback(lambda f: f.exception())
             peer.sock.close()
         self._peers.clear()
-        if self._shm_reader is not None:
-            self._shm_reader.close()
-        if self._shm_pool is not None:
-            self._shm_pool.close()
+        if self._shm is not None:
+            self._shm.close()
         if self._tracker_pool is not None:
             self._tracker_pool.shutdown(wait=False, cancel_futures=True)
