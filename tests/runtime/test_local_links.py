@@ -79,3 +79,45 @@ def test_absurd_headers_close_the_link() -> None:
         feed(r, struct.pack("<I", 1) + bad, [])
         assert t.aborted
         assert got == []
+
+
+def test_poll_spins_until_a_link_has_input(tmp_path) -> None:
+    """``poll`` is what a receive does before its rank sleeps: it returns
+    True once a link has bytes to read, False when its budget runs out (or
+    at once while reading is paused)."""
+    import time
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        got: list[Any] = []
+        arrived = asyncio.Event()
+
+        def accept(sender: int, header: bytes, bufs: list[Any]) -> None:
+            got.append(header)
+            arrived.set()
+
+        a = LocalLinks(loop, 0, lambda s, h, b: None, max_message=1 << 20)
+        b = LocalLinks(loop, 1, accept, max_message=1 << 20)
+        b.listen(str(tmp_path / "1.link"))
+        b.start()
+        a.paths[1] = str(tmp_path / "1.link")
+        assert not b.poll(0.01)  # no link yet
+        a.send(1, [b"first"])
+        await asyncio.wait_for(arrived.wait(), 10)  # connect, hello, first message
+        arrived.clear()
+        start = time.perf_counter()
+        assert not b.poll(0.002)  # nothing sent: the whole budget, then False
+        assert time.perf_counter() - start >= 0.002
+        assert a.send(1, [b"second"]) is None  # the kernel took it at once
+        start = time.perf_counter()
+        assert b.poll(5.0)
+        assert time.perf_counter() - start < 1.0
+        b.pause()
+        assert not b.poll(5.0)  # paused: reading waits for receives, spinning is useless
+        b.resume()
+        await asyncio.wait_for(arrived.wait(), 10)
+        assert got == [b"first", b"second"]
+        a.close()
+        b.close()
+
+    asyncio.run(body())

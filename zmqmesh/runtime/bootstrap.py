@@ -65,6 +65,7 @@ class JobSpec:
     max_frame: int = MAX_FRAME  # largest inbound frame accepted
     serve_rendezvous: bool = False  # rank 0 under srun/mpirun: no launcher serves it
     rendezvous_port: int = 0
+    spin_us: int | None = None  # busy-poll before a receive sleeps (None: decide at start)
 
 
 def _env_int(env: Mapping[str, str], name: str) -> int:
@@ -99,7 +100,27 @@ def job_from_env(env: Mapping[str, str] | None = None) -> JobSpec:
         spec = dataclasses.replace(spec, unexpected_limit=limit)
     if env.get("ZMQMESH_MAX_FRAME"):
         spec = dataclasses.replace(spec, max_frame=_positive(env, "ZMQMESH_MAX_FRAME"))
+    if env.get("ZMQMESH_SPIN_US"):
+        spin = _env_int(env, "ZMQMESH_SPIN_US")
+        if not 0 <= spin <= 100_000:
+            raise LaunchError(f"ZMQMESH_SPIN_US={spin}: microseconds between 0 and 100000 expected")
+        spec = dataclasses.replace(spec, spin_us=spin)
     return spec
+
+
+# How long a receive busy-polls the same-host links before its rank sleeps,
+# when each rank on the host has a core to itself (``LocalLinks.poll``): a
+# reply to a small message usually comes within this.
+SPIN_US = 100
+
+
+def spin_budget(spin_us: int | None, local_ranks: int) -> float:
+    """Seconds of busy-polling per receive: ``spin_us`` when set, else
+    ``SPIN_US`` unless the host's ranks outnumber this process's cores
+    (then spinning would take a core from a rank with work to do)."""
+    if spin_us is not None:
+        return spin_us / 1e6
+    return SPIN_US / 1e6 if local_ranks <= len(os.sched_getaffinity(0)) else 0.0
 
 
 def _positive(env: Mapping[str, str], var: str) -> int:
@@ -240,6 +261,7 @@ async def _wire(spec: JobSpec) -> Engine:
     # a stat of a tmpfs directory, once at start-up: not worth a thread
     shm_dir = spec.shm_dir if spec.shm_dir and os.path.isdir(spec.shm_dir) else None  # noqa: ASYNC240
     transport.set_peers(endpoints, same_host=same_host, shm_dir=shm_dir)
+    engine.spin_budget = spin_budget(spec.spin_us, len(same_host))
     if kept:  # the launcher (or rank 0) reports ranks that are gone on it
         transport.watch_control(
             kept[0], notice_reader(kept[0], functools.partial(_on_notice, engine))

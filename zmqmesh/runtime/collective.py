@@ -213,6 +213,7 @@ class CollChannel:
 
     async def _wait(self, fut: asyncio.Future[Any], peer: int) -> Any:
         if not fut.done():
+            self._state.engine.spin()
             nudge = _Nudge(self._state, peer, self._tag, self._sig)
             try:
                 await fut

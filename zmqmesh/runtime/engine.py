@@ -76,6 +76,7 @@ class Engine:
         self.failed: dict[int, str] = {}
         self._going: dict[int, tuple[str, float]] = {}  # reported gone, not yet failed
         self.recorder: Recorder | None = None  # counters of --report (profile.py)
+        self.spin_budget = 0.0  # seconds a receive busy-polls before it sleeps
         # context -> what takes its point-to-point messages instead of receives
         self.handlers: dict[int, Callable[[list[Any]], None]] = {}
         # called with (world rank, detail) once a peer is declared failed
@@ -228,6 +229,12 @@ class Engine:
             self.transport.connect(dest)
 
     # -- receives and probes ------------------------------------------------
+    def spin(self) -> None:
+        """Before a receive's wait sleeps: busy-poll the same-host links for
+        up to ``spin_budget`` seconds (``LocalLinks.poll``)."""
+        if self.spin_budget and self.transport is not None and self.transport.local is not None:
+            self.transport.local.poll(self.spin_budget)
+
     def flush_releases(self) -> None:
         """Give back now the shared memory received arrays no longer use."""
         if self.transport is not None:

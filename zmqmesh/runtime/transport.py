@@ -175,7 +175,7 @@ class Transport:
         self._tracker_pool: ThreadPoolExecutor | None = None
         self._shm: SharedMemory | None = None  # large frames to same-host peers
         self._max_frame = max_frame
-        self._local: LocalLinks | None = None  # same-host links (local.py)
+        self.local: LocalLinks | None = None  # same-host links (local.py)
         self._local_peers: frozenset[int] = frozenset()
         self._force_until = 0.0  # links are read past the flow-control limit until then
         self._control: zmq.Socket[Any] | None = None
@@ -192,10 +192,10 @@ class Transport:
         self._router.bind(endpoint)
         resolved = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
         if resolved.startswith("ipc://") and os.environ.get("ZMQMESH_LOCAL_LINKS") != "0":
-            self._local = LocalLinks(
+            self.local = LocalLinks(
                 self._loop, self.rank, self._accept_local, max_message=self._max_frame
             )
-            self._local.listen(link_path(resolved))
+            self.local.listen(link_path(resolved))
         self.endpoints.append(resolved)
         if self.state is TransportState.NEW:
             self.state = TransportState.OPEN
@@ -212,25 +212,25 @@ class Transport:
         With ``shm_dir``, large frames to the ranks in ``same_host`` go
         through shared memory in that directory."""
         self._endpoints = list(endpoints)
-        if self._local is not None:
+        if self.local is not None:
             for r in set(same_host) - {self.rank}:
                 endpoint = endpoints[r] if 0 <= r < len(endpoints) else None
                 if endpoint is not None and endpoint.startswith("ipc://"):
-                    self._local.paths[r] = link_path(endpoint)
-            self._local_peers = frozenset(self._local.paths)
+                    self.local.paths[r] = link_path(endpoint)
+            self._local_peers = frozenset(self.local.paths)
         if shm_dir and same_host:
             peers = frozenset(same_host) - {self.rank}
             self._shm = SharedMemory(shm_dir, self.rank, peers, self._send_release, self._loop)
         # Reading starts now, not at bind: a message that needs these (shared
         # memory) may come as soon as a peer knows the endpoints.
-        if self._local is not None:
-            self._local.start()
+        if self.local is not None:
+            self.local.start()
         self.resume()
 
     @property
     def connections(self) -> int:
         """How many peers this rank holds an outbound connection to."""
-        return len(self._peers.keys() | (self._local.links if self._local else {}))
+        return len(self._peers.keys() | (self.local.links if self.local else {}))
 
     def connect(self, rank: int) -> None:
         """Open the outbound connection to ``rank`` now (idempotent)."""
@@ -303,8 +303,8 @@ class Transport:
     # -- inbound ----------------------------------------------------------
     def resume(self) -> None:
         """(Re)start reading inbound messages."""
-        if self._local is not None:
-            self._local.resume()
+        if self.local is not None:
+            self.local.resume()
         if self.state is TransportState.OPEN and not self._reading:
             self._reading = True
             self._loop.add_reader(self._router.FD, self._drain)
@@ -317,9 +317,9 @@ class Transport:
         peer sent stays unread."""
         if self.state is TransportState.OPEN:
             self._drain(force=force)
-            if force and self._local is not None:  # read the links past the limit for a while
+            if force and self.local is not None:  # read the links past the limit for a while
                 self._force_until = self._loop.time() + 1.0
-                self._local.resume()
+                self.local.resume()
 
     def watch_control(self, sock: zmq.Socket[Any], read: Callable[[], None]) -> None:
         """Call ``read`` when ``sock`` (the rank's rendezvous socket, with the
@@ -376,8 +376,8 @@ class Transport:
         except Exception as bad:
             log.error("rank %d: dropped an inbound message: %s", self.rank, bad)
         over = self._paused is not None and self._paused()
-        if over and self._local is not None and self._loop.time() > self._force_until:
-            self._local.pause()
+        if over and self.local is not None and self._loop.time() > self._force_until:
+            self.local.pause()
 
     def _unpack(self, sender: int, header: bytes, buffers: list[Any]) -> list[Any] | None:
         """A message as received -> ``[header bytes, *buffer views]`` for the
@@ -437,8 +437,8 @@ class Transport:
 
     def _hand_over(self, rank: int, frames: Sequence[Any]) -> asyncio.Future[None] | None:
         if rank in self._local_peers:
-            assert self._local is not None
-            return self._local.send(rank, frames)
+            assert self.local is not None
+            return self.local.send(rank, frames)
         peer = self._peer(rank)
         peer.sent = True
         if peer.backlog:
@@ -544,8 +544,8 @@ class Transport:
         if self.state is not TransportState.OPEN:
             return
         deadline = self._loop.time() + self._linger_ms / 1000
-        if self._local is not None:  # the kernel keeps what it has after exit
-            await self._local.drain(deadline, gone)
+        if self.local is not None:  # the kernel keeps what it has after exit
+            await self.local.drain(deadline, gone)
         waiting = {}
         for rank, peer in self._peers.items():
             if peer.sent and rank not in gone():
@@ -569,8 +569,8 @@ class Transport:
         if was_open and loop_open and self._reading:
             self._loop.remove_reader(self._router.FD)
         self._router.close(linger=0)
-        if self._local is not None:
-            self._local.close()
+        if self.local is not None:
+            self.local.close()
         if self._control is not None:
             if loop_open:
                 self._loop.remove_reader(self._control.FD)

@@ -1,0 +1,43 @@
+"""How long a receive busy-polls before its rank sleeps: the rule and its
+setting (``ZMQMESH_SPIN_US``)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from zmqmesh.errors import LaunchError
+from zmqmesh.runtime.bootstrap import SPIN_US, job_from_env, spin_budget
+
+pytestmark = pytest.mark.timeout(30)
+
+JOB = {"ZMQMESH_RANK": "0", "ZMQMESH_SIZE": "2", "ZMQMESH_RENDEZVOUS": "tcp://127.0.0.1:1"}
+
+
+def test_ranks_spin_only_while_each_has_a_core() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert spin_budget(None, 1) == SPIN_US / 1e6
+    assert spin_budget(None, cores) == SPIN_US / 1e6
+    assert spin_budget(None, cores + 1) == 0.0  # oversubscribed: waiting ranks sleep
+
+
+def test_the_setting_wins_either_way() -> None:
+    assert spin_budget(0, 1) == 0.0
+    assert spin_budget(250, 10_000) == 250e-6
+
+
+def test_the_setting_is_read_from_the_environment() -> None:
+    assert job_from_env(JOB).spin_us is None
+    assert job_from_env({**JOB, "ZMQMESH_SPIN_US": "0"}).spin_us == 0
+    assert job_from_env({**JOB, "ZMQMESH_SPIN_US": "40"}).spin_us == 40
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [("-1", "between 0 and 100000"), ("100001", "between 0 and 100000"), ("soon", "integer")],
+)
+def test_bad_settings_name_the_variable(value: str, match: str) -> None:
+    with pytest.raises(LaunchError, match=match) as err:
+        job_from_env({**JOB, "ZMQMESH_SPIN_US": value})
+    assert "ZMQMESH_SPIN_US" in str(err.value)
