@@ -403,7 +403,7 @@ endpoint_file, SENTINEL = sys.argv[1], %(sentinel)d
 async def main(comm):
     if comm.rank == 0:
         await comm.send(np.full(40_000, 1.5), 1, tag=1)  # 320 KB: into shared memory
-        pool = comm._engine.transport._shm.pool
+        pool = comm._engine.transport.shm.pool
         busy = pool.busy
         with open(endpoint_file + ".tmp", "w") as f:
             f.write(comm._engine.transport.endpoints[0])

@@ -107,7 +107,7 @@ def harness(directory: Path) -> Iterator[Harness]:
         transport.set_peers(
             ["ipc://unused-0", "ipc://unused-1"], same_host=[0, PEER], shm_dir=str(directory)
         )
-        pool = transport._shm.pool if transport._shm is not None else None
+        pool = transport.shm.pool if transport.shm is not None else None
         assert pool is not None
         ident, name = pool.put(memoryview(np.full(2**17, 1.5)), PEER)
         yield Harness(transport, pool, ident, name)

@@ -214,3 +214,27 @@ def test_lent_sends_end_when_the_peer_is_gone_or_the_transport_closes(tmp_path) 
         assert results._backing is None  # closed: results are NumPy's memory again
 
     asyncio.run(body())
+
+
+def test_large_point_to_point_frames_are_copied_in_by_two_threads(tmp_path) -> None:
+    from zmqmesh.runtime.shm import SPLIT_MIN
+    from zmqmesh.wire import Envelope, Kind, encode
+
+    reader = ShmReader(str(tmp_path), lambda p, ids: None, lambda f: None)
+    data = np.random.default_rng(0).integers(0, 255, SPLIT_MIN + 12_345, dtype=np.uint8)
+    for kind, helped in ((Kind.COLL, False), (Kind.P2P, True)):
+        pool = ShmPool(str(tmp_path), rank=int(kind))
+        pool.use_helper(True)
+        header = encode(Envelope(kind, 0, 0, 0), None)[0]
+        out, _ = pool.swap_out([header, memoryview(data)], 1)
+        assert out is not None
+        msg = out[:-1]
+        reader.swap_in(msg, out[-1], sender=int(kind))
+        assert np.array_equal(np.frombuffer(msg[1], np.uint8), data)
+        # collectives copy on every rank at once: no second thread for them
+        assert pool.helper is not None
+        assert bool(pool.helper._threads) is helped
+        del msg
+        pool.close()
+        assert pool.helper is None
+    reader.close()

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from zmqmesh.errors import LaunchError
-from zmqmesh.runtime.bootstrap import SPIN_US, job_from_env, spin_budget
+from zmqmesh.runtime.bootstrap import SPIN_US, core_each, job_from_env, spin_budget
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -17,14 +17,16 @@ JOB = {"ZMQMESH_RANK": "0", "ZMQMESH_SIZE": "2", "ZMQMESH_RENDEZVOUS": "tcp://12
 
 def test_ranks_spin_only_while_each_has_a_core() -> None:
     cores = len(os.sched_getaffinity(0))
-    assert spin_budget(None, 1) == SPIN_US / 1e6
-    assert spin_budget(None, cores) == SPIN_US / 1e6
-    assert spin_budget(None, cores + 1) == 0.0  # oversubscribed: waiting ranks sleep
+    assert core_each(1)
+    assert core_each(cores)
+    assert not core_each(cores + 1)
+    assert spin_budget(None, core_each(cores)) == SPIN_US / 1e6
+    assert spin_budget(None, core_each(cores + 1)) == 0.0  # oversubscribed: ranks sleep
 
 
 def test_the_setting_wins_either_way() -> None:
-    assert spin_budget(0, 1) == 0.0
-    assert spin_budget(250, 10_000) == 250e-6
+    assert spin_budget(0, True) == 0.0
+    assert spin_budget(250, False) == 250e-6
 
 
 def test_the_setting_is_read_from_the_environment() -> None:

@@ -114,13 +114,19 @@ def job_from_env(env: Mapping[str, str] | None = None) -> JobSpec:
 SPIN_US = 100
 
 
-def spin_budget(spin_us: int | None, local_ranks: int) -> float:
+def core_each(local_ranks: int) -> bool:
+    """Whether each of the host's ``local_ranks`` ranks can have a core of
+    this process's to itself: only then may a rank spin while it waits, or
+    copy with a second thread, without taking a core from a rank with work."""
+    return local_ranks <= len(os.sched_getaffinity(0))
+
+
+def spin_budget(spin_us: int | None, core_each: bool) -> float:
     """Seconds of busy-polling per receive: ``spin_us`` when set, else
-    ``SPIN_US`` unless the host's ranks outnumber this process's cores
-    (then spinning would take a core from a rank with work to do)."""
+    ``SPIN_US`` when each rank has a core, else none."""
     if spin_us is not None:
         return spin_us / 1e6
-    return SPIN_US / 1e6 if local_ranks <= len(os.sched_getaffinity(0)) else 0.0
+    return SPIN_US / 1e6 if core_each else 0.0
 
 
 def _positive(env: Mapping[str, str], var: str) -> int:
@@ -261,7 +267,10 @@ async def _wire(spec: JobSpec) -> Engine:
     # a stat of a tmpfs directory, once at start-up: not worth a thread
     shm_dir = spec.shm_dir if spec.shm_dir and os.path.isdir(spec.shm_dir) else None  # noqa: ASYNC240
     transport.set_peers(endpoints, same_host=same_host, shm_dir=shm_dir)
-    engine.spin_budget = spin_budget(spec.spin_us, len(same_host))
+    spare = core_each(len(same_host))
+    engine.spin_budget = spin_budget(spec.spin_us, spare)
+    if transport.shm is not None:  # large frames are copied in by two threads
+        transport.shm.pool.use_helper(spare)
     if kept:  # the launcher (or rank 0) reports ranks that are gone on it
         transport.watch_control(
             kept[0], notice_reader(kept[0], functools.partial(_on_notice, engine))

@@ -29,6 +29,7 @@ import os
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ import msgpack  # type: ignore[import-untyped]
 import numpy as np
 
 from zmqmesh.collectives.base import results
+from zmqmesh.wire import Kind, unpack_envelope
 
 __all__ = ["SHM_MIN", "SharedMemory", "ShmPool", "ShmReader", "descriptor"]
 
@@ -43,6 +45,9 @@ __all__ = ["SHM_MIN", "SharedMemory", "ShmPool", "ShmReader", "descriptor"]
 SHM_MIN = 256 * 1024
 # Segments come in power-of-two sizes from this one up, so they can be reused.
 _MIN_SEGMENT = 1 << 20
+# Frames at least this large are copied in by two threads when a core is
+# spare: 16 MiB takes 0.74 ms instead of 1.25 ms here.
+SPLIT_MIN = 2 * 2**20
 # At most this many bytes of segments wait for their receivers at once. A
 # descriptor is a tiny message, so ZeroMQ's high-water marks and the kernel's
 # socket buffers would let thousands queue up; past the cap, large frames go
@@ -73,6 +78,17 @@ class ShmPool:
         self._exported: dict[int, _Segment] = {}  # result segments by address
         self._starts: list[int] = []  # their addresses, sorted
         self._lent: dict[int, int] = {}  # lend id -> the rank it went to
+        # A thread that copies half of each large frame, for ranks with a
+        # core to spare (``use_helper``).
+        self.helper: ThreadPoolExecutor | None = None
+
+    def use_helper(self, on: bool) -> None:
+        """Copy large frames in with two threads (``on``) or one."""
+        if on and self.helper is None:
+            self.helper = ThreadPoolExecutor(1, thread_name_prefix="zmqmesh-copy")
+        elif not on and self.helper is not None:
+            self.helper.shutdown(wait=False)
+            self.helper = None
 
     def _new(self, capacity: int) -> _Segment:
         self._count += 1
@@ -106,6 +122,9 @@ class ShmPool:
         out: list[Any] | None = None
         desc: list[tuple[Any, ...]] = []
         lent: list[int] = []
+        # Not for collectives: every rank copies at the same time, and two
+        # threads per rank would only contend for the cores.
+        split = self.helper is not None and unpack_envelope(frames[0]).kind != Kind.COLL
         for i, frame in enumerate(frames[1:]):
             n = len(frame)
             if n < SHM_MIN:
@@ -116,7 +135,7 @@ class ShmPool:
                 desc.append((i, loan[0], loan[1], n, loan[2]))
             elif self.has_room(n):
                 try:
-                    ident, name = self.put(memoryview(frame), peer)
+                    ident, name = self.put(memoryview(frame), peer, split=split)
                 except OSError:  # no room in /dev/shm: this frame takes the socket
                     continue
                 desc.append((i, ident, name, n))
@@ -147,14 +166,22 @@ class ShmPool:
         self._lent[self._count] = peer
         return self._count, seg.name, offset
 
-    def put(self, data: memoryview, peer: int = -1) -> tuple[int, str]:
+    def put(self, data: memoryview, peer: int = -1, *, split: bool = False) -> tuple[int, str]:
         """Copy ``data`` into a free segment lent to rank ``peer``; returns
-        ``(id, name)``."""
+        ``(id, name)``. ``split``: the helper thread, if any, copies half."""
         n = data.nbytes
         capacity = max(_MIN_SEGMENT, 1 << (n - 1).bit_length())
         free = self._free[capacity]
         seg = free.pop() if free else self._new(capacity)
-        seg.view[:n] = np.frombuffer(data, np.uint8)
+        src = np.frombuffer(data, np.uint8)
+        if split and self.helper is not None and n >= SPLIT_MIN:
+            # NumPy copies without the GIL: a second thread takes one half.
+            half = (n // 2) & ~4095
+            other = self.helper.submit(_copy, seg.view, src, half, n)
+            seg.view[:half] = src[:half]
+            other.result()
+        else:
+            seg.view[:n] = src
         seg.lent_to = peer
         self._busy[seg.ident] = seg
         self._busy_bytes += seg.capacity
@@ -231,6 +258,7 @@ class ShmPool:
         self._exported.clear()
         self._starts.clear()
         self._lent.clear()
+        self.use_helper(False)
 
 
 class ShmReader:
@@ -376,6 +404,10 @@ class SharedMemory:
                 fut.set_exception(ConnectionError("transport closed before a lent frame came back"))
                 fut.add_done_callback(lambda f: f.exception())
         self._loans.clear()
+
+
+def _copy(dst: np.ndarray, src: np.ndarray, lo: int, hi: int) -> None:
+    dst[lo:hi] = src[lo:hi]
 
 
 def descriptor(item: object, nframes: int, sender: int) -> tuple[int, int, str, int, int]:

@@ -173,7 +173,7 @@ class Transport:
         self._peers: dict[int, _Peer] = {}
         self._endpoints: list[str | None] = []
         self._tracker_pool: ThreadPoolExecutor | None = None
-        self._shm: SharedMemory | None = None  # large frames to same-host peers
+        self.shm: SharedMemory | None = None  # large frames to same-host peers
         self._max_frame = max_frame
         self.local: LocalLinks | None = None  # same-host links (local.py)
         self._local_peers: frozenset[int] = frozenset()
@@ -220,7 +220,7 @@ class Transport:
             self._local_peers = frozenset(self.local.paths)
         if shm_dir and same_host:
             peers = frozenset(same_host) - {self.rank}
-            self._shm = SharedMemory(shm_dir, self.rank, peers, self._send_release, self._loop)
+            self.shm = SharedMemory(shm_dir, self.rank, peers, self._send_release, self._loop)
         # Reading starts now, not at bind: a message that needs these (shared
         # memory) may come as soon as a peer knows the endpoints.
         if self.local is not None:
@@ -390,27 +390,27 @@ class Transport:
             return None
         if flags & _FLAG_RELEASE:
             idents = msgpack.unpackb(header[ENVELOPE_SIZE:], max_array_len=1 << 16)
-            if self._shm is not None and sender >= 0 and isinstance(idents, list):
-                self._shm.released(idents, sender)
+            if self.shm is not None and sender >= 0 and isinstance(idents, list):
+                self.shm.released(idents, sender)
             return None
-        if flags != _FLAG_SHM or self._shm is None or len(buffers) < 1:
+        if flags != _FLAG_SHM or self.shm is None or len(buffers) < 1:
             raise ValueError(f"unexpected transport flags {flags:#x} from rank {sender}")
         msg = [header, *buffers[:-1]]
-        self._shm.reader.swap_in(msg, bytes(buffers[-1]), sender)
+        self.shm.reader.swap_in(msg, bytes(buffers[-1]), sender)
         return msg
 
     def flush_releases(self) -> None:
         """Return the shared-memory segments received arrays no longer use."""
-        if self._shm is not None:
-            self._shm.reader.flush()
+        if self.shm is not None:
+            self.shm.reader.flush()
 
     def peer_gone(self, rank: int) -> None:
         """``rank`` is gone: sends waiting for it to give back lent frames end."""
-        if self._shm is not None:
-            self._shm.gone(rank)
+        if self.shm is not None:
+            self.shm.gone(rank)
 
     def _send_release(self, peer: int, idents: list[int]) -> None:
-        if self.state is TransportState.OPEN and self._shm is not None and peer in self._shm.peers:
+        if self.state is TransportState.OPEN and self.shm is not None and peer in self.shm.peers:
             self.send(peer, [_RELEASE_HEADER + msgpack.packb(idents)])
 
     # -- outbound ---------------------------------------------------------
@@ -425,8 +425,8 @@ class Transport:
         frame; with ``lend``, large frames of a collective result go to a
         same-host ``rank`` uncopied, and it completes when ``rank`` gives them back.
         """
-        if self._shm is not None and rank in self._shm.peers:
-            moved, loan = self._shm.swap_out(frames, rank, lend)
+        if self.shm is not None and rank in self.shm.peers:
+            moved, loan = self.shm.swap_out(frames, rank, lend)
             if moved is not None:
                 header = bytearray(frames[0])
                 header[_FLAGS_AT] |= _FLAG_SHM
@@ -594,7 +594,7 @@ class Transport:
                     fut.add_done_callback(lambda f: f.exception())
             peer.sock.close()
         self._peers.clear()
-        if self._shm is not None:
-            self._shm.close()
+        if self.shm is not None:
+            self.shm.close()
         if self._tracker_pool is not None:
             self._tracker_pool.shutdown(wait=False, cancel_futures=True)
