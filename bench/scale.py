@@ -3,8 +3,9 @@
 1. Fits the alpha-beta-gamma model of ``zmqmesh.collectives.simulate`` to
    this machine: alpha and beta from a zmqmesh ping-pong between two ranks
    (``pingpong_zmqmesh.py``), gamma from a timed ``np.add`` of 16 MiB.
-2. Checks it: real zmqmesh allreduce (each algorithm forced in turn) and
-   barrier on 2, 4 and 8 ranks (``coll_zmqmesh.py``), model against measured.
+2. Checks it: real zmqmesh allreduce, bcast, allgather and alltoall (each
+   algorithm forced in turn) and barrier on 2, 4 and 8 ranks
+   (``coll_zmqmesh.py``), model against measured.
 3. Predicts every algorithm of every collective for p = 64, 1,000, 10,000
    and 100,000 at 8 B, 64 KiB and 16 MiB, and compares the model's pick
    with ``select.choose``'s.
@@ -133,34 +134,41 @@ def fit_gamma(nbytes: int = 16 * 2**20, reps: int = 7) -> float:
 # -- 2. model against measured ---------------------------------------------------
 
 
+# The collectives the check runs, each algorithm forced in turn.
+MEASURED = ("allreduce", "bcast", "allgather", "alltoall")
+
+
 def measure(ranks: int, sizes: tuple[int, ...], timeout: float) -> dict[str, dict[int, float]]:
-    """Median seconds per call: ``allreduce/<algorithm>`` per size (each
-    algorithm forced), and ``barrier/dissemination`` under size 0."""
+    """Median seconds per call: ``<collective>/<algorithm>`` per size for
+    every algorithm of every collective in ``MEASURED`` (each forced with
+    ``ZMQMESH_<COLLECTIVE>``), and ``barrier/dissemination`` under size 0."""
     out: dict[str, dict[int, float]] = {}
-    for algorithm in ALGORITHMS["allreduce"]:
-        ops = "allreduce,barrier" if algorithm == "recursive_doubling" else "allreduce"
-        cmd = _launch(
-            ranks,
-            timeout,
-            HERE / "coll_zmqmesh.py",
-            "--ops",
-            ops,
-            "--sizes",
-            ",".join(map(str, sizes)),
-            "--budget",
-            "0.2",
-            "--max-iters",
-            "300",
-            "--cell-limit",
-            "20",
-        )
-        env = {"ZMQMESH_ALLREDUCE": algorithm}
-        got = _job(f"coll {ranks} {algorithm}", cmd, timeout, env)["results"]["zmqmesh"]
-        out[f"allreduce/{algorithm}"] = {
-            int(s): statistics.median(ts) for s, ts in got["allreduce"].items()
-        }
-        if "barrier" in got:
-            out["barrier/dissemination"] = {0: statistics.median(got["barrier"]["0"])}
+    for collective in MEASURED:
+        for algorithm in ALGORITHMS[collective]:
+            first = not out
+            cmd = _launch(
+                ranks,
+                timeout,
+                HERE / "coll_zmqmesh.py",
+                "--ops",
+                f"{collective},barrier" if first else collective,
+                "--sizes",
+                ",".join(map(str, sizes)),
+                "--budget",
+                "0.2",
+                "--max-iters",
+                "300",
+                "--cell-limit",
+                "20",
+            )
+            env = {f"ZMQMESH_{collective.upper()}": algorithm}
+            label = f"coll {ranks} {collective} {algorithm}"
+            got = _job(label, cmd, timeout, env)["results"]["zmqmesh"]
+            out[f"{collective}/{algorithm}"] = {
+                int(s): statistics.median(ts) for s, ts in got[collective].items()
+            }
+            if "barrier" in got:
+                out["barrier/dissemination"] = {0: statistics.median(got["barrier"]["0"])}
     return out
 
 
@@ -298,12 +306,16 @@ def report(res: dict[str, Any]) -> str:
             f"| {_fmt_time(r['measured'])} | {_fmt_time(r['model'])} | {_pct(r['error'])} |"
         )
     by_p: dict[int, list[float]] = {}
+    by_c: dict[str, list[float]] = {}
     for r in res["errors"]:
         by_p.setdefault(r["ranks"], []).append(abs(r["error"]))
+        by_c.setdefault(r["collective"], []).append(abs(r["error"]))
     lines += [
         "",
         "Median |error| by ranks: "
-        + ", ".join(f"{p}: {statistics.median(e) * 100:.0f}%" for p, e in sorted(by_p.items())),
+        + ", ".join(f"{p}: {statistics.median(e) * 100:.0f}%" for p, e in sorted(by_p.items()))
+        + "; by collective: "
+        + ", ".join(f"{c} {statistics.median(e) * 100:.0f}%" for c, e in by_c.items()),
         "",
         "## Predictions (model)",
         "",
