@@ -236,10 +236,10 @@ class CollChannel:
         waiter = self._post(dest, arr, lend=True)
         got = await self._wait(fut, source)
         out[...] = got
+        del got
         # Give back at once what ``source`` lent: it waits for that, as this
-        # rank may wait for ``dest``. Nothing else may refer to the frames.
-        del got, fut
-        self._state.engine.flush_releases()
+        # rank may wait for ``dest``.
+        self._state.engine.consumed(fut.result()[2])
         if waiter is not None:
             await waiter
 

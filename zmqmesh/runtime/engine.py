@@ -235,6 +235,12 @@ class Engine:
         if self.spin_budget and self.transport is not None and self.transport.local is not None:
             self.transport.local.poll(self.spin_budget)
 
+    def consumed(self, msg: list[Any]) -> None:
+        """The receive that took ``msg`` copied out what it needed: its shared
+        memory goes back to the sender now (``ShmReader.consumed``)."""
+        if self.transport is not None and self.transport.shm is not None:
+            self.transport.shm.reader.consumed(msg)
+
     def flush_releases(self) -> None:
         """Give back now the shared memory received arrays no longer use."""
         if self.transport is not None:

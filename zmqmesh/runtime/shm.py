@@ -279,6 +279,7 @@ class ShmReader:
         self._on_release = on_release
         self._schedule = schedule
         self._pending: dict[int, list[int]] = defaultdict(list)
+        self._views: dict[int, weakref.finalize[Any, Any]] = {}  # id(holder) -> its finalizer
         self._closed = False
 
     def swap_in(self, msg: list[Any], raw: bytes, sender: int) -> None:
@@ -316,16 +317,28 @@ class ShmReader:
                 os.close(fd)
             self._maps[name] = mm
         holder = np.frombuffer(mm, np.uint8, count=nbytes, offset=offset)
-        weakref.finalize(holder, self._released, peer, ident)
+        self._views[id(holder)] = weakref.finalize(holder, self._released, peer, ident, id(holder))
         return memoryview(holder)  # type: ignore[arg-type]
 
-    def _released(self, peer: int, ident: int) -> None:
+    def _released(self, peer: int, ident: int, key: int) -> None:
+        self._views.pop(key, None)
         if self._closed:
             return
         first = not self._pending
         self._pending[peer].append(ident)
         if first:  # one flush per burst of finalizers
             self._schedule(self._flush)
+
+    def consumed(self, msg: list[Any]) -> None:
+        """The receiver has copied what it needs from ``msg``: give back its
+        segments now, whatever still refers to the views (an event loop may
+        hold the future that carried them until its next turn)."""
+        for frame in msg[1:]:
+            fin = self._views.pop(id(frame.obj), None) if type(frame) is memoryview else None
+            got = fin.detach() if fin is not None else None
+            if got is not None:
+                self._released(*got[2])
+        self.flush()
 
     def flush(self) -> None:
         """Send the queued releases now. Called at safe points (each posted
