@@ -9,22 +9,24 @@ allgather and alltoall each rank's items may differ in size, so the choice
 depends on the communicator size alone.
 
 Thresholds. ``python -m bench coll --algorithms`` on a 2-core machine
-(2026-11, 5 rounds, medians, same-host shared-memory path on) gave, for
-float64 allreduce:
+(2026-11-22, 5 rounds, medians, same-host shared memory with lent result
+blocks) gave, for float64 allreduce:
 
     ranks  size     recursive doubling  Rabenseifner  ring
-    2      64 KiB   0.31 ms             0.49 ms       0.53 ms
-    2      1 MiB    0.52 ms             0.93 ms       0.91 ms
-    2      16 MiB   8.38 ms             5.97 ms       6.08 ms
-    4      1 MiB    2.48 ms             3.37 ms       4.26 ms
-    4      16 MiB   29.9 ms             27.3 ms       25.7 ms
+    2      64 KiB   69 us               112 us        111 us
+    2      1 MiB    308 us              399 us        407 us
+    2      4 MiB    888 us              911 us        955 us
+    2      16 MiB   4.90 ms             2.76 ms       2.83 ms
+    4      1 MiB    1.88 ms             2.35 ms       3.22 ms
+    4      4 MiB    4.48 ms             4.40 ms       5.68 ms
+    4      16 MiB   24.4 ms             13.4 ms       14.6 ms
 
-so arrays below ``ALLREDUCE_LARGE`` (between the 1 and 16 MiB points) use
+so arrays below ``ALLREDUCE_LARGE`` (4 MiB, where the three meet) use
 recursive doubling and larger ones a bandwidth-optimal algorithm:
 Rabenseifner for powers of two, and otherwise whichever of ring and
 Rabenseifner (with its fold-in) the cost model prices lower. For bcast,
-binomial beat scatter + ring allgather at 2 ranks (16 MiB: 1.43 vs 7.02 ms)
-and 4 ranks (16 MiB: 5.66 vs 23.05 ms), so scatter-allgather is left to 8
+binomial beat scatter + ring allgather at 2 ranks (16 MiB: 1.33 vs 3.62 ms)
+and 4 ranks (16 MiB: 5.51 vs 10.01 ms), so scatter-allgather is left to 8
 ranks and more, where the model decides.
 
 Beyond what two cores can run, choices come from ``simulate.predict``
