@@ -110,6 +110,9 @@ def test_poll_spins_until_a_link_has_input(tmp_path) -> None:
         assert time.perf_counter() - start >= 0.002
         assert a.send(1, [b"second"]) is None  # the kernel took it at once
         start = time.perf_counter()
+        assert not b.poll(5.0, peer=0)  # rank 0 is not known as a same-host rank: no spin
+        b.paths[0] = str(tmp_path / "0.link")
+        assert b.poll(5.0, peer=0)
         assert b.poll(5.0)
         assert time.perf_counter() - start < 1.0
         b.pause()

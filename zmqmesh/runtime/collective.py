@@ -213,7 +213,7 @@ class CollChannel:
 
     async def _wait(self, fut: asyncio.Future[Any], peer: int) -> Any:
         if not fut.done():
-            self._state.engine.spin()
+            self._state.engine.spin(self._state.ranks[peer])
             nudge = _Nudge(self._state, peer, self._tag, self._sig)
             try:
                 await fut

@@ -172,7 +172,7 @@ class Comm:
             self._fail_if_gone(fut, ctx, source)
             if source != ANY_SOURCE:  # heartbeats on the connection watch the peer
                 self._engine.connect(self._ranks[source])
-            self._engine.spin()
+            self._engine.spin(self._ranks[source] if source != ANY_SOURCE else -1)
             try:
                 await fut
             except asyncio.CancelledError:

@@ -229,11 +229,11 @@ class Engine:
             self.transport.connect(dest)
 
     # -- receives and probes ------------------------------------------------
-    def spin(self) -> None:
-        """Before a receive's wait sleeps: busy-poll the same-host links for
-        up to ``spin_budget`` seconds (``LocalLinks.poll``)."""
+    def spin(self, source: int) -> None:
+        """Before a wait for world rank ``source`` (-1: any) sleeps: busy-poll
+        the same-host links for up to ``spin_budget`` seconds (``LocalLinks.poll``)."""
         if self.spin_budget and self.transport is not None and self.transport.local is not None:
-            self.transport.local.poll(self.spin_budget)
+            self.transport.local.poll(self.spin_budget, source)
 
     def consumed(self, msg: list[Any]) -> None:
         """The receive that took ``msg`` copied out what it needed: its shared

@@ -304,12 +304,14 @@ class LocalLinks:
         else:
             self.readers.discard(reader)
             fd = self._fds.pop(reader, None)
-            if fd is not None:
+            if fd is not None and fd not in self._fds.values():  # not reused by a newer link
                 self._poller.unregister(fd)
 
-    def poll(self, budget: float) -> bool:
+    def poll(self, budget: float, peer: int = -1) -> bool:
         """Busy-poll the links for up to ``budget`` seconds; True as soon as
         one has input (the event loop then reads it without having slept).
+        With ``peer`` (a rank, -1 for any), only when that rank's messages
+        come over these links and not through ZeroMQ from another host.
 
         A process asleep in ``epoll_wait`` must be woken by the sender's
         kernel, which costs more than a short spin: measured here, a plain
@@ -317,7 +319,7 @@ class LocalLinks:
         and 2.5 us with polling ones. Only worth it while a core is free for
         each rank, which the caller decides, and while no message of ours is
         half written (the loop must run to finish it: the reply waits on it)."""
-        if self.reading_paused or not self._fds:
+        if self.reading_paused or not self._fds or (peer >= 0 and peer not in self.paths):
             return False
         if not all(link.idle for link in self.links.values()):
             return False
