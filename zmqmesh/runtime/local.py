@@ -295,6 +295,8 @@ class LocalLinks:
         self._listener = sock
 
     def watch(self, reader: _Reader, live: bool) -> None:
+        """A reading link opened (``live``) or closed: keep ``readers`` and
+        the poller of ``poll`` up to date."""
         if live:
             self.readers.add(reader)
             sock = reader.transport.get_extra_info("socket") if reader.transport else None

@@ -122,9 +122,6 @@ class ShmPool:
         out: list[Any] | None = None
         desc: list[tuple[Any, ...]] = []
         lent: list[int] = []
-        # Not for collectives: every rank copies at the same time, and two
-        # threads per rank would only contend for the cores.
-        split = self.helper is not None and unpack_envelope(frames[0]).kind != Kind.COLL
         for i, frame in enumerate(frames[1:]):
             n = len(frame)
             if n < SHM_MIN:
@@ -134,6 +131,13 @@ class ShmPool:
                 lent.append(loan[0])
                 desc.append((i, loan[0], loan[1], n, loan[2]))
             elif self.has_room(n):
+                # Not for collectives: every rank copies at the same time, and
+                # two threads per rank would only contend for the cores.
+                split = (
+                    n >= SPLIT_MIN
+                    and self.helper is not None
+                    and unpack_envelope(frames[0]).kind != Kind.COLL
+                )
                 try:
                     ident, name = self.put(memoryview(frame), peer, split=split)
                 except OSError:  # no room in /dev/shm: this frame takes the socket
@@ -378,7 +382,7 @@ class SharedMemory:
         self.pool = ShmPool(directory, rank)
         self.reader = ShmReader(directory, send_release, loop.call_soon)
         self._loop = loop
-        self._loans: dict[int, tuple[int, asyncio.Future[None]]] = {}  # id -> (peer, send)
+        self._loans: dict[int, asyncio.Future[None]] = {}  # lend id -> the send waiting on it
         results.use(self.pool)
 
     def swap_out(
@@ -391,7 +395,7 @@ class SharedMemory:
             return out, None
         fut = self._loop.create_future()
         for ident in lent:
-            self._loans[ident] = (peer, fut)
+            self._loans[ident] = fut
         return out, fut
 
     def released(self, idents: list[int], peer: int) -> None:
@@ -404,15 +408,15 @@ class SharedMemory:
 
     def _settle(self, idents: list[int]) -> None:
         for ident in idents:
-            _, fut = self._loans.pop(ident)
-            if not fut.done() and all(f is not fut for _, f in self._loans.values()):
+            fut = self._loans.pop(ident)
+            if not fut.done() and all(f is not fut for f in self._loans.values()):
                 fut.set_result(None)
 
     def close(self) -> None:
         results.use(None)
         self.reader.close()
         self.pool.close()
-        for _, fut in self._loans.values():
+        for fut in self._loans.values():
             if not fut.done() and not self._loop.is_closed():
                 fut.set_exception(ConnectionError("transport closed before a lent frame came back"))
                 fut.add_done_callback(lambda f: f.exception())
