@@ -29,6 +29,7 @@ def test_executor(n: int) -> None:
     assert re.findall(r"^\[0\] ok (\w+)$", res.stdout, re.M) == CHECKS
     for rank in range(n):
         assert f"[{rank}] done" in res.stdout
+        assert f"[{rank}] switch interval 0.005" in res.stdout  # CPython's default, back
     assert "1000/1000" in res.stderr  # map(progress=True): tqdm or a plain line
     # Efficiency is a benchmark (bench/), not a test: this only catches a
     # scheduler that leaves workers idle while others hold queued work.

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zmqmesh.scheduler.policy import Backoff, choose_victim, steal_count
+from zmqmesh.scheduler.policy import Backoff, choose_victim, may_spin, steal_count
 from zmqmesh.scheduler.table import TaskTable
 
 
@@ -92,3 +92,11 @@ def test_table_never_loses_a_pending_task(events: list[tuple[str, int, int]]) ->
         for e in t.pending.values():
             assert e.attempts <= 3
     assert not set(t.pending) & (done | failed)
+
+
+def test_an_origin_spins_only_while_its_tasks_leave_it_a_core() -> None:
+    assert may_spin(1, 2)  # a lone task on 2 cores: one worker and the origin
+    assert not may_spin(2, 2)  # both cores may be busy with tasks
+    assert not may_spin(0, 8)  # nothing to wait for
+    assert may_spin(7, 8)
+    assert not may_spin(1, 1)

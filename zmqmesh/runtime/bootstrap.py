@@ -269,6 +269,7 @@ async def _wire(spec: JobSpec) -> Engine:
     transport.set_peers(endpoints, same_host=same_host, shm_dir=shm_dir)
     spare = core_each(len(same_host))
     engine.spin_budget = spin_budget(spec.spin_us, spare)
+    engine.spin_limit = spin_budget(spec.spin_us, True)
     if transport.shm is not None:  # large frames are copied in by two threads
         transport.shm.pool.use_helper(spare)
     if kept:  # the launcher (or rank 0) reports ranks that are gone on it

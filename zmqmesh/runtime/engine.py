@@ -77,6 +77,7 @@ class Engine:
         self._going: dict[int, tuple[str, float]] = {}  # reported gone, not yet failed
         self.recorder: Recorder | None = None  # counters of --report (profile.py)
         self.spin_budget = 0.0  # seconds a receive busy-polls before it sleeps
+        self.spin_limit = 0.0  # the same for a caller that knows a core is free
         # context -> what takes its point-to-point messages instead of receives
         self.handlers: dict[int, Callable[[list[Any]], None]] = {}
         # called with (world rank, detail) once a peer is declared failed
@@ -229,11 +230,13 @@ class Engine:
             self.transport.connect(dest)
 
     # -- receives and probes ------------------------------------------------
-    def spin(self, source: int) -> None:
+    def spin(self, source: int, budget: float | None = None) -> None:
         """Before a wait for world rank ``source`` (-1: any) sleeps: busy-poll
-        the same-host links for up to ``spin_budget`` seconds (``LocalLinks.poll``)."""
-        if self.spin_budget and self.transport is not None and self.transport.local is not None:
-            self.transport.local.poll(self.spin_budget, source)
+        the same-host links for up to ``budget`` seconds (default
+        ``spin_budget``; see ``LocalLinks.poll``)."""
+        budget = self.spin_budget if budget is None else budget
+        if budget and self.transport is not None and self.transport.local is not None:
+            self.transport.local.poll(budget, source)
 
     def consumed(self, msg: list[Any]) -> None:
         """The receive that took ``msg`` copied out what it needed: its shared

@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from zmqmesh.errors import DecodeError, RankFailedError
+from zmqmesh.scheduler.policy import may_spin
 from zmqmesh.scheduler.table import TaskTable
 from zmqmesh.scheduler.tasks import as_remote_error, fn_ref
 from zmqmesh.scheduler.worker import Worker
@@ -76,6 +78,8 @@ class Node:
         self._counts_due = 0.0
         self._counts_timer = False
         self._final_counts: set[int] = set()
+        self._cores = len(os.sched_getaffinity(0))
+        self._spin_soon = False
         self.worker = Worker(self) if self.rank in self.live else None
         engine = xc._engine
         self._world = xc._ranks
@@ -102,7 +106,20 @@ class Node:
         where = self._where()
         self.table.placed(tid, spec, where)
         self._place(spec, where)
+        if where != self.rank and not self._spin_soon:
+            self._spin_soon = True
+            self.loop.call_soon(self._spin)
         return fut
+
+    def _spin(self) -> None:
+        """After submitting, at the end of the loop turn: while this rank and
+        the tasks in flight fit on the cores (``policy.may_spin``), poll for
+        the results a little before sleeping. A lone task's round trip then
+        costs one kernel wake-up, not two (``LocalLinks.poll``: about 30 us
+        each here; bench exec round trip 154-168 -> 121-138 us)."""
+        self._spin_soon = False
+        if may_spin(len(self.futures), self._cores):
+            self.xc._engine.spin(-1, self.xc._engine.spin_limit)
 
     def _check_sendable(self, ref: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Raise here, not at some later flush, for a task that cannot travel."""

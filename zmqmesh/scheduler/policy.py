@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-__all__ = ["Backoff", "choose_victim", "steal_count"]
+__all__ = ["Backoff", "choose_victim", "may_spin", "steal_count"]
 
 
 def steal_count(queued: int, running: bool) -> int:
@@ -51,3 +51,10 @@ class Backoff:
 
     def succeeded(self) -> None:
         self.delay = self.first
+
+
+def may_spin(in_flight: int, cores: int) -> bool:
+    """Whether an origin waiting on ``in_flight`` tasks may poll for their
+    results rather than sleep: only while it and one busy worker per task
+    fit on the ``cores``, so its polling takes no core a task needs."""
+    return 0 < in_flight < cores
