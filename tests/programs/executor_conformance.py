@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import sys
 import time
 
@@ -38,6 +39,10 @@ def stats_of(a: np.ndarray, scale: float = 1.0) -> tuple[float, tuple[int, ...],
 
 def doubled(a: np.ndarray) -> np.ndarray:
     return a * 2
+
+
+def pid() -> int:
+    return os.getpid()
 
 
 def switch_interval(_: int) -> float:
@@ -121,6 +126,9 @@ async def checks(ex: zmqmesh.Executor, workers: int, alone: bool) -> None:
     assert await ex.map(spin, costs) == costs
     span = time.perf_counter() - t
     print(f"efficiency {max(sum(costs) / workers, max(costs)) / span:.3f}", flush=True)
+    if not alone and len(os.sched_getaffinity(0)) >= 2:
+        pids = [await ex.submit(pid) for _ in range(20)]
+        assert len(set(pids[1:])) == 1, pids  # a task alone goes to the worker polling for it
     # a serving worker hands the GIL to its loop thread every millisecond
     assert max(await ex.map(switch_interval, range(8))) <= 0.001
     ok("skewed")

@@ -14,6 +14,8 @@ communicator's ROUTER/DEALER connections, batched per destination and sent
 once per event-loop turn:
 
     TASKS  origin -> worker   [spec, ...]; spec = [tid, fn, args, kwargs]
+    LONE   origin -> worker   the same, for a task alone in flight: the
+                              worker polls for the next one when done
     STEAL  thief -> victim    None
     LOOT   victim -> thief    [spec, ...] (empty: refused)
     RESULT worker -> origin   [[tid, ok, value or error], ...]
@@ -47,7 +49,7 @@ __all__ = ["Node"]
 
 log = logging.getLogger("zmqmesh.executor")
 
-TASKS, STEAL, LOOT, RESULT, MOVED, COUNTS, STOP = range(1, 8)
+TASKS, STEAL, LOOT, RESULT, MOVED, COUNTS, STOP, LONE = range(1, 9)
 _BATCH = 512  # tasks or results per message
 COUNTS_EVERY = 0.25  # seconds between a worker's reports of its counts
 _ORIGIN_SHIFT = 40
@@ -80,6 +82,7 @@ class Node:
         self._final_counts: set[int] = set()
         self._cores = len(os.sched_getaffinity(0))
         self._spin_soon = False
+        self._last = -1  # the worker the last result came from
         self.worker = Worker(self) if self.rank in self.live else None
         engine = xc._engine
         self._world = xc._ranks
@@ -103,9 +106,12 @@ class Node:
             fut.set_exception(RankFailedError(-1, "no worker is left to run tasks"))
             return fut
         self.futures[tid] = fut
-        where = self._where()
+        lone = self.worker is None and may_spin(len(self.futures), self._cores)
+        # alone in flight: to the worker that sent the last result, polling for it
+        alone = lone and len(self.futures) == 1 and self._last in self.live
+        where = self._last if alone else self._where()
         self.table.placed(tid, spec, where)
-        self._place(spec, where)
+        self._place(spec, where, lone)
         if where != self.rank and not self._spin_soon:
             self._spin_soon = True
             self.loop.call_soon(self._spin)
@@ -136,14 +142,21 @@ class Node:
         self._rr = (self._rr + 1) % len(live)
         return live[self._rr]
 
-    def _place(self, spec: list[Any], where: int) -> None:
+    def _place(self, spec: list[Any], where: int, lone: bool = False) -> None:
+        """Send ``spec`` to ``where``; a ``lone`` task (``policy.may_spin``:
+        there are cores to spare) tells the worker to poll for the next one
+        when done."""
         if where == self.rank and self.worker is not None:
             if self.rank == self.root:  # a root alone runs its tasks in order
                 self.worker.push_tail([spec])
             else:  # nested: run next, thieves take older work first
                 self.worker.push_head(spec)
         else:
-            self._queue(where, TASKS, spec)
+            self._queue(where, LONE if lone else TASKS, spec)
+
+    def poll_for_work(self) -> None:
+        """A worker done with a lone task: poll for the root's next one."""
+        self.xc._engine.spin(self._world[self.root], self.xc._engine.spin_limit)
 
     # -- sending -----------------------------------------------------------------
     def _queue(self, dest: int, tag: int, item: Any) -> None:
@@ -198,7 +211,7 @@ class Node:
         except RankFailedError:
             return  # the failure watcher deals with what was there
         except (TypeError, ValueError) as exc:
-            if tag not in (TASKS, RESULT) or len(obj) < 2:
+            if tag not in (TASKS, LONE, RESULT) or len(obj) < 2:
                 self._unsendable(dest, tag, obj, exc)
             else:  # find the one that cannot travel; send the others
                 for item in obj:
@@ -209,7 +222,7 @@ class Node:
 
     def _unsendable(self, dest: int, tag: int, obj: Any, exc: Exception) -> None:
         """A task or result that cannot travel fails its task, not the node."""
-        if tag == TASKS:
+        if tag in (TASKS, LONE):
             err = ["TypeError", f"the task cannot travel: {exc}", ""]
             for spec in obj:
                 if spec[0] >> _ORIGIN_SHIFT == self.rank:
@@ -244,8 +257,8 @@ class Node:
 
     def _handle(self, source: int, tag: int, obj: Any) -> None:
         worker = self.worker
-        if tag == TASKS and worker is not None:
-            worker.push_tail(obj)
+        if tag in (TASKS, LONE) and worker is not None:
+            worker.push_tail(obj, poll_after=tag == LONE)
         elif tag == STEAL and worker is not None:
             loot = worker.give() if not worker.closing else []
             self._post(source, LOOT, loot)
@@ -260,6 +273,7 @@ class Node:
         elif tag == LOOT and worker is not None:
             worker.loot(source, obj)
         elif tag == RESULT:
+            self._last = source
             for tid, ok, value in obj:
                 self._result(tid, ok, value)
         elif tag == MOVED:

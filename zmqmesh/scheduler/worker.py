@@ -72,6 +72,7 @@ class Worker:
         self._rng = random.Random(node.rank * 7919 + 17)
         self._coros: set[asyncio.Task[None]] = set()
         self._timing: dict[Any, list[Any]] = {}  # function -> [runs, mean s, max s]
+        self._poll_after = False
         # The loop thread must get the GIL from a runner busy in Python to
         # answer a thief or send a result: at most one switch interval.
         self._switch = sys.getswitchinterval()
@@ -81,7 +82,11 @@ class Worker:
         self._stealer = asyncio.ensure_future(self._steal_loop())
 
     # -- the deque (loop thread) ----------------------------------------------
-    def push_tail(self, specs: list[list[Any]]) -> None:
+    def push_tail(self, specs: list[list[Any]], *, poll_after: bool = False) -> None:
+        """Queue tasks from their origin; ``poll_after``: the origin has
+        nothing else in flight, so once idle this worker polls for the next
+        task before it sleeps."""
+        self._poll_after = poll_after
         with self.cond:
             self.dq.extend(specs)
             inline = not self.running and self._fast(self.dq[0][1])
@@ -121,6 +126,9 @@ class Worker:
             self._execute(spec)
         if self._results:  # send them now, not a loop turn later
             self._collect()
+        if self._poll_after and not self.running and not self.dq:
+            self._poll_after = False
+            self.loop.call_soon(self.node.poll_for_work)
 
     def push_head(self, spec: list[Any]) -> None:
         with self.cond:
