@@ -285,3 +285,27 @@ def test_a_consumed_message_gives_its_segments_back_at_once(tmp_path) -> None:
     assert released == [(2, [ident])]
     reader.close()
     pool.close()
+
+
+def test_a_reader_unmaps_segments_their_sender_deleted(tmp_path) -> None:
+    pool = ShmPool(str(tmp_path), rank=5)
+    reader = ShmReader(str(tmp_path), lambda p, ids: None, lambda f: None)
+    raw = pool.alloc(1 << 20)
+    assert raw is not None
+    name = os.listdir(tmp_path)[0]
+    view = reader.view(5, 1, name, 4096)
+    pool.drop(raw)  # the sender's results pool lets the segment go
+    data = np.ones(40_000)
+    ident, other = pool.put(memoryview(data).cast("B"))
+    kept = reader.view(5, ident, other, data.nbytes)  # a new mapping looks at the old ones
+    assert name in reader._maps  # still viewed: kept
+    del view
+    gc.collect()
+    ident2, third = pool.put(memoryview(data).cast("B"))
+    reader.view(5, ident2, third, data.nbytes)
+    assert name not in reader._maps  # deleted and unused: unmapped
+    assert other in reader._maps
+    assert third in reader._maps
+    del kept
+    reader.close()
+    pool.close()

@@ -319,10 +319,22 @@ class ShmReader:
                 mm = mmap.mmap(fd, size, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)
             finally:
                 os.close(fd)
+            self._forget_deleted()
             self._maps[name] = mm
         holder = np.frombuffer(mm, np.uint8, count=nbytes, offset=offset)
         self._views[id(holder)] = weakref.finalize(holder, self._released, peer, ident, id(holder))
         return memoryview(holder)  # type: ignore[arg-type]
+
+    def _forget_deleted(self) -> None:
+        """Unmap the segments their senders have deleted (results pools let
+        them go) once no received array views them: they are never sent
+        again, and a mapping would keep their memory for the whole job."""
+        for name in [n for n in self._maps if not os.path.exists(os.path.join(self.directory, n))]:
+            try:
+                self._maps[name].close()
+            except BufferError:  # a received array still views it: later
+                continue
+            del self._maps[name]
 
     def _released(self, peer: int, ident: int, key: int) -> None:
         self._views.pop(key, None)
