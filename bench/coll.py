@@ -260,6 +260,21 @@ def _machine() -> str:
     )
 
 
+def run_notes(source_changed: bool, source_before: str, skipped: dict[str, str]) -> list[str]:
+    """Report lines every suite writes after its header: a warning when
+    zmqmesh's sources changed during the run, and each peer skipped and why."""
+    lines = []
+    if source_changed:
+        lines += [
+            "zmqmesh's sources changed during this run; every round measured the copy "
+            f"taken at the start (sources sha256 {source_before}…).",
+            "",
+        ]
+    for name, why in skipped.items():
+        lines += [f"Skipped {name}: {why}.", ""]
+    return lines
+
+
 def _zmqmesh_source() -> tuple[str, str]:
     """zmqmesh's git commit (``+dirty`` with uncommitted changes), and a hash
     of its sources: the suite compares the hash after the run with the one
@@ -465,14 +480,7 @@ def main(argv: list[str]) -> int:
             "from the rank it waits for.",
             "",
         ]
-    if source_changed:
-        lines += [
-            "zmqmesh's sources changed during this run; every round measured the copy "
-            f"taken at the start (sources sha256 {source_before}…).",
-            "",
-        ]
-    for name, why in skipped.items():
-        lines += [f"Skipped {name}: {why}.", ""]
+    lines += run_notes(source_changed, source_before, skipped)
 
     targets: list[dict[str, Any]] = []
     if "allreduce" in ops and TARGET_SIZE in sizes:

@@ -32,7 +32,7 @@ import numpy as np
 import zmq
 
 import zmqmesh
-from bench.coll import Launch, _machine, _run, _version, _zmqmesh_source
+from bench.coll import Launch, _machine, _run, _version, _zmqmesh_source, run_notes
 from bench.coll_common import snapshot_zmqmesh
 from bench.plots import pyplot, ratio_axis
 
@@ -343,14 +343,7 @@ def main(argv: list[str]) -> int:
             "submitter shares a core with the workers in every column.",
             "",
         ]
-    if source_changed:
-        lines += [
-            "zmqmesh's sources changed during this run; every round measured the copy "
-            f"taken at the start (sources sha256 {source_before}…).",
-            "",
-        ]
-    for name, why in skipped.items():
-        lines += [f"Skipped {name}: {why}.", ""]
+    lines += run_notes(source_changed, source_before, skipped)
 
     if cols:
         lines += table_lines(cols, med, over_budget, row_defs, a.cell_budget)

@@ -27,7 +27,7 @@ import numpy as np
 import zmq
 
 import zmqmesh
-from bench.coll import Launch, _fmt_bytes, _machine, _mpiexec, _run, _zmqmesh_source
+from bench.coll import Launch, _fmt_bytes, _machine, _mpiexec, _run, _zmqmesh_source, run_notes
 from bench.coll_common import snapshot_zmqmesh
 from bench.plots import p2p_plot
 
@@ -243,14 +243,7 @@ def main(argv: list[str]) -> int:
         "Ratios are zmqmesh's time over the peer's (below 1: zmqmesh is faster).",
         "",
     ]
-    if source_changed:
-        lines += [
-            "zmqmesh's sources changed during this run; every round measured the copy "
-            f"taken at the start (sources sha256 {source_before}…).",
-            "",
-        ]
-    for name, why in skipped.items():
-        lines += [f"Skipped {name}: {why}.", ""]
+    lines += run_notes(source_changed, source_before, skipped)
     head = ["bytes", *cols, *(f"zmqmesh / {q}" for q in ratios)]
     lines += ["| " + " | ".join(head) + " |", "|---:|" + "---:|" * (len(head) - 1)]
     for s in sizes:
