@@ -260,6 +260,43 @@ def _machine() -> str:
     )
 
 
+def failure_lines(failures: list[str]) -> list[str]:
+    """The report's list of failed jobs (none: no lines)."""
+    if not failures:
+        return []
+    lines = ["## Failed jobs", ""]
+    lines += [
+        "- " + f.splitlines()[0] + (f" — `{f.splitlines()[-1][:200]}`" if "\n" in f else "")
+        for f in failures
+    ]
+    return [*lines, ""]
+
+
+def run_record(
+    command: str,
+    versions: list[str],
+    meta: Any,
+    settings: dict[str, Any],
+    commit: str,
+    source_before: str,
+    source_changed: bool,
+) -> dict[str, Any]:
+    """What every suite's JSON starts with: how it was run, on what, with
+    which zmqmesh."""
+    return {
+        "command": command,
+        "machine": _machine(),
+        "versions": versions,
+        "meta": meta,
+        "settings": settings,
+        "zmqmesh_source": {
+            "commit": commit,
+            "sha256": source_before,
+            "changed_during_run": source_changed,
+        },
+    }
+
+
 def run_notes(source_changed: bool, source_before: str, skipped: dict[str, str]) -> list[str]:
     """Report lines every suite writes after its header: a warning when
     zmqmesh's sources changed during the run, and each peer skipped and why."""
@@ -545,43 +582,30 @@ def main(argv: list[str]) -> int:
             if bw and big >= 2**20 and op != "barrier":
                 lines += ["", f"Bytes / time at {_fmt_bytes(big)}: " + ", ".join(bw)]
             lines.append("")
-    if failures:
-        lines += ["## Failed jobs", ""]
-        lines += [
-            "- " + f.splitlines()[0] + (f" — `{f.splitlines()[-1][:200]}`" if "\n" in f else "")
-            for f in failures
-        ]
-        lines.append("")
+    lines += failure_lines(failures)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     if coll_plot(out / "coll.png", med, ops, ranks, f"coll: {cmd_line}"):
         lines += ["Plot: `coll.png` (time against bytes, a panel per op and rank count).", ""]
     report = "\n".join(lines)
     (out / "coll.md").write_text(report)
+    settings = {
+        "rounds": rounds,
+        "budget": budget,
+        "cell_limit": cell_limit,
+        "min_iters": min_iters,
+        "max_iters": max_iters,
+        "sizes": sizes,
+        "ranks": ranks,
+        "ops": ops,
+        "peers": list(peers),
+        "algorithms": a.algorithms,
+    }
+    record = run_record(cmd_line, versions, meta, settings, commit, source_before, source_changed)
     (out / "coll.json").write_text(
         json.dumps(
             {
-                "command": cmd_line,
-                "machine": _machine(),
-                "versions": versions,
-                "meta": meta,
-                "settings": {
-                    "rounds": rounds,
-                    "budget": budget,
-                    "cell_limit": cell_limit,
-                    "min_iters": min_iters,
-                    "max_iters": max_iters,
-                    "sizes": sizes,
-                    "ranks": ranks,
-                    "ops": ops,
-                    "peers": list(peers),
-                    "algorithms": a.algorithms,
-                },
-                "zmqmesh_source": {
-                    "commit": commit,
-                    "sha256": source_before,
-                    "changed_during_run": source_changed,
-                },
+                **record,
                 "skipped": skipped,
                 "failures": failures,
                 "targets": targets,

@@ -32,7 +32,16 @@ import numpy as np
 import zmq
 
 import zmqmesh
-from bench.coll import Launch, _machine, _run, _version, _zmqmesh_source, run_notes
+from bench.coll import (
+    Launch,
+    _machine,
+    _run,
+    _version,
+    _zmqmesh_source,
+    failure_lines,
+    run_notes,
+    run_record,
+)
 from bench.coll_common import snapshot_zmqmesh
 from bench.plots import pyplot, ratio_axis
 
@@ -371,13 +380,7 @@ def main(argv: list[str]) -> int:
                 ),
                 "",
             ]
-    if failures:
-        lines += ["## Failed jobs", ""]
-        lines += [
-            "- " + f.splitlines()[0] + (f" — `{f.splitlines()[-1][:200]}`" if "\n" in f else "")
-            for f in failures
-        ]
-        lines.append("")
+    lines += failure_lines(failures)
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -389,28 +392,21 @@ def main(argv: list[str]) -> int:
     (out / "exec.md").write_text(report)
     for res in (x for v in raw.values() for x in v):
         res.pop("latency", None)  # the per-round medians are kept instead
+    settings = {
+        "rounds": rounds,
+        "workers": a.workers,
+        "tasks": tasks,
+        "latency_calls": latency,
+        "skewed_tasks": skewed,
+        "arrays": n_arrays,
+        "array_bytes": array_bytes,
+        "cell_budget": a.cell_budget,
+    }
+    record = run_record(cmd_line, versions, meta, settings, commit, source_before, source_changed)
     (out / "exec.json").write_text(
         json.dumps(
             {
-                "command": cmd_line,
-                "machine": _machine(),
-                "versions": versions,
-                "meta": meta,
-                "settings": {
-                    "rounds": rounds,
-                    "workers": a.workers,
-                    "tasks": tasks,
-                    "latency_calls": latency,
-                    "skewed_tasks": skewed,
-                    "arrays": n_arrays,
-                    "array_bytes": array_bytes,
-                    "cell_budget": a.cell_budget,
-                },
-                "zmqmesh_source": {
-                    "commit": commit,
-                    "sha256": source_before,
-                    "changed_during_run": source_changed,
-                },
+                **record,
                 "skipped": skipped,
                 "failures": failures,
                 "over_budget": over_budget,

@@ -27,7 +27,17 @@ import numpy as np
 import zmq
 
 import zmqmesh
-from bench.coll import Launch, _fmt_bytes, _machine, _mpiexec, _run, _zmqmesh_source, run_notes
+from bench.coll import (
+    Launch,
+    _fmt_bytes,
+    _machine,
+    _mpiexec,
+    _run,
+    _zmqmesh_source,
+    failure_lines,
+    run_notes,
+    run_record,
+)
 from bench.coll_common import snapshot_zmqmesh
 from bench.plots import p2p_plot
 
@@ -280,37 +290,24 @@ def main(argv: list[str]) -> int:
             row += [f"{s / med[c][s] / 1e9:.2f} GB/s" if s in med[c] else "n/a" for c in cols]
             lines.append("| " + " | ".join(row) + " |")
     lines.append("")
-    if failures:
-        lines += ["## Failed jobs", ""]
-        lines += [
-            "- " + f.splitlines()[0] + (f" — `{f.splitlines()[-1][:200]}`" if "\n" in f else "")
-            for f in failures
-        ]
-        lines.append("")
+    lines += failure_lines(failures)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     if p2p_plot(out / "p2p.png", med, cols, f"p2p: {cmd_line}"):
         lines += ["Plot: `p2p.png` (time against size per column; zmqmesh's ratios).", ""]
     report = "\n".join(lines)
     (out / "p2p.md").write_text(report)
+    settings = {
+        "rounds": rounds,
+        "sizes": sizes,
+        "iterations": dict(zip(sizes, counts, strict=True)),
+        "columns": columns,
+    }
+    record = run_record(cmd_line, versions, meta, settings, commit, source_before, source_changed)
     (out / "p2p.json").write_text(
         json.dumps(
             {
-                "command": cmd_line,
-                "machine": _machine(),
-                "versions": versions,
-                "meta": meta,
-                "settings": {
-                    "rounds": rounds,
-                    "sizes": sizes,
-                    "iterations": dict(zip(sizes, counts, strict=True)),
-                    "columns": columns,
-                },
-                "zmqmesh_source": {
-                    "commit": commit,
-                    "sha256": source_before,
-                    "changed_during_run": source_changed,
-                },
+                **record,
                 "skipped": skipped,
                 "failures": failures,
                 "median": med,
