@@ -290,13 +290,14 @@ def test_slurm_one_task_is_a_job_too() -> None:
     assert foreign_job(env) == ForeignJob(0, 1, "slurm-123456.0", "c07", 23456, "SLURM")
 
 
-@pytest.mark.parametrize("step", [None, "batch", "extern", "4294967291", "4294967290", ""])
-def test_the_batch_script_and_salloc_shells_are_not_ranks(step: str | None) -> None:
-    env = dict(SLURM)
-    del env["SLURM_STEP_ID"]
-    if step is not None:
-        env["SLURM_STEP_ID"] = step
-    assert foreign_job(env) is None
+@pytest.mark.parametrize("step", ["batch", "extern", "4294967291", "4294967290", ""])
+def test_the_batch_script_and_salloc_shells_are_not_ranks(step: str) -> None:
+    assert foreign_job({**SLURM, "SLURM_STEP_ID": step}) is None
+
+
+def test_the_four_variables_of_the_api_alone_make_a_rank() -> None:
+    env = {k: SLURM[k] for k in ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_NODELIST", "SLURM_JOB_ID")}
+    assert foreign_job(env) == ForeignJob(3, 8, "slurm-123456", "c07", 23456, "SLURM")
 
 
 def test_rank_0_on_the_first_node_is_fine_and_elsewhere_is_an_error() -> None:

@@ -10,8 +10,9 @@ Order (API.md, "Start-up"), first match wins:
 
 1. ``ZMQMESH_RANK`` or ``ZMQMESH_SIZE`` set: ``zmqmesh launch`` started the
    rank, and ``bootstrap.job_from_env`` reads those variables: ``None``.
-2. SLURM: ``SLURM_PROCID`` and the id of a task step (``SLURM_STEP_ID``),
-   i.e. a task of ``srun``. The rendezvous is on the step's first node (see
+2. SLURM: ``SLURM_PROCID``, unless ``SLURM_STEP_ID`` names one of Slurm's
+   own steps (the batch script, an ``salloc`` shell) rather than a task of
+   ``srun``. The rendezvous is on the step's first node (see
    :func:`foreign_job` for why and for the port).
 3. Open MPI: ``OMPI_COMM_WORLD_RANK`` / ``OMPI_COMM_WORLD_SIZE``.
 4. PMI (MPICH, Intel MPI, MVAPICH): ``PMI_RANK`` / ``PMI_SIZE``.
@@ -236,15 +237,16 @@ def foreign_job(env: Mapping[str, str]) -> ForeignJob | None:
     ``ZMQMESH_SIZE`` set) or no launcher is recognized. The order is the
     module docstring's.
 
-    SLURM (a task of ``srun``: ``SLURM_PROCID`` and a ``SLURM_STEP_ID`` of a
-    task step; the batch script itself and an ``salloc`` shell are not
-    ranks, so they give ``None``):
+    SLURM (a task of ``srun``: ``SLURM_PROCID``, with no ``SLURM_STEP_ID`` or
+    the id of a task step; the batch script itself and an ``salloc`` shell
+    carry a special step id, are not ranks, and so give ``None``):
 
     - rank ``SLURM_PROCID``; size ``SLURM_STEP_NUM_TASKS``, else
       ``SLURM_NTASKS``, else ``SLURM_NPROCS``;
     - job ``"slurm-<SLURM_JOB_ID>.<SLURM_STEP_ID>"`` (``SLURM_JOBID`` and
-      ``SLURM_STEPID`` are the older names), so the ranks of two steps never
-      join each other's rendezvous;
+      ``SLURM_STEPID`` are the older names; ``"slurm-<SLURM_JOB_ID>"``
+      without a step id), so the ranks of two steps never join each other's
+      rendezvous;
     - rendezvous host: ``ZMQMESH_RENDEZVOUS=host:port`` when set (host and
       port); else the first host of ``SLURM_STEP_NODELIST`` (else
       ``SLURM_NODELIST``, else ``SLURM_JOB_NODELIST``), where SLURM places
@@ -290,9 +292,10 @@ def _slurm_rank_size(env: Mapping[str, str]) -> tuple[int, int] | None:
     if "SLURM_PROCID" not in env:
         return None
     _, step = _first(env, ("SLURM_STEP_ID", "SLURM_STEPID"))
-    # srun sets the step id; in the batch script or an salloc shell it is
-    # absent or one of Slurm's special ids, and the process is no rank.
-    if step is None or not _DIGITS.fullmatch(step) or int(step) >= _FIRST_SPECIAL_STEP:
+    # srun sets the step id. The batch script and an salloc shell carry one
+    # of Slurm's special ids there and are no rank. Without a step id the
+    # four variables of API.md decide, so a task they describe is a rank.
+    if step is not None and (not _DIGITS.fullmatch(step) or int(step) >= _FIRST_SPECIAL_STEP):
         return None
     return _rank_size(env, "SLURM_PROCID", ("SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", "SLURM_NPROCS"))
 
@@ -301,7 +304,7 @@ def _slurm_job(env: Mapping[str, str], rank: int, size: int) -> ForeignJob:
     job_var, job_id = _required(env, ("SLURM_JOB_ID", "SLURM_JOBID"), "SLURM_PROCID")
     job_number = _non_negative(job_var, job_id)
     _, step = _first(env, ("SLURM_STEP_ID", "SLURM_STEPID"))
-    job = f"slurm-{job_number}.{step}"
+    job = f"slurm-{job_number}" if step is None else f"slurm-{job_number}.{step}"
     explicit = _explicit_rendezvous(env)
     if explicit is not None:
         return ForeignJob(rank, size, job, *explicit, SLURM)
