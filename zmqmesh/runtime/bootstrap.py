@@ -30,7 +30,7 @@ import zmq
 from zmqmesh.errors import LaunchError
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.engine import UNEXPECTED_LIMIT, Engine
-from zmqmesh.runtime.jobenv import foreign_job
+from zmqmesh.runtime.jobenv import ForeignJob, foreign_job
 from zmqmesh.runtime.profile import Recorder
 from zmqmesh.runtime.profile import install as install_profile
 from zmqmesh.runtime.rendezvous import RendezvousServer, exchange, notice_reader
@@ -174,12 +174,33 @@ def _job_from_env(env: Mapping[str, str]) -> JobSpec:
             allow_pickle=pickle,
             host=env.get("SLURMD_NODENAME") or host,
             tcp=True,
-            addr=env.get("ZMQMESH_ADDR") or env.get("SLURMD_NODENAME") or host,
+            addr=env.get("ZMQMESH_ADDR") or _foreign_addr(foreign) or host,
             keyfile=env.get("ZMQMESH_KEYFILE") or None,
             serve_rendezvous=foreign.rank == 0,
             rendezvous_port=foreign.rendezvous_port,
         )
     return JobSpec(0, 1, allow_pickle=pickle, host=host)
+
+
+def _foreign_addr(job: ForeignJob) -> str | None:
+    """The address a rank of a job without our launcher advertises to its peers.
+
+    Rank 0 serves the rendezvous, so the name every rank already reaches it
+    by is right for it. Another rank takes the local address its routing
+    table picks towards that host: the interface its peers can reach, where
+    the host's name may resolve to a loopback address (Debian's 127.0.1.1).
+    No packet is sent: connecting a UDP socket only chooses the route.
+    """
+    if job.rank == 0:
+        return job.rendezvous_host
+    try:
+        info = socket.getaddrinfo(job.rendezvous_host, job.rendezvous_port, type=socket.SOCK_DGRAM)
+        family, kind, proto, _, sockaddr = info[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.connect(sockaddr)
+            return str(probe.getsockname()[0])
+    except OSError:
+        return None
 
 
 class _World:
