@@ -9,7 +9,13 @@ import pytest
 
 from zmqmesh.errors import LaunchError
 from zmqmesh.launcher.cli import job_spec, main, parse_args, split_program
-from zmqmesh.launcher.spawn import JobSpec, rank_environ
+from zmqmesh.launcher.spawn import (
+    JobSpec,
+    failure_timeout,
+    rank_environ,
+    remote_environ,
+    ssh_keepalive,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -116,3 +122,44 @@ def test_rank_environ_sets_the_contract_over_stale_values() -> None:
     assert "ZMQMESH_PICKLE" not in rank_environ(
         no_pickle, 0, job="j", rendezvous="r", ipc_dir="/d", base={"ZMQMESH_PICKLE": "1"}
     )
+
+
+def test_remote_ranks_get_the_launchers_settings_and_import_path() -> None:
+    spec = JobSpec(("p.py",), size=2, hosts=(None, "node7"), env={"A": "1"})
+    base = {
+        "ZMQMESH_FAILURE_TIMEOUT": "2",
+        "ZMQMESH_RANK": "9",  # stale: the launcher's own contract wins
+        "PYTHONPATH": "/src",
+        "HOME": "/root",  # the remote host has its own
+    }
+    env = remote_environ(spec, 1, job="j", rendezvous="tcp://@launcher:5", base=base)
+    assert env["ZMQMESH_FAILURE_TIMEOUT"] == "2"
+    assert env["PYTHONPATH"] == "/src"
+    assert env["A"] == "1"
+    assert env["ZMQMESH_RANK"] == "1"
+    assert env["ZMQMESH_HOST"] == "node7"
+    assert "HOME" not in env
+
+
+@pytest.mark.parametrize(
+    ("ssh", "timeout", "options"),
+    [
+        (("ssh",), 5.0, ["-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=5"]),
+        (
+            ("/usr/bin/ssh", "-F", "cfg"),
+            0.5,
+            ["-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2"],
+        ),
+        (("rsh",), 5.0, []),
+    ],
+)
+def test_openssh_clients_get_keepalives_near_the_failure_timeout(
+    ssh: tuple[str, ...], timeout: float, options: list[str]
+) -> None:
+    assert ssh_keepalive(ssh, timeout) == options
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(None, 5.0), ("2.5", 2.5), ("soon", 5.0)])
+def test_the_failure_timeout_a_rank_will_use(value: str | None, seconds: float) -> None:
+    env = {} if value is None else {"ZMQMESH_FAILURE_TIMEOUT": value}
+    assert failure_timeout(env) == seconds

@@ -136,11 +136,14 @@ def test_cut_link_turns_into_rank_failed_error(hosts, tmp_path) -> None:
         wait_ready(proc, 3)
         assert proc.stdout is not None
         hosts.cut(b)
-        while len(caught) < 2:  # the head's rank and a's rank
+        lost = ""
+        while len(caught) < 2 or not lost:  # the head's rank and a's rank; the launcher
             line = proc.stdout.readline()
-            assert line, "the job ended before the survivors saw the failure"
+            assert line, f"the job ended before the failure was seen: {caught} {lost!r}"
             if "caught RankFailedError" in line and not line.startswith("[2]"):
                 caught.append(line.strip())
+            if line.startswith(f"zmqmesh: rank 2 on {b} "):
+                lost = line.strip()  # ssh's keepalives noticed, with the link still cut
     finally:
         hosts.restore(b)
         try:
@@ -153,6 +156,8 @@ def test_cut_link_turns_into_rank_failed_error(hosts, tmp_path) -> None:
             proc.stdout.close()
     assert all("rank=2" in c for c in caught), caught
     assert all("unreachable" in c or "killed" in c or "exited" in c for c in caught), caught
+    assert "ssh failed (connection lost or refused)" in lost, lost
+    assert proc.returncode == 255, proc.returncode
 
 
 @pytest.mark.timeout(120)

@@ -8,8 +8,11 @@ in a process group of its own, with ssh's stdout and stderr, and then keeps
 reading stdin. Killing a local ``ssh`` does not signal remote processes;
 what the remote side does see is its stdin closing. When that happens (the
 launcher died, or the connection was lost) it stops the rank's whole group:
-no rank outlives its launcher. It exits with the rank's status (128 + N for
-a rank killed by signal N).
+no rank outlives its launcher. A cut link closes nothing, so the launcher
+also writes a newline every second, and a rank whose launcher has been
+silent for the job description's ``quiet`` seconds is stopped too. It
+exits with the rank's status (128 + N for a rank killed by signal N, which
+it also names on stderr).
 
 The launcher's address as seen from here comes from ``SSH_CONNECTION``: it
 replaces the ``@launcher`` placeholder in the rendezvous address, and the
@@ -21,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -90,14 +94,15 @@ def main() -> int:
         with os.fdopen(fd, "w") as f:
             json.dump(spec["keys"], f)
         env["ZMQMESH_KEYFILE"] = path
+    quiet = spec.get("quiet")
     try:
-        return _run(argv, env)
+        return _run(argv, env, float(quiet) if isinstance(quiet, (int, float)) else None)
     finally:
         if keydir is not None:
             shutil.rmtree(keydir, ignore_errors=True)
 
 
-def _run(argv: list[str], env: dict[str, str]) -> int:
+def _run(argv: list[str], env: dict[str, str], quiet: float | None) -> int:
     try:
         child = subprocess.Popen(
             [sys.executable, *argv], env=env, stdin=subprocess.DEVNULL, start_new_session=True
@@ -107,9 +112,20 @@ def _run(argv: list[str], env: dict[str, str]) -> int:
         return 2
 
     def watch_stdin() -> None:
-        while os.read(sys.stdin.fileno(), 65536):
-            pass
-        _stop_group(child.pid)  # the launcher or the connection is gone
+        fd = sys.stdin.fileno()
+        while True:
+            ready, _, _ = select.select([fd], [], [], quiet)
+            if not ready:
+                print(
+                    f"zmqmesh: remote: no word from the launcher for {quiet:g} s "
+                    "(connection lost); stopping the rank",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                break
+            if not os.read(fd, 65536):
+                break  # the launcher or the connection is gone
+        _stop_group(child.pid)
 
     threading.Thread(target=watch_stdin, name="zmqmesh-remote-stdin", daemon=True).start()
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
@@ -117,7 +133,15 @@ def _run(argv: list[str], env: dict[str, str]) -> int:
     code = child.wait()
     with contextlib.suppress(ProcessLookupError):  # what the rank left in its group
         os.killpg(child.pid, signal.SIGKILL)
-    return code if code >= 0 else 128 - code
+    if code >= 0:
+        return code
+    # ssh carries only an exit status, where 128 + N is ambiguous: say it here.
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = str(-code)
+    print(f"zmqmesh: remote: the rank was killed by signal {name}", file=sys.stderr, flush=True)
+    return 128 - code
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ from zmqmesh.launcher.policy import (
     Timer,
 )
 from zmqmesh.launcher.report import chrome_trace, load, report
+from zmqmesh.runtime import lifeline
 from zmqmesh.runtime.rendezvous import RendezvousServer
 from zmqmesh.runtime.security import new_keys, write_keyfile
 
@@ -78,6 +79,7 @@ RESERVED_ENV = frozenset(
         "ZMQMESH_PROFILE",
         "ZMQMESH_TRACE",
         "ZMQMESH_LIVE",
+        lifeline.ENV,
     }
 )
 """The variables the launcher sets (or clears) for each rank itself."""
@@ -86,6 +88,12 @@ RESERVED_ENV = frozenset(
 # reporting the exit, so a traceback comes before the line saying the rank
 # failed. Bounded, because a child of the rank may still be writing.
 _EXIT_DRAIN_READS = 64
+# How often the launcher tells the remote ends of its ssh ranks it lives;
+# remote.py stops a rank that hears nothing for QUIET_FACTOR failure
+# timeouts (QUIET_MIN at least), as when its host's link is cut.
+_HEARTBEAT = 1.0
+_QUIET_FACTOR = 3.0
+_QUIET_MIN = 10.0
 # How long to wait for the pipes to close once the ranks' groups are empty;
 # only a process that left its rank's session can hold them open longer.
 _LEFTOVER_WAIT = 1.0
@@ -170,13 +178,22 @@ def rank_environ(
     return env
 
 
-def remote_environ(spec: JobSpec, rank: int, *, job: str, rendezvous: str) -> dict[str, str]:
+def remote_environ(
+    spec: JobSpec, rank: int, *, job: str, rendezvous: str, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """What a rank started over ssh gets on top of its remote environment:
-    ``-x`` variables and the runtime's contract (no ipc or shm directory:
-    those are the launcher host's)."""
+    from ``base`` (the launcher's) the ``ZMQMESH_*`` settings and
+    ``PYTHONPATH``, so that every rank of a job runs alike; ``-x`` variables;
+    the runtime's contract (no ipc or shm directory: those are the launcher
+    host's)."""
     host = spec.host_of(rank)
     assert host is not None
-    env = dict(spec.env)
+    env = {
+        k: v
+        for k, v in (base or {}).items()
+        if (k.startswith("ZMQMESH_") and k not in RESERVED_ENV) or k == "PYTHONPATH"
+    }
+    env.update(spec.env)
     env.update(
         ZMQMESH_RANK=str(rank),
         ZMQMESH_SIZE=str(spec.size),
@@ -191,6 +208,26 @@ def remote_environ(spec: JobSpec, rank: int, *, job: str, rendezvous: str) -> di
     if spec.mpi4py:
         _shadow_mpi4py(env, env.get("PYTHONPATH"))
     return env
+
+
+def failure_timeout(env: Mapping[str, str]) -> float:
+    """The failure timeout a rank with environment ``env`` uses (the runtime
+    checks the value; a bad one gives the default here)."""
+    try:
+        return float(env.get("ZMQMESH_FAILURE_TIMEOUT") or 5.0)
+    except ValueError:
+        return 5.0
+
+
+def ssh_keepalive(ssh: tuple[str, ...], timeout: float) -> list[str]:
+    """Options that end an OpenSSH client about ``timeout`` seconds after its
+    host stops answering. Without them a cut link ends nothing: no packet
+    says the connection is gone, and the job would wait for that ssh. They
+    follow ``--ssh``'s own options, and ssh keeps the first value it is given,
+    so a ``ServerAlive*`` option given there wins."""
+    if os.path.basename(ssh[0]) != "ssh":
+        return []
+    return ["-o", "ServerAliveInterval=1", "-o", f"ServerAliveCountMax={max(2, round(timeout))}"]
 
 
 def _shadow_mpi4py(env: dict[str, str], pythonpath: str | None) -> None:
@@ -225,6 +262,9 @@ def run_job(
     ipc_dir: str | None = None
     shm_dir: str | None = None
     server: RendezvousServer | None = None
+    # The local ranks' lifeline (runtime/lifeline.py): they hold the read
+    # end, and see it close when this process ends, however it ends.
+    life_read, life_write = os.pipe()
     try:
         job = secrets.token_hex(8)
         try:
@@ -252,12 +292,16 @@ def run_job(
                 shm_dir=shm_dir,
             )
             if spec.host_of(r) is None
-            else remote_environ(spec, r, job=job, rendezvous=f"tcp://@launcher:{port}")
+            else remote_environ(
+                spec, r, job=job, rendezvous=f"tcp://@launcher:{port}", base=os.environ
+            )
             for r in range(spec.size)
         ]
         for r, env in enumerate(envs):
-            if keyfile is not None and spec.host_of(r) is None:
-                env["ZMQMESH_KEYFILE"] = keyfile
+            if spec.host_of(r) is None:
+                env[lifeline.ENV] = str(life_read)
+                if keyfile is not None:
+                    env["ZMQMESH_KEYFILE"] = keyfile
         # The stdlib loop whatever policy is installed: the signal handling
         # here relies on its wakeup-fd signal handlers.
         loop = asyncio.SelectorEventLoop()
@@ -265,7 +309,7 @@ def run_job(
         if spec.report or spec.trace:
             os.mkdir(os.path.join(ipc_dir, "profile"), 0o700)
         try:
-            job_run = _Job(spec, envs, out, err, secret, server.notify_failure)
+            job_run = _Job(spec, envs, out, err, secret, server.notify_failure, life_read)
             status = loop.run_until_complete(job_run.run(old_mask))
         finally:
             loop.close()
@@ -273,6 +317,8 @@ def run_job(
             _write_profile(spec, os.path.join(ipc_dir, "profile"), err)
         return status
     finally:
+        os.close(life_read)
+        os.close(life_write)  # every rank is gone: no lifeline is left to cut
         if server is not None:
             server.close()
         if ipc_dir is not None:
@@ -343,8 +389,10 @@ class _Job:
         err: Sink,
         keys: dict[str, str] | None = None,
         notify: Callable[[int, str], None] | None = None,
+        lifeline: int | None = None,
     ) -> None:
         self.spec = spec
+        self.lifeline = lifeline
         self.keys = keys
         self.notify = notify
         self.envs = envs
@@ -355,6 +403,7 @@ class _Job:
         )
         self.ranks: list[_Rank] = []
         self._timers: list[asyncio.TimerHandle] = []
+        self._beating: asyncio.TimerHandle | None = None
         self._swept = False
 
     def __repr__(self) -> str:
@@ -377,6 +426,8 @@ class _Job:
             for rank in range(self.spec.size):
                 self._spawn(rank)
             self._apply(self.policy.start())
+            if self.spec.spans_hosts:
+                self._beat()
             live = None
             if self.spec.report and self.spec.live:
                 directory = self.envs[0].get("ZMQMESH_PROFILE", "")
@@ -396,6 +447,8 @@ class _Job:
                 loop.remove_signal_handler(signum)
             for timer in self._timers:
                 timer.cancel()
+            if self._beating is not None:
+                self._beating.cancel()
             if not self._swept:
                 self._kill_everything()
             for r in self.ranks:
@@ -418,7 +471,8 @@ class _Job:
             # stdin closes; the rank's environment never reaches a command line.
             python = self.spec.remote_python or sys.executable
             remote = f"exec {shlex.quote(python)} -m zmqmesh.launcher.remote"
-            cmd = [*self.spec.ssh, host, remote]
+            timeout = failure_timeout(self.envs[rank])
+            cmd = [*self.spec.ssh, *ssh_keepalive(self.spec.ssh, timeout), host, remote]
             env = None
         try:
             proc = subprocess.Popen(
@@ -428,6 +482,7 @@ class _Job:
                 stderr=subprocess.PIPE,
                 env=env,
                 start_new_session=True,
+                pass_fds=() if host is not None or self.lifeline is None else (self.lifeline,),
             )
         except OSError as exc:
             where = "" if host is None else f" on {host}"
@@ -441,11 +496,13 @@ class _Job:
             }
             if self.keys is not None:
                 job["keys"] = self.keys
+            job["quiet"] = max(_QUIET_MIN, _QUIET_FACTOR * timeout)
             try:
                 proc.stdin.write(json.dumps(job).encode() + b"\n")
                 proc.stdin.flush()
             except OSError:
                 pass  # ssh already failed; its exit status tells the policy
+            os.set_blocking(proc.stdin.fileno(), False)  # heartbeats never block
         assert proc.stdout is not None
         assert proc.stderr is not None
         prefix = f"[{rank}] ".encode() if self.spec.prefix else b""
@@ -454,6 +511,15 @@ class _Job:
             Pump(self._loop, proc.stderr, prefix, self.err),
         )
         self.ranks.append(_Rank(rank, proc, pumps))
+
+    def _beat(self) -> None:
+        """Tell the remote end of every running ssh rank that the launcher
+        lives (a newline on ssh's stdin; see ``_HEARTBEAT``)."""
+        for r in self.ranks:
+            if r.returncode is None and r.proc.stdin is not None:
+                with contextlib.suppress(OSError):  # gone or stuck: its exit tells
+                    os.write(r.proc.stdin.fileno(), b"\n")
+        self._beating = self._loop.call_later(_HEARTBEAT, self._beat)
 
     def _on_sigchld(self) -> None:
         for r in self.ranks:

@@ -28,6 +28,7 @@ from typing import Any
 import zmq
 
 from zmqmesh.errors import LaunchError
+from zmqmesh.runtime import lifeline
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.engine import UNEXPECTED_LIMIT, Engine
 from zmqmesh.runtime.jobenv import ForeignJob, foreign_job
@@ -344,6 +345,7 @@ async def init() -> Comm:
         _World.lock = asyncio.Lock()
     async with _World.lock:
         if _World.comm is None:
+            lifeline.watch(os.environ)
             spec = job_from_env()
             engine = await _wire(spec)
             _World.engine = engine
