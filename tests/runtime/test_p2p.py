@@ -107,3 +107,21 @@ def test_a_leaving_sender_loses_nothing() -> None:
         res = launch(2, PROGRAMS / "burst_exit.py", str(n), timeout=60)
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
         assert f"[1] got all {n}" in res.stdout
+
+
+@pytest.mark.timeout(60)
+def test_leaving_without_finalize_after_asyncio_run_is_quiet(tmp_path) -> None:
+    prog = tmp_path / "nofinalize.py"
+    prog.write_text(
+        "import asyncio, zmqmesh\n"
+        "async def main():\n"
+        "    comm = await zmqmesh.init()\n"
+        "    await comm.send(comm.rank, (comm.rank + 1) % comm.size)\n"
+        "    print('sum', await comm.allreduce(await comm.recv()), flush=True)\n"
+        "asyncio.run(main())\n"  # the stdlib loop, closed before the exit hook runs
+    )
+    res = launch(3, prog, timeout=40)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("sum 3") == 3
+    assert "Traceback" not in res.stderr, res.stderr
+    assert "Exception ignored" not in res.stderr, res.stderr

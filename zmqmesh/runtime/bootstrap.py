@@ -367,14 +367,18 @@ def _close() -> None:
     engine, zctx, guard = _World.engine, _World.zctx, _World.guard
     _World.comm = _World.engine = _World.zctx = _World.guard = None
     _World.lock = None
-    if engine is not None:
-        engine.close()
-    if guard is not None:
-        guard.close()
-    _close_server()
-    if zctx is not None:
-        # Lingering outbound sockets still deliver what was sent.
-        zctx.term()
+    try:
+        if engine is not None:
+            engine.close()
+    finally:  # whatever went wrong above, the sockets must close
+        try:
+            if guard is not None:
+                guard.close()
+            _close_server()
+        finally:
+            if zctx is not None:
+                # Lingering outbound sockets still deliver what was sent.
+                zctx.term()
 
 
 async def finalize() -> None:

@@ -415,16 +415,21 @@ class LocalLinks:
         return set(self.links)
 
     def close(self) -> None:
+        # At interpreter exit after asyncio.run() the loop is closed: its
+        # transports can no longer be aborted, and the process is about to
+        # close their sockets anyway.
+        loop_open = not self.loop.is_closed()
         for link in self.links.values():
-            if link.transport is not None:
+            if link.transport is not None and loop_open:
                 link.transport.abort()
         for r in list(self.readers):
-            if r.transport is not None:
+            if r.transport is not None and loop_open:
                 r.transport.abort()
         if self._listener is not None:
-            if self._accepting and not self.loop.is_closed():
+            if self._accepting and loop_open:
                 self.loop.remove_reader(self._listener.fileno())
             self._listener.close()
             self._listener = None
         for task in self._tasks:
-            task.cancel()
+            if loop_open:
+                task.cancel()
