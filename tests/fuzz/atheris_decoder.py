@@ -125,8 +125,8 @@ def seeds() -> list[bytes]:
         [np.float32(1.5), np.datetime64(1, "s"), np.bytes_(b""), np.void(b"\x01\x02")],
         [np.ones(3), np.ones(2, dtype=np.complex64)],
     ]
-    out = [to_input(encode(env, p), kind=i) for i, p in enumerate(payloads)]
-    out += [to_input(encode(env, p), copy=True) for p in payloads[3:6]]
+    out = [to_input(encode(env, p, allow_pickle=True), kind=i) for i, p in enumerate(payloads)]
+    out += [to_input(encode(env, p, allow_pickle=True), copy=True) for p in payloads[3:6]]
     header = encode(env, None)[0][:-1]  # the envelope, then a payload to replace
     for body in (
         b"\x91" * 1100 + b"\xc0",

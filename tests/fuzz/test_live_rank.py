@@ -185,7 +185,7 @@ class Fuzzer:
 
     def valid(self, kind: Kind | None = None) -> list[bytes]:
         env = peek_envelope([self.envelope(kind)])
-        return [bytes(f) for f in encode(env, self.payload())]
+        return [bytes(f) for f in encode(env, self.payload(), allow_pickle=True)]
 
     def message(self) -> list[bytes]:
         rng = self.rng

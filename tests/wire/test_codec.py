@@ -35,7 +35,10 @@ def payload(frames: list[Any], **kw: Any) -> Any:
 
 
 def roundtrip(obj: Any, **kw: Any) -> Any:
-    env, out = decode(encode(ENV, obj, **kw), **kw)
+    """Encode as a job that allows pickle does, so values beyond API.md's list
+    (sets, string arrays, ...) are accepted; decode with ``kw``, where pickle
+    is off unless asked for, so a value that fell back to pickle fails."""
+    env, out = decode(encode(ENV, obj, allow_pickle=True), **kw)
     assert env == ENV
     return out
 
@@ -177,6 +180,34 @@ def test_other_objects_raise_type_error_naming_the_type(obj: Any) -> None:
             encode(ENV, payload)
         assert "ZMQMESH_PICKLE=1" in str(info.value)
         assert "--pickle" in str(info.value)
+
+
+# Outside API.md's list, so refused without pickle; with it they keep wire
+# forms of their own (no pickle: roundtrip decodes with pickle off).
+BEYOND_API: list[tuple[Any, str]] = [
+    ({1, 2}, "'set'"),
+    (frozenset(), "'frozenset'"),
+    ({frozenset({1}): 1}, "'frozenset'"),
+    (bytearray(b"x"), "'bytearray'"),
+    (np.array(["ab"]), r"'numpy.ndarray' \(dtype <U2\)"),
+    (np.array([b"ab"]), r"'numpy.ndarray' \(dtype \|S2\)"),
+    (np.zeros(2, "M8[s]"), r"'numpy.ndarray' \(dtype datetime64\[s\]\)"),
+    (np.zeros(2, [("x", "<i4")]), r"'numpy.ndarray' \(dtype \[\('x', '<i4'\)\]\)"),
+    (np.zeros(2, "V4"), r"'numpy.ndarray' \(dtype \|V4\)"),
+    (np.str_("x"), r"'numpy.str_' \(dtype <U1\)"),
+    (np.datetime64("2020-01-01"), r"'numpy.datetime64' \(dtype datetime64\[D\]\)"),
+]
+
+
+@pytest.mark.parametrize(("obj", "name"), BEYOND_API, ids=lambda o: type(o).__name__)
+def test_values_beyond_the_api_need_pickle_and_then_keep_their_own_form(
+    obj: Any, name: str
+) -> None:
+    for payload in (obj, [1, {"k": (obj,)}]):
+        with pytest.raises(TypeError, match=f"type {name} without pickle"):
+            encode(ENV, payload)
+    out = roundtrip([obj])[0]  # pickle off on the way in: no pickle was used
+    assert same(out, obj)
 
 
 @pytest.mark.parametrize("obj", OTHER_OBJECTS, ids=lambda o: type(o).__name__)

@@ -15,6 +15,10 @@ tagged so it comes back as the same type:
   and no second unpacker per value on the way in, and nothing is copied
   once per nesting level. The codes live in ``tags.py``.
 
+Sets, frozensets, bytearrays and arrays or scalars of non-numeric dtypes are
+beyond API.md's payload list: like any other object, they are refused unless
+the job allows pickle, and then still use their tagged forms, not pickle.
+
 Each ndarray's bytes are their own buffer frame (``index`` counts from the
 first frame after the header), never copied into the header; so are the
 out-of-band buffers of pickle protocol 5, used for other objects only when the
@@ -70,6 +74,15 @@ Frame = bytes | memoryview | bytearray
 _PICKLE_HINT = "allow pickle with `zmqmesh launch --pickle` or ZMQMESH_PICKLE=1"
 
 
+# API.md's payload: None, bool, int, float, complex, str, bytes, list, tuple,
+# dict, and arrays and scalars of numeric or bool dtype. Everything else is
+# sent only where the job allows pickle. Sets, frozensets, bytearrays and
+# arrays of other plain-bytes dtypes (datetime, string, structured) then
+# still travel in their own wire forms, not pickled, but without pickle they
+# are refused like any other object.
+API_KINDS = frozenset("biufc")
+
+
 def _type_name(t: type) -> str:
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
@@ -120,6 +133,8 @@ def encode(env: Envelope, obj: object, *, allow_pickle: bool = False) -> list[by
         if t is tuple:
             return [M_TUPLE, *o]
         if t is np.ndarray:
+            if o.dtype.kind not in API_KINDS and not allow_pickle:
+                return _other(o, f"dtype {o.dtype}", buffers, False)
             try:
                 dtype, shape, fortran, buf = array_to_wire(o)
             except Unsendable as exc:
@@ -130,17 +145,19 @@ def encode(env: Envelope, obj: object, *, allow_pickle: bool = False) -> list[by
             return ExtType(EXT_COMPLEX, COMPLEX.pack(o.real, o.imag))
         if t is int:  # msgpack handles -2**63 .. 2**64-1 itself
             return ExtType(EXT_BIGINT, o.to_bytes(o.bit_length() // 8 + 1, "little", signed=True))
-        if t is set:
-            return [M_SET, *o]
-        if t is frozenset:
-            return [M_FROZENSET, *o]
+        if t is set or t is frozenset:
+            if not allow_pickle:
+                return _other(o, "", buffers, False)
+            return [M_SET if t is set else M_FROZENSET, *o]
         if isinstance(o, np.generic):
+            if o.dtype.kind not in API_KINDS and not allow_pickle:
+                return _other(o, f"dtype {o.dtype}", buffers, False)
             try:
                 return [M_SCALAR, *scalar_to_wire(o)]
             except Unsendable as exc:
                 return _other(o, exc.detail, buffers, allow_pickle)
         if t is Boxed:
-            if type(o.obj) is bytearray:
+            if type(o.obj) is bytearray and allow_pickle:
                 return ExtType(EXT_BYTEARRAY, bytes(o.obj))
             return _other(o.obj, "", buffers, allow_pickle)
         return _other(o, "", buffers, allow_pickle)
