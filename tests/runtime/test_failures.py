@@ -75,3 +75,47 @@ def test_busy_rank_is_not_declared_dead(tmp_path) -> None:
     res = launch(2, prog, timeout=50, launcher_args=("-x", "ZMQMESH_FAILURE_TIMEOUT=2"))
     assert res.returncode == 0, res.stdout + res.stderr
     assert "[0] got done" in res.stdout
+
+
+MID_CALL = """
+import asyncio, os, signal, sys, numpy as np, zmqmesh
+CALL, NEL = sys.argv[1], int(sys.argv[2])
+async def main(comm):
+    x = np.full(NEL, float(comm.rank + 1))
+    for i in range(1, 6):
+        if comm.rank == comm.size - 1 and i == 3:  # dies once the call is under way
+            asyncio.get_running_loop().call_later(0.0005, os.kill, os.getpid(), signal.SIGKILL)
+        try:
+            if CALL == "bcast":
+                await comm.bcast(x, root=0)
+            else:
+                await comm.allreduce(x)
+        except zmqmesh.RankFailedError as exc:
+            print("survivor", comm.rank, "RankFailedError", exc.rank, flush=True)
+            return
+zmqmesh.run(main)
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("call", "nel", "env"),
+    [
+        ("allreduce", 2**21, ("ZMQMESH_ALLREDUCE=rabenseifner",)),
+        ("allreduce", 2**21, ("ZMQMESH_ALLREDUCE=recursive_doubling",)),
+        ("allreduce", 8, ("ZMQMESH_ALLREDUCE=ring",)),
+        ("bcast", 2**23, ("ZMQMESH_LOCAL_LINKS=0",)),  # zero-copy frames held by ZeroMQ
+    ],
+)
+def test_a_rank_killed_mid_call_fails_every_survivor(
+    tmp_path, call: str, nel: int, env: tuple[str, ...]
+) -> None:
+    # Sends to the dead rank used to wait forever: on a lost same-host link,
+    # or for ZeroMQ to let go of frames queued for it.
+    prog = tmp_path / "mid_call.py"
+    prog.write_text(MID_CALL)
+    xs = [a for e in env for a in ("-x", e)]
+    res = launch(3, prog, call, str(nel), timeout=50, launcher_args=("--grace", "30", *xs))
+    assert res.returncode == 137, res.stdout + res.stderr
+    for r in (0, 1):
+        assert f"[{r}] survivor {r} RankFailedError 2" in res.stdout, res.stdout + res.stderr

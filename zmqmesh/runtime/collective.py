@@ -192,9 +192,15 @@ class CollChannel:
         return st.engine.send(st.ranks[peer], frames, lend=lend)
 
     async def send(self, peer: int, obj: Any) -> None:
-        waiter = self._post(peer, obj)
+        await self._sent(self._post(peer, obj))
+
+    async def _sent(self, waiter: asyncio.Future[None] | None) -> None:
+        """Wait until a send completes; it may end because a member failed
+        (the transport gives up on a dead peer), and then the call fails."""
         if waiter is not None:
             await waiter
+            if self._state.dead is not None:
+                raise RankFailedError(self._state.dead.rank, self._state.dead.detail)
 
     def _expect(self, peer: int) -> asyncio.Future[Any]:
         if self._state.broken is not None:  # an abort came in mid-call
@@ -226,9 +232,7 @@ class CollChannel:
 
     async def sendrecv(self, dest: int, obj: Any, source: int) -> Any:
         fut = self._expect(source)
-        waiter = self._post(dest, obj)
-        if waiter is not None:
-            await waiter
+        await self._sent(self._post(dest, obj))
         return await self._wait(fut, source)
 
     async def exchange(self, dest: int, arr: np.ndarray, source: int, out: np.ndarray) -> None:
@@ -240,8 +244,7 @@ class CollChannel:
         # Give back at once what ``source`` lent: it waits for that, as this
         # rank may wait for ``dest``.
         self._state.engine.consumed(fut.result()[2])
-        if waiter is not None:
-            await waiter
+        await self._sent(waiter)
 
 
 class _Nudge:

@@ -151,6 +151,10 @@ class Comm:
         waiter = self._start_send(obj, dest, tag)
         if waiter is not None:
             await waiter
+            assert dest is not None
+            err = self._engine.failure(self._ctx, dest)
+            if err is not None:  # the wait ended because dest failed
+                raise err
 
     def isend(self, obj: Any, dest: int | None, tag: int = 0) -> Request:
         """*sync*: start a send; returns a :class:`Request` that completes when

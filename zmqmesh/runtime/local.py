@@ -212,10 +212,11 @@ class _Writer(asyncio.Protocol):
 
 
 class _Link:
-    __slots__ = ("backlog", "full", "rank", "transport", "waiter")
+    __slots__ = ("backlog", "dead", "full", "rank", "transport", "waiter")
 
     def __init__(self, rank: int) -> None:
         self.rank = rank
+        self.dead = False  # the connection is lost: nothing more can go
         self.transport: asyncio.Transport | None = None
         self.full = True  # nothing may be written now (not connected, or buffer in use)
         # messages not yet written, with the futures their senders wait on
@@ -246,7 +247,7 @@ class _Link:
     def lost(self, exc: Exception | None) -> None:
         """The peer is gone: what waits here will never go (the failure
         machinery tells the ranks waiting on it)."""
-        self.full = True
+        self.dead = self.full = True
         self.transport = None
         for _, fut in self.backlog:
             if not fut.done():
@@ -363,6 +364,8 @@ class LocalLinks:
         if link is None:
             link = self.links[rank] = _Link(rank)
             self._spawn(self._connect(link))
+        if link.dead:
+            return None  # the peer is gone; waiting for it would hang
         sizes = [f.nbytes if type(f) is memoryview else len(f) for f in frames]
         parts = [struct.pack(f"<I{len(sizes)}Q", len(sizes), *sizes), *frames]
         fut: asyncio.Future[None]
@@ -409,6 +412,14 @@ class LocalLinks:
             if all(link.idle or link.rank in lost for link in self.links.values()):
                 return
             await asyncio.sleep(0.005)
+
+    def gone(self, rank: int) -> None:
+        """``rank`` is gone: its link drops what waits and what comes."""
+        link = self.links.get(rank)
+        if link is not None:
+            if link.transport is not None:
+                link.transport.abort()
+            link.lost(None)
 
     @property
     def connected(self) -> set[int]:

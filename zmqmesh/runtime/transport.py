@@ -16,7 +16,8 @@ than zmq.asyncio's one-future-per-message receive (pyzmq #1209, #1259).
 Sending never blocks the loop: each frame is sent with ``NOBLOCK``. Frames
 below ``SEND_COPY_BELOW`` are copied into ZeroMQ, so ``send`` can return at
 once; larger ones are sent zero-copy with a ``MessageTracker`` so the caller
-learns when ZeroMQ has released the memory and the buffer may be reused. When a
+learns when ZeroMQ has released the memory and the buffer may be reused
+(``zerocopy.py``). When a
 peer's queue is full (``Again``), the message and everything sent to that peer
 after it wait in a per-peer backlog, flushed in order when the DEALER becomes
 writable, so order is kept.
@@ -46,7 +47,6 @@ import os
 import struct
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
@@ -56,6 +56,7 @@ import zmq.utils.monitor
 from zmqmesh.runtime.local import LocalLinks, link_path
 from zmqmesh.runtime.security import JobKeys
 from zmqmesh.runtime.shm import SharedMemory
+from zmqmesh.runtime.zerocopy import Releases, send_now
 from zmqmesh.wire import ENVELOPE_SIZE, Envelope, Kind, pack_envelope
 
 __all__ = ["MAX_FRAME", "SEND_COPY_BELOW", "Transport", "TransportState"]
@@ -171,8 +172,9 @@ class Transport:
         if keys is not None:
             keys.server(self._router)
         self._peers: dict[int, _Peer] = {}
+        self._gone: set[int] = set()  # peers known to have failed
         self._endpoints: list[str | None] = []
-        self._tracker_pool: ThreadPoolExecutor | None = None
+        self._releases = Releases(self._loop)  # zero-copy frames ZeroMQ holds
         self.shm: SharedMemory | None = None  # large frames to same-host peers
         self._max_frame = max_frame
         self.local: LocalLinks | None = None  # same-host links (local.py)
@@ -234,7 +236,8 @@ class Transport:
 
     def connect(self, rank: int) -> None:
         """Open the outbound connection to ``rank`` now (idempotent)."""
-        self._peer(rank)
+        if rank not in self._gone:
+            self._peer(rank)
 
     def _peer(self, rank: int) -> _Peer:
         peer = self._peers.get(rank)
@@ -405,9 +408,17 @@ class Transport:
             self.shm.reader.flush()
 
     def peer_gone(self, rank: int) -> None:
-        """``rank`` is gone: sends waiting for it to give back lent frames end."""
+        """``rank`` is gone: nothing sent to it will be read. Every send
+        waiting on it ends (lent frames; the same-host link; the DEALER, closed
+        at once, lets go of its zero-copy frames) and later ones are dropped."""
+        self._gone.add(rank)
         if self.shm is not None:
             self.shm.gone(rank)
+        if self.local is not None:
+            self.local.gone(rank)
+        peer = self._peers.pop(rank, None)
+        if peer is not None:
+            self._close_peer(peer, None, linger=False)
 
     def _send_release(self, peer: int, idents: list[int]) -> None:
         if self.state is TransportState.OPEN and self.shm is not None and peer in self.shm.peers:
@@ -436,6 +447,8 @@ class Transport:
         return self._hand_over(rank, frames)
 
     def _hand_over(self, rank: int, frames: Sequence[Any]) -> asyncio.Future[None] | None:
+        if rank in self._gone:
+            return None
         if rank in self._local_peers:
             assert self.local is not None
             return self.local.send(rank, frames)
@@ -446,7 +459,7 @@ class Transport:
             peer.backlog.append((frames, fut))
             return fut
         try:
-            tracker = self._send_now(peer.sock, frames)
+            tracker = send_now(peer.sock, frames, self._copy_below)
         except zmq.Again:
             fut = self._loop.create_future()
             peer.backlog.append((frames, fut))
@@ -455,45 +468,8 @@ class Transport:
         if tracker is None:
             return None
         fut = self._loop.create_future()
-        self._await_tracker(tracker, fut)
+        self._releases.watch(tracker, fut)
         return fut
-
-    def _send_now(self, sock: zmq.Socket[Any], frames: Sequence[Any]) -> zmq.MessageTracker | None:
-        """Send all frames or raise ``Again`` having sent none. Only the
-        first frame can meet ``Again``: ZeroMQ accepts a multipart message
-        whole once its first part is in."""
-        trackers: list[zmq.MessageTracker] = []
-        last = len(frames) - 1
-        for i, frame in enumerate(frames):
-            flags = zmq.NOBLOCK if i == last else zmq.NOBLOCK | zmq.SNDMORE
-            if len(frame) < self._copy_below:
-                sock.send(frame, flags, copy=True)
-            else:
-                tracker = sock.send(frame, flags, copy=False, track=True)
-                if not tracker.done:
-                    trackers.append(tracker)
-        if not trackers:
-            return None
-        return trackers[0] if len(trackers) == 1 else zmq.MessageTracker(*trackers)
-
-    def _await_tracker(self, tracker: zmq.MessageTracker, fut: asyncio.Future[None]) -> None:
-        # MessageTracker signals a threading.Event from pyzmq's gc thread;
-        # waiting for it in a helper thread wakes the loop as soon as
-        # ZeroMQ lets go of the buffer, with no polling.
-        if self._tracker_pool is None:
-            self._tracker_pool = ThreadPoolExecutor(4, thread_name_prefix="zmqmesh-tracker")
-        done = self._loop.run_in_executor(self._tracker_pool, tracker.wait)
-
-        def finish(d: asyncio.Future[Any]) -> None:
-            if fut.done():
-                return
-            exc = None if d.cancelled() else d.exception()
-            if exc is not None:
-                fut.set_exception(exc)
-            else:
-                fut.set_result(None)
-
-        done.add_done_callback(finish)
 
     def _wait_writable(self, peer: _Peer) -> None:
         if not peer.waiting:
@@ -508,7 +484,7 @@ class Transport:
         while peer.backlog:
             frames, fut = peer.backlog[0]
             try:
-                tracker = self._send_now(peer.sock, frames)
+                tracker = send_now(peer.sock, frames, self._copy_below)
             except zmq.Again:
                 if int(peer.sock.getsockopt(zmq.EVENTS)) & zmq.POLLOUT:
                     continue
@@ -519,7 +495,7 @@ class Transport:
             if tracker is None:
                 fut.set_result(None)
             else:
-                self._await_tracker(tracker, fut)
+                self._releases.watch(tracker, fut)
         if peer.waiting:
             peer.waiting = False
             self._loop.remove_reader(peer.sock.FD)
@@ -557,6 +533,33 @@ class Transport:
             lost = gone()
             waiting = {r: f for r, f in waiting.items() if not f.done() and r not in lost}
 
+    def _close_peer(self, peer: _Peer, why: Exception | None, *, linger: bool) -> None:
+        """Close ``peer``'s socket; sends still waiting in its backlog fail
+        with ``why``, or end quietly when it is None (the peer is gone)."""
+        loop_open = not self._loop.is_closed()
+        if peer.suspect is not None:
+            peer.suspect.cancel()
+        if peer.monitor is not None:
+            if loop_open:
+                self._loop.remove_reader(peer.monitor.FD)
+            peer.sock.disable_monitor()
+            peer.monitor.close(linger=0)
+        if peer.waiting and loop_open:
+            self._loop.remove_reader(peer.sock.FD)
+        if not linger:
+            peer.sock.linger = 0
+        for _, fut in peer.backlog:
+            if fut.done() or not loop_open:
+                continue
+            if why is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(why)
+                # an isend nobody awaited, or a release: no "never retrieved" noise
+                fut.add_done_callback(lambda f: f.exception())
+        peer.backlog.clear()
+        peer.sock.close()
+
     def close(self, gone: frozenset[int] = frozenset()) -> None:
         """Close every socket (idempotent). Outbound sockets to live peers
         linger up to ``linger_ms`` so what was sent still reaches a slow
@@ -575,26 +578,10 @@ class Transport:
             if loop_open:
                 self._loop.remove_reader(self._control.FD)
             self._control.close(linger=0)
+        closed = ConnectionError("transport closed before the message left")
         for rank, peer in self._peers.items():
-            if peer.suspect is not None:
-                peer.suspect.cancel()
-            if peer.monitor is not None:
-                if loop_open:
-                    self._loop.remove_reader(peer.monitor.FD)
-                peer.sock.disable_monitor()
-                peer.monitor.close(linger=0)
-            if peer.waiting and loop_open:
-                self._loop.remove_reader(peer.sock.FD)
-            if rank in gone:
-                peer.sock.linger = 0
-            for _, fut in peer.backlog:
-                if not fut.done() and loop_open:
-                    fut.set_exception(ConnectionError("transport closed before the message left"))
-                    # an isend nobody awaited, or a release: no "never retrieved" noise
-                    fut.add_done_callback(lambda f: f.exception())
-            peer.sock.close()
+            self._close_peer(peer, closed, linger=rank not in gone)
         self._peers.clear()
         if self.shm is not None:
             self.shm.close()
-        if self._tracker_pool is not None:
-            self._tracker_pool.shutdown(wait=False, cancel_futures=True)
+        self._releases.close()
