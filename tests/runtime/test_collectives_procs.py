@@ -37,3 +37,13 @@ def test_mismatch_raised_even_if_abort_notice_is_lost() -> None:
     for rank in range(3):
         assert f"[{rank}] raised" in res.stdout
         assert f"[{rank}] done" in res.stdout
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_every_rank_of_a_mismatched_call_raises(n: int) -> None:
+    res = launch(n, PROGRAMS / "coll_mismatch.py", timeout=100)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    returned = [line for line in res.stdout.splitlines() if line.endswith("returned")]
+    assert not returned, returned
+    assert res.stdout.count(": raised") == 10 * n, res.stdout

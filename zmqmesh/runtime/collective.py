@@ -19,6 +19,8 @@ communicator's collectives broken, fails every collective receive waiting
 on it, and sends an abort notice (a CTRL message) to every member, which
 does the same on arrival. From then on every collective on that
 communicator raises :class:`CollectiveMismatchError` at once, on every rank.
+A rank that only sends in a call (a bcast root) could return before any of
+that reaches it, so such calls end with :meth:`CollChannel.agree`.
 
 Invariants: the signature of call ``n`` is recorded before any of its
 messages is sent or matched; a broken communicator never completes another
@@ -138,9 +140,11 @@ class CollState:
             self.mismatch(env.tag, env.source, raise_=False)
 
     def mismatch(self, tag: int, source: int, *, raise_: bool = True) -> None:
+        """Call ``tag`` does not match rank ``source``'s (-1: some rank's)."""
         what = self.recent.get(tag, (0, "a collective"))[1]
+        who = "another rank" if source < 0 else f"rank {source}"
         self.fail(
-            f"collective call #{tag} on rank {self.rank} is {what}, but rank {source} "
+            f"collective call #{tag} on rank {self.rank} is {what}, but {who} "
             "called something else there (ranks must call the same collectives, with "
             "the same root, op, dtype and shape, in the same order)",
             notify=True,
@@ -181,9 +185,11 @@ class CollChannel:
         self.rank = state.rank
         self.size = len(state.ranks)
 
-    def _post(self, peer: int, obj: Any, *, lend: bool = False) -> asyncio.Future[None] | None:
+    def _post(
+        self, peer: int, obj: Any, *, lend: bool = False, tag: int | None = None
+    ) -> asyncio.Future[None] | None:
         st = self._state
-        env = Envelope(Kind.COLL, st.ctx, st.rank, self._tag, self._sig)
+        env = Envelope(Kind.COLL, st.ctx, st.rank, self._tag if tag is None else tag, self._sig)
         if peer != st.rank:
             st.peers.add(peer)
             if st.ranks[peer] in st.engine.failed:
@@ -202,13 +208,14 @@ class CollChannel:
             if self._state.dead is not None:
                 raise RankFailedError(self._state.dead.rank, self._state.dead.detail)
 
-    def _expect(self, peer: int) -> asyncio.Future[Any]:
+    def _expect(self, peer: int, tag: int | None = None) -> asyncio.Future[Any]:
         if self._state.broken is not None:  # an abort came in mid-call
             raise CollectiveMismatchError(self._state.broken)
         if self._state.dead is not None:
             raise RankFailedError(self._state.dead.rank, self._state.dead.detail)
         self._state.engine.connect(self._state.ranks[peer])  # heartbeats watch the peer
-        return self._state.engine.post_recv(Selector(self._state.ctx, peer, self._tag))
+        selector = Selector(self._state.ctx, peer, self._tag if tag is None else tag)
+        return self._state.engine.post_recv(selector)
 
     def _take(self, fut: asyncio.Future[Any]) -> Any:
         source, _, frames = fut.result()
@@ -217,7 +224,36 @@ class CollChannel:
             self._state.mismatch(self._tag, source)
         return obj
 
-    async def _wait(self, fut: asyncio.Future[Any], peer: int) -> Any:
+    async def agree(self) -> None:
+        """Return only if every rank made this same call; else raise
+        :class:`CollectiveMismatchError` on every rank.
+
+        For the calls where some ranks only send (bcast's root, reduce's
+        leaves) and so could return before anyone notices a mismatch. Each
+        rank sends the lowest and highest signature it knows of around a
+        dissemination pattern: after ceil(log2 size) rounds every rank
+        knows them for all ranks (min and max are idempotent, so any size
+        works), and all reach the same verdict. A rank that stopped at a
+        mismatch sends nothing more, and then no rank completes. The
+        messages use tag ``-n`` for call ``n``: user data never meets them.
+        """
+        lo = hi = self._sig
+        tag, dist = -self._tag, 1
+        while dist < self.size:
+            source = (self.rank - dist) % self.size
+            fut = self._expect(source, tag)
+            await self._sent(self._post((self.rank + dist) % self.size, (lo, hi), tag=tag))
+            if not fut.done():
+                await self._wait(fut, source, check=False)
+            got = decode(fut.result()[2], allow_pickle=False)[1]
+            if type(got) is not tuple or len(got) != 2 or not all(type(x) is int for x in got):
+                got = (-1, -1)  # not what a rank sends: a mismatch all the same
+            lo, hi = min(lo, got[0]), max(hi, got[1])
+            dist *= 2
+        if lo != hi:
+            self._state.mismatch(self._tag, -1)
+
+    async def _wait(self, fut: asyncio.Future[Any], peer: int, *, check: bool = True) -> Any:
         if not fut.done():
             self._state.engine.spin(self._state.ranks[peer])
             nudge = _Nudge(self._state, peer, self._tag, self._sig)
@@ -225,7 +261,7 @@ class CollChannel:
                 await fut
             finally:
                 nudge.handle.cancel()
-        return self._take(fut)
+        return self._take(fut) if check else None
 
     async def recv(self, peer: int) -> Any:
         return await self._wait(self._expect(peer), peer)

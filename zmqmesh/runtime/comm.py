@@ -297,6 +297,9 @@ class Comm:
     # -- collectives --------------------------------------------------------
     # Each method validates its arguments on the calling rank, builds the
     # call's channel (tag + signature) and runs the algorithm select() picks.
+    # Where a rank may finish without hearing from every other (a root that
+    # only sends, a leaf that only sends up), ``ch.agree()`` follows, so that
+    # ranks that called different things all raise, none returns.
 
     def _channel(self, name: str, *parts: Any) -> CollChannel:
         return CollChannel(self._coll, signature(name, *parts), f"{name}{parts!r}")
@@ -320,8 +323,10 @@ class Comm:
             head = ("m", (obj.shape, obj.dtype.str)) if algo == "scatter_allgather" else ("d", obj)
         head = await bcast.binomial(ch, head, root)
         if head[0] == "d":
+            await ch.agree()
             return obj if self._rank == root else head[1]
         out = await bcast.scatter_allgather(ch, obj if self._rank == root else None, head[1], root)
+        await ch.agree()
         return obj if self._rank == root else out
 
     async def scatter(self, seq: Sequence[Any] | None, root: int = 0) -> Any:
@@ -331,12 +336,17 @@ class Comm:
         if self._rank == root:
             self._check_seq(seq, "scatter")
         ch = self._channel("scatter", root)
-        return await gather.binomial_scatter(ch, seq, root)
+        item = await gather.binomial_scatter(ch, seq, root)
+        await ch.agree()
+        return item
 
     async def gather(self, obj: Any, root: int = 0) -> list[Any] | None:
         """A list of every rank's ``obj`` in rank order at ``root``; None elsewhere."""
         root = self._root(root)
-        return await gather.binomial_gather(self._channel("gather", root), obj, root)
+        ch = self._channel("gather", root)
+        items = await gather.binomial_gather(ch, obj, root)
+        await ch.agree()
+        return items
 
     async def allgather(self, obj: Any) -> list[Any]:
         """A list of every rank's ``obj`` in rank order, on every rank."""
@@ -349,7 +359,9 @@ class Comm:
         elsewhere. Arrays reduce element-wise; the caller's are never changed."""
         root, op = self._root(root), self._op(op)
         ch = self._channel("reduce", root, op_id(op), payload_sig(obj))
-        return await reduce.binomial(ch, obj, op, root)
+        out = await reduce.binomial(ch, obj, op, root)
+        await ch.agree()
+        return out
 
     async def allreduce(self, obj: Any, op: Op = SUM) -> Any:
         """``op`` over every rank's ``obj``, bit-identical on every rank.
@@ -392,6 +404,7 @@ class Comm:
         op = self._op(op)
         ch = self._channel("scan", op_id(op), payload_sig(obj))
         out = await scan.recursive_doubling_scan(ch, obj, op)
+        await ch.agree()
         return working_copy(out) if out is obj else out
 
     async def exscan(self, obj: Any, op: Op = SUM) -> Any:
@@ -399,7 +412,9 @@ class Comm:
         None at rank 0."""
         op = self._op(op)
         ch = self._channel("exscan", op_id(op), payload_sig(obj))
-        return await scan.recursive_doubling_exscan(ch, obj, op)
+        out = await scan.recursive_doubling_exscan(ch, obj, op)
+        await ch.agree()
+        return out
 
     # -- communicators -------------------------------------------------------
     async def _new_slot(self, *what: Any) -> int:
