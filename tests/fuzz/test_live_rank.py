@@ -1,11 +1,14 @@
 """Fuzz the receive path of a live rank, through its own ROUTER socket.
 
-A 2-rank job (``launch`` from tests/conftest.py) runs real traffic: checked
-``sendrecv`` of small arrays every round, of a 320 KB array (the shared-memory
-path) every 8th round, and an ``allreduce`` that also carries the decision to
-stop. Meanwhile this process connects a raw DEALER to rank 0's ROUTER (the
-endpoint is read from ``comm._engine.transport.endpoints``, a test-only peek)
-and sends a few thousand hostile multipart messages: random bytes, truncated
+A 3-rank job (``launch`` from tests/conftest.py) runs real traffic between
+ranks 0 and 1: checked ``sendrecv`` of small arrays every round, of a 320 KB
+array (the shared-memory path) every 8th round, and rank 0's decision to
+stop. Rank 2 only waits for rank 1's word at the end and never connects to
+rank 0, whose ROUTER drops what comes from a connection that names no other
+rank: this process takes rank 2's place there. It connects a raw DEALER with
+rank 2's routing id to rank 0's ROUTER (the endpoint is read from
+``comm._engine.transport.endpoints``, a test-only peek) and sends a few
+thousand hostile multipart messages: random bytes, truncated
 and bit-flipped valid messages, wrong magic/version/kind bytes, absurd array
 meta and msgpack bombs in CTRL messages (which the engine decodes on
 arrival), P2P/COLL messages for contexts nobody receives, and transport flag
@@ -18,9 +21,9 @@ messages it drops; its memory growth (VmRSS from /proc/self/status, printed
 at start and end) must stay under ``RSS_GROWTH_LIMIT``.
 
 Valid envelopes are only ever sent for contexts the job does not use (the
-world communicator's are 0 and 1), and the DEALER keeps its ROUTER-assigned
-routing id, which names no rank: this test checks robustness, not the
-absence of authentication between ranks (see tests/fuzz/README.md).
+world communicator's are 0 and 1): a rank may act on what another rank
+sends it, and this test checks robustness, not authentication between
+ranks (see tests/fuzz/README.md).
 
 ``ZMQMESH_FUZZ_LIVE_MESSAGES`` (default 4000), ``ZMQMESH_FUZZ_SEED`` and
 ``ZMQMESH_FUZZ_LIVE_RSS_MIB`` (default 64) change the run; a failure prints
@@ -63,6 +66,7 @@ import numpy as np
 import zmqmesh
 
 SENTINEL = %(sentinel)d
+STOP = 5000
 endpoint_file, deadline, least = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 
 
@@ -77,6 +81,9 @@ def mem():
 
 
 async def main(comm):
+    if comm.rank == 2:  # its place at rank 0 is the fuzzer's: it never talks to 0
+        print("rank 2:", await comm.recv(1, tag=STOP), flush=True)
+        return
     peer = 1 - comm.rank
     print("MEM start", mem(), flush=True)
     if comm.rank == 0:
@@ -96,17 +103,20 @@ async def main(comm):
             got = await comm.sendrecv(np.full(40_000, rounds + 0.5), peer, sendtag=tag,
                                       source=peer, recvtag=tag)
             assert got.shape == (40_000,) and bool((got == rounds + 0.5).all()), rounds
-        stop = 0
         if comm.rank == 0:
             elapsed = time.monotonic() - start
-            done = comm.iprobe(1, SENTINEL) is not None and elapsed > least
-            stop = int(done or elapsed > deadline)
-        total = await comm.allreduce(np.array([rounds, comm.rank + 1, stop], np.int64))
-        assert total[0] == 2 * rounds and total[1] == 3, (rounds, total)
-        if total[2]:
+            done = comm.iprobe(2, SENTINEL) is not None and elapsed > least
+            stop = bool(done or elapsed > deadline)
+            await comm.send((rounds, stop), 1, tag=STOP)
+        else:
+            seen, stop = await comm.recv(0, tag=STOP)
+            assert seen == rounds, (seen, rounds)
+        if stop:
             break
+    if comm.rank == 1:
+        await comm.send("done", 2, tag=STOP)
     if comm.rank == 0:
-        note = await comm.recv(1, SENTINEL) if comm.iprobe(1, SENTINEL) else None
+        note = await comm.recv(2, SENTINEL) if comm.iprobe(2, SENTINEL) else None
         print("SENTINEL", repr(note), flush=True)
         count = comm._engine.matcher.unexpected_count
         print("UNEXPECTED", count() if callable(count) else count, flush=True)
@@ -319,7 +329,7 @@ def fuzz(sock: zmq.Socket[Any], count: int, seed: int) -> dict[str, int]:
     fuzzer = Fuzzer(seed)
     for _ in range(count):
         sock.send_multipart(fuzzer.message())
-    sock.send_multipart(encode(Envelope(Kind.P2P, 0, 1, SENTINEL), {"sent": count, "seed": seed}))
+    sock.send_multipart(encode(Envelope(Kind.P2P, 0, 2, SENTINEL), {"sent": count, "seed": seed}))
     return fuzzer.counts
 
 
@@ -357,9 +367,10 @@ def test_live_rank_survives_hostile_messages(tmp_path: Path) -> None:
     try:
         with ThreadPoolExecutor(1) as pool:
             args = (str(endpoint_file), str(JOB_DEADLINE), str(JOB_LEAST))
-            job = pool.submit(launch, 2, program, *args, timeout=150)
+            job = pool.submit(launch, 3, program, *args, timeout=150)
             endpoint = wait_for(endpoint_file, job, 60)
             assert endpoint.startswith("ipc://"), endpoint
+            sock.setsockopt(zmq.ROUTING_ID, struct.pack("!I", 2))  # rank 2's place
             sock.connect(endpoint)
             start = time.monotonic()
             counts = fuzz(sock, MESSAGES, SEED)
@@ -401,6 +412,9 @@ endpoint_file, SENTINEL = sys.argv[1], %(sentinel)d
 
 
 async def main(comm):
+    if comm.rank == 2:  # the test takes its place at rank 0: it never talks to 0
+        await comm.recv(1, tag=3)
+        return
     if comm.rank == 0:
         await comm.send(np.full(40_000, 1.5), 1, tag=1)  # 320 KB: into shared memory
         pool = comm._engine.transport.shm.pool
@@ -418,15 +432,14 @@ async def main(comm):
         while not comm._engine.matcher.scan(Selector(0xDEAD0000, -1, -1)):
             await asyncio.sleep(0.01)
         print("segments busy", busy, "->", pool.busy, flush=True)
-        await comm.barrier()
         await comm.send(np.full(40_000, 2.5), 1, tag=2)  # into a free segment
     else:
         first = await comm.recv(0, tag=1)  # a view of rank 0's segment, held
         assert bool((first == 1.5).all())
-        await comm.barrier()
         second = await comm.recv(0, tag=2)
         assert bool((second == 2.5).all())
         print("first array now holds", sorted(set(first.tolist())), flush=True)
+        await comm.send("done", 2, tag=3)
 
 
 zmqmesh.run(main)
@@ -436,23 +449,24 @@ zmqmesh.run(main)
 @pytest.mark.timeout(90)
 def test_a_forged_release_cannot_overwrite_a_received_array(tmp_path: Path) -> None:
     """A release names segments to hand back to their sender's pool. One from
-    a connection that is no rank of the job, for a segment whose receiver
-    still holds its array, must change nothing; before the fix it freed the
-    segment and rank 1's received array silently became the next message."""
+    a rank the segment was not lent to (here rank 2's place, taken by the
+    test), while its receiver still holds its array, must change nothing;
+    before the fix it freed the segment and rank 1's received array silently
+    became the next message."""
     program = tmp_path / "forged_release.py"
     program.write_text(FORGED_RELEASE % {"sentinel": SENTINEL})
     endpoint_file = tmp_path / "endpoint"
     zctx: zmq.Context[Any] = zmq.Context()
     sock = zctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.ROUTING_ID, struct.pack("!I", 7))  # "rank 7": not in the job
+    sock.setsockopt(zmq.ROUTING_ID, struct.pack("!I", 2))  # rank 2, which holds nothing
     try:
         with ThreadPoolExecutor(1) as pool:
-            job = pool.submit(launch, 2, program, str(endpoint_file), timeout=60)
+            job = pool.submit(launch, 3, program, str(endpoint_file), timeout=60)
             sock.connect(wait_for(endpoint_file, job, 30))
             release = bytearray(encode(Envelope(Kind.CTRL, 0, 0, 0), None)[0][:ENVELOPE_SIZE])
             release[3] = 2  # the transport's release flag
             sock.send_multipart([bytes(release) + msgpack.packb(list(range(1, 9)))])
-            sock.send_multipart(encode(Envelope(Kind.P2P, 0xDEAD0000, 0, SENTINEL), "released"))
+            sock.send_multipart(encode(Envelope(Kind.P2P, 0xDEAD0000, 2, SENTINEL), "released"))
             res = job.result(timeout=60)
     finally:
         sock.close(linger=0)

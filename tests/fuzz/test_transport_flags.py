@@ -283,8 +283,9 @@ def test_garbage_is_dropped_by_the_receive_loop(
     dealer = zctx.socket(zmq.DEALER)
     try:
         endpoint = transport.bind(f"ipc://{tmp_path}/0.sock")
-        transport.set_peers([endpoint], same_host=[0, PEER], shm_dir=str(tmp_path))
+        transport.set_peers([endpoint, None], same_host=[0, PEER], shm_dir=str(tmp_path))
         dealer.linger = 0
+        dealer.setsockopt(zmq.ROUTING_ID, rank_id(PEER))  # through the gate: rank 1
         dealer.connect(endpoint)
         bad = [
             [header(4)],
@@ -306,7 +307,7 @@ def test_garbage_is_dropped_by_the_receive_loop(
         assert len(delivered) == 1
         assert decode(delivered[0])[1] == "still here"
         dropped = [r for r in caplog.records if "dropped an inbound message" in r.getMessage()]
-        # the release from rank -1 (no rank) is consumed, or rejected as malformed
+        # the release from rank 1 is consumed, or rejected as malformed
         assert len(bad) - 1 <= len(dropped) <= len(bad)
     finally:
         dealer.close(linger=0)
@@ -352,3 +353,49 @@ def test_descriptors_are_validated(
         descriptor = msgpack.packb([[index, h.ident, h.name, nbytes]])
         with pytest.raises(ValueError, match="descriptor"):
             h.unpack(ANON, header(FLAG_SHM), *buffers, descriptor)
+
+
+@pytest.mark.parametrize(
+    "routing_id", [ANON, NOT_A_PEER, rank_id(0)], ids=["anonymous", "rank-7", "self"]
+)
+def test_a_connection_that_is_no_other_rank_cannot_speak_for_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, routing_id: bytes
+) -> None:
+    """A well-formed message for the job's own context, from a connection
+    whose routing id names no other rank of the job, is dropped before it
+    is read: it could otherwise claim to be any rank's."""
+    loop = asyncio.new_event_loop()
+    zctx: zmq.Context[Any] = zmq.Context()
+    delivered: list[list[Any]] = []
+
+    async def make() -> Transport:
+        return Transport(zctx, 0, lambda msg, _sender: delivered.append(msg))
+
+    transport = loop.run_until_complete(make())
+    intruder, peer = zctx.socket(zmq.DEALER), zctx.socket(zmq.DEALER)
+    try:
+        endpoint = transport.bind(f"ipc://{tmp_path}/0.sock")
+        transport.set_peers([endpoint, None])
+        for sock, ident in ((intruder, routing_id), (peer, rank_id(PEER))):
+            sock.linger = 0
+            if ident != ANON:
+                sock.setsockopt(zmq.ROUTING_ID, ident)
+            sock.connect(endpoint)
+        caplog.set_level(logging.ERROR, logger="zmqmesh.transport")
+        intruder.send_multipart(encode(Envelope(Kind.P2P, 0, 1, 5), "forged"))
+        peer.send_multipart(encode(Envelope(Kind.P2P, 0, 1, 5), "genuine"))
+        deadline = time.monotonic() + 10
+        while not delivered and time.monotonic() < deadline:
+            transport._router.poll(100)
+            transport._drain()
+        time.sleep(0.1)
+        transport._drain()
+        assert [decode(m)[1] for m in delivered] == ["genuine"]
+        assert any("no other rank's" in r.getMessage() for r in caplog.records)
+    finally:
+        intruder.close(linger=0)
+        peer.close(linger=0)
+        transport.close()
+        gc.collect()
+        zctx.term()
+        loop.close()

@@ -355,6 +355,10 @@ class Transport:
                 return
             try:
                 sender = self._sender(frames[0])
+                if not 0 <= sender < len(self._endpoints) or sender == self.rank:
+                    # Every rank's DEALER says its rank; anything else is no
+                    # rank of the job and may not speak for one.
+                    raise ValueError("the connection it came on is no other rank's")
                 msg = self._unpack(sender, frames[1].bytes, [f.buffer for f in frames[2:]])
                 if msg is not None:
                     self._on_message(msg, sender)
