@@ -33,6 +33,7 @@ def reader(got: list[Any], max_message: int = 1 << 30) -> tuple[_Reader, FakeTra
     links = LocalLinks(
         loop, 0, lambda s, h, b: got.append((s, h, [bytes(x) for x in b])), max_message=max_message
     )
+    links.paths.update({1: "/peer/1.link", 3: "/peer/3.link"})  # the ranks that may say hello
     r = _Reader(links)
     t = FakeTransport()
     r.transport = t  # type: ignore[assignment]
@@ -81,6 +82,34 @@ def test_absurd_headers_close_the_link() -> None:
         assert got == []
 
 
+def test_a_link_from_no_rank_of_the_job_is_closed() -> None:
+    got: list[Any] = []
+    r, t = reader(got)
+    feed(r, struct.pack("<I", 77) + wire([b"hello"]), [])
+    assert t.aborted
+    assert got == []
+
+
+def test_a_large_frame_gets_memory_as_its_bytes_arrive() -> None:
+    """A header may claim up to the frame limit; only what arrives costs memory."""
+    got: list[Any] = []
+    r, t = reader(got)
+    before = rss()
+    claim = 1 << 30  # as much as a message may have here
+    feed(r, struct.pack("<I", 1) + struct.pack("<IQ", 1, claim) + b"x" * 10, [])
+    assert not t.aborted
+    assert len(r.frames) == 1
+    assert len(r.frames[0]) == claim
+    assert rss() - before < 64 << 20  # a zeroed buffer would be the whole GiB
+    assert got == []
+
+
+def rss() -> int:
+    with open("/proc/self/status") as f:
+        line = next(ln for ln in f if ln.startswith("VmRSS:"))
+    return int(line.split()[1]) * 1024
+
+
 def test_poll_spins_until_a_link_has_input(tmp_path) -> None:
     """``poll`` is what a receive does before its rank sleeps: it returns
     True once a link has bytes to read, False when its budget runs out (or
@@ -101,6 +130,7 @@ def test_poll_spins_until_a_link_has_input(tmp_path) -> None:
         b.listen(str(tmp_path / "1.link"))
         b.start()
         a.paths[1] = str(tmp_path / "1.link")
+        b.paths[0] = str(tmp_path / "0.link")  # b takes links from rank 0 only
         assert not b.poll(0.01)  # no link yet
         a.send(1, [b"first"])
         await asyncio.wait_for(arrived.wait(), 10)  # connect, hello, first message
@@ -110,8 +140,7 @@ def test_poll_spins_until_a_link_has_input(tmp_path) -> None:
         assert time.perf_counter() - start >= 0.002
         assert a.send(1, [b"second"]) is None  # the kernel took it at once
         start = time.perf_counter()
-        assert not b.poll(5.0, peer=0)  # rank 0 is not known as a same-host rank: no spin
-        b.paths[0] = str(tmp_path / "0.link")
+        assert not b.poll(5.0, peer=5)  # rank 5 is not known as a same-host rank: no spin
         assert b.poll(5.0, peer=0)
         assert b.poll(5.0)
         assert time.perf_counter() - start < 1.0

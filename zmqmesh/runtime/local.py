@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mmap
 import select
 import socket
 import struct
@@ -45,6 +46,7 @@ _LEN = struct.Struct("<Q")
 _MAX_FRAMES = 1 << 16
 _SCRATCH = 256 * 1024  # read size while parsing small frames
 _DIRECT = 64 * 1024  # a frame with at least this much left is read in place
+_LAZY = 1 << 20  # frames from this size on get pages only as data arrives (_frame)
 
 
 def link_path(ipc_endpoint: str) -> str:
@@ -56,6 +58,14 @@ def link_path(ipc_endpoint: str) -> str:
 Accept = Callable[[int, bytes, list[Any]], None]
 
 
+def _frame(nbytes: int) -> bytearray | mmap.mmap:
+    """A buffer for a frame of ``nbytes`` that a header announced. A large
+    one is an anonymous mapping, whose pages the kernel provides only as
+    data fills them: a header claiming gigabytes costs nothing until the
+    bytes arrive (a bytearray would be zeroed, so committed, at once)."""
+    return bytearray(nbytes) if nbytes < _LAZY else mmap.mmap(-1, nbytes)
+
+
 class _Reader(asyncio.BufferedProtocol):
     """The accepting side of a link: parses messages as they stream in."""
 
@@ -65,7 +75,7 @@ class _Reader(asyncio.BufferedProtocol):
         self.sender = -1
         self.scratch = bytearray(_SCRATCH)
         self.pending = bytearray()  # parsed-not-yet bytes of the current header
-        self.frames: list[bytearray] = []
+        self.frames: list[bytearray | mmap.mmap] = []
         self.lengths: list[int] = []
         self.filled = 0  # bytes of frames[len(frames) - 1] received
         self.direct: memoryview | None = None
@@ -97,7 +107,7 @@ class _Reader(asyncio.BufferedProtocol):
             return
         try:
             self._parse(memoryview(self.scratch)[:nbytes])
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:  # OSError: no memory for a frame
             log.error("rank %d: closed a same-host link: %s", self.links.rank, exc)
             assert self.transport is not None
             self.transport.abort()
@@ -109,7 +119,10 @@ class _Reader(asyncio.BufferedProtocol):
                 self.pending += data[:need]
                 data = data[need:]
                 if len(self.pending) == _COUNT.size:
-                    self.sender = _COUNT.unpack(self.pending)[0]
+                    sender = _COUNT.unpack(self.pending)[0]
+                    if sender not in self.links.paths:  # no same-host rank of the job
+                        raise ValueError(f"a link announced rank {sender}")
+                    self.sender = sender
                     self.pending.clear()
                 continue
             if not self.lengths:  # a message header
@@ -171,7 +184,7 @@ class _Reader(asyncio.BufferedProtocol):
             raise ValueError(f"a message of {sum(lengths)} bytes from rank {self.sender}")
         buf.clear()
         self.lengths = lengths
-        self.frames = [bytearray(lengths[0])]
+        self.frames = [_frame(lengths[0])]
         self.filled = 0
         if lengths[0] == 0:
             self._next_frame()
@@ -179,7 +192,7 @@ class _Reader(asyncio.BufferedProtocol):
 
     def _next_frame(self) -> None:
         while len(self.frames) < len(self.lengths):
-            self.frames.append(bytearray(self.lengths[len(self.frames)]))
+            self.frames.append(_frame(self.lengths[len(self.frames)]))
             self.filled = 0
             if self.lengths[len(self.frames) - 1]:
                 return
