@@ -5,6 +5,8 @@ mismatch leaves a communicator's collectives broken for good."""
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 
 import zmqmesh
@@ -38,7 +40,17 @@ async def main(comm: zmqmesh.Comm) -> None:
             print(f"{name}: raised", flush=True)
         else:
             print(f"{name}: returned", flush=True)
+        del c  # its slot is free for the next dup, unless kept back
+        gc.collect()
         await comm.barrier()
+    # Those communicators are dropped with stale messages of their calls in
+    # queues; new ones must not take them for their own.
+    for _ in range(3):
+        c = await comm.dup()
+        got = await c.bcast("fresh" if comm.rank == 0 else None, root=0)
+        assert got == "fresh", got
+        assert await c.reduce(1, root=0) == (comm.size if comm.rank == 0 else None)
+    print("fresh communicators: ok", flush=True)
 
 
 if __name__ == "__main__":

@@ -47,3 +47,4 @@ def test_every_rank_of_a_mismatched_call_raises(n: int) -> None:
     returned = [line for line in res.stdout.splitlines() if line.endswith("returned")]
     assert not returned, returned
     assert res.stdout.count(": raised") == 10 * n, res.stdout
+    assert res.stdout.count("fresh communicators: ok") == n, res.stdout

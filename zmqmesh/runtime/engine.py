@@ -217,7 +217,14 @@ class Engine:
             handler(found[2])
 
     def release_slot(self, slot: int) -> None:
-        """A communicator of this slot is gone: forget its contexts."""
+        """A communicator of this slot is gone: forget its contexts, unless
+        its collectives broke (a mismatch, a lost member). Messages of those
+        calls may still be queued or on their way, and a communicator that
+        took the slot over would match them as its own: the slot stays
+        taken, and ``new_comm``'s agreement skips it on every rank."""
+        state = self.coll_states.get(2 * slot + 1)
+        if state is not None and (state.broken is not None or state.dead is not None):
+            return
         self.slots.discard(slot)
         for ctx in (2 * slot, 2 * slot + 1):
             self.ctx_ranks.pop(ctx, None)
