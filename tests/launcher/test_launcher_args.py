@@ -9,13 +9,8 @@ import pytest
 
 from zmqmesh.errors import LaunchError
 from zmqmesh.launcher.cli import job_spec, main, parse_args, split_program
-from zmqmesh.launcher.spawn import (
-    JobSpec,
-    failure_timeout,
-    rank_environ,
-    remote_environ,
-    ssh_keepalive,
-)
+from zmqmesh.launcher.spawn import JobSpec, rank_environ, remote_environ
+from zmqmesh.launcher.ssh import failure_timeout, ssh_command, ssh_keepalive
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -163,3 +158,12 @@ def test_openssh_clients_get_keepalives_near_the_failure_timeout(
 def test_the_failure_timeout_a_rank_will_use(value: str | None, seconds: float) -> None:
     env = {} if value is None else {"ZMQMESH_FAILURE_TIMEOUT": value}
     assert failure_timeout(env) == seconds
+
+
+def test_ssh_sessions_to_one_host_start_in_waves() -> None:
+    first = ssh_command(("ssh", "-F", "cfg"), "node7", "/py", timeout=5.0, nth=7)
+    assert first[:3] == ["ssh", "-F", "cfg"]
+    assert first[-2:] == ["node7", "exec /py -m zmqmesh.launcher.remote"]
+    ninth = ssh_command(("ssh",), "node7", "/py", timeout=5.0, nth=8)
+    assert ninth[:5] == ["/bin/sh", "-c", 'sleep "$0"; exec "$@"', "2", "ssh"]
+    assert ssh_command(("ssh",), "n", "/py", timeout=5.0, nth=17)[3] == "4"

@@ -29,7 +29,6 @@ import contextlib
 import json
 import os
 import secrets
-import shlex
 import shutil
 import signal
 import subprocess
@@ -53,6 +52,7 @@ from zmqmesh.launcher.policy import (
     Timer,
 )
 from zmqmesh.launcher.report import chrome_trace, load, report
+from zmqmesh.launcher.ssh import failure_timeout, ssh_command
 from zmqmesh.runtime import lifeline
 from zmqmesh.runtime.rendezvous import RendezvousServer
 from zmqmesh.runtime.security import new_keys, write_keyfile
@@ -208,26 +208,6 @@ def remote_environ(
     if spec.mpi4py:
         _shadow_mpi4py(env, env.get("PYTHONPATH"))
     return env
-
-
-def failure_timeout(env: Mapping[str, str]) -> float:
-    """The failure timeout a rank with environment ``env`` uses (the runtime
-    checks the value; a bad one gives the default here)."""
-    try:
-        return float(env.get("ZMQMESH_FAILURE_TIMEOUT") or 5.0)
-    except ValueError:
-        return 5.0
-
-
-def ssh_keepalive(ssh: tuple[str, ...], timeout: float) -> list[str]:
-    """Options that end an OpenSSH client about ``timeout`` seconds after its
-    host stops answering. Without them a cut link ends nothing: no packet
-    says the connection is gone, and the job would wait for that ssh. They
-    follow ``--ssh``'s own options, and ssh keeps the first value it is given,
-    so a ``ServerAlive*`` option given there wins."""
-    if os.path.basename(ssh[0]) != "ssh":
-        return []
-    return ["-o", "ServerAliveInterval=1", "-o", f"ServerAliveCountMax={max(2, round(timeout))}"]
 
 
 def _shadow_mpi4py(env: dict[str, str], pythonpath: str | None) -> None:
@@ -467,12 +447,10 @@ class _Job:
             cmd = [sys.executable, *self.spec.program]
             env: dict[str, str] | None = self.envs[rank]
         else:
-            # The remote end reads its job from stdin and stops the rank when
-            # stdin closes; the rank's environment never reaches a command line.
             python = self.spec.remote_python or sys.executable
-            remote = f"exec {shlex.quote(python)} -m zmqmesh.launcher.remote"
             timeout = failure_timeout(self.envs[rank])
-            cmd = [*self.spec.ssh, *ssh_keepalive(self.spec.ssh, timeout), host, remote]
+            nth = self.spec.hosts[:rank].count(host)
+            cmd = ssh_command(self.spec.ssh, host, python, timeout=timeout, nth=nth)
             env = None
         try:
             proc = subprocess.Popen(
