@@ -18,6 +18,7 @@ import asyncio
 import atexit
 import dataclasses
 import functools
+import ipaddress
 import logging
 import os
 import socket
@@ -199,9 +200,16 @@ def _foreign_addr(job: ForeignJob) -> str | None:
         family, kind, proto, _, sockaddr = info[0]
         with socket.socket(family, kind, proto) as probe:
             probe.connect(sockaddr)
-            return str(probe.getsockname()[0])
+            addr = str(probe.getsockname()[0])
     except OSError:
         return None
+    # A loopback route: this rank shares rank 0's host (whose name resolves
+    # to loopback here); the name rank 0 goes by reaches this host too.
+    try:
+        loopback = ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return addr
+    return job.rendezvous_host if loopback else addr
 
 
 class _World:
