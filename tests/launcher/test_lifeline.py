@@ -7,19 +7,27 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, job_env
 
+from zmqmesh.runtime import lifeline
+
 RANK = """
-import asyncio, json, os, subprocess, sys, zmqmesh
+import asyncio, json, os, subprocess, sys, time, zmqmesh
+
+facts = {"rank": os.getpid(), "ipc": os.environ["ZMQMESH_IPC_DIR"],
+         "shm": os.environ.get("ZMQMESH_SHM_DIR")}
+if sys.argv[1] == "before-init":  # busy before init(), which it never reaches
+    facts["child"] = subprocess.Popen(["sleep", "300"]).pid
+    print("facts", json.dumps(facts), flush=True)
+    time.sleep(300)
 
 async def main(comm):
-    child = subprocess.Popen(["sleep", "300"])
-    facts = {"rank": os.getpid(), "child": child.pid,
-             "ipc": os.environ["ZMQMESH_IPC_DIR"], "shm": os.environ.get("ZMQMESH_SHM_DIR")}
+    facts["child"] = subprocess.Popen(["sleep", "300"]).pid
     await comm.barrier()
     print("facts", json.dumps(facts), flush=True)
     await asyncio.sleep(300)
@@ -39,13 +47,14 @@ def alive(pid: int) -> bool:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("when", ["after-init", "before-init"])
 def test_killing_the_launcher_stops_its_local_ranks_and_removes_their_files(
-    tmp_path: Path,
+    tmp_path: Path, when: str
 ) -> None:
     script = tmp_path / "rank.py"
     script.write_text(RANK)
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "zmqmesh", "launch", "-n", "2", str(script)],
+        [sys.executable, "-m", "zmqmesh", "launch", "-n", "2", str(script), when],
         env=job_env(),
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
@@ -74,3 +83,18 @@ def test_killing_the_launcher_stops_its_local_ranks_and_removes_their_files(
         for pid in (f["rank"], f["child"]):
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_rank_child_ignores_the_variable_it_inherits() -> None:
+    """A rank's children inherit ``ZMQMESH_LIFELINE`` but not the pipe: they
+    must not watch whatever file has that number in them."""
+    read, write = os.pipe()
+    try:
+        for text in (f"{read}:1", f"{read}", "x:y", f"{read}:{os.getpid()}"):
+            env = {lifeline.ENV: text}
+            lifeline.watch(env)
+            assert lifeline.ENV not in env  # taken out: not passed further down
+        assert "zmqmesh-lifeline" not in {t.name for t in threading.enumerate()}
+    finally:
+        os.close(read)
+        os.close(write)

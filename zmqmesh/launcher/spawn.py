@@ -279,7 +279,7 @@ def run_job(
         ]
         for r, env in enumerate(envs):
             if spec.host_of(r) is None:
-                env[lifeline.ENV] = str(life_read)
+                env[lifeline.ENV] = lifeline.value(life_read)
                 if keyfile is not None:
                     env["ZMQMESH_KEYFILE"] = keyfile
         # The stdlib loop whatever policy is installed: the signal handling

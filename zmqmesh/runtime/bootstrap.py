@@ -353,7 +353,6 @@ async def init() -> Comm:
         _World.lock = asyncio.Lock()
     async with _World.lock:
         if _World.comm is None:
-            lifeline.watch(os.environ)
             spec = job_from_env()
             engine = await _wire(spec)
             _World.engine = engine
@@ -413,3 +412,6 @@ async def finalize() -> None:
 
 
 atexit.register(_close)
+# From import on, not only from init(): a rank busy before init(), or one
+# that never calls it, still ends with its launcher.
+lifeline.watch(os.environ)

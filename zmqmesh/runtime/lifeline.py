@@ -1,7 +1,8 @@
 """A local rank's lifeline to its launcher: no rank outlives ``zmqmesh launch``.
 
 The launcher holds the write end of a pipe and hands the read end to each
-rank it starts on its own host (``ZMQMESH_LIFELINE`` names the descriptor).
+rank it starts on its own host (``ZMQMESH_LIFELINE`` names the descriptor
+and the launcher's pid; see :func:`watch`).
 Nothing is ever written. When the launcher ends, normally after its ranks,
 or killed by SIGKILL while they run, the kernel closes the write end and a
 read returns end-of-file. A rank that sees that outlived its launcher:
@@ -18,25 +19,40 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import stat
 import threading
-from collections.abc import Mapping
+from collections.abc import MutableMapping
 
-__all__ = ["ENV", "watch"]
+__all__ = ["ENV", "value", "watch"]
 
 ENV = "ZMQMESH_LIFELINE"
 
 _watched = False
 
 
-def watch(env: Mapping[str, str]) -> None:
+def value(fd: int) -> str:
+    """What the launcher puts in ``ZMQMESH_LIFELINE`` for its ranks."""
+    return f"{fd}:{os.getpid()}"
+
+
+def watch(env: MutableMapping[str, str]) -> None:
     """Start watching the lifeline that ``env`` names, once per process; do
-    nothing when it names none (a rank not started by our launcher)."""
+    nothing when it names none (a rank not started by our launcher).
+
+    The variable names the descriptor and the launcher's pid. It is taken
+    out of ``env`` (the process's environment), and a process whose parent
+    is not that launcher ignores it: the rank's own children, which inherit
+    the variable but not the descriptor, must not read whatever file has
+    that number in them.
+    """
     global _watched
-    text = env.get(ENV, "")
-    if _watched or not text.isdigit():
+    fd_text, _, pid_text = env.pop(ENV, "").partition(":")
+    if _watched or not fd_text.isdigit() or pid_text != str(os.getppid()):
         return
-    fd = int(text)
+    fd = int(fd_text)
     try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return
         os.set_inheritable(fd, False)  # the rank's own children do not hold it
     except OSError:
         return  # not open here: the rank was not started with it
