@@ -137,21 +137,23 @@ def test_remote_ranks_get_the_launchers_settings_and_import_path() -> None:
 
 
 @pytest.mark.parametrize(
-    ("ssh", "timeout", "options"),
+    ("ssh", "timeout", "login", "count"),
     [
-        (("ssh",), 5.0, ["-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=5"]),
-        (
-            ("/usr/bin/ssh", "-F", "cfg"),
-            0.5,
-            ["-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2"],
-        ),
-        (("rsh",), 5.0, []),
+        (("ssh",), 5.0, 0.3, 5),  # 15 s at least
+        (("/usr/bin/ssh", "-F", "cfg"), 10.0, 0.3, 10),  # three failure timeouts
+        (("ssh",), 5.0, 7.5, 8),  # three slow logins: 22.5 s
     ],
 )
-def test_openssh_clients_get_keepalives_near_the_failure_timeout(
-    ssh: tuple[str, ...], timeout: float, options: list[str]
+def test_openssh_clients_give_up_on_a_silent_host(
+    ssh: tuple[str, ...], timeout: float, login: float, count: int
 ) -> None:
-    assert ssh_keepalive(ssh, timeout) == options
+    assert ssh_keepalive(ssh, timeout, login) == [
+        "-o",
+        "ServerAliveInterval=3",
+        "-o",
+        f"ServerAliveCountMax={count}",
+    ]
+    assert ssh_keepalive(("rsh",), timeout, login) == []
 
 
 @pytest.mark.parametrize(("value", "seconds"), [(None, 5.0), ("2.5", 2.5), ("soon", 5.0)])
@@ -167,3 +169,5 @@ def test_ssh_sessions_to_one_host_start_in_waves() -> None:
     ninth = ssh_command(("ssh",), "node7", "/py", timeout=5.0, nth=8)
     assert ninth[:5] == ["/bin/sh", "-c", 'sleep "$0"; exec "$@"', "2", "ssh"]
     assert ssh_command(("ssh",), "n", "/py", timeout=5.0, nth=17)[3] == "4"
+    # slow logins: a wave waits 1.5 logins for the one before
+    assert ssh_command(("ssh",), "n", "/py", timeout=5.0, nth=17, login=4.0)[3] == "12"

@@ -308,6 +308,7 @@ def job_spec(ns: argparse.Namespace, environ: Mapping[str, str]) -> JobSpec:
         program = (script, *ns.args)
     size: int = ns.size if ns.size is not None else 1
     hosts: tuple[str | None, ...] = ()
+    login = 0.0
     ssh = tuple(shlex.split(ns.ssh))
     if not ssh:
         raise LaunchError("--ssh needs a command")
@@ -318,12 +319,13 @@ def job_spec(ns: argparse.Namespace, environ: Mapping[str, str]) -> JobSpec:
         names = assign(entries, ns.size)
         size = len(names)
         hosts = tuple(None if is_local(name) else name for name in names)
-        check_reachable(ssh, [h for h in entries if not is_local(h.name)])
+        login = check_reachable(ssh, [h for h in entries if not is_local(h.name)])
     return JobSpec(
         program=program,
         size=size,
         hosts=hosts,
         ssh=ssh,
+        ssh_login=login,
         insecure=ns.insecure,
         remote_python=ns.remote_python,
         remote_wdir=ns.wdir,

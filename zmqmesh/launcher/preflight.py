@@ -10,6 +10,7 @@ running anywhere.
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Sequence
 
 from zmqmesh.launcher.hostfile import Host, HostfileError
@@ -19,10 +20,13 @@ __all__ = ["check_reachable"]
 PREFLIGHT_TIMEOUT = 20.0
 
 
-def check_reachable(ssh: Sequence[str], hosts: Sequence[Host]) -> None:
+def check_reachable(ssh: Sequence[str], hosts: Sequence[Host]) -> float:
     """Raise :class:`HostfileError` for the first host ``ssh HOST true``
-    cannot run on."""
+    cannot run on; else return the seconds the slowest of them took (the
+    launcher paces its ssh sessions by it, see ``ssh.py``)."""
     procs: list[tuple[Host, subprocess.Popen[bytes]]] = []
+    start = time.monotonic()
+    slowest = 0.0
     try:
         for host in hosts:
             try:
@@ -50,6 +54,8 @@ def check_reachable(ssh: Sequence[str], hosts: Sequence[Host]) -> None:
                 lines = [ln for ln in err.decode(errors="replace").splitlines() if ln.strip()]
                 why = lines[-1].strip() if lines else f"ssh exited with status {proc.returncode}"
                 raise HostfileError(f"{host.source}: cannot reach {host.name} over ssh: {why}")
+            slowest = time.monotonic() - start  # in order: the last wait ends the slowest
+        return slowest
     finally:
         for _, proc in procs:
             if proc.poll() is None:

@@ -122,6 +122,7 @@ class JobSpec:
     # rank -> host name, for ranks started over ssh (None or absent: local)
     hosts: tuple[str | None, ...] = ()
     ssh: tuple[str, ...] = ("ssh",)
+    ssh_login: float = 0.0  # the slowest ssh login of the pre-flight check (s)
     insecure: bool = False  # no CURVE between hosts (benchmarks on trusted networks)
     remote_python: str | None = None  # remote interpreter (default: this one's path)
     remote_wdir: str | None = None  # remote working directory (default: this one)
@@ -450,7 +451,9 @@ class _Job:
             python = self.spec.remote_python or sys.executable
             timeout = failure_timeout(self.envs[rank])
             nth = self.spec.hosts[:rank].count(host)
-            cmd = ssh_command(self.spec.ssh, host, python, timeout=timeout, nth=nth)
+            cmd = ssh_command(
+                self.spec.ssh, host, python, timeout=timeout, nth=nth, login=self.spec.ssh_login
+            )
             env = None
         try:
             proc = subprocess.Popen(

@@ -5,14 +5,19 @@ when stdin closes, so the rank's environment never reaches a command line.
 What the command adds to ``--ssh``:
 
 - keepalives: a cut link sends no packet that says the connection is gone,
-  so without them the job would wait for that ssh until the link came back;
+  so without them the job would wait for that ssh until the link came back.
+  OpenSSH also applies them to the login itself, so their budget covers the
+  slowest login the launcher's pre-flight check saw, three times over;
 - waves: a stock sshd refuses some of the handshakes beyond ten at a time
   (``MaxStartups 10:30:100``), which many ranks on one host would make, so
-  sessions to one host start ``WAVE`` at a time, ``WAVE_GAP`` seconds apart.
+  sessions to one host start ``WAVE`` at a time, a wave once the previous
+  one has had time to log in (1.5 times that slowest login, ``WAVE_GAP``
+  seconds at least).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 from collections.abc import Mapping, Sequence
@@ -21,6 +26,8 @@ __all__ = ["WAVE", "WAVE_GAP", "failure_timeout", "ssh_command", "ssh_keepalive"
 
 WAVE = 8
 WAVE_GAP = 2.0
+ALIVE_INTERVAL = 3  # seconds between keepalives
+ALIVE_MIN = 15.0  # seconds of silence before ssh gives up, at least
 
 
 def failure_timeout(env: Mapping[str, str]) -> float:
@@ -32,24 +39,30 @@ def failure_timeout(env: Mapping[str, str]) -> float:
         return 5.0
 
 
-def ssh_keepalive(ssh: Sequence[str], timeout: float) -> list[str]:
-    """Options that end an OpenSSH client about ``timeout`` seconds after its
-    host stops answering. They follow ``--ssh``'s own options, and ssh keeps
-    the first value it is given, so a ``ServerAlive*`` option given there
-    wins. None for a command that is not OpenSSH's client."""
+def ssh_keepalive(ssh: Sequence[str], timeout: float, login: float = 0.0) -> list[str]:
+    """Options that end an OpenSSH client once its host has not answered
+    for ``ALIVE_MIN`` seconds, three failure timeouts (``timeout``) or
+    three logins (``login``), whichever is longest. They follow ``--ssh``'s
+    own options, and ssh keeps the first value it is given, so a
+    ``ServerAlive*`` option given there wins. None for a command that is not
+    OpenSSH's client."""
     if os.path.basename(ssh[0]) != "ssh":
         return []
-    return ["-o", "ServerAliveInterval=1", "-o", f"ServerAliveCountMax={max(2, round(timeout))}"]
+    budget = max(ALIVE_MIN, 3 * timeout, 3 * login)
+    count = math.ceil(budget / ALIVE_INTERVAL)
+    return ["-o", f"ServerAliveInterval={ALIVE_INTERVAL}", "-o", f"ServerAliveCountMax={count}"]
 
 
 def ssh_command(
-    ssh: Sequence[str], host: str, python: str, *, timeout: float, nth: int
+    ssh: Sequence[str], host: str, python: str, *, timeout: float, nth: int, login: float = 0.0
 ) -> list[str]:
     """The command that starts the remote end of a rank on ``host``, the
-    ``nth`` (from 0) of the job's ranks there, with ``python``."""
+    ``nth`` (from 0) of the job's ranks there, with ``python``; ``login``
+    is the slowest ssh login the pre-flight check saw (seconds)."""
     remote = f"exec {shlex.quote(python)} -m zmqmesh.launcher.remote"
-    cmd = [*ssh, *ssh_keepalive(ssh, timeout), host, remote]
+    cmd = [*ssh, *ssh_keepalive(ssh, timeout, login), host, remote]
     wave = nth // WAVE
     if wave:
-        cmd = ["/bin/sh", "-c", 'sleep "$0"; exec "$@"', f"{wave * WAVE_GAP:g}", *cmd]
+        gap = max(WAVE_GAP, 1.5 * login)
+        cmd = ["/bin/sh", "-c", 'sleep "$0"; exec "$@"', f"{wave * gap:.3g}", *cmd]
     return cmd
