@@ -9,8 +9,8 @@ from zmqmesh.runtime.engine import Engine
 from zmqmesh.wire import Envelope, Kind, encode
 
 
-def _abort(ctx: int, source: int) -> list[bytes]:
-    frames = encode(Envelope(Kind.CTRL, ctx, source, 1), ("abort", "root differs"))
+def _abort(ctx: int, source: int, ident: int = 0) -> list[bytes]:
+    frames = encode(Envelope(Kind.CTRL, ctx, source, 1), ("abort", "root differs", ident))
     return [bytes(f) for f in frames]
 
 
@@ -60,3 +60,26 @@ def test_a_handler_takes_queued_then_arriving_messages_of_its_context() -> None:
     engine.deliver(_p2p(4, 1, 3, "matched again"), sender=1)
     assert got == ["queued", "arriving"]
     assert engine.peek(Selector(4, ANY_SOURCE, ANY_TAG)) is not None
+
+
+def test_a_notice_about_an_earlier_communicator_of_the_slot_is_ignored() -> None:
+    # A check or abort can arrive after its communicator was dropped here,
+    # and the slot taken by the next one: it names the one it is about.
+    engine = Engine(0, 2, allow_pickle=False)
+    engine.deliver(_abort(3, 1, ident=11), sender=1)
+    state = CollState(engine, 3, 0, (0, 1), ident=12)
+    engine.claim_slot(1, (0, 1), state)
+    assert state.broken is None
+    state.control(1, ("check", 1, 99, 11))
+    assert not state.checks
+    state.control(1, ("check", 1, 99, 12))
+    assert state.checks == {1: (99, 1)}
+
+
+def test_an_oversized_control_notice_is_dropped_unread() -> None:
+    engine = Engine(0, 2, allow_pickle=False)
+    big = encode(Envelope(Kind.CTRL, 9, 1, 1), ("abort", "x" * 100_000, 0))
+    engine.deliver([bytes(f) for f in big], sender=1)
+    state = CollState(engine, 9, 0, (0, 1))
+    engine.claim_slot(4, (0, 1), state)
+    assert state.broken is None

@@ -71,9 +71,14 @@ def signature(*parts: Any) -> int:
 class CollState:
     """The collective bookkeeping of one communicator on one rank."""
 
-    def __init__(self, engine: Engine, ctx: int, rank: int, ranks: tuple[int, ...]) -> None:
+    def __init__(
+        self, engine: Engine, ctx: int, rank: int, ranks: tuple[int, ...], ident: int = 0
+    ) -> None:
         self.engine = engine
         self.ctx = ctx  # the collective context id
+        # Which communicator of this context: a notice about calls of an
+        # earlier one that used the slot (a late check) must not count here.
+        self.ident = ident
         self.rank = rank  # this rank in the communicator
         self.ranks = ranks  # communicator rank -> world rank
         self.seq = 0
@@ -111,11 +116,11 @@ class CollState:
 
     def control(self, source: int, payload: Any) -> None:
         """A CTRL message from communicator rank ``source``."""
-        if not isinstance(payload, tuple) or not payload:
-            return
-        if payload[0] == "abort" and len(payload) == 2:
+        if not isinstance(payload, tuple) or len(payload) < 2 or payload[-1] != self.ident:
+            return  # malformed, or about an earlier communicator of this slot
+        if payload[0] == "abort" and len(payload) == 3:
             self.fail(f"rank {source} reported: {payload[1]}", notify=False)
-        elif payload[0] == "check" and len(payload) == 3:
+        elif payload[0] == "check" and len(payload) == 4:
             seq, sig = payload[1], payload[2]
             if self.broken is not None:  # the asker missed the abort: tell it again
                 self._abort_to(source, self.broken)
@@ -131,7 +136,7 @@ class CollState:
         """Ask ``peer`` to compare its call ``tag`` with ours."""
         if self.broken is None:
             env = Envelope(Kind.CTRL, self.ctx, self.rank, tag)
-            self.engine.send(self.ranks[peer], encode(env, ("check", tag, sig)))
+            self.engine.send(self.ranks[peer], encode(env, ("check", tag, sig, self.ident)))
 
     def check_arrival(self, env: Envelope) -> None:
         """Called for every collective message as it arrives."""
@@ -170,7 +175,7 @@ class CollState:
         env = Envelope(Kind.CTRL, self.ctx, self.rank, self.seq)
         world = self.ranks[peer]
         if world not in self.engine.failed:
-            self.engine.send(world, encode(env, ("abort", reason)))
+            self.engine.send(world, encode(env, ("abort", reason, self.ident)))
 
 
 class CollChannel:
@@ -223,6 +228,12 @@ class CollChannel:
         if env.aux != self._sig:
             self._state.mismatch(self._tag, source)
         return obj
+
+    @property
+    def ident(self) -> int:
+        """An identity for a communicator this call creates: the same on
+        every rank of the call, another for every call."""
+        return signature("comm", self._state.ctx, self._state.ident, self._tag)
 
     async def agree(self) -> None:
         """Return only if every rank made this same call; else raise

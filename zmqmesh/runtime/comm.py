@@ -63,13 +63,13 @@ def _null_recv(status: Status | None) -> None:
 class Comm:
     """A communicator. Every method is a coroutine unless marked *sync*."""
 
-    def __init__(self, engine: Engine, ranks: tuple[int, ...], slot: int) -> None:
+    def __init__(self, engine: Engine, ranks: tuple[int, ...], slot: int, ident: int = 0) -> None:
         self._engine = engine
         self._ranks = ranks  # comm rank -> world rank
         self._rank = ranks.index(engine.rank)
         self._slot = slot
         self._ctx = 2 * slot  # point-to-point context; 2 * slot + 1 is for collectives
-        self._coll = CollState(engine, 2 * slot + 1, self._rank, ranks)
+        self._coll = CollState(engine, 2 * slot + 1, self._rank, ranks, ident)
         engine.claim_slot(slot, ranks, self._coll)
         if slot != 0:  # a dropped communicator gives its context slot back
             weakref.finalize(self, engine.release_slot, slot)
@@ -417,10 +417,12 @@ class Comm:
         return out
 
     # -- communicators -------------------------------------------------------
-    async def _new_slot(self, *what: Any) -> int:
+    async def _new_slot(self, *what: Any) -> tuple[int, int]:
         """A context slot free on every rank of this communicator (MPI's
         context-id agreement: OR the masks of used slots, take the lowest
-        free bit), so the new communicator's messages never meet another's.
+        free bit), so the new communicator's messages never meet another's,
+        and the new communicator's identity: the same on its ranks, another
+        for each communicator that takes the slot (see ``CollState.ident``).
         ``what`` goes into the call's signature: ranks creating different
         things raise CollectiveMismatchError."""
         mask = 0
@@ -431,7 +433,7 @@ class Comm:
         slot = 0
         while used >> slot & 1:
             slot += 1
-        return slot
+        return slot, ch.ident
 
     async def split(self, color: int | None, key: int = 0) -> Comm | None:
         """Partition the ranks by ``color``: ranks with the same colour form a
@@ -443,15 +445,15 @@ class Comm:
                 raise ValueError(f"color must be >= 0 or None, got {color}")
         key = _as_int(key, "key")
         entries = await self.allgather((color, key))
-        slot = await self._new_slot("split")
+        slot, ident = await self._new_slot("split")
         if color is None:
             return None
         members = sorted((k, r) for r, (c, k) in enumerate(entries) if c == color)
-        return Comm(self._engine, tuple(self._ranks[r] for _, r in members), slot)
+        return Comm(self._engine, tuple(self._ranks[r] for _, r in members), slot, ident)
 
     async def dup(self) -> Comm:
         """A communicator of the same ranks with its own message space. Collective."""
-        return Comm(self._engine, self._ranks, await self._new_slot("dup"))
+        return Comm(self._engine, self._ranks, *await self._new_slot("dup"))
 
     async def create_topology(self, kind: str, **params: Any) -> TopoComm:
         """A communicator of the same ranks, wired as ``kind`` ("ring",
@@ -463,8 +465,8 @@ class Comm:
         from zmqmesh.runtime.topo import topo_comm  # topo builds on Comm
 
         topo = make_topology(kind, self.size, self._rank, **params)
-        slot = await self._new_slot("topology", kind, sorted(params.items()))
-        return topo_comm(self._engine, self._ranks, slot, topo)
+        slot, ident = await self._new_slot("topology", kind, sorted(params.items()))
+        return topo_comm(self._engine, self._ranks, slot, topo, ident)
 
     # -- checkpoints ----------------------------------------------------------
     async def checkpoint(

@@ -50,8 +50,10 @@ class TopoComm(Comm):
     Collectives use the general algorithms (a full topology has every edge);
     :class:`EdgeComm` restricts them to the edges."""
 
-    def __init__(self, engine: Engine, ranks: tuple[int, ...], slot: int, topo: Topology) -> None:
-        super().__init__(engine, ranks, slot)
+    def __init__(
+        self, engine: Engine, ranks: tuple[int, ...], slot: int, topo: Topology, ident: int = 0
+    ) -> None:
+        super().__init__(engine, ranks, slot, ident)
         self._topo = topo
         self._keys = edge_keys(topo)
         self._trees: dict[int, Tree] = {}
@@ -214,11 +216,13 @@ class EdgeComm(TopoComm):
         return await tree_scatter(ch, out, home)
 
 
-def topo_comm(engine: Engine, ranks: tuple[int, ...], slot: int, topo: Topology) -> TopoComm:
+def topo_comm(
+    engine: Engine, ranks: tuple[int, ...], slot: int, topo: Topology, ident: int = 0
+) -> TopoComm:
     """The communicator for ``topo``: a full topology has every edge, so it
     keeps the general algorithms; the others run over their edges."""
     cls = TopoComm if topo.kind == "full" else EdgeComm
-    return cls(engine, ranks, slot, topo)
+    return cls(engine, ranks, slot, topo, ident)
 
 
 def _fold(op: Op, items: Sequence[Any]) -> Any:
