@@ -46,6 +46,8 @@ _MESSAGE_OVERHEAD = 512
 ORPHAN_LIMIT = 64 * 2**20
 # Control notices kept for communicators not created here yet.
 _EARLY_CTRL_LIMIT = 4096
+# The largest control notice read (bytes): checks and aborts are far smaller.
+_CTRL_MAX = 64 * 1024
 
 
 class Engine:
@@ -165,6 +167,10 @@ class Engine:
                 probe.set_result((env.source, env.tag, msg))
 
     def _control(self, state: CollState | None, msg: list[Any]) -> None:
+        size = sum(f.nbytes if type(f) is memoryview else len(f) for f in msg)
+        if size > _CTRL_MAX:  # notices are small; these could pile up unread
+            log.error("rank %d: dropped a control notice of %d bytes", self.rank, size)
+            return
         if state is None:  # no communicator of that context here (yet)
             ctx = peek_envelope(msg).ctx
             if sum(map(len, self._early_ctrl.values())) >= _EARLY_CTRL_LIMIT:
