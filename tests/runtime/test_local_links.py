@@ -90,6 +90,18 @@ def test_a_link_from_no_rank_of_the_job_is_closed() -> None:
     assert got == []
 
 
+def test_a_second_link_from_one_rank_is_closed_and_costs_little() -> None:
+    got: list[Any] = []
+    first, _ = reader(got)
+    feed(first, struct.pack("<I", 1), [])
+    second, t = reader(got)
+    assert len(second.scratch) <= 8  # no read buffer for a link not yet known
+    second.links.readers.add(first)
+    feed(second, struct.pack("<I", 1) + wire([b"hello"]), [])
+    assert t.aborted
+    assert got == []
+
+
 def test_a_large_frame_gets_memory_as_its_bytes_arrive() -> None:
     """A header may claim up to the frame limit; only what arrives costs memory."""
     got: list[Any] = []

@@ -46,7 +46,7 @@ _LEN = struct.Struct("<Q")
 _MAX_FRAMES = 1 << 16
 _SCRATCH = 256 * 1024  # read size while parsing small frames
 _DIRECT = 64 * 1024  # a frame with at least this much left is read in place
-_LAZY = 1 << 20  # frames from this size on get pages only as data arrives (_frame)
+_LAZY = 256 * 1024  # frames from this size on get pages only as data arrives (_frame)
 
 
 def link_path(ipc_endpoint: str) -> str:
@@ -73,7 +73,7 @@ class _Reader(asyncio.BufferedProtocol):
         self.links = links
         self.transport: asyncio.Transport | None = None
         self.sender = -1
-        self.scratch = bytearray(_SCRATCH)
+        self.scratch = bytearray(_COUNT.size)  # the full size once the hello is good
         self.pending = bytearray()  # parsed-not-yet bytes of the current header
         self.frames: list[bytearray | mmap.mmap] = []
         self.lengths: list[int] = []
@@ -122,8 +122,11 @@ class _Reader(asyncio.BufferedProtocol):
                     sender = _COUNT.unpack(self.pending)[0]
                     if sender not in self.links.paths:  # no same-host rank of the job
                         raise ValueError(f"a link announced rank {sender}")
+                    if any(r.sender == sender for r in self.links.readers if r is not self):
+                        raise ValueError(f"a second link announced rank {sender}")
                     self.sender = sender
                     self.pending.clear()
+                    self.scratch = bytearray(_SCRATCH)
                 continue
             if not self.lengths:  # a message header
                 if not self.pending:
