@@ -267,11 +267,11 @@ def test_a_genuine_release_frees_the_segment(tmp_path: Path) -> None:
         assert h.pool.busy == 0
 
 
-def test_garbage_is_dropped_by_the_receive_loop(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Through the real ROUTER and ``_drain``: every bad message is logged
-    and dropped, nothing escapes the loop, and the next good one arrives."""
+@contextlib.contextmanager
+def rank_0_router() -> Iterator[tuple[zmq.Context[Any], Transport, list[list[Any]]]]:
+    """Rank 0's transport on a loop of its own, with the messages it
+    delivers; closed, with its context and every socket the test opened in
+    it, however the test ends."""
     loop = asyncio.new_event_loop()
     zctx: zmq.Context[Any] = zmq.Context()
     delivered: list[list[Any]] = []
@@ -280,8 +280,22 @@ def test_garbage_is_dropped_by_the_receive_loop(
         return Transport(zctx, 0, lambda msg, _sender: delivered.append(msg))
 
     transport = loop.run_until_complete(make())
-    dealer = zctx.socket(zmq.DEALER)
     try:
+        yield zctx, transport, delivered
+    finally:
+        transport.close()
+        gc.collect()
+        zctx.destroy(linger=0)
+        loop.close()
+
+
+def test_garbage_is_dropped_by_the_receive_loop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Through the real ROUTER and ``_drain``: every bad message is logged
+    and dropped, nothing escapes the loop, and the next good one arrives."""
+    with rank_0_router() as (zctx, transport, delivered):
+        dealer = zctx.socket(zmq.DEALER)
         endpoint = transport.bind(f"ipc://{tmp_path}/0.sock")
         transport.set_peers([endpoint, None], same_host=[0, PEER], shm_dir=str(tmp_path))
         dealer.linger = 0
@@ -309,12 +323,6 @@ def test_garbage_is_dropped_by_the_receive_loop(
         dropped = [r for r in caplog.records if "dropped an inbound message" in r.getMessage()]
         # the release from rank 1 is consumed, or rejected as malformed
         assert len(bad) - 1 <= len(dropped) <= len(bad)
-    finally:
-        dealer.close(linger=0)
-        transport.close()
-        gc.collect()
-        zctx.term()
-        loop.close()
 
 
 # -- regressions: defects this fuzzing found in _unpack (see the module docstring) -------
@@ -364,16 +372,8 @@ def test_a_connection_that_is_no_other_rank_cannot_speak_for_one(
     """A well-formed message for the job's own context, from a connection
     whose routing id names no other rank of the job, is dropped before it
     is read: it could otherwise claim to be any rank's."""
-    loop = asyncio.new_event_loop()
-    zctx: zmq.Context[Any] = zmq.Context()
-    delivered: list[list[Any]] = []
-
-    async def make() -> Transport:
-        return Transport(zctx, 0, lambda msg, _sender: delivered.append(msg))
-
-    transport = loop.run_until_complete(make())
-    intruder, peer = zctx.socket(zmq.DEALER), zctx.socket(zmq.DEALER)
-    try:
+    with rank_0_router() as (zctx, transport, delivered):
+        intruder, peer = zctx.socket(zmq.DEALER), zctx.socket(zmq.DEALER)
         endpoint = transport.bind(f"ipc://{tmp_path}/0.sock")
         transport.set_peers([endpoint, None])
         for sock, ident in ((intruder, routing_id), (peer, rank_id(PEER))):
@@ -392,10 +392,3 @@ def test_a_connection_that_is_no_other_rank_cannot_speak_for_one(
         transport._drain()
         assert [decode(m)[1] for m in delivered] == ["genuine"]
         assert any("no other rank's" in r.getMessage() for r in caplog.records)
-    finally:
-        intruder.close(linger=0)
-        peer.close(linger=0)
-        transport.close()
-        gc.collect()
-        zctx.term()
-        loop.close()
