@@ -35,7 +35,7 @@ from zmqmesh.runtime.bootstrap import finalize, init
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.request import Request, Status
 from zmqmesh.runtime.run import run
-from zmqmesh.runtime.topo import TopoComm
+from zmqmesh.runtime.topocomm import TopoComm
 from zmqmesh.scheduler import Executor
 from zmqmesh.topology import dims_create
 

@@ -1,6 +1,6 @@
 """Hostile values of the envelope's transport-flags byte, at the code that owns it.
 
-Byte 3 of the envelope belongs to the transport (``runtime/transport.py``):
+Byte 3 of the envelope belongs to the transport (``transport/transport.py``):
 bit 0 says the message's large frames are in shared memory and lists them in
 a trailing descriptor frame ``[(index, ident, name, nbytes), ...]``; bit 1
 marks a *release*, whose payload is a list of segment ids to hand back to the
@@ -44,8 +44,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zmqmesh.errors import DecodeError
-from zmqmesh.runtime.shm import ShmPool
-from zmqmesh.runtime.transport import Transport
+from zmqmesh.transport.shm import ShmPool
+from zmqmesh.transport.transport import Transport
 from zmqmesh.wire import ENVELOPE_SIZE, Envelope, Kind, decode, encode
 
 SCALE = max(1, int(os.environ.get("ZMQMESH_FUZZ_SCALE", "1")))

@@ -4,7 +4,7 @@ it has created their communicator are kept and handled when it does."""
 from __future__ import annotations
 
 from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Selector
-from zmqmesh.runtime.collective import CollState
+from zmqmesh.runtime.channel import CollState
 from zmqmesh.runtime.engine import Engine
 from zmqmesh.wire import Envelope, Kind, encode
 

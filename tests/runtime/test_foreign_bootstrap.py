@@ -98,8 +98,8 @@ def test_a_rank_on_rank_0s_host_advertises_the_rendezvous_name_not_loopback() ->
     # Where a node's own name resolves to loopback (Debian's 127.0.1.1), the
     # route to rank 0's host is loopback for a rank that shares it: peers on
     # other hosts reach it by the name they reach rank 0 by.
+    from zmqmesh.job.foreign import ForeignJob
     from zmqmesh.runtime.bootstrap import _foreign_addr
-    from zmqmesh.runtime.jobenv import ForeignJob
 
     for host in ("localhost", "127.0.0.1"):
         job = ForeignJob(1, 4, "slurm-1", host, 20001, "SLURM")

@@ -4,7 +4,7 @@ Every algorithm in this package is a coroutine over a :class:`Channel`: the
 ranks of one communicator, already bound to one collective call (its tag and
 signature), with ``send``/``recv``/``sendrecv`` addressed by communicator
 rank. The algorithms import neither ZeroMQ nor the runtime, so they can run
-over real sockets (``runtime/collective.py``) or any stand-in.
+over real sockets (``runtime/channel.py``) or any stand-in.
 
 Data arguments follow one convention: a value passed to ``send`` is not
 touched again by the algorithm until the send completed, and a received

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from zmqmesh.errors import LaunchError
+from zmqmesh.job import lifeline
 from zmqmesh.launcher.groups import become_subreaper, group_alive, reap_group, signal_group
 from zmqmesh.launcher.live import LiveStatus
 from zmqmesh.launcher.output import Pump, Sink
@@ -53,9 +54,8 @@ from zmqmesh.launcher.policy import (
 )
 from zmqmesh.launcher.report import chrome_trace, load, report
 from zmqmesh.launcher.ssh import failure_timeout, ssh_command
-from zmqmesh.runtime import lifeline
-from zmqmesh.runtime.rendezvous import RendezvousServer
-from zmqmesh.runtime.security import new_keys, write_keyfile
+from zmqmesh.transport.rendezvous import RendezvousServer
+from zmqmesh.transport.security import new_keys, write_keyfile
 
 __all__ = ["RESERVED_ENV", "STOP_SIGNALS", "JobSpec", "rank_environ", "run_job"]
 
@@ -243,7 +243,7 @@ def run_job(
     ipc_dir: str | None = None
     shm_dir: str | None = None
     server: RendezvousServer | None = None
-    # The local ranks' lifeline (runtime/lifeline.py): they hold the read
+    # The local ranks' lifeline (job/lifeline.py): they hold the read
     # end, and see it close when this process ends, however it ends.
     life_read, life_write = os.pipe()
     try:

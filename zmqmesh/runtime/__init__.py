@@ -1,1 +1,2 @@
-"""The I/O layer: the only package that touches ZeroMQ sockets."""
+"""The engine, communicators, requests, the collective runner, profiling,
+and the bootstrap that wires them from ``job/`` and ``transport/``."""

@@ -29,15 +29,15 @@ from typing import Any
 import zmq
 
 from zmqmesh.errors import LaunchError
-from zmqmesh.runtime import lifeline
+from zmqmesh.job import lifeline
+from zmqmesh.job.foreign import ForeignJob, foreign_job
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.engine import UNEXPECTED_LIMIT, Engine
-from zmqmesh.runtime.jobenv import ForeignJob, foreign_job
 from zmqmesh.runtime.profile import Recorder
 from zmqmesh.runtime.profile import install as install_profile
-from zmqmesh.runtime.rendezvous import RendezvousServer, exchange, notice_reader
-from zmqmesh.runtime.security import Guard, load_keys
-from zmqmesh.runtime.transport import MAX_FRAME, Transport
+from zmqmesh.transport.rendezvous import RendezvousServer, exchange, notice_reader
+from zmqmesh.transport.security import Guard, load_keys
+from zmqmesh.transport.transport import MAX_FRAME, Transport
 
 __all__ = ["JobSpec", "LocalWorld", "finalize", "init", "job_from_env"]
 

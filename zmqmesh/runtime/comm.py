@@ -30,14 +30,14 @@ from zmqmesh.collectives.base import is_segmentable
 from zmqmesh.collectives.ops import BOR, SUM, Op, op_id, working_copy
 from zmqmesh.errors import RankFailedError
 from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Selector
-from zmqmesh.runtime.collective import CollChannel, CollState, payload_sig, signature
+from zmqmesh.runtime.channel import CollChannel, CollState, payload_sig, signature
 from zmqmesh.runtime.engine import Engine, Received
 from zmqmesh.runtime.request import Request, Status
 from zmqmesh.topology import make_topology
 from zmqmesh.wire import Envelope, Kind, decode, encode, payload_nbytes
 
 if TYPE_CHECKING:
-    from zmqmesh.runtime.topo import TopoComm
+    from zmqmesh.runtime.topocomm import TopoComm
 
 __all__ = ["Comm"]
 
@@ -462,7 +462,7 @@ class Comm:
         over those edges. Collective; every rank must pass the same
         arguments. Raises ``ValueError``/``TypeError`` for bad arguments at
         the call."""
-        from zmqmesh.runtime.topo import topo_comm  # topo builds on Comm
+        from zmqmesh.runtime.topocomm import topo_comm  # topo builds on Comm
 
         topo = make_topology(kind, self.size, self._rank, **params)
         slot, ident = await self._new_slot("topology", kind, sorted(params.items()))

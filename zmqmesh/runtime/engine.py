@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from zmqmesh.errors import DecodeError, RankFailedError
 from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Matcher, Selector
-from zmqmesh.runtime.transport import Transport
+from zmqmesh.transport.transport import Transport
 from zmqmesh.wire import Kind, decode, payload_nbytes, peek_envelope
 
 if TYPE_CHECKING:
-    from zmqmesh.runtime.collective import CollState
+    from zmqmesh.runtime.channel import CollState
     from zmqmesh.runtime.profile import Recorder
 
 __all__ = ["Engine", "Received"]

@@ -132,7 +132,7 @@ def install(engine: Engine, directory: str | None, *, trace: bool) -> Recorder:
     """Start recording this rank's calls and messages (for ``directory``,
     if given, at ``dump``)."""
     from zmqmesh.runtime.comm import Comm
-    from zmqmesh.runtime.topo import TopoComm
+    from zmqmesh.runtime.topocomm import TopoComm
 
     path = os.path.join(directory, f"rank-{engine.rank}.json") if directory else None
     rec = Recorder(engine.rank, path, trace)

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zmqmesh.errors import LaunchError
-from zmqmesh.runtime import jobenv
-from zmqmesh.runtime.jobenv import (
+from zmqmesh.job import foreign as jobenv
+from zmqmesh.job.foreign import (
     MAX_HOSTS,
     ForeignJob,
     expand_hostlist,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import launch
 
-from zmqmesh.runtime.shm import ShmPool, ShmReader
+from zmqmesh.transport.shm import ShmPool, ShmReader
 
 
 def test_segments_are_reused_once_released(tmp_path) -> None:
@@ -139,7 +139,7 @@ def test_result_segments_are_lent_uncopied_and_come_back(tmp_path) -> None:
 
 
 def test_reader_checks_offsets_against_the_segment(tmp_path) -> None:
-    from zmqmesh.runtime.shm import descriptor
+    from zmqmesh.transport.shm import descriptor
 
     pool = ShmPool(str(tmp_path), rank=0)
     raw = pool.alloc(1 << 20)
@@ -183,7 +183,7 @@ def test_lent_sends_end_when_the_peer_is_gone_or_the_transport_closes(tmp_path) 
     import asyncio
 
     from zmqmesh.collectives.base import results
-    from zmqmesh.runtime.shm import SharedMemory
+    from zmqmesh.transport.shm import SharedMemory
 
     async def body() -> None:
         loop = asyncio.get_running_loop()
@@ -217,7 +217,7 @@ def test_lent_sends_end_when_the_peer_is_gone_or_the_transport_closes(tmp_path) 
 
 
 def test_large_point_to_point_frames_are_copied_in_by_two_threads(tmp_path) -> None:
-    from zmqmesh.runtime.shm import SPLIT_MIN
+    from zmqmesh.transport.shm import SPLIT_MIN
     from zmqmesh.wire import Envelope, Kind, encode
 
     reader = ShmReader(str(tmp_path), lambda p, ids: None, lambda f: None)

@@ -53,10 +53,10 @@ import msgpack  # type: ignore[import-untyped]
 import zmq
 import zmq.utils.monitor
 
-from zmqmesh.runtime.local import LocalLinks, link_path
-from zmqmesh.runtime.security import JobKeys
-from zmqmesh.runtime.shm import SharedMemory
-from zmqmesh.runtime.zerocopy import Releases, send_now
+from zmqmesh.transport.samehost import LocalLinks, link_path
+from zmqmesh.transport.security import JobKeys
+from zmqmesh.transport.shm import SharedMemory
+from zmqmesh.transport.zerocopy import Releases, send_now
 from zmqmesh.wire import ENVELOPE_SIZE, Envelope, Kind, pack_envelope
 
 __all__ = ["MAX_FRAME", "SEND_COPY_BELOW", "Transport", "TransportState"]
@@ -177,7 +177,7 @@ class Transport:
         self._releases = Releases(self._loop)  # zero-copy frames ZeroMQ holds
         self.shm: SharedMemory | None = None  # large frames to same-host peers
         self._max_frame = max_frame
-        self.local: LocalLinks | None = None  # same-host links (local.py)
+        self.local: LocalLinks | None = None  # same-host links (samehost.py)
         self._local_peers: frozenset[int] = frozenset()
         self._force_until = 0.0  # links are read past the flow-control limit until then
         self._control: zmq.Socket[Any] | None = None

@@ -26,7 +26,7 @@ import msgpack  # type: ignore[import-untyped]
 import zmq
 
 from zmqmesh.errors import LaunchError
-from zmqmesh.runtime.security import Guard, JobKeys
+from zmqmesh.transport.security import Guard, JobKeys
 
 __all__ = ["RendezvousServer", "exchange", "notice_reader"]
 

@@ -26,7 +26,7 @@ from zmqmesh.collectives.tree import (
     tree_reduce,
     tree_scatter,
 )
-from zmqmesh.runtime.collective import payload_sig
+from zmqmesh.runtime.channel import payload_sig
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.engine import Engine
 from zmqmesh.topology import Topology, spanning_tree

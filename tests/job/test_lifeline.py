@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, job_env
 
-from zmqmesh.runtime import lifeline
+from zmqmesh.job import lifeline
 
 RANK = """
 import asyncio, json, os, subprocess, sys, time, zmqmesh

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zmqmesh.runtime.local import _DIRECT, LocalLinks, _Reader
+from zmqmesh.transport.samehost import _DIRECT, LocalLinks, _Reader
 
 
 class FakeTransport:
