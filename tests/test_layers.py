@@ -53,9 +53,7 @@ def test_only_transport_layer_touches_zmq() -> None:
     for f in PKG.rglob("*.py"):
         rel = f.relative_to(PKG).as_posix()
         if "zmq" in _imports(f):
-            assert rel.startswith("transport/") or rel == "runtime/bootstrap.py", (
-                f"{rel} imports zmq outside transport/"
-            )
+            assert rel.startswith("transport/"), f"{rel} imports zmq outside transport/"
 
 
 API_NAMES = {

@@ -6,10 +6,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from zmqmesh.runtime.comm import Comm
+from typing import Any, Protocol
 
 from zmqmesh.checkpoint._format import (
     _MARKER,
@@ -30,6 +27,24 @@ from zmqmesh.checkpoint._store import (
 )
 
 # -- collective --------------------------------------------------------------
+
+
+class Comm(Protocol):
+    """The part of a communicator's public API a checkpoint uses: any
+    ``zmqmesh.Comm`` (this package sits below the runtime and never
+    imports it)."""
+
+    @property
+    def rank(self) -> int: ...
+
+    @property
+    def size(self) -> int: ...
+
+    async def bcast(self, obj: Any, root: int = 0) -> Any: ...
+
+    async def gather(self, obj: Any, root: int = 0) -> list[Any] | None: ...
+
+    async def allgather(self, obj: Any) -> list[Any]: ...
 
 
 def _describe(exc: BaseException) -> str:

@@ -26,8 +26,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import zmq
-
 from zmqmesh.errors import LaunchError
 from zmqmesh.job import lifeline
 from zmqmesh.job.foreign import ForeignJob, foreign_job
@@ -35,9 +33,9 @@ from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.engine import UNEXPECTED_LIMIT, Engine
 from zmqmesh.runtime.profile import Recorder
 from zmqmesh.runtime.profile import install as install_profile
-from zmqmesh.transport.rendezvous import RendezvousServer, exchange, notice_reader
-from zmqmesh.transport.security import Guard, load_keys
-from zmqmesh.transport.transport import MAX_FRAME, Transport
+from zmqmesh.runtime.topocomm import EdgeComm, TopoComm
+from zmqmesh.transport.network import Network
+from zmqmesh.transport.transport import MAX_FRAME
 
 __all__ = ["JobSpec", "LocalWorld", "finalize", "init", "job_from_env"]
 
@@ -217,9 +215,7 @@ class _World:
 
     comm: Comm | None = None
     engine: Engine | None = None
-    zctx: zmq.Context[Any] | None = None
-    guard: Guard | None = None
-    server: RendezvousServer | None = None
+    net: Network | None = None
     lock: asyncio.Lock | None = None
     recorder: Recorder | None = None  # --report / --trace (profile.py)
 
@@ -245,26 +241,18 @@ def _pick_endpoint(
 async def _wire(spec: JobSpec) -> Engine:
     if spec.size == 1:
         return Engine(0, 1, allow_pickle=spec.allow_pickle)
-    zctx: zmq.Context[Any] = zmq.Context()
-    _World.zctx = zctx
-    keys = load_keys(spec.keyfile) if spec.keyfile else None
-    if keys is not None:
-        _World.guard = Guard(zctx, keys)
+    net = _World.net = Network(spec.keyfile)
     if spec.serve_rendezvous:
-        _World.server = RendezvousServer(
-            spec.size, spec.job, bind=f"tcp://0.0.0.0:{spec.rendezvous_port}", keys=keys
-        )
+        net.serve_rendezvous(spec.size, spec.job, spec.rendezvous_port)
     engine = Engine(
         spec.rank,
         spec.size,
         allow_pickle=spec.allow_pickle,
         unexpected_limit=spec.unexpected_limit,
     )
-    transport = Transport(
-        zctx,
+    transport = net.transport(
         spec.rank,
         engine.deliver,
-        keys=keys,
         failure_timeout=spec.failure_timeout,
         on_lost=engine.peer_failed,
         paused=engine.over_limit,
@@ -280,15 +268,7 @@ async def _wire(spec: JobSpec) -> Engine:
             where = spec.addr or (LAUNCHER_HOST if spec.tcp else spec.host)
             info["tcp"] = f"tcp://{where}:{port}"
         assert spec.rendezvous is not None
-        kept: list[zmq.Socket[Any]] = []
-        table = await asyncio.to_thread(
-            functools.partial(exchange, keys=keys, keep=kept),
-            spec.rendezvous,
-            spec.rank,
-            spec.size,
-            spec.job,
-            info,
-        )
+        table = await net.exchange(spec.rendezvous, spec.rank, spec.size, spec.job, info)
     except BaseException:
         engine.close()
         raise
@@ -302,10 +282,8 @@ async def _wire(spec: JobSpec) -> Engine:
     engine.spin_limit = spin_budget(spec.spin_us, True)
     if transport.shm is not None:  # large frames are copied in by two threads
         transport.shm.pool.use_helper(spare)
-    if kept:  # the launcher (or rank 0) reports ranks that are gone on it
-        transport.watch_control(
-            kept[0], notice_reader(kept[0], functools.partial(_on_notice, engine))
-        )
+    # the launcher (or rank 0) reports ranks that are gone
+    net.watch_notices(transport, functools.partial(_on_notice, engine))
     return engine
 
 
@@ -321,14 +299,14 @@ class LocalWorld:
     def __init__(self, n: int, *, allow_pickle: bool = False) -> None:
         if n < 1:
             raise ValueError(f"a world needs at least one rank, got {n}")
-        self.zctx: zmq.Context[Any] = zmq.Context()
+        self.net = Network()
         self.engines = [Engine(r, n, allow_pickle=allow_pickle) for r in range(n)]
         uid = os.urandom(6).hex()
         endpoints = []
         for r, engine in enumerate(self.engines):
             # inproc hands the sender's buffer to the receiver, so a tracker
             # would wait for the receiver to drop the array: always copy.
-            engine.transport = Transport(self.zctx, r, engine.deliver, copy_below=2**62)
+            engine.transport = self.net.transport(r, engine.deliver, copy_below=2**62)
             endpoints.append(engine.transport.bind(f"inproc://zmqmesh-{uid}-{r}"))
         for engine in self.engines:
             assert engine.transport is not None
@@ -338,7 +316,7 @@ class LocalWorld:
     def close(self) -> None:
         for engine in self.engines:
             engine.close()
-        self.zctx.term()
+        self.net.close()
 
 
 async def init() -> Comm:
@@ -359,41 +337,32 @@ async def init() -> Comm:
             where = os.environ.get("ZMQMESH_PROFILE")
             if where or os.environ.get("ZMQMESH_STATS") == "1":
                 trace = os.environ.get("ZMQMESH_TRACE") == "1"
-                _World.recorder = install_profile(engine, where, trace=trace)
+                _World.recorder = install_profile(
+                    engine, where, trace=trace, classes=(Comm, TopoComm, EdgeComm)
+                )
             _World.comm = Comm(engine, tuple(range(spec.size)), WORLD_SLOT)
     return _World.comm
 
 
-def _close_server() -> None:
-    server, _World.server = _World.server, None
-    if server is not None:
-        server.close()
-
-
 def _close() -> None:
-    engine, zctx, guard = _World.engine, _World.zctx, _World.guard
-    _World.comm = _World.engine = _World.zctx = _World.guard = None
+    engine, net = _World.engine, _World.net
+    _World.comm = _World.engine = _World.net = None
     _World.lock = None
     try:
         if engine is not None:
             engine.close()
     finally:  # whatever went wrong above, the sockets must close
-        try:
-            if guard is not None:
-                guard.close()
-            _close_server()
-        finally:
-            if zctx is not None:
-                # Lingering outbound sockets still deliver what was sent.
-                zctx.term()
+        if net is not None:
+            # Lingering outbound sockets still deliver what was sent.
+            net.close()
 
 
 async def finalize() -> None:
     """Leave the job: wait until the live peers have read what this rank
     sent them (at most the linger time, 10 s), then close every socket
     (idempotent; also runs at interpreter exit, without that wait)."""
-    engine, zctx, guard = _World.engine, _World.zctx, _World.guard
-    _World.comm = _World.engine = _World.zctx = _World.guard = None
+    engine, net = _World.engine, _World.net
+    _World.comm = _World.engine = _World.net = None
     _World.lock = None
     recorder, _World.recorder = _World.recorder, None
     if recorder is not None:
@@ -401,14 +370,13 @@ async def finalize() -> None:
             recorder.dump()
         except OSError as exc:
             log.error("could not write this rank's profile: %s", exc)
-    if engine is not None:
-        await engine.goodbye()  # peers have read what this rank sent
-        engine.close()
-    if guard is not None:
-        guard.close()
-    _close_server()
-    if zctx is not None:
-        await asyncio.to_thread(zctx.term)
+    try:
+        if engine is not None:
+            await engine.goodbye()  # peers have read what this rank sent
+            engine.close()
+    finally:
+        if net is not None:
+            await net.aclose()
 
 
 atexit.register(_close)

@@ -9,12 +9,15 @@ keeps the same two contexts per communicator).
 from __future__ import annotations
 
 import asyncio
+import logging
 import operator
 import os
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from zmqmesh.checkpoint import checkpoint as save_checkpoint
+from zmqmesh.checkpoint import restore as load_checkpoint
 from zmqmesh.collectives import (
     allgather,
     allreduce,
@@ -28,7 +31,7 @@ from zmqmesh.collectives import (
 )
 from zmqmesh.collectives.base import is_segmentable
 from zmqmesh.collectives.ops import BOR, SUM, Op, op_id, working_copy
-from zmqmesh.errors import RankFailedError
+from zmqmesh.errors import DecodeError, RankFailedError
 from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Selector
 from zmqmesh.runtime.channel import CollChannel, CollState, payload_sig, signature
 from zmqmesh.runtime.engine import Engine, Received
@@ -40,6 +43,8 @@ if TYPE_CHECKING:
     from zmqmesh.runtime.topocomm import TopoComm
 
 __all__ = ["Comm"]
+
+log = logging.getLogger("zmqmesh")
 
 TAG_UB = 2**63 - 1  # the largest valid tag
 
@@ -475,16 +480,12 @@ class Comm:
         """Collective: save every rank's ``state`` (NumPy arrays and msgpack
         values) for ``step`` under ``path``, atomically, committed only once
         every rank's file is on disk; see :mod:`zmqmesh.checkpoint`."""
-        from zmqmesh.checkpoint import checkpoint
-
-        await checkpoint(self, path, state, step=step, keep=keep)
+        await save_checkpoint(self, path, state, step=step, keep=keep)
 
     async def restore(self, path: str | os.PathLike[str]) -> tuple[int, dict[str, Any]] | None:
         """Collective: ``(step, state)`` of the newest committed checkpoint
         under ``path`` taken by a communicator of this size, or None."""
-        from zmqmesh.checkpoint import restore
-
-        return await restore(self, path)
+        return await load_checkpoint(self, path)
 
     # -- connections ----------------------------------------------------------
     def _use(self, peer: int) -> None:
@@ -510,6 +511,69 @@ class Comm:
                 "stats are not being recorded: launch with --report, or set ZMQMESH_STATS=1"
             )
         return recorder.snapshot()
+
+    # -- for libraries built on a communicator ------------------------------
+    # The executor runs on these: it handles its messages as they arrive,
+    # not through receives, and learns of failures as they happen.
+
+    @property
+    def allow_pickle(self) -> bool:
+        """*sync*: whether this job lets objects travel by pickle."""
+        return self._engine.allow_pickle
+
+    def start_send(self, obj: Any, dest: int, tag: int = 0) -> asyncio.Future[None] | None:
+        """*sync*: start a send as ``isend`` does; returns the future that
+        completes when ``send`` would have returned, or None when nothing
+        is left to wait for. Raises like ``send``, at the call."""
+        return self._start_send(obj, dest, tag)
+
+    def on_message(self, handler: Callable[[int, int, Any], None] | None) -> None:
+        """*sync*: hand every point-to-point message of this communicator to
+        ``handler(source, tag, obj)`` as it arrives (those already queued
+        first) instead of matching it to receives; None goes back to
+        receives. A message that does not decode is logged and dropped."""
+        if handler is None:
+            self._engine.set_handler(self._ctx, None)
+            return
+        allow_pickle = self._engine.allow_pickle
+
+        def arrived(frames: list[Any]) -> None:
+            try:
+                env, obj = decode(frames, allow_pickle=allow_pickle)
+            except DecodeError as exc:
+                log.error("rank %d dropped a message that does not decode: %s", self._rank, exc)
+                return
+            handler(env.source, env.tag, obj)
+
+        self._engine.set_handler(self._ctx, arrived)
+
+    def watch_failures(self, watcher: Callable[[int, str], None]) -> Callable[[], None]:
+        """*sync*: call ``watcher(rank, detail)`` for each member of this
+        communicator that has failed, now for those already known and later
+        as they fail. Returns the function that stops watching."""
+        where = {w: r for r, w in enumerate(self._ranks)}
+
+        def failed(world: int, detail: str) -> None:
+            if world in where:
+                watcher(where[world], detail)
+
+        watchers = self._engine.failure_watchers
+        watchers.append(failed)
+        for world, detail in list(self._engine.failed.items()):
+            failed(world, detail)
+
+        def stop() -> None:
+            if failed in watchers:
+                watchers.remove(failed)
+
+        return stop
+
+    def poll(self, source: int = ANY_SOURCE) -> None:
+        """*sync*: busy-poll this host's links for a little while (the job's
+        spin budget for a rank that knows a core is free) for a message from
+        ``source``, before the caller's event loop sleeps."""
+        world = -1 if source == ANY_SOURCE else self._ranks[source]
+        self._engine.spin(world, self._engine.spin_limit)
 
     def _check_seq(self, seq: Any, what: str) -> None:
         if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence):

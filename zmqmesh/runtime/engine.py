@@ -17,18 +17,35 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from zmqmesh.errors import DecodeError, RankFailedError
 from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Matcher, Selector
 from zmqmesh.transport.transport import Transport
-from zmqmesh.wire import Kind, decode, payload_nbytes, peek_envelope
-
-if TYPE_CHECKING:
-    from zmqmesh.runtime.channel import CollState
-    from zmqmesh.runtime.profile import Recorder
+from zmqmesh.wire import Envelope, Kind, decode, payload_nbytes, peek_envelope
 
 __all__ = ["Engine", "Received"]
+
+
+class CollState(Protocol):
+    """What the engine asks of a communicator's collective state
+    (``channel.CollState``) when messages, notices and failures arrive."""
+
+    broken: str | None  # why its collectives broke (a mismatch)
+    dead: RankFailedError | None  # a member is gone
+
+    def check_arrival(self, env: Envelope) -> None: ...
+
+    def control(self, source: int, payload: Any) -> None: ...
+
+    def lost(self, rank: int, detail: str) -> None: ...
+
+
+class Recorder(Protocol):
+    """The counters of ``--report`` (``profile.Recorder``)."""
+
+    def snapshot(self) -> dict[str, Any]: ...
+
 
 log = logging.getLogger("zmqmesh.engine")
 

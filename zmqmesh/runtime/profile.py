@@ -128,16 +128,17 @@ class Recorder:
         os.replace(tmp, self.path)
 
 
-def install(engine: Engine, directory: str | None, *, trace: bool) -> Recorder:
+def install(
+    engine: Engine, directory: str | None, *, trace: bool, classes: Sequence[type]
+) -> Recorder:
     """Start recording this rank's calls and messages (for ``directory``,
-    if given, at ``dump``)."""
-    from zmqmesh.runtime.comm import Comm
-    from zmqmesh.runtime.topocomm import TopoComm
-
+    if given, at ``dump``): the blocking calls of every communicator class
+    in ``classes`` (each class's own methods, so a subclass's overrides are
+    timed too) and every message the engine sends or receives."""
     path = os.path.join(directory, f"rank-{engine.rank}.json") if directory else None
     rec = Recorder(engine.rank, path, trace)
     engine.recorder = rec
-    for cls in (Comm, TopoComm):
+    for cls in classes:
         for name in (*P2P_CALLS, *COLLECTIVE_CALLS):
             fn = cls.__dict__.get(name)
             if fn is not None and not getattr(fn, "_zmqmesh_timed", False):

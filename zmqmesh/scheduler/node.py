@@ -35,12 +35,12 @@ import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from zmqmesh.errors import DecodeError, RankFailedError
+from zmqmesh.errors import RankFailedError
 from zmqmesh.scheduler.policy import may_spin
 from zmqmesh.scheduler.table import TaskTable
 from zmqmesh.scheduler.tasks import as_remote_error, fn_ref
 from zmqmesh.scheduler.worker import Worker
-from zmqmesh.wire import Envelope, Kind, decode, encode
+from zmqmesh.wire import Envelope, Kind, encode
 
 if TYPE_CHECKING:
     from zmqmesh.runtime.comm import Comm
@@ -64,7 +64,7 @@ class Node:
         self.root = root
         self.loop = asyncio.get_running_loop()
         self.thread = threading.get_ident()  # the event loop's
-        self.allow_pickle = xc._engine.allow_pickle
+        self.allow_pickle = xc.allow_pickle
         workers = [r for r in range(xc.size) if r != root] or [root]
         self.live = set(workers)
         self.counts: dict[int, list[int]] = {w: [0, 0, 0] for w in workers}
@@ -84,14 +84,10 @@ class Node:
         self._spin_soon = False
         self._last = -1  # the worker the last result came from
         self.worker = Worker(self) if self.rank in self.live else None
-        engine = xc._engine
-        self._world = xc._ranks
-        engine.failure_watchers.append(self._failed)
         # Messages are handled as they arrive (no receive, future and task
         # wake-up per message on the hot path).
-        engine.set_handler(xc._ctx, self._arrived)
-        for world, detail in list(engine.failed.items()):
-            self._failed(world, detail)
+        xc.on_message(self._arrived)
+        self._unwatch = xc.watch_failures(self._failed)
 
     # -- submitting ------------------------------------------------------------
     def submit(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
@@ -125,7 +121,7 @@ class Node:
         each here; bench exec round trip 154-168 -> 121-138 us)."""
         self._spin_soon = False
         if may_spin(len(self.futures), self._cores):
-            self.xc._engine.spin(-1, self.xc._engine.spin_limit)
+            self.xc.poll()
 
     def _check_sendable(self, ref: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Raise here, not at some later flush, for a task that cannot travel."""
@@ -156,7 +152,7 @@ class Node:
 
     def poll_for_work(self) -> None:
         """A worker done with a lone task: poll for the root's next one."""
-        self.xc._engine.spin(self._world[self.root], self.xc._engine.spin_limit)
+        self.xc.poll(self.root)
 
     # -- sending -----------------------------------------------------------------
     def _queue(self, dest: int, tag: int, item: Any) -> None:
@@ -207,7 +203,7 @@ class Node:
             self._handle(dest, tag, obj)
             return
         try:
-            waiter = self.xc._start_send(obj, dest, tag)
+            waiter = self.xc.start_send(obj, dest, tag)
         except RankFailedError:
             return  # the failure watcher deals with what was there
         except (TypeError, ValueError) as exc:
@@ -242,18 +238,11 @@ class Node:
             self._queue(item[0] >> _ORIGIN_SHIFT, RESULT, item)
 
     # -- receiving -----------------------------------------------------------------
-    def _arrived(self, msg: list[Any]) -> None:
+    def _arrived(self, source: int, tag: int, obj: Any) -> None:
         try:
-            env, obj = decode(msg, allow_pickle=self.allow_pickle)
-        except DecodeError as exc:  # a message that does not decode: skip it
-            log.error("executor on rank %d: dropped a message: %s", self.rank, exc)
-            return
-        try:
-            self._handle(env.source, env.tag, obj)
+            self._handle(source, tag, obj)
         except Exception:
-            log.exception(
-                "executor on rank %d: bad message %d from %d", self.rank, env.tag, env.source
-            )
+            log.exception("executor on rank %d: bad message %d from %d", self.rank, tag, source)
 
     def _handle(self, source: int, tag: int, obj: Any) -> None:
         worker = self.worker
@@ -304,10 +293,7 @@ class Node:
             self._rerun(tid, thief, "")
 
     # -- failures ----------------------------------------------------------------
-    def _failed(self, world: int, detail: str) -> None:
-        if world not in self._world:
-            return
-        rank = self._world.index(world)
+    def _failed(self, rank: int, detail: str) -> None:
         if rank == self.root and self.rank != self.root:
             self.root_lost = RankFailedError(rank, detail)
             if not self.stopped.done():
@@ -363,9 +349,8 @@ class Node:
     async def _close(self) -> None:
         if self.worker is not None:
             await self.worker.close()
-        self.xc._engine.set_handler(self.xc._ctx, None)
-        if self._failed in self.xc._engine.failure_watchers:
-            self.xc._engine.failure_watchers.remove(self._failed)
+        self.xc.on_message(None)
+        self._unwatch()
         for fut in self.futures.values():
             if not fut.done():
                 fut.cancel()

@@ -28,13 +28,10 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from zmqmesh.scheduler.policy import Backoff, choose_victim, steal_count
 from zmqmesh.scheduler.tasks import remote_error, resolve
-
-if TYPE_CHECKING:
-    from zmqmesh.scheduler.node import Node
 
 __all__ = ["Worker"]
 
@@ -55,8 +52,22 @@ def _key(ref: Any) -> Any:
     return (ref[0], ref[1]) if type(ref) is list else id(ref)
 
 
+class Host(Protocol):
+    """What a worker needs of the node it serves (``node.Node``)."""
+
+    loop: asyncio.AbstractEventLoop
+    rank: int
+    live: set[int]
+
+    def poll_for_work(self) -> None: ...
+
+    def results_ready(self, items: list[list[Any]]) -> None: ...
+
+    def ask_steal(self, victim: int) -> None: ...
+
+
 class Worker:
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Host) -> None:
         self.node = node
         self.loop = node.loop
         self.dq: deque[list[Any]] = deque()

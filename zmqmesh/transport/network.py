@@ -1,0 +1,99 @@
+"""A rank's network: the ZeroMQ context and everything made on it.
+
+The runtime builds a rank from this and never touches a socket itself.
+One :class:`Network` per rank (or per in-process test world) owns the
+ZeroMQ context, the CURVE guard of a job that spans hosts, the rendezvous
+server when this rank serves it (rank 0 of a job that ``srun`` or an MPI
+launcher started), and the rendezvous socket on which the launcher's
+failure notices arrive after start-up. ``close`` (at interpreter exit) and
+``aclose`` (``finalize``) release them all, whatever failed before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from zmqmesh.transport.rendezvous import RendezvousServer, exchange, notice_reader
+from zmqmesh.transport.security import Guard, JobKeys, load_keys
+from zmqmesh.transport.transport import Transport
+
+__all__ = ["Network"]
+
+
+class Network:
+    """The ZeroMQ context of one rank, with the job's keys (``keyfile``:
+    the job's CURVE keys; None on one host or with ``--insecure``)."""
+
+    def __init__(self, keyfile: str | None = None) -> None:
+        self.zctx: zmq.Context[Any] = zmq.Context()
+        self.keys: JobKeys | None = None
+        self._guard: Guard | None = None
+        self._server: RendezvousServer | None = None
+        self._notices: zmq.Socket[Any] | None = None
+        try:
+            if keyfile:
+                self.keys = load_keys(keyfile)
+                self._guard = Guard(self.zctx, self.keys)
+        except BaseException:
+            self.close()
+            raise
+
+    def transport(self, rank: int, on_message: Callable[..., None], **options: Any) -> Transport:
+        """A :class:`Transport` for ``rank`` on this context, with the job's keys."""
+        return Transport(self.zctx, rank, on_message, keys=self.keys, **options)
+
+    def serve_rendezvous(self, size: int, job: str, port: int) -> None:
+        """Serve the job's rendezvous on tcp ``port`` (all interfaces)."""
+        self._server = RendezvousServer(size, job, bind=f"tcp://0.0.0.0:{port}", keys=self.keys)
+
+    async def exchange(self, endpoint: str, rank: int, size: int, job: str, info: Any) -> list[Any]:
+        """Check in at the rendezvous ``endpoint`` with this rank's ``info``;
+        returns every rank's info, by rank (see ``rendezvous.exchange``).
+        The socket is kept for the launcher's notices (:meth:`watch_notices`)."""
+        kept: list[zmq.Socket[Any]] = []
+        table = await asyncio.to_thread(
+            functools.partial(exchange, keys=self.keys, keep=kept), endpoint, rank, size, job, info
+        )
+        if kept:
+            self._notices = kept[0]
+        return table
+
+    def watch_notices(self, transport: Transport, on_notice: Callable[[Any], None]) -> None:
+        """Hand the notices the launcher (or rank 0) sends after start-up,
+        such as which ranks are gone, to ``on_notice`` on the event loop."""
+        sock = self._notices
+        if sock is not None:
+            transport.watch_control(sock, notice_reader(sock, on_notice))
+
+    def _release(self) -> None:
+        try:
+            if self._guard is not None:
+                self._guard.close()
+        finally:
+            self._guard = None
+            server, self._server = self._server, None
+            if server is not None:
+                server.close()
+
+    def close(self) -> None:
+        """Close everything now; sockets still open linger to deliver what
+        was sent (idempotent)."""
+        try:
+            self._release()
+        finally:
+            if not self.zctx.closed:
+                self.zctx.term()
+
+    async def aclose(self) -> None:
+        """:meth:`close` without blocking the event loop while lingering
+        sockets deliver what was sent."""
+        try:
+            self._release()
+        finally:
+            if not self.zctx.closed:
+                await asyncio.to_thread(self.zctx.term)
