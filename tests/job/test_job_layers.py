@@ -13,7 +13,7 @@ import zmqmesh.job
 pytestmark = pytest.mark.timeout(30)
 
 JOB = Path(zmqmesh.job.__file__).resolve().parent
-PURE = ["foreign.py", "hostlist.py", "variables.py"]
+PURE = ["foreign.py", "hostlist.py", "settings.py", "variables.py"]
 IO = {"os", "socket", "zmq", "asyncio", "subprocess", "threading"}
 ABOVE = {"runtime", "launcher", "scheduler", "compat", "checkpoint", "collectives", "testing"}
 
