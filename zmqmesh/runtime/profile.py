@@ -128,9 +128,10 @@ class Recorder:
         os.replace(tmp, self.path)
 
 
-def install(engine: Engine, directory: str | None, *, trace: bool) -> Recorder:
+def install(engine: Engine, directory: str | None, *, trace: bool, live: bool = False) -> Recorder:
     """Start recording this rank's calls and messages (for ``directory``,
-    if given, at ``dump``)."""
+    if given, at ``dump``); with ``live`` and a directory, also write the
+    counters the launcher's status line shows, every second."""
     from zmqmesh.runtime.comm import Comm
     from zmqmesh.runtime.topocomm import TopoComm
 
@@ -152,7 +153,7 @@ def install(engine: Engine, directory: str | None, *, trace: bool) -> Recorder:
         return send(dest, frames, lend=lend)
 
     engine.send = counting_send  # type: ignore[method-assign]
-    if directory and os.environ.get("ZMQMESH_LIVE") == "1":
+    if directory and live:
         _tick_live(rec, os.path.join(directory, f"rank-{engine.rank}.live"))
     transport = engine.transport
     if transport is not None:
