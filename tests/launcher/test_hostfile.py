@@ -1,11 +1,10 @@
-"""Hostfiles, --host lists, rank placement and is_local: every rule and every
-error message, plus property tests of parsing and placement."""
+"""The launcher's side of hosts: reading a hostfile from disk, rank
+placement and is_local. The formats' rules are tested in
+tests/job/test_hostlist.py."""
 
 from __future__ import annotations
 
-import re
 import socket
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,17 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zmqmesh.errors import LaunchError
+from zmqmesh.job.hostlist import MAX_SLOTS, Host, HostfileError, parse_host_list
 from zmqmesh.launcher import hostfile
-from zmqmesh.launcher.hostfile import (
-    MAX_SLOTS,
-    Host,
-    HostfileError,
-    assign,
-    is_local,
-    parse_host_list,
-    parse_hostfile,
-)
+from zmqmesh.launcher.hostfile import assign, is_local, parse_hostfile
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -34,15 +25,6 @@ def write(tmp_path: Path, text: str, name: str = "hosts.txt") -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def hostfile_error(tmp_path: Path, text: str) -> str:
-    path = write(tmp_path, text)
-    with pytest.raises(HostfileError) as info:
-        parse_hostfile(path)
-    message = str(info.value)
-    assert "\n" not in message
-    return message.removeprefix(f"{path}:")
 
 
 # -- parse_hostfile -------------------------------------------------------------
@@ -86,77 +68,6 @@ def test_crlf_lines_and_a_missing_final_newline_are_fine(tmp_path: Path) -> None
     ]
 
 
-def test_ipv6_addresses_are_stored_canonical_and_without_brackets(tmp_path: Path) -> None:
-    hosts = parse_hostfile(write(tmp_path, "[0:0::1]\n[FE80::1%eth0] slots=2\n"))
-    assert [(h.name, h.slots) for h in hosts] == [("::1", 1), ("fe80::1%eth0", 2)]
-
-
-def test_slots_may_be_as_large_as_max_slots(tmp_path: Path) -> None:
-    assert parse_hostfile(write(tmp_path, f"a slots={MAX_SLOTS}\n"))[0].slots == MAX_SLOTS
-
-
-@pytest.mark.parametrize(
-    ("text", "match"),
-    [
-        ("a\nb slots=x\n", "^2: slots must be a positive integer, got 'x'$"),
-        ("a slots=0\n", "^1: slots must be a positive integer, got '0'$"),
-        ("a slots=-1\n", "^1: slots must be a positive integer, got '-1'$"),
-        ("a slots=\n", "^1: slots must be a positive integer, got ''$"),
-        ("a slots=+3\n", "^1: slots must be a positive integer, got '\\+3'$"),
-        ("a slots=2.5\n", "^1: slots must be a positive integer, got '2.5'$"),
-        ("a slots=4097\n", "^1: slots must be at most 4096, got 4097$"),
-        ("a slots=99999999999999999999\n", "^1: slots must be at most 4096"),
-        ("a slots=1 slots=2\n", "^1: slots= given twice$"),
-        ("a max_slots=4\n", r"^1: max_slots= is not supported \(only slots=N is\)$"),
-        ("a cpus=4\n", r"^1: unknown setting 'cpus' \(only slots=N is supported\)$"),
-        ("a =4\n", "^1: unknown setting ''"),
-        (
-            "a b\n",
-            r"^1: unexpected 'b' after the host name \(one host a line: 'host \[slots=N\]'\)$",
-        ),
-        ("a slots=2 b\n", "^1: unexpected 'b' after the host name"),
-        ("a slots 4\n", r"^1: write slots=N \(no spaces around '='\)$"),
-        ("a slots = 4\n", "^1: write slots=N"),
-        ("node1:4\n", r"^1: write node1 slots=4, not 'node1:4' \(the hostfile takes"),
-        ("[::1]:4\n", r"^1: write \[::1\] slots=4, not '\[::1\]:4'"),
-        ("fe80::1\n", r"^1: write the IPv6 address in brackets, \[fe80::1\], not 'fe80::1'$"),
-        ("node1:x\n", "^1: invalid host name 'node1:x': a host name is letters"),
-        (
-            "[1.2.3.4]\n",
-            r"^1: '\[1.2.3.4\]' is not an IPv6 address \(brackets are for IPv6 only\)$",
-        ),
-        ("[::1\n", r"^1: missing '\]' in '\[::1'$"),
-        ("me@node1\n", r"^1: 'me@node1': user@host is not supported; name the user in "),
-        ("me@node1:4\n", r"^1: 'me@node1:4': user@host is not supported"),
-        ("-oProxyCommand=x\n", "^1: invalid host name '-oProxyCommand=x'"),
-        (".hidden\n", "^1: invalid host name '.hidden'"),
-        ("nöde\n", "^1: invalid host name 'nöde'"),
-        ("a/b\n", "^1: invalid host name 'a/b'"),
-        ("x" * 254 + "\n", "^1: invalid host name"),
-        ("a\nb\na slots=2\n", r"^3: host 'a' is already given at .*hosts.txt:1 \(give it once"),
-        ("Node1\nnode1\n", "^2: host 'node1' is already given at .*:1"),
-        ("[::1]\n[0::1]\n", "^2: host '::1' is already given at .*:1"),
-    ],
-)
-def test_hostfile_mistakes_are_one_line_naming_file_and_line(
-    tmp_path: Path, text: str, match: str
-) -> None:
-    message = hostfile_error(tmp_path, text)
-    assert re.search(match, message), message
-
-
-def test_user_at_host_hint_names_the_ssh_config_entry(tmp_path: Path) -> None:
-    message = hostfile_error(tmp_path, "me@node1 slots=2\n")
-    assert message.endswith("~/.ssh/config (Host node1 / User me)")
-
-
-@pytest.mark.parametrize("text", ["", "\n\n", "# only\n   # comments\n", "   \t\n"])
-def test_a_hostfile_without_hosts_is_an_error(tmp_path: Path, text: str) -> None:
-    path = write(tmp_path, text)
-    with pytest.raises(HostfileError, match=r"^.*hosts\.txt: no hosts in the hostfile \(only "):
-        parse_hostfile(path)
-
-
 def test_a_missing_hostfile_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "nope.txt"
     with pytest.raises(
@@ -177,58 +88,11 @@ def test_a_binary_file_is_not_a_hostfile(tmp_path: Path) -> None:
         parse_hostfile(path)
 
 
-def test_hostfile_error_is_a_launch_error() -> None:
-    assert issubclass(HostfileError, LaunchError)
-
-
-# -- parse_host_list ------------------------------------------------------------
-
-
-def test_a_host_list_gives_names_and_slots_in_order() -> None:
-    assert parse_host_list("a,b:2,localhost:4") == [
-        Host("a", 1, "--host"),
-        Host("b", 2, "--host"),
-        Host("localhost", 4, "--host"),
-    ]
-
-
-def test_a_host_list_takes_bracketed_ipv6_and_spaces_around_items() -> None:
-    assert parse_host_list(" [::1]:3 , [fe80::2] ,10.1.2.3:2") == [
-        Host("::1", 3, "--host"),
-        Host("fe80::2", 1, "--host"),
-        Host("10.1.2.3", 2, "--host"),
-    ]
-
-
-@pytest.mark.parametrize(
-    ("spec", "match"),
-    [
-        ("", "^--host: no hosts given$"),
-        ("  ", "^--host: no hosts given$"),
-        ("a,,b", "^--host: empty item in 'a,,b'$"),
-        ("a,", "^--host: empty item in 'a,'$"),
-        ("a:x", r"^--host: slots must be a positive integer, got 'x' \(in 'a:x'\)$"),
-        ("a:", r"^--host: slots must be a positive integer, got '' \(in 'a:'\)$"),
-        ("a:0", r"^--host: slots must be a positive integer, got '0' \(in 'a:0'\)$"),
-        ("a:-2", r"^--host: slots must be a positive integer, got '-2'"),
-        ("a:4097", r"^--host: slots must be at most 4096, got 4097 \(in 'a:4097'\)$"),
-        ("a,b:2,A:3", "^--host: host 'A' is given twice$"),
-        ("[::1],[0::1]:2", "^--host: host '::1' is given twice$"),
-        ("me@a:2", r"^--host: 'me@a': user@host is not supported; .*\(Host a / User me\)$"),
-        ("::1", r"^--host: write the IPv6 address in brackets, \[::1\] or \[::1\]:slots$"),
-        ("a:2:3", "^--host: 'a:2:3' is not name or name:slots$"),
-        ("[::1", r"^--host: missing '\]' in '\[::1'$"),
-        ("[::1]x", r"^--host: unexpected 'x' after '\[::1\]'$"),
-        ("[::1]:x", "^--host: slots must be a positive integer, got 'x'"),
-        ("[nothost]", r"^--host: '\[nothost\]' is not an IPv6 address"),
-        ("a b", "^--host: invalid host name 'a b'"),
-        ("-oX", "^--host: invalid host name '-oX'"),
-    ],
-)
-def test_host_list_mistakes_are_one_line(spec: str, match: str) -> None:
-    with pytest.raises(HostfileError, match=match) as info:
-        parse_host_list(spec)
-    assert "\n" not in str(info.value)
+def test_a_mistake_in_the_file_names_the_path_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "a\nb slots=x\n")
+    with pytest.raises(HostfileError) as info:
+        parse_hostfile(path)
+    assert str(info.value) == f"{path}:2: slots must be a positive integer, got 'x'"
 
 
 # -- assign ----------------------------------------------------------------------
@@ -356,7 +220,7 @@ def test_the_real_machine_is_local() -> None:
     assert not is_local("no-such-host.invalid")
 
 
-# -- properties --------------------------------------------------------------------
+# -- properties of placement ------------------------------------------------------
 
 names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-._", min_size=1, max_size=12).filter(
     lambda s: s[0] not in "-."
@@ -371,33 +235,6 @@ host_specs = st.lists(
 
 def _render_list(specs: list[tuple[str, int | None]]) -> str:
     return ",".join(name if slots is None else f"{name}:{slots}" for name, slots in specs)
-
-
-@PROPERTY
-@given(host_specs)
-def test_host_lists_parse_back_to_their_names_and_slots(
-    specs: list[tuple[str, int | None]],
-) -> None:
-    hosts = parse_host_list(_render_list(specs))
-    assert [(h.name, h.slots) for h in hosts] == [(n, s or 1) for n, s in specs]
-    assert {h.source for h in hosts} == {"--host"}
-
-
-@PROPERTY
-@given(host_specs)
-def test_hostfiles_parse_back_to_their_names_slots_and_lines(
-    specs: list[tuple[str, int | None]],
-) -> None:
-    lines = ["# generated"]
-    for name, slots in specs:
-        lines.append(name if slots is None else f"  {name}\tslots={slots}  # c")
-        lines.append("")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "hosts"
-        path.write_text("\n".join(lines), encoding="utf-8")
-        hosts = parse_hostfile(path)
-    assert [(h.name, h.slots) for h in hosts] == [(n, s or 1) for n, s in specs]
-    assert [h.source for h in hosts] == [f"{path}:{2 + 2 * i}" for i in range(len(specs))]
 
 
 @PROPERTY

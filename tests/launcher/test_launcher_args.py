@@ -3,13 +3,15 @@ the options become, and the environment each rank gets."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from zmqmesh.errors import LaunchError
+from zmqmesh.job.settings import JobSettings
 from zmqmesh.launcher.cli import job_spec, main, parse_args, split_program
-from zmqmesh.launcher.spawn import JobSpec, rank_environ, remote_environ
+from zmqmesh.launcher.spawn import RESERVED_ENV, JobSpec, rank_environ, rank_settings
 from zmqmesh.launcher.ssh import failure_timeout, ssh_command, ssh_keepalive
 
 pytestmark = pytest.mark.timeout(60)
@@ -98,10 +100,15 @@ def test_main_returns_0_after_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--grace S" in capsys.readouterr().out
 
 
+def local_environ(spec: JobSpec, rank: int, base: dict[str, str], **kw: str) -> dict[str, str]:
+    settings = rank_settings(spec, rank, job="j", port="5", ipc_dir="/d", **kw)
+    return rank_environ(spec, settings, base=base, life="7:100")
+
+
 def test_rank_environ_sets_the_contract_over_stale_values() -> None:
     spec = JobSpec(program=("s.py",), size=4, env={"X": "1", "PYTHONUNBUFFERED": "0"}, pickle=True)
     base = {"PATH": "/bin", "ZMQMESH_RANK": "7", "ZMQMESH_IPC_DIR": "/old", "X": "0"}
-    env = rank_environ(spec, 2, job="j", rendezvous="tcp://127.0.0.1:5", ipc_dir="/d", base=base)
+    env = local_environ(spec, 2, base)
     assert env == {
         "PATH": "/bin",
         "X": "1",
@@ -111,29 +118,86 @@ def test_rank_environ_sets_the_contract_over_stale_values() -> None:
         "ZMQMESH_RENDEZVOUS": "tcp://127.0.0.1:5",
         "ZMQMESH_IPC_DIR": "/d",
         "ZMQMESH_PICKLE": "1",
+        "ZMQMESH_LIFELINE": "7:100",
         "PYTHONUNBUFFERED": "1",
     }
     no_pickle = JobSpec(program=("s.py",))
-    assert "ZMQMESH_PICKLE" not in rank_environ(
-        no_pickle, 0, job="j", rendezvous="r", ipc_dir="/d", base={"ZMQMESH_PICKLE": "1"}
-    )
+    assert "ZMQMESH_PICKLE" not in local_environ(no_pickle, 0, {"ZMQMESH_PICKLE": "1"})
+
+
+def test_a_local_rank_of_a_job_across_hosts_gets_tcp_keys_and_its_profile() -> None:
+    spec = JobSpec(("p.py",), size=2, hosts=(None, "node7"), report=True, live=True, trace="t")
+    env = local_environ(spec, 0, {}, shm_dir="/dev/shm/z", keyfile="/d/k", profile="/d/profile")
+    assert env == {
+        "ZMQMESH_RANK": "0",
+        "ZMQMESH_SIZE": "2",
+        "ZMQMESH_JOB": "j",
+        "ZMQMESH_RENDEZVOUS": "tcp://127.0.0.1:5",
+        "ZMQMESH_IPC_DIR": "/d",
+        "ZMQMESH_SHM_DIR": "/dev/shm/z",
+        "ZMQMESH_HOST": "@launcher",
+        "ZMQMESH_TCP": "1",
+        "ZMQMESH_KEYFILE": "/d/k",
+        "ZMQMESH_PROFILE": "/d/profile",
+        "ZMQMESH_TRACE": "1",
+        "ZMQMESH_LIVE": "1",
+        "ZMQMESH_LIFELINE": "7:100",
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def test_remote_ranks_get_the_launchers_settings_and_import_path() -> None:
-    spec = JobSpec(("p.py",), size=2, hosts=(None, "node7"), env={"A": "1"})
+    spec = JobSpec(("p.py",), size=2, hosts=(None, "node7"), env={"A": "1"}, report=True)
     base = {
         "ZMQMESH_FAILURE_TIMEOUT": "2",
         "ZMQMESH_RANK": "9",  # stale: the launcher's own contract wins
         "PYTHONPATH": "/src",
         "HOME": "/root",  # the remote host has its own
     }
-    env = remote_environ(spec, 1, job="j", rendezvous="tcp://@launcher:5", base=base)
-    assert env["ZMQMESH_FAILURE_TIMEOUT"] == "2"
-    assert env["PYTHONPATH"] == "/src"
-    assert env["A"] == "1"
-    assert env["ZMQMESH_RANK"] == "1"
-    assert env["ZMQMESH_HOST"] == "node7"
-    assert "HOME" not in env
+    settings = rank_settings(
+        spec, 1, job="j", port="5", ipc_dir="/d", keyfile="/d/k", profile="/d/profile"
+    )
+    assert settings == JobSettings(
+        1, 2, job="j", rendezvous="tcp://@launcher:5", host="node7", tcp=True
+    )
+    env = rank_environ(spec, settings, base=base, life="7:100")
+    assert env == {
+        "ZMQMESH_FAILURE_TIMEOUT": "2",
+        "PYTHONPATH": "/src",
+        "A": "1",
+        "ZMQMESH_RANK": "1",
+        "ZMQMESH_SIZE": "2",
+        "ZMQMESH_JOB": "j",
+        "ZMQMESH_RENDEZVOUS": "tcp://@launcher:5",
+        "ZMQMESH_HOST": "node7",
+        "ZMQMESH_TCP": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def test_every_rank_reads_back_the_settings_the_launcher_gave_it() -> None:
+    spec = JobSpec(("p.py",), size=3, hosts=(None, "node7", None), pickle=True, trace="t")
+    base = {"ZMQMESH_FAILURE_TIMEOUT": "2", "ZMQMESH_LIVE": "1", "PATH": "/bin"}
+    for rank in range(3):
+        settings = rank_settings(
+            spec, rank, job="j", port="5", ipc_dir="/d", keyfile="/d/k", profile="/d/profile"
+        )
+        env = rank_environ(spec, settings, base=base, life="7:100")
+        read = JobSettings.from_environ(env, hostname=lambda: "here")
+        # the setting the user passed on; the rest as the launcher wrote it
+        # (a local rank of a job on one host names its own host)
+        host = settings.host or "here"
+        assert read == dataclasses.replace(settings, failure_timeout=2.0, host=host)
+
+
+def test_the_launcher_reserves_the_variables_it_sets() -> None:
+    spec = JobSpec(("p.py",), size=2, hosts=(None, "n"), pickle=True, report=True, trace="t")
+    for rank in range(2):
+        settings = rank_settings(
+            spec, rank, job="j", port="5", ipc_dir="/d", shm_dir="/s", keyfile="/k", profile="/p"
+        )
+        assert set(settings.to_environ()) <= RESERVED_ENV
+    assert "ZMQMESH_FAILURE_TIMEOUT" not in RESERVED_ENV
 
 
 @pytest.mark.parametrize(

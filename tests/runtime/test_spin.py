@@ -8,7 +8,8 @@ import os
 import pytest
 
 from zmqmesh.errors import LaunchError
-from zmqmesh.runtime.bootstrap import SPIN_US, core_each, job_from_env, spin_budget
+from zmqmesh.job.settings import JobSettings
+from zmqmesh.runtime.bootstrap import SPIN_US, core_each, spin_budget
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -30,9 +31,9 @@ def test_the_setting_wins_either_way() -> None:
 
 
 def test_the_setting_is_read_from_the_environment() -> None:
-    assert job_from_env(JOB).spin_us is None
-    assert job_from_env({**JOB, "ZMQMESH_SPIN_US": "0"}).spin_us == 0
-    assert job_from_env({**JOB, "ZMQMESH_SPIN_US": "40"}).spin_us == 40
+    assert JobSettings.from_environ(JOB).spin_us is None
+    assert JobSettings.from_environ({**JOB, "ZMQMESH_SPIN_US": "0"}).spin_us == 0
+    assert JobSettings.from_environ({**JOB, "ZMQMESH_SPIN_US": "40"}).spin_us == 40
 
 
 @pytest.mark.parametrize(
@@ -41,5 +42,5 @@ def test_the_setting_is_read_from_the_environment() -> None:
 )
 def test_bad_settings_name_the_variable(value: str, match: str) -> None:
     with pytest.raises(LaunchError, match=match) as err:
-        job_from_env({**JOB, "ZMQMESH_SPIN_US": value})
+        JobSettings.from_environ({**JOB, "ZMQMESH_SPIN_US": value})
     assert "ZMQMESH_SPIN_US" in str(err.value)

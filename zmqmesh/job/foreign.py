@@ -9,7 +9,8 @@ rendezvous is. Rank 0 serves the rendezvous; every rank connects to it.
 Order (API.md, "Start-up"), first match wins:
 
 1. ``ZMQMESH_RANK`` or ``ZMQMESH_SIZE`` set: ``zmqmesh launch`` started the
-   rank, and ``bootstrap.job_from_env`` reads those variables: ``None``.
+   rank, and ``settings.JobSettings.from_environ`` reads those variables:
+   ``None``.
 2. SLURM: ``SLURM_PROCID``, unless ``SLURM_STEP_ID`` names one of Slurm's
    own steps (the batch script, an ``salloc`` shell) rather than a task of
    ``srun``. The rendezvous is on the step's first node (see
@@ -25,33 +26,27 @@ a daemon (``SLURM_PROCID`` is the node's index). When the MPI variables give
 another rank or size than the SLURM ones, the MPI launcher, the one that
 started this process, wins.
 
-:func:`expand_hostlist` expands SLURM's compressed host lists
-(``node[01-04,07],gpu1``).
+SLURM's compressed host lists are read by ``hostlist.py``, every number by
+``variables.py``.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
 
 from zmqmesh.errors import LaunchError
+from zmqmesh.job.hostlist import first_host
+from zmqmesh.job.variables import non_negative, port
 
 __all__ = [
-    "MAX_HOSTS",
     "PORT_BASE",
     "PORT_SPAN",
     "ForeignJob",
-    "expand_hostlist",
     "foreign_job",
     "slurm_port",
 ]
-
-MAX_HOSTS = 1 << 20
-"""The most host names :func:`expand_hostlist` returns (a guard against
-``node[0-99999999999]`` eating the memory)."""
 
 PORT_BASE = 20000
 PORT_SPAN = 20000
@@ -60,6 +55,8 @@ PORT_SPAN = 20000
 SLURM = "SLURM"
 OPEN_MPI = "Open MPI"
 PMI = "PMI"
+
+_DIGITS = re.compile(r"[0-9]+")
 
 # Slurm's own step ids for steps that are not srun's: the batch script,
 # the extern step, an interactive shell step; they are >= 0xfffffff0.
@@ -96,127 +93,6 @@ class ForeignJob:
             if ":" in host
             else f"tcp://{host}:{self.rendezvous_port}"
         )
-
-
-# -- SLURM host lists ---------------------------------------------------------
-
-# A bracket group is a tuple of inclusive (low, high, width) ranges; a host
-# pattern is a sequence of literal strings and groups.
-_Range: TypeAlias = tuple[int, int, int]
-_Group: TypeAlias = tuple[_Range, ...]
-_Pattern: TypeAlias = tuple[str | _Group, ...]
-
-_DIGITS = re.compile(r"[0-9]+")
-
-
-def expand_hostlist(spec: str) -> list[str]:
-    """The host names of a SLURM host list, in order, duplicates kept.
-
-    ``"node[01-03,07],gpu1"`` is ``["node01", "node02", "node03", "node07",
-    "gpu1"]``. Commas inside brackets separate ranges; commas outside
-    separate hosts. A range ``lo-hi`` is inclusive and its numbers are
-    zero-padded to the width of ``lo`` as written (as SLURM does:
-    ``n[08-10]`` is n08 n09 n10, ``n[8-10]`` is n8 n9 n10). Several bracket
-    groups in one name give every combination, the first group varying
-    slowest: ``r[1-2]n[1-2]`` is r1n1 r1n2 r2n1 r2n2.
-
-    Raises ``ValueError`` naming the problem for an empty list or host name,
-    an unclosed ``[`` or stray ``]``, nested brackets, an empty or
-    non-numeric range, a decreasing range (``n[3-1]``), whitespace, or more
-    than :data:`MAX_HOSTS` names.
-    """
-    patterns = _parse_hostlist(spec)
-    total = sum(_count(p) for p in patterns)
-    if total > MAX_HOSTS:
-        raise ValueError(f"host list {spec!r} expands to {total} names, more than {MAX_HOSTS}")
-    return [name for p in patterns for name in _expand(p)]
-
-
-def _parse_hostlist(spec: str) -> list[_Pattern]:
-    text = spec.strip()
-    if not text:
-        raise ValueError("empty host list")
-    patterns: list[_Pattern] = []
-    parts: list[str | _Group] = []
-    literal = ""
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c == "[":
-            close = text.find("]", i + 1)
-            nested = text.find("[", i + 1)
-            if close < 0:
-                raise ValueError(f"unclosed '[' in host list {spec!r}")
-            if 0 <= nested < close:
-                raise ValueError(f"nested '[' in host list {spec!r}")
-            if literal:
-                parts.append(literal)
-                literal = ""
-            parts.append(_parse_group(text[i + 1 : close], spec))
-            i = close + 1
-            continue
-        if c == "]":
-            raise ValueError(f"']' without '[' in host list {spec!r}")
-        if c == ",":
-            if not parts and not literal:
-                raise ValueError(f"empty host name in host list {spec!r}")
-            patterns.append((*parts, literal) if literal else tuple(parts))
-            parts, literal = [], ""
-        elif c.isspace():
-            raise ValueError(f"whitespace in host list {spec!r}")
-        else:
-            literal += c
-        i += 1
-    if not parts and not literal:
-        raise ValueError(f"empty host name at the end of host list {spec!r}")
-    patterns.append((*parts, literal) if literal else tuple(parts))
-    return patterns
-
-
-def _parse_group(body: str, spec: str) -> _Group:
-    if not body:
-        raise ValueError(f"empty brackets '[]' in host list {spec!r}")
-    ranges: list[_Range] = []
-    for item in body.split(","):
-        lo_text, dash, hi_text = item.partition("-")
-        if not _DIGITS.fullmatch(lo_text) or (dash and not _DIGITS.fullmatch(hi_text)):
-            what = "empty range" if not item else f"range {item!r} is not N or N-M"
-            raise ValueError(f"{what} in [{body}] of host list {spec!r}")
-        lo = int(lo_text)
-        hi = int(hi_text) if dash else lo
-        if hi < lo:
-            raise ValueError(f"decreasing range {item!r} in [{body}] of host list {spec!r}")
-        ranges.append((lo, hi, len(lo_text)))
-    return tuple(ranges)
-
-
-def _count(pattern: _Pattern) -> int:
-    n = 1
-    for part in pattern:
-        if not isinstance(part, str):
-            n *= sum(hi - lo + 1 for lo, hi, _ in part)
-    return n
-
-
-def _numbers(group: _Group) -> Iterator[str]:
-    for lo, hi, width in group:
-        for value in range(lo, hi + 1):
-            yield str(value).zfill(width)
-
-
-def _expand(pattern: _Pattern) -> Iterator[str]:
-    choices: list[Sequence[str]] = []
-    for part in pattern:
-        if isinstance(part, str):
-            choices.append((part,))
-        else:
-            choices.append(tuple(_numbers(part)))
-    for combination in itertools.product(*choices):
-        yield "".join(combination)
-
-
-def _first_host(pattern: _Pattern) -> str:
-    return "".join(p if isinstance(p, str) else str(p[0][0]).zfill(p[0][2]) for p in pattern)
 
 
 # -- the environment -----------------------------------------------------------
@@ -302,7 +178,7 @@ def _slurm_rank_size(env: Mapping[str, str]) -> tuple[int, int] | None:
 
 def _slurm_job(env: Mapping[str, str], rank: int, size: int) -> ForeignJob:
     job_var, job_id = _required(env, ("SLURM_JOB_ID", "SLURM_JOBID"), "SLURM_PROCID")
-    job_number = _non_negative(job_var, job_id)
+    job_number = non_negative(job_var, job_id)
     _, step = _first(env, ("SLURM_STEP_ID", "SLURM_STEPID"))
     job = f"slurm-{job_number}" if step is None else f"slurm-{job_number}.{step}"
     explicit = _explicit_rendezvous(env)
@@ -312,13 +188,13 @@ def _slurm_job(env: Mapping[str, str], rank: int, size: int) -> ForeignJob:
         env, ("SLURM_STEP_NODELIST", "SLURM_NODELIST", "SLURM_JOB_NODELIST"), "SLURM_PROCID"
     )
     try:
-        first = _first_host(_parse_hostlist(nodelist)[0])
+        first = first_host(nodelist)
     except ValueError as exc:
         raise LaunchError(f"{list_var}: {exc}") from None
     if "ZMQMESH_RENDEZVOUS_PORT" in env:
-        port = _port("ZMQMESH_RENDEZVOUS_PORT", env["ZMQMESH_RENDEZVOUS_PORT"])
+        number = port("ZMQMESH_RENDEZVOUS_PORT", env["ZMQMESH_RENDEZVOUS_PORT"])
     else:
-        port = slurm_port(job_number)
+        number = slurm_port(job_number)
     node = env.get("SLURMD_NODENAME")
     if rank == 0 and node and node != first:
         raise LaunchError(
@@ -326,7 +202,7 @@ def _slurm_job(env: Mapping[str, str], rank: int, size: int) -> ForeignJob:
             f"{list_var}, where the ranks look for the rendezvous; use srun's block or "
             "cyclic distribution, or set ZMQMESH_RENDEZVOUS=host:port for every rank"
         )
-    return ForeignJob(rank, size, job, first, port, SLURM)
+    return ForeignJob(rank, size, job, first, number, SLURM)
 
 
 def _mpi_job(env: Mapping[str, str], who: str, rank: int, size: int) -> ForeignJob:
@@ -338,9 +214,10 @@ def _mpi_job(env: Mapping[str, str], who: str, rank: int, size: int) -> ForeignJ
             f"started by {who} with {size} ranks, but ZMQMESH_RENDEZVOUS is not set: "
             "export ZMQMESH_RENDEZVOUS=host:port, a free port on the host of rank 0"
         )
-    host, port = explicit
+    host, number = explicit
     shown = f"[{host}]" if ":" in host else host
-    return ForeignJob(rank, size, env.get("ZMQMESH_JOB") or f"mpi-{shown}:{port}", host, port, who)
+    job = env.get("ZMQMESH_JOB") or f"mpi-{shown}:{number}"
+    return ForeignJob(rank, size, job, host, number, who)
 
 
 def _explicit_rendezvous(env: Mapping[str, str]) -> tuple[str, int] | None:
@@ -360,7 +237,7 @@ def _explicit_rendezvous(env: Mapping[str, str]) -> tuple[str, int] | None:
         raise LaunchError(
             f"ZMQMESH_RENDEZVOUS={value!r} is not host:port ([address]:port for IPv6)"
         )
-    return host, _port("ZMQMESH_RENDEZVOUS", port_text, shown=value)
+    return host, port("ZMQMESH_RENDEZVOUS", port_text, shown=value)
 
 
 def _rank_size(
@@ -369,8 +246,8 @@ def _rank_size(
     if rank_var not in env:
         return None
     size_var, size_text = _required(env, size_vars, rank_var)
-    rank = _non_negative(rank_var, env[rank_var])
-    size = _non_negative(size_var, size_text)
+    rank = non_negative(rank_var, env[rank_var])
+    size = non_negative(size_var, size_text)
     if size < 1:
         raise LaunchError(f"{size_var}={size_text!r}: a job has at least one rank")
     if rank >= size:
@@ -392,16 +269,3 @@ def _required(env: Mapping[str, str], names: Sequence[str], because: str) -> tup
             raise LaunchError(f"{because} is set but {names[0]} is not")
         raise LaunchError(f"{because} is set but none of {', '.join(names)} is")
     return name, value
-
-
-def _non_negative(name: str, text: str) -> int:
-    if not _DIGITS.fullmatch(text.strip()):
-        raise LaunchError(f"{name}={text!r} is not a non-negative integer")
-    return int(text)
-
-
-def _port(name: str, text: str, *, shown: str | None = None) -> int:
-    value = text.strip()
-    if not _DIGITS.fullmatch(value) or not 1 <= int(value) <= 65535:
-        raise LaunchError(f"{name}={shown or text!r}: the port must be an integer in 1..65535")
-    return int(value)

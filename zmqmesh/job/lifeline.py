@@ -23,6 +23,8 @@ import stat
 import threading
 from collections.abc import MutableMapping
 
+from zmqmesh.job.settings import VARIABLES
+
 __all__ = ["ENV", "value", "watch"]
 
 ENV = "ZMQMESH_LIFELINE"
@@ -57,7 +59,9 @@ def watch(env: MutableMapping[str, str]) -> None:
     except OSError:
         return  # not open here: the rank was not started with it
     _watched = True
-    dirs = [d for d in (env.get("ZMQMESH_IPC_DIR"), env.get("ZMQMESH_SHM_DIR")) if d]
+    # Read here, not through JobSettings.from_environ: this runs at import,
+    # where a mistake in another variable must not stop the process.
+    dirs = [d for d in (env.get(VARIABLES["ipc_dir"]), env.get(VARIABLES["shm_dir"])) if d]
     threading.Thread(target=_wait, args=(fd, dirs), name="zmqmesh-lifeline", daemon=True).start()
 
 

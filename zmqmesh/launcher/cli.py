@@ -22,7 +22,8 @@ from importlib import metadata
 from typing import NoReturn
 
 from zmqmesh.errors import LaunchError
-from zmqmesh.launcher.hostfile import assign, is_local, parse_host_list, parse_hostfile
+from zmqmesh.job.hostlist import parse_host_list
+from zmqmesh.launcher.hostfile import assign, is_local, parse_hostfile
 from zmqmesh.launcher.preflight import check_reachable
 from zmqmesh.launcher.spawn import RESERVED_ENV, JobSpec, run_job
 

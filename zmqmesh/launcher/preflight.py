@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 
-from zmqmesh.launcher.hostfile import Host, HostfileError
+from zmqmesh.job.hostlist import Host, HostfileError
 
 __all__ = ["check_reachable"]
 

@@ -34,9 +34,10 @@ import threading
 import time
 from typing import Any
 
+from zmqmesh.job.settings import LAUNCHER_HOST
+
 __all__ = ["main"]
 
-PLACEHOLDER = "@launcher"
 _KILL_AFTER = 3.0
 
 
@@ -66,7 +67,7 @@ def _environment(spec: dict[str, Any]) -> dict[str, str]:
         env.setdefault("ZMQMESH_LAUNCHER_ADDR", client)
         env.setdefault("ZMQMESH_ADDR", server)
         if "ZMQMESH_RENDEZVOUS" in env:
-            env["ZMQMESH_RENDEZVOUS"] = env["ZMQMESH_RENDEZVOUS"].replace(PLACEHOLDER, client)
+            env["ZMQMESH_RENDEZVOUS"] = env["ZMQMESH_RENDEZVOUS"].replace(LAUNCHER_HOST, client)
     return env
 
 

@@ -40,6 +40,7 @@ from typing import BinaryIO
 
 from zmqmesh.errors import LaunchError
 from zmqmesh.job import lifeline
+from zmqmesh.job.settings import LAUNCHER_HOST, VARIABLES, JobSettings
 from zmqmesh.launcher.groups import become_subreaper, group_alive, reap_group, signal_group
 from zmqmesh.launcher.live import LiveStatus
 from zmqmesh.launcher.output import Pump, Sink
@@ -57,32 +58,40 @@ from zmqmesh.launcher.ssh import failure_timeout, ssh_command
 from zmqmesh.transport.rendezvous import RendezvousServer
 from zmqmesh.transport.security import new_keys, write_keyfile
 
-__all__ = ["RESERVED_ENV", "STOP_SIGNALS", "JobSpec", "rank_environ", "run_job"]
+__all__ = ["RESERVED_ENV", "STOP_SIGNALS", "JobSpec", "rank_environ", "rank_settings", "run_job"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 """Signals that make the launcher stop the whole job."""
 
 RESERVED_ENV = frozenset(
-    {
-        "ZMQMESH_RANK",
-        "ZMQMESH_SIZE",
-        "ZMQMESH_JOB",
-        "ZMQMESH_RENDEZVOUS",
-        "ZMQMESH_IPC_DIR",
-        "ZMQMESH_SHM_DIR",
-        "ZMQMESH_PICKLE",
-        "ZMQMESH_TCP",
-        "ZMQMESH_HOST",
-        "ZMQMESH_ADDR",
-        "ZMQMESH_LAUNCHER_ADDR",
-        "ZMQMESH_KEYFILE",
-        "ZMQMESH_PROFILE",
-        "ZMQMESH_TRACE",
-        "ZMQMESH_LIVE",
+    [
+        *(
+            VARIABLES[field]
+            for field in (
+                "rank",
+                "size",
+                "job",
+                "rendezvous",
+                "ipc_dir",
+                "shm_dir",
+                "allow_pickle",
+                "tcp",
+                "host",
+                "addr",
+                "launcher_addr",
+                "keyfile",
+                "profile_dir",
+                "trace",
+                "live",
+                "serve_rendezvous",
+            )
+        ),
         lifeline.ENV,
-    }
+    ]
 )
-"""The variables the launcher sets (or clears) for each rank itself."""
+"""The variables the launcher sets (or clears) for each rank itself: the
+settings of :func:`rank_settings` and the lifeline. The others
+(``ZMQMESH_FAILURE_TIMEOUT``, ...) reach the ranks as the user set them."""
 
 # When a rank exits, its last output is already in the pipe: read it before
 # reporting the exit, so a traceback comes before the line saying the rank
@@ -139,73 +148,81 @@ class JobSpec:
         return any(h is not None for h in self.hosts)
 
 
-def rank_environ(
+def rank_settings(
     spec: JobSpec,
     rank: int,
     *,
     job: str,
-    rendezvous: str,
+    port: str,
     ipc_dir: str,
-    base: Mapping[str, str],
     shm_dir: str | None = None,
-) -> dict[str, str]:
-    """The environment of ``rank``: ``base`` (the launcher's) without stale
-    ``RESERVED_ENV`` values, plus ``spec.env``, plus the runtime's contract."""
-    env = {k: v for k, v in base.items() if k not in RESERVED_ENV}
-    env.update(spec.env)
-    env.update(
-        ZMQMESH_RANK=str(rank),
-        ZMQMESH_SIZE=str(spec.size),
-        ZMQMESH_JOB=job,
-        ZMQMESH_RENDEZVOUS=rendezvous,
-        ZMQMESH_IPC_DIR=ipc_dir,
-        PYTHONUNBUFFERED="1",
-    )
-    if spec.pickle:
-        env["ZMQMESH_PICKLE"] = "1"
-    if spec.mpi4py:
-        _shadow_mpi4py(env, base.get("PYTHONPATH"))
-    if spec.report or spec.trace:
-        env["ZMQMESH_PROFILE"] = os.path.join(ipc_dir, "profile")
-        if spec.trace:
-            env["ZMQMESH_TRACE"] = "1"
-        if spec.report and spec.live:
-            env["ZMQMESH_LIVE"] = "1"
-    if shm_dir is not None:
-        env["ZMQMESH_SHM_DIR"] = shm_dir
-    if spec.spans_hosts:
-        env["ZMQMESH_TCP"] = "1"
-        env["ZMQMESH_HOST"] = "@launcher"
-    return env
+    keyfile: str | None = None,
+    profile: str | None = None,
+) -> JobSettings:
+    """What the launcher tells rank ``rank`` of ``spec`` about its job, whose
+    id is ``job`` and whose rendezvous listens on ``port``.
 
-
-def remote_environ(
-    spec: JobSpec, rank: int, *, job: str, rendezvous: str, base: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """What a rank started over ssh gets on top of its remote environment:
-    from ``base`` (the launcher's) the ``ZMQMESH_*`` settings and
-    ``PYTHONPATH``, so that every rank of a job runs alike; ``-x`` variables;
-    the runtime's contract (no ipc or shm directory: those are the launcher
-    host's)."""
+    A rank on this host reaches the rendezvous on loopback and gets the
+    job's directories, the keys (``keyfile``, for a job that spans hosts,
+    which also makes it listen on tcp under the launcher's name) and, with
+    ``--report`` or ``--trace``, the directory for its record (``profile``)
+    and what to record there. A rank on another host gets its host's name
+    and tcp; its remote end (``remote.py``) puts in the launcher's address
+    and the keys there.
+    """
     host = spec.host_of(rank)
-    assert host is not None
+    if host is not None:
+        return JobSettings(
+            rank,
+            spec.size,
+            job=job,
+            rendezvous=f"tcp://{LAUNCHER_HOST}:{port}",
+            allow_pickle=spec.pickle,
+            host=host,
+            tcp=True,
+        )
+    return JobSettings(
+        rank,
+        spec.size,
+        job=job,
+        rendezvous=f"tcp://127.0.0.1:{port}",
+        ipc_dir=ipc_dir,
+        shm_dir=shm_dir,
+        allow_pickle=spec.pickle,
+        host=LAUNCHER_HOST if spec.spans_hosts else "",
+        tcp=spec.spans_hosts,
+        keyfile=keyfile,
+        profile_dir=profile,
+        trace=profile is not None and bool(spec.trace),
+        live=profile is not None and spec.report and spec.live,
+    )
+
+
+def rank_environ(
+    spec: JobSpec, settings: JobSettings, *, base: Mapping[str, str], life: str | None = None
+) -> dict[str, str]:
+    """The environment rank ``settings.rank`` of ``spec`` starts with.
+
+    A rank on this host inherits ``base`` (the launcher's environment). A
+    rank on another host keeps the environment it has there, and takes from
+    ``base`` only the ``ZMQMESH_*`` variables and ``PYTHONPATH``, so that
+    every rank of a job runs alike. Over that, in order: no stale
+    ``RESERVED_ENV`` value, the ``-x`` variables (``spec.env``), the
+    settings (``settings.to_environ()``), ``PYTHONUNBUFFERED=1``, for a rank
+    on this host the lifeline ``life`` (``lifeline.value``), and with
+    ``--mpi4py`` zmqmesh's mpi4py first on ``PYTHONPATH``.
+    """
+    remote = spec.host_of(settings.rank) is not None
     env = {
         k: v
-        for k, v in (base or {}).items()
-        if (k.startswith("ZMQMESH_") and k not in RESERVED_ENV) or k == "PYTHONPATH"
+        for k, v in base.items()
+        if k not in RESERVED_ENV and (not remote or k.startswith("ZMQMESH_") or k == "PYTHONPATH")
     }
     env.update(spec.env)
-    env.update(
-        ZMQMESH_RANK=str(rank),
-        ZMQMESH_SIZE=str(spec.size),
-        ZMQMESH_JOB=job,
-        ZMQMESH_RENDEZVOUS=rendezvous,
-        ZMQMESH_TCP="1",
-        ZMQMESH_HOST=host,
-        PYTHONUNBUFFERED="1",
-    )
-    if spec.pickle:
-        env["ZMQMESH_PICKLE"] = "1"
+    env.update(settings.to_environ())
+    env["PYTHONUNBUFFERED"] = "1"
+    if life is not None and not remote:
+        env[lifeline.ENV] = life
     if spec.mpi4py:
         _shadow_mpi4py(env, env.get("PYTHONPATH"))
     return env
@@ -262,40 +279,39 @@ def run_job(
             raise LaunchError(f"cannot start the rendezvous server: {exc}") from exc
         port = server.endpoint.rsplit(":", 1)[1]
         become_subreaper()
+        profile = os.path.join(ipc_dir, "profile") if spec.report or spec.trace else None
+        life = lifeline.value(life_read)
         envs = [
             rank_environ(
                 spec,
-                r,
-                job=job,
-                rendezvous=f"tcp://127.0.0.1:{port}",
-                ipc_dir=ipc_dir,
+                rank_settings(
+                    spec,
+                    r,
+                    job=job,
+                    port=port,
+                    ipc_dir=ipc_dir,
+                    shm_dir=shm_dir,
+                    keyfile=keyfile,
+                    profile=profile,
+                ),
                 base=os.environ,
-                shm_dir=shm_dir,
-            )
-            if spec.host_of(r) is None
-            else remote_environ(
-                spec, r, job=job, rendezvous=f"tcp://@launcher:{port}", base=os.environ
+                life=life,
             )
             for r in range(spec.size)
         ]
-        for r, env in enumerate(envs):
-            if spec.host_of(r) is None:
-                env[lifeline.ENV] = lifeline.value(life_read)
-                if keyfile is not None:
-                    env["ZMQMESH_KEYFILE"] = keyfile
         # The stdlib loop whatever policy is installed: the signal handling
         # here relies on its wakeup-fd signal handlers.
         loop = asyncio.SelectorEventLoop()
         secret = None if keys is None else {"public": keys.public, "secret": keys.secret}
-        if spec.report or spec.trace:
-            os.mkdir(os.path.join(ipc_dir, "profile"), 0o700)
+        if profile is not None:
+            os.mkdir(profile, 0o700)
         try:
-            job_run = _Job(spec, envs, out, err, secret, server.notify_failure, life_read)
+            job_run = _Job(spec, envs, out, err, secret, server.notify_failure, life_read, profile)
             status = loop.run_until_complete(job_run.run(old_mask))
         finally:
             loop.close()
-        if spec.report or spec.trace:
-            _write_profile(spec, os.path.join(ipc_dir, "profile"), err)
+        if profile is not None:
+            _write_profile(spec, profile, err)
         return status
     finally:
         os.close(life_read)
@@ -371,9 +387,11 @@ class _Job:
         keys: dict[str, str] | None = None,
         notify: Callable[[int, str], None] | None = None,
         lifeline: int | None = None,
+        profile: str | None = None,
     ) -> None:
         self.spec = spec
         self.lifeline = lifeline
+        self.profile = profile
         self.keys = keys
         self.notify = notify
         self.envs = envs
@@ -410,10 +428,11 @@ class _Job:
             if self.spec.spans_hosts:
                 self._beat()
             live = None
-            if self.spec.report and self.spec.live:
-                directory = self.envs[0].get("ZMQMESH_PROFILE", "")
+            if self.spec.report and self.spec.live and self.profile is not None:
                 alive = self._alive_count
-                live = LiveStatus(directory, self.spec.size, self.err, [self.out, self.err], alive)
+                live = LiveStatus(
+                    self.profile, self.spec.size, self.err, [self.out, self.err], alive
+                )
                 live.start()
             try:
                 status = await finished

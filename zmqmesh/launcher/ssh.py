@@ -22,6 +22,9 @@ import os
 import shlex
 from collections.abc import Mapping, Sequence
 
+from zmqmesh.errors import LaunchError
+from zmqmesh.job.settings import FAILURE_TIMEOUT, read_failure_timeout
+
 __all__ = ["WAVE", "WAVE_GAP", "failure_timeout", "ssh_command", "ssh_keepalive"]
 
 WAVE = 8
@@ -31,12 +34,13 @@ ALIVE_MIN = 15.0  # seconds of silence before ssh gives up, at least
 
 
 def failure_timeout(env: Mapping[str, str]) -> float:
-    """The failure timeout a rank with environment ``env`` uses (the runtime
-    checks the value; a bad one gives the default here)."""
+    """The failure timeout a rank with environment ``env`` uses, read as the
+    rank reads it; a bad value gives the default here (the rank itself
+    stops with the error)."""
     try:
-        return float(env.get("ZMQMESH_FAILURE_TIMEOUT") or 5.0)
-    except ValueError:
-        return 5.0
+        return read_failure_timeout(env)
+    except LaunchError:
+        return FAILURE_TIMEOUT
 
 
 def ssh_keepalive(ssh: Sequence[str], timeout: float, login: float = 0.0) -> list[str]:

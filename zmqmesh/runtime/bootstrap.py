@@ -3,7 +3,9 @@
 ``init()`` looks for its job in the environment, in API.md's order: the
 ``ZMQMESH_*`` variables written by ``zmqmesh launch``, then SLURM, then Open
 MPI / PMI variables; with none of them the process is a singleton job
-(``size == 1``) that needs no socket at all.
+(``size == 1``) that needs no socket at all. ``job/settings.py`` reads them
+all; this module only supplies the host name and, for a job started by srun
+or mpirun, the address the rank advertises.
 
 A launched rank binds its ROUTER (``ipc://`` in the job's private directory,
 which the launcher creates 0700 and removes at exit; ``tcp://`` when there is
@@ -16,96 +18,29 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import dataclasses
 import functools
 import ipaddress
 import logging
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from zmqmesh.errors import LaunchError
 from zmqmesh.job import lifeline
-from zmqmesh.job.foreign import ForeignJob, foreign_job
+from zmqmesh.job.foreign import ForeignJob
+from zmqmesh.job.settings import JobSettings
 from zmqmesh.runtime.comm import Comm
-from zmqmesh.runtime.engine import UNEXPECTED_LIMIT, Engine
+from zmqmesh.runtime.engine import Engine
 from zmqmesh.runtime.profile import Recorder
 from zmqmesh.runtime.profile import install as install_profile
 from zmqmesh.runtime.topocomm import EdgeComm, TopoComm
 from zmqmesh.transport.network import Network
-from zmqmesh.transport.transport import MAX_FRAME
 
-__all__ = ["JobSpec", "LocalWorld", "finalize", "init", "job_from_env"]
+__all__ = ["LocalWorld", "finalize", "init"]
 
 log = logging.getLogger("zmqmesh")
 
 WORLD_SLOT = 0
-
-
-@dataclass(frozen=True, slots=True)
-class JobSpec:
-    """Where this rank stands in its job, as read from the environment."""
-
-    rank: int
-    size: int
-    job: str = ""
-    rendezvous: str | None = None
-    ipc_dir: str | None = None
-    allow_pickle: bool = False
-    host: str = ""
-    shm_dir: str | None = None
-    tcp: bool = False  # also listen on tcp (a job that spans hosts)
-    addr: str | None = None  # the address other hosts reach this rank at
-    launcher_addr: str | None = None  # the launcher host's address, seen from here
-    keyfile: str | None = None  # the job's CURVE keys (jobs that span hosts)
-    failure_timeout: float = 5.0  # seconds without a connection before a peer is lost
-    unexpected_limit: int = UNEXPECTED_LIMIT  # bytes received ahead of their receives
-    max_frame: int = MAX_FRAME  # largest inbound frame accepted
-    serve_rendezvous: bool = False  # rank 0 under srun/mpirun: no launcher serves it
-    rendezvous_port: int = 0
-    spin_us: int | None = None  # busy-poll before a receive sleeps (None: decide at start)
-
-
-def _env_int(env: Mapping[str, str], name: str) -> int:
-    try:
-        return int(env[name])
-    except ValueError:
-        raise LaunchError(f"{name}={env[name]!r} is not an integer") from None
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def job_from_env(env: Mapping[str, str] | None = None) -> JobSpec:
-    """Read the job from ``env`` (default ``os.environ``). Pure apart from
-    the host name; raises :class:`LaunchError` for inconsistent variables."""
-    env = os.environ if env is None else env
-    spec = _job_from_env(env)
-    timeout = env.get("ZMQMESH_FAILURE_TIMEOUT")
-    if timeout:
-        try:
-            seconds = float(timeout)
-        except ValueError:
-            seconds = -1.0
-        if not 0.5 <= seconds <= 3600:
-            raise LaunchError(
-                f"ZMQMESH_FAILURE_TIMEOUT={timeout!r}: seconds between 0.5 and 3600 expected"
-            )
-        spec = dataclasses.replace(spec, failure_timeout=seconds)
-    if env.get("ZMQMESH_UNEXPECTED_LIMIT"):
-        limit = _positive(env, "ZMQMESH_UNEXPECTED_LIMIT")
-        spec = dataclasses.replace(spec, unexpected_limit=limit)
-    if env.get("ZMQMESH_MAX_FRAME"):
-        spec = dataclasses.replace(spec, max_frame=_positive(env, "ZMQMESH_MAX_FRAME"))
-    if env.get("ZMQMESH_SPIN_US"):
-        spin = _env_int(env, "ZMQMESH_SPIN_US")
-        if not 0 <= spin <= 100_000:
-            raise LaunchError(f"ZMQMESH_SPIN_US={spin}: microseconds between 0 and 100000 expected")
-        spec = dataclasses.replace(spec, spin_us=spin)
-    return spec
 
 
 # How long a receive busy-polls the same-host links before its rank sleeps,
@@ -127,59 +62,6 @@ def spin_budget(spin_us: int | None, core_each: bool) -> float:
     if spin_us is not None:
         return spin_us / 1e6
     return SPIN_US / 1e6 if core_each else 0.0
-
-
-def _positive(env: Mapping[str, str], var: str) -> int:
-    value = _env_int(env, var)
-    if value < 1:
-        raise LaunchError(f"{var}={value}: a positive number of bytes expected")
-    return value
-
-
-def _job_from_env(env: Mapping[str, str]) -> JobSpec:
-    pickle = _truthy(env.get("ZMQMESH_PICKLE"))
-    host = env.get("ZMQMESH_HOST") or socket.gethostname()
-    if "ZMQMESH_RANK" in env or "ZMQMESH_SIZE" in env:
-        missing = [v for v in ("ZMQMESH_RANK", "ZMQMESH_SIZE") if v not in env]
-        if missing:
-            raise LaunchError(f"incomplete zmqmesh environment: {', '.join(missing)} not set")
-        rank, size = _env_int(env, "ZMQMESH_RANK"), _env_int(env, "ZMQMESH_SIZE")
-        if size < 1 or not 0 <= rank < size:
-            raise LaunchError(f"ZMQMESH_RANK={rank} does not fit ZMQMESH_SIZE={size}")
-        if size > 1 and not env.get("ZMQMESH_RENDEZVOUS"):
-            raise LaunchError("ZMQMESH_RENDEZVOUS is not set for a job of more than one rank")
-        return JobSpec(
-            rank,
-            size,
-            job=env.get("ZMQMESH_JOB", ""),
-            rendezvous=env.get("ZMQMESH_RENDEZVOUS"),
-            ipc_dir=env.get("ZMQMESH_IPC_DIR"),
-            shm_dir=env.get("ZMQMESH_SHM_DIR"),
-            allow_pickle=pickle,
-            host=host,
-            tcp=_truthy(env.get("ZMQMESH_TCP")),
-            addr=env.get("ZMQMESH_ADDR") or None,
-            launcher_addr=env.get("ZMQMESH_LAUNCHER_ADDR") or None,
-            keyfile=env.get("ZMQMESH_KEYFILE") or None,
-        )
-    foreign = foreign_job(env)
-    if foreign is not None and foreign.size > 1:
-        # srun / mpirun started us: rank 0 serves the rendezvous on its port
-        # and every rank listens on tcp (no launcher made ipc directories).
-        return JobSpec(
-            foreign.rank,
-            foreign.size,
-            job=foreign.job,
-            rendezvous=foreign.endpoint,
-            allow_pickle=pickle,
-            host=env.get("SLURMD_NODENAME") or host,
-            tcp=True,
-            addr=env.get("ZMQMESH_ADDR") or _foreign_addr(foreign) or host,
-            keyfile=env.get("ZMQMESH_KEYFILE") or None,
-            serve_rendezvous=foreign.rank == 0,
-            rendezvous_port=foreign.rendezvous_port,
-        )
-    return JobSpec(0, 1, allow_pickle=pickle, host=host)
 
 
 def _foreign_addr(job: ForeignJob) -> str | None:
@@ -238,7 +120,7 @@ def _pick_endpoint(
     return str(tcp)
 
 
-async def _wire(spec: JobSpec) -> Engine:
+async def _wire(spec: JobSettings) -> Engine:
     if spec.size == 1:
         return Engine(0, 1, allow_pickle=spec.allow_pickle)
     net = _World.net = Network(spec.keyfile)
@@ -331,14 +213,18 @@ async def init() -> Comm:
         _World.lock = asyncio.Lock()
     async with _World.lock:
         if _World.comm is None:
-            spec = job_from_env()
+            spec = JobSettings.from_environ(
+                os.environ, hostname=socket.gethostname, advertise=_foreign_addr
+            )
             engine = await _wire(spec)
             _World.engine = engine
-            where = os.environ.get("ZMQMESH_PROFILE")
-            if where or os.environ.get("ZMQMESH_STATS") == "1":
-                trace = os.environ.get("ZMQMESH_TRACE") == "1"
+            if spec.profile_dir or spec.stats:
                 _World.recorder = install_profile(
-                    engine, where, trace=trace, classes=(Comm, TopoComm, EdgeComm)
+                    engine,
+                    spec.profile_dir,
+                    trace=spec.trace,
+                    live=spec.live,
+                    classes=(Comm, TopoComm, EdgeComm),
                 )
             _World.comm = Comm(engine, tuple(range(spec.size)), WORLD_SLOT)
     return _World.comm

@@ -129,12 +129,19 @@ class Recorder:
 
 
 def install(
-    engine: Engine, directory: str | None, *, trace: bool, classes: Sequence[type]
+    engine: Engine,
+    directory: str | None,
+    *,
+    trace: bool,
+    classes: Sequence[type],
+    live: bool = False,
 ) -> Recorder:
     """Start recording this rank's calls and messages (for ``directory``,
     if given, at ``dump``): the blocking calls of every communicator class
     in ``classes`` (each class's own methods, so a subclass's overrides are
-    timed too) and every message the engine sends or receives."""
+    timed too) and every message the engine sends or receives. With
+    ``live`` and a directory, also write the counters the launcher's status
+    line shows, every second."""
     path = os.path.join(directory, f"rank-{engine.rank}.json") if directory else None
     rec = Recorder(engine.rank, path, trace)
     engine.recorder = rec
@@ -153,7 +160,7 @@ def install(
         return send(dest, frames, lend=lend)
 
     engine.send = counting_send  # type: ignore[method-assign]
-    if directory and os.environ.get("ZMQMESH_LIVE") == "1":
+    if directory and live:
         _tick_live(rec, os.path.join(directory, f"rank-{engine.rank}.live"))
     transport = engine.transport
     if transport is not None:
