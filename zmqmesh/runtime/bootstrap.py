@@ -28,7 +28,7 @@ from typing import Any
 
 from zmqmesh.job import lifeline
 from zmqmesh.job.foreign import ForeignJob
-from zmqmesh.job.settings import JobSettings
+from zmqmesh.job.settings import LAUNCHER_HOST, JobSettings
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.engine import Engine
 from zmqmesh.runtime.profile import Recorder
@@ -100,11 +100,6 @@ class _World:
     net: Network | None = None
     lock: asyncio.Lock | None = None
     recorder: Recorder | None = None  # --report / --trace (profile.py)
-
-
-# What a rank on the launcher's host advertises as its tcp address: remote
-# ranks put in the launcher's address as they see it (from their ssh session).
-LAUNCHER_HOST = "@launcher"
 
 
 def _pick_endpoint(
