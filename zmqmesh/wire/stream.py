@@ -50,9 +50,11 @@ LENGTH_SIZE = 8
 MAX_FRAMES = 1 << 16
 """Most frames one message may have (the codec's arrays and pickle buffers)."""
 
-# Headers of a few frames, the common case, each parsed by one precompiled
-# struct; more frames build theirs.
+# Headers of up to 8 frames, the common case, are packed and parsed by
+# precompiled structs (struct's own cache is keyed by a format string, which
+# would be built per message); more frames build theirs.
 _HEADS = tuple(struct.Struct(f"<I{n}Q") for n in range(9))
+_LENGTHS = tuple(struct.Struct(f"<{n}Q") for n in range(9))
 
 Buffer = Any  # bytes, bytearray, memoryview, mmap: what the buffer protocol reads
 
@@ -80,10 +82,6 @@ def header_size(count: int) -> int:
     return COUNT_SIZE + count * LENGTH_SIZE
 
 
-def _head(count: int) -> struct.Struct:
-    return _HEADS[count] if count < len(_HEADS) else struct.Struct(f"<I{count}Q")
-
-
 def encode(frames: Sequence[Buffer]) -> list[Buffer]:
     """The buffers to write for one message: its header, then ``frames``
     themselves (not copied). ``ValueError`` for no frames or more than
@@ -91,14 +89,20 @@ def encode(frames: Sequence[Buffer]) -> list[Buffer]:
     if not 0 < len(frames) <= MAX_FRAMES:
         raise ValueError(f"a message has 1 to {MAX_FRAMES} frames, not {len(frames)}")
     sizes = [f.nbytes if type(f) is memoryview else len(f) for f in frames]
-    return [_head(len(sizes)).pack(len(sizes), *sizes), *frames]
+    n = len(sizes)
+    head = _HEADS[n] if n < 9 else struct.Struct(f"<I{n}Q")
+    return [head.pack(n, *sizes), *frames]
 
 
 def _count(data: Buffer, offset: int) -> int:
     count: int = _U32.unpack_from(data, offset)[0]
     if not 0 < count <= MAX_FRAMES:
-        raise DecodeError(f"a message of {count} frames (1 to {MAX_FRAMES} allowed)")
+        raise _bad_count(count)
     return count
+
+
+def _bad_count(count: int) -> DecodeError:
+    return DecodeError(f"a message of {count} frames (1 to {MAX_FRAMES} allowed)")
 
 
 def header_missing(data: Buffer) -> int:
@@ -118,12 +122,21 @@ def parse_header(data: Buffer, *, max_message: int, offset: int = 0) -> tuple[in
     frames of more than ``max_message`` bytes in all: a reader allocates
     what a header announces.
     """
-    if len(data) - offset < COUNT_SIZE:
+    # Inline, not through _count and header_size: every message on a link
+    # comes through here, and calls are most of the cost of a small one.
+    # (4 is COUNT_SIZE, 8 LENGTH_SIZE, 9 len(_LENGTHS).)
+    size = len(data) - offset
+    if size < 4:
         return None
-    count = _count(data, offset)
-    if len(data) - offset < header_size(count):
+    count: int = _U32.unpack_from(data, offset)[0]
+    if not 0 < count <= MAX_FRAMES:
+        raise _bad_count(count)
+    if size < 4 + 8 * count:
         return None
-    lengths: tuple[int, ...] = _head(count).unpack_from(data, offset)[1:]
+    if count < 9:
+        lengths: tuple[int, ...] = _LENGTHS[count].unpack_from(data, offset + 4)
+    else:
+        lengths = struct.unpack_from(f"<{count}Q", data, offset + 4)
     if sum(lengths) > max_message:
         raise DecodeError(f"a message of {sum(lengths)} bytes (at most {max_message} allowed)")
     return lengths
