@@ -52,8 +52,9 @@ __all__ = [
 FLAGS_AT = 3
 """Offset of the transport-flags byte in a header frame."""
 
-# Segment ids in one release. The pool has at most SHM_BUSY_MAX / 1 MiB = 128
-# segments out at once, so one notice is the rule; more go in several.
+# Segment ids in one release: the bound receivers have always applied. A
+# pool has at most SHM_BUSY_MAX / 1 MiB = 128 segments busy, plus the result
+# frames it lent, so one notice is the rule; more go in several.
 MAX_RELEASE_IDS = 1 << 16
 _MAX_ID = 2**64 - 1
 
