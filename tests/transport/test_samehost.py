@@ -9,7 +9,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from zmqmesh.errors import DecodeError
 from zmqmesh.transport.samehost import _DIRECT, LocalLinks, _Reader
+from zmqmesh.wire import stream
 
 
 class FakeTransport:
@@ -67,6 +69,32 @@ def test_messages_come_out_whole_in_any_chunking(msgs: list[list[bytes]], cuts: 
     feed(r, struct.pack("<I", 3) + b"".join(wire(m) for m in msgs), cuts)
     assert not t.aborted
     assert got == [(3, m[0], m[1:]) for m in msgs]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(message, max_size=3),
+    st.binary(max_size=48),
+    st.lists(st.integers(1, 64), max_size=12),
+)
+def test_the_reader_takes_and_refuses_what_the_stream_format_does(
+    msgs: list[list[bytes]], garbage: bytes, cuts: list[int]
+) -> None:
+    """Whatever follows the hello, in any chunking: the link delivers the
+    messages ``stream.decode`` finds and is closed exactly when it raises."""
+    data = b"".join(wire(m) for m in msgs) + garbage
+    limit = 1 << 20  # frames of any size the garbage claims stay cheap
+    try:
+        expected, _ = stream.decode(data, max_message=limit)
+        refused = False
+    except DecodeError:
+        expected, refused = [], True
+    got: list[Any] = []
+    r, t = reader(got, max_message=limit)
+    feed(r, struct.pack("<I", 3) + data, cuts)
+    assert t.aborted is refused
+    # what came before the garbage arrived either way
+    assert got == [(3, m[0], m[1:]) for m in (msgs if refused else expected)]
 
 
 def test_absurd_headers_close_the_link() -> None:

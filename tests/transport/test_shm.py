@@ -139,19 +139,15 @@ def test_result_segments_are_lent_uncopied_and_come_back(tmp_path) -> None:
 
 
 def test_reader_checks_offsets_against_the_segment(tmp_path) -> None:
-    from zmqmesh.transport.shm import descriptor
-
     pool = ShmPool(str(tmp_path), rank=0)
     raw = pool.alloc(1 << 20)
     assert raw is not None
     reader = ShmReader(str(tmp_path), lambda p, ids: None, lambda f: None)
     with pytest.raises(ValueError, match="holds 1048576 bytes"):
         reader.view(0, 1, "0-1", 4096, offset=(1 << 20) - 4095)
-    assert descriptor([0, 1, "0-1", 4096, 8], 1, 0) == (0, 1, "0-1", 4096, 8)
-    assert descriptor([0, 1, "0-1", 4096], 1, 0) == (0, 1, "0-1", 4096, 0)
-    for bad in ([0, 1, "0-1", 4096, -8], [0, 1, "0-1", 4096, 8, 9], [0, 1, "0-1", 4096, 1.5]):
-        with pytest.raises(ValueError, match="bad shared-memory descriptor"):
-            descriptor(bad, 1, 0)
+    view = reader.view(0, 1, "0-1", 4096, offset=(1 << 20) - 4096)  # the last page
+    assert len(view) == 4096
+    del view
     reader.close()
     pool.close()
 

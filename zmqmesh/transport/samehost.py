@@ -12,10 +12,11 @@ frames still go through shared memory (``shm.py``), and ZeroMQ keeps its
 role for other hosts and for liveness (heartbeats, socket monitors).
 
 All messages from one rank to another on one host take this link, so the
-order of a pair's messages is the stream's order. A message on the stream
-is ``u32 frame count, u64 length per frame, the frames``; the first bytes a
-connecting rank sends are its rank (u32). The reader allocates each frame's
-buffer once and, for large frames, has the kernel read straight into it.
+order of a pair's messages is the stream's order. The stream's format
+(a hello with the connecting rank, then each message's frame count and
+lengths and its frames) is ``wire/stream.py``'s. The reader allocates each
+frame's buffer once and, for large frames, has the kernel read straight
+into it.
 
 Flow control: the writer never lets its stream buffer grow past one
 message; later sends wait in the link's backlog, in order, and ``send``
@@ -31,19 +32,17 @@ import logging
 import mmap
 import select
 import socket
-import struct
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
+from zmqmesh.wire import stream
+
 __all__ = ["LocalLinks", "link_path"]
 
 log = logging.getLogger("zmqmesh.transport")
 
-_COUNT = struct.Struct("<I")
-_LEN = struct.Struct("<Q")
-_MAX_FRAMES = 1 << 16
 _SCRATCH = 256 * 1024  # read size while parsing small frames
 _DIRECT = 64 * 1024  # a frame with at least this much left is read in place
 _LAZY = 256 * 1024  # frames from this size on get pages only as data arrives (_frame)
@@ -73,10 +72,10 @@ class _Reader(asyncio.BufferedProtocol):
         self.links = links
         self.transport: asyncio.Transport | None = None
         self.sender = -1
-        self.scratch = bytearray(_COUNT.size)  # the full size once the hello is good
+        self.scratch = bytearray(stream.HELLO_SIZE)  # the full size once the hello is good
         self.pending = bytearray()  # parsed-not-yet bytes of the current header
         self.frames: list[bytearray | mmap.mmap] = []
-        self.lengths: list[int] = []
+        self.lengths: tuple[int, ...] = ()
         self.filled = 0  # bytes of frames[len(frames) - 1] received
         self.direct: memoryview | None = None
 
@@ -108,18 +107,20 @@ class _Reader(asyncio.BufferedProtocol):
         try:
             self._parse(memoryview(self.scratch)[:nbytes])
         except (ValueError, OSError) as exc:  # OSError: no memory for a frame
-            log.error("rank %d: closed a same-host link: %s", self.links.rank, exc)
+            # ValueError: a hello from no rank it may come from, or a DecodeError
+            who = f" from rank {self.sender}" if self.sender >= 0 else ""
+            log.error("rank %d: closed a same-host link%s: %s", self.links.rank, who, exc)
             assert self.transport is not None
             self.transport.abort()
 
     def _parse(self, data: memoryview) -> None:
         while data:
             if self.sender < 0:  # the hello: the connecting rank
-                need = _COUNT.size - len(self.pending)
+                need = stream.HELLO_SIZE - len(self.pending)
                 self.pending += data[:need]
                 data = data[need:]
-                if len(self.pending) == _COUNT.size:
-                    sender = _COUNT.unpack(self.pending)[0]
+                if len(self.pending) == stream.HELLO_SIZE:
+                    sender = stream.parse_hello(self.pending)
                     if sender not in self.links.paths:  # no same-host rank of the job
                         raise ValueError(f"a link announced rank {sender}")
                     if any(r.sender == sender for r in self.links.readers if r is not self):
@@ -147,15 +148,12 @@ class _Reader(asyncio.BufferedProtocol):
     def _whole(self, data: memoryview) -> memoryview | None:
         """The common case, a small message wholly in ``data``: taken in one
         go (returns the rest), or None to parse it piece by piece."""
-        if len(data) < _COUNT.size:
+        lengths = stream.parse_header(data, max_message=self.links.max_message)
+        if lengths is None:
             return None
-        count = _COUNT.unpack_from(data)[0]
-        start = _COUNT.size + count * _LEN.size
-        if not 0 < count <= _MAX_FRAMES or len(data) < start:
-            return None
-        lengths = struct.unpack_from(f"<{count}Q", data, _COUNT.size)
+        start = stream.header_size(len(lengths))
         end = start + sum(lengths)
-        if len(data) < end or end - start > self.links.max_message:
+        if len(data) < end:
             return None
         header = bytes(data[start : start + lengths[0]])
         start += lengths[0]
@@ -167,24 +165,18 @@ class _Reader(asyncio.BufferedProtocol):
         return data[end:]
 
     def _header(self, data: memoryview) -> memoryview:
+        """Take from ``data`` what the message header in ``pending`` still
+        needs (returns the rest); once whole, start the message's frames."""
         buf = self.pending
-        if len(buf) < _COUNT.size:
-            need = _COUNT.size - len(buf)
+        need = stream.header_missing(buf)
+        while need and data:
             buf += data[:need]
             data = data[need:]
-            if len(buf) < _COUNT.size:
-                return data
-        count = _COUNT.unpack_from(buf)[0]
-        if not 0 < count <= _MAX_FRAMES:
-            raise ValueError(f"a message of {count} frames from rank {self.sender}")
-        need = _COUNT.size + count * _LEN.size - len(buf)
-        buf += data[:need]
-        data = data[need:]
-        if len(buf) < _COUNT.size + count * _LEN.size:
+            need = stream.header_missing(buf)
+        if need:
             return data
-        lengths = [_LEN.unpack_from(buf, _COUNT.size + k * _LEN.size)[0] for k in range(count)]
-        if sum(lengths) > self.links.max_message:
-            raise ValueError(f"a message of {sum(lengths)} bytes from rank {self.sender}")
+        lengths = stream.parse_header(buf, max_message=self.links.max_message)
+        assert lengths is not None  # whole
         buf.clear()
         self.lengths = lengths
         self.frames = [_frame(lengths[0])]
@@ -199,7 +191,7 @@ class _Reader(asyncio.BufferedProtocol):
             self.filled = 0
             if self.lengths[len(self.frames) - 1]:
                 return
-        frames, self.frames, self.lengths, self.filled = self.frames, [], [], 0
+        frames, self.frames, self.lengths, self.filled = self.frames, [], (), 0
         self.links.accept(self.sender, bytes(frames[0]), frames[1:])
 
 
@@ -213,7 +205,7 @@ class _Writer(asyncio.Protocol):
     def connection_made(self, base: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, base)
         transport.set_write_buffer_limits(high=0)  # told as soon as anything waits
-        transport.write(_COUNT.pack(self.me))  # the hello
+        transport.write(stream.pack_hello(self.me))
         self.link.ready(transport)
 
     def pause_writing(self) -> None:
@@ -375,15 +367,16 @@ class LocalLinks:
 
     def send(self, rank: int, frames: Sequence[Any]) -> asyncio.Future[None] | None:
         """Send one message to ``rank``; None when the kernel took it at once
-        (the caller may reuse its buffers), else a future for that moment."""
+        (the caller may reuse its buffers), else a future for that moment.
+        ``ValueError`` for a message the stream cannot carry (no frames, or
+        more than ``stream.MAX_FRAMES``), before anything is sent."""
+        parts = stream.encode(frames)  # ValueError before anything is sent
         link = self.links.get(rank)
         if link is None:
             link = self.links[rank] = _Link(rank)
             self._spawn(self._connect(link))
         if link.dead:
             return None  # the peer is gone; waiting for it would hang
-        sizes = [f.nbytes if type(f) is memoryview else len(f) for f in frames]
-        parts = [struct.pack(f"<I{len(sizes)}Q", len(sizes), *sizes), *frames]
         fut: asyncio.Future[None]
         if link.full or link.backlog:
             fut = self.loop.create_future()

@@ -33,13 +33,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack  # type: ignore[import-untyped]
 import numpy as np
 
 from zmqmesh.collectives.base import results
-from zmqmesh.wire import Kind, unpack_envelope
+from zmqmesh.wire import Kind, shmdesc, unpack_envelope
+from zmqmesh.wire.shmdesc import SharedFrame
 
-__all__ = ["SHM_MIN", "SharedMemory", "ShmPool", "ShmReader", "descriptor"]
+__all__ = ["SHM_MIN", "SharedMemory", "ShmPool", "ShmReader"]
 
 # Frames at least this large go through shared memory to same-host peers.
 SHM_MIN = 256 * 1024
@@ -116,11 +116,11 @@ class ShmPool:
         self, frames: Sequence[Any], peer: int, *, lend: bool = False
     ) -> tuple[list[Any] | None, list[int]]:
         """``frames`` with each large one moved into a segment for ``peer``
-        (left empty) and a descriptor frame appended, None if none moved; and
-        the ids of frames lent rather than copied (only with ``lend``, for
-        frames that lie in a result segment)."""
+        (left empty) and a descriptor frame (``wire/shmdesc.py``) appended,
+        None if none moved; and the ids of frames lent rather than copied
+        (only with ``lend``, for frames that lie in a result segment)."""
         out: list[Any] | None = None
-        desc: list[tuple[Any, ...]] = []
+        desc: list[SharedFrame] = []
         lent: list[int] = []
         for i, frame in enumerate(frames[1:]):
             n = len(frame)
@@ -129,7 +129,7 @@ class ShmPool:
             loan = self._lend(frame, peer) if lend else None
             if loan is not None:
                 lent.append(loan[0])
-                desc.append((i, loan[0], loan[1], n, loan[2]))
+                desc.append(SharedFrame(i, loan[0], loan[1], n, loan[2], lent=True))
             elif self.has_room(n):
                 # Not for collectives: every rank copies at the same time, and
                 # two threads per rank would only contend for the cores.
@@ -142,14 +142,14 @@ class ShmPool:
                     ident, name = self.put(memoryview(frame), peer, split=split)
                 except OSError:  # no room in /dev/shm: this frame takes the socket
                     continue
-                desc.append((i, ident, name, n))
+                desc.append(SharedFrame(i, ident, name, n))
             else:
                 continue
             if out is None:
                 out = list(frames)
             out[1 + i] = b""
         if out is not None:
-            out.append(msgpack.packb(desc))
+            out.append(shmdesc.encode(desc))
         return out, lent
 
     def _lend(self, frame: Any, peer: int) -> tuple[int, str, int] | None:
@@ -193,13 +193,11 @@ class ShmPool:
 
     def release(self, idents: list[int], peer: int = -1) -> list[int]:
         """Rank ``peer`` is done with these segments: they may be reused.
-        Returns the ids among them of frames lent to ``peer``. Ids that are
-        not ints, or name segments not lent to ``peer``, are ignored: no
-        other rank can free a segment a receiver still reads."""
+        Returns the ids among them of frames lent to ``peer``. Ids of
+        segments not lent to ``peer`` are ignored: no other rank can free a
+        segment a receiver still reads."""
         returned = []
         for ident in idents:
-            if type(ident) is not int:
-                continue
             if self._lent.get(ident, -2) == peer:
                 del self._lent[ident]
                 returned.append(ident)
@@ -286,28 +284,21 @@ class ShmReader:
         self._views: dict[int, weakref.finalize[Any, Any]] = {}  # id(holder) -> its finalizer
         self._closed = False
 
-    def swap_in(self, msg: list[Any], raw: bytes, sender: int) -> None:
+    def swap_in(self, msg: list[Any], raw: Any, sender: int) -> None:
         """Put back in ``msg`` (``[header, *frames]``) the frames the
-        descriptor ``raw`` says are in ``sender``'s segments."""
-        desc = msgpack.unpackb(raw, max_array_len=max(len(msg), 5))
-        if not isinstance(desc, list):
-            raise ValueError(f"bad shared-memory descriptor from rank {sender}")
-        seen: set[int] = set()
-        for item in desc:
-            index, ident, name, nbytes, offset = descriptor(item, len(msg) - 1, sender)
-            if index in seen or len(msg[1 + index]) != 0:
-                raise ValueError(
-                    f"shared-memory descriptor for frame {index} from rank {sender} "
-                    "names a frame twice or one that carries data"
-                )
-            seen.add(index)
-            msg[1 + index] = self.view(sender, ident, name, nbytes, offset)
+        descriptor frame ``raw`` says are in ``sender``'s segments. Raises
+        ``DecodeError`` for a malformed descriptor (``shmdesc.decode``), and
+        ``OSError`` or ``ValueError`` for a segment it cannot map."""
+        for place in shmdesc.decode(raw, [len(frame) for frame in msg[1:]]):
+            msg[1 + place.index] = self.view(
+                sender, place.ident, place.name, place.nbytes, place.offset
+            )
 
     def view(self, peer: int, ident: int, name: str, nbytes: int, offset: int = 0) -> memoryview:
         """A read-write view of ``nbytes`` at ``offset`` in segment ``name``,
-        released to ``peer`` once nothing refers to it."""
-        if "/" in name or name.startswith("."):
-            raise ValueError(f"bad shared-memory segment name {name!r}")
+        released to ``peer`` once nothing refers to it. ``DecodeError`` for
+        a ``name`` that is no plain file name (``shmdesc.check_name``)."""
+        shmdesc.check_name(name)
         end = offset + nbytes
         mm = self._maps.get(name)
         if mm is None or len(mm) < end:
@@ -437,20 +428,3 @@ class SharedMemory:
 
 def _copy(dst: np.ndarray, src: np.ndarray, lo: int, hi: int) -> None:
     dst[lo:hi] = src[lo:hi]
-
-
-def descriptor(item: object, nframes: int, sender: int) -> tuple[int, int, str, int, int]:
-    """A validated ``(frame index, segment id, segment name, nbytes, offset)``
-    from ``[index, id, name, nbytes]`` or, for a lent frame, with the offset
-    appended."""
-    if (
-        isinstance(item, list)
-        and len(item) in (4, 5)
-        and type(item[0]) is int
-        and type(item[1]) is int
-        and type(item[2]) is str
-        and all(type(x) is int and x >= 0 for x in item[3:])
-        and 0 <= item[0] < nframes
-    ):
-        return item[0], item[1], item[2], item[3], item[4] if len(item) == 5 else 0
-    raise ValueError(f"bad shared-memory descriptor {item!r:.80} from rank {sender}")

@@ -24,15 +24,16 @@ writable, so order is kept.
 
 Between ranks on one host, frames of at least ``SHM_MIN`` bytes travel
 through shared memory instead (``shm.py``): the transport swaps each for an
-empty frame, appends a descriptor frame and sets bit 0 of the envelope's
-transport-flags byte; the receiving transport swaps the views back in, so
-the layers above never see the difference. Bit 1 marks the transport's own
-*release* messages, which return segments to their sender's pool.
+empty frame, appends a descriptor frame and flags the message in the
+envelope's transport-flags byte; the receiving transport swaps the views
+back in, so the layers above never see the difference. The transport's own
+*release* notices return segments to their sender's pool. The flags byte,
+the notices and the routing ids are ``wire/control.py``'s.
 
 Ranks on one host exchange messages over AF_UNIX stream links read by the
-event loop itself, not through ZeroMQ (``local.py`` says why: latency);
-ZeroMQ keeps other hosts and liveness. Bits 2 and 3 of the flags byte are
-the *goodbye* a leaving rank sends each peer and the answer (``goodbye``).
+event loop itself, not through ZeroMQ (``samehost.py`` says why: latency);
+ZeroMQ keeps other hosts and liveness. A leaving rank's *goodbye* to each
+peer and the answer are notices too (``goodbye``).
 
 Invariants: messages to one peer leave in call order; a message is handed to
 ZeroMQ whole or not at all; nothing is sent after ``close()``.
@@ -44,20 +45,19 @@ import asyncio
 import enum
 import logging
 import os
-import struct
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-import msgpack  # type: ignore[import-untyped]
 import zmq
 import zmq.utils.monitor
 
+from zmqmesh.errors import DecodeError
 from zmqmesh.transport.samehost import LocalLinks, link_path
 from zmqmesh.transport.security import JobKeys
 from zmqmesh.transport.shm import SharedMemory
 from zmqmesh.transport.zerocopy import Releases, send_now
-from zmqmesh.wire import ENVELOPE_SIZE, Envelope, Kind, pack_envelope
+from zmqmesh.wire import control
 
 __all__ = ["MAX_FRAME", "SEND_COPY_BELOW", "Transport", "TransportState"]
 
@@ -65,23 +65,6 @@ log = logging.getLogger("zmqmesh.transport")
 
 Frames = list[Any]  # [header bytes, *buffer views] on receive; bytes/memoryview on send
 Deliver = Callable[[Frames, int], None]  # (message, the sending world rank)
-
-# The envelope's transport-flags byte (see wire/envelope.py).
-_FLAGS_AT = 3
-_FLAG_SHM = 1  # frames listed in the trailing descriptor frame are in shared memory
-_FLAG_RELEASE = 2  # a transport release message: segment ids back to their sender
-_FLAG_BYE = 4  # a leaving rank asks: have you read all I sent? (see goodbye)
-_FLAG_BYE_ACK = 8  # ... yes
-
-
-def _own_header(flag: int) -> bytes:
-    raw = pack_envelope(Envelope(Kind.CTRL, 0, 0, 0))
-    return bytes(b | (flag if i == _FLAGS_AT else 0) for i, b in enumerate(raw))
-
-
-_RELEASE_HEADER = _own_header(_FLAG_RELEASE)
-_BYE_HEADER = _own_header(_FLAG_BYE)
-_BYE_ACK_HEADER = _own_header(_FLAG_BYE_ACK)
 
 # Liveness: ZeroMQ heartbeats every second; a connection dropped (by a
 # heartbeat timeout, or by the peer's end going away) and not re-made within
@@ -248,7 +231,7 @@ class Transport:
             if endpoint is None:
                 raise ValueError(f"no endpoint known for rank {rank}")
             sock: zmq.Socket[Any] = self._zctx.socket(zmq.DEALER)
-            sock.setsockopt(zmq.ROUTING_ID, struct.pack("!I", self.rank))
+            sock.setsockopt(zmq.ROUTING_ID, control.pack_routing_id(self.rank))
             sock.linger = self._linger_ms
             sock.sndhwm = _HWM
             if self._keys is not None:
@@ -353,26 +336,33 @@ class Transport:
                     return
                 log.error("rank %d: receive failed: %s", self.rank, exc)
                 return
+            sender = -1
             try:
-                sender = self._sender(frames[0])
-                if not 0 <= sender < len(self._endpoints) or sender == self.rank:
-                    # Every rank's DEALER says its rank; anything else is no
-                    # rank of the job and may not speak for one.
-                    raise ValueError("the connection it came on is no other rank's")
+                sender = self._sender(frames[0].bytes)
                 msg = self._unpack(sender, frames[1].bytes, [f.buffer for f in frames[2:]])
                 if msg is not None:
                     self._on_message(msg, sender)
             except Exception as bad:
-                # one line, not a traceback per message: hostile input is cheap to send
-                log.error("rank %d: dropped an inbound message: %s", self.rank, bad)
+                self._dropped(sender, bad)
         # Budget spent and the FD will not fire again for what is queued.
         self._loop.call_soon(self._drain)
 
-    @staticmethod
-    def _sender(ident: Any) -> int:
-        """The world rank in a DEALER's routing id (-1 if it is not one)."""
-        raw = ident.bytes
-        return int(struct.unpack("!I", raw)[0]) if len(raw) == 4 else -1
+    def _sender(self, routing_id: bytes) -> int:
+        """The other rank of the job a DEALER's routing id names. Every
+        rank's DEALER says its rank; a connection that names no other rank
+        may not speak for one: ``ValueError``."""
+        try:
+            sender = control.parse_routing_id(routing_id)
+        except DecodeError as exc:
+            raise ValueError(f"the connection it came on is no other rank's: {exc}") from None
+        if not 0 <= sender < len(self._endpoints) or sender == self.rank:
+            raise ValueError(f"the connection it came on is no other rank's: it says {sender}")
+        return sender
+
+    def _dropped(self, sender: int, why: Exception) -> None:
+        # one line, not a traceback per message: hostile input is cheap to send
+        who = f" from rank {sender}" if sender >= 0 else ""
+        log.error("rank %d: dropped an inbound message%s: %s", self.rank, who, why)
 
     def _accept_local(self, sender: int, header: bytes, buffers: list[Any]) -> None:
         """A message from a same-host link (see ``_drain`` for ZeroMQ's)."""
@@ -381,29 +371,31 @@ class Transport:
             if msg is not None:
                 self._on_message(msg, sender)
         except Exception as bad:
-            log.error("rank %d: dropped an inbound message: %s", self.rank, bad)
+            self._dropped(sender, bad)
         over = self._paused is not None and self._paused()
         if over and self.local is not None and self._loop.time() > self._force_until:
             self.local.pause()
 
     def _unpack(self, sender: int, header: bytes, buffers: list[Any]) -> list[Any] | None:
-        """A message as received -> ``[header bytes, *buffer views]`` for the
-        engine; None for a message the transport consumed itself."""
-        flags = header[_FLAGS_AT] if len(header) > _FLAGS_AT else 0
-        if not flags:
+        """A message as received from ``sender`` (another rank of the job)
+        -> ``[header bytes, *buffer views]`` for the engine; None for a
+        notice the transport consumed itself. Raises ``DecodeError`` for
+        malformed transport bytes (``control.decode``, ``shmdesc.decode``)
+        and ``ValueError`` for shared memory this rank does not share."""
+        if not control.flags_of(header):
             return [header, *buffers]
-        if flags in (_FLAG_BYE, _FLAG_BYE_ACK) and 0 <= sender < len(self._endpoints):
-            self._bye(sender, ack=flags == _FLAG_BYE_ACK)
+        what = control.decode(header, len(buffers))
+        if isinstance(what, control.Goodbye):
+            self._bye(sender, ack=what.ack)
             return None
-        if flags & _FLAG_RELEASE:
-            idents = msgpack.unpackb(header[ENVELOPE_SIZE:], max_array_len=1 << 16)
-            if self.shm is not None and sender >= 0 and isinstance(idents, list):
-                self.shm.released(idents, sender)
+        if isinstance(what, control.Release):
+            if self.shm is not None:
+                self.shm.released(list(what.idents), sender)
             return None
-        if flags != _FLAG_SHM or self.shm is None or len(buffers) < 1:
-            raise ValueError(f"unexpected transport flags {flags:#x} from rank {sender}")
+        if self.shm is None:
+            raise ValueError(f"shared-memory frames from rank {sender}, which shares none")
         msg = [header, *buffers[:-1]]
-        self.shm.reader.swap_in(msg, bytes(buffers[-1]), sender)
+        self.shm.reader.swap_in(msg, buffers[-1], sender)
         return msg
 
     def flush_releases(self) -> None:
@@ -426,7 +418,8 @@ class Transport:
 
     def _send_release(self, peer: int, idents: list[int]) -> None:
         if self.state is TransportState.OPEN and self.shm is not None and peer in self.shm.peers:
-            self.send(peer, [_RELEASE_HEADER + msgpack.packb(idents)])
+            for header in control.release_headers(idents):
+                self.send(peer, [header])
 
     # -- outbound ---------------------------------------------------------
     def send(
@@ -443,9 +436,7 @@ class Transport:
         if self.shm is not None and rank in self.shm.peers:
             moved, loan = self.shm.swap_out(frames, rank, lend)
             if moved is not None:
-                header = bytearray(frames[0])
-                header[_FLAGS_AT] |= _FLAG_SHM
-                moved[0] = bytes(header)
+                moved[0] = control.mark_shared(frames[0])
                 sent = self._hand_over(rank, moved)
                 return loan or sent  # a loan comes back only after the message arrived
         return self._hand_over(rank, frames)
@@ -512,7 +503,7 @@ class Transport:
     def _bye(self, sender: int, *, ack: bool) -> None:
         if not ack:  # everything sender sent before this is read: say so
             if self.state is TransportState.OPEN:
-                self.send(sender, [_BYE_ACK_HEADER])
+                self.send(sender, [control.Goodbye(ack=True).encode()])
             return
         peer = self._peers.get(sender)
         if peer is not None and peer.bye is not None and not peer.bye.done():
@@ -530,7 +521,7 @@ class Transport:
         for rank, peer in self._peers.items():
             if peer.sent and rank not in gone():
                 peer.bye = self._loop.create_future()
-                self.send(rank, [_BYE_HEADER])
+                self.send(rank, [control.Goodbye(ack=False).encode()])
                 waiting[rank] = peer.bye
         while waiting and self._loop.time() < deadline:
             await asyncio.wait(list(waiting.values()), timeout=0.05)

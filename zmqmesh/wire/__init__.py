@@ -5,6 +5,11 @@ list ``[header, *buffers]``; the header opens with a fixed-size
 :class:`Envelope` (parsed by :func:`peek_envelope` without touching the
 payload) followed by the msgpack payload, and each ndarray travels in its own
 buffer frame without copies. See ``codec.py`` for the payload rules.
+
+The transport's own formats are modules of their own, used by name:
+``control`` (routing ids, the transport-flags byte and its notices),
+``stream`` (same-host stream framing) and ``shmdesc`` (shared-memory
+descriptors).
 """
 
 from .codec import COPY_THRESHOLD, decode, encode, payload_nbytes, peek_envelope

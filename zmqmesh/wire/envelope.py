@@ -8,7 +8,7 @@ little-endian C struct, parsed with one precompiled :class:`struct.Struct`::
     0      1     magic   b"Z"
     1      1     version VERSION
     2      1     kind    Kind (u8)
-    3      1     transport flags (0 here; the transport's own, see transport/transport.py)
+    3      1     transport flags (0 here; the transport's own, see control.py)
     4      4     ctx     communicator context id (u32)
     8      4     source  sender's rank in that communicator (u32)
     12     8     tag     signed int64; user tags >= 0, negative ones are internal
