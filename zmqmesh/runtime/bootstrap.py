@@ -35,6 +35,7 @@ from zmqmesh.runtime.profile import Recorder
 from zmqmesh.runtime.profile import install as install_profile
 from zmqmesh.runtime.topocomm import EdgeComm, TopoComm
 from zmqmesh.transport.network import Network
+from zmqmesh.wire.rendezvous import Failed
 
 __all__ = ["LocalWorld", "finalize", "init"]
 
@@ -164,9 +165,8 @@ async def _wire(spec: JobSettings) -> Engine:
     return engine
 
 
-def _on_notice(engine: Engine, notice: Any) -> None:
-    if isinstance(notice, dict) and isinstance(notice.get("failed"), int):
-        engine.peer_failed(notice["failed"], str(notice.get("detail", "gone")))
+def _on_notice(engine: Engine, notice: Failed) -> None:
+    engine.peer_failed(notice.rank, notice.detail)
 
 
 class LocalWorld:

@@ -21,6 +21,7 @@ import zmq
 from zmqmesh.transport.rendezvous import RendezvousServer, exchange, notice_reader
 from zmqmesh.transport.security import Guard, JobKeys, load_keys
 from zmqmesh.transport.transport import Transport
+from zmqmesh.wire.rendezvous import Failed
 
 __all__ = ["Network"]
 
@@ -63,7 +64,7 @@ class Network:
             self._notices = kept[0]
         return table
 
-    def watch_notices(self, transport: Transport, on_notice: Callable[[Any], None]) -> None:
+    def watch_notices(self, transport: Transport, on_notice: Callable[[Failed], None]) -> None:
         """Hand the notices the launcher (or rank 0) sends after start-up,
         such as which ranks are gone, to ``on_notice`` on the event loop."""
         sock = self._notices

@@ -22,11 +22,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import msgpack  # type: ignore[import-untyped]
 import zmq
 
-from zmqmesh.errors import LaunchError
+from zmqmesh.errors import DecodeError, LaunchError
 from zmqmesh.transport.security import Guard, JobKeys
+from zmqmesh.wire.rendezvous import (
+    Failed,
+    Hello,
+    Refusal,
+    Table,
+    decode_hello,
+    decode_notice,
+    decode_reply,
+)
 
 __all__ = ["RendezvousServer", "exchange", "notice_reader"]
 
@@ -68,18 +76,15 @@ class RendezvousServer:
         self._thread = threading.Thread(target=self._serve, name="zmqmesh-rendezvous", daemon=True)
         self._thread.start()
 
-    def _check(self, hello: Any, seen: dict[int, Any]) -> str | None:
-        if not isinstance(hello, dict):
-            return "malformed hello"
-        rank = hello.get("rank")
-        if hello.get("job") != self.job:
+    def _check(self, hello: Hello, seen: dict[int, Any]) -> str | None:
+        if hello.job != self.job:
             return "hello for another job"
-        if hello.get("size") != self.size:
-            return f"size mismatch: job has {self.size} ranks, rank says {hello.get('size')!r}"
-        if not isinstance(rank, int) or not 0 <= rank < self.size:
-            return f"rank {rank!r} out of range for a job of {self.size}"
-        if rank in seen:
-            return f"rank {rank} checked in twice"
+        if hello.size != self.size:
+            return f"size mismatch: job has {self.size} ranks, rank says {hello.size!r}"
+        if not 0 <= hello.rank < self.size:
+            return f"rank {hello.rank!r} out of range for a job of {self.size}"
+        if hello.rank in seen:
+            return f"rank {hello.rank} checked in twice"
         return None
 
     def _serve(self) -> None:
@@ -93,16 +98,17 @@ class RendezvousServer:
                     continue
                 ident, body = parts
                 try:
-                    hello = msgpack.unpackb(body, raw=False)
-                except Exception:
-                    hello = None
-                problem = self._check(hello, seen)
+                    hello = decode_hello(body)
+                except DecodeError as exc:
+                    problem: str | None = f"malformed hello: {exc}"
+                else:
+                    problem = self._check(hello, seen)
                 if problem is not None:
-                    self._sock.send_multipart([ident, msgpack.packb({"error": problem})])
+                    self._sock.send_multipart([ident, Refusal(problem).encode()])
                     continue
-                seen[hello["rank"]] = (ident, hello.get("info"))
+                seen[hello.rank] = (ident, hello.info)
             if len(seen) == self.size:
-                table = msgpack.packb({"table": [seen[r][1] for r in range(self.size)]})
+                table = Table([seen[r][1] for r in range(self.size)]).encode()
                 for r in range(self.size):
                     self._sock.send_multipart([seen[r][0], table])
                 self.done.set()
@@ -121,7 +127,7 @@ class RendezvousServer:
                 if self._sock.poll(0):
                     self._sock.recv_multipart()  # nothing is expected from ranks now
                 continue
-            notice = msgpack.packb({"failed": rank, "detail": detail})
+            notice = Failed(rank, detail).encode()
             for r, ident in enumerate(idents):
                 if r != rank:
                     with contextlib.suppress(zmq.ZMQError):
@@ -169,7 +175,7 @@ def exchange(
         keys.client(sock)
     try:
         sock.connect(endpoint)
-        sock.send(msgpack.packb({"rank": rank, "size": size, "job": job, "info": info}))
+        sock.send(Hello(rank, size, job, info).encode())
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -178,13 +184,15 @@ def exchange(
                     f"rank {rank}: no rendezvous with the other {size - 1} ranks at {endpoint} "
                     f"within {timeout:g} s"
                 )
-            reply = msgpack.unpackb(sock.recv(), raw=False)
-            if isinstance(reply, dict) and "error" in reply:
-                raise LaunchError(
-                    f"rank {rank}: rendezvous at {endpoint} refused: {reply['error']}"
-                )
-            if isinstance(reply, dict) and isinstance(reply.get("table"), list):
-                table: list[Any] = reply["table"]
+            try:
+                reply = decode_reply(sock.recv())
+            except DecodeError as exc:  # not from our server: wait for its answer
+                log.warning("rank %d: ignored a rendezvous reply: %s", rank, exc)
+                continue
+            if isinstance(reply, Refusal):
+                raise LaunchError(f"rank {rank}: rendezvous at {endpoint} refused: {reply.error}")
+            if isinstance(reply, Table):
+                table: list[Any] = reply.infos
                 if keep is not None:  # the caller listens for failure notices on it
                     keep.append(sock)
                     sock = None
@@ -194,8 +202,8 @@ def exchange(
             sock.close()
 
 
-def notice_reader(sock: zmq.Socket[Any], on_notice: Callable[[Any], None]) -> Callable[[], None]:
-    """A reader callback for the launcher's notices (msgpack maps) on ``sock``."""
+def notice_reader(sock: zmq.Socket[Any], on_notice: Callable[[Failed], None]) -> Callable[[], None]:
+    """A reader callback for the launcher's notices on ``sock``."""
 
     def read() -> None:
         while not sock.closed:
@@ -204,8 +212,10 @@ def notice_reader(sock: zmq.Socket[Any], on_notice: Callable[[Any], None]) -> Ca
             except zmq.ZMQError:  # Again included
                 return
             try:
-                on_notice(msgpack.unpackb(body, raw=False))
-            except Exception:
-                log.exception("bad notice from the launcher")
+                notice = decode_notice(body)
+            except DecodeError as exc:
+                log.error("dropped a notice from the launcher: %s", exc)
+                continue
+            on_notice(notice)
 
     return read

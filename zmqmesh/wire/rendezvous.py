@@ -1,0 +1,132 @@
+"""The rendezvous's messages: how ranks learn each other's endpoints.
+
+Each is one msgpack map in one ZeroMQ frame (``transport/rendezvous.py``
+moves them):
+
+    Hello    rank -> server   {"rank": int, "size": int, "job": str, "info": any}
+    Table    server -> rank   {"table": [info_0, ..., info_{size-1}]}
+    Refusal  server -> rank   {"error": str}
+    Failed   server -> rank   {"failed": int, "detail": str}   (after the table)
+
+Decoders raise :class:`DecodeError` naming what is wrong; a server answers
+a hello that does not decode with a :class:`Refusal` and carries on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack  # type: ignore[import-untyped]
+
+from ..errors import DecodeError
+
+__all__ = [
+    "MAX_MESSAGE",
+    "Failed",
+    "Hello",
+    "Refusal",
+    "Table",
+    "decode_hello",
+    "decode_notice",
+    "decode_reply",
+]
+
+# A hello carries one rank's endpoints (a few hundred bytes); a table those of
+# every rank. Larger input is refused before it is parsed.
+MAX_MESSAGE = 64 * 2**20
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """A rank checks in: who it is, in which job, and how to reach it."""
+
+    rank: int
+    size: int
+    job: str
+    info: Any
+
+    def encode(self) -> bytes:
+        out: bytes = msgpack.packb(
+            {"rank": self.rank, "size": self.size, "job": self.job, "info": self.info}
+        )
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """Every rank's ``info``, by rank: the answer once all have checked in."""
+
+    infos: list[Any]
+
+    def encode(self) -> bytes:
+        out: bytes = msgpack.packb({"table": self.infos})
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The server's answer to a hello that cannot belong to the job."""
+
+    error: str
+
+    def encode(self) -> bytes:
+        out: bytes = msgpack.packb({"error": self.error})
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A notice after start-up: rank ``rank`` is gone, for ``detail``."""
+
+    rank: int
+    detail: str
+
+    def encode(self) -> bytes:
+        out: bytes = msgpack.packb({"failed": self.rank, "detail": self.detail})
+        return out
+
+
+def _map(raw: bytes, what: str) -> dict[Any, Any]:
+    if len(raw) > MAX_MESSAGE:
+        raise DecodeError(f"{what} of {len(raw)} bytes is over the {MAX_MESSAGE}-byte limit")
+    try:
+        obj = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+    except Exception as exc:  # msgpack raises several types for bad input
+        raise DecodeError(f"{what} is not msgpack: {exc}") from None
+    if not isinstance(obj, dict):
+        raise DecodeError(f"{what} is a {type(obj).__name__}, not a map")
+    return obj
+
+
+def _int(obj: dict[Any, Any], key: str, what: str) -> int:
+    value = obj.get(key)
+    if type(value) is not int:
+        raise DecodeError(f"{what}: {key!r} must be an int, got {value!r}")
+    return value
+
+
+def decode_hello(raw: bytes) -> Hello:
+    """The :class:`Hello` in ``raw``; raises :class:`DecodeError`."""
+    obj = _map(raw, "hello")
+    job = obj.get("job")
+    if type(job) is not str:
+        raise DecodeError(f"hello: 'job' must be a str, got {job!r}")
+    return Hello(_int(obj, "rank", "hello"), _int(obj, "size", "hello"), job, obj.get("info"))
+
+
+def decode_reply(raw: bytes) -> Table | Refusal:
+    """The server's answer to a hello; raises :class:`DecodeError`."""
+    obj = _map(raw, "rendezvous reply")
+    if "error" in obj:
+        return Refusal(str(obj["error"]))
+    table = obj.get("table")
+    if type(table) is not list:
+        raise DecodeError("rendezvous reply has neither 'table' (a list) nor 'error'")
+    return Table(table)
+
+
+def decode_notice(raw: bytes) -> Failed:
+    """A notice sent after the table; raises :class:`DecodeError`."""
+    obj = _map(raw, "notice")
+    return Failed(_int(obj, "failed", "notice"), str(obj.get("detail", "gone")))
