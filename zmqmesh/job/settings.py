@@ -39,7 +39,7 @@ from typing import Any
 from zmqmesh.errors import LaunchError
 from zmqmesh.job.foreign import ForeignJob, foreign_job
 from zmqmesh.job.variables import flag, integer, non_negative, port, seconds
-from zmqmesh.transport.transport import MAX_FRAME
+from zmqmesh.transport.transport import FAILURE_TIMEOUT, MAX_FRAME
 
 __all__ = [
     "FAILURE_TIMEOUT",
@@ -54,9 +54,6 @@ __all__ = [
     "read_failure_timeout",
 ]
 
-FAILURE_TIMEOUT = 5.0
-"""Seconds a peer may stay unreachable before it counts as failed (API.md:
-``RankFailedError`` "within the failure timeout, default 5 s")."""
 FAILURE_TIMEOUT_MIN = 0.5
 FAILURE_TIMEOUT_MAX = 3600.0
 

@@ -80,6 +80,10 @@ _HWM = 128
 LINGER_MS = 10_000
 # Largest frame a rank accepts (ZMQ_MAXMSGSIZE); ZMQMESH_MAX_FRAME overrides.
 MAX_FRAME = 4 * 2**30
+# Seconds a peer may stay unreachable before it counts as failed (API.md:
+# RankFailedError "within the failure timeout, default 5 s"); the job's
+# settings (job/settings.py) take their default from here.
+FAILURE_TIMEOUT = 5.0
 
 # Messages handled per inbound wake-up before yielding to other tasks.
 _DRAIN_BUDGET = 256
@@ -130,7 +134,7 @@ class Transport:
         linger_ms: int = LINGER_MS,
         copy_below: int = SEND_COPY_BELOW,
         keys: JobKeys | None = None,
-        failure_timeout: float = 5.0,
+        failure_timeout: float = FAILURE_TIMEOUT,
         on_lost: Callable[[int, str], None] | None = None,
         paused: Callable[[], bool] | None = None,
         max_frame: int = MAX_FRAME,
