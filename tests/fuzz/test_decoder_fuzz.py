@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
-import tracemalloc
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
@@ -43,13 +41,10 @@ from zmqmesh.wire.tags import (
     TUPLE,
 )
 
+from .limits import bounded as _bounded
+
 SCALE = max(1, int(os.environ.get("ZMQMESH_FUZZ_SCALE", "1")))
 pytestmark = pytest.mark.timeout(120 * SCALE)
-PEAK_LIMIT = 64 * 2**20  # bytes: tracemalloc peak allowed for one decode
-# Seconds for one decode. Every case takes milliseconds; the limit only
-# catches blow-ups (a quadratic decode takes minutes), so it is generous:
-# a loaded shared machine must not fail it.
-TIME_LIMIT = 15.0
 
 
 def fuzz(n: int) -> settings:
@@ -59,6 +54,12 @@ def fuzz(n: int) -> settings:
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
+
+
+def bounded(frames: list[Any], **kw: Any) -> Any:
+    """``decode(frames)``: its result or its DecodeError, within the bounds
+    of ``limits.py``; any other exception fails the test."""
+    return _bounded(lambda: decode(frames, **kw))
 
 
 HEADER = pack_envelope(Envelope(Kind.P2P, 3, 1, 7))
@@ -84,26 +85,6 @@ def packb(value: Any) -> bytes:
 
 def array_message(dtype: Any, shape: Any, fortran: Any, *buffers: bytes, index: Any = 0) -> list:
     return [HEADER + packb([MARK[ARRAY], index, dtype, shape, fortran]), *buffers]
-
-
-def bounded(frames: list[Any], **kw: Any) -> Any:
-    """``decode(frames)``: its result or its DecodeError, after checking that
-    it took under TIME_LIMIT and a tracemalloc peak under PEAK_LIMIT. Any
-    other exception propagates (and fails the test)."""
-    tracemalloc.start()
-    try:
-        start = time.perf_counter()
-        try:
-            outcome: Any = decode(frames, **kw)
-        except DecodeError as exc:
-            outcome = exc
-        elapsed = time.perf_counter() - start
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < PEAK_LIMIT, f"decode allocated {peak / 2**20:.1f} MiB"
-    assert elapsed < TIME_LIMIT, f"decode took {elapsed:.2f} s"
-    return outcome
 
 
 def rejected(frames: list[Any], **kw: Any) -> DecodeError:

@@ -14,9 +14,6 @@ from __future__ import annotations
 import os
 import random
 import struct
-import time
-import tracemalloc
-from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,29 +22,11 @@ from hypothesis import strategies as st
 from zmqmesh.errors import DecodeError
 from zmqmesh.wire import stream
 
+from .limits import bounded
+
 SCALE = max(1, int(os.environ.get("ZMQMESH_FUZZ_SCALE", "1")))
 pytestmark = pytest.mark.timeout(120 * SCALE)
-PEAK_LIMIT = 64 * 2**20
-TIME_LIMIT = 15.0  # seconds: catches blow-ups only (every case takes microseconds)
 LIMIT = 4 * 2**30  # a rank's default frame limit (transport.MAX_FRAME)
-
-
-def bounded(parse: Callable[[], object]) -> object:
-    """``parse()``'s result or its DecodeError, checked for time and memory."""
-    tracemalloc.start()
-    try:
-        start = time.perf_counter()
-        try:
-            outcome = parse()
-        except DecodeError as exc:
-            outcome = exc
-        elapsed = time.perf_counter() - start
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < PEAK_LIMIT, f"parsing allocated {peak / 2**20:.1f} MiB"
-    assert elapsed < TIME_LIMIT, f"parsing took {elapsed:.2f} s"
-    return outcome
 
 
 def wire(msgs: list[list[bytes]]) -> bytes:

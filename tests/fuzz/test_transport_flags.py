@@ -31,8 +31,6 @@ import gc
 import logging
 import os
 import struct
-import time
-import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -48,12 +46,10 @@ from zmqmesh.errors import DecodeError
 from zmqmesh.transport.transport import Transport
 from zmqmesh.wire import ENVELOPE_SIZE, Envelope, Kind, control, decode, encode, shmdesc
 
+from .limits import bounded
+
 SCALE = max(1, int(os.environ.get("ZMQMESH_FUZZ_SCALE", "1")))
 pytestmark = pytest.mark.timeout(120 * SCALE)
-PEAK_LIMIT = 64 * 2**20
-# Seconds for one decode: every case takes microseconds; the limit catches
-# blow-ups only, so a loaded shared machine does not fail it.
-TIME_LIMIT = 15.0
 WAIT = 20.0  # seconds the live tests wait for what they expect
 
 FLAG_SHM, FLAG_RELEASE = 1, 2
@@ -88,25 +84,6 @@ def transport_bytes(frames: list[bytes]) -> object:
     if isinstance(what, control.Shared):
         return shmdesc.decode(buffers[-1], [len(b) for b in buffers[:-1]])
     return what
-
-
-def bounded(decoder: Callable[[], object]) -> object:
-    """``decoder()``'s result or its DecodeError (any other exception fails
-    the test), checked for time and memory."""
-    tracemalloc.start()
-    try:
-        start = time.perf_counter()
-        try:
-            outcome = decoder()
-        except DecodeError as exc:  # the transport logs these and drops the message
-            outcome = exc
-        elapsed = time.perf_counter() - start
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < PEAK_LIMIT, f"decoding allocated {peak / 2**20:.1f} MiB"
-    assert elapsed < TIME_LIMIT, f"decoding took {elapsed:.2f} s"
-    return outcome
 
 
 names = st.one_of(

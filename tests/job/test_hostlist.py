@@ -8,6 +8,7 @@ import itertools
 import re
 
 import pytest
+from hostspecs import host_specs, render_list
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -354,27 +355,13 @@ def test_host_list_mistakes_are_one_line(spec: str, match: str) -> None:
 
 # -- properties of hostfiles and --host lists ------------------------------------
 
-names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-._", min_size=1, max_size=12).filter(
-    lambda s: s[0] not in "-."
-)
-host_specs = st.lists(
-    st.tuples(names, st.one_of(st.none(), st.integers(1, MAX_SLOTS))),
-    min_size=1,
-    max_size=8,
-    unique_by=lambda t: t[0].lower().removesuffix("."),
-)
-
-
-def _render_list(specs: list[tuple[str, int | None]]) -> str:
-    return ",".join(name if slots is None else f"{name}:{slots}" for name, slots in specs)
-
 
 @PROPERTY
 @given(host_specs)
 def test_host_lists_parse_back_to_their_names_and_slots(
     specs: list[tuple[str, int | None]],
 ) -> None:
-    hosts = parse_host_list(_render_list(specs))
+    hosts = parse_host_list(render_list(specs))
     assert [(h.name, h.slots) for h in hosts] == [(n, s or 1) for n, s in specs]
     assert {h.source for h in hosts} == {"--host"}
 

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hostspecs import host_specs, render_list
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zmqmesh.job.hostlist import MAX_SLOTS, Host, HostfileError, parse_host_list
+from zmqmesh.job.hostlist import Host, HostfileError, parse_host_list
 from zmqmesh.launcher import hostfile
 from zmqmesh.launcher.hostfile import assign, is_local, parse_hostfile
 
@@ -222,27 +223,13 @@ def test_the_real_machine_is_local() -> None:
 
 # -- properties of placement ------------------------------------------------------
 
-names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-._", min_size=1, max_size=12).filter(
-    lambda s: s[0] not in "-."
-)
-host_specs = st.lists(
-    st.tuples(names, st.one_of(st.none(), st.integers(1, MAX_SLOTS))),
-    min_size=1,
-    max_size=8,
-    unique_by=lambda t: t[0].lower().removesuffix("."),
-)
-
-
-def _render_list(specs: list[tuple[str, int | None]]) -> str:
-    return ",".join(name if slots is None else f"{name}:{slots}" for name, slots in specs)
-
 
 @PROPERTY
 @given(host_specs, st.data())
 def test_assign_fills_slots_in_order(
     specs: list[tuple[str, int | None]], data: st.DataObject
 ) -> None:
-    hosts = parse_host_list(_render_list(specs))
+    hosts = parse_host_list(render_list(specs))
     total = sum(h.slots for h in hosts)
     full = assign(hosts, None)
     assert len(full) == total
