@@ -30,12 +30,12 @@ collective.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from zmqmesh.collectives.signature import signature
 from zmqmesh.errors import CollectiveMismatchError, RankFailedError
 from zmqmesh.matching import ANY_SOURCE, Selector
 from zmqmesh.wire import Envelope, Kind, decode, encode, peek_envelope
@@ -43,7 +43,7 @@ from zmqmesh.wire import Envelope, Kind, decode, encode, peek_envelope
 if TYPE_CHECKING:
     from zmqmesh.runtime.engine import Engine
 
-__all__ = ["CollChannel", "CollState", "payload_sig", "signature"]
+__all__ = ["CollChannel", "CollState"]
 
 # How many finished calls keep their signature for late-arrival checks.
 _RECENT = 64
@@ -51,21 +51,6 @@ _RECENT = 64
 CHECK_AFTER = 0.5
 # The longest gap between two such requests.
 CHECK_MAX_GAP = 8.0
-
-
-def payload_sig(obj: Any) -> tuple[Any, ...]:
-    """What ranks must agree on about a reduction operand."""
-    if type(obj) is np.ndarray:
-        return ("array", obj.dtype.str, obj.shape)
-    if type(obj) is tuple:
-        return ("tuple", tuple(payload_sig(x) for x in obj))
-    return ("value",)
-
-
-def signature(*parts: Any) -> int:
-    """A stable 64-bit digest (the same in every process, unlike hash())."""
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
 
 
 class CollState:

@@ -28,9 +28,10 @@ from zmqmesh.collectives import (
 )
 from zmqmesh.collectives.base import is_segmentable
 from zmqmesh.collectives.ops import BOR, SUM, Op, op_id, working_copy
+from zmqmesh.collectives.signature import payload_sig, signature
 from zmqmesh.errors import RankFailedError
 from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Selector
-from zmqmesh.runtime.channel import CollChannel, CollState, payload_sig, signature
+from zmqmesh.runtime.channel import CollChannel, CollState
 from zmqmesh.runtime.engine import Engine, Received
 from zmqmesh.runtime.request import Request, Status
 from zmqmesh.topology import make_topology

@@ -17,6 +17,7 @@ from zmqmesh.collectives import allgather, allreduce
 from zmqmesh.collectives.base import is_segmentable
 from zmqmesh.collectives.ops import SUM, Op, op_id, working_copy
 from zmqmesh.collectives.select import ALLREDUCE_LARGE
+from zmqmesh.collectives.signature import payload_sig
 from zmqmesh.collectives.tree import (
     Tree,
     tree_barrier,
@@ -26,7 +27,6 @@ from zmqmesh.collectives.tree import (
     tree_reduce,
     tree_scatter,
 )
-from zmqmesh.runtime.channel import payload_sig
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.engine import Engine
 from zmqmesh.topology import Topology, spanning_tree
