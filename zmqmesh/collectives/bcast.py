@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from zmqmesh.collectives.allgather import ring_segments
-from zmqmesh.collectives.base import Channel, bounds, results
+from zmqmesh.collectives.base import Channel, bounds
 
 __all__ = ["binomial", "scatter_allgather"]
 
@@ -49,7 +49,7 @@ async def scatter_allgather(
     shape, dtype = meta
     n = int(np.prod(shape, dtype=np.int64))
     cuts = bounds(n, p)
-    out = results.empty(n, np.dtype(dtype))
+    out = ch.empty(n, np.dtype(dtype))
     vrank = (rank - root) % p  # block v (elements cuts[v]:cuts[v+1]) ends up first at vrank v
     if rank == root:
         assert arr is not None

@@ -267,6 +267,12 @@ class CollChannel:
         await self._sent(self._post(dest, obj))
         return await self._wait(fut, source)
 
+    def empty(self, count: int, dtype: np.dtype[Any]) -> np.ndarray:
+        # From the engine's results pool: recycled, and in shared memory when
+        # the transport has it, so lending a result block to a same-host peer
+        # (``exchange``) needs no copy.
+        return self._state.engine.results.empty(count, dtype)
+
     async def exchange(self, dest: int, arr: np.ndarray, source: int, out: np.ndarray) -> None:
         fut = self._expect(source)
         waiter = self._post(dest, arr, lend=True)

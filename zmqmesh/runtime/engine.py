@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from zmqmesh.collectives.base import Backing, ResultPool
 from zmqmesh.errors import DecodeError, RankFailedError
 from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Matcher, Selector
 from zmqmesh.transport.transport import Transport
@@ -97,6 +98,15 @@ class Engine:
         # created yet: replayed when it is, so a slow rank still learns of
         # a mismatch its peers found before it got there.
         self._early_ctrl: dict[int, list[list[Any]]] = {}
+        # Memory for large collective results, recycled across calls; the
+        # collectives reach it through their channels (``CollChannel.empty``).
+        self.results = ResultPool()
+
+    def use_shared_memory(self, backing: Backing | None) -> None:
+        """Take large collective results from ``backing`` (the transport's
+        shared-memory pool, once it is up; None: NumPy's memory again), so
+        that a result block lent to a same-host peer is sent without a copy."""
+        self.results.use(backing)
 
     # -- inbound ------------------------------------------------------------
     def deliver(self, msg: list[Any], sender: int = -1) -> None:
@@ -405,6 +415,7 @@ class Engine:
         if self.closed:
             return
         self.closed = True
+        self.results.use(None)  # before the shared memory behind it goes
         if self.transport is not None:
             self.transport.close(gone=frozenset(self.failed) | frozenset(self._going))
         for _, fut in list(self.matcher.waiters()):
