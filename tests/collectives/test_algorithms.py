@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import zmqmesh
-from zmqmesh.collectives import select
 from zmqmesh.collectives.base import ResultPool
 from zmqmesh.collectives.ops import (
     BAND,
@@ -28,6 +27,7 @@ from zmqmesh.collectives.ops import (
     SUM,
     Op,
 )
+from zmqmesh.collectives.plan import ALGORITHMS
 from zmqmesh.testing import run_world
 
 SIZES = range(1, 10)
@@ -220,13 +220,13 @@ def test_object_collectives_every_root(n: int) -> None:
                 )
             )
             out.append(await comm.gather(item(r), root=root))
-        for algo in select.ALGORITHMS["allgather"]:
-            select.config(allgather=algo)
+        for algo in ALGORITHMS["allgather"]:
+            zmqmesh.config(allgather=algo)
             out.append(await comm.allgather(item(r)))
-        for algo in select.ALGORITHMS["alltoall"]:
-            select.config(alltoall=algo)
+        for algo in ALGORITHMS["alltoall"]:
+            zmqmesh.config(alltoall=algo)
             out.append(await comm.alltoall([item(r, j) for j in range(n)]))
-        select.config(allgather=None, alltoall=None)
+        zmqmesh.config(allgather=None, alltoall=None)
         await comm.barrier()
         return out
 
@@ -257,15 +257,15 @@ def test_forced_algorithms_agree_with_default(n: int) -> None:
         for shape in shapes:
             for dt in ("int64", "float64"):
                 x = value(comm.rank, dt, shape)
-                for algo in (None, *select.ALGORITHMS["allreduce"]):
-                    select.config(allreduce=algo)
+                for algo in (None, *ALGORITHMS["allreduce"]):
+                    zmqmesh.config(allreduce=algo)
                     out.append(await comm.allreduce(x, SUM))
-                for algo in (None, *select.ALGORITHMS["bcast"]):
-                    select.config(bcast=algo)
+                for algo in (None, *ALGORITHMS["bcast"]):
+                    zmqmesh.config(bcast=algo)
                     for root in {0, n - 1}:
                         y = value(root, dt, shape)
                         out.append(await comm.bcast(y if comm.rank == root else None, root=root))
-        select.config(allreduce=None, bcast=None)
+        zmqmesh.config(allreduce=None, bcast=None)
         return out
 
     res = run_world(n, body)

@@ -28,6 +28,7 @@ from zmqmesh.collectives.plan import (
 )
 from zmqmesh.collectives.registry import REGISTRY
 from zmqmesh.collectives.simulate import predict
+from zmqmesh.testing import run_world
 
 configs = st.fixed_dictionaries(
     {}, optional={name: st.sampled_from(algos) for name, algos in ALGORITHMS.items()}
@@ -327,3 +328,50 @@ def test_settings_keep_the_programs_changes_over_the_jobs(ops: list[tuple[str, A
             assert settings_.change(**arg) is settings_.config
             changes.update(arg)
         assert settings_.config == CollConfig(job).forcing(**changes)
+
+
+# -- the runtime follows the configuration -----------------------------------
+
+
+def test_the_forced_algorithm_is_what_runs_and_edges_keep_theirs() -> None:
+    import numpy as np
+
+    def last_call(comm: zmqmesh.Comm) -> str:
+        return next(reversed(comm._coll.recent.values()))[1]
+
+    async def body(comm: zmqmesh.Comm) -> list[str]:
+        x = np.ones(8)
+        ring = await comm.create_topology("ring")
+        full = await comm.create_topology("full")
+        out = []
+        for algo in (None, "ring", "rabenseifner", "recursive_doubling"):
+            assert zmqmesh.config(allreduce=algo).get("allreduce") == algo
+            for c in (comm, full, ring):
+                await c.allreduce(x)
+                out.append(last_call(c))
+        zmqmesh.config(allreduce=None)
+        return out
+
+    got = run_world(3, body)[0]
+    ends = "'SUM', ('array', '<f8', (8,)))"
+    expected = []
+    for algo in ("recursive_doubling", "ring", "rabenseifner", "recursive_doubling"):
+        expected += [f"allreduce('{algo}', {ends}"] * 2 + [f"allreduce('tree', {ends}"]
+    assert got == expected
+
+
+def test_engines_follow_their_settings_and_the_jobs_environment() -> None:
+    from zmqmesh.runtime.engine import PROCESS_COLL, Engine
+
+    shared = Engine(0, 1, allow_pickle=False)
+    own = CollSettings()
+    alone = Engine(0, 1, allow_pickle=False, coll=own)
+    assert shared.coll is PROCESS_COLL  # zmqmesh.config reaches it
+    alone.use_coll_environ({"ZMQMESH_ALLGATHER": "ring"})
+    assert dict(own.config.forced) == {"allgather": "ring"}
+    assert "allgather" not in PROCESS_COLL.config.forced
+    with pytest.raises(ValueError, match="unknown alltoall algorithm"):
+        alone.use_coll_environ({"ZMQMESH_ALLTOALL": "star"})
+    assert dict(own.config.forced) == {"allgather": "ring"}
+    shared.close()
+    alone.close()

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zmqmesh.collectives.signature import signature
+from zmqmesh.collectives.tree import Edges, Tree
 from zmqmesh.errors import CollectiveMismatchError, RankFailedError
 from zmqmesh.matching import ANY_SOURCE, Selector
 from zmqmesh.wire import Envelope, Kind, decode, encode, peek_envelope
@@ -57,9 +58,16 @@ class CollState:
     """The collective bookkeeping of one communicator on one rank."""
 
     def __init__(
-        self, engine: Engine, ctx: int, rank: int, ranks: tuple[int, ...], ident: int = 0
+        self,
+        engine: Engine,
+        ctx: int,
+        rank: int,
+        ranks: tuple[int, ...],
+        ident: int = 0,
+        edges: Edges | None = None,
     ) -> None:
         self.engine = engine
+        self.edges = edges  # the spanning trees of a communicator that may use its edges only
         self.ctx = ctx  # the collective context id
         # Which communicator of this context: a notice about calls of an
         # earlier one that used the slot (a late check) must not count here.
@@ -164,7 +172,9 @@ class CollState:
 
 
 class CollChannel:
-    """The :class:`~zmqmesh.collectives.base.Channel` of one collective call."""
+    """The :class:`~zmqmesh.collectives.tree.EdgeChannel` (a
+    :class:`~zmqmesh.collectives.base.Channel` with trees) of one collective
+    call."""
 
     __slots__ = ("_sig", "_state", "_tag", "rank", "size")
 
@@ -266,6 +276,13 @@ class CollChannel:
         fut = self._expect(source)
         await self._sent(self._post(dest, obj))
         return await self._wait(fut, source)
+
+    def tree(self, root: int | None = None) -> Tree:
+        """The communicator's spanning tree rooted at ``root`` (None: its
+        home); only for a communicator that may use its edges only."""
+        edges = self._state.edges
+        assert edges is not None, "a tree algorithm on a communicator without edges"
+        return edges.tree(root)
 
     def empty(self, count: int, dtype: np.dtype[Any]) -> np.ndarray:
         # From the engine's results pool: recycled, and in shared memory when

@@ -13,36 +13,40 @@ import operator
 import os
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from zmqmesh.collectives import (
-    allgather,
-    allreduce,
-    alltoall,
-    barrier,
-    bcast,
-    gather,
-    reduce,
-    scan,
-    select,
-)
+from zmqmesh.collectives import allreduce, bcast
 from zmqmesh.collectives.base import is_segmentable
 from zmqmesh.collectives.ops import BOR, SUM, Op, op_id, working_copy
+from zmqmesh.collectives.plan import EDGE_KINDS, plan
+from zmqmesh.collectives.registry import REGISTRY
 from zmqmesh.collectives.signature import payload_sig, signature
+from zmqmesh.collectives.tree import Edges
 from zmqmesh.errors import RankFailedError
 from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Selector
 from zmqmesh.runtime.channel import CollChannel, CollState
 from zmqmesh.runtime.engine import Engine, Received
 from zmqmesh.runtime.request import Request, Status
-from zmqmesh.topology import make_topology
+from zmqmesh.runtime.topocomm import TopoComm
+from zmqmesh.topology import Topology, make_topology
 from zmqmesh.wire import Envelope, Kind, decode, encode, payload_nbytes
-
-if TYPE_CHECKING:
-    from zmqmesh.runtime.topocomm import TopoComm
 
 __all__ = ["Comm"]
 
 TAG_UB = 2**63 - 1  # the largest valid tag
+
+# Each collective's algorithms by name (one dict access per call).
+_BARRIER = REGISTRY["barrier"]
+_BCAST = REGISTRY["bcast"]
+_SCATTER = REGISTRY["scatter"]
+_GATHER = REGISTRY["gather"]
+_ALLGATHER = REGISTRY["allgather"]
+_REDUCE = REGISTRY["reduce"]
+_ALLREDUCE = REGISTRY["allreduce"]
+_ALLTOALL = REGISTRY["alltoall"]
+_REDUCE_SCATTER = REGISTRY["reduce_scatter"]
+_SCAN = REGISTRY["scan"]
+_EXSCAN = REGISTRY["exscan"]
 
 
 def _as_int(value: Any, what: str) -> int:
@@ -64,16 +68,33 @@ def _null_recv(status: Status | None) -> None:
 class Comm:
     """A communicator. Every method is a coroutine unless marked *sync*."""
 
-    def __init__(self, engine: Engine, ranks: tuple[int, ...], slot: int, ident: int = 0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        ranks: tuple[int, ...],
+        slot: int,
+        ident: int = 0,
+        topo: Topology | None = None,
+    ) -> None:
         self._engine = engine
         self._ranks = ranks  # comm rank -> world rank
         self._rank = ranks.index(engine.rank)
         self._slot = slot
         self._ctx = 2 * slot  # point-to-point context; 2 * slot + 1 is for collectives
-        self._coll = CollState(engine, 2 * slot + 1, self._rank, ranks, ident)
+        # What the collectives' plan depends on besides the call: the kind
+        # (a topology's, else "general"), the spanning trees of an
+        # edges-only topology, and the forced algorithms of this process.
+        self._kind = "general" if topo is None else topo.kind
+        self._edges = Edges(topo) if topo is not None and topo.kind in EDGE_KINDS else None
+        self._settings = engine.coll
+        self._coll = CollState(engine, 2 * slot + 1, self._rank, ranks, ident, self._edges)
         engine.claim_slot(slot, ranks, self._coll)
         if slot != 0:  # a dropped communicator gives its context slot back
             weakref.finalize(self, engine.release_slot, slot)
+        if topo is not None:  # a topology connects to its neighbors at once
+            for q in set(topo.neighbors) - {self._rank}:
+                self._use(q)
+                engine.connect(ranks[q])
 
     @property
     def rank(self) -> int:
@@ -296,39 +317,48 @@ class Comm:
         return Status(got[0], got[1], payload_nbytes(got[2]))
 
     # -- collectives --------------------------------------------------------
-    # Each method validates its arguments on the calling rank, builds the
-    # call's channel (tag + signature) and runs the algorithm select() picks.
-    # Where a rank may finish without hearing from every other (a root that
-    # only sends, a leaf that only sends up), ``ch.agree()`` follows, so that
-    # ranks that called different things all raise, none returns.
+    # Each method validates its arguments on the calling rank, asks
+    # ``plan`` for the algorithm (by this communicator's kind and size, the
+    # payload and the process's forced algorithms), builds the call's
+    # channel (tag + signature, which names the algorithm) and runs the
+    # registered body. Where a rank may finish without hearing from every
+    # other (a root that only sends, a leaf that only sends up), ``agree()``
+    # follows, so that ranks that called different things all raise, none
+    # returns; not on a communicator that may use its edges only, as the
+    # agreement talks to ranks beyond them.
 
     def _channel(self, name: str, *parts: Any) -> CollChannel:
         return CollChannel(self._coll, signature(name, *parts), f"{name}{parts!r}")
 
     async def barrier(self) -> None:
         """Return once every rank of the communicator has entered ``barrier``."""
-        await barrier.dissemination(self._channel("barrier"))
+        algo = plan("barrier", kind=self._kind, size=self.size, config=self._settings.config)
+        await _BARRIER[algo](self._channel("barrier", algo))
 
     async def bcast(self, obj: Any, root: int = 0) -> Any:
         """Return the root's ``obj`` on every rank (the root gets ``obj`` itself)."""
         root = self._root(root)
+        if self._edges is not None:  # the kind decides: every rank knows it
+            algo = plan("bcast", kind=self._kind, size=self.size, config=self._settings.config)
+            return await _BCAST[algo](self._channel("bcast", algo, root), obj, root)
+        # Only the root knows the payload: it chooses and says so (bcast.announced).
         ch = self._channel("bcast", root)
         if self.size == 1:
             return obj
-        head: Any = None
+        algo = ""
         if self._rank == root:
             seg = is_segmentable(obj)
-            algo = select.choose(
-                "bcast", size=self.size, nbytes=obj.nbytes if seg else 0, segmentable=seg
+            algo = plan(
+                "bcast",
+                kind=self._kind,
+                size=self.size,
+                nbytes=obj.nbytes if seg else 0,
+                segmentable=seg,
+                config=self._settings.config,
             )
-            head = ("m", (obj.shape, obj.dtype.str)) if algo == "scatter_allgather" else ("d", obj)
-        head = await bcast.binomial(ch, head, root)
-        if head[0] == "d":
-            await ch.agree()
-            return obj if self._rank == root else head[1]
-        out = await bcast.scatter_allgather(ch, obj if self._rank == root else None, head[1], root)
+        out = await bcast.announced(ch, obj, root, algo)
         await ch.agree()
-        return obj if self._rank == root else out
+        return out
 
     async def scatter(self, seq: Sequence[Any] | None, root: int = 0) -> Any:
         """Rank i gets ``seq[i]`` of the root's ``seq`` (ignored elsewhere).
@@ -336,32 +366,38 @@ class Comm:
         root = self._root(root)
         if self._rank == root:
             self._check_seq(seq, "scatter")
-        ch = self._channel("scatter", root)
-        item = await gather.binomial_scatter(ch, seq, root)
-        await ch.agree()
+        algo = plan("scatter", kind=self._kind, size=self.size, config=self._settings.config)
+        ch = self._channel("scatter", algo, root)
+        item = await _SCATTER[algo](ch, seq, root)
+        if self._edges is None:
+            await ch.agree()
         return item
 
     async def gather(self, obj: Any, root: int = 0) -> list[Any] | None:
         """A list of every rank's ``obj`` in rank order at ``root``; None elsewhere."""
         root = self._root(root)
-        ch = self._channel("gather", root)
-        items = await gather.binomial_gather(ch, obj, root)
-        await ch.agree()
+        algo = plan("gather", kind=self._kind, size=self.size, config=self._settings.config)
+        ch = self._channel("gather", algo, root)
+        items: list[Any] | None = await _GATHER[algo](ch, obj, root)
+        if self._edges is None:
+            await ch.agree()
         return items
 
     async def allgather(self, obj: Any) -> list[Any]:
         """A list of every rank's ``obj`` in rank order, on every rank."""
-        algo = select.choose("allgather", size=self.size)
-        run = allgather.ring if algo == "ring" else allgather.bruck
-        return await run(self._channel("allgather", algo), obj)
+        algo = plan("allgather", kind=self._kind, size=self.size, config=self._settings.config)
+        items: list[Any] = await _ALLGATHER[algo](self._channel("allgather", algo), obj)
+        return items
 
     async def reduce(self, obj: Any, op: Op = SUM, root: int = 0) -> Any:
         """``op`` over every rank's ``obj`` (in rank order) at ``root``; None
         elsewhere. Arrays reduce element-wise; the caller's are never changed."""
         root, op = self._root(root), self._op(op)
-        ch = self._channel("reduce", root, op_id(op), payload_sig(obj))
-        out = await reduce.binomial(ch, obj, op, root)
-        await ch.agree()
+        algo = plan("reduce", kind=self._kind, size=self.size, config=self._settings.config)
+        ch = self._channel("reduce", algo, root, op_id(op), payload_sig(obj))
+        out = await _REDUCE[algo](ch, obj, op, root)
+        if self._edges is None:
+            await ch.agree()
         return out
 
     async def allreduce(self, obj: Any, op: Op = SUM) -> Any:
@@ -370,51 +406,54 @@ class Comm:
         changed. Every rank must pass the same dtype and shape."""
         op = self._op(op)
         seg = is_segmentable(obj)
-        algo = select.choose(
+        algo = plan(
             "allreduce",
+            kind=self._kind,
             size=self.size,
             nbytes=obj.nbytes if seg else 0,
             segmentable=seg,
             commute=op.commute,
+            config=self._settings.config,
         )
         ch = self._channel("allreduce", algo, op_id(op), payload_sig(obj))
-        if algo == "ring":
-            return await allreduce.ring(ch, obj, op)
-        if algo == "rabenseifner":
-            return await allreduce.rabenseifner(ch, obj, op)
-        return await allreduce.recursive_doubling(ch, obj, op)
+        return await _ALLREDUCE[algo](ch, obj, op)
 
     async def alltoall(self, seq: Sequence[Any]) -> list[Any]:
         """Rank i sends ``seq[j]`` to rank j; returns what every rank sent
         this one, in rank order. Raises ``ValueError`` if ``len(seq) != size``."""
         self._check_seq(seq, "alltoall")
-        algo = select.choose("alltoall", size=self.size)
-        run = alltoall.bruck if algo == "bruck" else alltoall.pairwise
-        return await run(self._channel("alltoall", algo), seq)
+        algo = plan("alltoall", kind=self._kind, size=self.size, config=self._settings.config)
+        items: list[Any] = await _ALLTOALL[algo](self._channel("alltoall", algo), seq)
+        return items
 
     async def reduce_scatter(self, seq: Sequence[Any], op: Op = SUM) -> Any:
         """Rank i gets ``op`` over every rank's ``seq[i]``, in rank order.
         Raises ``ValueError`` if ``len(seq) != size``."""
         self._check_seq(seq, "reduce_scatter")
         op = self._op(op)
-        ch = self._channel("reduce_scatter", op_id(op), [payload_sig(x) for x in seq])
-        return await reduce.pairwise_reduce_scatter(ch, seq, op)
+        algo = plan("reduce_scatter", kind=self._kind, size=self.size, config=self._settings.config)
+        ch = self._channel("reduce_scatter", algo, op_id(op), [payload_sig(x) for x in seq])
+        return await _REDUCE_SCATTER[algo](ch, seq, op)
 
     async def scan(self, obj: Any, op: Op = SUM) -> Any:
         """Inclusive prefix: ``op`` over the objects of ranks 0..rank."""
         op = self._op(op)
-        ch = self._channel("scan", op_id(op), payload_sig(obj))
-        out = await scan.recursive_doubling_scan(ch, obj, op)
-        await ch.agree()
+        algo = plan("scan", kind=self._kind, size=self.size, config=self._settings.config)
+        ch = self._channel("scan", algo, op_id(op), payload_sig(obj))
+        out = await _SCAN[algo](ch, obj, op)
+        if self._edges is None:
+            await ch.agree()
         return working_copy(out) if out is obj else out
 
     async def exscan(self, obj: Any, op: Op = SUM) -> Any:
         """Exclusive prefix: ``op`` over the objects of ranks 0..rank-1;
         None at rank 0."""
         op = self._op(op)
-        ch = self._channel("exscan", op_id(op), payload_sig(obj))
-        out = await scan.recursive_doubling_exscan(ch, obj, op)
-        await ch.agree()
+        algo = plan("exscan", kind=self._kind, size=self.size, config=self._settings.config)
+        ch = self._channel("exscan", algo, op_id(op), payload_sig(obj))
+        out = await _EXSCAN[algo](ch, obj, op)
+        if self._edges is None:
+            await ch.agree()
         return out
 
     # -- communicators -------------------------------------------------------
@@ -456,18 +495,16 @@ class Comm:
         """A communicator of the same ranks with its own message space. Collective."""
         return Comm(self._engine, self._ranks, *await self._new_slot("dup"))
 
-    async def create_topology(self, kind: str, **params: Any) -> TopoComm:
+    async def create_topology(self, kind: str, **params: Any) -> _TopoComm:
         """A communicator of the same ranks, wired as ``kind`` ("ring",
         "tree" with ``arity``/``root``, "mesh" with ``dims``/``periodic``,
-        "full"): it connects to its neighbors only and runs its collectives
-        over those edges. Collective; every rank must pass the same
-        arguments. Raises ``ValueError``/``TypeError`` for bad arguments at
-        the call."""
-        from zmqmesh.runtime.topocomm import topo_comm  # topo builds on Comm
-
+        "full"): a :class:`~zmqmesh.TopoComm` that connects to its neighbors
+        only and runs its collectives over those edges. Collective; every
+        rank must pass the same arguments. Raises ``ValueError``/``TypeError``
+        for bad arguments at the call."""
         topo = make_topology(kind, self.size, self._rank, **params)
         slot, ident = await self._new_slot("topology", kind, sorted(params.items()))
-        return topo_comm(self._engine, self._ranks, slot, topo, ident)
+        return _TopoComm(self._engine, self._ranks, slot, topo, ident)
 
     # -- checkpoints ----------------------------------------------------------
     async def checkpoint(
@@ -537,3 +574,15 @@ class Comm:
         if not 0 <= r < self.size:
             raise ValueError(f"root {r} out of range for a communicator of size {self.size}")
         return r
+
+
+class _TopoComm(TopoComm, Comm):
+    """What ``create_topology`` returns: a :class:`Comm` over a topology
+    (its kind chooses the collectives' algorithms), with the
+    :class:`TopoComm` face."""
+
+    def __init__(
+        self, engine: Engine, ranks: tuple[int, ...], slot: int, topo: Topology, ident: int = 0
+    ) -> None:
+        super().__init__(engine, ranks, slot, ident, topo)
+        self._topo = topo
