@@ -576,10 +576,12 @@ class Comm:
         return r
 
 
-class _TopoComm(TopoComm, Comm):
+class _TopoComm(Comm, TopoComm):
     """What ``create_topology`` returns: a :class:`Comm` over a topology
     (its kind chooses the collectives' algorithms), with the
     :class:`TopoComm` face."""
+
+    __repr__ = TopoComm.__repr__
 
     def __init__(
         self, engine: Engine, ranks: tuple[int, ...], slot: int, topo: Topology, ident: int = 0

@@ -19,12 +19,10 @@ import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from zmqmesh.collectives.base import Channel
 from zmqmesh.collectives.tree import tree_neighbor_exchange
 from zmqmesh.topology import Topology
 from zmqmesh.topology.edges import Key, edge_keys
-
-if TYPE_CHECKING:
-    from zmqmesh.runtime.channel import CollChannel
 
 __all__ = ["TopoComm"]
 
@@ -52,7 +50,7 @@ class TopoComm:
         @property
         def size(self) -> int: ...
 
-        def _channel(self, name: str, *parts: Any) -> CollChannel: ...
+        def _channel(self, name: str, *parts: Any) -> Channel: ...
 
     @property
     def kind(self) -> str:
