@@ -118,7 +118,7 @@ def runnable(c: Call, algorithm: str) -> bool:
     return True
 
 
-@settings(max_examples=1000)
+@settings(max_examples=1000, deadline=None)
 @given(calls, configs)
 def test_every_choice_is_a_registered_algorithm(c: Call, forced: dict[str, str]) -> None:
     algo = c.plan(CollConfig(forced))
@@ -126,7 +126,7 @@ def test_every_choice_is_a_registered_algorithm(c: Call, forced: dict[str, str])
     assert (algo == "tree") == (c.kind in EDGE_KINDS and algo != "ring")
 
 
-@settings(max_examples=1000)
+@settings(max_examples=1000, deadline=None)
 @given(calls, configs)
 def test_general_kinds_follow_the_rules_and_the_forced_algorithms(
     c: Call, forced: dict[str, str]
@@ -138,14 +138,14 @@ def test_general_kinds_follow_the_rules_and_the_forced_algorithms(
     assert c.plan(CollConfig(forced)) == expected
 
 
-@settings(max_examples=1000)
+@settings(max_examples=1000, deadline=None)
 @given(calls, configs)
 def test_a_full_topology_chooses_as_a_general_communicator(c: Call, forced: dict[str, str]) -> None:
     config = CollConfig(forced)
     assert c.plan(config, kind="full") == c.plan(config, kind="general")
 
 
-@settings(max_examples=1000)
+@settings(max_examples=1000, deadline=None)
 @given(calls, configs, st.sampled_from(sorted(EDGE_KINDS)))
 def test_edge_kinds_use_their_edges_whatever_is_forced(
     c: Call, forced: dict[str, str], kind: str
