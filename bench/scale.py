@@ -8,7 +8,7 @@
    (``coll_zmqmesh.py``), model against measured.
 3. Predicts every algorithm of every collective for p = 64, 1,000, 10,000
    and 100,000 at 8 B, 64 KiB and 16 MiB, and compares the model's pick
-   with ``select.choose``'s.
+   with ``plan``'s.
 4. Starts 64 real ranks through one barrier and one allreduce and reports
    the start-up time.
 5. Tabulates the connections per rank that each topology needs.
@@ -33,7 +33,7 @@ import numpy as np
 
 from bench.coll import Launch, _fmt_bytes, _fmt_time, _machine, _run
 from bench.plots import pyplot, time_axis
-from zmqmesh.collectives import select
+from zmqmesh.collectives import plan as policy
 from zmqmesh.collectives.simulate import ALGORITHMS, Model, predict
 
 HERE = Path(__file__).resolve().parent
@@ -89,7 +89,7 @@ def _launch(n: int, timeout: float, script: Path, *args: str) -> list[str]:
 def _job(label: str, cmd: list[str], timeout: float, env: dict[str, str] | None = None) -> Any:
     """Run one launch from the repository root (its zmqmesh first on the
     path); the JSON line, or raise with what went wrong."""
-    unset = tuple(f"ZMQMESH_{k.upper()}" for k in select.ALGORITHMS)
+    unset = tuple(f"ZMQMESH_{k.upper()}" for k in policy.ALGORITHMS)
     got, err = _run(Launch(label, [], None, {}, env or {}, unset), cmd, timeout + 30, ROOT)
     if got is None:
         raise RuntimeError(f"{label}: {err}")
@@ -206,10 +206,13 @@ def predictions(model: Model) -> list[dict[str, Any]]:
             for nbytes in sizes:
                 cost = {a: predict(collective, a, p, nbytes, model) for a in algorithms}
                 best = min(cost, key=lambda a: cost[a].time)
-                chosen = (
-                    "dissemination"
-                    if collective == "barrier"
-                    else select.choose(collective, size=p, nbytes=nbytes, segmentable=True)
+                chosen = policy.plan(
+                    collective,
+                    kind="general",
+                    size=p,
+                    nbytes=nbytes,
+                    segmentable=True,
+                    config=policy.AUTOMATIC,
                 )
                 rows.append(
                     {
@@ -320,7 +323,7 @@ def report(res: dict[str, Any]) -> str:
         "## Predictions (model)",
         "",
         "Time per call per algorithm; `model` is the cheapest, `select` what"
-        " `select.choose` runs (and its time over the cheapest).",
+        " `plan` runs (and its time over the cheapest).",
         "",
         "| collective | p | size | algorithms | model | select | select/best |",
         "|---|---|---|---|---|---|---|",

@@ -20,7 +20,6 @@ from zmqmesh.collectives.ops import (
     SUM,
     Op,
 )
-from zmqmesh.collectives.select import config
 from zmqmesh.errors import (
     AuthenticationError,
     CollectiveMismatchError,
@@ -33,6 +32,7 @@ from zmqmesh.errors import (
 from zmqmesh.matching import ANY_SOURCE, ANY_TAG
 from zmqmesh.runtime.bootstrap import finalize, init
 from zmqmesh.runtime.comm import Comm
+from zmqmesh.runtime.engine import config
 from zmqmesh.runtime.request import Request, Status
 from zmqmesh.runtime.run import run
 from zmqmesh.runtime.topocomm import TopoComm

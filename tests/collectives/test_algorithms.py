@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import zmqmesh
-from zmqmesh.collectives import select
+from zmqmesh.collectives.base import ResultPool
 from zmqmesh.collectives.ops import (
     BAND,
     BOR,
@@ -27,6 +27,7 @@ from zmqmesh.collectives.ops import (
     SUM,
     Op,
 )
+from zmqmesh.collectives.plan import ALGORITHMS
 from zmqmesh.testing import run_world
 
 SIZES = range(1, 10)
@@ -219,13 +220,13 @@ def test_object_collectives_every_root(n: int) -> None:
                 )
             )
             out.append(await comm.gather(item(r), root=root))
-        for algo in select.ALGORITHMS["allgather"]:
-            select.config(allgather=algo)
+        for algo in ALGORITHMS["allgather"]:
+            zmqmesh.config(allgather=algo)
             out.append(await comm.allgather(item(r)))
-        for algo in select.ALGORITHMS["alltoall"]:
-            select.config(alltoall=algo)
+        for algo in ALGORITHMS["alltoall"]:
+            zmqmesh.config(alltoall=algo)
             out.append(await comm.alltoall([item(r, j) for j in range(n)]))
-        select.config(allgather=None, alltoall=None)
+        zmqmesh.config(allgather=None, alltoall=None)
         await comm.barrier()
         return out
 
@@ -256,15 +257,15 @@ def test_forced_algorithms_agree_with_default(n: int) -> None:
         for shape in shapes:
             for dt in ("int64", "float64"):
                 x = value(comm.rank, dt, shape)
-                for algo in (None, *select.ALGORITHMS["allreduce"]):
-                    select.config(allreduce=algo)
+                for algo in (None, *ALGORITHMS["allreduce"]):
+                    zmqmesh.config(allreduce=algo)
                     out.append(await comm.allreduce(x, SUM))
-                for algo in (None, *select.ALGORITHMS["bcast"]):
-                    select.config(bcast=algo)
+                for algo in (None, *ALGORITHMS["bcast"]):
+                    zmqmesh.config(bcast=algo)
                     for root in {0, n - 1}:
                         y = value(root, dt, shape)
                         out.append(await comm.bcast(y if comm.rank == root else None, root=root))
-        select.config(allreduce=None, bcast=None)
+        zmqmesh.config(allreduce=None, bcast=None)
         return out
 
     res = run_world(n, body)
@@ -372,9 +373,8 @@ def test_split_and_dup_have_their_own_message_space(n: int) -> None:
 
 
 def test_large_results_reuse_memory_only_after_the_caller_drops_them() -> None:
-    from zmqmesh.collectives.base import results
-
     async def body(comm: zmqmesh.Comm) -> bool:
+        pool = comm._engine.results  # each rank's own, reached through its channels
         x = np.full(300_000, float(comm.rank + 1))  # 2.4 MB: pooled
         first = await comm.allreduce(x)
         keep = first[:10]  # a view keeps the result alive
@@ -383,30 +383,30 @@ def test_large_results_reuse_memory_only_after_the_caller_drops_them() -> None:
         assert not np.shares_memory(keep, second)
         assert float(keep[0]) == 3.0
         assert float(second[0]) == 6.0
-        return True
+        del keep, second
+        gc.collect()
+        return 0 < pool._kept <= pool.MAX_BYTES
 
     assert run_world(2, body) == [True, True]
-    assert results._kept <= results.MAX_BYTES
+
+
+class FakeBacking:
+    def __init__(self) -> None:
+        self.made: list[np.ndarray] = []
+        self.dropped: list[np.ndarray] = []
+
+    def alloc(self, capacity: int) -> np.ndarray | None:
+        if capacity > 4 << 20:
+            return None  # no room: NumPy's memory instead
+        self.made.append(np.zeros(capacity, np.uint8))
+        return self.made[-1]
+
+    def drop(self, raw: np.ndarray) -> None:
+        self.dropped.append(raw)
 
 
 def test_results_pool_takes_memory_from_its_backing_and_gives_it_back() -> None:
-    from zmqmesh.collectives.base import _ResultPool
-
-    class Backing:
-        def __init__(self) -> None:
-            self.made: list[np.ndarray] = []
-            self.dropped: list[np.ndarray] = []
-
-        def alloc(self, capacity: int) -> np.ndarray | None:
-            if capacity > 4 << 20:
-                return None  # no room: NumPy's memory instead
-            self.made.append(np.zeros(capacity, np.uint8))
-            return self.made[-1]
-
-        def drop(self, raw: np.ndarray) -> None:
-            self.dropped.append(raw)
-
-    pool, backing = _ResultPool(), Backing()
+    pool, backing = ResultPool(), FakeBacking()
     pool.MAX_BYTES = 2 << 20
     pool.use(backing)
     small = pool.empty(10, np.dtype(np.float64))  # below MIN_BYTES: plain NumPy
@@ -432,3 +432,20 @@ def test_results_pool_takes_memory_from_its_backing_and_gives_it_back() -> None:
     c = pool.empty(300_000, np.dtype(np.float64))
     assert len(backing.made) == 2
     assert c.size == 300_000
+
+
+def test_the_engine_serves_results_from_shared_memory_until_it_closes() -> None:
+    from zmqmesh.runtime.engine import Engine
+
+    engine, backing = Engine(0, 1, allow_pickle=False), FakeBacking()
+    engine.use_shared_memory(backing)
+    a = engine.results.empty(300_000, np.dtype(np.float64))
+    assert len(backing.made) == 1
+    assert np.shares_memory(a, backing.made[0])
+    del a
+    gc.collect()  # kept by the pool, still the backing's
+    engine.close()
+    assert backing.dropped == backing.made  # closed: the backing's memory is let go
+    b = engine.results.empty(300_000, np.dtype(np.float64))
+    assert len(backing.made) == 1  # and new results are NumPy's memory again
+    assert b.size == 300_000

@@ -133,8 +133,12 @@ def test_rejects_unknown_algorithms() -> None:
         simulate("barrier", "dissemination", 0, 0, M)
 
 
-def test_select_takes_the_models_choice_at_scale() -> None:
-    from zmqmesh.collectives.select import choose
+def test_plan_takes_the_models_choice_at_scale() -> None:
+    from functools import partial
+
+    from zmqmesh.collectives.plan import AUTOMATIC, plan
+
+    choose = partial(plan, kind="general", config=AUTOMATIC)
 
     big = 16 * 2**20
     # measured at small p: ring for a non-power-of-two large allreduce

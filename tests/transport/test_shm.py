@@ -178,12 +178,14 @@ def test_a_full_dev_shm_sends_through_the_socket(tmp_path) -> None:
 def test_lent_sends_end_when_the_peer_is_gone_or_the_transport_closes(tmp_path) -> None:
     import asyncio
 
-    from zmqmesh.collectives.base import results
+    from zmqmesh.collectives.base import ResultPool
     from zmqmesh.transport.shm import SharedMemory
 
     async def body() -> None:
         loop = asyncio.get_running_loop()
         shm = SharedMemory(str(tmp_path), 0, frozenset({1, 2}), lambda p, ids: None, loop)
+        results = ResultPool()
+        results.use(shm.pool)  # as the runtime does once shared memory is up
         big = results.empty(1 << 18, np.dtype(np.float64))  # 2 MiB: from a segment
         frames = [b"h", *(memoryview(big[i : i + 50_000]).cast("B") for i in (0, 50_000))]
         _, to1 = shm.swap_out(frames, 1, lend=True)
@@ -202,12 +204,12 @@ def test_lent_sends_end_when_the_peer_is_gone_or_the_transport_closes(tmp_path) 
         shm.gone(1)  # nothing reads it any more
         assert again.done()
         assert again.exception() is None
+        results.use(None)  # as the runtime does before the transport closes
         shm.close()
         assert to2.done()
         assert isinstance(to2.exception(), ConnectionError)
         del big
         gc.collect()
-        assert results._backing is None  # closed: results are NumPy's memory again
 
     asyncio.run(body())
 

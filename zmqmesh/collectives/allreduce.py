@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from zmqmesh.collectives.allgather import ring_segments
-from zmqmesh.collectives.base import Channel, bounds, pof2_below, results
+from zmqmesh.collectives.base import Channel, bounds, pof2_below
 from zmqmesh.collectives.ops import Op, working_copy
 
 __all__ = ["rabenseifner", "recursive_doubling", "ring"]
@@ -23,7 +23,7 @@ def _real(newrank: int, rem: int) -> int:
     return newrank * 2 + 1 if newrank < rem else newrank + rem
 
 
-def _combine(op: Op, acc: Any, owned: bool, got: Any, acc_left: bool) -> Any:
+def _combine(ch: Channel, op: Op, acc: Any, owned: bool, got: Any, acc_left: bool) -> Any:
     """``op`` of ``acc`` and ``got`` in rank order: in place when ``acc`` is
     the algorithm's own working value, into a new value otherwise (so the
     caller's array is read, never copied first and never written)."""
@@ -35,7 +35,7 @@ def _combine(op: Op, acc: Any, owned: bool, got: Any, acc_left: bool) -> Any:
         and acc.shape == got.shape
         and acc.dtype == got.dtype
     ):
-        out = results.empty(acc.size, acc.dtype).reshape(acc.shape)
+        out = ch.empty(acc.size, acc.dtype).reshape(acc.shape)
         op.combine_to(out, acc, got) if acc_left else op.combine_to(out, got, acc)
         return out
     return op(acc, got) if acc_left else op(got, acc)
@@ -52,7 +52,7 @@ async def _fold_in(ch: Channel, acc: Any, owned: bool, op: Op) -> tuple[Any, boo
             await ch.send(rank + 1, acc)
             return acc, owned, -1, rem
         got = await ch.recv(rank - 1)
-        return _combine(op, acc, owned, got, acc_left=False), True, rank // 2, rem
+        return _combine(ch, op, acc, owned, got, acc_left=False), True, rank // 2, rem
     return acc, owned, rank - rem, rem
 
 
@@ -85,7 +85,7 @@ async def recursive_doubling(ch: Channel, obj: Any, op: Op) -> Any:
             # sendrecv returns once the sent array is released: combining
             # into it afterwards cannot change what the partner receives.
             got = await ch.sendrecv(dst, acc, dst)
-            acc, owned = _combine(op, acc, owned, got, acc_left=dst > ch.rank), True
+            acc, owned = _combine(ch, op, acc, owned, got, acc_left=dst > ch.rank), True
             mask <<= 1
     out = await _fold_out(ch, acc, rem)
     return out if owned or out is not obj else working_copy(obj)
@@ -102,7 +102,7 @@ async def ring(ch: Channel, arr: np.ndarray, op: Op) -> np.ndarray:
     """
     p, rank = ch.size, ch.rank
     x = arr.reshape(-1)  # a view of a C-contiguous array: read, never written
-    buf = results.empty(x.size, x.dtype)  # the result; each block first written by a combine
+    buf = ch.empty(x.size, x.dtype)  # the result; each block first written by a combine
     cuts = bounds(buf.size, p)
     right, left = (rank + 1) % p, (rank - 1) % p
     for s in range(p - 1):
@@ -130,7 +130,7 @@ async def rabenseifner(ch: Channel, arr: np.ndarray, op: Op) -> np.ndarray:
     buf = src
     if newrank >= 0:
         pof2 = pof2_below(ch.size)
-        buf = results.empty(src.size, src.dtype)  # the result; first halving fills our half
+        buf = ch.empty(src.size, src.dtype)  # the result; first halving fills our half
         cuts = bounds(buf.size, pof2)
         send_idx = recv_idx = 0
         last_idx = pof2

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["Backing", "Channel", "bounds", "is_segmentable", "pof2_below", "results"]
+__all__ = ["Backing", "Channel", "ResultPool", "bounds", "is_segmentable", "pof2_below"]
 
 
 class Channel(Protocol):
@@ -46,6 +46,10 @@ class Channel(Protocol):
         sends (by its own ``exchange``) into ``out``. As every receiver
         copies at once, ``arr`` may be lent rather than copied: it must not
         change before this returns."""
+
+    def empty(self, count: int, dtype: np.dtype[Any]) -> np.ndarray:
+        """A new 1-d array of ``count`` items for a result the algorithm
+        returns (its memory may be recycled: see :class:`ResultPool`)."""
 
 
 def pof2_below(n: int) -> int:
@@ -83,7 +87,7 @@ class Backing(Protocol):
         """``raw``, from ``alloc``, is not kept any more."""
 
 
-class _ResultPool:
+class ResultPool:
     """Recycled memory for large collective results.
 
     A fresh multi-megabyte array costs a page fault per 4 KiB page on first
@@ -93,6 +97,9 @@ class _ResultPool:
     finalizer returns its memory here, and the next result of that size
     class (powers of two) reuses it, already mapped. At most ``MAX_BYTES``
     are kept. With a :class:`Backing` (``use``) new memory comes from it.
+
+    A runtime owns one per rank and serves it through its channels'
+    ``empty``; nothing else reaches it.
     """
 
     MAX_BYTES = 256 * 2**20
@@ -140,6 +147,3 @@ class _ResultPool:
             self._kept += raw.nbytes
         elif self._backing is not None:
             self._backing.drop(raw)
-
-
-results = _ResultPool()

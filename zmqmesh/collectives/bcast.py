@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 
 from zmqmesh.collectives.allgather import ring_segments
-from zmqmesh.collectives.base import Channel, bounds, results
+from zmqmesh.collectives.base import Channel, bounds
 
-__all__ = ["binomial", "scatter_allgather"]
+__all__ = ["announced", "binomial", "scatter_allgather"]
 
 
 async def binomial(ch: Channel, obj: Any, root: int) -> Any:
@@ -49,7 +49,7 @@ async def scatter_allgather(
     shape, dtype = meta
     n = int(np.prod(shape, dtype=np.int64))
     cuts = bounds(n, p)
-    out = results.empty(n, np.dtype(dtype))
+    out = ch.empty(n, np.dtype(dtype))
     vrank = (rank - root) % p  # block v (elements cuts[v]:cuts[v+1]) ends up first at vrank v
     if rank == root:
         assert arr is not None
@@ -70,3 +70,21 @@ async def scatter_allgather(
         mask >>= 1
     await ring_segments(ch, out, cuts, shift=root)
     return out.reshape(shape)
+
+
+async def announced(ch: Channel, obj: Any, root: int, algorithm: str) -> Any:
+    """Broadcast with the algorithm the root chose (``algorithm`` counts at
+    the root only): only the root knows the payload's size, so its first
+    message, a binomial broadcast, says what it chose by what it carries:
+    the data itself (``binomial``), or the array's shape and dtype, which
+    ``scatter_allgather`` then delivers. Returns the root's ``obj`` (the
+    root gets ``obj`` itself)."""
+    rank = ch.rank
+    head: Any = None
+    if rank == root:
+        head = ("m", (obj.shape, obj.dtype.str)) if algorithm == "scatter_allgather" else ("d", obj)
+    head = await binomial(ch, head, root)
+    if head[0] == "d":
+        return obj if rank == root else head[1]
+    out = await scatter_allgather(ch, obj if rank == root else None, head[1], root)
+    return obj if rank == root else out

@@ -159,6 +159,9 @@ class _Channel:
     async def exchange(self, dest: int, arr: np.ndarray, source: int, out: np.ndarray) -> None:
         out[...] = await _Await(dest, arr, source)
 
+    def empty(self, count: int, dtype: np.dtype[Any]) -> np.ndarray:
+        return np.empty(count, dtype)
+
 
 class _PricedOp:
     """SUM that charges ``gamma`` per reduced byte to the running rank."""

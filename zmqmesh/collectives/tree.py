@@ -4,21 +4,41 @@ A topology communicator may only talk along its edges, so its rooted
 collectives run over a tree made of those edges (``topology.spanning_tree``,
 the same on every rank): data flows down from the root (bcast, scatter) or
 up to it (reduce, gather), one message per edge. The rest are compositions
-of these. Non-commutative reductions gather the operands and fold them in
-rank order at the root, since a BFS tree's subtrees are not rank ranges.
+of these, meeting at the communicator's *home* (a tree topology's root,
+else rank 0). Non-commutative reductions gather the operands and fold them
+in rank order at the root, since a BFS tree's subtrees are not rank ranges.
+
+The ``tree_*`` coroutines take the tree; the ones named for a collective
+(``bcast``, ``allreduce``, ...) are the registered ``tree`` algorithms
+(``registry.py``), with the arguments of that collective's other
+algorithms, and take their trees from an :class:`EdgeChannel`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from zmqmesh.collectives.base import Channel
 from zmqmesh.collectives.ops import Op, working_copy
+from zmqmesh.topology import Topology, TreeTopo, spanning_tree
 
 __all__ = [
+    "EdgeChannel",
+    "Edges",
     "Tree",
+    "allgather",
+    "allreduce",
+    "alltoall",
+    "barrier",
+    "bcast",
+    "exscan",
+    "gather",
+    "reduce",
+    "reduce_scatter",
+    "scan",
+    "scatter",
     "tree_barrier",
     "tree_bcast",
     "tree_gather",
@@ -129,3 +149,136 @@ async def tree_neighbor_exchange(
         key, item = await ch.recv(q)
         out[slot[(q, tuple(key))]] = item
     return out
+
+
+# -- a topology's trees ---------------------------------------------------------
+
+
+class Edges:
+    """One rank's spanning trees of a topology's edges, each built on first
+    use and kept (every rank builds the same ones)."""
+
+    __slots__ = ("_topo", "_trees", "home")
+
+    def __init__(self, topo: Topology) -> None:
+        self._topo = topo
+        self._trees: dict[int, Tree] = {}
+        # Where unrooted collectives meet: a tree topology's own root.
+        self.home = topo.root if isinstance(topo, TreeTopo) else 0
+
+    def tree(self, root: int | None = None) -> Tree:
+        """The spanning tree rooted at ``root`` (None: at ``home``)."""
+        r = self.home if root is None else root
+        t = self._trees.get(r)
+        if t is None:
+            topo = self._topo
+            parents, kids = spanning_tree(topo.size, lambda q: topo.at(q).neighbors, r)
+            t = self._trees[r] = Tree.build(topo.rank, parents, kids)
+        return t
+
+
+class EdgeChannel(Channel, Protocol):
+    """The channel of a communicator that may talk along its edges only."""
+
+    def tree(self, root: int | None = None) -> Tree:
+        """The communicator's spanning tree rooted at ``root`` (None: at its
+        home, where unrooted collectives meet); see :class:`Edges`."""
+
+
+# -- the registered tree algorithms ----------------------------------------------
+
+
+async def barrier(ch: EdgeChannel) -> None:
+    """Barrier: fan in to the home, fan out from it."""
+    await tree_barrier(ch, ch.tree())
+
+
+async def bcast(ch: EdgeChannel, obj: Any, root: int) -> Any:
+    return await tree_bcast(ch, obj, ch.tree(root))
+
+
+async def scatter(ch: EdgeChannel, seq: Sequence[Any] | None, root: int) -> Any:
+    return await tree_scatter(ch, seq, ch.tree(root))
+
+
+async def gather(ch: EdgeChannel, obj: Any, root: int) -> list[Any] | None:
+    return await tree_gather(ch, obj, ch.tree(root), ch.size)
+
+
+async def allgather(ch: EdgeChannel, obj: Any) -> list[Any]:
+    """Gather to the home, then bcast the list."""
+    home = ch.tree()
+    everything: list[Any] = await tree_bcast(ch, await tree_gather(ch, obj, home, ch.size), home)
+    return everything
+
+
+async def reduce(ch: EdgeChannel, obj: Any, op: Op, root: int) -> Any:
+    """Commutative ops combine up the tree; others are gathered and folded
+    in rank order at the root."""
+    t = ch.tree(root)
+    if op.commute:
+        return await tree_reduce(ch, obj, op, t)
+    items = await tree_gather(ch, obj, t, ch.size)
+    return None if items is None else _fold(op, items)
+
+
+async def allreduce(ch: EdgeChannel, obj: Any, op: Op) -> Any:
+    """Reduce to the home (as :func:`reduce`), then bcast the result."""
+    home = ch.tree()
+    if op.commute:
+        res = await tree_reduce(ch, obj, op, home)
+    else:
+        items = await tree_gather(ch, obj, home, ch.size)
+        res = None if items is None else _fold(op, items)
+    return await tree_bcast(ch, res, home)
+
+
+async def alltoall(ch: EdgeChannel, seq: Sequence[Any]) -> list[Any]:
+    """Gather every rank's row to the home, scatter the columns."""
+    home = ch.tree()
+    rows = await tree_gather(ch, list(seq), home, ch.size)
+    cols = None if rows is None else [[row[j] for row in rows] for j in range(ch.size)]
+    return list(await tree_scatter(ch, cols, home))
+
+
+async def reduce_scatter(ch: EdgeChannel, seq: Sequence[Any], op: Op) -> Any:
+    """Gather every rank's row to the home, fold each column there in rank
+    order, scatter the results."""
+    home = ch.tree()
+    rows = await tree_gather(ch, list(seq), home, ch.size)
+    cols = None
+    if rows is not None:
+        cols = [_fold(op, [row[j] for row in rows]) for j in range(ch.size)]
+    return await tree_scatter(ch, cols, home)
+
+
+async def scan(ch: EdgeChannel, obj: Any, op: Op) -> Any:
+    """Inclusive prefix: gathered to the home, computed there, scattered."""
+    return await _prefix(ch, obj, op, inclusive=True)
+
+
+async def exscan(ch: EdgeChannel, obj: Any, op: Op) -> Any:
+    """Exclusive prefix: gathered to the home, computed there, scattered."""
+    return await _prefix(ch, obj, op, inclusive=False)
+
+
+async def _prefix(ch: EdgeChannel, obj: Any, op: Op, *, inclusive: bool) -> Any:
+    home = ch.tree()
+    items = await tree_gather(ch, obj, home, ch.size)
+    out: list[Any] | None = None
+    if items is not None:
+        out, acc = [], None
+        for i, x in enumerate(items):
+            if not inclusive:
+                out.append(acc)
+            acc = working_copy(x) if i == 0 else op(acc, x)
+            if inclusive:
+                out.append(acc)
+    return await tree_scatter(ch, out, home)
+
+
+def _fold(op: Op, items: Sequence[Any]) -> Any:
+    acc = working_copy(items[0])
+    for x in items[1:]:
+        acc = op.combine_into(acc, x, left=True)
+    return acc

@@ -33,7 +33,7 @@ from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.engine import Engine
 from zmqmesh.runtime.profile import Recorder
 from zmqmesh.runtime.profile import install as install_profile
-from zmqmesh.runtime.topocomm import EdgeComm, TopoComm
+from zmqmesh.runtime.topocomm import TopoComm
 from zmqmesh.transport.network import Network
 from zmqmesh.wire.rendezvous import Failed
 
@@ -155,6 +155,8 @@ async def _wire(spec: JobSettings) -> Engine:
     # a stat of a tmpfs directory, once at start-up: not worth a thread
     shm_dir = spec.shm_dir if spec.shm_dir and os.path.isdir(spec.shm_dir) else None  # noqa: ASYNC240
     transport.set_peers(endpoints, same_host=same_host, shm_dir=shm_dir)
+    if transport.shm is not None:  # large collective results in shared memory
+        engine.use_shared_memory(transport.shm.pool)
     spare = core_each(len(same_host))
     engine.spin_budget = spin_budget(spec.spin_us, spare)
     engine.spin_limit = spin_budget(spec.spin_us, True)
@@ -212,6 +214,7 @@ async def init() -> Comm:
                 os.environ, hostname=socket.gethostname, advertise=_foreign_addr
             )
             engine = await _wire(spec)
+            engine.use_coll_environ(os.environ)
             _World.engine = engine
             if spec.profile_dir or spec.stats:
                 _World.recorder = install_profile(
@@ -219,7 +222,7 @@ async def init() -> Comm:
                     spec.profile_dir,
                     trace=spec.trace,
                     live=spec.live,
-                    classes=(Comm, TopoComm, EdgeComm),
+                    classes=(Comm, TopoComm),
                 )
             _World.comm = Comm(engine, tuple(range(spec.size)), WORLD_SLOT)
     return _World.comm

@@ -30,12 +30,13 @@ collective.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from zmqmesh.collectives.signature import signature
+from zmqmesh.collectives.tree import Edges, Tree
 from zmqmesh.errors import CollectiveMismatchError, RankFailedError
 from zmqmesh.matching import ANY_SOURCE, Selector
 from zmqmesh.wire import Envelope, Kind, decode, encode, peek_envelope
@@ -43,7 +44,7 @@ from zmqmesh.wire import Envelope, Kind, decode, encode, peek_envelope
 if TYPE_CHECKING:
     from zmqmesh.runtime.engine import Engine
 
-__all__ = ["CollChannel", "CollState", "payload_sig", "signature"]
+__all__ = ["CollChannel", "CollState"]
 
 # How many finished calls keep their signature for late-arrival checks.
 _RECENT = 64
@@ -53,28 +54,20 @@ CHECK_AFTER = 0.5
 CHECK_MAX_GAP = 8.0
 
 
-def payload_sig(obj: Any) -> tuple[Any, ...]:
-    """What ranks must agree on about a reduction operand."""
-    if type(obj) is np.ndarray:
-        return ("array", obj.dtype.str, obj.shape)
-    if type(obj) is tuple:
-        return ("tuple", tuple(payload_sig(x) for x in obj))
-    return ("value",)
-
-
-def signature(*parts: Any) -> int:
-    """A stable 64-bit digest (the same in every process, unlike hash())."""
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
-
-
 class CollState:
     """The collective bookkeeping of one communicator on one rank."""
 
     def __init__(
-        self, engine: Engine, ctx: int, rank: int, ranks: tuple[int, ...], ident: int = 0
+        self,
+        engine: Engine,
+        ctx: int,
+        rank: int,
+        ranks: tuple[int, ...],
+        ident: int = 0,
+        edges: Edges | None = None,
     ) -> None:
         self.engine = engine
+        self.edges = edges  # the spanning trees of a communicator that may use its edges only
         self.ctx = ctx  # the collective context id
         # Which communicator of this context: a notice about calls of an
         # earlier one that used the slot (a late check) must not count here.
@@ -179,7 +172,9 @@ class CollState:
 
 
 class CollChannel:
-    """The :class:`~zmqmesh.collectives.base.Channel` of one collective call."""
+    """The :class:`~zmqmesh.collectives.tree.EdgeChannel` (a
+    :class:`~zmqmesh.collectives.base.Channel` with trees) of one collective
+    call."""
 
     __slots__ = ("_sig", "_state", "_tag", "rank", "size")
 
@@ -281,6 +276,19 @@ class CollChannel:
         fut = self._expect(source)
         await self._sent(self._post(dest, obj))
         return await self._wait(fut, source)
+
+    def tree(self, root: int | None = None) -> Tree:
+        """The communicator's spanning tree rooted at ``root`` (None: its
+        home); only for a communicator that may use its edges only."""
+        edges = self._state.edges
+        assert edges is not None, "a tree algorithm on a communicator without edges"
+        return edges.tree(root)
+
+    def empty(self, count: int, dtype: np.dtype[Any]) -> np.ndarray:
+        # From the engine's results pool: recycled, and in shared memory when
+        # the transport has it, so lending a result block to a same-host peer
+        # (``exchange``) needs no copy.
+        return self._state.engine.results.empty(count, dtype)
 
     async def exchange(self, dest: int, arr: np.ndarray, source: int, out: np.ndarray) -> None:
         fut = self._expect(source)

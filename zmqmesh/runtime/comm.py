@@ -8,331 +8,128 @@ keeps the same two contexts per communicator).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import operator
 import os
 import weakref
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from zmqmesh.checkpoint import checkpoint as save_checkpoint
 from zmqmesh.checkpoint import restore as load_checkpoint
-from zmqmesh.collectives import (
-    allgather,
-    allreduce,
-    alltoall,
-    barrier,
-    bcast,
-    gather,
-    reduce,
-    scan,
-    select,
-)
+from zmqmesh.collectives import allreduce, bcast
 from zmqmesh.collectives.base import is_segmentable
 from zmqmesh.collectives.ops import BOR, SUM, Op, op_id, working_copy
-from zmqmesh.errors import DecodeError, RankFailedError
-from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Selector
-from zmqmesh.runtime.channel import CollChannel, CollState, payload_sig, signature
-from zmqmesh.runtime.engine import Engine, Received
-from zmqmesh.runtime.request import Request, Status
-from zmqmesh.topology import make_topology
-from zmqmesh.wire import Envelope, Kind, decode, encode, payload_nbytes
-
-if TYPE_CHECKING:
-    from zmqmesh.runtime.topocomm import TopoComm
+from zmqmesh.collectives.plan import EDGE_KINDS, plan
+from zmqmesh.collectives.registry import REGISTRY
+from zmqmesh.collectives.signature import payload_sig, signature
+from zmqmesh.collectives.tree import Edges
+from zmqmesh.runtime.channel import CollChannel, CollState
+from zmqmesh.runtime.engine import Engine
+from zmqmesh.runtime.p2p import PointToPoint, as_int
+from zmqmesh.runtime.topocomm import TopoComm
+from zmqmesh.topology import Topology, make_topology
 
 __all__ = ["Comm"]
 
 log = logging.getLogger("zmqmesh")
 
-TAG_UB = 2**63 - 1  # the largest valid tag
+
+# Each collective's algorithms by name (one dict access per call).
+_BARRIER = REGISTRY["barrier"]
+_BCAST = REGISTRY["bcast"]
+_SCATTER = REGISTRY["scatter"]
+_GATHER = REGISTRY["gather"]
+_ALLGATHER = REGISTRY["allgather"]
+_REDUCE = REGISTRY["reduce"]
+_ALLREDUCE = REGISTRY["allreduce"]
+_ALLTOALL = REGISTRY["alltoall"]
+_REDUCE_SCATTER = REGISTRY["reduce_scatter"]
+_SCAN = REGISTRY["scan"]
+_EXSCAN = REGISTRY["exscan"]
 
 
-def _as_int(value: Any, what: str) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{what} must be an int, not bool")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{what} must be an int, not {type(value).__name__}") from None
-
-
-def _null_recv(status: Status | None) -> None:
-    """A receive from ``PROC_NULL``: nothing, at once."""
-    if status is not None:
-        status._fill(None, ANY_TAG, 0)
-    return None
-
-
-class Comm:
+class Comm(PointToPoint):
     """A communicator. Every method is a coroutine unless marked *sync*."""
 
-    def __init__(self, engine: Engine, ranks: tuple[int, ...], slot: int, ident: int = 0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        ranks: tuple[int, ...],
+        slot: int,
+        ident: int = 0,
+        topo: Topology | None = None,
+    ) -> None:
         self._engine = engine
         self._ranks = ranks  # comm rank -> world rank
         self._rank = ranks.index(engine.rank)
         self._slot = slot
         self._ctx = 2 * slot  # point-to-point context; 2 * slot + 1 is for collectives
-        self._coll = CollState(engine, 2 * slot + 1, self._rank, ranks, ident)
+        # What the collectives' plan depends on besides the call: the kind
+        # (a topology's, else "general"), the spanning trees of an
+        # edges-only topology, and the forced algorithms of this process.
+        self._kind = "general" if topo is None else topo.kind
+        self._edges = Edges(topo) if topo is not None and topo.kind in EDGE_KINDS else None
+        self._settings = engine.coll
+        self._coll = CollState(engine, 2 * slot + 1, self._rank, ranks, ident, self._edges)
         engine.claim_slot(slot, ranks, self._coll)
         if slot != 0:  # a dropped communicator gives its context slot back
             weakref.finalize(self, engine.release_slot, slot)
+        if topo is not None:  # a topology connects to its neighbors at once
+            for q in set(topo.neighbors) - {self._rank}:
+                self._use(q)
+                engine.connect(ranks[q])
 
     @property
     def rank(self) -> int:
         """This process's rank in the communicator."""
         return self._rank
 
-    @property
-    def size(self) -> int:
-        """Number of ranks in the communicator."""
-        return len(self._ranks)
-
     def __repr__(self) -> str:
         return f"<Comm rank={self._rank} size={self.size} ctx={self._ctx}>"
 
-    # -- argument checks ----------------------------------------------------
-    def _dest(self, dest: Any) -> int:
-        d = _as_int(dest, "dest")
-        if not 0 <= d < self.size:
-            raise ValueError(f"dest {d} out of range for a communicator of size {self.size}")
-        return d
-
-    def _source(self, source: Any) -> int:
-        s = _as_int(source, "source")
-        if s != ANY_SOURCE and not 0 <= s < self.size:
-            raise ValueError(
-                f"source {s} out of range for a communicator of size {self.size} "
-                "(use zmqmesh.ANY_SOURCE for any)"
-            )
-        return s
-
-    @staticmethod
-    def _send_tag(tag: Any) -> int:
-        t = _as_int(tag, "tag")
-        if not 0 <= t <= TAG_UB:
-            raise ValueError(f"tag must be in 0..{TAG_UB}, got {t} (negative tags are reserved)")
-        return t
-
-    @staticmethod
-    def _recv_tag(tag: Any) -> int:
-        t = _as_int(tag, "tag")
-        if t != ANY_TAG and not 0 <= t <= TAG_UB:
-            raise ValueError(
-                f"tag must be in 0..{TAG_UB} or zmqmesh.ANY_TAG, got {t} "
-                "(negative tags are reserved)"
-            )
-        return t
-
-    # -- point to point -----------------------------------------------------
-    def _post_send(self, obj: Any, dest: int, tag: int, ctx: int) -> asyncio.Future[None] | None:
-        frames = encode(
-            Envelope(Kind.P2P, ctx, self._rank, tag), obj, allow_pickle=self._engine.allow_pickle
-        )
-        self._use(dest)
-        world = self._ranks[dest]
-        if world in self._engine.failed:
-            raise RankFailedError(dest, self._engine.failed[world])
-        return self._engine.send(world, frames)
-
-    def _start_send(self, obj: Any, dest: Any, tag: Any) -> asyncio.Future[None] | None:
-        tag = self._send_tag(tag)
-        if dest is None:  # MPI_PROC_NULL: nothing to send, as off a mesh edge
-            return None
-        return self._post_send(obj, self._dest(dest), tag, self._ctx)
-
-    async def send(self, obj: Any, dest: int | None, tag: int = 0) -> None:
-        """Send ``obj`` to rank ``dest`` with ``tag``.
-
-        Returns once the message is handed to the transport and every NumPy
-        array in ``obj`` may be reused by the caller. Raises ``TypeError`` for
-        an object that cannot travel (see API.md) and ``ValueError`` for a bad
-        ``dest`` or ``tag``, before anything is sent. ``dest=None`` (what
-        ``shift`` returns off a non-periodic edge) sends nothing, like MPI's
-        ``PROC_NULL``. Cancelling a send that ZeroMQ has already taken does
-        not recall the message.
-        """
-        waiter = self._start_send(obj, dest, tag)
-        if waiter is not None:
-            await waiter
-            assert dest is not None
-            err = self._engine.failure(self._ctx, dest)
-            if err is not None:  # the wait ended because dest failed
-                raise err
-
-    def isend(self, obj: Any, dest: int | None, tag: int = 0) -> Request:
-        """*sync*: start a send; returns a :class:`Request` that completes when
-        ``send`` would have returned. Raises like ``send``, at the call."""
-        return Request(self._start_send(obj, dest, tag))
-
-    def _finish(self, got: Received, copy: bool, status: Status | None) -> Any:
-        source, tag, frames = got
-        _, obj = decode(frames, copy=copy, allow_pickle=self._engine.allow_pickle)
-        if status is not None:
-            status._fill(source, tag, payload_nbytes(frames))
-        return obj
-
-    async def _recv(
-        self, source: int, tag: int, status: Status | None, copy: bool, ctx: int
-    ) -> Any:
-        fut = self._engine.post_recv(Selector(ctx, source, tag))
-        if not fut.done():
-            self._fail_if_gone(fut, ctx, source)
-            if source != ANY_SOURCE:  # heartbeats on the connection watch the peer
-                self._engine.connect(self._ranks[source])
-            self._engine.spin(self._ranks[source] if source != ANY_SOURCE else -1)
-            try:
-                await fut
-            except asyncio.CancelledError:
-                self._engine.give_back(fut)
-                raise
-        return self._finish(fut.result(), copy, status)
-
-    def _fail_if_gone(self, fut: asyncio.Future[Any], ctx: int, source: int) -> None:
-        """A receive posted for a peer that is already gone fails at once."""
-        err = self._engine.failure(ctx, source)
-        if err is not None and not fut.done():
-            self._engine.matcher.cancel_recv(fut) or self._engine.matcher.cancel_probe(fut)
-            fut.set_exception(err)
-
-    async def recv(
-        self,
-        source: int | None = ANY_SOURCE,
-        tag: int = ANY_TAG,
-        status: Status | None = None,
-        *,
-        copy: bool = False,
-    ) -> Any:
-        """Receive the next message matching ``source`` and ``tag``.
-
-        Returns the object. NumPy arrays in it are views of the received
-        frames (no copy); ``copy=True`` returns arrays that own their memory.
-        ``status``, if given, is filled with the source, tag and size.
-        ``source=None`` (MPI's ``PROC_NULL``) returns None at once with
-        ``status`` = ``(None, ANY_TAG, 0)``. Raises ``zmqmesh.DecodeError`` if
-        the matched message does not decode (it is consumed). Cancelling a
-        pending receive withdraws it; no message is lost.
-        """
-        tag = self._recv_tag(tag)
-        if source is None:
-            return _null_recv(status)
-        return await self._recv(self._source(source), tag, status, copy, self._ctx)
-
-    def irecv(
-        self, source: int | None = ANY_SOURCE, tag: int = ANY_TAG, *, copy: bool = False
-    ) -> Request:
-        """*sync*: post a receive now; returns a :class:`Request` whose
-        ``await`` gives the object and whose ``.status`` is then filled."""
-        tag = self._recv_tag(tag)
-        if source is None:
-            done = Request(None)
-            done.status = Status()
-            _null_recv(done.status)
-            return done
-        source = self._source(source)
-        fut = self._engine.post_recv(Selector(self._ctx, source, tag))
-        self._fail_if_gone(fut, self._ctx, source)
-        req: Request
-
-        def finish(got: Received) -> Any:
-            req.status = Status()
-            return self._finish(got, copy, req.status)
-
-        req = Request(fut, finish)
-        return req
-
-    async def sendrecv(
-        self,
-        sendobj: Any,
-        dest: int | None,
-        sendtag: int = 0,
-        source: int | None = ANY_SOURCE,
-        recvtag: int = ANY_TAG,
-        status: Status | None = None,
-        *,
-        copy: bool = False,
-    ) -> Any:
-        """Send ``sendobj`` to ``dest`` and receive from ``source`` at once
-        (no deadlock when two ranks exchange); returns the received object.
-        ``dest``/``source`` may be None (``PROC_NULL``), as in a halo exchange
-        at a mesh edge."""
-        recvtag = self._recv_tag(recvtag)
-        if source is None:
-            await self.send(sendobj, dest, sendtag)
-            return _null_recv(status)
-        source = self._source(source)
-        fut = self._engine.post_recv(Selector(self._ctx, source, recvtag))
-        self._fail_if_gone(fut, self._ctx, source)
-        try:
-            waiter = self._start_send(sendobj, dest, sendtag)
-        except BaseException:
-            fut.cancel()
-            raise
-        try:
-            if waiter is not None:
-                await waiter
-            if not fut.done():
-                await fut
-        except asyncio.CancelledError:
-            if fut.done():
-                self._engine.give_back(fut)
-            else:
-                fut.cancel()
-            raise
-        return self._finish(fut.result(), copy, status)
-
-    def iprobe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Status | None:
-        """*sync*: the :class:`Status` of the message a matching ``recv``
-        would take now, or None if none has arrived. Consumes nothing."""
-        got = self._engine.peek(Selector(self._ctx, self._source(source), self._recv_tag(tag)))
-        if got is None:
-            return None
-        return Status(got[0], got[1], payload_nbytes(got[2]))
-
-    async def probe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Status:
-        """Wait until a matching message has arrived; return its
-        :class:`Status` without receiving it."""
-        source = self._source(source)
-        fut = self._engine.post_probe(Selector(self._ctx, source, self._recv_tag(tag)))
-        self._fail_if_gone(fut, self._ctx, source)
-        got = await fut
-        return Status(got[0], got[1], payload_nbytes(got[2]))
-
     # -- collectives --------------------------------------------------------
-    # Each method validates its arguments on the calling rank, builds the
-    # call's channel (tag + signature) and runs the algorithm select() picks.
-    # Where a rank may finish without hearing from every other (a root that
-    # only sends, a leaf that only sends up), ``ch.agree()`` follows, so that
-    # ranks that called different things all raise, none returns.
+    # Each method validates its arguments on the calling rank, asks
+    # ``plan`` for the algorithm (by this communicator's kind and size, the
+    # payload and the process's forced algorithms), builds the call's
+    # channel (tag + signature, which names the algorithm) and runs the
+    # registered body. Where a rank may finish without hearing from every
+    # other (a root that only sends, a leaf that only sends up), ``agree()``
+    # follows, so that ranks that called different things all raise, none
+    # returns; not on a communicator that may use its edges only, as the
+    # agreement talks to ranks beyond them.
 
     def _channel(self, name: str, *parts: Any) -> CollChannel:
         return CollChannel(self._coll, signature(name, *parts), f"{name}{parts!r}")
 
     async def barrier(self) -> None:
         """Return once every rank of the communicator has entered ``barrier``."""
-        await barrier.dissemination(self._channel("barrier"))
+        algo = plan("barrier", kind=self._kind, size=self.size, config=self._settings.config)
+        await _BARRIER[algo](self._channel("barrier", algo))
 
     async def bcast(self, obj: Any, root: int = 0) -> Any:
         """Return the root's ``obj`` on every rank (the root gets ``obj`` itself)."""
         root = self._root(root)
+        if self._edges is not None:  # the kind decides: every rank knows it
+            algo = plan("bcast", kind=self._kind, size=self.size, config=self._settings.config)
+            return await _BCAST[algo](self._channel("bcast", algo, root), obj, root)
+        # Only the root knows the payload: it chooses and says so (bcast.announced).
         ch = self._channel("bcast", root)
         if self.size == 1:
             return obj
-        head: Any = None
+        algo = ""
         if self._rank == root:
             seg = is_segmentable(obj)
-            algo = select.choose(
-                "bcast", size=self.size, nbytes=obj.nbytes if seg else 0, segmentable=seg
+            algo = plan(
+                "bcast",
+                kind=self._kind,
+                size=self.size,
+                nbytes=obj.nbytes if seg else 0,
+                segmentable=seg,
+                config=self._settings.config,
             )
-            head = ("m", (obj.shape, obj.dtype.str)) if algo == "scatter_allgather" else ("d", obj)
-        head = await bcast.binomial(ch, head, root)
-        if head[0] == "d":
-            await ch.agree()
-            return obj if self._rank == root else head[1]
-        out = await bcast.scatter_allgather(ch, obj if self._rank == root else None, head[1], root)
+        out = await bcast.announced(ch, obj, root, algo)
         await ch.agree()
-        return obj if self._rank == root else out
+        return out
 
     async def scatter(self, seq: Sequence[Any] | None, root: int = 0) -> Any:
         """Rank i gets ``seq[i]`` of the root's ``seq`` (ignored elsewhere).
@@ -340,32 +137,38 @@ class Comm:
         root = self._root(root)
         if self._rank == root:
             self._check_seq(seq, "scatter")
-        ch = self._channel("scatter", root)
-        item = await gather.binomial_scatter(ch, seq, root)
-        await ch.agree()
+        algo = plan("scatter", kind=self._kind, size=self.size, config=self._settings.config)
+        ch = self._channel("scatter", algo, root)
+        item = await _SCATTER[algo](ch, seq, root)
+        if self._edges is None:
+            await ch.agree()
         return item
 
     async def gather(self, obj: Any, root: int = 0) -> list[Any] | None:
         """A list of every rank's ``obj`` in rank order at ``root``; None elsewhere."""
         root = self._root(root)
-        ch = self._channel("gather", root)
-        items = await gather.binomial_gather(ch, obj, root)
-        await ch.agree()
+        algo = plan("gather", kind=self._kind, size=self.size, config=self._settings.config)
+        ch = self._channel("gather", algo, root)
+        items: list[Any] | None = await _GATHER[algo](ch, obj, root)
+        if self._edges is None:
+            await ch.agree()
         return items
 
     async def allgather(self, obj: Any) -> list[Any]:
         """A list of every rank's ``obj`` in rank order, on every rank."""
-        algo = select.choose("allgather", size=self.size)
-        run = allgather.ring if algo == "ring" else allgather.bruck
-        return await run(self._channel("allgather", algo), obj)
+        algo = plan("allgather", kind=self._kind, size=self.size, config=self._settings.config)
+        items: list[Any] = await _ALLGATHER[algo](self._channel("allgather", algo), obj)
+        return items
 
     async def reduce(self, obj: Any, op: Op = SUM, root: int = 0) -> Any:
         """``op`` over every rank's ``obj`` (in rank order) at ``root``; None
         elsewhere. Arrays reduce element-wise; the caller's are never changed."""
         root, op = self._root(root), self._op(op)
-        ch = self._channel("reduce", root, op_id(op), payload_sig(obj))
-        out = await reduce.binomial(ch, obj, op, root)
-        await ch.agree()
+        algo = plan("reduce", kind=self._kind, size=self.size, config=self._settings.config)
+        ch = self._channel("reduce", algo, root, op_id(op), payload_sig(obj))
+        out = await _REDUCE[algo](ch, obj, op, root)
+        if self._edges is None:
+            await ch.agree()
         return out
 
     async def allreduce(self, obj: Any, op: Op = SUM) -> Any:
@@ -374,51 +177,54 @@ class Comm:
         changed. Every rank must pass the same dtype and shape."""
         op = self._op(op)
         seg = is_segmentable(obj)
-        algo = select.choose(
+        algo = plan(
             "allreduce",
+            kind=self._kind,
             size=self.size,
             nbytes=obj.nbytes if seg else 0,
             segmentable=seg,
             commute=op.commute,
+            config=self._settings.config,
         )
         ch = self._channel("allreduce", algo, op_id(op), payload_sig(obj))
-        if algo == "ring":
-            return await allreduce.ring(ch, obj, op)
-        if algo == "rabenseifner":
-            return await allreduce.rabenseifner(ch, obj, op)
-        return await allreduce.recursive_doubling(ch, obj, op)
+        return await _ALLREDUCE[algo](ch, obj, op)
 
     async def alltoall(self, seq: Sequence[Any]) -> list[Any]:
         """Rank i sends ``seq[j]`` to rank j; returns what every rank sent
         this one, in rank order. Raises ``ValueError`` if ``len(seq) != size``."""
         self._check_seq(seq, "alltoall")
-        algo = select.choose("alltoall", size=self.size)
-        run = alltoall.bruck if algo == "bruck" else alltoall.pairwise
-        return await run(self._channel("alltoall", algo), seq)
+        algo = plan("alltoall", kind=self._kind, size=self.size, config=self._settings.config)
+        items: list[Any] = await _ALLTOALL[algo](self._channel("alltoall", algo), seq)
+        return items
 
     async def reduce_scatter(self, seq: Sequence[Any], op: Op = SUM) -> Any:
         """Rank i gets ``op`` over every rank's ``seq[i]``, in rank order.
         Raises ``ValueError`` if ``len(seq) != size``."""
         self._check_seq(seq, "reduce_scatter")
         op = self._op(op)
-        ch = self._channel("reduce_scatter", op_id(op), [payload_sig(x) for x in seq])
-        return await reduce.pairwise_reduce_scatter(ch, seq, op)
+        algo = plan("reduce_scatter", kind=self._kind, size=self.size, config=self._settings.config)
+        ch = self._channel("reduce_scatter", algo, op_id(op), [payload_sig(x) for x in seq])
+        return await _REDUCE_SCATTER[algo](ch, seq, op)
 
     async def scan(self, obj: Any, op: Op = SUM) -> Any:
         """Inclusive prefix: ``op`` over the objects of ranks 0..rank."""
         op = self._op(op)
-        ch = self._channel("scan", op_id(op), payload_sig(obj))
-        out = await scan.recursive_doubling_scan(ch, obj, op)
-        await ch.agree()
+        algo = plan("scan", kind=self._kind, size=self.size, config=self._settings.config)
+        ch = self._channel("scan", algo, op_id(op), payload_sig(obj))
+        out = await _SCAN[algo](ch, obj, op)
+        if self._edges is None:
+            await ch.agree()
         return working_copy(out) if out is obj else out
 
     async def exscan(self, obj: Any, op: Op = SUM) -> Any:
         """Exclusive prefix: ``op`` over the objects of ranks 0..rank-1;
         None at rank 0."""
         op = self._op(op)
-        ch = self._channel("exscan", op_id(op), payload_sig(obj))
-        out = await scan.recursive_doubling_exscan(ch, obj, op)
-        await ch.agree()
+        algo = plan("exscan", kind=self._kind, size=self.size, config=self._settings.config)
+        ch = self._channel("exscan", algo, op_id(op), payload_sig(obj))
+        out = await _EXSCAN[algo](ch, obj, op)
+        if self._edges is None:
+            await ch.agree()
         return out
 
     # -- communicators -------------------------------------------------------
@@ -445,10 +251,10 @@ class Comm:
         new communicator, ordered by ``key`` then by rank here. Ranks passing
         ``color=None`` take part but get None. Collective."""
         if color is not None:
-            color = _as_int(color, "color")
+            color = as_int(color, "color")
             if color < 0:
                 raise ValueError(f"color must be >= 0 or None, got {color}")
-        key = _as_int(key, "key")
+        key = as_int(key, "key")
         entries = await self.allgather((color, key))
         slot, ident = await self._new_slot("split")
         if color is None:
@@ -460,18 +266,16 @@ class Comm:
         """A communicator of the same ranks with its own message space. Collective."""
         return Comm(self._engine, self._ranks, *await self._new_slot("dup"))
 
-    async def create_topology(self, kind: str, **params: Any) -> TopoComm:
+    async def create_topology(self, kind: str, **params: Any) -> _TopoComm:
         """A communicator of the same ranks, wired as ``kind`` ("ring",
         "tree" with ``arity``/``root``, "mesh" with ``dims``/``periodic``,
-        "full"): it connects to its neighbors only and runs its collectives
-        over those edges. Collective; every rank must pass the same
-        arguments. Raises ``ValueError``/``TypeError`` for bad arguments at
-        the call."""
-        from zmqmesh.runtime.topocomm import topo_comm  # topo builds on Comm
-
+        "full"): a :class:`~zmqmesh.TopoComm` that connects to its neighbors
+        only and runs its collectives over those edges. Collective; every
+        rank must pass the same arguments. Raises ``ValueError``/``TypeError``
+        for bad arguments at the call."""
         topo = make_topology(kind, self.size, self._rank, **params)
         slot, ident = await self._new_slot("topology", kind, sorted(params.items()))
-        return topo_comm(self._engine, self._ranks, slot, topo, ident)
+        return _TopoComm(self._engine, self._ranks, slot, topo, ident)
 
     # -- checkpoints ----------------------------------------------------------
     async def checkpoint(
@@ -488,10 +292,6 @@ class Comm:
         return await load_checkpoint(self, path)
 
     # -- connections ----------------------------------------------------------
-    def _use(self, peer: int) -> None:
-        if peer != self._rank:
-            self._coll.peers.add(peer)
-
     @property
     def connections(self) -> int:
         """*sync*: how many peers this communicator has connected to."""
@@ -511,69 +311,6 @@ class Comm:
                 "stats are not being recorded: launch with --report, or set ZMQMESH_STATS=1"
             )
         return recorder.snapshot()
-
-    # -- for libraries built on a communicator ------------------------------
-    # The executor runs on these: it handles its messages as they arrive,
-    # not through receives, and learns of failures as they happen.
-
-    @property
-    def allow_pickle(self) -> bool:
-        """*sync*: whether this job lets objects travel by pickle."""
-        return self._engine.allow_pickle
-
-    def start_send(self, obj: Any, dest: int, tag: int = 0) -> asyncio.Future[None] | None:
-        """*sync*: start a send as ``isend`` does; returns the future that
-        completes when ``send`` would have returned, or None when nothing
-        is left to wait for. Raises like ``send``, at the call."""
-        return self._start_send(obj, dest, tag)
-
-    def on_message(self, handler: Callable[[int, int, Any], None] | None) -> None:
-        """*sync*: hand every point-to-point message of this communicator to
-        ``handler(source, tag, obj)`` as it arrives (those already queued
-        first) instead of matching it to receives; None goes back to
-        receives. A message that does not decode is logged and dropped."""
-        if handler is None:
-            self._engine.set_handler(self._ctx, None)
-            return
-        allow_pickle = self._engine.allow_pickle
-
-        def arrived(frames: list[Any]) -> None:
-            try:
-                env, obj = decode(frames, allow_pickle=allow_pickle)
-            except DecodeError as exc:
-                log.error("rank %d dropped a message that does not decode: %s", self._rank, exc)
-                return
-            handler(env.source, env.tag, obj)
-
-        self._engine.set_handler(self._ctx, arrived)
-
-    def watch_failures(self, watcher: Callable[[int, str], None]) -> Callable[[], None]:
-        """*sync*: call ``watcher(rank, detail)`` for each member of this
-        communicator that has failed, now for those already known and later
-        as they fail. Returns the function that stops watching."""
-        where = {w: r for r, w in enumerate(self._ranks)}
-
-        def failed(world: int, detail: str) -> None:
-            if world in where:
-                watcher(where[world], detail)
-
-        watchers = self._engine.failure_watchers
-        watchers.append(failed)
-        for world, detail in list(self._engine.failed.items()):
-            failed(world, detail)
-
-        def stop() -> None:
-            if failed in watchers:
-                watchers.remove(failed)
-
-        return stop
-
-    def poll(self, source: int = ANY_SOURCE) -> None:
-        """*sync*: busy-poll this host's links for a little while (the job's
-        spin budget for a rank that knows a core is free) for a message from
-        ``source``, before the caller's event loop sleeps."""
-        world = -1 if source == ANY_SOURCE else self._ranks[source]
-        self._engine.spin(world, self._engine.spin_limit)
 
     def _check_seq(self, seq: Any, what: str) -> None:
         if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence):
@@ -596,7 +333,21 @@ class Comm:
         return op
 
     def _root(self, root: Any) -> int:
-        r = _as_int(root, "root")
+        r = as_int(root, "root")
         if not 0 <= r < self.size:
             raise ValueError(f"root {r} out of range for a communicator of size {self.size}")
         return r
+
+
+class _TopoComm(Comm, TopoComm):
+    """What ``create_topology`` returns: a :class:`Comm` over a topology
+    (its kind chooses the collectives' algorithms), with the
+    :class:`TopoComm` face."""
+
+    __repr__ = TopoComm.__repr__
+
+    def __init__(
+        self, engine: Engine, ranks: tuple[int, ...], slot: int, topo: Topology, ident: int = 0
+    ) -> None:
+        super().__init__(engine, ranks, slot, ident, topo)
+        self._topo = topo

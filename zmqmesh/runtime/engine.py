@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from zmqmesh.collectives.base import Backing, ResultPool
+from zmqmesh.collectives.plan import CollConfig, CollSettings
 from zmqmesh.errors import DecodeError, RankFailedError
 from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Matcher, Selector
 from zmqmesh.transport.transport import Transport
 from zmqmesh.wire import Envelope, Kind, decode, payload_nbytes, peek_envelope
 
-__all__ = ["Engine", "Received"]
+__all__ = ["Engine", "Received", "config"]
 
 
 class CollState(Protocol):
@@ -66,6 +68,30 @@ _EARLY_CTRL_LIMIT = 4096
 # The largest control notice read (bytes): checks and aborts are far smaller.
 _CTRL_MAX = 64 * 1024
 
+# The forced collective algorithms of this process's communicators. API.md
+# makes ``zmqmesh.config`` process-wide, so the engines of a process share
+# these by default; the runtime adds the job's at init (``use_coll_environ``)
+# and every collective call passes ``.config`` to ``plan``.
+PROCESS_COLL = CollSettings()
+
+
+def config(**algorithms: str | None) -> dict[str, str]:
+    """Force collective algorithms for this process, e.g.
+    ``zmqmesh.config(allreduce="ring")``; ``None`` returns a collective to
+    automatic choice. Returns the forced settings now in effect.
+
+    The environment variables ``ZMQMESH_ALLREDUCE``, ``ZMQMESH_BCAST``,
+    ``ZMQMESH_ALLGATHER`` and ``ZMQMESH_ALLTOALL`` do the same for a whole
+    job (read at ``init``; what this function sets wins). Every rank must
+    force the same algorithms. A forced algorithm that cannot run a given
+    call (ring or Rabenseifner allreduce of a non-array or with a
+    non-commutative op, scatter-allgather bcast of a non-array) falls back
+    to the default for that call; topology communicators other than
+    ``full`` run their edges' algorithms whatever is forced. Raises
+    ``ValueError`` for an unknown collective or algorithm name.
+    """
+    return dict(PROCESS_COLL.change(**algorithms).forced)
+
 
 class Engine:
     """Point-to-point machinery of one rank (world ranks throughout)."""
@@ -78,6 +104,7 @@ class Engine:
         allow_pickle: bool,
         transport: Transport | None = None,
         unexpected_limit: int = UNEXPECTED_LIMIT,
+        coll: CollSettings = PROCESS_COLL,
     ) -> None:
         self.rank = rank
         self.size = size
@@ -114,6 +141,22 @@ class Engine:
         # created yet: replayed when it is, so a slow rank still learns of
         # a mismatch its peers found before it got there.
         self._early_ctrl: dict[int, list[list[Any]]] = {}
+        # Memory for large collective results, recycled across calls; the
+        # collectives reach it through their channels (``CollChannel.empty``).
+        self.results = ResultPool()
+        self.coll = coll  # the forced collective algorithms its communicators follow
+
+    def use_shared_memory(self, backing: Backing | None) -> None:
+        """Take large collective results from ``backing`` (the transport's
+        shared-memory pool, once it is up; None: NumPy's memory again), so
+        that a result block lent to a same-host peer is sent without a copy."""
+        self.results.use(backing)
+
+    def use_coll_environ(self, env: Mapping[str, str]) -> None:
+        """Follow what the job's environment ``env`` forces (``ZMQMESH_ALLREDUCE``
+        and the like; see ``CollConfig.from_environ``) from now on, under
+        what ``config`` set. Raises ``ValueError`` for an unknown algorithm."""
+        self.coll.use_job(CollConfig.from_environ(env))
 
     # -- inbound ------------------------------------------------------------
     def deliver(self, msg: list[Any], sender: int = -1) -> None:
@@ -422,6 +465,7 @@ class Engine:
         if self.closed:
             return
         self.closed = True
+        self.results.use(None)  # before the shared memory behind it goes
         if self.transport is not None:
             self.transport.close(gone=frozenset(self.failed) | frozenset(self._going))
         for _, fut in list(self.matcher.waiters()):

@@ -138,8 +138,8 @@ def install(
 ) -> Recorder:
     """Start recording this rank's calls and messages (for ``directory``,
     if given, at ``dump``): the blocking calls of every communicator class
-    in ``classes`` (each class's own methods, so a subclass's overrides are
-    timed too) and every message the engine sends or receives. With
+    in ``classes`` (their own methods and those they inherit, each
+    timed once) and every message the engine sends or receives. With
     ``live`` and a directory, also write the counters the launcher's status
     line shows, every second."""
     path = os.path.join(directory, f"rank-{engine.rank}.json") if directory else None
@@ -147,7 +147,7 @@ def install(
     engine.recorder = rec
     for cls in classes:
         for name in (*P2P_CALLS, *COLLECTIVE_CALLS):
-            fn = cls.__dict__.get(name)
+            fn = getattr(cls, name, None)  # its own or inherited
             if fn is not None and not getattr(fn, "_zmqmesh_timed", False):
                 wrapped = rec.timed(name, fn)
                 wrapped._zmqmesh_timed = True  # type: ignore[attr-defined]

@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 
-from zmqmesh.collectives.base import results
 from zmqmesh.wire import Kind, shmdesc, unpack_envelope
 from zmqmesh.wire.shmdesc import SharedFrame
 
@@ -216,7 +215,7 @@ class ShmPool:
             del self._lent[ident]
         return gone
 
-    # -- backing for collective results (collectives.base.results) ----------
+    # -- backing for collective results (the runtime's results pool) --------
     def alloc(self, capacity: int) -> np.ndarray | None:
         """A new result segment of ``capacity`` bytes as a uint8 array, or
         None when /dev/shm has no room."""
@@ -386,7 +385,6 @@ class SharedMemory:
         self.reader = ShmReader(directory, send_release, loop.call_soon)
         self._loop = loop
         self._loans: dict[int, asyncio.Future[None]] = {}  # lend id -> the send waiting on it
-        results.use(self.pool)
 
     def swap_out(
         self, frames: Sequence[Any], peer: int, lend: bool
@@ -416,7 +414,6 @@ class SharedMemory:
                 fut.set_result(None)
 
     def close(self) -> None:
-        results.use(None)
         self.reader.close()
         self.pool.close()
         for fut in self._loans.values():
