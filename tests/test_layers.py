@@ -25,6 +25,9 @@ PURE = [
     "collectives/simulate.py",
     "launcher/policy.py",
     "job/foreign.py",
+    "job/hostlist.py",
+    "job/settings.py",
+    "job/variables.py",
     "topology/edges.py",
 ]
 FORBIDDEN = {"zmq", "asyncio", "socket", "threading", "subprocess"}
@@ -50,6 +53,138 @@ def test_pure_layers_do_no_io() -> None:
     for f in files:
         bad = _imports(f) & FORBIDDEN
         assert not bad, f"{f.relative_to(PKG)} imports {sorted(bad)}"
+
+
+# The floors of docs/architecture.md and the floors each may import, written
+# down once. A floor is a subpackage or a top-level module; "zmqmesh" is the
+# public face (``__init__``). Every module may import errors; a floor's
+# modules may import each other, without circles (next test).
+ARROWS: dict[str, set[str]] = {
+    "errors": set(),
+    "wire": set(),
+    "matching": set(),
+    "topology": set(),
+    "collectives": {"topology"},
+    "checkpoint": {"wire"},
+    "transport": {"wire"},
+    "job": {"transport", "wire"},
+    "runtime": {
+        "job",
+        "transport",
+        "collectives",
+        "checkpoint",
+        "matching",
+        "topology",
+        "wire",
+    },
+    "scheduler": {"runtime", "wire"},
+    "testing": {"runtime"},
+    "zmqmesh": {
+        "runtime",
+        "scheduler",
+        "checkpoint",
+        "collectives",
+        "matching",
+        "topology",
+        "wire",
+    },
+    "compat": {"zmqmesh", "runtime", "collectives", "matching", "topology", "wire"},
+    "launcher": {"compat", "job", "transport", "wire"},
+    "__main__": {"launcher"},
+}
+
+
+def _modules() -> dict[str, Path]:
+    mods: dict[str, Path] = {}
+    for f in PKG.rglob("*.py"):
+        parts = list(f.relative_to(PKG).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        mods[".".join(["zmqmesh", *parts])] = f
+    return mods
+
+
+def _internal_imports(mods: dict[str, Path]) -> dict[str, set[str]]:
+    """Module -> the zmqmesh modules it imports, anywhere in its body,
+    including imports only for type checking."""
+    edges: dict[str, set[str]] = {}
+    for mod, path in mods.items():
+        pkg = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join([*pkg[: len(pkg) - node.level + 1], *filter(None, [base])])
+                names.update(f"{base}.{alias.name}" for alias in node.names)
+        found: set[str] = set()
+        for name in names:
+            while name and name not in mods:
+                name = name.rpartition(".")[0]
+            if name and name != mod:
+                found.add(name)
+        edges[mod] = found
+    return edges
+
+
+def _floor(mod: str) -> str:
+    parts = mod.split(".")
+    return parts[1] if len(parts) > 1 else "zmqmesh"
+
+
+def test_each_floor_imports_only_floors_below_it() -> None:
+    mods = _modules()
+    assert {_floor(m) for m in mods} <= set(ARROWS), "a floor the arrows do not name"
+    upward = [
+        f"{m} -> {t}"
+        for m, targets in _internal_imports(mods).items()
+        for t in targets
+        if _floor(t) not in ARROWS[_floor(m)] | {_floor(m), "errors"}
+    ]
+    assert not upward, "imports against the floors' arrows:\n" + "\n".join(sorted(upward))
+
+
+def test_no_import_circles() -> None:
+    edges = _internal_imports(_modules())
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                circles.append(sorted(comp))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    assert not circles, f"import circles: {circles}"
+
+
+def test_modules_are_small() -> None:
+    big = {
+        f.relative_to(PKG).as_posix(): n
+        for f in PKG.rglob("*.py")
+        if (n := f.read_text().count("\n")) > 600
+    }
+    assert not big, f"modules over 600 lines: {big}"
 
 
 def test_only_transport_layer_touches_zmq() -> None:
