@@ -28,6 +28,7 @@ from zmqmesh.collectives.plan import (
 )
 from zmqmesh.collectives.registry import REGISTRY
 from zmqmesh.collectives.simulate import predict
+from zmqmesh.job.settings import JobSettings
 from zmqmesh.testing import run_world
 
 configs = st.fixed_dictionaries(
@@ -283,12 +284,15 @@ def test_forcing_sets_and_releases(forced: dict[str, str], released: dict[str, N
     ],
 )
 def test_config_from_the_environment(env: dict[str, str], forced: dict[str, str]) -> None:
-    assert CollConfig.from_environ(env) == CollConfig(forced)
+    settings = JobSettings.from_environ(env, hostname=lambda: "here")
+    assert settings.forced_algorithms() == forced
+    assert CollConfig(settings.forced_algorithms()) == CollConfig(forced)
 
 
 def test_config_from_the_environment_rejects_unknown_algorithms() -> None:
+    settings = JobSettings.from_environ({"ZMQMESH_BCAST": "fast"}, hostname=lambda: "here")
     with pytest.raises(ValueError, match="unknown bcast algorithm 'fast'"):
-        CollConfig.from_environ({"ZMQMESH_BCAST": "fast"})
+        CollConfig(settings.forced_algorithms())
 
 
 operations = st.lists(
@@ -360,18 +364,18 @@ def test_the_forced_algorithm_is_what_runs_and_edges_keep_theirs() -> None:
     assert got == expected
 
 
-def test_engines_follow_their_settings_and_the_jobs_environment() -> None:
+def test_engines_follow_their_settings_and_the_jobs_config() -> None:
     from zmqmesh.runtime.engine import PROCESS_COLL, Engine
 
     shared = Engine(0, 1, allow_pickle=False)
     own = CollSettings()
     alone = Engine(0, 1, allow_pickle=False, coll=own)
     assert shared.coll is PROCESS_COLL  # zmqmesh.config reaches it
-    alone.use_coll_environ({"ZMQMESH_ALLGATHER": "ring"})
+    alone.use_coll_config(CollConfig({"allgather": "ring"}))
     assert dict(own.config.forced) == {"allgather": "ring"}
     assert "allgather" not in PROCESS_COLL.config.forced
     with pytest.raises(ValueError, match="unknown alltoall algorithm"):
-        alone.use_coll_environ({"ZMQMESH_ALLTOALL": "star"})
+        alone.use_coll_config(CollConfig({"alltoall": "star"}))
     assert dict(own.config.forced) == {"allgather": "ring"}
     shared.close()
     alone.close()

@@ -56,6 +56,10 @@ names = texts.filter(bool)
 optional = st.none() | names
 
 
+# any name travels; the runtime checks it against the collectives at start
+algorithms = st.none() | st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12)
+
+
 @st.composite
 def job_settings(draw: st.DrawFn) -> JobSettings:
     size = draw(st.integers(1, 1 << 20))
@@ -83,6 +87,11 @@ def job_settings(draw: st.DrawFn) -> JobSettings:
         live=draw(st.booleans()),
         serve_rendezvous=serve,
         rendezvous_port=draw(st.integers(1, 65535)) if serve else 0,
+        local_links=draw(st.booleans()),
+        allreduce=draw(algorithms),
+        bcast=draw(algorithms),
+        allgather=draw(algorithms),
+        alltoall=draw(algorithms),
     )
 
 
@@ -388,3 +397,18 @@ def test_the_other_floors_use_the_same_defaults() -> None:
     failure = inspect.signature(transport.Transport).parameters["failure_timeout"].default
     assert failure == FAILURE_TIMEOUT
     assert bootstrap.LAUNCHER_HOST == LAUNCHER_HOST
+
+
+@pytest.mark.parametrize(
+    ("text", "links"), [("", True), (" ", True), ("1", True), ("0", False), ("no", False)]
+)
+def test_same_host_links_can_be_turned_off(text: str, links: bool) -> None:
+    s = JobSettings.from_environ({"ZMQMESH_LOCAL_LINKS": text}, hostname=lambda: "here")
+    assert s.local_links is links
+    assert JobSettings.from_environ(s.to_environ(), hostname=no_lookup) == s
+
+
+def test_forced_algorithms_are_read_lowercased_and_listed() -> None:
+    env = {"ZMQMESH_ALLREDUCE": " Ring\n", "ZMQMESH_BCAST": "", "ZMQMESH_ALLTOALL": "bruck"}
+    s = JobSettings.from_environ(env, hostname=lambda: "here")
+    assert s.forced_algorithms() == {"allreduce": "ring", "alltoall": "bruck"}

@@ -105,3 +105,16 @@ def test_a_rank_on_rank_0s_host_advertises_the_rendezvous_name_not_loopback() ->
         job = ForeignJob(1, 4, "slurm-1", host, 20001, "SLURM")
         assert _foreign_addr(job) == host
         assert _foreign_addr(ForeignJob(0, 4, "slurm-1", host, 20001, "SLURM")) == host
+
+
+def test_an_unknown_forced_algorithm_stops_init_naming_the_variable() -> None:
+    code = "import asyncio, zmqmesh; asyncio.run(zmqmesh.init())"
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        env=job_env(ZMQMESH_BCAST="fast"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode != 0
+    assert "LaunchError: ZMQMESH_BCAST='fast': unknown bcast algorithm 'fast'" in res.stderr

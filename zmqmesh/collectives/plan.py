@@ -138,19 +138,6 @@ class CollConfig:
     def __hash__(self) -> int:
         return hash(frozenset(self.forced.items()))
 
-    @classmethod
-    def from_environ(cls, env: Mapping[str, str]) -> CollConfig:
-        """What ``ZMQMESH_ALLREDUCE``, ``ZMQMESH_BCAST``, ``ZMQMESH_ALLGATHER``
-        and ``ZMQMESH_ALLTOALL`` in ``env`` force (case and surrounding
-        blanks ignored; unset or empty: nothing). Raises ``ValueError`` for
-        an unknown algorithm."""
-        forced = {}
-        for name in ALGORITHMS:
-            value = env.get(_ENV_PREFIX + name.upper(), "").strip().lower()
-            if value:
-                forced[name] = value
-        return cls(forced)
-
     def forcing(self, **algorithms: str | None) -> CollConfig:
         """This configuration with ``algorithms`` forced; ``None`` returns a
         collective to automatic choice. Raises ``ValueError`` for an

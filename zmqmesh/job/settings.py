@@ -65,6 +65,9 @@ this same number; a test in tests/job keeps the two equal."""
 SPIN_US_MAX = 100_000
 """The longest busy-poll a receive may be given (microseconds)."""
 
+FORCIBLE = ("allreduce", "bcast", "allgather", "alltoall")
+"""The collectives whose algorithm a job may force (``ZMQMESH_ALLREDUCE=ring``)."""
+
 LAUNCHER_HOST = "@launcher"
 """What stands for the launcher's host in an endpoint: a rank on the
 launcher's host advertises ``tcp://@launcher:port``, and a rank on another
@@ -94,6 +97,11 @@ VARIABLES: Mapping[str, str] = MappingProxyType(
         "live": "ZMQMESH_LIVE",
         "serve_rendezvous": "ZMQMESH_SERVE_RENDEZVOUS",
         "rendezvous_port": "ZMQMESH_RENDEZVOUS_PORT",
+        "local_links": "ZMQMESH_LOCAL_LINKS",
+        "allreduce": "ZMQMESH_ALLREDUCE",
+        "bcast": "ZMQMESH_BCAST",
+        "allgather": "ZMQMESH_ALLGATHER",
+        "alltoall": "ZMQMESH_ALLTOALL",
     }
 )
 """The variable of each field of :class:`JobSettings`."""
@@ -129,6 +137,11 @@ class JobSettings:
     ``serve_rendezvous`` / ``rendezvous_port``: this rank (rank 0 of a job
     started by srun or mpirun) serves the rendezvous itself on that port;
     the port is 0 when it does not.
+    ``local_links``: same-host peers talk over AF_UNIX links (``False``:
+    through ZeroMQ, as peers on other hosts do).
+    ``allreduce`` / ``bcast`` / ``allgather`` / ``alltoall``: the algorithm
+    the job forces for that collective (``None``: chosen per call); the
+    runtime checks the names when it starts.
 
     Raises ``ValueError`` for a rank outside ``0 .. size-1`` or a
     rendezvous port that does not go with ``serve_rendezvous``.
@@ -156,6 +169,11 @@ class JobSettings:
     live: bool = False
     serve_rendezvous: bool = False
     rendezvous_port: int = 0
+    local_links: bool = True
+    allreduce: str | None = None
+    bcast: str | None = None
+    allgather: str | None = None
+    alltoall: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.rank < self.size:
@@ -170,6 +188,10 @@ class JobSettings:
                 f"rendezvous_port {self.rendezvous_port} does not go with "
                 f"serve_rendezvous={self.serve_rendezvous} (a port in 1..65535 with it, 0 without)"
             )
+
+    def forced_algorithms(self) -> dict[str, str]:
+        """The collectives whose algorithm the job forces, with it."""
+        return {name: algo for name in FORCIBLE if (algo := getattr(self, name)) is not None}
 
     def to_environ(self) -> dict[str, str]:
         """The ``ZMQMESH_*`` variables that describe these settings: the
@@ -260,6 +282,10 @@ def _tunables(env: Mapping[str, str]) -> dict[str, Any]:
     }
     for name in ("allow_pickle", "trace", "stats", "live"):
         fields[name] = flag(_V[name], env.get(_V[name], ""))
+    links = env.get(_V["local_links"], "")
+    fields["local_links"] = flag(_V["local_links"], links) if links.strip() else True
+    for name in FORCIBLE:
+        fields[name] = env.get(_V[name], "").strip().lower() or None
     for name in ("unexpected_limit", "max_frame"):
         text = env.get(_V[name])
         if text:

@@ -26,6 +26,8 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
+from zmqmesh.collectives.plan import CollConfig
+from zmqmesh.errors import LaunchError
 from zmqmesh.job import lifeline
 from zmqmesh.job.foreign import ForeignJob
 from zmqmesh.job.settings import LAUNCHER_HOST, JobSettings
@@ -116,9 +118,23 @@ def _pick_endpoint(
     return str(tcp)
 
 
+def _forced(spec: JobSettings) -> CollConfig:
+    """The algorithms the job forces; a name no collective has is the
+    job's mistake, reported as such."""
+    for name, algorithm in spec.forced_algorithms().items():
+        try:
+            CollConfig({name: algorithm})
+        except ValueError as exc:
+            raise LaunchError(f"ZMQMESH_{name.upper()}={algorithm!r}: {exc}") from None
+    return CollConfig(spec.forced_algorithms())
+
+
 async def _wire(spec: JobSettings) -> Engine:
+    forced = _forced(spec)
     if spec.size == 1:
-        return Engine(0, 1, allow_pickle=spec.allow_pickle)
+        engine = Engine(0, 1, allow_pickle=spec.allow_pickle)
+        engine.use_coll_config(forced)
+        return engine
     net = _World.net = Network(spec.keyfile)
     if spec.serve_rendezvous:
         net.serve_rendezvous(spec.size, spec.job, spec.rendezvous_port)
@@ -135,8 +151,10 @@ async def _wire(spec: JobSettings) -> Engine:
         on_lost=engine.peer_failed,
         paused=engine.over_limit,
         max_frame=spec.max_frame,
+        local_links=spec.local_links,
     )
     engine.transport = transport
+    engine.use_coll_config(forced)
     info: dict[str, Any] = {"host": spec.host, "ipc": None, "tcp": None}
     try:
         if spec.ipc_dir:
@@ -214,7 +232,6 @@ async def init() -> Comm:
                 os.environ, hostname=socket.gethostname, advertise=_foreign_addr
             )
             engine = await _wire(spec)
-            engine.use_coll_environ(os.environ)
             _World.engine = engine
             if spec.profile_dir or spec.stats:
                 _World.recorder = install_profile(

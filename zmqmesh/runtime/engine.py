@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from zmqmesh.collectives.base import Backing, ResultPool
@@ -70,7 +70,7 @@ _CTRL_MAX = 64 * 1024
 
 # The forced collective algorithms of this process's communicators. API.md
 # makes ``zmqmesh.config`` process-wide, so the engines of a process share
-# these by default; the runtime adds the job's at init (``use_coll_environ``)
+# these by default; the runtime adds the job's at init (``use_coll_config``)
 # and every collective call passes ``.config`` to ``plan``.
 PROCESS_COLL = CollSettings()
 
@@ -152,11 +152,10 @@ class Engine:
         that a result block lent to a same-host peer is sent without a copy."""
         self.results.use(backing)
 
-    def use_coll_environ(self, env: Mapping[str, str]) -> None:
-        """Follow what the job's environment ``env`` forces (``ZMQMESH_ALLREDUCE``
-        and the like; see ``CollConfig.from_environ``) from now on, under
-        what ``config`` set. Raises ``ValueError`` for an unknown algorithm."""
-        self.coll.use_job(CollConfig.from_environ(env))
+    def use_coll_config(self, config: CollConfig) -> None:
+        """Follow what the job forces (``config``, from the job's settings)
+        from now on, under what ``zmqmesh.config`` set."""
+        self.coll.use_job(config)
 
     # -- inbound ------------------------------------------------------------
     def deliver(self, msg: list[Any], sender: int = -1) -> None:

@@ -44,7 +44,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import os
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
@@ -138,8 +137,10 @@ class Transport:
         on_lost: Callable[[int, str], None] | None = None,
         paused: Callable[[], bool] | None = None,
         max_frame: int = MAX_FRAME,
+        local_links: bool = True,
     ) -> None:
         self.rank = rank
+        self._local_links = local_links  # same-host peers over AF_UNIX links
         self._copy_below = copy_below
         self._keys = keys
         self._failure_timeout = failure_timeout
@@ -180,7 +181,7 @@ class Transport:
         wildcard port becomes the real one). Receiving starts at ``set_peers``."""
         self._router.bind(endpoint)
         resolved = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
-        if resolved.startswith("ipc://") and os.environ.get("ZMQMESH_LOCAL_LINKS") != "0":
+        if resolved.startswith("ipc://") and self._local_links:
             self.local = LocalLinks(
                 self._loop, self.rank, self._accept_local, max_message=self._max_frame
             )
