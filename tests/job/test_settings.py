@@ -1,11 +1,9 @@
 """The job's settings: the round trip through the environment, the order in
-which launchers are recognized, every variable's check and message, and the
-defaults that other floors keep copies of."""
+which launchers are recognized, every variable's check and message."""
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 
 import pytest
 from hypothesis import given, settings
@@ -15,10 +13,7 @@ from zmqmesh.errors import LaunchError
 from zmqmesh.job.foreign import ForeignJob
 from zmqmesh.job.settings import (
     FAILURE_TIMEOUT,
-    LAUNCHER_HOST,
-    MAX_FRAME,
     SPIN_US_MAX,
-    UNEXPECTED_LIMIT,
     VARIABLES,
     JobSettings,
     read_failure_timeout,
@@ -386,17 +381,6 @@ def test_the_failure_timeout_alone() -> None:
 
 
 # -- defaults the other floors keep a copy of -------------------------------------------------
-
-
-def test_the_other_floors_use_the_same_defaults() -> None:
-    from zmqmesh.runtime import bootstrap, engine
-    from zmqmesh.transport import transport
-
-    assert engine.UNEXPECTED_LIMIT == UNEXPECTED_LIMIT
-    assert transport.MAX_FRAME == MAX_FRAME
-    failure = inspect.signature(transport.Transport).parameters["failure_timeout"].default
-    assert failure == FAILURE_TIMEOUT
-    assert bootstrap.LAUNCHER_HOST == LAUNCHER_HOST
 
 
 @pytest.mark.parametrize(

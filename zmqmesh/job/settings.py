@@ -59,8 +59,7 @@ FAILURE_TIMEOUT_MAX = 3600.0
 
 UNEXPECTED_LIMIT = 256 * 2**20
 """Bytes of messages a rank holds before anyone asked for them; past it, it
-stops reading its peers. The engine's default (``runtime/engine.py``) is
-this same number; a test in tests/job keeps the two equal."""
+stops reading its peers (the engine's default too)."""
 
 SPIN_US_MAX = 100_000
 """The longest busy-poll a receive may be given (microseconds)."""

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from zmqmesh.collectives.base import Backing, ResultPool
 from zmqmesh.collectives.plan import CollConfig, CollSettings
 from zmqmesh.errors import DecodeError, RankFailedError
+from zmqmesh.job.settings import UNEXPECTED_LIMIT
 from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Matcher, Selector
 from zmqmesh.transport.transport import Transport
 from zmqmesh.wire import Envelope, Kind, decode, payload_nbytes, peek_envelope
@@ -54,9 +55,6 @@ log = logging.getLogger("zmqmesh.engine")
 # (source rank in the message's communicator, tag, frames)
 Received = tuple[int, int, list[Any]]
 
-# Default bound on messages received before anyone asked for them (bytes);
-# ZMQMESH_UNEXPECTED_LIMIT overrides it.
-UNEXPECTED_LIMIT = 256 * 2**20
 # What a queued message costs beyond its payload (Python objects, frames):
 # counted too, so a flood of empty messages is bounded like any other.
 _MESSAGE_OVERHEAD = 512
