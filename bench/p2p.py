@@ -13,6 +13,7 @@ to ``--out``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import platform
@@ -39,6 +40,7 @@ from bench.coll import (
     run_record,
 )
 from bench.coll_common import snapshot_zmqmesh
+from bench.load import busy
 from bench.plots import p2p_plot
 
 HERE = Path(__file__).resolve().parent
@@ -184,8 +186,16 @@ def main(argv: list[str]) -> int:
         "not installed is skipped with a note)",
     )
     p.add_argument("--timeout", type=float, default=600, help="seconds per job (default 600)")
+    p.add_argument(
+        "--load",
+        type=int,
+        default=0,
+        help="busy processes running beside the measurement (default 0: an idle machine)",
+    )
     p.add_argument("--out", default=str(HERE / "results"))
     a = p.parse_args(argv)
+    if a.load < 0:
+        p.error("--load is a number of processes: not negative")
     rounds = a.rounds or (3 if a.quick else 7)
     iters = a.iters or (100 if a.quick else 400)
     sizes = [int(s) for s in (a.sizes or (QUICK_SIZES if a.quick else SIZES)).split(",")]
@@ -207,6 +217,8 @@ def main(argv: list[str]) -> int:
     commit, source_before = _zmqmesh_source()
     snapshot = snapshot_zmqmesh("p2p")
     t_start = time.monotonic()
+    load = contextlib.ExitStack()
+    load.enter_context(busy(a.load))
     try:
         for r in range(rounds):
             k = r % len(launches) if launches else 0
@@ -223,6 +235,7 @@ def main(argv: list[str]) -> int:
             elapsed = time.monotonic() - t_start
             print(f"round {r + 1}/{rounds} done ({elapsed:.0f} s)", file=sys.stderr)
     finally:
+        load.close()
         shutil.rmtree(snapshot, ignore_errors=True)
     med = {c: {s: statistics.median(v) for s, v in d.items()} for c, d in per_round.items()}
     source_changed = _zmqmesh_source()[1] != source_before
@@ -253,6 +266,11 @@ def main(argv: list[str]) -> int:
         "Ratios are zmqmesh's time over the peer's (below 1: zmqmesh is faster).",
         "",
     ]
+    if a.load:
+        lines += [
+            f"**Loaded**: {a.load} busy process(es) ran beside the ranks for the whole run.",
+            "",
+        ]
     lines += run_notes(source_changed, source_before, skipped)
     head = ["bytes", *cols, *(f"zmqmesh / {q}" for q in ratios)]
     lines += ["| " + " | ".join(head) + " |", "|---:|" + "---:|" * (len(head) - 1)]
@@ -302,6 +320,7 @@ def main(argv: list[str]) -> int:
         "sizes": sizes,
         "iterations": dict(zip(sizes, counts, strict=True)),
         "columns": columns,
+        "load": a.load,
     }
     record = run_record(cmd_line, versions, meta, settings, commit, source_before, source_changed)
     (out / "p2p.json").write_text(

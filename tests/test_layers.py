@@ -24,6 +24,7 @@ PURE = [
     "collectives/tree.py",
     "collectives/simulate.py",
     "launcher/policy.py",
+    "runtime/spin.py",
     "job/foreign.py",
     "job/hostlist.py",
     "job/settings.py",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -24,6 +25,7 @@ from zmqmesh.collectives.plan import CollConfig, CollSettings
 from zmqmesh.errors import DecodeError, RankFailedError
 from zmqmesh.job.settings import UNEXPECTED_LIMIT
 from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Matcher, Selector
+from zmqmesh.runtime.spin import SpinGovernor
 from zmqmesh.transport.transport import Transport
 from zmqmesh.wire import Envelope, Kind, decode, payload_nbytes, peek_envelope
 
@@ -122,6 +124,7 @@ class Engine:
         self.recorder: Recorder | None = None  # counters of --report (profile.py)
         self.spin_budget = 0.0  # seconds a receive busy-polls before it sleeps
         self.spin_limit = 0.0  # the same for a caller that knows a core is free
+        self.governor = SpinGovernor()  # spins only while spinning finds input
         # context -> what takes its point-to-point messages instead of receives
         self.handlers: dict[int, Callable[[list[Any]], None]] = {}
         # called with (world rank, detail) once a peer is declared failed
@@ -303,10 +306,18 @@ class Engine:
     def spin(self, source: int, budget: float | None = None) -> None:
         """Before a wait for world rank ``source`` (-1: any) sleeps: busy-poll
         the same-host links for up to ``budget`` seconds (default
-        ``spin_budget``; see ``LocalLinks.poll``)."""
-        budget = self.spin_budget if budget is None else budget
-        if budget and self.transport is not None and self.transport.local is not None:
-            self.transport.local.poll(budget, source)
+        ``spin_budget``; see ``LocalLinks.poll``), while spinning has been
+        finding input (``spin.SpinGovernor``: on a loaded machine it does not)."""
+        links = self.transport.local if self.transport is not None else None
+        if links is None:
+            return
+        budget = self.governor.budget(self.spin_budget if budget is None else budget)
+        if budget:
+            start = time.perf_counter()
+            found = links.poll(budget, source)
+            # a poll that returned at once did not spin (the links were busy)
+            if found or time.perf_counter() - start >= budget / 2:
+                self.governor.spun(found)
 
     def consumed(self, msg: list[Any]) -> None:
         """The receive that took ``msg`` copied out what it needed: its shared
