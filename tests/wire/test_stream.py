@@ -129,6 +129,26 @@ def test_encode_refuses_no_frames_or_too_many() -> None:
         encode([b""] * (MAX_FRAMES + 1))
 
 
+def test_encode_refuses_what_the_reader_would_and_names_the_limit() -> None:
+    """The writer applies the reader's ``max_message`` (frames summed),
+    so an over-long message fails at its sender, not on the link."""
+    assert len(encode([b"ab", memoryview(b"cd")], max_message=4)) == 3
+    with pytest.raises(ValueError, match=r"of 5 bytes .*max_message, 4 bytes"):
+        encode([b"ab", memoryview(b"cde")], max_message=4)
+    with pytest.raises(DecodeError, match="a message of 5 bytes"):
+        parse_header(encode([b"ab", b"cde"])[0], max_message=4)
+
+
+def test_lengths_past_4_gib_are_carried_whole() -> None:
+    """u64 lengths: a frame of more than 4 GiB is one frame, announced
+    exactly (no chunking needed on the stream)."""
+    big = 5 * 2**30 + 3
+    header = struct.pack("<IQQ", 2, 10, big)
+    assert parse_header(header, max_message=1 << 40) == (10, big)
+    with pytest.raises(DecodeError, match=f"a message of {big + 10} bytes"):
+        parse_header(header, max_message=4 * 2**30)
+
+
 @pytest.mark.parametrize("rank", [-1, 2**32])
 def test_pack_hello_refuses_what_is_no_u32(rank: int) -> None:
     with pytest.raises(ValueError, match="u32"):

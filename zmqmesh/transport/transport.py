@@ -52,6 +52,7 @@ import zmq
 import zmq.utils.monitor
 
 from zmqmesh.errors import DecodeError
+from zmqmesh.transport import limits
 from zmqmesh.transport.samehost import LocalLinks, link_path
 from zmqmesh.transport.security import JobKeys
 from zmqmesh.transport.shm import SharedMemory
@@ -77,8 +78,8 @@ _HWM = 128
 # How long a closing rank keeps delivering what it sent (ms): a slow receiver
 # still gets it, an exited one does not hold the sender's exit up for long.
 LINGER_MS = 10_000
-# Largest frame a rank accepts (ZMQ_MAXMSGSIZE); ZMQMESH_MAX_FRAME overrides.
-MAX_FRAME = 4 * 2**30
+
+MAX_FRAME = limits.MAX_FRAME  # largest frame a rank accepts: host memory
 # Seconds a peer may stay unreachable before it counts as failed (API.md:
 # RankFailedError "within the failure timeout, default 5 s"); the job's
 # settings (job/settings.py) take their default from here.
@@ -183,7 +184,11 @@ class Transport:
         resolved = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
         if resolved.startswith("ipc://") and self._local_links:
             self.local = LocalLinks(
-                self._loop, self.rank, self._accept_local, max_message=self._max_frame
+                self._loop,
+                self.rank,
+                self._accept_local,
+                max_message=self._max_frame,
+                on_broken=self._link_broken,
             )
             self.local.listen(link_path(resolved))
         self.endpoints.append(resolved)
@@ -369,6 +374,11 @@ class Transport:
         who = f" from rank {sender}" if sender >= 0 else ""
         log.error("rank %d: dropped an inbound message%s: %s", self.rank, who, why)
 
+    def _link_broken(self, sender: int, why: str) -> None:
+        """``sender``'s link broke the stream's rules: the pair's order is lost."""
+        if self.state is TransportState.OPEN and self._on_lost is not None:
+            self._on_lost(sender, why)
+
     def _accept_local(self, sender: int, header: bytes, buffers: list[Any]) -> None:
         """A message from a same-host link (see ``_drain`` for ZeroMQ's)."""
         try:
@@ -437,7 +447,9 @@ class Transport:
         message has been handed over and ZeroMQ has released every zero-copy
         frame; with ``lend``, large frames of a collective result go to a
         same-host ``rank`` uncopied, and it completes when ``rank`` gives them back.
+        ``ValueError`` for a message over ``max_frame`` (``limits.py``).
         """
+        limits.check_size(frames, self._max_frame, whole=rank in self._local_peers)
         if self.shm is not None and rank in self.shm.peers:
             moved, loan = self.shm.swap_out(frames, rank, lend)
             if moved is not None:

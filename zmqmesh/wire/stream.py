@@ -9,8 +9,12 @@ A link carries, in this order, all little-endian::
     message   ...
 
 The first frame is the message's header frame (envelope and payload), the
-others its buffer frames. A reader reads the fixed-size parts with these
-functions and the frames into buffers of its own: :func:`header_missing`
+others its buffer frames. Lengths are u64s, so the format itself caps no
+frame below what memory allows; the reader's ``max_message`` is the only
+limit, and :func:`encode` applies the same one on the writer's side.
+
+A reader reads the fixed-size parts with these functions and the frames
+into buffers of its own: :func:`header_missing`
 says how many bytes a partial header still needs, :func:`parse_header`
 turns a whole one into the frame lengths, checking the limits before the
 reader commits memory to them. :func:`decode` is the reference reader of
@@ -82,13 +86,20 @@ def header_size(count: int) -> int:
     return COUNT_SIZE + count * LENGTH_SIZE
 
 
-def encode(frames: Sequence[Buffer]) -> list[Buffer]:
+def encode(frames: Sequence[Buffer], *, max_message: int | None = None) -> list[Buffer]:
     """The buffers to write for one message: its header, then ``frames``
-    themselves (not copied). ``ValueError`` for no frames or more than
-    ``MAX_FRAMES``."""
+    themselves (not copied). ``ValueError`` for no frames, more than
+    ``MAX_FRAMES``, or more than ``max_message`` bytes in all (the limit
+    the reader applies in :func:`parse_header`; None: no limit), so that the
+    sender learns it rather than the reader dropping the link."""
     if not 0 < len(frames) <= MAX_FRAMES:
         raise ValueError(f"a message has 1 to {MAX_FRAMES} frames, not {len(frames)}")
     sizes = [f.nbytes if type(f) is memoryview else len(f) for f in frames]
+    if max_message is not None and sum(sizes) > max_message:
+        raise ValueError(
+            f"a message of {sum(sizes)} bytes is over the same-host link's limit "
+            f"(max_message, {max_message} bytes)"
+        )
     n = len(sizes)
     head = _HEADS[n] if n < 9 else struct.Struct(f"<I{n}Q")
     return [head.pack(n, *sizes), *frames]

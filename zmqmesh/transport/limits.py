@@ -1,0 +1,55 @@
+"""How large a message may be, and the sender's check of it.
+
+A rank accepts frames of up to ``max_frame`` bytes through ZeroMQ
+(``ZMQ_MAXMSGSIZE``) and messages of up to ``max_frame`` bytes in all on a
+same-host link (``wire/stream.py``'s ``max_message``). By default that is
+this host's memory: a message that fits in memory travels. (It was 4 GiB,
+which let a larger same-host message through the sender and lost it, and
+every later one of the pair, on the receiver.)
+
+The limit is not what keeps a peer from making a rank allocate memory it
+was not sent: ZeroMQ (``malloc``, which maps large blocks) and the same-host
+reader (``samehost._frame``) both page a frame's buffer in only as its
+bytes arrive, so an announced size costs address space, not memory. A size
+beyond any mapping fails the mapping, and the link or connection with it.
+
+Shared memory has no limit of its own here: a frame that does not fit in
+``/dev/shm`` (or over the pool's busy cap, ``shm.SHM_BUSY_MAX``) takes the
+socket instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["MAX_FRAME", "check_size"]
+
+
+def _memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):  # no such names here: a bound no host reaches
+        return 1 << 48
+
+
+MAX_FRAME = _memory()
+"""The default ``max_frame``: this host's memory, in bytes."""
+
+
+def check_size(frames: Sequence[Any], limit: int, *, whole: bool) -> None:
+    """Raise ``ValueError`` naming the limit and the size when ``frames``
+    are over ``limit``: their sum with ``whole`` (a same-host link), else
+    the largest (ZeroMQ)."""
+    sizes = [f.nbytes if type(f) is memoryview else len(f) for f in frames]
+    if whole and sum(sizes) > limit:
+        raise ValueError(
+            f"a message of {sum(sizes)} bytes is over the largest message "
+            f"a rank takes (max_frame, {limit} bytes)"
+        )
+    if not whole and sizes and max(sizes) > limit:
+        raise ValueError(
+            f"a message frame of {max(sizes)} bytes is over the largest frame "
+            f"a rank takes (max_frame, {limit} bytes)"
+        )
