@@ -216,6 +216,11 @@ class Engine:
             self.handlers[env.ctx](msg)
             return
         token, probes = self.matcher.arrive(env.ctx, env.source, env.tag, msg, front=front)
+        while token is not None and token.done():
+            # A receive cancelled since it was posted: its withdrawal (a done
+            # callback) has not run yet. It must not take the message: the
+            # next matching receive does, or the queue.
+            token, probes = self.matcher.arrive(env.ctx, env.source, env.tag, msg, front=front)
         if token is not None:
             token.set_result((env.source, env.tag, msg))
         elif env.ctx not in self.ctx_ranks:
