@@ -276,9 +276,7 @@ class CollChannel:
                 raise
         if st.broken is not None:
             raise CollectiveMismatchError(st.broken)
-        if not waiter.done():  # a member failed meanwhile (``dead``)
-            await waiter
-        waiter.result()
+        waiter.result()  # done: the wait ended and the collectives are intact
         if st.dead is not None:
             raise RankFailedError(st.dead.rank, st.dead.detail)
 
