@@ -72,3 +72,14 @@ def test_pickle_allowed_sends_closures() -> None:
     res = launch(3, PROGRAMS / "executor_pickle.py", timeout=50, launcher_args=("--pickle",))
     assert res.returncode == 0, res.stdout + res.stderr
     assert "[0] ok pickled tasks" in res.stdout
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("n", [1, 3])
+def test_cancelled_futures_leave_the_executor_working(n: int) -> None:
+    res = launch(n, PROGRAMS / "executor_cancel.py", timeout=100)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "[0] ok cancelled futures" in res.stdout
+    for rank in range(n):
+        assert f"[{rank}] done" in res.stdout
+    assert "Traceback" not in res.stderr, res.stderr[-3000:]

@@ -22,9 +22,22 @@ communicator raises :class:`CollectiveMismatchError` at once, on every rank.
 A rank that only sends in a call (a bcast root) could return before any of
 that reaches it, so such calls end with :meth:`CollChannel.agree`.
 
+A call cancelled on one rank (``asyncio.CancelledError`` reaching any of
+its waits) breaks the communicator the same way, with a reason that names
+the call and the rank: the other ranks may be waiting for messages it will
+never send, or may have sent it messages (lent shared-memory blocks among
+them) it will never take. The cancelled rank marks the state broken and
+sends the abort before the CancelledError goes on. Once broken, the
+engine drops what is queued for the collective context and what arrives
+for it later (giving shared memory back to its senders), and a send
+waiting for a lent block to come back stops waiting: nothing of a broken
+communicator's calls is ever matched again, and no rank stays blocked on
+one.
+
 Invariants: the signature of call ``n`` is recorded before any of its
 messages is sent or matched; a broken communicator never completes another
-collective.
+collective; a cancelled call leaves its communicator broken on the rank
+where it was cancelled, before the cancellation propagates.
 """
 
 from __future__ import annotations
@@ -80,6 +93,9 @@ class CollState:
         self.checks: dict[int, tuple[int, int]] = {}  # seq -> (sig, rank) asked by peers
         self.peers: set[int] = set()  # communicator ranks this rank has sent to
         self.dead: RankFailedError | None = None  # a member is gone: collectives fail
+        # Completed when the collectives break: what waits for something no
+        # receive covers (a send's lent block coming back) waits on it too.
+        self._broke: asyncio.Future[None] | None = None
 
     def begin(self, sig: int, what: str) -> int:
         """Start the next call; returns its tag. Raises if broken or if a
@@ -150,6 +166,26 @@ class CollState:
         if raise_:
             raise CollectiveMismatchError(self.broken)
 
+    def cancelled(self, tag: int) -> None:
+        """This rank's call ``tag`` was cancelled mid-way: the communicator's
+        collectives break here and, by the abort notice, on every member."""
+        what = self.recent.get(tag, (0, "a collective"))[1].partition("(")[0]
+        self.fail(
+            f"collective call #{tag} ({what}) was cancelled on rank {self.rank}; "
+            "this communicator's collectives are unusable from then on (get a "
+            "new communicator from one whose collectives are intact, e.g. its "
+            "parent's dup())",
+            notify=True,
+        )
+
+    def broke(self) -> asyncio.Future[None]:
+        """A future that completes once the collectives are broken."""
+        if self._broke is None:
+            self._broke = asyncio.get_running_loop().create_future()
+            if self.broken is not None:
+                self._broke.set_result(None)
+        return self._broke
+
     def fail(self, reason: str, *, notify: bool) -> None:
         """Mark the communicator's collectives broken and wake every waiter."""
         if self.broken is not None:
@@ -159,6 +195,10 @@ class CollState:
         for fut in self.engine.matcher.withdraw_all(self.ctx):
             if not fut.done():
                 fut.set_exception(err)
+        # No call of this communicator will take what is queued for it.
+        self.engine.drop_queued(self.ctx)
+        if self._broke is not None and not self._broke.done():
+            self._broke.set_result(None)
         if notify:
             for r in range(len(self.ranks)):
                 if r != self.rank:
@@ -197,16 +237,67 @@ class CollChannel:
         frames = encode(env, obj, allow_pickle=st.engine.allow_pickle)
         return st.engine.send(st.ranks[peer], frames, lend=lend)
 
+    def _post_or_drop(
+        self,
+        peer: int,
+        obj: Any,
+        fut: asyncio.Future[Any],
+        tag: int | None = None,
+        *,
+        lend: bool = False,
+    ) -> asyncio.Future[None] | None:
+        """``_post`` for a call that has posted the receive ``fut``: if the
+        send cannot start, the receive is withdrawn."""
+        try:
+            return self._post(peer, obj, lend=lend, tag=tag)
+        except BaseException:
+            self._drop(fut)
+            raise
+
     async def send(self, peer: int, obj: Any) -> None:
         await self._sent(self._post(peer, obj))
 
     async def _sent(self, waiter: asyncio.Future[None] | None) -> None:
         """Wait until a send completes; it may end because a member failed
-        (the transport gives up on a dead peer), and then the call fails."""
-        if waiter is not None:
-            await waiter
-            if self._state.dead is not None:
-                raise RankFailedError(self._state.dead.rank, self._state.dead.detail)
+        (the transport gives up on a dead peer), and then the call fails.
+        A lent block comes back only when its receiver takes it, which a
+        receiver whose collectives broke never does: the wait also ends
+        when they break here, and then the call fails."""
+        if waiter is None:
+            return
+        st = self._state
+        if not waiter.done():
+            try:
+                # Not ``await waiter``: cancelling this wait must not cancel
+                # the transport's own future.
+                await asyncio.wait((waiter, st.broke()), return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                st.cancelled(self._tag)
+                raise
+        if st.broken is not None:
+            raise CollectiveMismatchError(st.broken)
+        waiter.result()  # done: the wait ended and the collectives are intact
+        if st.dead is not None:
+            raise RankFailedError(st.dead.rank, st.dead.detail)
+
+    async def _sent_then(
+        self, waiter: asyncio.Future[None] | None, fut: asyncio.Future[Any]
+    ) -> None:
+        """``_sent(waiter)`` for a call that has posted the receive ``fut``
+        already: if the send fails or is cancelled, the receive goes too."""
+        try:
+            await self._sent(waiter)
+        except BaseException:
+            self._drop(fut)
+            raise
+
+    def _drop(self, fut: asyncio.Future[Any]) -> None:
+        """A receive of this call that nobody will take: withdraw it, or give
+        back the shared memory of the message it took."""
+        if not fut.done():
+            fut.cancel()
+        elif not fut.cancelled() and fut.exception() is None:
+            self._state.engine.consumed(fut.result()[2])
 
     def _expect(self, peer: int, tag: int | None = None) -> asyncio.Future[Any]:
         if self._state.broken is not None:  # an abort came in mid-call
@@ -248,7 +339,8 @@ class CollChannel:
         while dist < self.size:
             source = (self.rank - dist) % self.size
             fut = self._expect(source, tag)
-            await self._sent(self._post((self.rank + dist) % self.size, (lo, hi), tag=tag))
+            dest = (self.rank + dist) % self.size
+            await self._sent_then(self._post_or_drop(dest, (lo, hi), fut, tag), fut)
             if not fut.done():
                 await self._wait(fut, source, check=False)
             got = decode(fut.result()[2], allow_pickle=False)[1]
@@ -265,6 +357,10 @@ class CollChannel:
             nudge = _Nudge(self._state, peer, self._tag, self._sig)
             try:
                 await fut
+            except asyncio.CancelledError:
+                self._drop(fut)
+                self._state.cancelled(self._tag)
+                raise
             finally:
                 nudge.handle.cancel()
         return self._take(fut) if check else None
@@ -274,7 +370,7 @@ class CollChannel:
 
     async def sendrecv(self, dest: int, obj: Any, source: int) -> Any:
         fut = self._expect(source)
-        await self._sent(self._post(dest, obj))
+        await self._sent_then(self._post_or_drop(dest, obj, fut), fut)
         return await self._wait(fut, source)
 
     def tree(self, root: int | None = None) -> Tree:
@@ -292,8 +388,12 @@ class CollChannel:
 
     async def exchange(self, dest: int, arr: np.ndarray, source: int, out: np.ndarray) -> None:
         fut = self._expect(source)
-        waiter = self._post(dest, arr, lend=True)
-        got = await self._wait(fut, source)
+        waiter = self._post_or_drop(dest, arr, fut, lend=True)
+        try:
+            got = await self._wait(fut, source)
+        except BaseException:
+            self._drop(fut)
+            raise
         out[...] = got
         del got
         # Give back at once what ``source`` lent: it waits for that, as this

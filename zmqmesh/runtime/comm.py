@@ -49,7 +49,18 @@ _EXSCAN = REGISTRY["exscan"]
 
 
 class Comm(PointToPoint):
-    """A communicator. Every method is a coroutine unless marked *sync*."""
+    """A communicator. Every method is a coroutine unless marked *sync*.
+
+    Cancelling a collective (``asyncio.wait_for`` timing out, the task
+    cancelled) on any rank makes the communicator unusable for collectives:
+    the ``CancelledError`` propagates on that rank, and there and on every
+    other rank that call (where not complete yet), any collective in flight
+    and every later one raise :class:`~zmqmesh.CollectiveMismatchError`
+    naming the cancelled call and its rank, never a wrong result or a
+    hang. Point to point on it still works; a new communicator from one
+    whose collectives are intact (its parent's ``dup()``) carries on. A
+    mismatch or a lost member breaks the collectives the same way.
+    """
 
     def __init__(
         self,
@@ -96,18 +107,24 @@ class Comm(PointToPoint):
     # other (a root that only sends, a leaf that only sends up), ``agree()``
     # follows, so that ranks that called different things all raise, none
     # returns; not on a communicator that may use its edges only, as the
-    # agreement talks to ranks beyond them.
+    # agreement talks to ranks beyond them. Every wait of a call is a
+    # channel's, and the channel turns a cancellation into a broken
+    # communicator (``CollState.cancelled``): these methods need no handler.
 
     def _channel(self, name: str, *parts: Any) -> CollChannel:
         return CollChannel(self._coll, signature(name, *parts), f"{name}{parts!r}")
 
     async def barrier(self) -> None:
-        """Return once every rank of the communicator has entered ``barrier``."""
+        """Return once every rank of the communicator has entered ``barrier``.
+        Cancelling it leaves the communicator unusable for collectives, on
+        every rank (see :class:`Comm`)."""
         algo = plan("barrier", kind=self._kind, size=self.size, config=self._settings.config)
         await _BARRIER[algo](self._channel("barrier", algo))
 
     async def bcast(self, obj: Any, root: int = 0) -> Any:
-        """Return the root's ``obj`` on every rank (the root gets ``obj`` itself)."""
+        """Return the root's ``obj`` on every rank (the root gets ``obj`` itself).
+        Cancelling it leaves the communicator unusable for collectives, on
+        every rank (see :class:`Comm`)."""
         root = self._root(root)
         if self._edges is not None:  # the kind decides: every rank knows it
             algo = plan("bcast", kind=self._kind, size=self.size, config=self._settings.config)
@@ -133,7 +150,9 @@ class Comm(PointToPoint):
 
     async def scatter(self, seq: Sequence[Any] | None, root: int = 0) -> Any:
         """Rank i gets ``seq[i]`` of the root's ``seq`` (ignored elsewhere).
-        Raises ``ValueError`` at the root if ``len(seq) != size``."""
+        Raises ``ValueError`` at the root if ``len(seq) != size``.
+        Cancelling it leaves the communicator unusable for collectives, on
+        every rank (see :class:`Comm`)."""
         root = self._root(root)
         if self._rank == root:
             self._check_seq(seq, "scatter")
@@ -145,7 +164,9 @@ class Comm(PointToPoint):
         return item
 
     async def gather(self, obj: Any, root: int = 0) -> list[Any] | None:
-        """A list of every rank's ``obj`` in rank order at ``root``; None elsewhere."""
+        """A list of every rank's ``obj`` in rank order at ``root``; None elsewhere.
+        Cancelling it leaves the communicator unusable for collectives, on
+        every rank (see :class:`Comm`)."""
         root = self._root(root)
         algo = plan("gather", kind=self._kind, size=self.size, config=self._settings.config)
         ch = self._channel("gather", algo, root)
@@ -155,14 +176,18 @@ class Comm(PointToPoint):
         return items
 
     async def allgather(self, obj: Any) -> list[Any]:
-        """A list of every rank's ``obj`` in rank order, on every rank."""
+        """A list of every rank's ``obj`` in rank order, on every rank.
+        Cancelling it leaves the communicator unusable for collectives, on
+        every rank (see :class:`Comm`)."""
         algo = plan("allgather", kind=self._kind, size=self.size, config=self._settings.config)
         items: list[Any] = await _ALLGATHER[algo](self._channel("allgather", algo), obj)
         return items
 
     async def reduce(self, obj: Any, op: Op = SUM, root: int = 0) -> Any:
         """``op`` over every rank's ``obj`` (in rank order) at ``root``; None
-        elsewhere. Arrays reduce element-wise; the caller's are never changed."""
+        elsewhere. Arrays reduce element-wise; the caller's are never changed.
+        Cancelling it leaves the communicator unusable for collectives, on
+        every rank (see :class:`Comm`)."""
         root, op = self._root(root), self._op(op)
         algo = plan("reduce", kind=self._kind, size=self.size, config=self._settings.config)
         ch = self._channel("reduce", algo, root, op_id(op), payload_sig(obj))
@@ -174,7 +199,9 @@ class Comm(PointToPoint):
     async def allreduce(self, obj: Any, op: Op = SUM) -> Any:
         """``op`` over every rank's ``obj``, bit-identical on every rank.
         Arrays reduce element-wise into a new array; the caller's is never
-        changed. Every rank must pass the same dtype and shape."""
+        changed. Every rank must pass the same dtype and shape.
+        Cancelling it leaves the communicator unusable for collectives, on
+        every rank (see :class:`Comm`)."""
         op = self._op(op)
         seg = is_segmentable(obj)
         algo = plan(
@@ -191,7 +218,9 @@ class Comm(PointToPoint):
 
     async def alltoall(self, seq: Sequence[Any]) -> list[Any]:
         """Rank i sends ``seq[j]`` to rank j; returns what every rank sent
-        this one, in rank order. Raises ``ValueError`` if ``len(seq) != size``."""
+        this one, in rank order. Raises ``ValueError`` if ``len(seq) != size``.
+        Cancelling it leaves the communicator unusable for collectives, on
+        every rank (see :class:`Comm`)."""
         self._check_seq(seq, "alltoall")
         algo = plan("alltoall", kind=self._kind, size=self.size, config=self._settings.config)
         items: list[Any] = await _ALLTOALL[algo](self._channel("alltoall", algo), seq)
@@ -199,7 +228,9 @@ class Comm(PointToPoint):
 
     async def reduce_scatter(self, seq: Sequence[Any], op: Op = SUM) -> Any:
         """Rank i gets ``op`` over every rank's ``seq[i]``, in rank order.
-        Raises ``ValueError`` if ``len(seq) != size``."""
+        Raises ``ValueError`` if ``len(seq) != size``.
+        Cancelling it leaves the communicator unusable for collectives, on
+        every rank (see :class:`Comm`)."""
         self._check_seq(seq, "reduce_scatter")
         op = self._op(op)
         algo = plan("reduce_scatter", kind=self._kind, size=self.size, config=self._settings.config)
@@ -207,7 +238,9 @@ class Comm(PointToPoint):
         return await _REDUCE_SCATTER[algo](ch, seq, op)
 
     async def scan(self, obj: Any, op: Op = SUM) -> Any:
-        """Inclusive prefix: ``op`` over the objects of ranks 0..rank."""
+        """Inclusive prefix: ``op`` over the objects of ranks 0..rank.
+        Cancelling it leaves the communicator unusable for collectives, on
+        every rank (see :class:`Comm`)."""
         op = self._op(op)
         algo = plan("scan", kind=self._kind, size=self.size, config=self._settings.config)
         ch = self._channel("scan", algo, op_id(op), payload_sig(obj))
@@ -218,7 +251,9 @@ class Comm(PointToPoint):
 
     async def exscan(self, obj: Any, op: Op = SUM) -> Any:
         """Exclusive prefix: ``op`` over the objects of ranks 0..rank-1;
-        None at rank 0."""
+        None at rank 0.
+        Cancelling it leaves the communicator unusable for collectives, on
+        every rank (see :class:`Comm`)."""
         op = self._op(op)
         algo = plan("exscan", kind=self._kind, size=self.size, config=self._settings.config)
         ch = self._channel("exscan", algo, op_id(op), payload_sig(obj))
@@ -249,7 +284,9 @@ class Comm(PointToPoint):
     async def split(self, color: int | None, key: int = 0) -> Comm | None:
         """Partition the ranks by ``color``: ranks with the same colour form a
         new communicator, ordered by ``key`` then by rank here. Ranks passing
-        ``color=None`` take part but get None. Collective."""
+        ``color=None`` take part but get None. Collective.
+        Cancelling it leaves the communicator unusable for collectives, on
+        every rank (see :class:`Comm`)."""
         if color is not None:
             color = as_int(color, "color")
             if color < 0:
@@ -263,7 +300,9 @@ class Comm(PointToPoint):
         return Comm(self._engine, tuple(self._ranks[r] for _, r in members), slot, ident)
 
     async def dup(self) -> Comm:
-        """A communicator of the same ranks with its own message space. Collective."""
+        """A communicator of the same ranks with its own message space. Collective.
+        Cancelling it leaves the communicator unusable for collectives, on
+        every rank (see :class:`Comm`)."""
         return Comm(self._engine, self._ranks, *await self._new_slot("dup"))
 
     async def create_topology(self, kind: str, **params: Any) -> _TopoComm:
@@ -272,7 +311,9 @@ class Comm(PointToPoint):
         "full"): a :class:`~zmqmesh.TopoComm` that connects to its neighbors
         only and runs its collectives over those edges. Collective; every
         rank must pass the same arguments. Raises ``ValueError``/``TypeError``
-        for bad arguments at the call."""
+        for bad arguments at the call.
+        Cancelling it leaves the communicator unusable for collectives, on
+        every rank (see :class:`Comm`)."""
         topo = make_topology(kind, self.size, self._rank, **params)
         slot, ident = await self._new_slot("topology", kind, sorted(params.items()))
         return _TopoComm(self._engine, self._ranks, slot, topo, ident)

@@ -207,12 +207,23 @@ class Engine:
             if env.kind == Kind.CTRL:
                 self._control(state, msg)
                 return
+            if state is not None and state.broken is not None:
+                # No call of a broken communicator takes it: a late message
+                # of a cancelled or mismatched call is dropped at once, its
+                # shared memory given back to the sender, which may wait.
+                self.consumed(msg)
+                return
             if state is not None and not front:
                 state.check_arrival(env)
         if env.kind == Kind.P2P and env.ctx in self.handlers:
             self.handlers[env.ctx](msg)
             return
         token, probes = self.matcher.arrive(env.ctx, env.source, env.tag, msg, front=front)
+        while token is not None and token.done():
+            # A receive cancelled since it was posted: its withdrawal (a done
+            # callback) has not run yet. It must not take the message: the
+            # next matching receive does, or the queue.
+            token, probes = self.matcher.arrive(env.ctx, env.source, env.tag, msg, front=front)
         if token is not None:
             token.set_result((env.source, env.tag, msg))
         elif env.ctx not in self.ctx_ranks:
@@ -324,6 +335,15 @@ class Engine:
         memory goes back to the sender now (``ShmReader.consumed``)."""
         if self.transport is not None and self.transport.shm is not None:
             self.transport.shm.reader.consumed(msg)
+
+    def drop_queued(self, ctx: int) -> None:
+        """Drop every message queued for context ``ctx`` (its communicator's
+        collectives broke: nothing will take them), giving their shared
+        memory back to the senders."""
+        sel = Selector(ctx, ANY_SOURCE, ANY_TAG)
+        while (found := self.matcher.take(sel)) is not None:
+            self._taken(found[2])
+            self.consumed(found[2])
 
     def flush_releases(self) -> None:
         """Give back now the shared memory received arrays no longer use."""

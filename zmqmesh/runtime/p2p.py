@@ -188,7 +188,9 @@ class PointToPoint:
         self, source: int | None = ANY_SOURCE, tag: int = ANY_TAG, *, copy: bool = False
     ) -> Request:
         """*sync*: post a receive now; returns a :class:`Request` whose
-        ``await`` gives the object and whose ``.status`` is then filled."""
+        ``await`` gives the object and whose ``.status`` is then filled.
+        ``req.cancel()``, or cancelling the task awaiting ``req``, withdraws
+        the receive: it consumes nothing, a later receive gets the message."""
         tag = self._recv_tag(tag)
         if source is None:
             done = Request(None)
@@ -204,7 +206,7 @@ class PointToPoint:
             req.status = Status()
             return self._finish(got, copy, req.status)
 
-        req = Request(fut, finish)
+        req = Request(fut, finish, self._engine.give_back)
         return req
 
     async def sendrecv(
@@ -257,7 +259,8 @@ class PointToPoint:
 
     async def probe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Status:
         """Wait until a matching message has arrived; return its
-        :class:`Status` without receiving it."""
+        :class:`Status` without receiving it. Cancelling it withdraws the
+        probe (a probe never consumes a message)."""
         source = self._source(source)
         fut = self._engine.post_probe(Selector(self._ctx, source, self._recv_tag(tag)))
         self._fail_if_gone(fut, self._ctx, source)

@@ -46,18 +46,23 @@ class Request:
     (``irecv``) or None (``isend``); awaiting again returns the same value.
     ``req.status`` holds the :class:`Status` of a completed receive.
     ``cancel()`` withdraws a receive that has not matched yet; a send that
-    ZeroMQ has already taken cannot be recalled.
+    ZeroMQ has already taken cannot be recalled. A cancelled receive
+    consumes nothing: the message goes to a later receive.
     """
 
-    __slots__ = ("_done_value", "_finish", "_fut", "_has_value", "status")
+    __slots__ = ("_done_value", "_finish", "_fut", "_give_back", "_has_value", "status")
 
     def __init__(
         self,
         fut: asyncio.Future[Any] | None,
         finish: Callable[[Any], Any] | None = None,
+        give_back: Callable[[asyncio.Future[Any]], None] | None = None,
     ) -> None:
         self._fut = fut
         self._finish = finish
+        # Returns what a receive matched to the queue, when the task waiting
+        # for it is cancelled between the match and its wake-up.
+        self._give_back = give_back
         self._has_value = fut is None
         self._done_value: Any = None
         self.status: Status | None = None
@@ -90,9 +95,20 @@ class Request:
     async def wait(self) -> Any:
         """Wait for completion; returns the result (see class doc).
 
-        Cancelling the awaiting task cancels the request itself."""
+        Cancelling the awaiting task cancels the request itself; a receive
+        that had matched a message but not yet delivered it gives the
+        message back (a later receive takes it)."""
         if not self._has_value and self._fut is not None:
-            await self._fut
+            fut = self._fut
+            try:
+                await fut
+            except asyncio.CancelledError:
+                taken = fut.done() and not fut.cancelled() and fut.exception() is None
+                if taken and self._give_back is not None:
+                    self._give_back(fut)
+                    self._fut = fut.get_loop().create_future()
+                    self._fut.cancel()
+                raise
         return self._value()
 
     def __await__(self) -> Generator[Any, None, Any]:

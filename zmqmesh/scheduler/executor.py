@@ -99,7 +99,9 @@ class Executor:
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
         """*sync*: schedule ``fn(*args, **kwargs)``; returns its future.
         Raises ``TypeError`` at once for a function or arguments that cannot
-        travel."""
+        travel. Cancelling the future does not stop the task where it runs:
+        its result is dropped when it arrives, and the executor and its
+        other tasks carry on."""
         return self._live_node().submit(fn, args, kwargs)
 
     async def map(

@@ -1,0 +1,44 @@
+"""Cancelling futures of ``Executor.submit`` does not break the executor:
+the cancelled tasks' results are dropped when they arrive, every other
+task completes, and the block is left normally."""
+
+from __future__ import annotations
+
+import asyncio
+
+import zmqmesh
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+async def slow_square(x: int, seconds: float) -> int:
+    await asyncio.sleep(seconds)  # long enough to be cancelled while it runs
+    return x * x
+
+
+async def main(comm: zmqmesh.Comm) -> None:
+    async with zmqmesh.Executor(comm) as ex:
+        if ex is not None:
+            # cancelled before any result can have come back
+            early = [ex.submit(square, i) for i in range(20)]
+            for f in early[::2]:
+                f.cancel()
+            # cancelled while running, once a later task has finished
+            slow = [ex.submit(slow_square, i, 0.5) for i in range(4)]
+            assert await ex.submit(square, 7) == 49
+            for f in slow:
+                f.cancel()
+            kept = await asyncio.gather(*early[1::2])
+            assert kept == [i * i for i in range(1, 20, 2)], kept
+            assert all(f.cancelled() for f in early[::2] + slow)
+            assert await ex.map(square, range(50)) == [i * i for i in range(50)]
+            print("ok cancelled futures", flush=True)
+    # the executor's communicator was a dup: the world's collectives work
+    assert await comm.allreduce(1) == comm.size
+    print("done", flush=True)
+
+
+if __name__ == "__main__":
+    zmqmesh.run(main)
