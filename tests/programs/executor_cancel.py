@@ -28,11 +28,14 @@ async def main(comm: zmqmesh.Comm) -> None:
             # cancelled while running, once a later task has finished
             slow = [ex.submit(slow_square, i, 0.5) for i in range(4)]
             assert await ex.submit(square, 7) == 49
-            for f in slow:
-                f.cancel()
+            # a slow task may already be done here on a loaded machine (a
+            # rank alone runs its tasks in order): then it keeps its result
+            stopped = [f.cancel() for f in slow]
             kept = await asyncio.gather(*early[1::2])
             assert kept == [i * i for i in range(1, 20, 2)], kept
-            assert all(f.cancelled() for f in early[::2] + slow)
+            assert all(f.cancelled() for f in early[::2])
+            for i, (f, was_stopped) in enumerate(zip(slow, stopped, strict=True)):
+                assert f.cancelled() if was_stopped else f.result() == i * i
             assert await ex.map(square, range(50)) == [i * i for i in range(50)]
             print("ok cancelled futures", flush=True)
     # the executor's communicator was a dup: the world's collectives work
