@@ -52,3 +52,13 @@ def same(a: Any, b: Any) -> bool:
                 return False
         return not unmatched
     return bool(a == b)
+
+
+def holds_a_set(obj: Any) -> bool:
+    """Whether a set or frozenset is anywhere in ``obj`` (they decode only
+    where pickle is allowed)."""
+    if isinstance(obj, (set, frozenset)):
+        return True
+    if isinstance(obj, dict):
+        return any(holds_a_set(k) or holds_a_set(v) for k, v in obj.items())
+    return isinstance(obj, (list, tuple)) and any(holds_a_set(x) for x in obj)

@@ -24,7 +24,7 @@ from zmqmesh.wire import (
     payload_nbytes,
 )
 
-from .strict import same
+from .strict import holds_a_set, same
 
 ENV = Envelope(Kind.COLL, 3, 1, 42, 7)
 
@@ -34,11 +34,22 @@ def payload(frames: list[Any], **kw: Any) -> Any:
     return decode(frames, **kw)[1]
 
 
+PICKLE_MARKER = b"\xc7\x00\x15"  # the empty ext record 21 heading a pickled value
+
+
 def roundtrip(obj: Any, **kw: Any) -> Any:
     """Encode as a job that allows pickle does, so values beyond API.md's list
     (sets, string arrays, ...) are accepted; decode with ``kw``, where pickle
-    is off unless asked for, so a value that fell back to pickle fails."""
-    env, out = decode(encode(ENV, obj, allow_pickle=True), **kw)
+    is off unless asked for, so a value that fell back to pickle fails. Sets
+    decode only where pickle is allowed: there the header must hold no
+    pickled value instead."""
+    frames = encode(ENV, obj, allow_pickle=True)
+    if holds_a_set(obj) and not kw.get("allow_pickle"):
+        with pytest.raises(DecodeError, match="set, which needs pickle"):
+            decode(frames, **kw)
+        assert PICKLE_MARKER not in bytes(frames[0])
+        kw = {**kw, "allow_pickle": True}
+    env, out = decode(frames, **kw)
     assert env == ENV
     return out
 
@@ -303,7 +314,7 @@ MALFORMED: list[tuple[list[Any], str]] = [
     ([packed([ext(ARRAY), 0, "|O8", [2], False]), bytes(16)], "dtype"),
     ([packed([ext(ARRAY), 0, "<f8", [3], False]), bytes(16)], "needs 24 bytes"),
     ([packed([ext(PICKLE), 0, 0, b"\x80\x05N."])], "pickle"),
-    ([packed([ext(SET), [1]])], "unhashable"),
+    ([packed([ext(SET), 1])], "set, which needs pickle"),
     ([HEAD + b"\x81\x91\x01\x02"], "unhashable"),  # {[1]: 2}
     ([packed([ext(20), "<f4", b"\x00"])], "scalar"),
     ([packed(None), 12345], "not a buffer|buffer"),
@@ -314,6 +325,11 @@ MALFORMED: list[tuple[list[Any], str]] = [
 def test_malformed_messages_raise_decode_error(frames: list[Any], match: str) -> None:
     with pytest.raises(DecodeError, match=match):
         decode(frames)
+
+
+def test_unhashable_set_members_raise_decode_error() -> None:
+    with pytest.raises(DecodeError, match="unhashable"):
+        decode([packed([ext(SET), [1]])], allow_pickle=True)
 
 
 def test_pickle_garbage_raises_decode_error_even_when_allowed() -> None:

@@ -17,6 +17,14 @@ pickle, when allowed.
 Receiving never copies unless asked: the array is ``np.frombuffer`` over the
 frame, read-only when the frame is (ZeroMQ frames are). Every meta value is
 untrusted and validated; any defect raises :class:`DecodeError`.
+
+The frame vouches for an array's shape: ``prod(shape) * itemsize`` must
+equal its length. An empty frame vouches for nothing: with items of no bytes
+(``|V0``, ``dtype([])``) or a zero dimension any shape fits it, and
+``[2**62]`` (or ``[2**62, 0]``) would hand the receiver an array whose
+``len`` no loop ends. So where the frame is empty, the product of the
+non-zero dimensions is at most :data:`MAX_EMPTY_SPAN`, on both sides, and a
+subarray field's base dtype must have bytes.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from .show import brief, describe
 
 __all__ = [
     "ALLOWED_KINDS",
+    "MAX_EMPTY_SPAN",
     "Unsendable",
     "WireDtype",
     "array_from_wire",
@@ -63,6 +72,16 @@ _MAX_DESCR_DEPTH = 16
 _MAX_NDIM = 64
 _INTP_MAX = int(np.iinfo(np.intp).max)  # the most elements (and dims) NumPy indexes
 
+MAX_EMPTY_SPAN = 2**20
+"""The largest product of the non-zero dimensions of an array of no bytes
+(zero itemsize or a zero dimension): as many elements as a 1 MiB frame of
+1-byte items has. Such arrays hold no memory, but each element or row is
+still a step for whoever iterates over them."""
+
+
+def _span(shape: tuple[int, ...] | list[int]) -> int:
+    return math.prod(d for d in shape if d)
+
 
 class Unsendable(TypeError):
     """An array or scalar whose dtype cannot travel as raw bytes.
@@ -83,10 +102,20 @@ def dtype_to_wire(dt: np.dtype[Any]) -> WireDtype:
         return dt.str
     if dt.hasobject:
         raise Unsendable(f"dtype {dt} (object fields)")
+    if _empty_subarray(dt):
+        raise Unsendable(f"dtype {dt} (a subarray of zero-itemsize items)")
     try:
         return dt.descr
     except ValueError:  # overlapping or out-of-order fields have no descr
         raise Unsendable(f"dtype {dt} (overlapping fields)") from None
+
+
+def _empty_subarray(dt: np.dtype[Any]) -> bool:
+    """Whether a field of ``dt``, at any depth, is a subarray of zero-itemsize items."""
+    if dt.subdtype is not None:
+        base = dt.subdtype[0]
+        return base.itemsize == 0 or _empty_subarray(base)
+    return dt.fields is not None and any(_empty_subarray(f[0]) for f in dt.fields.values())
 
 
 def _dtype_from_str(s: str) -> np.dtype[Any]:
@@ -123,6 +152,8 @@ def _dtype_from_descr(descr: object, depth: int) -> np.dtype[Any]:
             raise DecodeError(f"invalid dtype field {brief(field)}")
         name, dt = field[0], _dtype_from_descr(field[1], depth + 1)
         if len(field) == 3:
+            if dt.itemsize == 0:  # its count would be vouched for by no byte
+                raise DecodeError(f"subarray field {brief(field)} of a zero-itemsize dtype")
             dt = np.dtype((dt, _shape(field[2], tuple, "subarray shape")))
         if not (name == "" and dt.type is np.void and dt.names is None):  # else padding
             title, name = name if type(name) is tuple and len(name) == 2 else (None, name)
@@ -188,6 +219,11 @@ def array_to_wire(a: npt.NDArray[Any]) -> tuple[WireDtype, list[int], bool, byte
     :class:`Unsendable` for dtypes that are not plain bytes.
     """
     wire = dtype_to_wire(a.dtype)
+    if a.nbytes == 0 and _span(a.shape) > MAX_EMPTY_SPAN:
+        raise Unsendable(
+            f"dtype {a.dtype}, shape {a.shape}: an array of no bytes may span at most "
+            f"{MAX_EMPTY_SPAN} elements"
+        )
     flags = a.flags
     if flags.c_contiguous:
         return wire, list(a.shape), False, _byte_view(a)
@@ -205,8 +241,8 @@ def array_from_wire(
     is). With ``copy`` it is a writable array owning its memory, in the same
     memory order. Raises :class:`DecodeError` when the dtype is invalid, the
     shape is not a list of non-negative ints, the buffer length is not
-    exactly ``prod(shape) * itemsize`` or the array has more elements than
-    NumPy can index (possible only with a zero itemsize).
+    exactly ``prod(shape) * itemsize``, or it is empty and the product of
+    the non-zero dims exceeds :data:`MAX_EMPTY_SPAN`.
     """
     dt = dtype_from_wire(wire_dtype)
     if dt.itemsize == 0 and dt.kind in "SU":
@@ -223,8 +259,11 @@ def array_from_wire(
             f"array of dtype {dt} and shape {brief(dims)} needs {expected} bytes, "
             f"its frame has {buffer.nbytes}"
         )
-    if count > _INTP_MAX:  # NumPy would build it, with a wrapped-around size
-        raise DecodeError(f"array shape {brief(dims)} has more elements than NumPy can index")
+    if expected == 0 and _span(dims) > MAX_EMPTY_SPAN:  # an empty frame vouches for nothing
+        raise DecodeError(
+            f"array of dtype {dt} and shape {brief(dims)} holds no bytes yet spans "
+            f"{brief(_span(dims))} elements: at most {MAX_EMPTY_SPAN} are allowed"
+        )
     try:
         if expected == 0:  # nothing to share; frombuffer rejects empty items
             return np.empty(dims, dt, order="F" if fortran else "C")

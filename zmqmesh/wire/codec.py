@@ -18,18 +18,37 @@ tagged so it comes back as the same type:
 Sets, frozensets, bytearrays and arrays or scalars of non-numeric dtypes are
 beyond API.md's payload list: like any other object, they are refused unless
 the job allows pickle, and then still use their tagged forms, not pickle.
+The decoder refuses sets and frozensets likewise unless pickle is allowed.
 
 Each ndarray's bytes are their own buffer frame (``index`` counts from the
 first frame after the header), never copied into the header; so are the
 out-of-band buffers of pickle protocol 5, used for other objects only when the
 job allows pickle. The decoder trusts nothing: every malformed message raises
 :class:`DecodeError`, and only that.
+
+Decoding costs time linear in the message size. Python's ``hash`` of ints,
+tuples, complex numbers and frozensets is easy to make collide
+(``k * (2**61 - 1)`` all hash alike), and a dict or set of n colliding
+members costs O(n**2) to build: 20,000 such dict keys took 6.8 s. Only
+values the decoder makes itself (big ints, complex numbers and everything
+tagged by a marker) can collide without bound: str and bytes hash with a
+per-process random key, ints of up to 64 bits share a hash at most 9 at a
+time, floats at most 201 and only when chosen to (``2.0**61``,
+``2.0**122``, ...), and timestamps (ext -1, which msgpack reads itself) are
+read as datetimes, whose hash is keyed too. So a payload with at most
+:data:`MAX_SAME_HASH` such values is unpacked as it is, and one with more is
+unpacked again, this time checking every dict and set of more than
+``MAX_SAME_HASH`` members before building it: more members than that
+sharing one hash value is a :class:`DecodeError`. The first pass stops at
+the value that crosses the limit, so the two cost at most twice one.
 """
 
 from __future__ import annotations
 
 import pickle
+from collections import Counter
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
@@ -64,7 +83,14 @@ from .tags import (
     box_misfits,
 )
 
-__all__ = ["COPY_THRESHOLD", "decode", "encode", "payload_nbytes", "peek_envelope"]
+__all__ = [
+    "COPY_THRESHOLD",
+    "MAX_SAME_HASH",
+    "decode",
+    "encode",
+    "payload_nbytes",
+    "peek_envelope",
+]
 
 COPY_THRESHOLD = 65536
 """pyzmq's threshold: frames smaller than this are cheaper to copy than to track."""
@@ -72,6 +98,15 @@ COPY_THRESHOLD = 65536
 Frame = bytes | memoryview | bytearray
 
 _PICKLE_HINT = "allow pickle with `zmqmesh launch --pickle` or ZMQMESH_PICKLE=1"
+
+MAX_SAME_HASH = 32
+"""The most keys of one dict (members of one set) that may share a hash value.
+
+Building a dict costs O(n * k) for n keys of which at most k share a hash;
+the limit keeps k small. See the module docstring for why no real payload
+comes near it."""
+
+_first = itemgetter(0)
 
 
 # API.md's payload: None, bool, int, float, complex, str, bytes, list, tuple,
@@ -208,11 +243,53 @@ def decode(
         raise DecodeError(f"malformed zmqmesh message: {describe(exc)}") from exc
 
 
+def _check_hashes(keys: list[Any], what: str) -> None:
+    """Raise DecodeError if more than MAX_SAME_HASH of ``keys`` share a hash.
+
+    Hash values are 64-bit ints, at most 9 of which share a hash of their
+    own, so counting them costs O(len(keys)) whatever the keys are.
+    """
+    hashes = list(map(hash, keys))
+    if len(set(hashes)) == len(hashes):  # the usual case: no two alike
+        return
+    value, count = Counter(hashes).most_common(1)[0]
+    if count > MAX_SAME_HASH:
+        raise DecodeError(
+            f"{what} has {count} members sharing the hash value {value}: at most "
+            f"{MAX_SAME_HASH} may share one (such collisions make decoding quadratic)"
+        )
+
+
+def _checked_dict(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    if len(pairs) > MAX_SAME_HASH:
+        _check_hashes(list(map(_first, pairs)), "dict")
+    return dict(pairs)
+
+
+class _Crowded(Exception):
+    """The payload holds more than MAX_SAME_HASH values whose hash a sender
+    can choose: unpack it again with every dict and set checked."""
+
+
 def _decode(frames: Sequence[Frame], copy: bool, allow_pickle: bool) -> tuple[Envelope, object]:
     env = peek_envelope(frames)
+    header = frames[0]
+    # Slicing small bytes copies less than a memoryview costs to set up.
+    small = type(header) is bytes and len(header) <= COPY_THRESHOLD
+    body = header[ENVELOPE_SIZE:] if small else memoryview(header)[ENVELOPE_SIZE:]
+    try:
+        return env, _unpack(frames, body, copy, allow_pickle, False)
+    except _Crowded:
+        return env, _unpack(frames, body, copy, allow_pickle, True)
+
+
+def _unpack(
+    frames: Sequence[Frame], body: Frame, copy: bool, allow_pickle: bool, checked: bool
+) -> object:
     nbuf = len(frames) - 1
     claimed = [False] * nbuf
     unconsumed = 0  # markers seen minus markers heading an array
+    chosen = 0  # values made here, whose hash a sender can choose (see the docstring)
 
     def claim(first: object, count: object) -> list[memoryview]:
         if type(first) is not int or type(count) is not int or count < 0:
@@ -232,13 +309,16 @@ def _decode(frames: Sequence[Frame], copy: bool, allow_pickle: bool) -> tuple[En
         return views
 
     def ext_hook(code: int, data: bytes) -> object:
-        nonlocal unconsumed
+        nonlocal unconsumed, chosen
+        if code == EXT_BYTEARRAY:  # unhashable
+            return bytearray(data)
+        chosen += 1
+        if chosen > MAX_SAME_HASH and not checked:
+            raise _Crowded
         if code == EXT_COMPLEX and len(data) == COMPLEX.size:
             return complex(*COMPLEX.unpack(data))
         if code == EXT_BIGINT:
             return int.from_bytes(data, "little", signed=True)
-        if code == EXT_BYTEARRAY:
-            return bytearray(data)
         marker = MARKERS.get(code)
         if marker is None or data:
             raise DecodeError(f"unknown ext record: code {code}, {len(data)} bytes")
@@ -253,10 +333,15 @@ def _decode(frames: Sequence[Frame], copy: bool, allow_pickle: bool) -> tuple[En
         code = items[0].code
         if code == TUPLE:
             return tuple(items[1:])
-        if code == SET:
-            return set(items[1:])
-        if code == FROZENSET:
-            return frozenset(items[1:])
+        if code in (SET, FROZENSET):
+            if not allow_pickle:
+                raise DecodeError(
+                    f"message carries a set, which needs pickle to be allowed; {_PICKLE_HINT}"
+                )
+            members = items[1:]
+            if checked and len(members) > MAX_SAME_HASH:
+                _check_hashes(members, "set")
+            return set(members) if code == SET else frozenset(members)
         if code == ARRAY and len(items) == 5:
             (buf,) = claim(items[1], 1)
             return array_from_wire(items[2], items[3], items[4], buf, copy=copy)
@@ -274,19 +359,17 @@ def _decode(frames: Sequence[Frame], copy: bool, allow_pickle: bool) -> tuple[En
             return pickle.loads(data, buffers=[bytearray(v) for v in views] if copy else views)
         raise DecodeError(f"malformed tagged value (marker {code}, {len(items) - 1} items)")
 
-    header = frames[0]
-    # Slicing small bytes copies less than a memoryview costs to set up.
-    small = type(header) is bytes and len(header) <= COPY_THRESHOLD
-    body = header[ENVELOPE_SIZE:] if small else memoryview(header)[ENVELOPE_SIZE:]
     try:
         obj = msgpack.unpackb(
             body,
             ext_hook=ext_hook,
             list_hook=list_hook,
+            object_pairs_hook=_checked_dict if checked else None,
             strict_map_key=False,
+            timestamp=3,  # datetimes, not msgpack.Timestamp: their hash is keyed
             unicode_errors="surrogatepass",
         )
-    except DecodeError:
+    except (DecodeError, _Crowded):
         raise
     except Exception as exc:
         raise DecodeError(f"invalid payload: {describe(exc)}") from exc
@@ -296,4 +379,4 @@ def _decode(frames: Sequence[Frame], copy: bool, allow_pickle: bool) -> tuple[En
         raise DecodeError(
             f"message has {nbuf} buffer frames but the payload references {sum(claimed)}"
         )
-    return env, obj
+    return obj
