@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import coll, compat, curve, p2p, scale
+from bench import coll, compat, curve, fuzz, p2p, scale
 from bench import exec as exec_suite  # (the module's name shadows the builtin)
 
 SUITES = {
@@ -14,6 +14,7 @@ SUITES = {
     "exec": exec_suite.main,
     "scale": scale.main,
     "compat": compat.main,
+    "fuzz": fuzz.main,
 }
 
 
