@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import bigmsg, coll, compat, curve, p2p, scale
+from bench import bigmsg, coll, compat, curve, fuzz, p2p, scale
 from bench import exec as exec_suite  # (the module's name shadows the builtin)
 
 SUITES = {
@@ -15,6 +15,7 @@ SUITES = {
     "scale": scale.main,
     "compat": compat.main,
     "bigmsg": bigmsg.main,
+    "fuzz": fuzz.main,
 }
 
 
