@@ -22,27 +22,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from zmqmesh.collectives.plan import COLLECTIVES
+
 if TYPE_CHECKING:
     from zmqmesh.runtime.engine import Engine
 
 __all__ = ["Recorder", "install"]
 
 P2P_CALLS = ("send", "recv", "sendrecv", "probe")
-COLLECTIVE_CALLS = (
-    "barrier",
-    "bcast",
-    "scatter",
-    "gather",
-    "allgather",
-    "reduce",
-    "allreduce",
-    "alltoall",
-    "reduce_scatter",
-    "scan",
-    "exscan",
-    "neighbor_allgather",
-    "neighbor_alltoall",
-)
+COLLECTIVE_CALLS = (*COLLECTIVES, "neighbor_allgather", "neighbor_alltoall")
 # Spans kept for the trace; past this the trace says how many were dropped.
 _MAX_SPANS = 200_000
 
