@@ -16,6 +16,8 @@ from conftest import PROGRAMS, launch
 from zmqmesh.transport import limits, shm
 from zmqmesh.transport.samehost import _LAZY, LocalLinks, _frame, _Reader
 
+from .test_samehost import FakeTransport
+
 MIB = 2**20
 
 
@@ -53,17 +55,6 @@ def _rss() -> int:
     with open("/proc/self/status") as f:
         line = next(x for x in f if x.startswith("VmRSS:"))
     return int(line.split()[1]) * 1024
-
-
-class FakeTransport:
-    def __init__(self) -> None:
-        self.aborted = False
-
-    def abort(self) -> None:
-        self.aborted = True
-
-    def pause_reading(self) -> None:
-        pass
 
 
 def test_a_message_over_the_limit_closes_the_link_and_reports_the_pair() -> None:
