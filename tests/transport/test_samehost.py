@@ -151,9 +151,10 @@ def rss() -> int:
 
 
 def test_poll_spins_until_a_link_has_input(tmp_path) -> None:
-    """``poll`` is what a receive does before its rank sleeps: it returns
-    True once a link has bytes to read, False when its budget runs out (or
-    at once while reading is paused)."""
+    """``poll`` is what a receive does before its rank sleeps: once a link
+    has bytes it reads them there and then, without the event loop, and
+    returns True; False when its budget runs out (or at once while reading
+    is paused)."""
     import time
 
     async def body() -> None:
@@ -179,16 +180,17 @@ def test_poll_spins_until_a_link_has_input(tmp_path) -> None:
         assert not b.poll(0.002)  # nothing sent: the whole budget, then False
         assert time.perf_counter() - start >= 0.002
         assert a.send(1, [b"second"]) is None  # the kernel took it at once
-        start = time.perf_counter()
         assert not b.poll(5.0, peer=5)  # rank 5 is not known as a same-host rank: no spin
-        assert b.poll(5.0, peer=0)
-        assert b.poll(5.0)
-        assert time.perf_counter() - start < 1.0
+        assert b.poll(5.0, peer=0)  # read there and then: the loop has not run
+        assert got == [b"first", b"second"]
+        arrived.clear()
+        assert a.send(1, [b"third"]) is None
         b.pause()
         assert not b.poll(5.0)  # paused: reading waits for receives, spinning is useless
-        b.resume()
-        await asyncio.wait_for(arrived.wait(), 10)
         assert got == [b"first", b"second"]
+        b.resume()
+        await asyncio.wait_for(arrived.wait(), 10)  # the loop reads it
+        assert got == [b"first", b"second", b"third"]
         a.close()
         b.close()
 

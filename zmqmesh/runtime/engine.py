@@ -130,6 +130,7 @@ class Engine:
         # called with (world rank, detail) once a peer is declared failed
         self.failure_watchers: list[Callable[[int, str], None]] = []
         self._last_seen: dict[int, float] = {}  # world rank -> last arrival (while going)
+        self._connected: set[int] = set()  # world ranks ``connect`` has opened
         # Flow control: bytes of messages that arrived before their receive.
         # Past the limit the transport stops reading, ZeroMQ's queues fill to
         # their high-water marks and the senders' sends wait: memory stays
@@ -181,14 +182,17 @@ class Engine:
                     env.ctx,
                 )
                 return
+            self._arrive(msg, env=env)
+            return
         self._arrive(msg)
 
-    def _arrive(self, msg: list[Any], *, front: bool = False) -> None:
-        try:
-            env = peek_envelope(msg)
-        except DecodeError as exc:
-            log.error("rank %d: dropped a message that does not decode: %s", self.rank, exc)
-            return
+    def _arrive(self, msg: list[Any], *, front: bool = False, env: Envelope | None = None) -> None:
+        if env is None:
+            try:
+                env = peek_envelope(msg)
+            except DecodeError as exc:
+                log.error("rank %d: dropped a message that does not decode: %s", self.rank, exc)
+                return
         if self._going:
             ranks = self.ctx_ranks.get(env.ctx)
             if ranks is not None and env.source < len(ranks):
@@ -310,25 +314,29 @@ class Engine:
 
     def connect(self, dest: int) -> None:
         """Open the connection to world rank ``dest`` now, not at first send."""
-        if dest != self.rank and self.transport is not None:
+        if dest not in self._connected and dest != self.rank and self.transport is not None:
             self.transport.connect(dest)
+            self._connected.add(dest)
 
     # -- receives and probes ------------------------------------------------
     def spin(self, source: int, budget: float | None = None) -> None:
-        """Before a wait for world rank ``source`` (-1: any) sleeps: busy-poll
-        the same-host links for up to ``budget`` seconds (default
-        ``spin_budget``; see ``LocalLinks.poll``), while spinning has been
-        finding input (``spin.SpinGovernor``: on a loaded machine it does not)."""
+        """Before a wait for world rank ``source`` (-1: any) sleeps: read
+        what the same-host links hold now, busy-polling them for up to
+        ``budget`` seconds (default ``spin_budget``; see ``LocalLinks.poll``)
+        while spinning has been finding input (``spin.SpinGovernor``: on a
+        loaded machine it does not), else looking once."""
         links = self.transport.local if self.transport is not None else None
         if links is None:
             return
         budget = self.governor.budget(self.spin_budget if budget is None else budget)
-        if budget:
-            start = time.perf_counter()
-            found = links.poll(budget, source)
-            # a poll that returned at once did not spin (the links were busy)
-            if found or time.perf_counter() - start >= budget / 2:
-                self.governor.spun(found)
+        if not budget:
+            links.poll(0.0, source)
+            return
+        start = time.perf_counter()
+        found = links.poll(budget, source)
+        # a poll that returned at once did not spin (the links were busy)
+        if found or time.perf_counter() - start >= budget / 2:
+            self.governor.spun(found)
 
     def consumed(self, msg: list[Any]) -> None:
         """The receive that took ``msg`` copied out what it needed: its shared
@@ -347,19 +355,28 @@ class Engine:
 
     def flush_releases(self) -> None:
         """Give back now the shared memory received arrays no longer use."""
-        if self.transport is not None:
+        if self.transport is not None and self.transport.shm is not None:
             self.transport.flush_releases()
 
-    def post_recv(self, sel: Selector) -> asyncio.Future[Received]:
+    def take(self, sel: Selector) -> Received | None:
+        """The message a receive with ``sel`` takes now, if it is here."""
+        self.flush_releases()
+        found = self.matcher.take(sel)
+        if found is not None:
+            self._taken(found[2])
+        return found
+
+    def post_recv(self, sel: Selector, *, withdraw: bool = True) -> asyncio.Future[Received]:
         """A future that resolves to the message a receive with ``sel`` takes.
-        Cancelling it withdraws the receive."""
+        Cancelling it withdraws the receive (without ``withdraw``, the caller
+        must: ``matcher.cancel_recv``)."""
         self.flush_releases()
         fut: asyncio.Future[Received] = asyncio.get_running_loop().create_future()
         found = self.matcher.post_recv(sel, fut)
         if found is not None:
             fut.set_result(found)
             self._taken(found[2])
-        else:
+        elif withdraw:
             fut.add_done_callback(self._withdraw_recv)
         return fut
 

@@ -18,7 +18,7 @@ from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Selector
 from zmqmesh.runtime.channel import CollState
 from zmqmesh.runtime.engine import Engine, Received
 from zmqmesh.runtime.request import Request, Status
-from zmqmesh.wire import Envelope, Kind, decode, encode, payload_nbytes
+from zmqmesh.wire import Envelope, Kind, decode, decode_payload, encode, payload_nbytes
 
 __all__ = ["TAG_UB", "PointToPoint", "as_int"]
 
@@ -59,14 +59,14 @@ class PointToPoint:
 
     # -- argument checks ----------------------------------------------------
     def _dest(self, dest: Any) -> int:
-        d = as_int(dest, "dest")
-        if not 0 <= d < self.size:
+        d = dest if type(dest) is int else as_int(dest, "dest")
+        if not 0 <= d < len(self._ranks):
             raise ValueError(f"dest {d} out of range for a communicator of size {self.size}")
         return d
 
     def _source(self, source: Any) -> int:
-        s = as_int(source, "source")
-        if s != ANY_SOURCE and not 0 <= s < self.size:
+        s = source if type(source) is int else as_int(source, "source")
+        if s != ANY_SOURCE and not 0 <= s < len(self._ranks):
             raise ValueError(
                 f"source {s} out of range for a communicator of size {self.size} "
                 "(use zmqmesh.ANY_SOURCE for any)"
@@ -75,14 +75,14 @@ class PointToPoint:
 
     @staticmethod
     def _send_tag(tag: Any) -> int:
-        t = as_int(tag, "tag")
+        t = tag if type(tag) is int else as_int(tag, "tag")
         if not 0 <= t <= TAG_UB:
             raise ValueError(f"tag must be in 0..{TAG_UB}, got {t} (negative tags are reserved)")
         return t
 
     @staticmethod
     def _recv_tag(tag: Any) -> int:
-        t = as_int(tag, "tag")
+        t = tag if type(tag) is int else as_int(tag, "tag")
         if t != ANY_TAG and not 0 <= t <= TAG_UB:
             raise ValueError(
                 f"tag must be in 0..{TAG_UB} or zmqmesh.ANY_TAG, got {t} "
@@ -133,7 +133,7 @@ class PointToPoint:
 
     def _finish(self, got: Received, copy: bool, status: Status | None) -> Any:
         source, tag, frames = got
-        _, obj = decode(frames, copy=copy, allow_pickle=self._engine.allow_pickle)
+        obj = decode_payload(frames, copy=copy, allow_pickle=self._engine.allow_pickle)
         if status is not None:
             status._fill(source, tag, payload_nbytes(frames))
         return obj
@@ -141,18 +141,30 @@ class PointToPoint:
     async def _recv(
         self, source: int, tag: int, status: Status | None, copy: bool, ctx: int
     ) -> Any:
-        fut = self._engine.post_recv(Selector(ctx, source, tag))
-        if not fut.done():
+        engine = self._engine
+        sel = Selector(ctx, source, tag)
+        got = engine.take(sel)
+        if got is None:
+            # Not here yet: read what the same-host links hold (perhaps
+            # after a short spin); only if it is still not here does this
+            # receive post itself and sleep.
+            world = self._ranks[source] if source != ANY_SOURCE else -1
+            if world >= 0:  # heartbeats on the connection watch the peer
+                engine.connect(world)
+            engine.spin(world)
+            got = engine.take(sel)
+        if got is None:
+            fut = engine.post_recv(sel, withdraw=False)
             self._fail_if_gone(fut, ctx, source)
-            if source != ANY_SOURCE:  # heartbeats on the connection watch the peer
-                self._engine.connect(self._ranks[source])
-            self._engine.spin(self._ranks[source] if source != ANY_SOURCE else -1)
             try:
-                await fut
+                got = await fut
             except asyncio.CancelledError:
-                self._engine.give_back(fut)
+                if fut.cancelled():
+                    engine.matcher.cancel_recv(fut)
+                else:
+                    engine.give_back(fut)
                 raise
-        return self._finish(fut.result(), copy, status)
+        return self._finish(got, copy, status)
 
     def _fail_if_gone(self, fut: asyncio.Future[Any], ctx: int, source: int) -> None:
         """A receive posted for a peer that is already gone fails at once."""

@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import mmap
+import os
 import select
 import socket
 import time
@@ -133,6 +134,20 @@ class _Reader(asyncio.BufferedProtocol):
                 # What that rank sent next is lost with the stream: its
                 # receives must fail rather than wait for it.
                 self.links.broken(self.sender, f"closed its same-host link: {exc}")
+
+    def read_now(self, fd: int) -> bool:
+        """Read what the socket ``fd`` holds now, as the event loop would
+        (``LocalLinks.poll``: a waiting receive need not sleep for it). An
+        error or the end of the stream is left for the loop to find."""
+        try:
+            n = os.readv(fd, [self.get_buffer(-1)])
+        except OSError:  # nothing there after all, or an error the loop reports
+            n = 0
+        if n:
+            self.buffer_updated(n)
+            return True
+        self.direct = None
+        return False
 
     def _parse(self, data: memoryview) -> None:
         while data:
@@ -318,6 +333,8 @@ class LocalLinks:
         self.readers: set[_Reader] = set()
         self._poller = select.poll()  # the readers' sockets, for ``poll``
         self._fds: dict[_Reader, int] = {}
+        self._by_fd: dict[int, _Reader] = {}  # the newest reader of each fd
+        self._writing = False  # a link may have a message not yet written
         self.reading_paused = False
         self._listener: socket.socket | None = None
         self._accepting = False
@@ -344,19 +361,23 @@ class LocalLinks:
             self.readers.add(reader)
             sock = reader.transport.get_extra_info("socket") if reader.transport else None
             if sock is not None:
-                self._fds[reader] = sock.fileno()
-                self._poller.register(self._fds[reader], select.POLLIN)
+                fd = self._fds[reader] = sock.fileno()
+                self._by_fd[fd] = reader
+                self._poller.register(fd, select.POLLIN)
         else:
             self.readers.discard(reader)
             fd = self._fds.pop(reader, None)
-            if fd is not None and fd not in self._fds.values():  # not reused by a newer link
+            if fd is not None and self._by_fd.get(fd) is reader:  # not reused by a newer link
+                del self._by_fd[fd]
                 self._poller.unregister(fd)
 
     def poll(self, budget: float, peer: int = -1) -> bool:
-        """Busy-poll the links for up to ``budget`` seconds; True as soon as
-        one has input (the event loop then reads it without having slept).
-        With ``peer`` (a rank, -1 for any), only when that rank's messages
-        come over these links and not through ZeroMQ from another host.
+        """Read what the links hold now, busy-polling them for up to
+        ``budget`` seconds (0: look once) until one has input; True when
+        something was read. The event loop need not run for it: a receive
+        whose message is there does not sleep at all. With ``peer`` (a rank,
+        -1 for any), only when that rank's messages come over these links
+        and not through ZeroMQ from another host.
 
         A process asleep in ``epoll_wait`` must be woken by the sender's
         kernel, which costs more than a short spin: measured here, a plain
@@ -366,14 +387,21 @@ class LocalLinks:
         half written (the loop must run to finish it: the reply waits on it)."""
         if self.reading_paused or not self._fds or (peer >= 0 and peer not in self.paths):
             return False
-        if not all(link.idle for link in self.links.values()):
+        if self._writing and not all(link.idle for link in self.links.values()):
             return False
+        self._writing = False
         poll = self._poller.poll
-        deadline = time.perf_counter() + budget
-        while not poll(0):
-            if time.perf_counter() >= deadline:
-                return False
-        return True
+        ready = poll(0)
+        if not ready and budget > 0:
+            deadline = time.perf_counter() + budget
+            while not (ready := poll(0)) and time.perf_counter() < deadline:
+                pass
+        got = False
+        for fd, events in ready:
+            reader = self._by_fd.get(fd)
+            if reader is not None and events & select.POLLIN and not self.reading_paused:
+                got = reader.read_now(fd) or got
+        return got
 
     def start(self) -> None:
         """Take the links peers opened (and will open) from now on."""
@@ -416,12 +444,14 @@ class LocalLinks:
         if link.full or link.backlog:
             fut = self.loop.create_future()
             link.backlog.append((parts, fut))
+            self._writing = True
             return fut
         assert link.transport is not None
         link.transport.writelines(parts)
         if not link.full:
             return None
         fut = link.waiter = self.loop.create_future()
+        self._writing = True
         return fut
 
     async def _connect(self, link: _Link) -> None:

@@ -12,7 +12,14 @@ The transport's own formats are modules of their own, used by name:
 descriptors).
 """
 
-from .codec import COPY_THRESHOLD, decode, encode, payload_nbytes, peek_envelope
+from .codec import (
+    COPY_THRESHOLD,
+    decode,
+    decode_payload,
+    encode,
+    payload_nbytes,
+    peek_envelope,
+)
 from .envelope import ENVELOPE_SIZE, VERSION, Envelope, Kind, pack_envelope, unpack_envelope
 
 __all__ = [
@@ -22,6 +29,7 @@ __all__ = [
     "Envelope",
     "Kind",
     "decode",
+    "decode_payload",
     "encode",
     "pack_envelope",
     "payload_nbytes",

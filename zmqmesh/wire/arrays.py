@@ -46,6 +46,7 @@ __all__ = [
     "WireDtype",
     "array_from_wire",
     "array_to_wire",
+    "byte_view",
     "dtype_from_wire",
     "dtype_to_wire",
     "scalar_from_wire",
@@ -198,7 +199,7 @@ def _shape(shape: object, kind: type, what: str) -> tuple[int, ...]:
     )
 
 
-def _byte_view(a: npt.NDArray[Any]) -> bytes | memoryview:
+def byte_view(a: npt.NDArray[Any]) -> bytes | memoryview:
     """A flat unsigned-byte view of the C-contiguous ``a`` (no copy)."""
     if a.nbytes == 0:
         return b""
@@ -226,10 +227,10 @@ def array_to_wire(a: npt.NDArray[Any]) -> tuple[WireDtype, list[int], bool, byte
         )
     flags = a.flags
     if flags.c_contiguous:
-        return wire, list(a.shape), False, _byte_view(a)
+        return wire, list(a.shape), False, byte_view(a)
     if flags.f_contiguous:
-        return wire, list(a.shape), True, _byte_view(a.T)
-    return wire, list(a.shape), False, _byte_view(np.ascontiguousarray(a))
+        return wire, list(a.shape), True, byte_view(a.T)
+    return wire, list(a.shape), False, byte_view(np.ascontiguousarray(a))
 
 
 def array_from_wire(

@@ -55,7 +55,14 @@ import msgpack  # type: ignore[import-untyped]
 import numpy as np
 
 from ..errors import DecodeError
-from .arrays import Unsendable, array_from_wire, array_to_wire, scalar_from_wire, scalar_to_wire
+from .arrays import (
+    Unsendable,
+    array_from_wire,
+    array_to_wire,
+    byte_view,
+    scalar_from_wire,
+    scalar_to_wire,
+)
 from .envelope import ENVELOPE_SIZE, Envelope, pack_envelope, unpack_envelope
 from .show import brief, describe
 from .tags import (
@@ -87,6 +94,7 @@ __all__ = [
     "COPY_THRESHOLD",
     "MAX_SAME_HASH",
     "decode",
+    "decode_payload",
     "encode",
     "payload_nbytes",
     "peek_envelope",
@@ -146,6 +154,77 @@ def _other(obj: object, detail: str, buffers: list[bytes | memoryview], allow: b
     return [M_PICKLE, first, len(buffers) - first, data]
 
 
+# -- fast paths -------------------------------------------------------------
+# Most messages are one array or one plain value. Their payloads are the same
+# bytes call after call, so both ways skip the general machinery: the encoder
+# keeps the packed meta of the array layouts it has sent, the decoder the
+# validated layout behind each array payload it has fully decoded (never one
+# it has not: a payload only ever maps to what the general path made of it).
+# Either table is emptied when it reaches FAST_ENTRIES, so hostile input
+# costs at most that much memory.
+FAST_ENTRIES = 256
+_ArrayKey = tuple[np.dtype[Any], tuple[int, ...], bool]
+_sent_layouts: dict[_ArrayKey, bytes] = {}
+_seen_layouts: dict[bytes, tuple[np.dtype[Any], tuple[int, ...], bool, int]] = {}
+# the head of every payload that is one array: [ARRAY, 0, dtype, shape, fortran]
+_ARRAY_PAYLOAD = b"\x95" + msgpack.packb(M_ARRAY) + msgpack.packb(0)
+# Scalars that msgpack packs and unpacks by itself, with no hook of ours.
+_PLAIN = frozenset({bytes, str, float, bool, type(None)})
+_INT_RANGE = range(-(2**63), 2**64)
+# First bytes of a payload that is one such scalar: positive and negative
+# fixints, fixstr, nil, false/true, bin 8/16/32, float 32/64, uint/int 8..64,
+# str 8/16/32.
+_PLAIN_HEADS = frozenset(
+    (
+        *range(0x00, 0x80),
+        *range(0xA0, 0xC0),
+        *(0xC0, 0xC2, 0xC3, 0xC4, 0xC5, 0xC6),
+        *range(0xCA, 0xD4),
+        *(0xD9, 0xDA, 0xDB),
+        *range(0xE0, 0x100),
+    )
+)
+
+
+def _remember(table: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(table) >= FAST_ENTRIES:
+        table.clear()
+    table[key] = value
+
+
+def _encode_fast(env: Envelope, obj: object) -> list[bytes | memoryview] | None:
+    """``encode`` of one plain scalar, or of one contiguous array of an API
+    dtype with bytes in it; None for anything else."""
+    t = type(obj)
+    if t in _PLAIN or (t is int and obj in _INT_RANGE):
+        return [
+            pack_envelope(env)
+            + msgpack.packb(obj, use_bin_type=True, unicode_errors="surrogatepass")
+        ]
+    if t is not np.ndarray:
+        return None
+    a: np.ndarray[Any, Any] = obj  # type: ignore[assignment]
+    if not a.nbytes or a.dtype.kind not in API_KINDS:
+        return None
+    flags = a.flags
+    if flags.c_contiguous:
+        fortran = False
+    elif flags.f_contiguous:
+        fortran = True
+    else:
+        return None
+    key = (a.dtype, a.shape, fortran)
+    payload = _sent_layouts.get(key)
+    if payload is None:
+        try:
+            wire, shape, fortran, _ = array_to_wire(a)
+        except Unsendable:
+            return None
+        payload = msgpack.packb([M_ARRAY, 0, wire, shape, fortran], use_bin_type=True)
+        _remember(_sent_layouts, key, payload)
+    return [pack_envelope(env) + payload, byte_view(a.T if fortran else a)]
+
+
 def encode(env: Envelope, obj: object, *, allow_pickle: bool = False) -> list[bytes | memoryview]:
     """Encode a message as ZeroMQ frames ``[header, *buffers]``.
 
@@ -160,6 +239,9 @@ def encode(env: Envelope, obj: object, *, allow_pickle: bool = False) -> list[by
     pickled; ``ValueError`` for an envelope field out of range or a payload
     nested too deeply (or containing itself).
     """
+    fast = _encode_fast(env, obj)
+    if fast is not None:
+        return fast
     prefix = pack_envelope(env)
     buffers: list[bytes | memoryview] = []
 
@@ -235,6 +317,15 @@ def decode(
     array meta, a buffer frame referenced twice or never, pickled data when
     pickle is not allowed, ...
     """
+    env = peek_envelope(frames)
+    return env, decode_payload(frames, copy=copy, allow_pickle=allow_pickle)
+
+
+def decode_payload(
+    frames: Sequence[Frame], *, copy: bool = False, allow_pickle: bool = False
+) -> object:
+    """The object of ``decode``, for a message whose envelope was read
+    already (``peek_envelope``, when it arrived); raises like ``decode``."""
     try:
         return _decode(frames, copy, allow_pickle)
     except DecodeError:
@@ -271,16 +362,55 @@ class _Crowded(Exception):
     can choose: unpack it again with every dict and set checked."""
 
 
-def _decode(frames: Sequence[Frame], copy: bool, allow_pickle: bool) -> tuple[Envelope, object]:
-    env = peek_envelope(frames)
+def _decode(frames: Sequence[Frame], copy: bool, allow_pickle: bool) -> object:
     header = frames[0]
     # Slicing small bytes copies less than a memoryview costs to set up.
     small = type(header) is bytes and len(header) <= COPY_THRESHOLD
     body = header[ENVELOPE_SIZE:] if small else memoryview(header)[ENVELOPE_SIZE:]
+    if small and body:
+        if len(frames) == 1 and body[0] in _PLAIN_HEADS:
+            # one scalar: msgpack makes it without any hook of ours
+            try:
+                return msgpack.unpackb(body, unicode_errors="surrogatepass")
+            except Exception as exc:
+                raise DecodeError(f"invalid payload: {describe(exc)}") from exc
+        if len(frames) == 2:
+            layout = _seen_layouts.get(body)  # type: ignore[arg-type]
+            if layout is not None:
+                arr = _array_fast(layout, frames[1], copy)
+                if arr is not None:
+                    return arr
     try:
-        return env, _unpack(frames, body, copy, allow_pickle, False)
+        obj = _unpack(frames, body, copy, allow_pickle, False)
     except _Crowded:
-        return env, _unpack(frames, body, copy, allow_pickle, True)
+        obj = _unpack(frames, body, copy, allow_pickle, True)
+    if (
+        small
+        and type(obj) is np.ndarray
+        and len(frames) == 2
+        and body[: len(_ARRAY_PAYLOAD)] == _ARRAY_PAYLOAD
+        and obj.nbytes
+    ):
+        fortran = obj.flags.f_contiguous and not obj.flags.c_contiguous
+        _remember(_seen_layouts, bytes(body), (obj.dtype, obj.shape, fortran, obj.nbytes))
+    return obj
+
+
+def _array_fast(
+    layout: tuple[np.dtype[Any], tuple[int, ...], bool, int], frame: Frame, copy: bool
+) -> np.ndarray[Any, Any] | None:
+    """The array a payload already decoded once describes, over ``frame``;
+    None when the frame does not have its bytes (the general path says why)."""
+    dt, dims, fortran, nbytes = layout
+    view = memoryview(frame)
+    if view.nbytes != nbytes:
+        return None
+    if view.format != "B" or view.ndim != 1:
+        view = view.cast("B")
+    arr = np.frombuffer(view, dt)
+    if len(dims) != 1:
+        arr = arr.reshape(dims[::-1]).T if fortran else arr.reshape(dims)
+    return arr.copy(order="K") if copy else arr
 
 
 def _unpack(
