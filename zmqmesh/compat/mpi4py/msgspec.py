@@ -18,7 +18,8 @@ A buffer argument of mpi4py's upper-case calls is one of
 
 Parsing is pure: the result holds a 1-D ``uint8`` view of the buffer's
 memory. A non-contiguous NumPy array (which mpi4py refuses) is accepted
-through a contiguous stand-in that :meth:`Message.unpack` writes back.
+with a predefined datatype, through a contiguous stand-in that
+:meth:`Message.unpack` writes back.
 """
 
 from __future__ import annotations
@@ -185,7 +186,11 @@ def _base(buf: Any, dt: Any, writable: bool) -> tuple[Bytes, Datatype, npt.NDArr
             return np.zeros(0, np.uint8), _BYTE, None
         return np.zeros(0, np.uint8), as_datatype(dt), None
     mem, fmt, stand_in = as_bytes(buf, writable)
-    return mem, (as_datatype(dt) if dt is not None else _datatype_of_format(fmt)), stand_in
+    datatype = as_datatype(dt) if dt is not None else _datatype_of_format(fmt)
+    if stand_in is not None and not datatype.is_named:
+        # a derived type addresses the array's memory, which a copy is not
+        raise ValueError("message: a derived datatype needs a contiguous buffer")
+    return mem, datatype, stand_in
 
 
 def _extent(datatype: Datatype, what: str) -> int:
