@@ -30,6 +30,14 @@ PURE = [
     "job/settings.py",
     "job/variables.py",
     "topology/edges.py",
+    "compat/mpi4py/constants.py",
+    "compat/mpi4py/datatypes.py",
+    "compat/mpi4py/exceptions.py",
+    "compat/mpi4py/handles.py",
+    "compat/mpi4py/msgspec.py",
+    "compat/mpi4py/options.py",
+    "compat/mpi4py/typemap.py",
+    "compat/mpi4py/typetables.py",
 ]
 FORBIDDEN = {"zmq", "asyncio", "socket", "threading", "subprocess"}
 

@@ -1,16 +1,46 @@
 """mpi4py's interface on zmqmesh: ``from zmqmesh.compat.mpi4py import MPI``.
 
 Under ``zmqmesh launch --mpi4py`` this package is what ``import mpi4py``
-finds, so ``from mpi4py import MPI`` programs run unchanged. See ``MPI.py``
-for what is covered.
+finds, so ``from mpi4py import MPI`` and ``from mpi4py import rc``
+programs run unchanged. See ``MPI.py`` for what is covered.
 """
 
+from __future__ import annotations
+
+import importlib
+import os
 import sys
+from typing import Any
 
-from zmqmesh.compat.mpi4py import MPI
+from zmqmesh.compat.mpi4py.options import Rc, rc
 
-# Imported as the top-level "mpi4py" (launch --mpi4py), "mpi4py.MPI" must be
-# this same module: a second copy would have its own event loop.
-sys.modules[f"{__name__}.MPI"] = MPI
+__version__ = "4.1.2"
 
-__all__ = ["MPI"]
+
+def get_include() -> str:
+    """mpi4py's C headers' directory: zmqmesh has none (no C API); this
+    package's directory, which holds none."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "include")
+
+
+def get_config() -> dict[str, str]:
+    """The MPI compiler configuration: none (zmqmesh needs no MPI)."""
+    return {}
+
+
+def profile(name: str = "", **kwargs: Any) -> None:
+    """Accepted; zmqmesh has no PMPI profiling layer to load."""
+
+
+def __getattr__(name: str) -> Any:
+    # "MPI" loads on first use, as in mpi4py, so that "rc" can be set first.
+    if name == "MPI":
+        MPI = importlib.import_module("zmqmesh.compat.mpi4py.MPI")
+        # Imported as the top-level "mpi4py" (launch --mpi4py), "mpi4py.MPI"
+        # must be this same module: a second copy would have its own loop.
+        sys.modules[f"{__name__}.MPI"] = MPI
+        return MPI
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["MPI", "Rc", "get_config", "get_include", "profile", "rc"]

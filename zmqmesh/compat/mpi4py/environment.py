@@ -1,0 +1,208 @@
+"""The environment calls of ``MPI``: start-up and shut-down, threads,
+versions, time, memory.
+
+Threads: every call runs the layer's one event loop in the calling thread,
+so calls from several threads must not overlap: the thread level is
+``THREAD_SERIALIZED`` whatever is asked for. ``Init``/``Init_thread`` join
+the job at once (otherwise ``COMM_WORLD`` joins on first use);
+``Finalize`` runs at interpreter exit when the program does not call it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import socket
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+import zmqmesh
+from zmqmesh.compat.mpi4py import constants as C
+from zmqmesh.compat.mpi4py import runner
+from zmqmesh.compat.mpi4py.comm import COMM_WORLD
+
+__all__ = [
+    "Alloc_mem",
+    "Compute_dims",
+    "Finalize",
+    "Free_mem",
+    "Get_library_version",
+    "Get_processor_name",
+    "Get_version",
+    "Init",
+    "Init_thread",
+    "Is_finalized",
+    "Is_initialized",
+    "Is_thread_main",
+    "Pcontrol",
+    "Query_thread",
+    "Wtick",
+    "Wtime",
+    "buffer",
+    "get_vendor",
+]
+
+THREAD_LEVEL = C.THREAD_SERIALIZED
+_state = {"finalized": False}
+
+
+def Init() -> None:
+    """Join the job now (idempotent)."""
+    COMM_WORLD._comm  # noqa: B018 (joins the job)
+
+
+def Init_thread(required: int = C.THREAD_MULTIPLE) -> int:
+    """Join the job; the thread level provided (at most ``THREAD_SERIALIZED``)."""
+    Init()
+    return min(int(required), THREAD_LEVEL)
+
+
+def Query_thread() -> int:
+    return THREAD_LEVEL
+
+
+def Is_thread_main() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def Is_initialized() -> bool:
+    return True
+
+
+def Is_finalized() -> bool:
+    return _state["finalized"]
+
+
+def Finalize() -> None:
+    """Leave the job (once; a no-op when it was never joined)."""
+    if not _state["finalized"] and COMM_WORLD._h.comm is not None:
+        _state["finalized"] = True
+        runner.run(zmqmesh.finalize())
+
+
+def Get_version() -> tuple[int, int]:
+    """The MPI standard version the layer follows: ``(VERSION, SUBVERSION)``."""
+    return C.VERSION, C.SUBVERSION
+
+
+def Get_library_version() -> str:
+    return f"zmqmesh {zmqmesh.__version__} (mpi4py layer over ZeroMQ)"
+
+
+def get_vendor() -> tuple[str, tuple[int, int, int]]:
+    """``(name, (major, minor, micro))`` of the MPI implementation: zmqmesh."""
+    parts = [int(p) for p in zmqmesh.__version__.split(".")[:3] if p.isdigit()]
+    major, minor, micro = [*parts, 0, 0, 0][:3]
+    return "zmqmesh", (major, minor, micro)
+
+
+def Get_processor_name() -> str:
+    return socket.gethostname()
+
+
+def Wtime() -> float:
+    """Seconds on this process's monotonic clock (not synchronized across ranks)."""
+    return time.perf_counter()
+
+
+def Wtick() -> float:
+    return time.get_clock_info("perf_counter").resolution
+
+
+def Pcontrol(level: int) -> None:
+    """Profiling control: accepted, does nothing."""
+    int(level)
+
+
+def Compute_dims(nnodes: int, dims: int | Any) -> list[int]:
+    """A balanced grid of ``nnodes`` (``MPI_Dims_create``); zeros in a
+    ``dims`` list are free, other entries are kept."""
+    if isinstance(dims, int):
+        return list(zmqmesh.dims_create(nnodes, dims))
+    return list(zmqmesh.dims_create(nnodes, len(dims), list(dims)))
+
+
+class buffer:
+    """Memory as mpi4py's ``MPI.buffer``: a view of bytes that other calls
+    take as a message buffer (through ``__array_interface__``)."""
+
+    __slots__ = ("_a", "obj")
+
+    def __init__(self, obj: Any = None) -> None:
+        self.obj = obj
+        self._a = np.zeros(0, np.uint8) if obj is None else np.frombuffer(obj, np.uint8)
+
+    @staticmethod
+    def allocate(nbytes: int, clear: bool = False) -> buffer:
+        return buffer(bytearray(int(nbytes)))  # always cleared: bytearray zeroes
+
+    @staticmethod
+    def frombuffer(obj: Any, readonly: bool = False) -> buffer:
+        return buffer(bytes(obj) if readonly else obj)
+
+    @property
+    def __array_interface__(self) -> dict[str, Any]:
+        return self._a.__array_interface__
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._a.size)
+
+    @property
+    def readonly(self) -> bool:
+        return not self._a.flags.writeable
+
+    @property
+    def address(self) -> int:
+        return int(self._a.__array_interface__["data"][0])
+
+    format = "B"
+    itemsize = 1
+
+    def __len__(self) -> int:
+        return self.nbytes
+
+    def __getitem__(self, item: Any) -> Any:
+        got = self._a[item]
+        return int(got) if np.ndim(got) == 0 else buffer(got)
+
+    def __setitem__(self, item: Any, value: Any) -> None:
+        self._a[item] = (
+            np.frombuffer(memoryview(value), np.uint8) if not isinstance(value, int) else value
+        )
+
+    def tobytes(self) -> bytes:
+        return self._a.tobytes()
+
+    def toreadonly(self) -> buffer:
+        return buffer.frombuffer(self._a, readonly=True)
+
+    def cast(self, format: str, shape: Any = None) -> Any:
+        view: Any = memoryview(self._a)  # type: ignore[arg-type]
+        return view.cast(format) if shape is None else view.cast(format, shape)
+
+    def release(self) -> None:
+        self._a = np.zeros(0, np.uint8)
+        self.obj = None
+
+
+memory = buffer
+
+
+def Alloc_mem(size: int, info: Any = None) -> buffer:
+    """``size`` bytes of memory, as a ``buffer``."""
+    return buffer.allocate(int(size), clear=False)
+
+
+def Free_mem(mem: buffer) -> None:
+    mem.release()
+
+
+# At interpreter exit, before concurrent.futures stops its threads (which
+# finalize needs): threading's exit hooks run first, in reverse order.
+try:
+    threading._register_atexit(Finalize)  # type: ignore[attr-defined]
+except (AttributeError, RuntimeError):
+    atexit.register(Finalize)

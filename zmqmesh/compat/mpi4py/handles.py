@@ -1,0 +1,110 @@
+"""MPI handles as mpi4py models them, and the address constants.
+
+A handle object names an MPI object (its *target*) or nothing (the null
+handle). Two handles of one family are equal when they name the same
+object; ``bool(handle)`` is false for the null handle; handles are not
+hashable (mpi4py defines equality but no hash); ``Family(other)`` is a new
+handle naming ``other``'s object. Each family is the first subclass of
+:class:`Handle`; ``Intracomm(comm) == comm`` holds across its subclasses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "BOTTOM",
+    "BUFFER_AUTOMATIC",
+    "IN_PLACE",
+    "BottomType",
+    "BufferAutomaticType",
+    "Handle",
+    "InPlaceType",
+    "is_bottom",
+    "is_in_place",
+]
+
+
+class Handle:
+    """Base of the handle families (Datatype, Comm, Request, Op, ...)."""
+
+    __slots__ = ("_h",)
+    _family: ClassVar[type[Handle]]
+    __hash__ = None  # type: ignore[assignment]  # as mpi4py: equality, no hash
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if Handle in cls.__bases__:
+            cls._family = cls
+
+    def __init__(self, other: Handle | None = None) -> None:
+        if other is not None and not isinstance(other, self._family):
+            raise TypeError(f"expected {self._family.__name__}, got {type(other).__name__}")
+        self._h: Any = None if other is None else other._h
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Handle) or other._family is not self._family:
+            return NotImplemented
+        return self._h is other._h
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __bool__(self) -> bool:
+        return self._h is not None
+
+    def __lt__(self, other: object) -> bool:
+        raise TypeError(f"unorderable type: '{type(self).__name__}'")
+
+    __le__ = __gt__ = __ge__ = __lt__
+
+
+class BottomType(int):
+    """Type of ``BOTTOM``: address zero, the base of absolute addresses."""
+
+    def __repr__(self) -> str:
+        return "BOTTOM"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str:
+        return "BOTTOM"
+
+
+class InPlaceType(int):
+    """Type of ``IN_PLACE``: "the receive buffer also holds my input"."""
+
+    def __repr__(self) -> str:
+        return "IN_PLACE"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str:
+        return "IN_PLACE"
+
+
+class BufferAutomaticType(int):
+    """Type of ``BUFFER_AUTOMATIC`` (``Attach_buffer``: let MPI allocate)."""
+
+    def __repr__(self) -> str:
+        return "BUFFER_AUTOMATIC"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str:
+        return "BUFFER_AUTOMATIC"
+
+
+# Addresses as MPICH numbers them; only their identity matters here.
+BOTTOM = BottomType(0)
+IN_PLACE = InPlaceType(-1)
+BUFFER_AUTOMATIC = BufferAutomaticType(0)
+
+
+def is_bottom(obj: object) -> bool:
+    return obj is None or obj is BOTTOM
+
+
+def is_in_place(obj: object) -> bool:
+    return obj is IN_PLACE

@@ -1,0 +1,334 @@
+"""Message specifications, read as mpi4py reads them.
+
+A buffer argument of mpi4py's upper-case calls is one of
+
+- ``buf``: any object with the buffer protocol (bytearray, array.array,
+  memoryview, NumPy arrays) or, on the host, ``__dlpack__`` or
+  ``__array_interface__``; its datatype comes from its format (``'d'`` is
+  ``DOUBLE``, ``'B'`` is ``BYTE``) and its count from its length;
+- ``[buf, datatype]``, ``[buf, count, datatype]``,
+  ``[buf, (count, displ), datatype]``, ``[buf, count, displ, datatype]``
+  (``displ`` in extents of the datatype) and, for the v-variants,
+  ``[buf, counts, displs, datatype]``, ``[buf, (counts, displs), datatype]``
+  (``counts`` one int for every block, or a sequence; ``displs`` None for
+  packed blocks, an int stride, or a sequence);
+- a datatype is a ``Datatype`` or a type code string (``'d'``, ``'i4'``);
+- ``None`` or ``BOTTOM`` with an explicit datatype, count 0 (absolute
+  addresses are not supported).
+
+Parsing is pure: the result holds a 1-D ``uint8`` view of the buffer's
+memory. A non-contiguous NumPy array (which mpi4py refuses) is accepted
+with a predefined datatype, through a contiguous stand-in that
+:meth:`Message.unpack` writes back.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from zmqmesh.compat.mpi4py import typemap as T
+from zmqmesh.compat.mpi4py.datatypes import PREDEFINED, Datatype, typedict
+from zmqmesh.compat.mpi4py.handles import is_bottom
+
+__all__ = ["Message", "VMessage", "as_bytes", "as_datatype", "parse", "parse_vector"]
+
+Bytes = npt.NDArray[np.uint8]
+_BYTE = PREDEFINED["BYTE"]
+
+
+def as_datatype(obj: Any) -> Datatype:
+    """A ``Datatype`` or a type code string, as a ``Datatype``."""
+    if isinstance(obj, Datatype):
+        return obj
+    try:
+        return typedict[obj]
+    except (KeyError, TypeError):
+        raise KeyError(f"cannot map {obj!r} to MPI datatype") from None
+
+
+def _is_datatype(obj: Any) -> bool:
+    return isinstance(obj, Datatype | str)
+
+
+def _datatype_of_format(fmt: str) -> Datatype:
+    if fmt == "B":
+        return _BYTE
+    native = "<" if sys.byteorder == "little" else ">"
+    if fmt[:1] in ("@", "=", native):
+        fmt = fmt[1:]
+    elif fmt[:1] in ("<", ">", "!"):
+        raise ValueError(f"format string {fmt!r} with non-native byte order")
+    return as_datatype(fmt)
+
+
+def as_bytes(obj: Any, writable: bool) -> tuple[Bytes, str, npt.NDArray[Any] | None]:
+    """``(bytes, format, stand_in_for)`` of a buffer object: its memory as a
+    1-D ``uint8`` array, its buffer format, and the non-contiguous array
+    the bytes stand in for (None when they are the object's own memory)."""
+    if not isinstance(obj, np.ndarray):
+        try:
+            view = memoryview(obj)
+        except TypeError:
+            if hasattr(obj, "__dlpack__"):
+                obj = np.from_dlpack(obj)
+            elif hasattr(obj, "__array_interface__"):
+                obj = np.asarray(obj)
+            else:
+                raise TypeError(
+                    f"message: expecting buffer or list/tuple, not {type(obj).__name__}"
+                ) from None
+        else:
+            if writable and view.readonly:
+                raise BufferError("message: the receive buffer is read-only")
+            if not view.contiguous:
+                obj = np.asarray(view)
+            else:
+                return np.frombuffer(view, np.uint8), view.format, None
+    arr: npt.NDArray[Any] = obj
+    if writable and not arr.flags.writeable:
+        raise BufferError("message: the receive buffer is read-only")
+    fmt = _format_of(arr)
+    if arr.flags.c_contiguous or arr.flags.f_contiguous:
+        return (
+            arr.reshape(-1, order="A" if arr.flags.f_contiguous else "C").view(np.uint8),
+            fmt,
+            None,
+        )
+    stand_in = np.ascontiguousarray(arr)
+    return stand_in.reshape(-1).view(np.uint8), fmt, arr
+
+
+def _format_of(arr: npt.NDArray[Any]) -> str:
+    try:
+        return memoryview(arr).format  # type: ignore[arg-type]
+    except (ValueError, TypeError, BufferError):  # dtypes the buffer protocol lacks
+        return arr.dtype.str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One buffer argument: ``count`` elements of ``datatype`` from byte
+    ``offset`` of ``mem``."""
+
+    mem: Bytes
+    datatype: Datatype
+    count: int
+    offset: int = 0
+    stand_in_for: npt.NDArray[Any] | None = None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of data the message carries."""
+        return self.count * self.datatype.Get_size()
+
+    def plan(self, count: int | None = None, offset: int | None = None) -> T.Plan:
+        return T.plan(
+            self.datatype.typemap,
+            self.count if count is None else count,
+            self.offset if offset is None else offset,
+        )
+
+    def pack(self) -> Bytes:
+        """The packed bytes (a view when they lie contiguously)."""
+        return T.pack(self.mem, self.plan())
+
+    def unpack(self, data: Bytes, count: int | None = None, offset: int | None = None) -> None:
+        """Write packed ``data`` into the buffer (elements ``offset``... bytes)."""
+        T.unpack(self.mem, self.plan(count, offset), data)
+        self.write_back()
+
+    def write_back(self) -> None:
+        if self.stand_in_for is not None:
+            src = self.mem.view(self.stand_in_for.dtype).reshape(self.stand_in_for.shape)
+            np.copyto(self.stand_in_for, src)
+
+    def typed(self) -> npt.NDArray[Any]:
+        """The packed data as an array of the datatype's one base dtype
+        (what reductions need); raises for a mixed type."""
+        base = self.datatype.typemap.base
+        if base is None and self.nbytes:
+            raise TypeError("reductions need a datatype with one base type")
+        return self.pack().view(base if base is not None else np.uint8)
+
+
+def _split(msg: Any) -> tuple[Any, Any, Any, Any]:
+    """``(buf, count, displ, datatype)`` of a specification, Nones for
+    what it leaves out."""
+    if isinstance(msg, list | tuple):
+        if len(msg) == 2:
+            buf, second = msg
+            if _is_datatype(second):
+                return buf, None, None, second
+            if isinstance(second, list | tuple):
+                return buf, second[0], second[1], None
+            return buf, second, None, None
+        if len(msg) == 3:
+            buf, count, dt = msg
+            if isinstance(count, list | tuple) and len(count) == 2:
+                return buf, count[0], count[1], dt
+            return buf, count, None, dt
+        if len(msg) == 4:
+            buf, count, displ, dt = msg
+            return buf, count, displ, dt
+        raise ValueError("message: expecting 2 to 4 items")
+    return msg, None, None, None
+
+
+def _base(buf: Any, dt: Any, writable: bool) -> tuple[Bytes, Datatype, npt.NDArray[Any] | None]:
+    if is_bottom(buf):
+        if dt is None:
+            return np.zeros(0, np.uint8), _BYTE, None
+        return np.zeros(0, np.uint8), as_datatype(dt), None
+    mem, fmt, stand_in = as_bytes(buf, writable)
+    datatype = as_datatype(dt) if dt is not None else _datatype_of_format(fmt)
+    if stand_in is not None and not datatype.is_named:
+        # a derived type addresses the array's memory, which a copy is not
+        raise ValueError("message: a derived datatype needs a contiguous buffer")
+    return mem, datatype, stand_in
+
+
+def _extent(datatype: Datatype, what: str) -> int:
+    lb, ext = datatype.Get_extent()
+    if ext <= 0:
+        raise ValueError(f"message: cannot {what}, datatype extent {ext} (lb:{lb}, ub:{lb + ext})")
+    return ext
+
+
+def parse(msg: Any, *, writable: bool, blocks: int = 1) -> Message:
+    """Read one buffer specification. ``blocks`` > 1 (a collective's
+    per-rank buffer) makes an inferred count the count of one block."""
+    buf, count, displ, dt = _split(msg)
+    mem, datatype, stand_in = _base(buf, dt, writable)
+    offset, length = 0, mem.size
+    if displ is not None and int(displ) != 0:
+        d = int(displ)
+        if d < 0:
+            raise ValueError(f"message: negative displacement {d}")
+        ext = _extent(datatype, "handle displacement")
+        if d * ext > length:
+            raise ValueError(
+                f"message: displacement {d} out of bounds, "
+                f"number of datatype entries {length // ext}"
+            )
+        offset, length = d * ext, length - d * ext
+    if count is not None:
+        n = int(count)
+        if n < 0:
+            raise ValueError(f"message: negative count {n}")
+        if n > 0 and is_bottom(buf):
+            raise NotImplementedError(
+                "message: absolute addresses (a None or MPI.BOTTOM buffer with a count) "
+                "are not supported by zmqmesh's mpi4py layer"
+            )
+    elif length > 0:
+        ext = _extent(datatype, "infer count")
+        if length % ext:
+            raise ValueError(
+                f"message: cannot infer count, buffer length {length} is not a multiple "
+                f"of datatype extent {ext}"
+            )
+        n = length // ext
+        if blocks > 1:
+            if n % blocks:
+                raise ValueError(
+                    f"message: cannot infer count, number of entries {n} is not a multiple "
+                    f"of required number of blocks {blocks}"
+                )
+            n //= blocks
+    else:
+        n = 0
+    return Message(mem, datatype, n, offset, stand_in)
+
+
+@dataclass(frozen=True, slots=True)
+class VMessage:
+    """A v-variant buffer: block ``i`` is ``counts[i]`` elements at
+    ``displs[i]`` extents from the buffer's start."""
+
+    mem: Bytes
+    datatype: Datatype
+    counts: tuple[int, ...]
+    displs: tuple[int, ...]
+    stand_in_for: npt.NDArray[Any] | None = None
+
+    def block(self, i: int) -> Message:
+        ext = self.datatype.Get_extent()[1]
+        return Message(self.mem, self.datatype, self.counts[i], self.displs[i] * ext)
+
+    def pack(self, i: int) -> Bytes:
+        return self.block(i).pack()
+
+    def unpack(self, i: int, data: Bytes) -> None:
+        self.block(i).unpack(data)
+
+    def write_back(self) -> None:
+        Message(self.mem, self.datatype, 0, 0, self.stand_in_for).write_back()
+
+
+def _per_block(value: Any, blocks: int, what: str) -> tuple[int, ...]:
+    if isinstance(value, Sequence | np.ndarray) and not isinstance(value, str):
+        out = tuple(int(v) for v in value)
+        if len(out) != blocks:
+            raise ValueError(f"message: expecting {blocks} {what}, got {len(out)}")
+        return out
+    return (int(value),) * blocks
+
+
+def parse_vector(msg: Any, *, writable: bool, blocks: int) -> VMessage:
+    """Read a v-variant buffer specification for ``blocks`` ranks."""
+    counts: Any = None
+    displs: Any = None
+    dt: Any = None
+    if isinstance(msg, list | tuple):
+        if len(msg) == 2:
+            buf, second = msg
+            if _is_datatype(second):
+                dt = second
+            elif isinstance(second, tuple):
+                counts, displs = second
+            else:
+                counts = second
+        elif len(msg) == 3:
+            buf, counts, dt = msg
+            if isinstance(counts, tuple):
+                counts, displs = counts
+        elif len(msg) == 4:
+            buf, counts, displs, dt = msg
+        else:
+            raise ValueError("message: expecting 2 to 4 items")
+    else:
+        buf = msg
+    mem, datatype, stand_in = _base(buf, dt, writable)
+    if counts is None:
+        total = 0
+        if mem.size:
+            ext = _extent(datatype, "infer count")
+            if mem.size % ext:
+                raise ValueError(
+                    f"message: cannot infer count, buffer length {mem.size} is not a "
+                    f"multiple of datatype extent {ext}"
+                )
+            total = mem.size // ext
+        cnt = tuple(total // blocks + (total % blocks > i) for i in range(blocks))
+    else:
+        cnt = _per_block(counts, blocks, "counts")
+    if displs is None:
+        dsp = tuple(int(x) for x in np.concatenate(([0], np.cumsum(cnt)[:-1]))[:blocks])
+    elif isinstance(displs, Sequence | np.ndarray):
+        dsp = _per_block(displs, blocks, "displacements")
+    else:
+        dsp = tuple(int(displs) * i for i in range(blocks))
+    if any(c < 0 for c in cnt):
+        raise ValueError("message: negative count")
+    if is_bottom(buf) and any(cnt):
+        raise NotImplementedError(
+            "message: absolute addresses (a None or MPI.BOTTOM buffer with counts) "
+            "are not supported by zmqmesh's mpi4py layer"
+        )
+    return VMessage(mem, datatype, cnt, dsp, stand_in)

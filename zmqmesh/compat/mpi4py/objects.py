@@ -1,0 +1,197 @@
+"""The other handle families: ``Info``, ``Errhandler``, ``Group``,
+``Message``, ``Win``, ``File``, ``Session``.
+
+``Info`` works (a dictionary of strings, enough for the calls that take
+one: zmqmesh reads no hints). Error handlers are accepted and ignored: an
+error always raises ``MPI.Exception`` or a Python exception, as
+``ERRORS_RETURN`` does in mpi4py. Groups, matched-probe messages, one-sided
+windows, files and sessions exist as their null handles and constants;
+their calls raise ``NotImplementedError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from zmqmesh.compat.mpi4py import constants as C
+from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
+from zmqmesh.compat.mpi4py.handles import Handle
+from zmqmesh.compat.mpi4py.runner import unsupported
+
+__all__ = [
+    "ERRHANDLER_NULL",
+    "ERRORS_ABORT",
+    "ERRORS_ARE_FATAL",
+    "ERRORS_RETURN",
+    "FILE_NULL",
+    "GROUP_EMPTY",
+    "GROUP_NULL",
+    "INFO_ENV",
+    "INFO_NULL",
+    "MESSAGE_NO_PROC",
+    "MESSAGE_NULL",
+    "SESSION_NULL",
+    "WIN_NULL",
+    "Errhandler",
+    "File",
+    "Group",
+    "Info",
+    "Message",
+    "Session",
+    "Win",
+]
+
+
+class Info(Handle):
+    """A set of ``(key, value)`` hints; zmqmesh reads none of them."""
+
+    __slots__ = ()
+
+    @classmethod
+    def Create(cls, items: Any = None) -> Info:
+        info = cls()
+        info._h = {}
+        if items is not None:
+            info.update(items)
+        return info
+
+    def _d(self) -> dict[str, str]:
+        if self._h is None:
+            raise MPIException(C.ERR_INFO, "Invalid MPI_Info (the null info)")
+        d: dict[str, str] = self._h
+        return d
+
+    def Free(self) -> None:
+        self._d()
+        self._h = None
+
+    def Dup(self) -> Info:
+        return Info.Create(self._d())
+
+    def Set(self, key: str, value: str) -> None:
+        self._d()[str(key)] = str(value)
+
+    def Get(self, key: str) -> str | None:
+        return self._d().get(str(key))
+
+    def Delete(self, key: str) -> None:
+        try:
+            del self._d()[str(key)]
+        except KeyError:
+            raise MPIException(C.ERR_INFO_NOKEY) from None
+
+    def Get_nkeys(self) -> int:
+        return len(self._d()) if self._h is not None else 0
+
+    def Get_nthkey(self, n: int) -> str:
+        return list(self._d())[n]
+
+    # the mapping protocol, as mpi4py's Info
+    def __len__(self) -> int:
+        return self.Get_nkeys()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._d() if self._h is not None else {})
+
+    def __contains__(self, key: object) -> bool:
+        return self._h is not None and key in self._d()
+
+    def __getitem__(self, key: str) -> str:
+        value = self.Get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self.Set(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.Delete(key)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        value = self.Get(key) if self._h is not None else None
+        return default if value is None else value
+
+    def keys(self) -> list[str]:
+        return list(self)
+
+    def values(self) -> list[str]:
+        return [self._d()[k] for k in self]
+
+    def items(self) -> list[tuple[str, str]]:
+        return [(k, self._d()[k]) for k in self]
+
+    def update(self, other: Any = (), **kwds: str) -> None:
+        for k, v in dict(other, **kwds).items():
+            self.Set(k, v)
+
+    def copy(self) -> Info:
+        return self.Dup()
+
+    def clear(self) -> None:
+        self._d().clear()
+
+
+class Errhandler(Handle):
+    """An error handler: accepted, never called (errors raise)."""
+
+    __slots__ = ()
+
+    def Free(self) -> None:
+        self._h = None
+
+
+class Group(Handle):
+    """A process group: only ``GROUP_NULL`` and ``GROUP_EMPTY`` for now."""
+
+    __slots__ = ()
+    Get_size = unsupported("Group.Get_size", "groups")
+    Get_rank = unsupported("Group.Get_rank", "groups")
+    Incl = Excl = unsupported("Group.Incl/Excl", "groups")
+    Translate_ranks = unsupported("Group.Translate_ranks", "groups")
+
+
+class Message(Handle):
+    """A matched-probe message: only ``MESSAGE_NULL``/``MESSAGE_NO_PROC`` for now."""
+
+    __slots__ = ()
+    Recv = Irecv = recv = irecv = unsupported("Message.Recv", "matched probe")
+
+
+class Win(Handle):
+    __slots__ = ()
+    Create = Allocate = Allocate_shared = Create_dynamic = classmethod(
+        unsupported("Win", "one-sided communication")
+    )
+
+
+class File(Handle):
+    __slots__ = ()
+    Open = classmethod(unsupported("File.Open", "MPI-IO"))
+
+
+class Session(Handle):
+    __slots__ = ()
+    Init = classmethod(unsupported("Session.Init", "MPI sessions"))
+
+
+def _named(cls: type[Handle], tag: str) -> Any:
+    h = cls()
+    h._h = tag
+    return h
+
+
+INFO_NULL = Info()
+INFO_ENV = Info.Create()
+ERRHANDLER_NULL = Errhandler()
+ERRORS_ARE_FATAL = _named(Errhandler, "ERRORS_ARE_FATAL")
+ERRORS_RETURN = _named(Errhandler, "ERRORS_RETURN")
+ERRORS_ABORT = _named(Errhandler, "ERRORS_ABORT")
+GROUP_NULL = Group()
+GROUP_EMPTY = _named(Group, "GROUP_EMPTY")
+MESSAGE_NULL = Message()
+MESSAGE_NO_PROC = _named(Message, "MESSAGE_NO_PROC")
+WIN_NULL = Win()
+FILE_NULL = File()
+SESSION_NULL = Session()

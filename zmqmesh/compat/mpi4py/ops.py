@@ -1,0 +1,131 @@
+"""``MPI.Op``: reduction operations as handles over zmqmesh's ops.
+
+A user function given to ``Op.Create`` follows mpi4py: for buffers it is
+``function(invec, inoutvec, datatype)`` and updates ``inoutvec`` in place
+(its return value, when not None, is taken instead); for Python objects
+``function(a, b)`` returns the result. ``REPLACE`` and ``NO_OP`` keep the
+right and the left operand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import zmqmesh
+from zmqmesh.compat.mpi4py import constants as C
+from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
+from zmqmesh.compat.mpi4py.handles import Handle
+from zmqmesh.compat.mpi4py.msgspec import parse
+
+__all__ = ["OP_NULL", "PREDEFINED_OPS", "Op", "reduce_local", "zop"]
+
+
+class Op(Handle):
+    """A reduction operation (``MPI.SUM``, ``MPI.Op.Create(fn)``...)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def _of(cls, op: zmqmesh.Op) -> Op:
+        o = cls()
+        o._h = op
+        return o
+
+    @classmethod
+    def Create(cls, function: Callable[..., Any], commute: bool = False) -> Op:
+        """A user operation from ``function`` (see the module's notes)."""
+
+        def fn(a: Any, b: Any) -> Any:
+            if isinstance(b, np.ndarray):
+                inout = np.array(b, copy=True)
+                got = function(a, inout, None)
+                return inout if got is None else got
+            try:
+                return function(a, b)
+            except TypeError:
+                return function(a, b, None)
+
+        name = getattr(function, "__qualname__", "user op")
+        return cls._of(zmqmesh.Op(fn, commute=bool(commute), name=name))
+
+    def __repr__(self) -> str:
+        return "<mpi4py.MPI.Op OP_NULL>" if self._h is None else f"<mpi4py.MPI.Op {self._h.name}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        for name, op in PREDEFINED_OPS.items():
+            if op._h is self._h:
+                return (_named_op, (name,))
+        raise TypeError("cannot pickle a user-defined MPI.Op")
+
+    def __call__(self, x: Any, y: Any) -> Any:
+        """``x op y``."""
+        return zop(self)(x, y)
+
+    def Reduce_local(self, inbuf: Any, inoutbuf: Any) -> None:
+        """``inoutbuf = inbuf op inoutbuf``, element-wise, on this rank."""
+        reduce_local(inbuf, inoutbuf, self)
+
+    def Free(self) -> None:
+        if self.is_predefined:
+            raise MPIException(C.ERR_OP, "Invalid MPI_Op (a predefined op cannot be freed)")
+        self._h = None
+
+    def Is_commutative(self) -> bool:
+        return bool(zop(self).commute)
+
+    is_commutative = property(Is_commutative)
+
+    @property
+    def is_predefined(self) -> bool:
+        return self._h is None or any(op._h is self._h for op in PREDEFINED_OPS.values())
+
+    def py2f(self) -> int:
+        raise NotImplementedError("Op.py2f: zmqmesh's mpi4py layer has no Fortran handles")
+
+
+def zop(op: Any) -> zmqmesh.Op:
+    """The zmqmesh op of ``op`` (an ``MPI.Op`` or a zmqmesh op)."""
+    if isinstance(op, Op):
+        if op._h is None:
+            raise MPIException(C.ERR_OP, "Invalid MPI_Op (the null op)")
+        got: zmqmesh.Op = op._h
+        return got
+    if isinstance(op, zmqmesh.Op):
+        return op
+    raise TypeError(f"expected an MPI.Op, got {type(op).__name__}")
+
+
+def reduce_local(inbuf: Any, inoutbuf: Any, op: Any) -> None:
+    """``inoutbuf = inbuf op inoutbuf``, element-wise (buffer specifications)."""
+    src = parse(inbuf, writable=False)
+    out = parse(inoutbuf, writable=True)
+    b = np.array(out.typed(), copy=True)
+    got = zop(op)(np.array(src.typed(), copy=True), b)
+    out.unpack(np.ascontiguousarray(np.asarray(got, b.dtype)).reshape(-1).view(np.uint8))
+
+
+def _named_op(name: str) -> Op:
+    return PREDEFINED_OPS[name]
+
+
+def _replace(a: Any, b: Any) -> Any:
+    return b
+
+
+def _no_op(a: Any, b: Any) -> Any:
+    return a
+
+
+PREDEFINED_OPS: dict[str, Op] = {
+    name: Op._of(getattr(zmqmesh, name))
+    for name in (
+        *("SUM", "PROD", "MAX", "MIN", "LAND", "LOR", "LXOR"),
+        *("BAND", "BOR", "BXOR", "MAXLOC", "MINLOC"),
+    )
+}
+PREDEFINED_OPS["REPLACE"] = Op._of(zmqmesh.Op(_replace, commute=False, name="REPLACE"))
+PREDEFINED_OPS["NO_OP"] = Op._of(zmqmesh.Op(_no_op, commute=False, name="NO_OP"))
+OP_NULL = Op()
