@@ -79,6 +79,7 @@ def Finalize() -> None:
     """Leave the job (once; a no-op when it was never joined)."""
     if not _state["finalized"] and COMM_WORLD._h.comm is not None:
         _state["finalized"] = True
+        runner.close()
         runner.run(zmqmesh.finalize())
 
 

@@ -1,19 +1,34 @@
-"""The layer's one event loop, and how blocking calls run on it.
+"""The layer's one event loop, who runs it, and how calls reach it.
 
 Theory of operation. The module owns one event loop (uvloop's when
-installed). Every blocking MPI call runs that loop until its operation
-completes, with no extra thread; a nonblocking call posts its operation
-from inside the loop (``now``) and returns at once. Calls from inside a
-running loop are refused: they could never complete.
+installed) and exactly one thread runs it at a time. A blocking MPI call
+runs the loop in the calling thread until its operation completes; a
+nonblocking call posts its operation from inside the loop (``now``,
+``start``) and returns at once. Between calls, while an operation that
+must progress on its own is in flight (a nonblocking collective, a
+buffered or synchronous send: ``start(..., progress=True)``), the
+*progress thread* runs the loop, as MPICH's asynchronous progress does, so
+such an operation advances while the program computes. Every call first
+takes the loop back (``_Progress.take``) and hands it on again when it
+returns (``_Progress.give``); with nothing of that kind in flight the loop
+stays with the caller and a call costs no thread switch.
+
+Invariants: the loop runs in at most one thread (``_Progress.running`` is
+true exactly while the progress thread is inside ``run_until_complete``);
+every task ``start`` creates is owned here until done and is cancelled and
+awaited by ``close``; asyncio objects are touched only from inside the
+loop, so callers in the program's thread change them through ``now``.
+Calls from inside a running loop are refused: they could never complete.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["now", "poll", "run", "unsupported"]
+__all__ = ["close", "now", "own", "poll", "run", "start", "unsupported"]
 
 _loop: asyncio.AbstractEventLoop | None = None
 
@@ -30,12 +45,97 @@ def _the_loop() -> asyncio.AbstractEventLoop:
     return _loop
 
 
+class _Progress:
+    """Hands the loop between the program's calls and the progress thread."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.want = False  # the progress thread should run the loop
+        self.running = False  # it is running it now
+        self.stopper: asyncio.Future[None] | None = None
+        self.thread: threading.Thread | None = None
+        self.closed = False
+        self.urgent: set[asyncio.Future[Any]] = set()  # must progress between calls
+
+    def give(self) -> None:
+        """After a call: let the progress thread run the loop if anything
+        must progress on its own."""
+        if not self.urgent or self.closed:
+            return
+        with self.cond:
+            self.want = True
+            if self.thread is None:
+                self.thread = threading.Thread(
+                    target=self._main, name="mpi4py-progress", daemon=True
+                )
+                self.thread.start()
+            self.cond.notify_all()
+
+    def take(self) -> None:
+        """Before a call: stop the progress thread's run and wait until the
+        loop is free."""
+        with self.cond:
+            self.want = False
+            if self.running and self.stopper is not None:
+                stopper = self.stopper
+                _the_loop().call_soon_threadsafe(_settle, stopper)
+            while self.running:
+                self.cond.wait()
+
+    def idle(self) -> None:
+        """Inside the loop: nothing urgent is left; end the progress run."""
+        with self.cond:
+            self.want = False
+            if self.stopper is not None:
+                _settle(self.stopper)
+
+    def _main(self) -> None:
+        loop = _the_loop()
+        while True:
+            with self.cond:
+                while not self.want and not self.closed:
+                    self.cond.wait()
+                if self.closed:
+                    return
+                self.running = True
+                self.stopper = loop.create_future()
+            try:
+                loop.run_until_complete(self.stopper)
+            finally:
+                with self.cond:
+                    self.running = False
+                    self.stopper = None
+                    self.cond.notify_all()
+
+    def shut(self) -> None:
+        self.take()
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+
+
+def _settle(fut: asyncio.Future[None]) -> None:
+    # A late stop meant for an earlier progress run finds its future done.
+    if not fut.done():
+        fut.set_result(None)
+
+
+_progress = _Progress()
+_owned: set[asyncio.Future[Any]] = set()
+
+
 def run(aw: Any) -> Any:
-    """Run the loop until awaitable ``aw`` completes; its result."""
+    """Run the loop in this thread until awaitable ``aw`` completes; its result."""
     loop = _the_loop()
-    if loop.is_running():
+    if loop.is_running() and not _progress.running:
         raise RuntimeError("MPI calls are blocking: not from inside a running event loop")
-    return loop.run_until_complete(_as_coro(aw))
+    _progress.take()
+    try:
+        return loop.run_until_complete(_as_coro(aw))
+    finally:
+        _progress.give()
 
 
 async def _as_coro(aw: Any) -> Any:
@@ -54,6 +154,64 @@ def now(fn: Callable[[], Any]) -> Any:
 def poll(delay: float = 0.0) -> None:
     """Let the loop take in what has arrived (and sleep ``delay`` seconds)."""
     run(asyncio.sleep(delay))
+
+
+def _forget(fut: asyncio.Future[Any]) -> None:
+    _owned.discard(fut)
+    if fut in _progress.urgent:
+        _progress.urgent.discard(fut)
+        if not _progress.urgent:
+            _progress.idle()
+    if not fut.cancelled():
+        fut.exception()  # retrieved: its waiter, if any, sees it
+
+
+def own(fut: asyncio.Future[Any], *, progress: bool = False) -> asyncio.Future[Any]:
+    """Inside the loop: keep ``fut`` until it is done (``close`` cancels it);
+    with ``progress``, the progress thread runs the loop until then."""
+    if not fut.done():
+        _owned.add(fut)
+        if progress:
+            _progress.urgent.add(fut)
+        fut.add_done_callback(_forget)
+    return fut
+
+
+async def _started(coro: Coroutine[Any, Any, Any], progress: bool) -> asyncio.Task[Any]:
+    task = own(asyncio.ensure_future(coro), progress=progress)
+    # One turn of the loop: the task takes its first step (posts its
+    # receive, claims its collective's sequence number) before the call
+    # returns, so operations start in the order the program called them.
+    await asyncio.sleep(0)
+    assert isinstance(task, asyncio.Task)
+    return task
+
+
+def start(coro: Coroutine[Any, Any, Any], *, progress: bool = False) -> asyncio.Task[Any]:
+    """Start ``coro`` as a task owned here, after its first step; with
+    ``progress`` it advances between the program's calls too."""
+    task: asyncio.Task[Any] = run(_started(coro, progress))
+    return task
+
+
+async def _cancel_all() -> None:
+    # What must progress on its own (buffered sends, collectives) is let
+    # finish first, for a while; what is left then is withdrawn.
+    urgent = [f for f in _progress.urgent if not f.done()]
+    if urgent:
+        await asyncio.wait(urgent, timeout=10)
+    pending = [f for f in _owned if not f.done()]
+    for f in pending:
+        f.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=5)
+
+
+def close() -> None:
+    """Cancel and await every operation still owned; stop the progress thread."""
+    if _owned:
+        run(_cancel_all())
+    _progress.shut()
 
 
 def unsupported(name: str, why: str = "") -> Callable[..., Any]:
