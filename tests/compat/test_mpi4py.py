@@ -50,13 +50,13 @@ def test_unsupported_calls_say_so(tmp_path: Path) -> None:
     prog.write_text(
         "from mpi4py import MPI\n"
         "try:\n"
-        "    MPI.COMM_WORLD.Ibarrier()\n"
+        "    MPI.File.Open(MPI.COMM_WORLD, 'data')\n"
         "except NotImplementedError as exc:\n"
         "    print('refused:', exc)\n"
     )
     res = launch(2, prog, timeout=50, launcher_args=("--mpi4py",))
     assert res.returncode == 0, res.stderr
-    assert "refused: MPI.Comm nonblocking collectives is not supported" in res.stdout
+    assert "refused: MPI.File.Open is not supported" in res.stdout
 
 
 @pytest.mark.timeout(60)
@@ -80,3 +80,11 @@ def test_buffers_datatypes_and_surface_on_real_ranks(n: int) -> None:
     res = launch(n, HERE / "buffers_tour.py", timeout=110, launcher_args=("--mpi4py",))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert f"[0] buffers tour ok on {n} ranks; zmqmesh (4, 0)" in res.stdout
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("n", [2, 3])
+def test_point_to_point_modes_probes_and_persistent_requests(n: int) -> None:
+    res = launch(n, HERE / "p2p_tour.py", timeout=110, launcher_args=("--mpi4py",))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert f"[0] p2p tour ok on {n} ranks" in res.stdout

@@ -16,6 +16,18 @@ from __future__ import annotations
 from zmqmesh.compat.mpi4py import constants as _constants
 from zmqmesh.compat.mpi4py import datatypes as _datatypes
 from zmqmesh.compat.mpi4py import ops as _ops
+from zmqmesh.compat.mpi4py.bsend import (
+    Attach_buffer as Attach_buffer,
+)
+from zmqmesh.compat.mpi4py.bsend import (
+    Detach_buffer as Detach_buffer,
+)
+from zmqmesh.compat.mpi4py.bsend import (
+    Flush_buffer as Flush_buffer,
+)
+from zmqmesh.compat.mpi4py.bsend import (
+    Iflush_buffer as Iflush_buffer,
+)
 from zmqmesh.compat.mpi4py.comm import (
     COMM_NULL as COMM_NULL,
 )
@@ -130,6 +142,15 @@ from zmqmesh.compat.mpi4py.handles import (
 from zmqmesh.compat.mpi4py.handles import (
     InPlaceType as InPlaceType,
 )
+from zmqmesh.compat.mpi4py.matched import (
+    MESSAGE_NO_PROC as MESSAGE_NO_PROC,
+)
+from zmqmesh.compat.mpi4py.matched import (
+    MESSAGE_NULL as MESSAGE_NULL,
+)
+from zmqmesh.compat.mpi4py.matched import (
+    Message as Message,
+)
 from zmqmesh.compat.mpi4py.objects import (
     ERRHANDLER_NULL as ERRHANDLER_NULL,
 )
@@ -158,12 +179,6 @@ from zmqmesh.compat.mpi4py.objects import (
     INFO_NULL as INFO_NULL,
 )
 from zmqmesh.compat.mpi4py.objects import (
-    MESSAGE_NO_PROC as MESSAGE_NO_PROC,
-)
-from zmqmesh.compat.mpi4py.objects import (
-    MESSAGE_NULL as MESSAGE_NULL,
-)
-from zmqmesh.compat.mpi4py.objects import (
     SESSION_NULL as SESSION_NULL,
 )
 from zmqmesh.compat.mpi4py.objects import (
@@ -180,9 +195,6 @@ from zmqmesh.compat.mpi4py.objects import (
 )
 from zmqmesh.compat.mpi4py.objects import (
     Info as Info,
-)
-from zmqmesh.compat.mpi4py.objects import (
-    Message as Message,
 )
 from zmqmesh.compat.mpi4py.objects import (
     Session as Session,
@@ -234,9 +246,6 @@ def Aint_diff(addr1: int, addr2: int) -> int:
 
 
 Get_address = _unsupported("Get_address", "absolute addresses")
-Attach_buffer = Detach_buffer = Flush_buffer = Iflush_buffer = _unsupported(
-    "Attach_buffer", "buffered sends"
-)
 Open_port = Close_port = Publish_name = Unpublish_name = Lookup_name = _unsupported(
     "Open_port", "ports and name publishing"
 )

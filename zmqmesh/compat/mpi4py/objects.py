@@ -4,7 +4,7 @@
 ``Info`` works (a dictionary of strings, enough for the calls that take
 one: zmqmesh reads no hints). Error handlers are accepted and ignored: an
 error always raises ``MPI.Exception`` or a Python exception, as
-``ERRORS_RETURN`` does in mpi4py. Groups, matched-probe messages, one-sided
+``ERRORS_RETURN`` does in mpi4py. Groups, one-sided
 windows, files and sessions exist as their null handles and constants;
 their calls raise ``NotImplementedError``.
 """
@@ -29,15 +29,12 @@ __all__ = [
     "GROUP_NULL",
     "INFO_ENV",
     "INFO_NULL",
-    "MESSAGE_NO_PROC",
-    "MESSAGE_NULL",
     "SESSION_NULL",
     "WIN_NULL",
     "Errhandler",
     "File",
     "Group",
     "Info",
-    "Message",
     "Session",
     "Win",
 ]
@@ -152,13 +149,6 @@ class Group(Handle):
     Translate_ranks = unsupported("Group.Translate_ranks", "groups")
 
 
-class Message(Handle):
-    """A matched-probe message: only ``MESSAGE_NULL``/``MESSAGE_NO_PROC`` for now."""
-
-    __slots__ = ()
-    Recv = Irecv = recv = irecv = unsupported("Message.Recv", "matched probe")
-
-
 class Win(Handle):
     __slots__ = ()
     Create = Allocate = Allocate_shared = Create_dynamic = classmethod(
@@ -190,8 +180,6 @@ ERRORS_RETURN = _named(Errhandler, "ERRORS_RETURN")
 ERRORS_ABORT = _named(Errhandler, "ERRORS_ABORT")
 GROUP_NULL = Group()
 GROUP_EMPTY = _named(Group, "GROUP_EMPTY")
-MESSAGE_NULL = Message()
-MESSAGE_NO_PROC = _named(Message, "MESSAGE_NO_PROC")
 WIN_NULL = Win()
 FILE_NULL = File()
 SESSION_NULL = Session()

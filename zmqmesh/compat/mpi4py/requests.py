@@ -10,6 +10,7 @@ once with an empty status.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py import runner
 from zmqmesh.compat.mpi4py import typemap as T
 from zmqmesh.compat.mpi4py.datatypes import PREDEFINED, Datatype
+from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
 from zmqmesh.compat.mpi4py.handles import Handle
 from zmqmesh.compat.mpi4py.msgspec import as_datatype
 
@@ -114,13 +116,18 @@ class Status:
 
 
 class _Op:
-    """What a request handle names: a zmqmesh request and its last step."""
+    """What a request handle names: an operation in flight (a zmqmesh
+    request, a task of the layer, or None when done at once) and its last
+    step."""
 
-    __slots__ = ("done", "finish", "req", "status", "value")
+    __slots__ = ("cancellable", "done", "finish", "req", "status", "value")
 
-    def __init__(self, req: Any, finish: Callable[[Any, Status], Any] | None) -> None:
+    def __init__(
+        self, req: Any, finish: Callable[[Any, Status], Any] | None, cancellable: bool = False
+    ) -> None:
         self.req = req
         self.finish = finish
+        self.cancellable = cancellable
         self.done = False
         self.value: Any = None
         self.status = Status()
@@ -128,6 +135,10 @@ class _Op:
     def complete(self) -> None:
         """Wait for the operation, then run its last step (once)."""
         if self.done:
+            return
+        if self.req is not None and _cancelled(self.req):
+            self.status.cancelled = True
+            self.done = True
             return
         raw = runner.run(self.req) if self.req is not None else None
         st = getattr(self.req, "status", None)
@@ -139,23 +150,53 @@ class _Op:
     def ready(self) -> bool:
         return self.done or self.req is None or bool(self.req.done())
 
+    def cancel(self) -> None:
+        """Withdraw the operation if it can still be withdrawn (a receive
+        not matched yet); a send has been handed on and stays."""
+        if self.done or self.req is None or not isinstance(self.req, asyncio.Task):
+            return
+        if self.cancellable:
+            runner.now(self.req.cancel)
+
+
+def _cancelled(req: Any) -> bool:
+    return isinstance(req, asyncio.Future) and req.cancelled()
+
 
 class Request(Handle):
-    """A nonblocking operation (``isend``, ``Irecv``, ...)."""
+    """A nonblocking operation (``isend``, ``Irecv``, ``Iallreduce``, ...)."""
 
     __slots__ = ()
 
     @classmethod
-    def _of(cls, req: Any, finish: Callable[[Any, Status], Any] | None = None) -> Request:
+    def _of(
+        cls,
+        req: Any,
+        finish: Callable[[Any, Status], Any] | None = None,
+        cancellable: bool = False,
+    ) -> Request:
         r = cls()
-        r._h = _Op(req, finish)
+        r._h = _Op(req, finish, cancellable)
         return r
 
     def __repr__(self) -> str:
-        return "<mpi4py.MPI.Request REQUEST_NULL>" if self._h is None else "<mpi4py.MPI.Request>"
+        name = type(self).__name__
+        return f"<mpi4py.MPI.{name} REQUEST_NULL>" if self._h is None else f"<mpi4py.MPI.{name}>"
+
+    def _op(self) -> _Op | None:
+        """The operation in flight; None for the null (or an inactive) request."""
+        op: _Op | None = self._h
+        return op
+
+    def _retire(self) -> None:
+        self._h = None  # a completed request becomes REQUEST_NULL
+
+    def _ready(self) -> bool:
+        op = self._op()
+        return op is None or op.ready()
 
     def _complete(self, status: Status | None) -> Any:
-        op: _Op | None = self._h
+        op = self._op()
         if op is None:
             if status is not None:
                 status._copy(Status())
@@ -163,7 +204,7 @@ class Request(Handle):
         op.complete()
         if status is not None:
             status._copy(op.status)
-        self._h = None
+        self._retire()
         return op.value
 
     # -- one request --------------------------------------------------------------------------
@@ -182,18 +223,17 @@ class Request(Handle):
 
     def test(self, status: Status | None = None) -> tuple[bool, Any]:
         """``(True, object)`` when done, else ``(False, None)``."""
-        op: _Op | None = self._h
-        if op is not None and not op.ready():
+        if not self._ready():
             runner.poll()
-            if not op.ready():
+            if not self._ready():
                 return False, None
         return True, self._complete(status)
 
     def Get_status(self, status: Status | None = None) -> bool:
         """Whether the operation has completed, without completing it."""
-        op: _Op | None = self._h
-        if op is not None and not op.ready():
+        if not self._ready():
             runner.poll()
+        op = self._op()
         done = op is None or op.ready()
         if done and status is not None:
             if op is not None:
@@ -201,14 +241,20 @@ class Request(Handle):
             status._copy(op.status if op is not None else Status())
         return done
 
+    get_status = Get_status
+
     def Free(self) -> None:
         self._h = None
 
+    free = Free
+
     def Cancel(self) -> None:
-        op: _Op | None = self._h
-        if op is not None and op.req is not None and hasattr(op.req, "cancel"):
-            op.req.cancel()
-            op.status.cancelled = True
+        """Ask to withdraw the operation: a receive not matched yet is
+        withdrawn (its status then says ``Is_cancelled()``); anything
+        else completes as it would have. Complete the request as usual."""
+        op = self._op()
+        if op is not None:
+            op.cancel()
 
     cancel = Cancel
 
@@ -238,7 +284,7 @@ class Request(Handle):
         cls, requests: Sequence[Request], statuses: list[Status] | None = None
     ) -> tuple[bool, list[Any] | None]:
         runner.poll()
-        if not all(r._h is None or r._h.ready() for r in requests):
+        if not all(r._ready() for r in requests):
             return False, None
         return True, cls.waitall(requests, statuses)
 
@@ -267,13 +313,13 @@ class Request(Handle):
 
     @classmethod
     def _testany(cls, requests: Sequence[Request], status: Status | None) -> tuple[int, bool, Any]:
-        if all(r._h is None for r in requests):
+        if all(r._op() is None for r in requests):
             if status is not None:
                 status._copy(Status())
             return C.UNDEFINED, True, None
         runner.poll()
         for i, r in enumerate(requests):
-            if r._h is not None and r._h.ready():
+            if r._op() is not None and r._ready():
                 return i, True, r._complete(status)
         return C.UNDEFINED, False, None
 
@@ -303,12 +349,12 @@ class Request(Handle):
     def testsome(
         cls, requests: Sequence[Request], statuses: list[Status] | None = None
     ) -> tuple[list[int] | None, list[Any] | None]:
-        if all(r._h is None for r in requests):
+        if all(r._op() is None for r in requests):
             return None, None
         runner.poll()
         idx, vals = [], []
         for i, r in enumerate(requests):
-            if r._h is not None and r._h.ready():
+            if r._op() is not None and r._ready():
                 st = Status()
                 vals.append(r._complete(st))
                 idx.append(i)
@@ -325,12 +371,55 @@ def _put(statuses: list[Status] | None, i: int, st: Status) -> None:
         statuses.append(st)
 
 
+class _Persistent:
+    """What a persistent request names: how to start one round, and the
+    round in flight (None while inactive)."""
+
+    __slots__ = ("active", "starter")
+
+    def __init__(self, starter: Callable[[], Request]) -> None:
+        self.starter = starter
+        self.active: _Op | None = None
+
+
 class Prequest(Request):
-    """A persistent request (``Send_init``...): not supported yet."""
+    """A persistent request (``Send_init``, ``Recv_init``, ``Bcast_init``,
+    ...): ``Start`` begins a round, completing it (``Wait``, ``Test``...)
+    leaves the request inactive, not null, ready for the next ``Start``.
+    Completing an inactive request returns at once with an empty status."""
 
     __slots__ = ()
-    Start = runner.unsupported("Prequest.Start", "persistent requests")
-    Startall = staticmethod(runner.unsupported("Prequest.Startall", "persistent requests"))
+
+    @classmethod
+    def _persistent(cls, starter: Callable[[], Request]) -> Prequest:
+        r = cls()
+        r._h = _Persistent(starter)
+        return r
+
+    def _op(self) -> _Op | None:
+        p: _Persistent | None = self._h
+        return None if p is None else p.active
+
+    def _retire(self) -> None:
+        self._h.active = None
+
+    def Start(self) -> None:
+        """Begin a round. Raises ``MPI.Exception(ERR_REQUEST)`` on the null
+        request or one whose round is still active."""
+        p: _Persistent | None = self._h
+        if p is None or p.active is not None:
+            raise MPIException(C.ERR_REQUEST, "Invalid MPI_Request (null or still active)")
+        p.active = p.starter()._h
+
+    start = Start
+
+    @staticmethod
+    def Startall(requests: Sequence[Prequest]) -> None:
+        """``Start`` each request, in order."""
+        for r in requests:
+            r.Start()
+
+    startall = Startall
 
 
 class Grequest(Request):
