@@ -88,3 +88,13 @@ def test_point_to_point_modes_probes_and_persistent_requests(n: int) -> None:
     res = launch(n, HERE / "p2p_tour.py", timeout=110, launcher_args=("--mpi4py",))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert f"[0] p2p tour ok on {n} ranks" in res.stdout
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("n", [3, 4])
+def test_nonblocking_collectives_progress_while_the_program_computes(
+    n: int, tmp_path: Path
+) -> None:
+    res = launch(n, HERE / "nbc_tour.py", str(tmp_path), timeout=140, launcher_args=("--mpi4py",))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert f"[0] nbc tour ok on {n} ranks" in res.stdout

@@ -7,10 +7,21 @@ collectives on the packed bytes: each rank's block travels as one
 travel as arrays of the datatype's base dtype, so that zmqmesh's ops see
 numbers; ``MPI.IN_PLACE`` takes the input from the receive buffer as MPI
 says for each call.
+
+Each upper-case collective is written once, as a *plan*: the zmqmesh
+collective to run (its send buffers read at the call) and the step that
+unpacks its result. ``Name`` runs the plan to completion; ``IName``
+starts it as a task that the progress thread advances while the program
+computes (``runner``) and returns a request whose completion unpacks;
+``Name_init`` is a persistent request that starts ``IName`` on each
+``Start``. Collectives start in call order on every rank (a task takes
+its first step, claiming its collective's sequence number, before the
+call returns), so blocking and nonblocking ones mix as MPI allows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -18,11 +29,14 @@ import numpy.typing as npt
 
 from zmqmesh.compat.mpi4py import runner
 from zmqmesh.compat.mpi4py.handles import is_in_place
-from zmqmesh.compat.mpi4py.msgspec import Message, parse, parse_vector
+from zmqmesh.compat.mpi4py.msgspec import Message, as_bytes, as_datatype, parse, parse_vector
 from zmqmesh.compat.mpi4py.ops import PREDEFINED_OPS, reduce_local, zop
+from zmqmesh.compat.mpi4py.requests import Prequest, Request
 from zmqmesh.runtime.comm import Comm as ZComm
 
 __all__ = ["CollectiveCalls"]
+
+Plan = tuple[Awaitable[Any], Callable[[Any], None] | None]
 
 Bytes = npt.NDArray[np.uint8]
 _SUM = PREDEFINED_OPS["SUM"]
@@ -63,8 +77,6 @@ class CollectiveCalls:
     def barrier(self) -> None:
         runner.run(self._z().barrier())
 
-    Barrier = barrier
-
     def bcast(self, obj: Any, root: int = 0) -> Any:
         return runner.run(self._z().bcast(obj, root))
 
@@ -93,177 +105,201 @@ class CollectiveCalls:
         return runner.run(self._z().exscan(sendobj, zop(op)))
 
     # -- buffers: moving data --------------------------------------------------------------------
-    def Bcast(self, buf: Any, root: int = 0) -> None:
-        """The root's ``buf`` into every rank's ``buf``."""
+    def _barrier(self) -> Plan:
+        return self._z().barrier(), None
+
+    def _bcast(self, buf: Any, root: int = 0) -> Plan:
         z = self._z()
         msg = parse(buf, writable=z.rank != root)
-        got = runner.run(z.bcast(msg.pack() if z.rank == root else None, root))
-        if z.rank != root:
-            msg.unpack(_bytes(got))
 
-    def Gather(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
-        """Every rank's ``sendbuf`` into block ``rank`` of the root's
-        ``recvbuf`` (``IN_PLACE`` at the root: its block is already there)."""
+        def finish(got: Any) -> None:
+            if z.rank != root:
+                msg.unpack(_bytes(got))
+
+        return z.bcast(msg.pack() if z.rank == root else None, root), finish
+
+    def _gather(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> Plan:
         z = self._z()
         at_root = z.rank == root
         recv = parse(recvbuf, writable=True, blocks=z.size) if at_root else None
-        if at_root and is_in_place(sendbuf):
-            data = np.zeros(0, np.uint8)
-        else:
-            data = parse(sendbuf, writable=False).pack()
-        parts = runner.run(z.gather(data, root))
-        if recv is not None:
-            for i, part in enumerate(parts):
-                if not (i == root and is_in_place(sendbuf)):
-                    _unpack_block(recv, i, part)
+        skip = at_root and is_in_place(sendbuf)
+        data = np.zeros(0, np.uint8) if skip else parse(sendbuf, writable=False).pack()
 
-    def Allgather(self, sendbuf: Any, recvbuf: Any) -> None:
-        """Every rank's ``sendbuf`` into block ``rank`` of every ``recvbuf``."""
+        def finish(parts: Any) -> None:
+            if recv is not None:
+                for i, part in enumerate(parts):
+                    if not (i == root and skip):
+                        _unpack_block(recv, i, part)
+
+        return z.gather(data, root), finish
+
+    def _allgather(self, sendbuf: Any, recvbuf: Any) -> Plan:
         z = self._z()
         recv = parse(recvbuf, writable=True, blocks=z.size)
         if is_in_place(sendbuf):
             data = np.array(_pack_block(recv, z.rank), copy=True)
         else:
             data = parse(sendbuf, writable=False).pack()
-        parts = runner.run(z.allgather(data))
-        for i, part in enumerate(parts):
-            _unpack_block(recv, i, part)
 
-    def Scatter(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
-        """Block ``i`` of the root's ``sendbuf`` into rank ``i``'s ``recvbuf``."""
+        def finish(parts: Any) -> None:
+            for i, part in enumerate(parts):
+                _unpack_block(recv, i, part)
+
+        return z.allgather(data), finish
+
+    def _scatter(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> Plan:
         z = self._z()
         chunks = None
         if z.rank == root:
             send = parse(sendbuf, writable=False, blocks=z.size)
             chunks = [_pack_block(send, i) for i in range(z.size)]
-        got = runner.run(z.scatter(chunks, root))
-        if not (z.rank == root and is_in_place(recvbuf)):
-            parse(recvbuf, writable=True).unpack(_bytes(got))
+        keep = z.rank == root and is_in_place(recvbuf)
+        recv = None if keep else parse(recvbuf, writable=True)
 
-    def Alltoall(self, sendbuf: Any, recvbuf: Any) -> None:
-        """Block ``j`` of rank ``i``'s ``sendbuf`` into block ``i`` of rank
-        ``j``'s ``recvbuf``."""
+        def finish(got: Any) -> None:
+            if recv is not None:
+                recv.unpack(_bytes(got))
+
+        return z.scatter(chunks, root), finish
+
+    def _alltoall(self, sendbuf: Any, recvbuf: Any) -> Plan:
         z = self._z()
         recv = parse(recvbuf, writable=True, blocks=z.size)
         send = recv if is_in_place(sendbuf) else parse(sendbuf, writable=False, blocks=z.size)
         chunks = [np.array(_pack_block(send, i), copy=True) for i in range(z.size)]
-        parts = runner.run(z.alltoall(chunks))
-        for i, part in enumerate(parts):
-            _unpack_block(recv, i, part)
+
+        def finish(parts: Any) -> None:
+            for i, part in enumerate(parts):
+                _unpack_block(recv, i, part)
+
+        return z.alltoall(chunks), finish
 
     # -- buffers: vector variants ------------------------------------------------------
-    def Gatherv(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
-        """As ``Gather``, with the root's ``recvbuf`` a v-specification
-        ``[buf, counts, displs, datatype]``."""
+    def _gatherv(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> Plan:
         z = self._z()
         at_root = z.rank == root
         recv = parse_vector(recvbuf, writable=True, blocks=z.size) if at_root else None
         skip = at_root and is_in_place(sendbuf)
         data = np.zeros(0, np.uint8) if skip else parse(sendbuf, writable=False).pack()
-        parts = runner.run(z.gather(data, root))
-        if recv is not None:
-            for i, part in enumerate(parts):
-                if not (i == root and skip):
-                    recv.unpack(i, _bytes(part))
-            recv.write_back()
 
-    def Scatterv(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
-        """As ``Scatter``, with the root's ``sendbuf`` a v-specification."""
+        def finish(parts: Any) -> None:
+            if recv is not None:
+                for i, part in enumerate(parts):
+                    if not (i == root and skip):
+                        recv.unpack(i, _bytes(part))
+                recv.write_back()
+
+        return z.gather(data, root), finish
+
+    def _scatterv(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> Plan:
         z = self._z()
         chunks = None
         if z.rank == root:
             send = parse_vector(sendbuf, writable=False, blocks=z.size)
             chunks = [send.pack(i) for i in range(z.size)]
-        got = runner.run(z.scatter(chunks, root))
-        if not (z.rank == root and is_in_place(recvbuf)):
-            parse(recvbuf, writable=True).unpack(_bytes(got))
+        keep = z.rank == root and is_in_place(recvbuf)
+        recv = None if keep else parse(recvbuf, writable=True)
 
-    def Allgatherv(self, sendbuf: Any, recvbuf: Any) -> None:
-        """As ``Allgather``, with ``recvbuf`` a v-specification."""
+        def finish(got: Any) -> None:
+            if recv is not None:
+                recv.unpack(_bytes(got))
+
+        return z.scatter(chunks, root), finish
+
+    def _allgatherv(self, sendbuf: Any, recvbuf: Any) -> Plan:
         z = self._z()
         recv = parse_vector(recvbuf, writable=True, blocks=z.size)
         if is_in_place(sendbuf):
             data = np.array(recv.pack(z.rank), copy=True)
         else:
             data = parse(sendbuf, writable=False).pack()
-        parts = runner.run(z.allgather(data))
-        for i, part in enumerate(parts):
-            recv.unpack(i, _bytes(part))
-        recv.write_back()
 
-    def Alltoallv(self, sendbuf: Any, recvbuf: Any) -> None:
-        """As ``Alltoall``, with both buffers v-specifications."""
+        def finish(parts: Any) -> None:
+            for i, part in enumerate(parts):
+                recv.unpack(i, _bytes(part))
+            recv.write_back()
+
+        return z.allgather(data), finish
+
+    def _alltoallv(self, sendbuf: Any, recvbuf: Any) -> Plan:
         z = self._z()
         recv = parse_vector(recvbuf, writable=True, blocks=z.size)
         send = (
             recv if is_in_place(sendbuf) else parse_vector(sendbuf, writable=False, blocks=z.size)
         )
         chunks = [np.array(send.pack(i), copy=True) for i in range(z.size)]
-        parts = runner.run(z.alltoall(chunks))
-        for i, part in enumerate(parts):
-            recv.unpack(i, _bytes(part))
-        recv.write_back()
+
+        def finish(parts: Any) -> None:
+            for i, part in enumerate(parts):
+                recv.unpack(i, _bytes(part))
+            recv.write_back()
+
+        return z.alltoall(chunks), finish
+
+    def _alltoallw(self, sendbuf: Any, recvbuf: Any) -> Plan:
+        """Block ``j`` of each side is ``counts[j]`` items of
+        ``datatypes[j]`` from byte ``displs[j]`` (MPI's byte displacements)."""
+        z = self._z()
+        recv = _w_blocks(recvbuf, z.size, writable=True)
+        send = recv if is_in_place(sendbuf) else _w_blocks(sendbuf, z.size, writable=False)
+        chunks = [np.array(m.pack(), copy=True) for m in send]
+
+        def finish(parts: Any) -> None:
+            for m, part in zip(recv, parts, strict=True):
+                m.unpack(_bytes(part))
+
+        return z.alltoall(chunks), finish
 
     # -- buffers: reductions --------------------------------------------------------------
     def _reduce_input(self, sendbuf: Any, recvbuf: Any) -> npt.NDArray[Any]:
         source = recvbuf if is_in_place(sendbuf) else sendbuf
         return _typed(parse(source, writable=False))
 
-    def Reduce(self, sendbuf: Any, recvbuf: Any, op: Any = _SUM, root: int = 0) -> None:
-        """``op`` over every rank's ``sendbuf``, element-wise, into the root's
-        ``recvbuf`` (``IN_PLACE`` at the root: its input is ``recvbuf``)."""
-        z = self._z()
-        at_root = z.rank == root
-        data = self._reduce_input(sendbuf, recvbuf)
-        got = runner.run(z.reduce(data, zop(op), root))
-        if at_root:
-            parse(recvbuf, writable=True).unpack(_bytes(np.asarray(got, data.dtype)))
+    def _into(self, recvbuf: Any, dtype: Any, when: bool = True) -> Callable[[Any], None]:
+        recv = parse(recvbuf, writable=True) if when else None
 
-    def Allreduce(self, sendbuf: Any, recvbuf: Any, op: Any = _SUM) -> None:
-        """``op`` over every rank's ``sendbuf`` into every ``recvbuf``."""
+        def finish(got: Any) -> None:
+            if recv is not None and got is not None:
+                recv.unpack(_bytes(np.asarray(got, dtype)))
+
+        return finish
+
+    def _reduce(self, sendbuf: Any, recvbuf: Any, op: Any = _SUM, root: int = 0) -> Plan:
         z = self._z()
         data = self._reduce_input(sendbuf, recvbuf)
-        got = runner.run(z.allreduce(data, zop(op)))
-        parse(recvbuf, writable=True).unpack(_bytes(np.asarray(got, data.dtype)))
+        return z.reduce(data, zop(op), root), self._into(recvbuf, data.dtype, z.rank == root)
 
-    def Scan(self, sendbuf: Any, recvbuf: Any, op: Any = _SUM) -> None:
-        """``op`` over the ``sendbuf`` of ranks ``0..rank`` into ``recvbuf``."""
+    def _allreduce(self, sendbuf: Any, recvbuf: Any, op: Any = _SUM) -> Plan:
+        data = self._reduce_input(sendbuf, recvbuf)
+        return self._z().allreduce(data, zop(op)), self._into(recvbuf, data.dtype)
+
+    def _scan(self, sendbuf: Any, recvbuf: Any, op: Any = _SUM) -> Plan:
+        data = self._reduce_input(sendbuf, recvbuf)
+        return self._z().scan(data, zop(op)), self._into(recvbuf, data.dtype)
+
+    def _exscan(self, sendbuf: Any, recvbuf: Any, op: Any = _SUM) -> Plan:
+        """(``recvbuf`` is left as it is on rank 0, as MPI leaves it undefined.)"""
+        data = self._reduce_input(sendbuf, recvbuf)
+        return self._z().exscan(data, zop(op)), self._into(recvbuf, data.dtype)
+
+    def _reduce_scatter_block(self, sendbuf: Any, recvbuf: Any, op: Any = _SUM) -> Plan:
         z = self._z()
         data = self._reduce_input(sendbuf, recvbuf)
-        got = runner.run(z.scan(data, zop(op)))
-        parse(recvbuf, writable=True).unpack(_bytes(np.asarray(got, data.dtype)))
-
-    def Exscan(self, sendbuf: Any, recvbuf: Any, op: Any = _SUM) -> None:
-        """``op`` over the ``sendbuf`` of ranks ``0..rank-1`` into ``recvbuf``
-        (left as it is on rank 0, as MPI leaves it undefined)."""
-        z = self._z()
-        data = self._reduce_input(sendbuf, recvbuf)
-        got = runner.run(z.exscan(data, zop(op)))
-        if got is not None:
-            parse(recvbuf, writable=True).unpack(_bytes(np.asarray(got, data.dtype)))
-
-    def Reduce_scatter_block(self, sendbuf: Any, recvbuf: Any, op: Any = _SUM) -> None:
-        """Block ``i`` of the element-wise ``op`` over every ``sendbuf`` into
-        rank ``i``'s ``recvbuf``."""
-        z = self._z()
-        if is_in_place(sendbuf):
-            data = _typed(parse(recvbuf, writable=False))
-        else:
-            data = _typed(parse(sendbuf, writable=False))
         if data.size % z.size:
             raise ValueError(f"Reduce_scatter_block: {data.size} items for {z.size} ranks")
-        got = runner.run(z.reduce_scatter(np.split(data, z.size), zop(op)))
         recv = parse(recvbuf, writable=True, blocks=z.size if is_in_place(sendbuf) else 1)
-        recv.unpack(_bytes(np.asarray(got, data.dtype)))
 
-    def Reduce_scatter(
+        def finish(got: Any) -> None:
+            recv.unpack(_bytes(np.asarray(got, data.dtype)))
+
+        return z.reduce_scatter(np.split(data, z.size), zop(op)), finish
+
+    def _reduce_scatter(
         self, sendbuf: Any, recvbuf: Any, recvcounts: Any = None, op: Any = _SUM
-    ) -> None:
-        """The element-wise ``op`` over every ``sendbuf``, split by
-        ``recvcounts`` (default: as even as possible), part ``i`` to rank ``i``."""
+    ) -> Plan:
+        """Split by ``recvcounts`` (default: as even as possible)."""
         z = self._z()
-        source = recvbuf if is_in_place(sendbuf) else sendbuf
-        data = _typed(parse(source, writable=False))
+        data = self._reduce_input(sendbuf, recvbuf)
         if recvcounts is None:
             counts = [data.size // z.size + (data.size % z.size > i) for i in range(z.size)]
         else:
@@ -271,18 +307,99 @@ class CollectiveCalls:
         if len(counts) != z.size or sum(counts) != data.size:
             raise ValueError(f"Reduce_scatter: recvcounts {counts} for {data.size} items")
         parts = np.split(data, np.cumsum(counts)[:-1])
-        got = runner.run(z.reduce_scatter(parts, zop(op)))
         recv = parse(recvbuf, writable=True)
-        out = _bytes(np.asarray(got, data.dtype))
-        recv.unpack(out, count=counts[z.rank] if is_in_place(sendbuf) else None)
+        count = counts[z.rank] if is_in_place(sendbuf) else None
+
+        def finish(got: Any) -> None:
+            recv.unpack(_bytes(np.asarray(got, data.dtype)), count=count)
+
+        return z.reduce_scatter(parts, zop(op)), finish
 
     def Reduce_local(self, inbuf: Any, inoutbuf: Any, op: Any = _SUM) -> None:
         reduce_local(inbuf, inoutbuf, op)
 
-    # -- not yet --------------------------------------------------------------------------------
-    Alltoallw = runner.unsupported("Comm.Alltoallw", "not yet")
-    Ibarrier = Ibcast = Igather = Igatherv = Iscatter = Iscatterv = runner.unsupported(
-        "Comm nonblocking collectives", "not yet"
-    )
-    Iallgather = Iallgatherv = Ialltoall = Ialltoallv = Ialltoallw = Ibarrier
-    Ireduce = Iallreduce = Ireduce_scatter = Ireduce_scatter_block = Iscan = Iexscan = Ibarrier
+    # -- running a plan ---------------------------------------------------------------------------
+    def _run(self, plan: Plan) -> None:
+        got = runner.run(plan[0])
+        if plan[1] is not None:
+            plan[1](got)
+
+    def _start(self, plan: Plan) -> Request:
+        """The plan as a request: its collective advances on its own; the
+        request's completion unpacks the result."""
+        aw, step = plan
+        task = runner.start(_as_coro(aw), progress=True)
+
+        def finish(got: Any, status: Any) -> None:
+            if step is not None:
+                step(got)
+
+        return Request._of(task, finish)
+
+
+async def _as_coro(aw: Awaitable[Any]) -> Any:
+    return await aw
+
+
+def _w_blocks(spec: Any, size: int, *, writable: bool) -> list[Message]:
+    """The ``size`` blocks of an ``Alltoallw`` specification
+    ``[buf, counts, displs, datatypes]`` (``[buf, (counts, displs), types]``
+    too); displacements in bytes."""
+    if len(spec) == 3:
+        buf, (counts, displs), types = spec
+    else:
+        buf, counts, displs, types = spec
+    mem = as_bytes(buf, writable)[0]
+    counts = [int(c) for c in counts]
+    displs = [0] * size if displs is None else [int(d) for d in displs]
+    if isinstance(types, (str,)) or not hasattr(types, "__len__"):
+        types = [types] * size
+    if not len(counts) == len(displs) == len(types) == size:
+        raise ValueError(f"Alltoallw needs {size} counts, displacements and datatypes")
+    return [
+        Message(mem, as_datatype(t), c, d) for c, d, t in zip(counts, displs, types, strict=True)
+    ]
+
+
+def _forms(name: str, plan: str) -> None:
+    """Give ``CollectiveCalls`` the blocking, nonblocking and persistent
+    forms of the collective planned by method ``plan``."""
+    plan_of = getattr(CollectiveCalls, plan)
+
+    def blocking(self: CollectiveCalls, *args: Any, **kwargs: Any) -> None:
+        self._run(plan_of(self, *args, **kwargs))
+
+    def nonblocking(self: CollectiveCalls, *args: Any, **kwargs: Any) -> Request:
+        return self._start(plan_of(self, *args, **kwargs))
+
+    def persistent(self: CollectiveCalls, *args: Any, **kwargs: Any) -> Prequest:
+        return Prequest._persistent(lambda: nonblocking(self, *args, **kwargs))
+
+    for form, fn in ((name, blocking), ("I" + name.lower(), nonblocking)):
+        fn.__name__ = form
+        fn.__doc__ = plan_of.__doc__
+        setattr(CollectiveCalls, form, fn)
+    persistent.__name__ = f"{name}_init"
+    setattr(CollectiveCalls, f"{name}_init", persistent)
+
+
+for _name in (
+    "Barrier",
+    "Bcast",
+    "Gather",
+    "Gatherv",
+    "Scatter",
+    "Scatterv",
+    "Allgather",
+    "Allgatherv",
+    "Alltoall",
+    "Alltoallv",
+    "Alltoallw",
+    "Reduce",
+    "Allreduce",
+    "Scan",
+    "Exscan",
+    "Reduce_scatter_block",
+    "Reduce_scatter",
+):
+    _forms(_name, "_" + _name.lower())
