@@ -222,13 +222,7 @@ class Comm(Handle, PointToPointCalls, CollectiveCalls):
         "Comm process management", "spawning and ports"
     )
     Create_intercomm = runner.unsupported("Comm.Create_intercomm", "intercommunicators")
-
-    def py2f(self) -> int:
-        raise NotImplementedError("Comm.py2f: zmqmesh's mpi4py layer has no Fortran handles")
-
-    @classmethod
-    def f2py(cls, arg: int) -> Comm:
-        raise NotImplementedError("Comm.f2py: zmqmesh's mpi4py layer has no Fortran handles")
+    Psend_init = Precv_init = runner.unsupported("Comm.Psend_init", "partitioned communication")
 
 
 class Intracomm(Comm):

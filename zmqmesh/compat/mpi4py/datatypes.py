@@ -383,13 +383,6 @@ class Datatype(Handle):
         T.unpack(dst, T.plan(tm, count), src[int(position) : end])
         return end
 
-    def py2f(self) -> int:
-        raise NotImplementedError("Datatype.py2f: zmqmesh's mpi4py layer has no Fortran handles")
-
-    @classmethod
-    def f2py(cls, arg: int) -> Datatype:
-        raise NotImplementedError("Datatype.f2py: zmqmesh's mpi4py layer has no Fortran handles")
-
 
 def _raw(obj: Any, writable: bool) -> np.ndarray[Any, np.dtype[np.uint8]]:
     """The bytes of a contiguous buffer object, as a 1-D ``uint8`` array."""

@@ -59,6 +59,37 @@ class Handle:
 
     __le__ = __gt__ = __ge__ = __lt__
 
+    # The C and Fortran faces of a handle: zmqmesh's handles are Python
+    # objects with no MPI library underneath, so there is nothing to convert.
+    def py2f(self) -> int:
+        raise NotImplementedError(_no_c(type(self).__name__, "py2f", "Fortran"))
+
+    @classmethod
+    def f2py(cls, arg: int) -> Any:
+        raise NotImplementedError(_no_c(cls.__name__, "f2py", "Fortran"))
+
+    def toint(self) -> int:
+        raise NotImplementedError(_no_c(type(self).__name__, "toint", "C"))
+
+    @classmethod
+    def fromint(cls, arg: int) -> Any:
+        raise NotImplementedError(_no_c(cls.__name__, "fromint", "C"))
+
+    @classmethod
+    def fromhandle(cls, handle: int) -> Any:
+        raise NotImplementedError(_no_c(cls.__name__, "fromhandle", "C"))
+
+    @property
+    def handle(self) -> int:
+        raise NotImplementedError(_no_c(type(self).__name__, "handle", "C"))
+
+
+def _no_c(family: str, call: str, language: str) -> str:
+    return (
+        f"MPI.{family}.{call} is not supported by zmqmesh's mpi4py layer "
+        f"(no {language} MPI handles: zmqmesh has no MPI library underneath)"
+    )
+
 
 class BottomType(int):
     """Type of ``BOTTOM``: address zero, the base of absolute addresses."""

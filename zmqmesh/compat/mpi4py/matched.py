@@ -118,9 +118,6 @@ class Message(Handle):
     def free(self) -> None:
         self._h = None
 
-    def py2f(self) -> int:
-        raise NotImplementedError("Message.py2f: zmqmesh's mpi4py layer has no Fortran handles")
-
 
 MESSAGE_NULL = Message()
 MESSAGE_NO_PROC = Message._no_proc()
