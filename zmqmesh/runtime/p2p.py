@@ -145,25 +145,27 @@ class PointToPoint:
         sel = Selector(ctx, source, tag)
         got = engine.take(sel)
         if got is None:
-            # Not here yet: read what the same-host links hold (perhaps
-            # after a short spin); only if it is still not here does this
-            # receive post itself and sleep.
+            # Not here yet: post the receive, then read what the same-host
+            # links hold (perhaps after a short spin), so that a message
+            # read there and then goes straight to it; only if it is still
+            # not here does this receive sleep.
+            fut = engine.post_recv(sel, withdraw=False)
             world = self._ranks[source] if source != ANY_SOURCE else -1
             if world >= 0:  # heartbeats on the connection watch the peer
                 engine.connect(world)
-            engine.spin(world)
-            got = engine.take(sel)
-        if got is None:
-            fut = engine.post_recv(sel, withdraw=False)
             self._fail_if_gone(fut, ctx, source)
-            try:
-                got = await fut
-            except asyncio.CancelledError:
-                if fut.cancelled():
-                    engine.matcher.cancel_recv(fut)
-                else:
-                    engine.give_back(fut)
-                raise
+            if not fut.done():
+                engine.spin(world)
+            if not fut.done():
+                try:
+                    await fut
+                except asyncio.CancelledError:
+                    if fut.cancelled():
+                        engine.matcher.cancel_recv(fut)
+                    else:
+                        engine.give_back(fut)
+                    raise
+            got = fut.result()
         return self._finish(got, copy, status)
 
     def _fail_if_gone(self, fut: asyncio.Future[Any], ctx: int, source: int) -> None:
