@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.coll import Launch, _fmt_bytes, _fmt_time, _machine, _run
+from bench.jobs import Launch, _fmt_bytes, _fmt_time, _machine, _run
 from bench.plots import pyplot, time_axis
 from zmqmesh.collectives import plan as policy
 from zmqmesh.collectives.simulate import ALGORITHMS, Model, predict
