@@ -119,3 +119,20 @@ def test_held_out_judges_each_collective_by_the_others() -> None:
     assert set(got) == {"allgather", "allreduce", "alltoall", "barrier", "bcast"}
     assert got["alltoall"] == pytest.approx(0.5, abs=1e-6)
     assert max(got, key=lambda k: got[k]) == "alltoall"
+
+
+@settings(max_examples=30, deadline=None)
+@given(alphas, steps, steps, st.integers(0, 10**6), st.floats(1.5, 50))
+def test_a_burst_on_one_sample_moves_no_fit(
+    alpha: float, step: float, call: float, which: int, burst: float
+) -> None:
+    """Other processes only add time, in bursts: one sample many times too
+    slow leaves step, call and share where the others put them."""
+    truth = Model(alpha, 1e-9, 1e-10, step=step, call=call, cores=2, share=1.5)
+    samples = measured(truth)
+    i = which % len(samples)
+    samples[i] = dataclasses.replace(samples[i], seconds=burst * samples[i].seconds)
+    got = fit(Model(alpha, 1e-9, 1e-10, cores=2), samples)
+    assert got.step == pytest.approx(step, rel=1e-6, abs=1e-12)
+    assert got.call == pytest.approx(call, rel=1e-6, abs=1e-12)
+    assert got.share == pytest.approx(1.5)

@@ -9,7 +9,7 @@ Three steps, each on what it can see:
 2. :func:`fit_overheads`: ``step`` (per message) and ``call`` (per call),
    what collectives add to bare messages, from collectives measured with a
    core per rank. The model's time is linear in both, so this is a linear
-   least-squares fit.
+   fit (least absolute errors: see there).
 3. :func:`fit_share`: ``share``, how much sharing cores slows every cost,
    from collectives measured with more ranks than cores.
 
@@ -80,12 +80,16 @@ def _one_per_core(model: Model, samples: Iterable[Sample]) -> list[Sample]:
 
 def fit_overheads(base: Model, samples: Iterable[Sample]) -> Model:
     """``base`` with the ``step`` and ``call`` (both at least 0) that fit
-    ``samples`` best, least squares on the relative error; ``base``'s own
-    ``step`` and ``call`` are replaced, its stretch is not used (the samples
-    should have a core per rank). Without samples, ``base`` unchanged.
+    ``samples`` best: the least sum of absolute relative errors. ``base``'s
+    own ``step`` and ``call`` are replaced and its stretch is not used (the
+    samples should have a core per rank). Without samples, ``base``
+    unchanged but for those.
 
     The model's time is ``base``'s with step and call 0, plus ``step`` per
-    message on the longest chain of messages, plus ``call``.
+    message on the longest chain of messages, plus ``call``: linear in
+    both. Absolute rather than squared errors, because other processes on
+    the machine only ever add time, and in bursts: a burst that hit one
+    sample moves a least-squares fit, not this one.
     """
     base = dataclasses.replace(base, step=0.0, call=0.0, cores=0)
     chain_model = Model(0.0, 0.0, step=1.0)  # its time: the chain's length
@@ -95,23 +99,43 @@ def fit_overheads(base: Model, samples: Iterable[Sample]) -> Model:
         rhs.append(1.0 - s.predicted(base) / s.seconds)
     if not rows:
         return base
-    a, b = np.array(rows), np.array(rhs)
-    # Least squares with both >= 0: the best of the unconstrained fit, each
-    # one alone (the other at 0) and neither, among those without a negative.
-    candidates = [np.linalg.lstsq(a, b, rcond=None)[0], np.zeros(2)]
-    for keep in (0, 1):
-        x = np.zeros(2)
-        x[keep] = np.linalg.lstsq(a[:, [keep]], b, rcond=None)[0][0]
-        candidates.append(x)
-    ok = [x for x in candidates if (x >= 0).all()]
-    step, call = min(ok, key=lambda x: float(np.sum((a @ x - b) ** 2)))
+    step, call = _least_absolute(np.array(rows), np.array(rhs))
     return dataclasses.replace(base, step=float(step), call=float(call))
+
+
+def _least_absolute(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The ``x >= 0`` (two of them) with the least ``sum |a @ x - b|``.
+
+    The sum is convex and piecewise linear, so some minimum lies on a
+    vertex: where two residuals are 0, or one is and x is 0 in the other
+    coordinate, or x is 0. Every vertex is tried (ties: the first, in that
+    order)."""
+    n = len(b)
+    cands: list[np.ndarray] = [np.zeros(2)]
+    for k in (0, 1):  # the other coordinate 0: one residual 0
+        col = a[:, k]
+        ok = col != 0
+        x = np.zeros((int(ok.sum()), 2))
+        x[:, k] = b[ok] / col[ok]
+        cands.append(x)
+    i, j = np.triu_indices(n, 1)  # two residuals 0
+    det = a[i, 0] * a[j, 1] - a[i, 1] * a[j, 0]
+    ok = np.abs(det) > 1e-12 * (np.abs(a[i]).max(axis=1) * np.abs(a[j]).max(axis=1))
+    i, j, det = i[ok], j[ok], det[ok]
+    x0 = (b[i] * a[j, 1] - a[i, 1] * b[j]) / det
+    x1 = (a[i, 0] * b[j] - b[i] * a[j, 0]) / det
+    cands.append(np.stack([x0, x1], axis=1))
+    xs = np.vstack([c.reshape(-1, 2) for c in cands])
+    xs = xs[(xs >= 0).all(axis=1)]
+    loss = np.abs(xs @ a.T - b).sum(axis=1)
+    best: np.ndarray = xs[int(np.argmin(loss))]
+    return best
 
 
 def fit_share(model: Model, samples: Iterable[Sample]) -> Model:
     """``model`` with the ``share`` in :data:`SHARES` that fits the samples
-    with more ranks than ``model.cores`` best, least squares on the
-    logarithm of model over measured. Without such samples (or without
+    with more ranks than ``model.cores`` best: the least sum of absolute
+    logarithms of model over measured. Without such samples (or without
     ``cores``), ``model`` unchanged."""
     over = [s for s in samples if 0 < model.cores < s.ranks]
     if not over:
@@ -119,7 +143,7 @@ def fit_share(model: Model, samples: Iterable[Sample]) -> Model:
     alone = dataclasses.replace(model, cores=0)
     x = np.array([s.ranks / model.cores - 1.0 for s in over])
     log_ratio = np.log([s.predicted(alone) / s.seconds for s in over])
-    loss = [float(np.sum((np.log1p(share * x) + log_ratio) ** 2)) for share in SHARES]
+    loss = [float(np.sum(np.abs(np.log1p(share * x) + log_ratio))) for share in SHARES]
     return dataclasses.replace(model, share=float(SHARES[int(np.argmin(loss))]))
 
 
