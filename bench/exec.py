@@ -32,7 +32,8 @@ import numpy as np
 import zmq
 
 import zmqmesh
-from bench.coll import (
+from bench.coll_common import snapshot_zmqmesh
+from bench.jobs import (
     Launch,
     _machine,
     _run,
@@ -42,7 +43,6 @@ from bench.coll import (
     run_notes,
     run_record,
 )
-from bench.coll_common import snapshot_zmqmesh
 from bench.plots import pyplot, ratio_axis
 
 HERE = Path(__file__).resolve().parent

@@ -28,7 +28,8 @@ import numpy as np
 import zmq
 
 import zmqmesh
-from bench.coll import (
+from bench.coll_common import snapshot_zmqmesh
+from bench.jobs import (
     Launch,
     _fmt_bytes,
     _machine,
@@ -39,7 +40,6 @@ from bench.coll import (
     run_notes,
     run_record,
 )
-from bench.coll_common import snapshot_zmqmesh
 from bench.load import busy
 from bench.plots import p2p_plot
 

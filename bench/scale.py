@@ -1,11 +1,14 @@
 """scale suite: the collectives priced for p = 64 .. 100,000 by simulation.
 
-1. Fits the alpha-beta-gamma model of ``zmqmesh.collectives.simulate`` to
-   this machine: alpha and beta from a zmqmesh ping-pong between two ranks
+1. Fits the model of ``zmqmesh.collectives.simulate`` to this machine:
+   alpha and beta from a zmqmesh ping-pong between two ranks
    (``pingpong_zmqmesh.py``), gamma from a timed ``np.add`` of 16 MiB.
-2. Checks it: real zmqmesh allreduce, bcast, allgather and alltoall (each
+2. Runs real zmqmesh allreduce, bcast, allgather and alltoall (each
    algorithm forced in turn) and barrier on 2, 4 and 8 ranks
-   (``coll_zmqmesh.py``), model against measured.
+   (``coll_zmqmesh.py``), fits what the ping-pong cannot see to them (the
+   software cost per message and per call, from the runs with a core per
+   rank; how much sharing cores slows, from the others), and gives model
+   against measured, before and after that fit.
 3. Predicts every algorithm of every collective for p = 64, 1,000, 10,000
    and 100,000 at 8 B, 64 KiB and 16 MiB, and compares the model's pick
    with ``plan``'s.
@@ -20,8 +23,10 @@ when matplotlib is installed).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -29,18 +34,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from bench.coll import Launch, _fmt_bytes, _fmt_time, _machine, _run
+from bench.jobs import _fmt_bytes, _fmt_time, _machine
 from bench.plots import pyplot, time_axis
+from bench.scale_measure import (
+    Measured,
+    fit_gamma,
+    launch_cmd,
+    measure,
+    median_errors,
+    median_of,
+    model_errors,
+    pingpong,
+    run_job,
+    samples,
+)
 from zmqmesh.collectives import plan as policy
+from zmqmesh.collectives.fit import fit, fit_alpha_beta, held_out
 from zmqmesh.collectives.simulate import ALGORITHMS, Model, predict
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-PINGPONG_SIZES = (8, 1024, 65536, 1048576, 16777216)
-PINGPONG_ITERS = (300, 300, 200, 30, 10)
 MEASURE_RANKS = (2, 4, 8)
 MEASURE_SIZES = (8, 65536, 1048576)
 QUICK_MEASURE_SIZES = (8, 65536)
@@ -70,131 +84,6 @@ zmqmesh.run(main)
 """
 
 
-def _launch(n: int, timeout: float, script: Path, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "zmqmesh",
-        "launch",
-        "-n",
-        str(n),
-        "--no-prefix",
-        "--timeout",
-        str(math.ceil(timeout)),
-        str(script),
-        *args,
-    ]
-
-
-def _job(label: str, cmd: list[str], timeout: float, env: dict[str, str] | None = None) -> Any:
-    """Run one launch from the repository root (its zmqmesh first on the
-    path); the JSON line, or raise with what went wrong."""
-    unset = tuple(f"ZMQMESH_{k.upper()}" for k in policy.ALGORITHMS)
-    got, err = _run(Launch(label, [], None, {}, env or {}, unset), cmd, timeout + 30, ROOT)
-    if got is None:
-        raise RuntimeError(f"{label}: {err}")
-    return got
-
-
-# -- 1. fitting the model ------------------------------------------------------
-
-
-def fit_alpha_beta(timeout: float) -> tuple[float, float, dict[int, float]]:
-    """alpha and beta by least squares on the relative error of
-    ``alpha + beta * size`` against every size's median half round trip
-    (so 8 B weighs as much as 16 MiB)."""
-    cmd = _launch(
-        2,
-        timeout,
-        HERE / "pingpong_zmqmesh.py",
-        ",".join(map(str, PINGPONG_SIZES)),
-        ",".join(map(str, PINGPONG_ITERS)),
-    )
-    got = _job("pingpong", cmd, timeout)
-    med = {int(s): statistics.median(ts) for s, ts in got["results"].items()}
-    sizes = sorted(med)
-    rows = np.array([[1 / med[s], s / med[s]] for s in sizes])
-    (alpha, beta), *_ = np.linalg.lstsq(rows, np.ones(len(sizes)), rcond=None)
-    return float(alpha), max(float(beta), 0.0), med
-
-
-def fit_gamma(nbytes: int = 16 * 2**20, reps: int = 7) -> float:
-    """Seconds per byte of ``np.add(a, b, out=a)`` on float64 (warm memory)."""
-    a = np.ones(nbytes // 8)
-    b = np.ones(nbytes // 8)
-    np.add(a, b, out=a)
-    best = math.inf
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        np.add(a, b, out=a)
-        best = min(best, time.perf_counter() - t0)
-    return best / nbytes
-
-
-# -- 2. model against measured ---------------------------------------------------
-
-
-# The collectives the check runs, each algorithm forced in turn.
-MEASURED = ("allreduce", "bcast", "allgather", "alltoall")
-
-
-def measure(ranks: int, sizes: tuple[int, ...], timeout: float) -> dict[str, dict[int, float]]:
-    """Median seconds per call: ``<collective>/<algorithm>`` per size for
-    every algorithm of every collective in ``MEASURED`` (each forced with
-    ``ZMQMESH_<COLLECTIVE>``), and ``barrier/dissemination`` under size 0."""
-    out: dict[str, dict[int, float]] = {}
-    for collective in MEASURED:
-        for algorithm in ALGORITHMS[collective]:
-            first = not out
-            cmd = _launch(
-                ranks,
-                timeout,
-                HERE / "coll_zmqmesh.py",
-                "--ops",
-                f"{collective},barrier" if first else collective,
-                "--sizes",
-                ",".join(map(str, sizes)),
-                "--budget",
-                "0.2",
-                "--max-iters",
-                "300",
-                "--cell-limit",
-                "20",
-            )
-            env = {f"ZMQMESH_{collective.upper()}": algorithm}
-            label = f"coll {ranks} {collective} {algorithm}"
-            got = _job(label, cmd, timeout, env)["results"]["zmqmesh"]
-            out[f"{collective}/{algorithm}"] = {
-                int(s): statistics.median(ts) for s, ts in got[collective].items()
-            }
-            if "barrier" in got:
-                out["barrier/dissemination"] = {0: statistics.median(got["barrier"]["0"])}
-    return out
-
-
-def model_errors(
-    model: Model, measured: dict[int, dict[str, dict[int, float]]]
-) -> list[dict[str, Any]]:
-    rows = []
-    for ranks, by_alg in measured.items():
-        for key, by_size in by_alg.items():
-            collective, algorithm = key.split("/")
-            for nbytes, t in by_size.items():
-                pred = predict(collective, algorithm, ranks, nbytes, model).time
-                rows.append(
-                    {
-                        "ranks": ranks,
-                        "collective": collective,
-                        "algorithm": algorithm,
-                        "nbytes": nbytes,
-                        "measured": t,
-                        "model": pred,
-                        "error": (pred - t) / t,
-                    }
-                )
-    return rows
-
-
 # -- 3. predictions ------------------------------------------------------------------
 
 
@@ -206,13 +95,16 @@ def predictions(model: Model) -> list[dict[str, Any]]:
             for nbytes in sizes:
                 cost = {a: predict(collective, a, p, nbytes, model) for a in algorithms}
                 best = min(cost, key=lambda a: cost[a].time)
-                chosen = policy.plan(
-                    collective,
-                    kind="general",
-                    size=p,
-                    nbytes=nbytes,
-                    segmentable=True,
-                    config=policy.AUTOMATIC,
+                chosen, blind = (
+                    policy.plan(
+                        collective,
+                        kind="general",
+                        size=p,
+                        nbytes=nbytes if known else 0,
+                        segmentable=known,
+                        config=policy.AUTOMATIC,
+                    )
+                    for known in (True, False)
                 )
                 rows.append(
                     {
@@ -225,6 +117,8 @@ def predictions(model: Model) -> list[dict[str, Any]]:
                         "model_pick": best,
                         "select_pick": chosen,
                         "select_over_best": cost[chosen].time / cost[best].time,
+                        "blind_pick": blind,
+                        "blind_over_best": cost[blind].time / cost[best].time,
                     }
                 )
     return rows
@@ -239,7 +133,7 @@ def big_run(ranks: int, timeout: float) -> dict[str, Any]:
         script.write_text(BIG_PROGRAM)
         t0 = time.time()
         try:
-            got = _job(f"{ranks} ranks", _launch(ranks, timeout, script), timeout)
+            got = run_job(f"{ranks} ranks", launch_cmd(ranks, timeout, script), timeout)
         except RuntimeError as e:
             return {"ranks": ranks, "ok": False, "error": str(e)[-800:], "wall": time.time() - t0}
         wall = time.time() - t0
@@ -280,60 +174,80 @@ def _pct(x: float) -> str:
 
 def report(res: dict[str, Any]) -> str:
     m = res["model"]
+    rows = res["errors"]
+    before, after = median_errors(rows, "ping-pong"), median_errors(rows, "fit")
+    rounds = f", medians over {res['rounds']} rounds" if res["rounds"] > 1 else ""
     lines = [
         "# scale: collectives priced by simulation",
         "",
         f"Machine: {res['machine']}",
         "",
-        "## Model (alpha-beta-gamma) fitted on this machine",
+        "## Model fitted on this machine",
         "",
         f"- alpha = {m['alpha'] * 1e6:.1f} µs per message"
         " (zmqmesh ping-pong, 8 B .. 16 MiB, least squares on relative error)",
         f"- beta = {m['beta'] * 1e9:.3f} ns per byte ({1 / m['beta'] / 1e9:.2f} GB/s; same fit)",
         f"- gamma = {m['gamma'] * 1e9:.3f} ns per byte (np.add of 16 MiB float64)",
+        f"- step = {m['step'] * 1e6:.1f} µs per message and call = {m['call'] * 1e6:.1f} µs"
+        " per call: what collectives cost beyond the ping-pong (least squares on the"
+        " relative error of the runs below with a core per rank)",
+        f"- share = {m['share']:.2f}: with p ranks on {m['cores']} cores every cost is"
+        f" 1 + share (p / {m['cores']} - 1) times as long (least squares on the log"
+        " error of the runs with more ranks than cores)",
         "",
         "Ping-pong half round trips: "
-        + ", ".join(f"{_fmt_bytes(s)} {_fmt_time(t)}" for s, t in res["pingpong"].items()),
+        + ", ".join(f"{_fmt_bytes(int(s))} {_fmt_time(t)}" for s, t in res["pingpong"].items()),
         "",
         "## Model against measured (real zmqmesh, this machine)",
         "",
-        "Error = (model - measured) / measured. With more ranks than cores the"
-        " ranks share CPUs, which the model (one rank per core) does not see.",
+        f"Error = (model - measured) / measured{rounds}. `ping-pong`: alpha, beta"
+        " and gamma alone, a core per rank; `fit`: with step, call and share.",
         "",
-        "| ranks | collective | algorithm | size | measured | model | error |",
-        "|---|---|---|---|---|---|---|",
+        "| ranks | collective | algorithm | size | measured | ping-pong | error | fit | error |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in res["errors"]:
+    for r in rows:
         lines.append(
             f"| {r['ranks']} | {r['collective']} | {r['algorithm']} | {_fmt_bytes(r['nbytes'])} "
-            f"| {_fmt_time(r['measured'])} | {_fmt_time(r['model'])} | {_pct(r['error'])} |"
+            f"| {_fmt_time(r['measured'])} | {_fmt_time(r['ping-pong'])}"
+            f" | {_pct(r['ping-pong_error'])} | {_fmt_time(r['fit'])} | {_pct(r['fit_error'])} |"
         )
-    by_p: dict[int, list[float]] = {}
     by_c: dict[str, list[float]] = {}
-    for r in res["errors"]:
-        by_p.setdefault(r["ranks"], []).append(abs(r["error"]))
-        by_c.setdefault(r["collective"], []).append(abs(r["error"]))
+    for r in rows:
+        by_c.setdefault(r["collective"], []).append(abs(r["fit_error"]))
     lines += [
         "",
-        "Median |error| by ranks: "
-        + ", ".join(f"{p}: {statistics.median(e) * 100:.0f}%" for p, e in sorted(by_p.items()))
-        + "; by collective: "
-        + ", ".join(f"{c} {statistics.median(e) * 100:.0f}%" for c, e in by_c.items()),
+        "Median |error| by ranks, ping-pong alone -> fit: "
+        + ", ".join(f"{p}: {before[p] * 100:.0f}% -> {after[p] * 100:.0f}%" for p in after)
+        + "; fit, by collective: "
+        + ", ".join(f"{c} {statistics.median(e) * 100:.0f}%" for c, e in by_c.items())
+        + ".",
+        "",
+        "Held out (step and call fitted without the collective, median |error| on it"
+        " with a core per rank): "
+        + ", ".join(f"{c} {e * 100:.0f}%" for c, e in res["held_out"].items())
+        + ".",
         "",
         "## Predictions (model)",
         "",
-        "Time per call per algorithm; `model` is the cheapest, `select` what"
-        " `plan` runs (and its time over the cheapest).",
+        "Time per call per algorithm, a core per rank; `model` is the cheapest,"
+        " `select` what `plan` runs for arrays that every rank knows the size of"
+        " (and its time over the cheapest); `blind`, where it differs, what `plan`"
+        " runs when the size is not known alike (objects, and alltoall's items today).",
         "",
-        "| collective | p | size | algorithms | model | select | select/best |",
-        "|---|---|---|---|---|---|---|",
+        "| collective | p | size | algorithms | model | select | select/best | blind |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in res["predictions"]:
         times = ", ".join(f"{a} {_fmt_time(t)}" for a, t in r["times"].items())
         mark = "" if r["model_pick"] == r["select_pick"] else " **differs**"
+        blind = ""
+        if r["blind_pick"] != r["select_pick"]:
+            blind = f"{r['blind_pick']} ({r['blind_over_best']:.2f}x)"
         lines.append(
             f"| {r['collective']} | {r['p']:,} | {_fmt_bytes(r['nbytes'])} | {times} "
-            f"| {r['model_pick']} | {r['select_pick']}{mark} | {r['select_over_best']:.2f}x |"
+            f"| {r['model_pick']} | {r['select_pick']}{mark} | {r['select_over_best']:.2f}x "
+            f"| {blind} |"
         )
     big = res["big"]
     lines += ["", f"## {big['ranks']} real ranks on this machine", ""]
@@ -343,8 +257,9 @@ def report(res: dict[str, Any]) -> str:
             f"- start-up (launch to every rank through the first barrier): {big['startup']:.2f} s",
             f"- that first barrier: {big['barrier'] * 1e3:.1f} ms; then one 64 B allreduce:"
             f" {big['allreduce'] * 1e3:.1f} ms (model: "
-            f"{_fmt_time(big['model_barrier'])} and {_fmt_time(big['model_allreduce'])},"
-            " for 64 cores)",
+            f"{_fmt_time(big['shared_barrier'])} and {_fmt_time(big['shared_allreduce'])}"
+            f" on this machine's {m['cores']} cores; {_fmt_time(big['model_barrier'])} and"
+            f" {_fmt_time(big['model_allreduce'])} with a core per rank)",
             f"- whole launch, exit included: {big['wall']:.2f} s",
         ]
     else:
@@ -374,7 +289,7 @@ def plot(res: dict[str, Any], path: Path) -> bool:
     plt = pyplot("scale.png")
     if plt is None:
         return False
-    model = Model(**res["model"])
+    model = dataclasses.replace(Model(**res["model"]), cores=0)  # a core per rank
     ps = [2**k for k in range(1, 18)]  # powers of two: off them the curves jump
     fig, axes = plt.subplots(1, len(PREDICT_SIZES), figsize=(15, 4.5))
     for ax, nbytes in zip(axes, PREDICT_SIZES, strict=True):
@@ -410,6 +325,9 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench scale", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="sizes 8 B and 64 KiB only for the check")
     ap.add_argument("--ranks", default=",".join(map(str, MEASURE_RANKS)))
+    ap.add_argument(
+        "--rounds", type=int, default=1, help="runs of the ping-pong and check; medians over them"
+    )
     ap.add_argument("--big-ranks", type=int, default=BIG_RANKS, help="0: skip the real big run")
     ap.add_argument("--timeout", type=float, default=300, help="seconds per job")
     ap.add_argument("--out", default=str(HERE / "results"))
@@ -417,40 +335,57 @@ def main(argv: list[str]) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     sizes = QUICK_MEASURE_SIZES if a.quick else MEASURE_SIZES
-    try:
-        alpha, beta, pingpong = fit_alpha_beta(a.timeout)
-    except RuntimeError as e:
-        print(e, file=sys.stderr)
-        return 1
-    model = Model(alpha, beta, fit_gamma())
+    pingpongs: list[dict[int, float]] = []
+    runs: list[Measured] = []
+    failed = []
+    for k in range(a.rounds):
+        try:
+            pingpongs.append(pingpong(a.timeout))
+        except RuntimeError as e:
+            print(e, file=sys.stderr)
+            return 1
+        run: Measured = {}
+        for ranks in (int(x) for x in a.ranks.split(",") if x):
+            try:
+                run[ranks] = measure(ranks, sizes, a.timeout)
+            except RuntimeError as e:
+                failed.append(str(e))
+                print(e, file=sys.stderr)
+            print(f"round {k + 1}: measured {ranks} ranks", flush=True)
+        runs.append(run)
+    pp = {n: statistics.median(run[n] for run in pingpongs) for n in pingpongs[0]}
+    measured = median_of(runs)
+    alpha, beta = fit_alpha_beta(pp)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    base = Model(alpha, beta, fit_gamma(), cores=cores or 1)
+    model = fit(base, samples(measured))
+    alone = dataclasses.replace(model, cores=0)  # a core per rank: what scale means
     print(
         f"model: alpha {alpha * 1e6:.1f} µs, beta {beta * 1e9:.3f} ns/B, gamma "
-        f"{model.gamma * 1e9:.3f} ns/B",
+        f"{model.gamma * 1e9:.3f} ns/B, step {model.step * 1e6:.1f} µs, call "
+        f"{model.call * 1e6:.1f} µs, share {model.share:.2f} of {model.cores} cores",
         flush=True,
     )
-    measured: dict[int, dict[str, dict[int, float]]] = {}
-    failed = []
-    for ranks in (int(x) for x in a.ranks.split(",") if x):
-        try:
-            measured[ranks] = measure(ranks, sizes, a.timeout)
-        except RuntimeError as e:
-            failed.append(str(e))
-            print(e, file=sys.stderr)
-        print(f"measured {ranks} ranks", flush=True)
     big: dict[str, Any] = {"ranks": a.big_ranks, "ok": False, "error": "skipped (--big-ranks 0)"}
     if a.big_ranks:
         big = big_run(a.big_ranks, min(a.timeout, 180))
-        big["model_barrier"] = predict("barrier", "dissemination", a.big_ranks, 0, model).time
-        big["model_allreduce"] = predict(
-            "allreduce", "recursive_doubling", a.big_ranks, 64, model
-        ).time
+        for name, m in (("model", alone), ("shared", model)):
+            big[f"{name}_barrier"] = predict("barrier", "dissemination", a.big_ranks, 0, m).time
+            big[f"{name}_allreduce"] = predict(
+                "allreduce", "recursive_doubling", a.big_ranks, 64, m
+            ).time
         print(f"{a.big_ranks} ranks: {'ok' if big['ok'] else 'failed'}", flush=True)
     res = {
         "machine": _machine(),
-        "model": {"alpha": alpha, "beta": beta, "gamma": model.gamma},
-        "pingpong": pingpong,
-        "errors": model_errors(model, measured),
-        "predictions": predictions(model),
+        "rounds": a.rounds,
+        "model": dataclasses.asdict(model),
+        "pingpong": pp,
+        "measured": measured,
+        "errors": model_errors(
+            {"ping-pong": dataclasses.replace(base, cores=0), "fit": model}, measured
+        ),
+        "held_out": held_out(base, samples(measured)),
+        "predictions": predictions(alone),
         "big": big,
         "sockets": sockets_table(),
         "failed": failed,

@@ -23,6 +23,7 @@ PURE = [
     "collectives/signature.py",
     "collectives/tree.py",
     "collectives/simulate.py",
+    "collectives/fit.py",
     "launcher/policy.py",
     "runtime/spin.py",
     "job/foreign.py",

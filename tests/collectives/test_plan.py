@@ -4,8 +4,10 @@ names from; the configuration values it is given."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,6 +29,7 @@ from zmqmesh.collectives.plan import (
     plan,
 )
 from zmqmesh.collectives.registry import REGISTRY
+from zmqmesh.collectives.signature import alltoall_sig, item_bytes
 from zmqmesh.collectives.simulate import predict
 from zmqmesh.job.settings import JobSettings
 from zmqmesh.testing import run_world
@@ -98,6 +101,8 @@ def automatic(c: Call) -> str:
     if c.collective == "allgather":
         return "bruck"
     if c.collective == "alltoall":
+        if c.seg:
+            return cheapest("alltoall", ("pairwise", "bruck"), c.size, c.nbytes)
         return "bruck" if c.size >= ALLTOALL_BRUCK_MIN_SIZE else "pairwise"
     return {
         "barrier": "dissemination",
@@ -202,6 +207,75 @@ def test_every_registered_algorithm_is_chosen_somewhere() -> None:
     assert set(REGISTRY) == set(COLLECTIVES)
     for name, algos in ALGORITHMS.items():
         assert set(algos) <= set(REGISTRY[name]) - {"tree"}
+
+
+# -- alltoall: by size where every rank knows it -------------------------------
+
+BIG = 16 * 2**20
+SCALE = (64, 1000, 10_000, 100_000)
+plan_alltoall = functools.partial(plan, "alltoall", kind="general", config=AUTOMATIC)
+
+
+def alltoall(size: int, seq: Any) -> str:
+    """plan for an alltoall, from what the call's signature says alone, as
+    every rank computes it."""
+    n = item_bytes(alltoall_sig(seq), size)
+    return plan_alltoall(size=size, nbytes=n, segmentable=n > 0)
+
+
+@pytest.mark.parametrize("p", SCALE)
+def test_alltoall_of_large_items_goes_pairwise_at_scale(p: int) -> None:
+    """Bruck forwards every item up to log2(p) times: for 16 MiB items the
+    model prices it 3x (64 ranks) to 8x (100,000) slower than pairwise."""
+    priced = {a: predict("alltoall", a, p, BIG, MODEL).time for a in ("bruck", "pairwise")}
+    assert priced["bruck"] > 2 * priced["pairwise"]
+    assert plan_alltoall(size=p, nbytes=BIG, segmentable=True) == "pairwise"
+    # small items: log2(p) rounds against p - 1
+    assert plan_alltoall(size=p, nbytes=8, segmentable=True) == "bruck"
+    # the size unknown (items that may differ between ranks): Bruck, whose
+    # worst case is far milder than pairwise's
+    assert plan_alltoall(size=p) == "bruck"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(2, 100_000), st.integers(1, 2**26))
+def test_alltoall_of_arrays_runs_the_models_cheapest(p: int, nbytes: int) -> None:
+    got = plan_alltoall(size=p, nbytes=nbytes, segmentable=True)
+    priced = {a: predict("alltoall", a, p, nbytes, MODEL).time for a in ("pairwise", "bruck")}
+    assert priced[got] == min(priced.values())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(ALLTOALL_BRUCK_MIN_SIZE, 100_000), st.integers(0, 2**30))
+def test_alltoall_without_the_size_is_never_far_from_the_cheapest(p: int, nbytes: int) -> None:
+    """Bruck, where the items' size is unknown, sends at most ceil(p / 2)
+    items in each of ceil(log2 p) rounds, where pairwise sends p - 1."""
+    got = plan_alltoall(size=p)
+    priced = {a: predict("alltoall", a, p, nbytes, MODEL).time for a in ("pairwise", "bruck")}
+    bound = (p - 1).bit_length() * (p + 1) / (2 * (p - 1))
+    assert priced[got] <= bound * min(priced.values()) * (1 + 1e-9)
+
+
+# an item: any size
+item = st.one_of(st.integers(), st.builds(np.zeros, st.integers(0, 9)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(1, 12),
+    st.sampled_from(["<f8", ">i4", "bool", "complex64", "u1"]),
+    st.lists(st.integers(0, 64), max_size=2).map(tuple),
+    st.data(),
+)
+def test_every_rank_of_an_alltoall_chooses_alike(
+    size: int, dtype: str, rest: tuple[int, ...], data: st.DataObject
+) -> None:
+    """Ranks whose calls sign alike choose alike: one array each (the same
+    dtype and shape, any values), or lists of items of any sizes each."""
+    arrays = [np.full((size, *rest), r, dtype) for r in range(size)]
+    assert len({alltoall(size, a) for a in arrays}) == 1
+    lists = [data.draw(st.lists(item, min_size=size, max_size=size)) for _ in range(size)]
+    assert len({alltoall(size, seq) for seq in lists}) == 1
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zmqmesh.collectives.signature import payload_sig, signature
+from zmqmesh.collectives.signature import alltoall_sig, item_bytes, payload_sig, signature
 
 DTYPES = ["int8", "<i4", ">i4", "float64", "complex64", "bool"]
 shapes = st.lists(st.integers(0, 4), max_size=3).map(tuple)
@@ -65,3 +65,51 @@ def test_signature_is_the_same_in_another_process() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert int(out.stdout) == signature(*parts)
+
+
+# -- alltoall: what every rank knows about the items --------------------------
+
+items = st.one_of(
+    st.integers(),
+    st.binary(max_size=4),
+    st.builds(np.zeros, st.integers(0, 5), st.sampled_from(DTYPES)),
+)
+
+
+@given(st.integers(1, 9), st.lists(items, max_size=9), st.lists(items, max_size=9))
+def test_an_alltoall_of_items_knows_no_size_whatever_they_are(
+    size: int, mine: list[Any], theirs: list[Any]
+) -> None:
+    """Lists (or tuples) of items sign alike, whatever each rank's items
+    are: a size chosen by would differ between ranks."""
+    for seq in (mine, theirs, tuple(mine)):
+        assert alltoall_sig(seq) == ("value",)
+        assert item_bytes(alltoall_sig(seq), size) == 0
+
+
+@given(st.integers(1, 9), st.sampled_from(DTYPES), shapes, st.booleans())
+def test_an_alltoall_of_one_array_knows_its_row_size(
+    size: int, dtype: str, rest: tuple[int, ...], fortran: bool
+) -> None:
+    arr = np.zeros((size, *rest), dtype, order="F" if fortran else "C")
+    sig = alltoall_sig(arr)
+    assert sig == payload_sig(arr)
+    assert item_bytes(sig, size) == arr.nbytes // size == arr[0].nbytes
+    # every rank with the same signature (and so the same plan) has rows of that size
+    other = np.ones((size, *rest), dtype)
+    assert alltoall_sig(other) == sig
+    assert item_bytes(alltoall_sig(other), size) == other[0].nbytes
+
+
+@pytest.mark.parametrize(
+    "arr",
+    [
+        np.zeros((3, 4)),  # 3 rows on 4 ranks: not one item per rank
+        np.zeros(()),
+        np.array([object(), object(), object(), object()]),
+        np.zeros((4, 2), dtype="U3"),
+    ],
+    ids=["rows", "0-d", "object", "str"],
+)
+def test_arrays_that_are_not_one_row_per_rank_know_no_size(arr: np.ndarray) -> None:
+    assert item_bytes(alltoall_sig(arr), 4) == 0

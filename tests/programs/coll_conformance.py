@@ -3,7 +3,8 @@
 Every rank prints `ok <check>` per passed check; a failed check ends the
 rank non-zero. Covers the paths the in-process tests cannot: ipc sockets,
 zero-copy frames above the copy threshold, forced algorithms from the
-environment (ZMQMESH_ALLREDUCE / ZMQMESH_BCAST set by the test).
+environment (ZMQMESH_ALLREDUCE / ZMQMESH_BCAST / ZMQMESH_ALLTOALL set by
+the test).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ CHECKS = ["reductions", "big_arrays", "objects", "communicators", "mismatch"]
         (1, ()),
         (2, ()),
         (3, ("-x", "ZMQMESH_ALLREDUCE=ring", "-x", "ZMQMESH_BCAST=scatter_allgather")),
-        (4, ("-x", "ZMQMESH_ALLREDUCE=rabenseifner")),
+        (4, ("-x", "ZMQMESH_ALLREDUCE=rabenseifner", "-x", "ZMQMESH_ALLTOALL=bruck")),
         (5, ()),
         (7, ("-x", "ZMQMESH_ALLREDUCE=recursive_doubling", "-x", "ZMQMESH_BCAST=binomial")),
     ],

@@ -6,9 +6,11 @@ communicator, and its configuration (:class:`CollConfig`) is passed in.
 Every rank must pick the same algorithm for the same call, so a choice may
 depend only on what every rank knows alike: the communicator's kind and
 size, the op, and the array's size where every rank holds an array of the
-same shape (allreduce; bcast, whose root announces its choice first). For
-allgather and alltoall each rank's items may differ in size, so the choice
-depends on the communicator size alone.
+same shape (allreduce; bcast, whose root announces its choice first;
+alltoall of arrays whose items have one shape and dtype on every rank, as
+the call's signature makes sure). For allgather, and alltoall of other
+items, each rank's items may differ in size, so the choice depends on the
+communicator size alone.
 
 Communicator kinds. ``general`` (the world, and what ``split``/``dup``
 make) and a ``full`` topology (it has every edge) run the algorithms
@@ -100,8 +102,8 @@ ALLREDUCE_LARGE = 4 * 1024 * 1024
 # ring allgather.
 BCAST_LARGE = 512 * 1024
 BCAST_SA_MIN_SIZE = 8
-# Bruck's alltoall sends items up to log2(p) hops: worth it only when
-# rounds dominate, which at our per-message cost means many ranks.
+# Alltoall of items whose size the ranks do not know alike: Bruck from
+# this many ranks (see _alltoall).
 ALLTOALL_BRUCK_MIN_SIZE = 9
 
 # Fitted by ``python -m bench scale`` (see the module docstring).
@@ -214,8 +216,9 @@ def plan(
     and ``size`` ranks.
 
     ``nbytes`` and ``segmentable`` describe an array payload that every rank
-    knows alike (same shape everywhere; for bcast, the root's); ``commute``
-    is the op's. A forced algorithm that cannot run the call (ring or
+    knows alike (same shape everywhere; for bcast, the root's; for
+    alltoall, one item, every item of every rank having that shape);
+    ``commute`` is the op's. A forced algorithm that cannot run the call (ring or
     Rabenseifner allreduce of a non-array or with a non-commutative op,
     scatter-allgather bcast of a non-array) gives way to the default.
     Raises ``ValueError`` for an unknown collective or kind.
@@ -270,7 +273,15 @@ def _alltoall(
     size: int, nbytes: int, segmentable: bool, commute: bool, forced: Mapping[str, str]
 ) -> str:
     want = forced.get("alltoall")
-    return want or ("bruck" if size >= ALLTOALL_BRUCK_MIN_SIZE else "pairwise")
+    if want is not None:
+        return want
+    if segmentable:  # items of nbytes each, on every rank: priced
+        return _cheapest("alltoall", ("pairwise", "bruck"), size, nbytes)
+    # Unknown sizes. Bruck forwards an item up to log2(p) times, pairwise
+    # sends p - 1 messages: for large items Bruck is at worst about
+    # log2(p) / 2 times slower, for small ones pairwise (p - 1) / log2(p)
+    # times; the second grows much faster with p.
+    return "bruck" if size >= ALLTOALL_BRUCK_MIN_SIZE else "pairwise"
 
 
 def _ring_allreduce(

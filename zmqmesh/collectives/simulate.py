@@ -9,13 +9,16 @@ Two views of the same algorithms, which the tests hold equal:
 - :func:`predict` gives the same time, message count and bytes in closed
   form (round by round), so that p = 100,000 costs microseconds.
 
-The cost model (alpha-beta-gamma, Hockney with a reduction term): a message
-of ``n`` bytes occupies its sender for ``alpha + beta*n`` and arrives at the
-sender's start time plus ``alpha + beta*n``; a receive completes at
-``max(receiver's clock, arrival)``; ``sendrecv`` starts its send at once
-and completes at ``max(send done, arrival)``; reducing ``n`` bytes costs
-``gamma*n`` on the rank that does it. The time of a collective is the latest
-rank's clock at its end, every rank starting at 0.
+The cost model (alpha-beta-gamma, Hockney with a reduction term, plus the
+software of a collective): a message of ``n`` bytes occupies its sender for
+``alpha + step + beta*n`` and arrives at the sender's start time plus as
+much; a receive completes at ``max(receiver's clock, arrival)``;
+``sendrecv`` starts its send at once and completes at ``max(send done,
+arrival)``; reducing ``n`` bytes costs ``gamma*n`` on the rank that does
+it. The time of a collective is the latest rank's clock at its end, every
+rank starting at 0, plus ``call``. With more ranks than ``cores`` every
+cost stretches alike (:meth:`Model.stretch`), so sharing cores slows every
+algorithm by the same factor and never changes which one is cheapest.
 
 ``nbytes`` is, per collective: the array every rank contributes (allreduce),
 the root's array (bcast, root 0), each rank's object (allgather), the item
@@ -62,15 +65,53 @@ _DTYPES = {1: np.uint8, 2: np.uint16, 4: np.float32, 8: np.float64}
 
 @dataclass(frozen=True)
 class Model:
-    """Seconds per message (``alpha``), per byte moved (``beta``) and per
-    byte reduced (``gamma``)."""
+    """What collectives cost on one machine, in seconds.
+
+    ``alpha`` per message and ``beta`` per byte moved are a bare ping-pong's;
+    ``gamma`` is per byte reduced. ``step`` is what a collective adds to
+    each of its messages over a bare send and receive (the algorithm's own
+    code, the call's matching and checks): per message, like alpha, but
+    software, so it is measured on collectives rather than on a ping-pong.
+    ``call`` is per call, whatever its messages (entering and leaving it).
+
+    ``cores``: how many cores the ranks share, 0 for a core per rank. With
+    ``p > cores`` ranks every cost is :meth:`stretch`-ed by
+    ``1 + share * (p / cores - 1)``: busy ranks take turns on the cores
+    (``share`` 1 is even time slicing; less, when waiting ranks leave their
+    core to others; more, when switching between ranks costs too).
+    """
 
     alpha: float
     beta: float
     gamma: float = 0.0
+    step: float = 0.0
+    call: float = 0.0
+    cores: int = 0
+    share: float = 1.0
 
     def msg(self, n: float) -> float:
-        return self.alpha + self.beta * n
+        """Seconds of one message of ``n`` bytes, sent to received."""
+        return self.alpha + self.step + self.beta * n
+
+    def stretch(self, p: int) -> float:
+        """How much slower every cost is with ``p`` ranks on ``cores`` cores."""
+        if self.cores <= 0 or p <= self.cores:
+            return 1.0
+        return 1.0 + self.share * (p / self.cores - 1.0)
+
+    def at(self, p: int) -> Model:
+        """This model's costs for ``p`` ranks (stretched), as a model with a
+        core per rank."""
+        f = self.stretch(p)
+        if self.cores <= 0:
+            return self
+        return Model(
+            self.alpha * f,
+            self.beta * f,
+            self.gamma * f,
+            self.step * f,
+            self.call * f,
+        )
 
 
 @dataclass(frozen=True)
@@ -246,6 +287,33 @@ def _data(nbytes: int, itemsize: int, rank: int) -> np.ndarray:
     return np.full(count, rank + 1, dtype=_DTYPES[itemsize])
 
 
+# Bytes, as _size counts them, of what a bcast adds to its algorithm on a
+# general communicator: the tag of the root's first message, the shape and
+# dtype that announce a scatter_allgather of a 1-d array, and each message
+# of the agreement that follows (two signatures).
+_TAG = 8
+_META = 16
+_AGREE = 16
+
+
+async def _bcast_call(ch: _Channel, x: np.ndarray | None, algorithm: str) -> Any:
+    """A bcast from rank 0 as a general communicator runs it: the root
+    announces its choice in its first message (``bcast.announced``), and
+    the ranks then agree that they made the same call."""
+    out = await bcast.announced(ch, x, 0, algorithm)
+    await _agree(ch)
+    return out
+
+
+async def _agree(ch: _Channel) -> None:
+    """The message pattern of the runtime's agreement (``CollChannel.agree``):
+    every rank passes two signatures around a dissemination pattern."""
+    dist = 1
+    while dist < ch.size:
+        await ch.sendrecv((ch.rank + dist) % ch.size, (0, 0), (ch.rank - dist) % ch.size)
+        dist *= 2
+
+
 def _coroutine(
     collective: str, algorithm: str, ch: _Channel, op: Any, nbytes: int, itemsize: int
 ) -> Coroutine[Any, Any, Any]:
@@ -254,10 +322,7 @@ def _coroutine(
     if collective == "barrier":
         return barrier.dissemination(ch)
     if collective == "bcast":
-        if algorithm == "binomial":
-            return bcast.binomial(ch, x if r == 0 else None, 0)
-        meta = (x.shape, x.dtype.str)
-        return bcast.scatter_allgather(ch, x if r == 0 else None, meta, 0)
+        return _bcast_call(ch, x if r == 0 else None, algorithm)
     if collective == "allreduce":
         fn: Callable[..., Coroutine[Any, Any, Any]] = getattr(allreduce, algorithm)
         return fn(ch, x, op)
@@ -285,6 +350,7 @@ def simulate(
     _check(collective, algorithm, p)
     if p == 1:  # nothing to send (and the runtime runs no algorithm)
         return Result(0.0, 0, 0, [], [0.0])
+    model = model.at(p)
     world = _World(p, model)
     op = _PricedOp(world)
     coros = [
@@ -294,7 +360,7 @@ def simulate(
     if check:
         _verify(collective, out, p, nbytes, itemsize)
     return Result(
-        time=max(world.clock),
+        time=max(world.clock) + model.call,
         messages=len(world.trace),
         bytes_per_rank=max(world.sent),
         trace=world.trace,
@@ -345,16 +411,33 @@ def predict(
     _check(collective, algorithm, p)
     if p == 1:
         return Cost(0.0, 0, 0)
-    m, L = model, rounds(p)
+    m = model.at(p)
+    cost = _messages(collective, algorithm, p, nbytes, m, itemsize)
+    return Cost(cost.time + m.call, cost.messages, cost.bytes_per_rank)
+
+
+def _messages(
+    collective: str, algorithm: str, p: int, nbytes: int, m: Model, itemsize: int
+) -> Cost:
+    """:func:`predict` for p > 1 and ``m`` already at p, without ``call``."""
+    L = rounds(p)
     if collective == "barrier":
-        return Cost(L * m.alpha, p * L, 0)
+        return Cost(L * m.msg(0), p * L, 0)
     if collective in ("allgather", "alltoall"):
         return _exchange(collective, algorithm, p, nbytes, m)
     n = _array_bytes(nbytes, itemsize)
     if collective == "bcast":
         if algorithm == "binomial":
-            return Cost(L * m.msg(n), p - 1, L * n)
-        return _scatter_allgather(p, n, itemsize, m)
+            cost = Cost(L * m.msg(n + _TAG), p - 1, L * (n + _TAG))
+        else:
+            cost = _scatter_allgather(p, n, itemsize, m)
+        # the agreement: a rank's clock at the end is the latest rank's
+        # before it, plus one message per round (dissemination reaches all)
+        return Cost(
+            cost.time + L * m.msg(_AGREE),
+            cost.messages + p * L,
+            cost.bytes_per_rank + L * _AGREE,
+        )
     pof2 = pof2_below(p)
     rem, lp = p - pof2, pof2.bit_length() - 1
     fold_msgs = 2 * rem
@@ -412,13 +495,18 @@ def _exchange(collective: str, algorithm: str, p: int, n: int, m: Model) -> Cost
 
 
 def _scatter_allgather(p: int, n: int, itemsize: int, m: Model) -> Cost:
+    """Announced by a binomial bcast of the array's shape and dtype, which
+    ends on the root, the last to finish it: every block starts from the
+    root, so the scatter that follows starts ``rounds(p)`` messages late."""
     blk = _blocks(n, itemsize, p)
     cuts = [0]
     for b in blk:
         cuts.append(cuts[-1] + b)
     # binomial scatter: a rank's clock when it has received its subtree's
-    # blocks, and when it is done sending (relative ranks, root 0)
-    got = [0.0] * p
+    # blocks, and when it is done sending (relative ranks, root 0); the
+    # announcement went down the same tree
+    start = rounds(p) * m.msg(_TAG + _META)
+    got = [start] * p
     done = 0.0
     scatter_sent = [0] * p
     for v in range(p):
@@ -430,11 +518,11 @@ def _scatter_allgather(p: int, n: int, itemsize: int, m: Model) -> Cost:
                 c = cuts[min(v + 2 * mask, p)] - cuts[v + mask]
                 t += m.msg(c)
                 got[v + mask] = t
-                scatter_sent[v] += c
+                scatter_sent[v] += c + _TAG + _META
             mask >>= 1
         done = max(done, t)
     b = max(blk)
     t = done + (p - 1) * m.msg(b)
     # ring: relative rank v sends every block but v + 1
     sent = max(scatter_sent[v] + n - blk[(v + 1) % p] for v in range(p))
-    return Cost(t, (p - 1) + p * (p - 1), sent)
+    return Cost(t, 2 * (p - 1) + p * (p - 1), sent)
