@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zmqmesh.scheduler.policy import Backoff, choose_victim, may_spin, steal_count
+from zmqmesh.scheduler.policy import Backoff, choose_victim, may_spin, result_now, steal_count
 from zmqmesh.scheduler.table import TaskTable
 
 
@@ -53,6 +53,13 @@ def test_backoff_doubles_to_its_limit_and_resets() -> None:
     assert b.refused() == 0.001
     with pytest.raises(ValueError, match="first"):
         Backoff(0.0, 1.0)
+
+
+def test_results_wait_for_the_tick_only_behind_queued_work() -> None:
+    assert not result_now(queued=3, local=False, ticking=True)  # the tick takes it
+    assert result_now(queued=0, local=False, ticking=True)  # going idle: now
+    assert result_now(queued=3, local=True, ticking=True)  # awaited on this loop
+    assert result_now(queued=3, local=False, ticking=False)  # no tick due
 
 
 def test_table_follows_moves_and_reruns_lost_tasks() -> None:

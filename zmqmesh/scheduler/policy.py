@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-__all__ = ["Backoff", "choose_victim", "may_spin", "steal_count"]
+__all__ = ["Backoff", "choose_victim", "may_spin", "result_now", "steal_count"]
 
 
 def steal_count(queued: int, running: bool) -> int:
@@ -58,3 +58,12 @@ def may_spin(in_flight: int, cores: int) -> bool:
     results rather than sleep: only while it and one busy worker per task
     fit on the ``cores``, so its polling takes no core a task needs."""
     return 0 < in_flight < cores
+
+
+def result_now(queued: int, local: bool, ticking: bool) -> bool:
+    """Whether a result the runner thread just made wakes the event loop to
+    leave at once, rather than at the loop's next collection tick (at most
+    ``worker.RESULT_EVERY`` later): at once when the worker has nothing
+    queued (it goes idle: nobody is kept waiting), when the result's origin
+    is this rank (a task on this loop awaits it), or when no tick is due."""
+    return queued == 0 or local or not ticking
