@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zmqmesh.scheduler.policy import Backoff, choose_victim, may_spin, result_now, steal_count
+from zmqmesh.scheduler.policy import (
+    Backoff,
+    Sweep,
+    choose_victim,
+    may_spin,
+    result_now,
+    steal_count,
+)
 from zmqmesh.scheduler.table import TaskTable
 
 
@@ -53,6 +60,52 @@ def test_backoff_doubles_to_its_limit_and_resets() -> None:
     assert b.refused() == 0.001
     with pytest.raises(ValueError, match="first"):
         Backoff(0.0, 1.0)
+
+
+def _ask(sweep: Sweep, workers: list[int], got: int) -> tuple[int, float]:
+    v = sweep.victim(workers)
+    assert v is not None
+    return v, sweep.answered(v, got, workers)
+
+
+def test_a_sweep_asks_each_peer_once_then_backs_off() -> None:
+    sweep = Sweep(random.Random(3), 0, Backoff(0.001, 0.004))
+    workers = [0, 1, 2, 3]
+    for expect in (0.001, 0.002, 0.004):
+        asked = [_ask(sweep, workers, 0) for _ in range(3)]
+        assert sorted(v for v, _ in asked) == [1, 2, 3]
+        assert [wait for _, wait in asked] == [0.0, 0.0, expect]  # the sweep's end waits
+    assert _ask(sweep, workers, 2)[1] == 0.0  # loot: a new sweep, the back-off reset
+    assert sweep.refused == set()
+    assert [_ask(sweep, workers, 0)[1] for _ in range(3)] == [0.0, 0.0, 0.001]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 6), st.integers(0, 3)), max_size=60),
+    st.integers(0, 2**32),
+)
+def test_a_sweep_never_asks_itself_nor_a_refuser_twice(
+    events: list[tuple[int, int]], seed: int
+) -> None:
+    """Whatever the answers and however the workers change, a thief asks a
+    live peer, never itself, and no peer twice within one sweep."""
+    sweep = Sweep(random.Random(seed), 0)
+    workers = [0, 1, 2, 3, 4]
+    in_sweep: set[int] = set()
+    for drop, got in events:
+        if drop and drop in workers and len(workers) > 2:
+            workers.remove(drop)  # a worker was lost
+            in_sweep.clear()  # the sweep may start afresh
+        v = sweep.victim(workers)
+        assert v in workers
+        assert v != 0
+        assert v not in in_sweep
+        wait = sweep.answered(v or 0, got, workers)
+        in_sweep.add(v or 0)
+        if got or wait:
+            assert sweep.refused == set()
+            in_sweep.clear()
+    assert Sweep(random.Random(seed), 0).victim([0]) is None
 
 
 def test_results_wait_for_the_tick_only_behind_queued_work() -> None:

@@ -2,9 +2,11 @@
 
 Follows the randomized work stealing of Blumofe and Leiserson ("Scheduling
 multithreaded computations by work stealing", JACM 1999): an idle worker
-picks a victim uniformly at random and takes half of its queued tail (the
-oldest, in fork-join the largest, pieces of work); a refused thief backs off
-exponentially so idle workers do not flood busy ones with requests.
+picks a victim at random and takes half of its queued tail (the oldest, in
+fork-join the largest, pieces of work). A refused thief asks the peers that
+have not refused it yet (a :class:`Sweep`), and backs off exponentially
+only once all of them have, so idle workers do not flood busy ones with
+requests.
 """
 
 from __future__ import annotations
@@ -12,7 +14,14 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-__all__ = ["Backoff", "choose_victim", "may_spin", "result_now", "steal_count"]
+__all__ = [
+    "Backoff",
+    "Sweep",
+    "choose_victim",
+    "may_spin",
+    "result_now",
+    "steal_count",
+]
 
 
 def steal_count(queued: int, running: bool) -> int:
@@ -51,6 +60,46 @@ class Backoff:
 
     def succeeded(self) -> None:
         self.delay = self.first
+
+
+class Sweep:
+    """Whom an idle worker asks for work next, and how long it waits first.
+
+    It asks the other workers in random order, each at most once per sweep:
+    one that refused had nothing queued, and asking it again at once (as
+    picking uniformly does) costs a round trip while the loaded worker
+    waits to be found: with 4 workers after the others ran dry, two picks
+    in three. A sweep in which every other worker refused ends in the
+    back-off wait; a successful steal starts a new sweep and resets it."""
+
+    __slots__ = ("backoff", "me", "refused", "rng")
+
+    def __init__(self, rng: random.Random, me: int, backoff: Backoff | None = None) -> None:
+        self.rng = rng
+        self.me = me
+        self.backoff = backoff or Backoff()
+        self.refused: set[int] = set()
+
+    def victim(self, workers: Sequence[int]) -> int | None:
+        """The next worker to ask, or None if there is no other."""
+        fresh = [w for w in workers if w not in self.refused]
+        got = choose_victim(self.rng, self.me, fresh)
+        if got is None:  # every one left refused (the workers changed): afresh
+            self.refused.clear()
+            got = choose_victim(self.rng, self.me, workers)
+        return got
+
+    def answered(self, victim: int, got: int, workers: Sequence[int]) -> float:
+        """``victim`` gave ``got`` tasks: seconds to wait before asking again."""
+        if got:
+            self.refused.clear()
+            self.backoff.succeeded()
+            return 0.0
+        self.refused.add(victim)
+        if any(w != self.me and w not in self.refused for w in workers):
+            return 0.0
+        self.refused.clear()
+        return self.backoff.refused()
 
 
 def may_spin(in_flight: int, cores: int) -> bool:

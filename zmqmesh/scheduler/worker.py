@@ -12,8 +12,9 @@ hands the GIL over every switch interval, which a worker lowers from 5 ms to
 ``SWITCH_INTERVAL`` while it serves. Coroutine tasks are handed to the
 event loop and awaited there; a coroutine task that submits nested tasks
 and awaits them lets the runner get on with them meanwhile. An idle worker
-(empty deque, nothing running) asks a random live peer for half of its work
-and backs off exponentially while refused (see ``policy``).
+(empty deque, nothing running) asks a random live peer for half of its
+work; refused, it asks one that has not refused it yet, and backs off
+exponentially only once all have (``policy.Sweep``).
 
 Results leave the runner thread through ``done``. Waking the loop thread
 for each one costs the runner the GIL (the loop takes it within a switch
@@ -40,7 +41,7 @@ import time
 from collections import deque
 from typing import Any, Protocol
 
-from zmqmesh.scheduler.policy import Backoff, choose_victim, result_now, steal_count
+from zmqmesh.scheduler.policy import Sweep, result_now, steal_count
 from zmqmesh.scheduler.tasks import remote_error, resolve
 
 __all__ = ["Worker"]
@@ -287,12 +288,12 @@ class Worker:
 
     # -- stealing (loop thread) ---------------------------------------------------
     async def _steal_loop(self) -> None:
-        backoff = Backoff()
+        sweep = Sweep(self._rng, self.node.rank)
         while not self.closing:
             await self.idle.wait()
             if self.closing:
                 return
-            victim = choose_victim(self._rng, self.node.rank, sorted(self.node.live))
+            victim = sweep.victim(sorted(self.node.live))
             if victim is None:
                 self.idle.clear()
                 continue
@@ -301,10 +302,9 @@ class Worker:
             self.node.ask_steal(victim)
             got = await self._steal
             self._steal = None
-            if got:
-                backoff.succeeded()
-            else:
-                await asyncio.sleep(backoff.refused())
+            wait = sweep.answered(victim, got, sorted(self.node.live))
+            if wait:
+                await asyncio.sleep(wait)
 
     def loot(self, source: int, specs: list[list[Any]]) -> None:
         """A victim answered."""
