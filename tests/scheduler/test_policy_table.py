@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from zmqmesh.scheduler.policy import (
     Backoff,
     Sweep,
+    batch_due,
     choose_victim,
     may_spin,
     result_now,
@@ -113,6 +114,19 @@ def test_results_wait_for_the_tick_only_behind_queued_work() -> None:
     assert result_now(queued=0, local=False, ticking=True)  # going idle: now
     assert result_now(queued=3, local=True, ticking=True)  # awaited on this loop
     assert result_now(queued=3, local=False, ticking=False)  # no tick due
+
+
+def test_task_batches_grow_through_a_turn() -> None:
+    sizes, sent, box = [], 0, 0
+    for _ in range(3000):
+        box += 1
+        if batch_due(box, sent, 512):
+            sizes.append(box)
+            sent += box
+            box = 0
+    assert sizes[:11] == [1, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+    assert set(sizes[11:]) == {512}
+    assert batch_due(1, 0, 512)  # the first task of a turn leaves at once
 
 
 def test_table_follows_moves_and_reruns_lost_tasks() -> None:

@@ -36,7 +36,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from zmqmesh.errors import RankFailedError
-from zmqmesh.scheduler.policy import may_spin
+from zmqmesh.scheduler.policy import batch_due, may_spin
 from zmqmesh.scheduler.table import TaskTable
 from zmqmesh.scheduler.tasks import as_remote_error, fn_ref
 from zmqmesh.scheduler.worker import Worker
@@ -75,6 +75,7 @@ class Node:
         self._seq = 0
         self._rr = 0
         self._outbox: defaultdict[tuple[int, int], list[Any]] = defaultdict(list)
+        self._sent_turn: defaultdict[int, int] = defaultdict(int)  # tasks per worker
         self._flush_soon = False
         self._sent_counts: list[Any] = [0, 0, 0]
         self._counts_due = 0.0
@@ -156,23 +157,35 @@ class Node:
 
     # -- sending -----------------------------------------------------------------
     def _queue(self, dest: int, tag: int, item: Any) -> None:
-        if not self._flush_soon and tag != MOVED:
-            # The first message of an event-loop turn leaves at once (a lone
-            # task's round trip does not wait a turn); the rest of the turn's
+        if tag in (TASKS, LONE):
+            # Tasks leave in batches growing through the turn
+            # (``policy.batch_due``): the first at once, so no worker idles
+            # while the submitter is still submitting.
+            box = self._outbox[dest, tag]
+            box.append(item)
+            sent = self._sent_turn[dest]
+            if batch_due(len(box), sent, _BATCH):
+                self._outbox[dest, tag] = []
+                self._sent_turn[dest] = sent + len(box)
+                self._post(dest, tag, box)
+        elif not self._flush_soon and tag != MOVED:
+            # The first other message of an event-loop turn leaves at once
+            # (a result does not wait a turn); the rest of the turn's
             # messages are batched behind it.
-            self._flush_soon = True
-            self.loop.call_soon(self._flush)
             self._post(dest, tag, [item])
-            return
-        self._outbox[dest, tag].append(item)
+        else:
+            self._outbox[dest, tag].append(item)
         if not self._flush_soon:
             self._flush_soon = True
             self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_soon = False
+        self._sent_turn.clear()
         outbox, self._outbox = self._outbox, defaultdict(list)
         for (dest, tag), items in outbox.items():
+            if not items:
+                continue
             if tag == MOVED:
                 for tids, thief in items:
                     self._post(dest, MOVED, [tids, thief])

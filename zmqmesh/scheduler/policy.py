@@ -17,6 +17,7 @@ from collections.abc import Sequence
 __all__ = [
     "Backoff",
     "Sweep",
+    "batch_due",
     "choose_victim",
     "may_spin",
     "result_now",
@@ -116,3 +117,12 @@ def result_now(queued: int, local: bool, ticking: bool) -> bool:
     queued (it goes idle: nobody is kept waiting), when the result's origin
     is this rank (a task on this loop awaits it), or when no tick is due."""
     return queued == 0 or local or not ticking
+
+
+def batch_due(queued: int, sent: int, limit: int) -> bool:
+    """Whether ``queued`` tasks for one worker leave now, in a loop turn
+    that has already sent it ``sent``: in batches of 1, 1, 2, 4, ... up to
+    ``limit``, so an idle worker gets its first task at once rather than
+    when the submitter's turn ends (400 submits: 20-40 ms later on a busy
+    host), while most tasks still travel in large batches."""
+    return queued >= min(max(1, sent), limit)
