@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -15,6 +16,7 @@ from zmqmesh.scheduler.policy import (
     choose_victim,
     may_spin,
     result_now,
+    steal_ahead,
     steal_count,
 )
 from zmqmesh.scheduler.table import TaskTable
@@ -38,6 +40,31 @@ def test_steal_examples() -> None:
     assert steal_count(10, True) == 5
     with pytest.raises(ValueError, match="queued"):
         steal_count(-1, False)
+
+
+@given(st.integers(0, 10_000), st.booleans(), st.booleans())
+def test_a_busy_thief_gets_its_fair_half(queued: int, running: bool, busy: bool) -> None:
+    """The thief never ends with more than the victim keeps, and one task
+    more would have made it so."""
+    n = steal_count(queued, running, busy)
+    assert 0 <= n <= queued
+    thief, victim = int(busy) + n, queued + int(running) - n
+    assert thief <= victim
+    assert n == queued or thief + 1 > victim - 1
+
+
+def test_busy_thief_examples() -> None:
+    assert steal_count(1, True, thief_busy=True) == 0  # no ping-pong of a last task
+    assert steal_count(2, True, thief_busy=True) == 1
+    assert steal_count(10, True, thief_busy=True) == 5
+    assert steal_count(1, False, thief_busy=True) == 0
+
+
+def test_workers_steal_ahead_unless_tasks_have_been_quick() -> None:
+    assert steal_ahead(0, 0.0)  # nothing known yet
+    assert steal_ahead(2, 1e-6)
+    assert not steal_ahead(3, 1e-5)  # quick: a lone no-op's round trip stays lean
+    assert steal_ahead(3, 0.005)
 
 
 @given(st.integers(0, 20), st.lists(st.integers(0, 20), max_size=20), st.integers(0, 2**32))
@@ -79,6 +106,20 @@ def test_a_sweep_asks_each_peer_once_then_backs_off() -> None:
     assert _ask(sweep, workers, 2)[1] == 0.0  # loot: a new sweep, the back-off reset
     assert sweep.refused == set()
     assert [_ask(sweep, workers, 0)[1] for _ in range(3)] == [0.0, 0.0, 0.001]
+
+
+def test_a_busy_thief_refused_by_all_waits_to_be_idle() -> None:
+    sweep = Sweep(random.Random(5), 2, Backoff(0.001, 0.004))
+    workers = [1, 2, 3]
+    waits = []
+    for _ in range(2):
+        v = sweep.victim(workers)
+        assert v is not None
+        waits.append(sweep.answered(v, 0, workers, busy=True))
+    assert waits == [0.0, math.inf]
+    assert sweep.refused == set()
+    assert _ask(sweep, workers, 0)[1] == 0.0
+    assert _ask(sweep, workers, 0)[1] == 0.001  # the busy sweep did not grow the back-off
 
 
 @given(

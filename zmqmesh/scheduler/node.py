@@ -16,7 +16,7 @@ once per event-loop turn:
     TASKS  origin -> worker   [spec, ...]; spec = [tid, fn, args, kwargs]
     LONE   origin -> worker   the same, for a task alone in flight: the
                               worker polls for the next one when done
-    STEAL  thief -> victim    None
+    STEAL  thief -> victim    1 while the thief still runs a task, else 0
     LOOT   victim -> thief    [spec, ...] (empty: refused)
     RESULT worker -> origin   [[tid, ok, value or error], ...]
     MOVED  victim -> origin   [[tid, ...], thief]
@@ -243,8 +243,8 @@ class Node:
         else:
             log.error("executor on rank %d: could not send to %d: %s", self.rank, dest, exc)
 
-    def ask_steal(self, victim: int) -> None:
-        self._post(victim, STEAL, None)
+    def ask_steal(self, victim: int, busy: bool) -> None:
+        self._post(victim, STEAL, int(busy))
 
     def results_ready(self, items: list[list[Any]]) -> None:
         for item in items:
@@ -262,7 +262,7 @@ class Node:
         if tag in (TASKS, LONE) and worker is not None:
             worker.push_tail(obj, poll_after=tag == LONE)
         elif tag == STEAL and worker is not None:
-            loot = worker.give() if not worker.closing else []
+            loot = worker.give(obj == 1) if not worker.closing else []
             self._post(source, LOOT, loot)
             moved: defaultdict[int, list[int]] = defaultdict(list)
             for spec in loot:

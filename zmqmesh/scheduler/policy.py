@@ -3,14 +3,16 @@
 Follows the randomized work stealing of Blumofe and Leiserson ("Scheduling
 multithreaded computations by work stealing", JACM 1999): an idle worker
 picks a victim at random and takes half of its queued tail (the oldest, in
-fork-join the largest, pieces of work). A refused thief asks the peers that
-have not refused it yet (a :class:`Sweep`), and backs off exponentially
-only once all of them have, so idle workers do not flood busy ones with
-requests.
+fork-join the largest, pieces of work). A worker asks already while it runs
+its last task (``steal_ahead``), so a steal's round trip does not leave it
+idle. A refused thief asks the peers that have not refused it yet (a
+:class:`Sweep`), and backs off exponentially only once all of them have, so
+idle workers do not flood busy ones with requests.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 
@@ -21,17 +23,34 @@ __all__ = [
     "choose_victim",
     "may_spin",
     "result_now",
+    "steal_ahead",
     "steal_count",
 ]
 
 
-def steal_count(queued: int, running: bool) -> int:
-    """How many of ``queued`` tasks a victim gives a thief: half of all the
-    work it holds (its running task counts), never the task it would run
-    next when it is idle."""
+def steal_count(queued: int, running: bool, thief_busy: bool = False) -> int:
+    """How many of ``queued`` tasks a victim gives a thief: enough that the
+    thief holds half of the work the two hold (a running task counts, the
+    thief's too when it asks ahead of running dry), never the task an idle
+    victim would run next."""
     if queued < 0:
         raise ValueError(f"queued must be >= 0, got {queued}")
-    return min(queued, (queued + int(running)) // 2)
+    busy = int(thief_busy)
+    return max(0, min(queued, (queued + int(running) + busy) // 2 - busy))
+
+
+# A steal's round trip between two busy workers: about 0.1 ms on idle
+# cores, several ms when the host has more busy threads than cores.
+AHEAD_ABOVE = 0.001
+
+
+def steal_ahead(runs: int, mean: float) -> bool:
+    """Whether a worker whose deque ran dry asks for work while its last
+    task runs, so the steal's round trip hides behind the task: unless
+    tasks of the function have been quick (``runs`` of ``mean`` seconds
+    each, under ``AHEAD_ABOVE``), where the ask would only add messages to
+    a lone task's round trip."""
+    return runs < 3 or mean >= AHEAD_ABOVE
 
 
 def choose_victim(rng: random.Random, me: int, workers: Sequence[int]) -> int | None:
@@ -90,8 +109,10 @@ class Sweep:
             got = choose_victim(self.rng, self.me, workers)
         return got
 
-    def answered(self, victim: int, got: int, workers: Sequence[int]) -> float:
-        """``victim`` gave ``got`` tasks: seconds to wait before asking again."""
+    def answered(self, victim: int, got: int, workers: Sequence[int], busy: bool = False) -> float:
+        """``victim`` gave ``got`` tasks: seconds to wait before asking
+        again; ``math.inf`` for a ``busy`` thief (one asking ahead of
+        running dry) that every peer refused: it asks again once idle."""
         if got:
             self.refused.clear()
             self.backoff.succeeded()
@@ -100,7 +121,7 @@ class Sweep:
         if any(w != self.me and w not in self.refused for w in workers):
             return 0.0
         self.refused.clear()
-        return self.backoff.refused()
+        return math.inf if busy else self.backoff.refused()
 
 
 def may_spin(in_flight: int, cores: int) -> bool:

@@ -11,10 +11,12 @@ to read and send messages while a pure-Python CPU-bound task runs: CPython
 hands the GIL over every switch interval, which a worker lowers from 5 ms to
 ``SWITCH_INTERVAL`` while it serves. Coroutine tasks are handed to the
 event loop and awaited there; a coroutine task that submits nested tasks
-and awaits them lets the runner get on with them meanwhile. An idle worker
-(empty deque, nothing running) asks a random live peer for half of its
-work; refused, it asks one that has not refused it yet, and backs off
-exponentially only once all have (``policy.Sweep``).
+and awaits them lets the runner get on with them meanwhile. A worker whose
+deque ran dry is *hungry*: it asks a random live peer for half of its work,
+already while its last task runs unless the function's tasks have been
+quick (``policy.steal_ahead``); refused, it asks one that has not refused
+it yet, and once all have it backs off exponentially when idle, or waits
+to be idle when still running (``policy.Sweep``).
 
 Results leave the runner thread through ``done``. Waking the loop thread
 for each one costs the runner the GIL (the loop takes it within a switch
@@ -34,6 +36,7 @@ a held result always has a wake-up or a tick due to send it.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import sys
 import threading
@@ -41,7 +44,7 @@ import time
 from collections import deque
 from typing import Any, Protocol
 
-from zmqmesh.scheduler.policy import Sweep, result_now, steal_count
+from zmqmesh.scheduler.policy import Sweep, result_now, steal_ahead, steal_count
 from zmqmesh.scheduler.tasks import remote_error, resolve
 
 __all__ = ["Worker"]
@@ -81,7 +84,7 @@ class Host(Protocol):
 
     def results_ready(self, items: list[list[Any]]) -> None: ...
 
-    def ask_steal(self, victim: int) -> None: ...
+    def ask_steal(self, victim: int, busy: bool) -> None: ...
 
 
 class Worker:
@@ -92,7 +95,7 @@ class Worker:
         self.cond = threading.Condition()
         self.running = False
         self.closing = False
-        self.idle = asyncio.Event()
+        self.hungry = asyncio.Event()  # the deque ran dry: steal
         self.counts = [0, 0, 0]  # run, stolen, given
         self._results: list[list[Any]] = []
         self._results_lock = threading.Lock()
@@ -126,7 +129,7 @@ class Worker:
                 self.running = True
             else:
                 self.cond.notify()
-        self.idle.clear()
+        self.hungry.clear()
         if inline:
             self._run_inline()
 
@@ -152,7 +155,7 @@ class Worker:
                     if self.dq:
                         self.cond.notify()
                     elif not self._coros and len(self.node.live) > 1:
-                        self.idle.set()  # someone to steal from
+                        self.hungry.set()  # someone to steal from
                     break
                 spec = self.dq.popleft()
             self._execute(spec)
@@ -166,12 +169,12 @@ class Worker:
         with self.cond:
             self.dq.appendleft(spec)
             self.cond.notify()
-        self.idle.clear()
+        self.hungry.clear()
 
-    def give(self) -> list[list[Any]]:
+    def give(self, thief_busy: bool = False) -> list[list[Any]]:
         """A thief asks: take half of the work from the tail."""
         with self.cond:
-            n = steal_count(len(self.dq), self.running)
+            n = steal_count(len(self.dq), self.running, thief_busy)
             loot = [self.dq.pop() for _ in range(n)]
         loot.reverse()
         self.counts[2] += len(loot)
@@ -198,7 +201,16 @@ class Worker:
                     return
                 spec = self.dq.popleft()
                 self.running = True
+                ahead = not self.dq and self._ahead(spec[1])
+            if ahead:
+                self.loop.call_soon_threadsafe(self._went_hungry)
             self._execute(spec)
+
+    def _ahead(self, ref: Any) -> bool:
+        """Whether to steal while this task, the deque's last, runs."""
+        seen = self._timing.get(_key(ref))
+        runs, mean = (seen[0], seen[1]) if seen is not None else (0, 0.0)
+        return len(self.node.live) > 1 and steal_ahead(runs, mean)
 
     def _execute(self, spec: list[Any]) -> None:
         """Run one task (a coroutine task is started on the loop)."""
@@ -226,10 +238,15 @@ class Worker:
         seen[2] = max(seen[2], took)
         self.done(item)
 
+    def _went_hungry(self) -> None:
+        with self.cond:
+            if not self.dq and not self.closing:
+                self.hungry.set()
+
     def _went_idle(self) -> None:
         with self.cond:
             if not self.dq and not self.running and len(self.node.live) > 1:
-                self.idle.set()  # someone to steal from
+                self.hungry.set()  # someone to steal from
 
     def _start_coro(self, tid: int, fn: Any, args: Any, kwargs: Any) -> None:
         task = asyncio.ensure_future(self._coro(tid, fn, args, kwargs))
@@ -290,20 +307,25 @@ class Worker:
     async def _steal_loop(self) -> None:
         sweep = Sweep(self._rng, self.node.rank)
         while not self.closing:
-            await self.idle.wait()
+            await self.hungry.wait()
             if self.closing:
                 return
             victim = sweep.victim(sorted(self.node.live))
             if victim is None:
-                self.idle.clear()
+                self.hungry.clear()
                 continue
             self._victim = victim
             self._steal = self.loop.create_future()
-            self.node.ask_steal(victim)
+            busy = self.running
+            self.node.ask_steal(victim, busy)
             got = await self._steal
             self._steal = None
-            wait = sweep.answered(victim, got, sorted(self.node.live))
-            if wait:
+            wait = sweep.answered(victim, got, sorted(self.node.live), busy)
+            if wait == math.inf:
+                with self.cond:  # nobody gives to a busy thief: ask again once idle
+                    if self.running:  # (else _went_idle is due, or loot came)
+                        self.hungry.clear()
+            elif wait:
                 await asyncio.sleep(wait)
 
     def loot(self, source: int, specs: list[list[Any]]) -> None:
@@ -324,7 +346,7 @@ class Worker:
         with self.cond:
             self.dq.clear()
             self.cond.notify_all()
-        self.idle.set()
+        self.hungry.set()
         if self._tick is not None:
             self._tick.cancel()
             self._tick = None
