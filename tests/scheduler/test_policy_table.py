@@ -60,11 +60,12 @@ def test_busy_thief_examples() -> None:
     assert steal_count(1, False, thief_busy=True) == 0
 
 
-def test_workers_steal_ahead_unless_tasks_have_been_quick() -> None:
+def test_workers_steal_ahead_of_tasks_neither_quick_nor_long() -> None:
     assert steal_ahead(0, 0.0)  # nothing known yet
     assert steal_ahead(2, 1e-6)
     assert not steal_ahead(3, 1e-5)  # quick: a lone no-op's round trip stays lean
     assert steal_ahead(3, 0.005)
+    assert not steal_ahead(3, 5.0)  # long: the loot would wait behind it
 
 
 @given(st.integers(0, 20), st.lists(st.integers(0, 20), max_size=20), st.integers(0, 2**32))

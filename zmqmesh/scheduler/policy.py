@@ -39,18 +39,23 @@ def steal_count(queued: int, running: bool, thief_busy: bool = False) -> int:
     return max(0, min(queued, (queued + int(running) + busy) // 2 - busy))
 
 
-# A steal's round trip between two busy workers: about 0.1 ms on idle
-# cores, several ms when the host has more busy threads than cores.
+# A steal's round trip between two busy workers: about 0.1 ms on idle cores;
+# on 4 workers on 2 cores under other load, 2-25 ms (the victim's loop
+# thread must get the GIL and a core). Asking ahead pays for tasks longer
+# than the first; past the second the ask hides little against the task,
+# and the loot would only wait behind it.
 AHEAD_ABOVE = 0.001
+AHEAD_BELOW = 0.1
 
 
 def steal_ahead(runs: int, mean: float) -> bool:
     """Whether a worker whose deque ran dry asks for work while its last
-    task runs, so the steal's round trip hides behind the task: unless
-    tasks of the function have been quick (``runs`` of ``mean`` seconds
-    each, under ``AHEAD_ABOVE``), where the ask would only add messages to
-    a lone task's round trip."""
-    return runs < 3 or mean >= AHEAD_ABOVE
+    task runs, so the steal's round trip hides behind the task: when tasks
+    of the function have taken ``AHEAD_ABOVE`` to ``AHEAD_BELOW`` seconds on
+    average (``mean`` over ``runs``), or are not known yet. Not for quick
+    ones, where the ask would only add messages to a lone task's round trip,
+    nor for long ones, where the loot would wait behind the task."""
+    return runs < 3 or AHEAD_ABOVE <= mean <= AHEAD_BELOW
 
 
 def choose_victim(rng: random.Random, me: int, workers: Sequence[int]) -> int | None:

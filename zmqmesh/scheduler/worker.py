@@ -13,10 +13,10 @@ hands the GIL over every switch interval, which a worker lowers from 5 ms to
 event loop and awaited there; a coroutine task that submits nested tasks
 and awaits them lets the runner get on with them meanwhile. A worker whose
 deque ran dry is *hungry*: it asks a random live peer for half of its work,
-already while its last task runs unless the function's tasks have been
-quick (``policy.steal_ahead``); refused, it asks one that has not refused
-it yet, and once all have it backs off exponentially when idle, or waits
-to be idle when still running (``policy.Sweep``).
+already while its last task runs when the function's tasks have been
+neither quick nor long (``policy.steal_ahead``); refused, it asks one that
+has not refused it yet, and once all have it backs off exponentially when
+idle, or waits to be idle when still running (``policy.Sweep``).
 
 Results leave the runner thread through ``done``. Waking the loop thread
 for each one costs the runner the GIL (the loop takes it within a switch
