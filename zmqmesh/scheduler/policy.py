@@ -88,14 +88,18 @@ class Backoff:
 
 
 class Sweep:
-    """Whom an idle worker asks for work next, and how long it waits first.
+    """Whom a hungry worker asks for work next, and how long it waits first.
 
     It asks the other workers in random order, each at most once per sweep:
-    one that refused had nothing queued, and asking it again at once (as
-    picking uniformly does) costs a round trip while the loaded worker
-    waits to be found: with 4 workers after the others ran dry, two picks
-    in three. A sweep in which every other worker refused ends in the
-    back-off wait; a successful steal starts a new sweep and resets it."""
+    one that refused had nothing queued, and asking it again before the
+    others (as picking uniformly does) costs a round trip while the loaded
+    worker waits to be found: with 4 workers after the others ran dry, two
+    picks in three. Between two asks it waits the back-off, as before, so
+    idle workers poll no more often than one ask per back-off each, however
+    many workers there are. A successful steal, or work dealt to it in a
+    batch (:meth:`reset`), starts a new sweep with the back-off reset. A
+    ``busy`` thief (asking ahead of running dry) that every peer refused
+    asks again once idle."""
 
     __slots__ = ("backoff", "me", "refused", "rng")
 
@@ -116,17 +120,21 @@ class Sweep:
 
     def answered(self, victim: int, got: int, workers: Sequence[int], busy: bool = False) -> float:
         """``victim`` gave ``got`` tasks: seconds to wait before asking
-        again; ``math.inf`` for a ``busy`` thief (one asking ahead of
-        running dry) that every peer refused: it asks again once idle."""
+        again; ``math.inf`` for a ``busy`` thief that every peer refused."""
         if got:
-            self.refused.clear()
-            self.backoff.succeeded()
+            self.reset()
             return 0.0
         self.refused.add(victim)
-        if any(w != self.me and w not in self.refused for w in workers):
-            return 0.0
+        if not any(w != self.me and w not in self.refused for w in workers):
+            self.refused.clear()
+            if busy:
+                return math.inf
+        return self.backoff.refused()
+
+    def reset(self) -> None:
+        """Work came: the next time this worker runs dry starts afresh."""
         self.refused.clear()
-        return math.inf if busy else self.backoff.refused()
+        self.backoff.succeeded()
 
 
 def may_spin(in_flight: int, cores: int) -> bool:

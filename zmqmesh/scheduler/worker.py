@@ -14,9 +14,10 @@ event loop and awaited there; a coroutine task that submits nested tasks
 and awaits them lets the runner get on with them meanwhile. A worker whose
 deque ran dry is *hungry*: it asks a random live peer for half of its work,
 already while its last task runs when the function's tasks have been
-neither quick nor long (``policy.steal_ahead``); refused, it asks one that
-has not refused it yet, and once all have it backs off exponentially when
-idle, or waits to be idle when still running (``policy.Sweep``).
+neither quick nor long (``policy.steal_ahead``); refused, it waits its
+back-off, doubling, and asks one that has not refused it yet; a thief still
+running a task that every peer refused asks again once idle. A steal, or a
+batch of tasks from an origin, resets the back-off (``policy.Sweep``).
 
 Results leave the runner thread through ``done``. Waking the loop thread
 for each one costs the runner the GIL (the loop takes it within a switch
@@ -104,7 +105,7 @@ class Worker:
         self._tick: asyncio.TimerHandle | None = None
         self._steal: asyncio.Future[int] | None = None
         self._victim = -1
-        self._rng = random.Random(node.rank * 7919 + 17)
+        self._sweep = Sweep(random.Random(node.rank * 7919 + 17), node.rank)
         self._coros: set[asyncio.Task[None]] = set()
         self._timing: dict[Any, list[Any]] = {}  # function -> [runs, mean s, max s]
         self._poll_after = False
@@ -122,6 +123,8 @@ class Worker:
         nothing else in flight, so once idle this worker polls for the next
         task before it sleeps."""
         self._poll_after = poll_after
+        if not poll_after:  # a batch: peers likely have work when this runs dry
+            self._sweep.reset()
         with self.cond:
             self.dq.extend(specs)
             inline = not self.running and self._fast(self.dq[0][1])
@@ -305,7 +308,7 @@ class Worker:
 
     # -- stealing (loop thread) ---------------------------------------------------
     async def _steal_loop(self) -> None:
-        sweep = Sweep(self._rng, self.node.rank)
+        sweep = self._sweep
         while not self.closing:
             await self.hungry.wait()
             if self.closing:
