@@ -10,8 +10,9 @@ ones): the origin keeps each task's future and its entry in a
 it. A victim that gives tasks to a thief tells their origins, so an origin
 always knows where each of its tasks is; when a worker is lost the origin
 runs its tasks there again elsewhere. Messages are point-to-point over the
-communicator's ROUTER/DEALER connections, batched per destination and sent
-once per event-loop turn:
+communicator's ROUTER/DEALER connections, batched per destination: tasks
+in batches growing through an event-loop turn (``policy.batch_due``), the
+rest sent once per turn:
 
     TASKS  origin -> worker   [spec, ...]; spec = [tid, fn, args, kwargs]
     LONE   origin -> worker   the same, for a task alone in flight: the
