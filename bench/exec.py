@@ -3,14 +3,15 @@ Ray and ``concurrent.futures.ProcessPoolExecutor``, each on the same number
 of worker processes (``--workers``, default 2).
 
 Measures no-op task throughput (submitted one by one, and by map),
-single-task round trips, efficiency under a skewed load of busy-wait tasks,
-tasks that each receive a 16 MiB array, the start-up time to the first
-result, and the workers' memory. Every job (one peer, one round) runs in a
-process of its own, and the jobs are interleaved round by round (the order
-rotating each round), so machine noise hits all of them alike. A cell is
-the median over rounds. A peer that is not installed is skipped and the
-report says so. Writes ``exec.md`` and ``exec.json`` (and ``exec.png`` when
-matplotlib is installed) to ``--out``.
+single-task round trips, efficiency under a skewed load of busy-wait tasks
+(beside the same load split in advance over as many plain processes, the
+yardstick when workers outnumber cores), tasks that each receive a 16 MiB
+array, the start-up time to the first result, and the workers' memory.
+Every job (one peer, one round) runs in a process of its own, and the jobs
+are interleaved round by round (the order rotating each round), so machine
+noise hits all of them alike. A cell is the median over rounds. A peer that
+is not installed is skipped and the report says so. Writes ``exec.md`` and
+``exec.json`` (and ``exec.png`` when matplotlib is installed) to ``--out``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,13 @@ from bench.plots import pyplot, ratio_axis
 HERE = Path(__file__).resolve().parent
 
 PEERS = ("dask", "ray", "ppe")
-LABELS = {"zmqmesh": "zmqmesh", "dask": "Dask", "ray": "Ray", "ppe": "ProcessPool"}
+LABELS = {
+    "zmqmesh": "zmqmesh",
+    "dask": "Dask",
+    "ray": "Ray",
+    "ppe": "ProcessPool",
+    "split": "no scheduler",
+}
 NEEDS = {"dask": ("dask", "distributed"), "ray": ("ray",), "ppe": ()}
 INSTALL = {"dask": "pip install 'dask[distributed]'", "ray": "pip install ray"}
 TASKS, QUICK_TASKS = "10000,100000", "10000"
@@ -124,7 +131,11 @@ def jobs(peers: list[str], workers: int, timeout: float) -> list[tuple[str, Laun
 
         env = {"RAY_USAGE_STATS_ENABLED": "0"} if peer == "ray" else {}
         out.append((peer, Launch(LABELS[peer], [], peer_cmd, {}, env=env)))
-    return out
+
+    def split_cmd(opts: list[str]) -> list[str]:
+        return [sys.executable, str(HERE / "exec_peers.py"), "--split", *opts]
+
+    return [*out, ("split", Launch(LABELS["split"], [], split_cmd, {}))]
 
 
 def table_lines(
@@ -272,6 +283,7 @@ def main(argv: list[str]) -> int:
     raw: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in todo}
     meta: dict[str, Any] = {}
     over_budget: dict[str, dict[str, float]] = {}
+    split: list[float] = []
     failures: list[str] = []
     commit, source_before = _zmqmesh_source()
     snapshot = snapshot_zmqmesh("exec")
@@ -290,6 +302,9 @@ def main(argv: list[str]) -> int:
                 meta.setdefault(name, got["meta"])
                 res = got["results"]
                 raw[name].append(res)
+                if name == "split":  # the skewed load's reference: not a column
+                    split.append(res["efficiency"])
+                    continue
                 for key, val in per_round_values(res).items():
                     per_round[name].setdefault(key, []).append(val)
                 for key, est in res.get("over_budget", {}).items():
@@ -313,7 +328,7 @@ def main(argv: list[str]) -> int:
         if any(dist in NEEDS[x] for x in peers) and (v := _version(dist)):
             versions.append(f"{dist} {v}")
     cmd_line = "python -m bench exec" + "".join(f" {w}" for w in argv)
-    cols = [name for name, _ in todo if med.get(name)]
+    cols = [name for name, _ in todo if med.get(name) and name != "split"]
     row_defs = rows(tasks, skewed, n_arrays, array_bytes)
     lines = [
         f"# exec: task executors, {a.workers} worker process{'es' * (a.workers != 1)} each, "
@@ -358,6 +373,18 @@ def main(argv: list[str]) -> int:
         lines += table_lines(cols, med, over_budget, row_defs, a.cell_budget)
     else:
         lines += ["No job finished: no table.", ""]
+    if split:
+        lines += [
+            f"The skewed load without a scheduler: the same {skewed} costs dealt in advance "
+            f"into {a.workers} parts of equal total time (longest first), each busy-waited by "
+            "a process of its own in its own session (as the launcher starts ranks), with no "
+            f"messages, had efficiency {statistics.median(split):.3f} (median of "
+            f"{len(split)}: {', '.join(f'{x:.3f}' for x in split)}). With more workers than "
+            f"cores ({cores} here) that, not 1, is the yardstick: the busy waits share the "
+            "cores in time slices, and a task whose wait should end while its process waits "
+            "for a core ends only when the process gets one back.",
+            "",
+        ]
     if "ray" in cols:
         lines += [
             "² Ray has no map over tasks; its skewed-load row uses its submit "
@@ -410,7 +437,8 @@ def main(argv: list[str]) -> int:
                 "skipped": skipped,
                 "failures": failures,
                 "over_budget": over_budget,
-                "median": med,
+                "median": {n: m for n, m in med.items() if n != "split"},
+                "split_efficiency": split,
                 "rounds": per_round,
                 "jobs": raw,
             },

@@ -2,6 +2,7 @@
 ``exec_zmqmesh.py`` shares, and the peers' side::
 
     python bench/exec_peers.py --peer dask|ray|ppe --workers W [options]
+    python bench/exec_peers.py --split --workers W --skewed N
 
 Every job, zmqmesh's and each peer's, runs :func:`measure` on W worker
 processes, through an adapter with three calls: ``call(fn, x)`` (submit one
@@ -26,6 +27,9 @@ when it has none). The protocol, in order:
 
 Each result is checked; the job prints one JSON line,
 ``{"meta": {...}, "results": {...}}``, and exits non-zero on a wrong one.
+
+``--split`` runs no library: the reference for the skewed-load row
+(:func:`split_makespan`), its results only ``efficiency`` and ``makespan``.
 The peers' adapters are synchronous; :func:`run_sync` drives the protocol
 coroutine for them without an event loop (none of their calls suspends).
 """
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -75,6 +80,54 @@ def skewed_costs(n: int = 400, seed: int = 7) -> list[float]:
     costs = [float(c) for c in rng.exponential(0.004, n)]
     costs[::40] = [0.06] * len(costs[::40])
     return costs
+
+
+def balanced_parts(costs: list[float], parts: int) -> list[list[float]]:
+    """``costs`` dealt longest first, each to the part with the least total
+    time so far (LPT): parts of nearly equal total time."""
+    out: list[list[float]] = [[] for _ in range(parts)]
+    totals = [0.0] * parts
+    for c in sorted(costs, reverse=True):
+        i = totals.index(min(totals))
+        out[i].append(c)
+        totals[i] += c
+    return out
+
+
+def _spin_part(part: list[float], start: float, done: Any) -> None:
+    os.setsid()  # a session of its own, as the launcher gives each rank
+    while time.perf_counter() < start:
+        pass
+    for c in part:
+        spin(c)
+    done.put(time.perf_counter())
+
+
+def split_makespan(costs: list[float], workers: int) -> float:
+    """The skewed load with no scheduler: ``costs`` dealt in advance into
+    ``workers`` balanced parts, each busy-waited by a process of its own,
+    started together, with no messages; seconds from the start to the last
+    part's end. With more workers than cores this is what the host's time
+    slicing leaves any executor: a task's busy wait that should end while
+    its process waits for a core ends only when the process gets one."""
+    ctx = multiprocessing.get_context("fork")
+    done = ctx.Queue()
+    start = time.perf_counter() + 0.2  # after every process has started
+    procs = [
+        ctx.Process(target=_spin_part, args=(part, start, done))
+        for part in balanced_parts(costs, workers)
+    ]
+    for proc in procs:
+        proc.start()
+    ends = [done.get(timeout=60 + sum(costs)) for _ in procs]
+    for proc in procs:
+        proc.join()
+    return max(ends) - start
+
+
+def efficiency(costs: list[float], workers: int, makespan: float) -> float:
+    """Of a perfect schedule's makespan, ``max(sum / workers, max)``."""
+    return max(sum(costs) / workers, max(costs)) / makespan
 
 
 def arrays(count: int, nbytes: int) -> list[np.ndarray]:
@@ -137,6 +190,9 @@ class Adapter(Protocol):
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--peer", choices=PEERS, help="(exec_peers.py only)")
+    p.add_argument(
+        "--split", action="store_true", help="(exec_peers.py only) the no-scheduler reference"
+    )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--t0", type=float, default=None, help="time.time() when the job began")
     p.add_argument("--tasks", default="10000", help="no-op task counts, comma-separated")
@@ -211,7 +267,7 @@ async def measure(p: Adapter, a: argparse.Namespace, top: int) -> dict[str, Any]
     span = time.perf_counter() - t
     _check("skewed tasks", got, costs)
     out["makespan"] = span
-    out["efficiency"] = max(sum(costs) / a.workers, max(costs)) / span
+    out["efficiency"] = efficiency(costs, a.workers, span)
 
     arrs = arrays(a.arrays, a.array_bytes)
     want = [float(x.sum()) for x in arrs]
@@ -344,8 +400,14 @@ class Ppe:
 
 def main() -> None:
     a = parse_args(sys.argv[1:])
+    if a.split:
+        costs = skewed_costs(a.skewed)
+        span = split_makespan(costs, a.workers)
+        res = {"makespan": span, "efficiency": efficiency(costs, a.workers, span)}
+        emit({"peer": "split", "workers": a.workers}, res)
+        return
     if a.peer is None:
-        raise SystemExit("--peer is required")
+        raise SystemExit("--peer or --split is required")
     p = {"dask": Dask, "ray": Ray, "ppe": Ppe}[a.peer](a.workers)
     results = run_sync(measure(p, a, os.getpid()))
     meta = {"peer": a.peer, "workers": a.workers, **p.versions}

@@ -37,6 +37,16 @@ def test_executor(n: int) -> None:
     assert eff > 0.3, res.stdout
 
 
+@pytest.mark.timeout(60)
+def test_results_leave_while_the_worker_has_queued_tasks(tmp_path) -> None:
+    """Results of a busy worker wait for its collection tick, never for
+    its deque to run dry: the program's next task waits for one."""
+    res = launch(2, PROGRAMS / "executor_results.py", str(tmp_path), timeout=50)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "[0] ok results while busy" in res.stdout
+    assert "[1] done" in res.stdout
+
+
 @pytest.mark.timeout(120)
 def test_tasks_of_killed_workers_run_again(tmp_path) -> None:
     res = launch(

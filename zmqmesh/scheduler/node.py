@@ -10,13 +10,14 @@ ones): the origin keeps each task's future and its entry in a
 it. A victim that gives tasks to a thief tells their origins, so an origin
 always knows where each of its tasks is; when a worker is lost the origin
 runs its tasks there again elsewhere. Messages are point-to-point over the
-communicator's ROUTER/DEALER connections, batched per destination and sent
-once per event-loop turn:
+communicator's ROUTER/DEALER connections, batched per destination: tasks
+in batches growing through an event-loop turn (``policy.batch_due``), the
+rest sent once per turn:
 
     TASKS  origin -> worker   [spec, ...]; spec = [tid, fn, args, kwargs]
     LONE   origin -> worker   the same, for a task alone in flight: the
                               worker polls for the next one when done
-    STEAL  thief -> victim    None
+    STEAL  thief -> victim    1 while the thief still runs a task, else 0
     LOOT   victim -> thief    [spec, ...] (empty: refused)
     RESULT worker -> origin   [[tid, ok, value or error], ...]
     MOVED  victim -> origin   [[tid, ...], thief]
@@ -36,7 +37,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from zmqmesh.errors import RankFailedError
-from zmqmesh.scheduler.policy import may_spin
+from zmqmesh.scheduler.policy import batch_due, may_spin
 from zmqmesh.scheduler.table import TaskTable
 from zmqmesh.scheduler.tasks import as_remote_error, fn_ref
 from zmqmesh.scheduler.worker import Worker
@@ -75,6 +76,7 @@ class Node:
         self._seq = 0
         self._rr = 0
         self._outbox: defaultdict[tuple[int, int], list[Any]] = defaultdict(list)
+        self._sent_turn: defaultdict[int, int] = defaultdict(int)  # tasks per worker
         self._flush_soon = False
         self._sent_counts: list[Any] = [0, 0, 0]
         self._counts_due = 0.0
@@ -156,23 +158,35 @@ class Node:
 
     # -- sending -----------------------------------------------------------------
     def _queue(self, dest: int, tag: int, item: Any) -> None:
-        if not self._flush_soon and tag != MOVED:
-            # The first message of an event-loop turn leaves at once (a lone
-            # task's round trip does not wait a turn); the rest of the turn's
+        if tag in (TASKS, LONE):
+            # Tasks leave in batches growing through the turn
+            # (``policy.batch_due``): the first at once, so no worker idles
+            # while the submitter is still submitting.
+            box = self._outbox[dest, tag]
+            box.append(item)
+            sent = self._sent_turn[dest]
+            if batch_due(len(box), sent, _BATCH):
+                self._outbox[dest, tag] = []
+                self._sent_turn[dest] = sent + len(box)
+                self._post(dest, tag, box)
+        elif not self._flush_soon and tag != MOVED:
+            # The first other message of an event-loop turn leaves at once
+            # (a result does not wait a turn); the rest of the turn's
             # messages are batched behind it.
-            self._flush_soon = True
-            self.loop.call_soon(self._flush)
             self._post(dest, tag, [item])
-            return
-        self._outbox[dest, tag].append(item)
+        else:
+            self._outbox[dest, tag].append(item)
         if not self._flush_soon:
             self._flush_soon = True
             self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_soon = False
+        self._sent_turn.clear()
         outbox, self._outbox = self._outbox, defaultdict(list)
         for (dest, tag), items in outbox.items():
+            if not items:
+                continue
             if tag == MOVED:
                 for tids, thief in items:
                     self._post(dest, MOVED, [tids, thief])
@@ -230,8 +244,8 @@ class Node:
         else:
             log.error("executor on rank %d: could not send to %d: %s", self.rank, dest, exc)
 
-    def ask_steal(self, victim: int) -> None:
-        self._post(victim, STEAL, None)
+    def ask_steal(self, victim: int, busy: bool) -> None:
+        self._post(victim, STEAL, int(busy))
 
     def results_ready(self, items: list[list[Any]]) -> None:
         for item in items:
@@ -249,7 +263,7 @@ class Node:
         if tag in (TASKS, LONE) and worker is not None:
             worker.push_tail(obj, poll_after=tag == LONE)
         elif tag == STEAL and worker is not None:
-            loot = worker.give() if not worker.closing else []
+            loot = worker.give(obj == 1) if not worker.closing else []
             self._post(source, LOOT, loot)
             moved: defaultdict[int, list[int]] = defaultdict(list)
             for spec in loot:
