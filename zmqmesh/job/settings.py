@@ -39,7 +39,7 @@ from typing import Any
 from zmqmesh.errors import LaunchError
 from zmqmesh.job.foreign import ForeignJob, foreign_job
 from zmqmesh.job.variables import flag, integer, non_negative, port, seconds
-from zmqmesh.transport.transport import FAILURE_TIMEOUT, MAX_FRAME
+from zmqmesh.transport.limits import FAILURE_TIMEOUT, MAX_FRAME
 
 __all__ = [
     "FAILURE_TIMEOUT",

@@ -18,7 +18,6 @@ import os
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
-from importlib import metadata
 from typing import NoReturn
 
 from zmqmesh.errors import LaunchError
@@ -129,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="MPI-style message passing for asyncio Python over ZeroMQ.",
         allow_abbrev=False,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="command", required=True)
     launch = commands.add_parser(
         "launch",
@@ -357,7 +356,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class _Version(argparse.Action):
+    # argparse's own version action wants the text when the parser is built;
+    # looking the version up costs importlib.metadata (tens of ms) at every
+    # launch, so it is looked up only when asked for.
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> NoReturn:
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
+
+
 def _version() -> str:
+    from importlib import metadata
+
     try:
         return metadata.version("zmqmesh")
     except metadata.PackageNotFoundError:

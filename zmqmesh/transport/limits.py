@@ -24,7 +24,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["MAX_FRAME", "check_size"]
+__all__ = ["FAILURE_TIMEOUT", "MAX_FRAME", "check_size"]
 
 
 def _memory() -> int:
@@ -36,6 +36,12 @@ def _memory() -> int:
 
 MAX_FRAME = _memory()
 """The default ``max_frame``: this host's memory, in bytes."""
+
+# Seconds a peer may stay unreachable before it counts as failed (API.md:
+# RankFailedError "within the failure timeout, default 5 s"). Here rather
+# than in transport.py so that the job's settings (job/settings.py), which
+# take their defaults from this module, load without ZeroMQ or NumPy.
+FAILURE_TIMEOUT = 5.0
 
 
 def check_size(frames: Sequence[Any], limit: int, *, whole: bool) -> None:
