@@ -18,12 +18,12 @@ a batch wait for it before they run: on a machine with fewer cores than
 ranks, ranks that ran at once would starve the server of the CPU it needs
 to fork the rest (128 ranks on 2 cores: 3.7 s to fork them, instead of
 well under a second). End of stream on the socket, the launcher closing
-it or dying, ends the server.
+it or dying, ends the server at once.
 
-Each rank is forked twice (the classic double fork): the middle process
-exits at once, and the rank, orphaned, is adopted by the launcher, a child
-subreaper, so that the launcher waits for it, signals its process group and
-reads its exit status exactly as for a rank it started itself
+The launcher closes its end once the batch is forked and waits for the
+server to exit: its ranks, orphaned, are then adopted by the launcher, a
+child subreaper, which waits for them, signals their process groups and
+reads their exit statuses exactly as for ranks it started itself
 (:class:`Forked` is that handle).
 
 A rank runs as ``python script.py`` or ``python -m module`` would: the
@@ -209,8 +209,9 @@ class ForkServer:
         return pids
 
     def _recv(self, timeout: float) -> dict[str, Any] | None:
-        readable, _, _ = select.select([self._sock], [], [], timeout)
-        if not readable:
+        poller = select.poll()  # not select(): the socket's number may be past 1023
+        poller.register(self._sock, select.POLLIN)
+        if not poller.poll(timeout * 1000):
             return None
         data = self._sock.recv(_MAX_MESSAGE)
         if not data:
@@ -220,8 +221,9 @@ class ForkServer:
         return got
 
     def close(self, *, wait: bool = True) -> None:
-        """Stop the server (idempotent); the ranks it forked live on. With
-        ``wait``, wait for it to exit (killing it after 5 s)."""
+        """Stop the server (idempotent); the ranks it forked live on, the
+        launcher's children once it has exited. With ``wait``, wait for
+        that (killing it after 5 s)."""
         self._sock.close()
         if not wait:
             return
@@ -254,7 +256,9 @@ def serve() -> None:
     while True:
         msg, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 3)
         if not msg:
-            return  # the launcher closed its end, or died
+            # The launcher closed its end (or died): exit at once, so that it
+            # adopts the ranks. Nothing here needs the interpreter's exit.
+            os._exit(0)
         request = json.loads(msg)
         if request.get("go"):
             if gate is not None:
@@ -280,42 +284,27 @@ def _load() -> None:
 
 
 def _fork(sock: socket.socket, request: dict[str, Any], fds: list[int]) -> bool:
-    """Fork the rank twice over; True in the rank itself, False in the server
-    once it has answered with the rank's pid (or the error)."""
+    """Fork the rank; True in the rank itself, False in the server once it
+    has answered with the rank's pid (or the error)."""
     rank = request["rank"]
     try:
         if len(fds) != 3:
             raise OSError(f"got {len(fds)} descriptors, not 3")
-        r, w = os.pipe()
         with warnings.catch_warnings():
             # Python 3.12+ warns about forking a process with threads (NumPy's
             # BLAS keeps some); those threads hold no lock a rank needs.
             warnings.filterwarnings("ignore", ".*fork.*", DeprecationWarning)
-            middle = os.fork()
+            pid = os.fork()
     except OSError as exc:
         for fd in fds:
             os.close(fd)
         sock.send(json.dumps({"rank": rank, "error": f"cannot fork: {exc}"}).encode())
         return False
-    if middle == 0:
-        os.close(r)
-        try:
-            pid = os.fork()
-        except OSError:
-            os._exit(1)
-        if pid == 0:
-            os.close(w)
-            return True
-        os.write(w, str(pid).encode())
-        os._exit(0)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        text = f.read()
-    os.waitpid(middle, 0)
+    if pid == 0:
+        return True
     for fd in fds:
         os.close(fd)
-    reply = {"rank": rank, "pid": int(text)} if text else {"rank": rank, "error": "fork failed"}
-    sock.send(json.dumps(reply).encode())
+    sock.send(json.dumps({"rank": rank, "pid": pid}).encode())
     return False
 
 

@@ -344,7 +344,7 @@ class _Job:
             fds = {r: (o[1], e[1], o[1] if life is None else life) for r, (o, e) in pipes.items()}
             pids = forks.spawn([(r, self.envs[r], fds[r]) for r in pipes])
         finally:
-            forks.close(wait=False)  # every rank is forked; run_job reaps it
+            forks.close()  # its exit hands the ranks it forked to this process
             for out, err in pipes.values():
                 os.close(out[1])
                 os.close(err[1])
