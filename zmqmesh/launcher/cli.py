@@ -27,6 +27,7 @@ from zmqmesh.launcher.forkserver import for_job
 from zmqmesh.launcher.hostfile import assign, is_local, parse_hostfile
 from zmqmesh.launcher.jobspec import RESERVED_ENV, JobSpec
 from zmqmesh.launcher.preflight import check_reachable
+from zmqmesh.transport.limits import raise_open_files
 
 __all__ = ["build_parser", "main", "parse_args", "split_program"]
 
@@ -360,6 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     forks = None
     try:
         spec = job_spec(parse_args(words), os.environ)
+        raise_open_files()  # before the fork server starts: its ranks inherit it
         # The fork server starts loading zmqmesh now, while this process
         # imports the job's machinery (asyncio, ZeroMQ): on two cores or
         # more, the two take no longer than the slower of them.

@@ -56,6 +56,7 @@ from zmqmesh.launcher.policy import (
 )
 from zmqmesh.launcher.report import chrome_trace, load, report
 from zmqmesh.launcher.ssh import failure_timeout, ssh_command
+from zmqmesh.transport.limits import raise_open_files
 from zmqmesh.transport.rendezvous import RendezvousServer
 from zmqmesh.transport.security import new_keys, write_keyfile
 
@@ -106,6 +107,7 @@ def run_job(
     which this call closes), or by one that it starts itself, when the job
     allows.
     """
+    raise_open_files()  # two pipes and a rendezvous connection per rank
     out = Sink(stdout if stdout is not None else sys.stdout.buffer)
     err = Sink(stderr if stderr is not None else sys.stderr.buffer)
     # Blocked until the loop's handlers are in place, so that a Ctrl-C during
@@ -335,9 +337,16 @@ class _Job:
             note = f"zmqmesh: the ranks start without the fork server: {forks.error}\n"
             self.err.write(note.encode())
             return {}
-        pipes = {
-            r: (os.pipe(), os.pipe()) for r in range(self.spec.size) if self.spec.host_of(r) is None
-        }
+        pipes: dict[int, tuple[tuple[int, int], tuple[int, int]]] = {}
+        try:
+            for r in range(self.spec.size):
+                if self.spec.host_of(r) is None:
+                    pipes[r] = (os.pipe(), os.pipe())
+        except OSError as exc:
+            forks.close()
+            for fd in (fd for pair in pipes.values() for p in pair for fd in p):
+                os.close(fd)
+            raise LaunchError(f"cannot start rank {len(pipes)}: {exc}") from exc
         try:
             # without a lifeline (no variable names one), a stand-in the rank closes
             life = self.lifeline

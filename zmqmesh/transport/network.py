@@ -18,6 +18,7 @@ from typing import Any
 
 import zmq
 
+from zmqmesh.transport.limits import raise_open_files
 from zmqmesh.transport.rendezvous import RendezvousServer, exchange, notice_reader
 from zmqmesh.transport.security import Guard, JobKeys, load_keys
 from zmqmesh.transport.transport import Transport
@@ -31,6 +32,7 @@ class Network:
     the job's CURVE keys; None on one host or with ``--insecure``)."""
 
     def __init__(self, keyfile: str | None = None) -> None:
+        raise_open_files()  # a large job's links need more than the usual 1024
         self.zctx: zmq.Context[Any] = zmq.Context()
         self.keys: JobKeys | None = None
         self._guard: Guard | None = None
