@@ -54,14 +54,16 @@ class Network:
         """Serve the job's rendezvous on tcp ``port`` (all interfaces)."""
         self._server = RendezvousServer(size, job, bind=f"tcp://0.0.0.0:{port}", keys=self.keys)
 
-    async def exchange(self, endpoint: str, rank: int, size: int, job: str, info: Any) -> list[Any]:
+    async def exchange(
+        self, endpoint: str, rank: int, size: int, job: str, info: Any, *, timeout: float = 60.0
+    ) -> list[Any]:
         """Check in at the rendezvous ``endpoint`` with this rank's ``info``;
-        returns every rank's info, by rank (see ``rendezvous.exchange``).
-        The socket is kept for the launcher's notices (:meth:`watch_notices`)."""
+        returns every rank's info, by rank, waiting up to ``timeout`` s for
+        them (see ``rendezvous.exchange``). The socket is kept for the
+        launcher's notices (:meth:`watch_notices`)."""
         kept: list[zmq.Socket[Any]] = []
-        table = await asyncio.to_thread(
-            functools.partial(exchange, keys=self.keys, keep=kept), endpoint, rank, size, job, info
-        )
+        call = functools.partial(exchange, keys=self.keys, keep=kept, timeout=timeout)
+        table = await asyncio.to_thread(call, endpoint, rank, size, job, info)
         if kept:
             self._notices = kept[0]
         return table
