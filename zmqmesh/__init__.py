@@ -127,11 +127,4 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 
 
-def _load_all() -> None:
-    """Import every public name now (what a process that forks ranks loads
-    once, so that each rank finds it loaded)."""
-    for name in __all__:
-        getattr(__import__(__name__), name)
-
-
 _lifeline.watch(_os.environ)
