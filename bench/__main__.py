@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import bigmsg, coll, compat, curve, fuzz, p2p, scale
+from bench import bigmsg, coll, compat, curve, fuzz, p2p, scale, scale_ranks
 from bench import exec as exec_suite  # (the module's name shadows the builtin)
 
 SUITES = {
@@ -13,6 +13,7 @@ SUITES = {
     "curve": curve.main,
     "exec": exec_suite.main,
     "scale": scale.main,
+    "scale-ranks": scale_ranks.main,
     "compat": compat.main,
     "bigmsg": bigmsg.main,
     "fuzz": fuzz.main,

@@ -146,6 +146,7 @@ def snapshot_zmqmesh(suite: str) -> Any:
     as a Path): a suite's jobs all import it, so one zmqmesh is measured
     throughout even while the working tree changes (put the directory first
     on PYTHONPATH: an editable install's finder comes after it)."""
+    import compileall
     import shutil
     import tempfile
     from pathlib import Path
@@ -158,4 +159,7 @@ def snapshot_zmqmesh(suite: str) -> Any:
         snapshot / "zmqmesh",
         ignore=shutil.ignore_patterns("__pycache__"),
     )
+    # Byte-compiled, as pip installs a package: where PYTHONDONTWRITEBYTECODE
+    # is set, every rank would otherwise compile zmqmesh from source again.
+    compileall.compile_dir(snapshot / "zmqmesh", quiet=1)
     return snapshot

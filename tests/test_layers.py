@@ -4,8 +4,12 @@ and the curated public face."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import types
 from pathlib import Path
+
+import pytest
 
 import zmqmesh
 
@@ -90,6 +94,7 @@ ARROWS: dict[str, set[str]] = {
     "scheduler": {"runtime", "wire"},
     "testing": {"runtime"},
     "zmqmesh": {
+        "job",  # the lifeline, watched from import on
         "runtime",
         "scheduler",
         "checkpoint",
@@ -255,6 +260,43 @@ def test_public_names() -> None:
         and not (isinstance(v, types.ModuleType) and v.__name__.startswith("zmqmesh."))
     }
     assert not extras, extras
+
+
+def _loaded_after(code: str) -> set[str]:
+    """The top-level modules of interest that a fresh interpreter has loaded
+    after running ``code``."""
+    probe = (
+        f"{code}\nimport sys\n"
+        "print(' '.join(sorted(m for m in sys.modules if m in "
+        "('numpy', 'asyncio', 'zmq', 'msgpack', 'cloudpickle', 'uvloop')"
+        " or m.startswith('zmqmesh.'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    return set(out.stdout.split())
+
+
+@pytest.mark.timeout(120)
+def test_importing_zmqmesh_loads_no_runtime() -> None:
+    """``import zmqmesh`` stays cheap: the public names load on first use."""
+    loaded = _loaded_after("import zmqmesh")
+    assert not loaded & {"numpy", "asyncio", "zmq", "msgpack", "cloudpickle", "uvloop"}, loaded
+    assert not {m for m in loaded if m.startswith(("zmqmesh.runtime", "zmqmesh.scheduler"))}
+    # the first use loads what the name needs, and the name is the real one
+    loaded = _loaded_after("import zmqmesh; assert zmqmesh.Comm.__name__ == 'Comm'")
+    assert {"numpy", "zmqmesh.runtime.comm"} <= loaded, loaded
+
+
+@pytest.mark.timeout(120)
+def test_the_launcher_does_not_load_numpy() -> None:
+    loaded = _loaded_after("import zmqmesh.launcher.cli")
+    assert "numpy" not in loaded, sorted(loaded)
+    assert not {m for m in loaded if m.startswith(("zmqmesh.runtime", "zmqmesh.wire.codec"))}
+
+
+def test_dir_lists_the_public_names() -> None:
+    assert set(zmqmesh.__all__) <= set(dir(zmqmesh))
 
 
 def test_error_tree() -> None:

@@ -13,6 +13,7 @@ from zmqmesh.errors import LaunchError
 from zmqmesh.job.foreign import ForeignJob
 from zmqmesh.job.settings import (
     FAILURE_TIMEOUT,
+    RENDEZVOUS_TIMEOUT,
     SPIN_US_MAX,
     VARIABLES,
     JobSettings,
@@ -82,6 +83,7 @@ def job_settings(draw: st.DrawFn) -> JobSettings:
         live=draw(st.booleans()),
         serve_rendezvous=serve,
         rendezvous_port=draw(st.integers(1, 65535)) if serve else 0,
+        rendezvous_timeout=draw(st.none() | st.floats(1, 86400)),
         local_links=draw(st.booleans()),
         allreduce=draw(algorithms),
         bcast=draw(algorithms),
@@ -396,3 +398,14 @@ def test_forced_algorithms_are_read_lowercased_and_listed() -> None:
     env = {"ZMQMESH_ALLREDUCE": " Ring\n", "ZMQMESH_BCAST": "", "ZMQMESH_ALLTOALL": "bruck"}
     s = JobSettings.from_environ(env, hostname=lambda: "here")
     assert s.forced_algorithms() == {"allreduce": "ring", "alltoall": "bruck"}
+
+
+def test_the_rendezvous_wait_grows_with_the_job() -> None:
+    assert JobSettings(0, 8).rendezvous_wait() == RENDEZVOUS_TIMEOUT
+    assert JobSettings(0, 500).rendezvous_wait() == 500.0
+    env = {"ZMQMESH_RANK": "0", "ZMQMESH_SIZE": "500", "ZMQMESH_RENDEZVOUS": "tcp://h:1"}
+    env["ZMQMESH_HOST"] = "h"
+    s = JobSettings.from_environ({**env, "ZMQMESH_RENDEZVOUS_TIMEOUT": "20"}, hostname=no_lookup)
+    assert s.rendezvous_wait() == 20.0
+    with pytest.raises(LaunchError, match="ZMQMESH_RENDEZVOUS_TIMEOUT"):
+        JobSettings.from_environ({**env, "ZMQMESH_RENDEZVOUS_TIMEOUT": "0"}, hostname=no_lookup)

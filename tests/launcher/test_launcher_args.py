@@ -11,7 +11,7 @@ import pytest
 from zmqmesh.errors import LaunchError
 from zmqmesh.job.settings import JobSettings
 from zmqmesh.launcher.cli import job_spec, main, parse_args, split_program
-from zmqmesh.launcher.spawn import RESERVED_ENV, JobSpec, rank_environ, rank_settings
+from zmqmesh.launcher.jobspec import RESERVED_ENV, JobSpec, rank_environ, rank_settings
 from zmqmesh.launcher.ssh import failure_timeout, ssh_command, ssh_keepalive
 
 pytestmark = pytest.mark.timeout(60)

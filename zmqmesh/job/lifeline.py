@@ -37,32 +37,39 @@ def value(fd: int) -> str:
     return f"{fd}:{os.getpid()}"
 
 
-def watch(env: MutableMapping[str, str]) -> None:
+def watch(env: MutableMapping[str, str], *, fd: int | None = None) -> bool:
     """Start watching the lifeline that ``env`` names, once per process; do
     nothing when it names none (a rank not started by our launcher).
+    Whether this call started watching.
 
     The variable names the descriptor and the launcher's pid. It is taken
     out of ``env`` (the process's environment), and a process whose parent
     is not that launcher ignores it: the rank's own children, which inherit
     the variable but not the descriptor, must not read whatever file has
-    that number in them.
+    that number in them. ``fd`` is the descriptor of a rank that the
+    launcher's fork server forked: it got it under a number of its own, and
+    the launcher adopts it only once the fork in between has exited.
     """
     global _watched
     fd_text, _, pid_text = env.pop(ENV, "").partition(":")
-    if _watched or not fd_text.isdigit() or pid_text != str(os.getppid()):
-        return
-    fd = int(fd_text)
+    if _watched or not fd_text.isdigit():
+        return False
+    if fd is None:
+        if pid_text != str(os.getppid()):
+            return False
+        fd = int(fd_text)
     try:
         if not stat.S_ISFIFO(os.fstat(fd).st_mode):
-            return
+            return False
         os.set_inheritable(fd, False)  # the rank's own children do not hold it
     except OSError:
-        return  # not open here: the rank was not started with it
+        return False  # not open here: the rank was not started with it
     _watched = True
     # Read here, not through JobSettings.from_environ: this runs at import,
     # where a mistake in another variable must not stop the process.
     dirs = [d for d in (env.get(VARIABLES["ipc_dir"]), env.get(VARIABLES["shm_dir"])) if d]
     threading.Thread(target=_wait, args=(fd, dirs), name="zmqmesh-lifeline", daemon=True).start()
+    return True
 
 
 def _wait(fd: int, dirs: list[str]) -> None:

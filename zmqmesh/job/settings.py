@@ -39,7 +39,7 @@ from typing import Any
 from zmqmesh.errors import LaunchError
 from zmqmesh.job.foreign import ForeignJob, foreign_job
 from zmqmesh.job.variables import flag, integer, non_negative, port, seconds
-from zmqmesh.transport.transport import FAILURE_TIMEOUT, MAX_FRAME
+from zmqmesh.transport.limits import FAILURE_TIMEOUT, MAX_FRAME
 
 __all__ = [
     "FAILURE_TIMEOUT",
@@ -47,6 +47,7 @@ __all__ = [
     "FAILURE_TIMEOUT_MIN",
     "LAUNCHER_HOST",
     "MAX_FRAME",
+    "RENDEZVOUS_TIMEOUT",
     "SPIN_US_MAX",
     "UNEXPECTED_LIMIT",
     "VARIABLES",
@@ -63,6 +64,14 @@ stops reading its peers (the engine's default too)."""
 
 SPIN_US_MAX = 100_000
 """The longest busy-poll a receive may be given (microseconds)."""
+
+RENDEZVOUS_TIMEOUT = 60.0
+RENDEZVOUS_PER_RANK = 1.0
+"""How long a rank waits at the rendezvous for the others, unless the job
+says (``ZMQMESH_RENDEZVOUS_TIMEOUT``): 60 s, or 1 s per rank for a larger
+job. The first rank to arrive waits for the last to start: ranks started
+as new interpreters cost about 0.5 s of CPU each here, so 128 of them on
+2 cores took 25 s to meet, and a fixed 60 s was short for a few hundred."""
 
 FORCIBLE = ("allreduce", "bcast", "allgather", "alltoall")
 """The collectives whose algorithm a job may force (``ZMQMESH_ALLREDUCE=ring``)."""
@@ -96,6 +105,7 @@ VARIABLES: Mapping[str, str] = MappingProxyType(
         "live": "ZMQMESH_LIVE",
         "serve_rendezvous": "ZMQMESH_SERVE_RENDEZVOUS",
         "rendezvous_port": "ZMQMESH_RENDEZVOUS_PORT",
+        "rendezvous_timeout": "ZMQMESH_RENDEZVOUS_TIMEOUT",
         "local_links": "ZMQMESH_LOCAL_LINKS",
         "allreduce": "ZMQMESH_ALLREDUCE",
         "bcast": "ZMQMESH_BCAST",
@@ -136,6 +146,8 @@ class JobSettings:
     ``serve_rendezvous`` / ``rendezvous_port``: this rank (rank 0 of a job
     started by srun or mpirun) serves the rendezvous itself on that port;
     the port is 0 when it does not.
+    ``rendezvous_timeout``: seconds to wait there for the other ranks
+    (``None``: :meth:`rendezvous_wait`'s default).
     ``local_links``: same-host peers talk over AF_UNIX links (``False``:
     through ZeroMQ, as peers on other hosts do).
     ``allreduce`` / ``bcast`` / ``allgather`` / ``alltoall``: the algorithm
@@ -168,6 +180,7 @@ class JobSettings:
     live: bool = False
     serve_rendezvous: bool = False
     rendezvous_port: int = 0
+    rendezvous_timeout: float | None = None
     local_links: bool = True
     allreduce: str | None = None
     bcast: str | None = None
@@ -187,6 +200,13 @@ class JobSettings:
                 f"rendezvous_port {self.rendezvous_port} does not go with "
                 f"serve_rendezvous={self.serve_rendezvous} (a port in 1..65535 with it, 0 without)"
             )
+
+    def rendezvous_wait(self) -> float:
+        """Seconds to wait at the rendezvous for the other ranks
+        (``rendezvous_timeout``, or the default for this job's size)."""
+        if self.rendezvous_timeout is not None:
+            return self.rendezvous_timeout
+        return max(RENDEZVOUS_TIMEOUT, RENDEZVOUS_PER_RANK * self.size)
 
     def forced_algorithms(self) -> dict[str, str]:
         """The collectives whose algorithm the job forces, with it."""
@@ -289,6 +309,9 @@ def _tunables(env: Mapping[str, str]) -> dict[str, Any]:
         text = env.get(_V[name])
         if text:
             fields[name] = integer(_V[name], text, 1, None, "a positive integer number of bytes")
+    text = env.get(_V["rendezvous_timeout"])
+    if text:
+        fields["rendezvous_timeout"] = seconds(_V["rendezvous_timeout"], text, 1.0, 86400.0)
     text = env.get(_V["spin_us"])
     if text:
         fields["spin_us"] = integer(

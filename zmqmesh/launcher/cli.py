@@ -16,16 +16,18 @@ import argparse
 import math
 import os
 import shlex
+import signal
 import sys
 from collections.abc import Mapping, Sequence
-from importlib import metadata
 from typing import NoReturn
 
 from zmqmesh.errors import LaunchError
 from zmqmesh.job.hostlist import parse_host_list
+from zmqmesh.launcher.forkserver import for_job
 from zmqmesh.launcher.hostfile import assign, is_local, parse_hostfile
+from zmqmesh.launcher.jobspec import RESERVED_ENV, JobSpec
 from zmqmesh.launcher.preflight import check_reachable
-from zmqmesh.launcher.spawn import RESERVED_ENV, JobSpec, run_job
+from zmqmesh.transport.limits import raise_open_files
 
 __all__ = ["build_parser", "main", "parse_args", "split_program"]
 
@@ -46,6 +48,7 @@ _OPTIONS_WITH_VALUE = frozenset(
         "--ssh",
         "--remote-python",
         "--wdir",
+        "--spawn",
     }
 )
 
@@ -129,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="MPI-style message passing for asyncio Python over ZeroMQ.",
         allow_abbrev=False,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="command", required=True)
     launch = commands.add_parser(
         "launch",
@@ -237,6 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
         "blocking point-to-point or collective call) to FILE",
     )
     launch.add_argument(
+        "--spawn",
+        choices=("fork", "exec"),
+        default="fork",
+        help="how local ranks start: forked from one process that loaded zmqmesh "
+        "(fork, the default on Linux: fast, and they share its memory) or each as a new "
+        "interpreter (exec)",
+    )
+    launch.add_argument(
         "-m",
         dest="module",
         metavar="MODULE",
@@ -339,6 +350,7 @@ def job_spec(ns: argparse.Namespace, environ: Mapping[str, str]) -> JobSpec:
         trace=ns.trace,
         live=ns.report and sys.stderr.isatty(),
         mpi4py=ns.mpi4py,
+        fork=ns.spawn == "fork",
     )
 
 
@@ -346,8 +358,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``zmqmesh`` command with ``argv`` (default ``sys.argv[1:]``) and
     return its exit status; the console script passes it to ``sys.exit``."""
     words = sys.argv[1:] if argv is None else list(argv)
+    forks = None
     try:
-        return run_job(job_spec(parse_args(words), os.environ))
+        spec = job_spec(parse_args(words), os.environ)
+        raise_open_files()  # before the fork server starts: its ranks inherit it
+        # The fork server starts loading zmqmesh now, while this process
+        # imports the job's machinery (asyncio, ZeroMQ): on two cores or
+        # more, the two take no longer than the slower of them.
+        forks = for_job(spec, signal.pthread_sigmask(signal.SIG_BLOCK, []))
+        from zmqmesh.launcher.spawn import run_job
+
+        return run_job(spec, forks=forks)
     except (_UsageError, LaunchError) as exc:
         print(f"zmqmesh: error: {exc}", file=sys.stderr, flush=True)
         return USAGE_ERROR
@@ -355,9 +376,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 0
     except KeyboardInterrupt:  # only outside the job, which handles SIGINT itself
         return 130
+    finally:
+        if forks is not None:
+            forks.close()
+
+
+class _Version(argparse.Action):
+    # argparse's own version action wants the text when the parser is built;
+    # looking the version up costs importlib.metadata (tens of ms) at every
+    # launch, so it is looked up only when asked for.
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> NoReturn:
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
 
 
 def _version() -> str:
+    from importlib import metadata
+
     try:
         return metadata.version("zmqmesh")
     except metadata.PackageNotFoundError:

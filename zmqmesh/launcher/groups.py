@@ -7,7 +7,6 @@ which is how the launcher stops a rank together with its children.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import sys
@@ -47,11 +46,15 @@ def group_alive(pgid: int) -> bool:
     return signal_group(pgid, 0)
 
 
-def become_subreaper() -> None:
+def become_subreaper() -> bool:
     """On Linux, adopt the ranks' orphaned descendants: where init does not
     reap (many containers), their zombies would otherwise keep the ranks'
-    process groups from ever looking empty."""
+    process groups from ever looking empty; and ranks that the fork server
+    forks become this process's children. Whether it worked."""
     if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        return False
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        return int(prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False

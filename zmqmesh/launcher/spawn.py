@@ -34,14 +34,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from zmqmesh.errors import LaunchError
 from zmqmesh.job import lifeline
-from zmqmesh.job.settings import LAUNCHER_HOST, VARIABLES, JobSettings
+from zmqmesh.launcher.forkserver import Forked, ForkServer, for_job
 from zmqmesh.launcher.groups import become_subreaper, group_alive, reap_group, signal_group
+from zmqmesh.launcher.jobspec import JobSpec, rank_environ, rank_settings
 from zmqmesh.launcher.live import LiveStatus
 from zmqmesh.launcher.output import Pump, Sink
 from zmqmesh.launcher.policy import (
@@ -55,43 +56,14 @@ from zmqmesh.launcher.policy import (
 )
 from zmqmesh.launcher.report import chrome_trace, load, report
 from zmqmesh.launcher.ssh import failure_timeout, ssh_command
+from zmqmesh.transport.limits import raise_open_files
 from zmqmesh.transport.rendezvous import RendezvousServer
 from zmqmesh.transport.security import new_keys, write_keyfile
 
-__all__ = ["RESERVED_ENV", "STOP_SIGNALS", "JobSpec", "rank_environ", "rank_settings", "run_job"]
+__all__ = ["STOP_SIGNALS", "run_job"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 """Signals that make the launcher stop the whole job."""
-
-RESERVED_ENV = frozenset(
-    [
-        *(
-            VARIABLES[field]
-            for field in (
-                "rank",
-                "size",
-                "job",
-                "rendezvous",
-                "ipc_dir",
-                "shm_dir",
-                "allow_pickle",
-                "tcp",
-                "host",
-                "addr",
-                "launcher_addr",
-                "keyfile",
-                "profile_dir",
-                "trace",
-                "live",
-                "serve_rendezvous",
-            )
-        ),
-        lifeline.ENV,
-    ]
-)
-"""The variables the launcher sets (or clears) for each rank itself: the
-settings of :func:`rank_settings` and the lifeline. The others
-(``ZMQMESH_FAILURE_TIMEOUT``, ...) reach the ranks as the user set them."""
 
 # When a rank exits, its last output is already in the pipe: read it before
 # reporting the exit, so a traceback comes before the line saying the rank
@@ -106,138 +78,17 @@ _QUIET_MIN = 10.0
 # How long to wait for the pipes to close once the ranks' groups are empty;
 # only a process that left its rank's session can hold them open longer.
 _LEFTOVER_WAIT = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class JobSpec:
-    """What to run and how.
-
-    ``program`` is what follows the interpreter on each rank's command line:
-    ``("script.py", *args)`` or ``("-m", "pkg.mod", *args)``. ``env`` holds
-    extra variables for the ranks (``-x``). ``timeout`` bounds the job
-    (``None``: no bound); ``grace`` is how long ranks may go on after the
-    first failure; ``kill_after`` is how long a SIGTERM'd rank has before
-    SIGKILL. ``prefix`` puts ``[rank] `` before every output line.
-    """
-
-    program: tuple[str, ...]
-    size: int = 1
-    env: Mapping[str, str] = field(default_factory=dict)
-    timeout: float | None = None
-    grace: float = 10.0
-    kill_after: float = 3.0
-    prefix: bool = True
-    pickle: bool = False
-    # rank -> host name, for ranks started over ssh (None or absent: local)
-    hosts: tuple[str | None, ...] = ()
-    ssh: tuple[str, ...] = ("ssh",)
-    ssh_login: float = 0.0  # the slowest ssh login of the pre-flight check (s)
-    insecure: bool = False  # no CURVE between hosts (benchmarks on trusted networks)
-    remote_python: str | None = None  # remote interpreter (default: this one's path)
-    remote_wdir: str | None = None  # remote working directory (default: this one)
-    report: bool = False  # print what each rank did at the end (--report)
-    trace: str | None = None  # write a Chrome trace of the ranks' calls here (--trace)
-    live: bool = False  # with report: a status line on stderr (set when it is a terminal)
-    mpi4py: bool = False  # "import mpi4py" finds zmqmesh.compat.mpi4py (--mpi4py)
-
-    def host_of(self, rank: int) -> str | None:
-        return self.hosts[rank] if rank < len(self.hosts) else None
-
-    @property
-    def spans_hosts(self) -> bool:
-        return any(h is not None for h in self.hosts)
-
-
-def rank_settings(
-    spec: JobSpec,
-    rank: int,
-    *,
-    job: str,
-    port: str,
-    ipc_dir: str,
-    shm_dir: str | None = None,
-    keyfile: str | None = None,
-    profile: str | None = None,
-) -> JobSettings:
-    """What the launcher tells rank ``rank`` of ``spec`` about its job, whose
-    id is ``job`` and whose rendezvous listens on ``port``.
-
-    A rank on this host reaches the rendezvous on loopback and gets the
-    job's directories, the keys (``keyfile``, for a job that spans hosts,
-    which also makes it listen on tcp under the launcher's name) and, with
-    ``--report`` or ``--trace``, the directory for its record (``profile``)
-    and what to record there. A rank on another host gets its host's name
-    and tcp; its remote end (``remote.py``) puts in the launcher's address
-    and the keys there.
-    """
-    host = spec.host_of(rank)
-    if host is not None:
-        return JobSettings(
-            rank,
-            spec.size,
-            job=job,
-            rendezvous=f"tcp://{LAUNCHER_HOST}:{port}",
-            allow_pickle=spec.pickle,
-            host=host,
-            tcp=True,
-        )
-    return JobSettings(
-        rank,
-        spec.size,
-        job=job,
-        rendezvous=f"tcp://127.0.0.1:{port}",
-        ipc_dir=ipc_dir,
-        shm_dir=shm_dir,
-        allow_pickle=spec.pickle,
-        host=LAUNCHER_HOST if spec.spans_hosts else "",
-        tcp=spec.spans_hosts,
-        keyfile=keyfile,
-        profile_dir=profile,
-        trace=profile is not None and bool(spec.trace),
-        live=profile is not None and spec.report and spec.live,
-    )
-
-
-def rank_environ(
-    spec: JobSpec, settings: JobSettings, *, base: Mapping[str, str], life: str | None = None
-) -> dict[str, str]:
-    """The environment rank ``settings.rank`` of ``spec`` starts with.
-
-    A rank on this host inherits ``base`` (the launcher's environment). A
-    rank on another host keeps the environment it has there, and takes from
-    ``base`` only the ``ZMQMESH_*`` variables and ``PYTHONPATH``, so that
-    every rank of a job runs alike. Over that, in order: no stale
-    ``RESERVED_ENV`` value, the ``-x`` variables (``spec.env``), the
-    settings (``settings.to_environ()``), ``PYTHONUNBUFFERED=1``, for a rank
-    on this host the lifeline ``life`` (``lifeline.value``), and with
-    ``--mpi4py`` zmqmesh's mpi4py first on ``PYTHONPATH``.
-    """
-    remote = spec.host_of(settings.rank) is not None
-    env = {
-        k: v
-        for k, v in base.items()
-        if k not in RESERVED_ENV and (not remote or k.startswith("ZMQMESH_") or k == "PYTHONPATH")
-    }
-    env.update(spec.env)
-    env.update(settings.to_environ())
-    env["PYTHONUNBUFFERED"] = "1"
-    if life is not None and not remote:
-        env[lifeline.ENV] = life
-    if spec.mpi4py:
-        _shadow_mpi4py(env, env.get("PYTHONPATH"))
-    return env
-
-
-def _shadow_mpi4py(env: dict[str, str], pythonpath: str | None) -> None:
-    """Put zmqmesh's mpi4py layer first on the rank's import path."""
-    import zmqmesh.compat
-
-    where = os.path.dirname(os.path.abspath(zmqmesh.compat.__file__))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [where, pythonpath]))
+# How long the fork server may take to load zmqmesh before the ranks start
+# as new interpreters instead (it loads in well under a second).
+_FORK_READY = 30.0
 
 
 def run_job(
-    spec: JobSpec, *, stdout: BinaryIO | None = None, stderr: BinaryIO | None = None
+    spec: JobSpec,
+    *,
+    stdout: BinaryIO | None = None,
+    stderr: BinaryIO | None = None,
+    forks: ForkServer | None = None,
 ) -> int:
     """Run ``spec`` to the end and return the job's exit status.
 
@@ -251,7 +102,12 @@ def run_job(
     runs, and on Linux makes the process a child subreaper so that the ranks'
     orphans are reaped here. Raises :class:`LaunchError` when the job cannot
     be started, after stopping the ranks already started.
+
+    The local ranks are forked by ``forks`` (:func:`forkserver.for_job`,
+    which this call closes), or by one that it starts itself, when the job
+    allows.
     """
+    raise_open_files()  # two pipes and a rendezvous connection per rank
     out = Sink(stdout if stdout is not None else sys.stdout.buffer)
     err = Sink(stderr if stderr is not None else sys.stderr.buffer)
     # Blocked until the loop's handlers are in place, so that a Ctrl-C during
@@ -264,6 +120,8 @@ def run_job(
     # end, and see it close when this process ends, however it ends.
     life_read, life_write = os.pipe()
     try:
+        if forks is None:  # first, so that it loads zmqmesh while the job is set up
+            forks = for_job(spec, old_mask)
         job = secrets.token_hex(8)
         try:
             ipc_dir = tempfile.mkdtemp(prefix="zmqmesh-")  # mode 0700
@@ -306,7 +164,9 @@ def run_job(
         if profile is not None:
             os.mkdir(profile, 0o700)
         try:
-            job_run = _Job(spec, envs, out, err, secret, server.notify_failure, life_read, profile)
+            job_run = _Job(
+                spec, envs, out, err, secret, server.notify_failure, life_read, profile, forks
+            )
             status = loop.run_until_complete(job_run.run(old_mask))
         finally:
             loop.close()
@@ -314,6 +174,8 @@ def run_job(
             _write_profile(spec, profile, err)
         return status
     finally:
+        if forks is not None:
+            forks.close()
         os.close(life_read)
         os.close(life_write)  # every rank is gone: no lifeline is left to cut
         if server is not None:
@@ -366,7 +228,7 @@ def _shm_dir() -> str | None:
 @dataclass(eq=False, slots=True)
 class _Rank:
     rank: int
-    proc: subprocess.Popen[bytes]
+    proc: subprocess.Popen[bytes] | Forked
     pumps: tuple[Pump, Pump]
     returncode: int | None = None
 
@@ -388,8 +250,10 @@ class _Job:
         notify: Callable[[int, str], None] | None = None,
         lifeline: int | None = None,
         profile: str | None = None,
+        forks: ForkServer | None = None,
     ) -> None:
         self.spec = spec
+        self.forks = forks
         self.lifeline = lifeline
         self.profile = profile
         self.keys = keys
@@ -422,8 +286,9 @@ class _Job:
         # SIGTERM could not be stopped. A signal pending since set-up lands now.
         signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
         try:
+            forked = self._fork_local()
             for rank in range(self.spec.size):
-                self._spawn(rank)
+                self._spawn(rank, forked.get(rank))
             self._apply(self.policy.start())
             if self.spec.spans_hosts:
                 self._beat()
@@ -461,7 +326,62 @@ class _Job:
     def _alive_count(self) -> int:
         return sum(r.returncode is None for r in self.ranks)
 
-    def _spawn(self, rank: int) -> None:
+    def _fork_local(self) -> dict[int, Forked]:
+        """Fork the local ranks (none without a fork server, or when it
+        could not load: they start as new interpreters then)."""
+        forks, self.forks = self.forks, None
+        if forks is None:
+            return {}
+        if not forks.ready(_FORK_READY):
+            forks.close(wait=False)
+            note = f"zmqmesh: the ranks start without the fork server: {forks.error}\n"
+            self.err.write(note.encode())
+            return {}
+        pipes: dict[int, tuple[tuple[int, int], tuple[int, int]]] = {}
+        try:
+            for r in range(self.spec.size):
+                if self.spec.host_of(r) is None:
+                    pipes[r] = (os.pipe(), os.pipe())
+        except OSError as exc:
+            forks.close()
+            for fd in (fd for pair in pipes.values() for p in pair for fd in p):
+                os.close(fd)
+            raise LaunchError(f"cannot start rank {len(pipes)}: {exc}") from exc
+        try:
+            # without a lifeline (no variable names one), a stand-in the rank closes
+            life = self.lifeline
+            fds = {r: (o[1], e[1], o[1] if life is None else life) for r, (o, e) in pipes.items()}
+            pids = forks.spawn([(r, self.envs[r], fds[r]) for r in pipes])
+        finally:
+            forks.close()  # its exit hands the ranks it forked to this process
+            for out, err in pipes.values():
+                os.close(out[1])
+                os.close(err[1])
+        procs = {r: Forked(pids[r], o[0], e[0]) for r, (o, e) in pipes.items() if r in pids}
+        if len(procs) < len(pipes):
+            for r, (o, e) in pipes.items():
+                if r not in procs:
+                    os.close(o[0])
+                    os.close(e[0])
+            for p in procs.values():
+                signal_group(p.pid, signal.SIGKILL)
+                p.wait()
+            missing = min(set(pipes) - set(procs))
+            raise LaunchError(f"cannot start rank {missing}: {forks.error}")
+        return procs
+
+    def _spawn(self, rank: int, forked: Forked | None = None) -> None:
+        proc = forked if forked is not None else self._popen(rank)
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        prefix = f"[{rank}] ".encode() if self.spec.prefix else b""
+        pumps = (
+            Pump(self._loop, proc.stdout, prefix, self.out),
+            Pump(self._loop, proc.stderr, prefix, self.err),
+        )
+        self.ranks.append(_Rank(rank, proc, pumps))
+
+    def _popen(self, rank: int) -> subprocess.Popen[bytes]:
         host = self.spec.host_of(rank)
         if host is None:
             cmd = [sys.executable, *self.spec.program]
@@ -503,14 +423,7 @@ class _Job:
             except OSError:
                 pass  # ssh already failed; its exit status tells the policy
             os.set_blocking(proc.stdin.fileno(), False)  # heartbeats never block
-        assert proc.stdout is not None
-        assert proc.stderr is not None
-        prefix = f"[{rank}] ".encode() if self.spec.prefix else b""
-        pumps = (
-            Pump(self._loop, proc.stdout, prefix, self.out),
-            Pump(self._loop, proc.stderr, prefix, self.err),
-        )
-        self.ranks.append(_Rank(rank, proc, pumps))
+        return proc
 
     def _beat(self) -> None:
         """Tell the remote end of every running ssh rank that the launcher

@@ -164,7 +164,9 @@ async def _wire(spec: JobSettings) -> Engine:
             where = spec.addr or (LAUNCHER_HOST if spec.tcp else spec.host)
             info["tcp"] = f"tcp://{where}:{port}"
         assert spec.rendezvous is not None
-        table = await net.exchange(spec.rendezvous, spec.rank, spec.size, spec.job, info)
+        table = await net.exchange(
+            spec.rendezvous, spec.rank, spec.size, spec.job, info, timeout=spec.rendezvous_wait()
+        )
     except BaseException:
         engine.close()
         raise

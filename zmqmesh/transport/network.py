@@ -18,6 +18,7 @@ from typing import Any
 
 import zmq
 
+from zmqmesh.transport.limits import raise_open_files
 from zmqmesh.transport.rendezvous import RendezvousServer, exchange, notice_reader
 from zmqmesh.transport.security import Guard, JobKeys, load_keys
 from zmqmesh.transport.transport import Transport
@@ -31,6 +32,7 @@ class Network:
     the job's CURVE keys; None on one host or with ``--insecure``)."""
 
     def __init__(self, keyfile: str | None = None) -> None:
+        raise_open_files()  # a large job's links need more than the usual 1024
         self.zctx: zmq.Context[Any] = zmq.Context()
         self.keys: JobKeys | None = None
         self._guard: Guard | None = None
@@ -52,14 +54,16 @@ class Network:
         """Serve the job's rendezvous on tcp ``port`` (all interfaces)."""
         self._server = RendezvousServer(size, job, bind=f"tcp://0.0.0.0:{port}", keys=self.keys)
 
-    async def exchange(self, endpoint: str, rank: int, size: int, job: str, info: Any) -> list[Any]:
+    async def exchange(
+        self, endpoint: str, rank: int, size: int, job: str, info: Any, *, timeout: float = 60.0
+    ) -> list[Any]:
         """Check in at the rendezvous ``endpoint`` with this rank's ``info``;
-        returns every rank's info, by rank (see ``rendezvous.exchange``).
-        The socket is kept for the launcher's notices (:meth:`watch_notices`)."""
+        returns every rank's info, by rank, waiting up to ``timeout`` s for
+        them (see ``rendezvous.exchange``). The socket is kept for the
+        launcher's notices (:meth:`watch_notices`)."""
         kept: list[zmq.Socket[Any]] = []
-        table = await asyncio.to_thread(
-            functools.partial(exchange, keys=self.keys, keep=kept), endpoint, rank, size, job, info
-        )
+        call = functools.partial(exchange, keys=self.keys, keep=kept, timeout=timeout)
+        table = await asyncio.to_thread(call, endpoint, rank, size, job, info)
         if kept:
             self._notices = kept[0]
         return table

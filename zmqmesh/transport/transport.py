@@ -80,10 +80,7 @@ _HWM = 128
 LINGER_MS = 10_000
 
 MAX_FRAME = limits.MAX_FRAME  # largest frame a rank accepts: host memory
-# Seconds a peer may stay unreachable before it counts as failed (API.md:
-# RankFailedError "within the failure timeout, default 5 s"); the job's
-# settings (job/settings.py) take their default from here.
-FAILURE_TIMEOUT = 5.0
+FAILURE_TIMEOUT = limits.FAILURE_TIMEOUT  # seconds before a silent peer counts as failed
 
 # Messages handled per inbound wake-up before yielding to other tasks.
 _DRAIN_BUDGET = 256

@@ -10,17 +10,28 @@ The transport's own formats are modules of their own, used by name:
 ``control`` (routing ids, the transport-flags byte and its notices),
 ``stream`` (same-host stream framing) and ``shmdesc`` (shared-memory
 descriptors).
+
+The codec's names load on first use, so that a module that needs only one
+of the small formats (the launcher's rendezvous messages) does not import
+NumPy with it.
 """
 
-from .codec import (
-    COPY_THRESHOLD,
-    decode,
-    decode_payload,
-    encode,
-    payload_nbytes,
-    peek_envelope,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .envelope import ENVELOPE_SIZE, VERSION, Envelope, Kind, pack_envelope, unpack_envelope
+
+if TYPE_CHECKING:
+    from .codec import (
+        COPY_THRESHOLD,
+        decode,
+        decode_payload,
+        encode,
+        payload_nbytes,
+        peek_envelope,
+    )
 
 __all__ = [
     "COPY_THRESHOLD",
@@ -36,3 +47,15 @@ __all__ = [
     "peek_envelope",
     "unpack_envelope",
 ]
+
+_CODEC = frozenset(
+    {"COPY_THRESHOLD", "decode", "decode_payload", "encode", "payload_nbytes", "peek_envelope"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _CODEC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(".codec", __name__), name)
+    globals()[name] = value
+    return value
