@@ -1,92 +1,256 @@
-"""compat suite: the same mpi4py object-API program under MPICH's mpi4py and
-under ``zmqmesh launch --mpi4py``, interleaved round by round.
+"""compat suite: mpi4py programs under ``zmqmesh launch --mpi4py`` beside
+real mpi4py under MPICH's ``mpiexec``, interleaved round by round.
 
-``python -m bench compat [--rounds R] [--iters N] [--nbytes B] [--out DIR]``
-writes ``compat.md``: medians over rounds of each run's median, and the
-zmqmesh/mpi4py ratio (below 1: zmqmesh faster).
+``python -m bench compat [--rounds R] [--quick] [--mpi4py-python PY] [--out DIR]``
+
+Each round runs, in a rotating order, these jobs:
+
+- ``compat_prog.py`` (object API: a 16 MiB ``send``/``recv`` ping-pong and
+  ``allreduce``) on 2 ranks;
+- ``compat_osu.py`` (buffer API, OSU-style) on 2 ranks: ``Send``/``Recv``
+  latency from 8 B to 4 MiB and ``Isend``/``Irecv`` window bandwidth at
+  4 MiB; and on 4 ranks (oversubscribed on 2 cores): ``Allgather`` and
+  ``Alltoall`` of 64 KiB;
+- for zmqmesh only, ``pingpong_zmqmesh.py`` (the native API) at 8 B.
+
+The peer is mpi4py in the interpreter ``--mpi4py-python`` (or
+``$ZMQMESH_BENCH_MPI4PY_PYTHON``; default: this one, if it has mpi4py) under
+``mpiexec.mpich`` or ``mpiexec`` on PATH; without them the peer's columns
+are skipped and the report says why. Writes ``compat.md`` and
+``compat.json``: medians over rounds of each job's median, the ratio
+zmqmesh / MPICH, the targets, and the load average at every job.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
-PROG = HERE / "compat_prog.py"
+ENV_PEER = "ZMQMESH_BENCH_MPI4PY_PYTHON"
+KiB, MiB = 1 << 10, 1 << 20
+LAT_SIZES = (8, 512, 32 * KiB, 4 * MiB)
 
 
-def _run(cmd: list[str], timeout: float) -> dict[str, float] | None:
+def _peer_python(asked: str | None) -> tuple[str | None, str]:
+    """The interpreter that has mpi4py, or None and why not."""
+    py = asked or os.environ.get(ENV_PEER) or sys.executable
+    probe = [py, "-c", "import mpi4py, numpy; print(mpi4py.__version__)"]
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        print(f"timed out: {' '.join(cmd)}", file=sys.stderr)
-        return None
-    for line in res.stdout.splitlines():
+        res = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"{py}: {exc}"
+    if res.returncode != 0:
+        return None, f"no mpi4py (with numpy) in {py}: give --mpi4py-python or ${ENV_PEER}"
+    return py, f"mpi4py {res.stdout.strip()} in {py}"
+
+
+def _mpiexec() -> str | None:
+    # MPICH's by name first, as the coll suite does
+    return shutil.which("mpiexec.mpich") or shutil.which("mpiexec")
+
+
+def _json_line(out: str) -> dict[str, Any] | None:
+    for line in out.splitlines():
         line = line.split("] ", 1)[-1]
         if line.startswith("{"):
-            return dict(json.loads(line))
-    print(f"failed: {' '.join(cmd)}\n{res.stderr[-2000:]}", file=sys.stderr)
+            got: dict[str, Any] = json.loads(line)
+            return got
     return None
 
 
+def _run(cmd: list[str], timeout: float, env: dict[str, str]) -> dict[str, Any] | None:
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        print(f"timed out: {' '.join(cmd)}", file=sys.stderr)
+        return None
+    got = _json_line(res.stdout) if res.returncode == 0 else None
+    if got is None:
+        print(f"failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr[-2000:]}", file=sys.stderr)
+    return got
+
+
+def jobs(a: argparse.Namespace, peer: str | None, mpiexec: str | None) -> dict[str, list[str]]:
+    """Job name -> command line. Names are ``impl/what``."""
+    osu = str(HERE / "compat_osu.py")
+    lat = [f"--sizes={','.join(map(str, LAT_SIZES))}", f"--iters={a.iters}"]
+    lat += [f"--iters-large={a.iters_large}", f"--bw-iters={a.bw_iters}"]
+    coll = [f"--coll-iters={a.coll_iters}"]
+    obj = [str(HERE / "compat_prog.py"), str(a.nbytes), str(a.obj_iters)]
+    p2p, c4 = [osu, "--parts=lat,bw", *lat], [osu, "--parts=coll", *coll]
+    zl = [sys.executable, "-m", "zmqmesh", "launch", "--mpi4py", "-n"]
+    out = {
+        "zmqmesh/object": [*zl, "2", *obj],
+        "zmqmesh/osu2": [*zl, "2", *p2p],
+        "zmqmesh/coll4": [*zl, "4", *c4],
+        "zmqmesh/native": [
+            *zl[:4],
+            "-n",
+            "2",
+            str(HERE / "pingpong_zmqmesh.py"),
+            "8",
+            str(a.iters),
+        ],
+    }
+    if peer is not None and mpiexec is not None:
+        out["mpich/object"] = [mpiexec, "-n", "2", peer, *obj]
+        out["mpich/osu2"] = [mpiexec, "-n", "2", peer, *p2p]
+        out["mpich/coll4"] = [mpiexec, "-n", "4", peer, *c4]
+    return out
+
+
+def measures(name: str, got: dict[str, Any]) -> dict[str, float]:
+    """The numbers of one job's JSON line, by row name."""
+    what = name.split("/")[1]
+    if what == "object":
+        return {
+            "object send/recv 16 MiB": got["pingpong"],
+            "object allreduce 16 MiB": got["allreduce"],
+        }
+    if what == "native":
+        return {"native send/recv 8 B": statistics.median(got["results"]["8"])}
+    if what == "coll4":
+        return {
+            "Allgather 64 KiB, 4 ranks": got["allgather"],
+            "Alltoall 64 KiB, 4 ranks": got["alltoall"],
+        }
+    rows = {f"Send/Recv {_size(int(s))}": v for s, v in got["latency"].items()}
+    rows["bandwidth 4 MiB (B/s)"] = got["bandwidth"]
+    return rows
+
+
+def _size(n: int) -> str:
+    return f"{n // MiB} MiB" if n >= MiB else f"{n // KiB} KiB" if n >= KiB else f"{n} B"
+
+
+def _fmt(row: str, v: float) -> str:
+    if "B/s" in row:
+        return f"{v / 1e6:.0f} MB/s"
+    return f"{v * 1e6:.0f} µs" if v < 1e-3 else f"{v * 1e3:.2f} ms"
+
+
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench compat")
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--iters", type=int, default=10)
-    ap.add_argument("--nbytes", type=int, default=16 * 2**20)
-    ap.add_argument("--ranks", type=int, default=2)
-    ap.add_argument("--timeout", type=float, default=300)
+    ap = argparse.ArgumentParser(prog="python -m bench compat", description=__doc__)
+    ap.add_argument("--rounds", type=int, default=None, help="default 5 (--quick 2)")
+    ap.add_argument("--quick", action="store_true", help="2 rounds, fewer iterations")
+    ap.add_argument("--mpi4py-python", default=None, help=f"the peer's Python (${ENV_PEER})")
+    ap.add_argument("--nbytes", type=int, default=16 * MiB, help="object jobs' array bytes")
+    ap.add_argument("--timeout", type=float, default=300, help="seconds per job")
     ap.add_argument("--out", default=str(HERE / "results"))
     a = ap.parse_args(argv)
-    args = [str(PROG), str(a.nbytes), str(a.iters)]
-    py = sys.executable
-    runs = {
-        "zmqmesh --mpi4py": [py, "-m", "zmqmesh", "launch", "-n", str(a.ranks), "--mpi4py", *args]
-    }
-    mpiexec = shutil.which("mpiexec")
-    try:
-        import mpi4py  # noqa: F401
-    except ImportError:
-        mpiexec = None
-    if mpiexec is not None:
-        runs["mpi4py (MPICH)"] = [mpiexec, "-n", str(a.ranks), py, *args]
-    else:
-        print("mpi4py or mpiexec not installed: measuring zmqmesh alone", file=sys.stderr)
-    got: dict[str, list[dict[str, float]]] = {k: [] for k in runs}
+    q = a.quick
+    a.rounds = a.rounds if a.rounds is not None else (2 if q else 5)
+    a.iters, a.iters_large, a.bw_iters = (50, 5, 3) if q else (300, 20, 10)
+    a.coll_iters, a.obj_iters = (10, 3) if q else (50, 10)
+    peer, why = _peer_python(a.mpi4py_python)
+    mpiexec = _mpiexec()
+    if peer is not None and mpiexec is None:
+        peer, why = None, "no mpiexec on PATH (apt-get install mpich)"
+    if peer is None:
+        print(f"MPICH peer skipped: {why}", file=sys.stderr)
+    cmds = jobs(a, peer, mpiexec)
+    # The peer's interpreter must find its own mpi4py, never zmqmesh's layer.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    got: dict[str, list[dict[str, float]]] = {k: [] for k in cmds}
+    loads: dict[str, list[float]] = {k: [] for k in cmds}
     for r in range(a.rounds):
-        order = list(runs)[r % len(runs) :] + list(runs)[: r % len(runs)]
-        for name in order:
-            out = _run(runs[name], a.timeout)
+        names = list(cmds)
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            load = os.getloadavg()[0]
+            out = _run(cmds[name], a.timeout, env)
             if out is not None:
-                got[name].append(out)
-    med = {
-        k: {m: statistics.median(o[m] for o in v) for m in ("pingpong", "allreduce")}
-        for k, v in got.items()
-        if v
-    }
-    lines = [
-        "# compat: one mpi4py program, two implementations",
-        "",
-        f"Command: `python -m bench compat {' '.join(argv)}` — {a.ranks} ranks, "
-        f"{a.nbytes} bytes, {a.rounds} rounds x {a.iters} iterations; medians.",
-        "",
-        "| call | " + " | ".join(med) + (" | zmqmesh / mpi4py |" if len(med) == 2 else " |"),
-        "|---|" + "---:|" * (len(med) + (1 if len(med) == 2 else 0)),
-    ]
-    for m, label in (("pingpong", "send/recv half round trip"), ("allreduce", "allreduce")):
-        row = [label, *(f"{v[m] * 1e3:.2f} ms" for v in med.values())]
-        if len(med) == 2:
-            z, p = (med[k][m] for k in runs)
-            row.append(f"{z / p:.2f}x")
-        lines.append("| " + " | ".join(row) + " |")
-    report = "\n".join(lines) + "\n"
+                got[name].append(measures(name, out))
+                loads[name].append(load)
+    report, data = render(argv, a, got, loads, why)
     out_dir = Path(a.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "compat.md").write_text(report)
+    (out_dir / "compat.json").write_text(json.dumps(data, indent=1))
     print(report)
-    return 0 if all(got.values()) else 1
+    return 0 if all(got[k] for k in cmds) else 1
+
+
+def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    rows = {k for r in runs for k in r}
+    return {k: statistics.median(r[k] for r in runs if k in r) for k in rows}
+
+
+def render(
+    argv: list[str],
+    a: argparse.Namespace,
+    got: dict[str, list[dict[str, float]]],
+    loads: dict[str, list[float]],
+    peer_note: str,
+) -> tuple[str, dict[str, Any]]:
+    """The report (markdown) and its data."""
+    z: dict[str, float] = {}
+    m: dict[str, float] = {}
+    for name, runs in got.items():
+        (z if name.startswith("zmqmesh/") else m).update(_medians(runs))
+    all_loads = [x for v in loads.values() for x in v]
+    load_note = (
+        f"1-min load average at the start of each job: median {statistics.median(all_loads):.1f}, "
+        f"range {min(all_loads):.1f}..{max(all_loads):.1f}"
+        if all_loads
+        else "no job ran"
+    )
+    lines = [
+        "# compat: mpi4py programs on zmqmesh's layer beside mpi4py on MPICH",
+        "",
+        f"Command: `python -m bench compat {' '.join(argv)}`: {a.rounds} rounds, jobs "
+        f"interleaved; each cell is the median over rounds of the job's median. "
+        f"Peer: {peer_note}. {load_note} ({os.cpu_count()} CPUs).",
+        "",
+        "| call | zmqmesh --mpi4py | mpi4py (MPICH) | zmqmesh / MPICH |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in sorted(z, key=_order):
+        mine, theirs = z[row], m.get(row)
+        ratio = f"{mine / theirs:.2f}x" if theirs else ""
+        other = _fmt(row, theirs) if theirs else ""
+        lines.append(f"| {row} | {_fmt(row, mine)} | {other} | {ratio} |")
+    lines += ["", "Targets (bandwidth: above 1 is better; times: below 1 is better):", ""]
+    targets = _targets(z, m)
+    for t in targets:
+        lines.append(f"- {t['rule']}: {t['value']} -> **{t['verdict']}**")
+    data = {"argv": argv, "zmqmesh": z, "mpich": m, "runs": got, "loads": loads}
+    data["targets"] = targets
+    return "\n".join(lines) + "\n", data
+
+
+def _order(row: str) -> tuple[int, str]:
+    first = ("Send/Recv", "native", "bandwidth", "Allgather", "Alltoall", "object")
+    kind = next((i for i, p in enumerate(first) if row.startswith(p)), len(first))
+    if row.startswith("Send/Recv"):
+        n = row.split()[1:]
+        mult = {"B": 1, "KiB": KiB, "MiB": MiB}[n[1]]
+        return kind, f"{int(n[0]) * mult:012d}"
+    return kind, row
+
+
+def _targets(z: dict[str, float], m: dict[str, float]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+
+    def add(rule: str, q: float | None, ok: bool) -> None:
+        verdict = "not measured" if q is None else ("met" if ok else "missed")
+        out.append({"rule": rule, "value": "-" if q is None else f"{q:.2f}x", "verdict": verdict})
+
+    bw, mbw = z.get("bandwidth 4 MiB (B/s)"), m.get("bandwidth 4 MiB (B/s)")
+    q = bw / mbw if bw and mbw else None
+    add("bandwidth at 4 MiB, 2 ranks, zmqmesh / MPICH >= 1", q, q is not None and q >= 1)
+    lat, nat = z.get("Send/Recv 8 B"), z.get("native send/recv 8 B")
+    q = lat / nat if lat and nat else None
+    add("8 B latency, layer / native API <= 1.5", q, q is not None and q <= 1.5)
+    for op in ("Allgather", "Alltoall"):
+        row = f"{op} 64 KiB, 4 ranks"
+        q = z[row] / m[row] if row in z and row in m else None
+        add(f"{op} 64 KiB on 4 ranks, zmqmesh / MPICH < 1", q, q is not None and q < 1)
+    return out

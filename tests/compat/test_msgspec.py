@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import zmqmesh.compat.mpi4py as mpi4py
 from zmqmesh.compat.mpi4py import MPI
-from zmqmesh.compat.mpi4py.msgspec import parse, parse_vector
+from zmqmesh.compat.mpi4py.msgspec import parse, parse_plain, parse_vector
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -306,3 +306,39 @@ def test_rc_and_package_calls() -> None:
 def test_what_stays_out_says_so(call: object) -> None:
     with pytest.raises(NotImplementedError, match="zmqmesh"):
         call()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    "arr",
+    [
+        np.arange(6, dtype="f8").reshape(2, 3),
+        np.zeros((), "i4"),
+        np.zeros(0, "u1"),
+        np.ones(3, "?"),
+    ],
+)
+def test_a_plain_array_moves_the_bytes_parse_would(arr: np.ndarray) -> None:
+    fast = parse_plain(arr, writable=False)
+    assert fast is not None
+    assert fast.pack().tobytes() == parse(arr, writable=False).pack().tobytes()
+    into = np.zeros_like(arr)
+    target = parse_plain(into, writable=True)
+    assert target is not None
+    target.unpack(fast.pack())
+    assert into.tobytes() == arr.tobytes()
+
+
+def test_what_is_not_a_plain_array_goes_through_parse() -> None:
+    a = np.arange(8, dtype="f8")
+    ro = a.copy()
+    ro.flags.writeable = False
+    assert parse_plain(a[::2], writable=False) is None  # not contiguous
+    assert parse_plain(a.astype(">f8"), writable=False) is None  # not native order
+    assert parse_plain(ro, writable=True) is None  # parse says why
+    assert parse_plain(ro, writable=False) is not None
+    assert parse_plain([a, "d"], writable=False) is None
+    assert parse_plain(bytearray(8), writable=False) is None
+    small = parse_plain(np.zeros(1, "f8"), writable=True)
+    assert small is not None
+    with pytest.raises(ValueError, match="message truncated: 64 bytes into a 8-byte receive"):
+        small.unpack(a.view(np.uint8))

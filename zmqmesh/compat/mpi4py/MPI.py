@@ -107,6 +107,9 @@ from zmqmesh.compat.mpi4py.environment import (
     Wtime as Wtime,
 )
 from zmqmesh.compat.mpi4py.environment import (
+    _set_abort_status as _set_abort_status,
+)
+from zmqmesh.compat.mpi4py.environment import (
     buffer as buffer,
 )
 from zmqmesh.compat.mpi4py.environment import (

@@ -211,6 +211,7 @@ class Comm(Handle, PointToPointCalls, CollectiveCalls):
 
     def Abort(self, errorcode: int = 1) -> None:
         print(f"MPI.Abort({errorcode}) on rank {self._comm.rank}", file=sys.stderr, flush=True)
+        sys.stdout.flush()  # os._exit would drop what the program printed last
         os._exit(errorcode or 1)
 
     # -- not here ----------------------------------------------------------------------------------

@@ -46,6 +46,9 @@ __all__ = [
 
 THREAD_LEVEL = C.THREAD_SERIALIZED
 _state = {"finalized": False}
+# Set by ``mpi4py.run`` when the program ended by an uncaught exception:
+# at exit the job is aborted with this status instead of left in order.
+_abort = {"status": 0}
 
 
 def Init() -> None:
@@ -75,8 +78,16 @@ def Is_finalized() -> bool:
     return _state["finalized"]
 
 
+def _set_abort_status(status: int) -> None:
+    """At exit, abort the job with ``status`` (non-zero) instead of
+    finalizing: the other ranks may be blocked waiting for this one."""
+    _abort["status"] = int(status)
+
+
 def Finalize() -> None:
     """Leave the job (once; a no-op when it was never joined)."""
+    if _abort["status"] and not _state["finalized"] and COMM_WORLD._h.comm is not None:
+        COMM_WORLD.Abort(_abort["status"])
     if not _state["finalized"] and COMM_WORLD._h.comm is not None:
         _state["finalized"] = True
         runner.close()

@@ -36,7 +36,16 @@ from zmqmesh.compat.mpi4py import typemap as T
 from zmqmesh.compat.mpi4py.datatypes import PREDEFINED, Datatype, typedict
 from zmqmesh.compat.mpi4py.handles import is_bottom
 
-__all__ = ["Message", "VMessage", "as_bytes", "as_datatype", "parse", "parse_vector"]
+__all__ = [
+    "Message",
+    "Plain",
+    "VMessage",
+    "as_bytes",
+    "as_datatype",
+    "parse",
+    "parse_plain",
+    "parse_vector",
+]
 
 Bytes = npt.NDArray[np.uint8]
 _BYTE = PREDEFINED["BYTE"]
@@ -191,6 +200,42 @@ def _base(buf: Any, dt: Any, writable: bool) -> tuple[Bytes, Datatype, npt.NDArr
         # a derived type addresses the array's memory, which a copy is not
         raise ValueError("message: a derived datatype needs a contiguous buffer")
     return mem, datatype, stand_in
+
+
+class Plain:
+    """A whole C-contiguous NumPy array of a predefined type in native byte
+    order, given with no datatype: the commonest buffer argument. Its bytes
+    travel as they lie, as :func:`parse` would move them, without building
+    a typemap plan (which cost as much as the rest of an 8-byte Send)."""
+
+    __slots__ = ("mem",)
+
+    def __init__(self, mem: Bytes) -> None:
+        self.mem = mem
+
+    def pack(self) -> Bytes:
+        """The array's bytes (a view)."""
+        return self.mem
+
+    def unpack(self, data: Bytes) -> None:
+        """Write ``data`` into the first bytes; raises ``ValueError`` when
+        it is longer than the array."""
+        n = data.size
+        if n > self.mem.size:
+            raise ValueError(f"message truncated: {n} bytes into a {self.mem.size}-byte receive")
+        self.mem[:n] = data
+
+
+def parse_plain(buf: Any, *, writable: bool) -> Plain | None:
+    """``buf`` as a :class:`Plain` when it is one, else None (use ``parse``)."""
+    if type(buf) is not np.ndarray:
+        return None
+    arr: npt.NDArray[Any] = buf
+    if not arr.flags.c_contiguous or (writable and not arr.flags.writeable):
+        return None
+    if not arr.dtype.isnative or arr.dtype.char not in typedict or arr.dtype.fields is not None:
+        return None
+    return Plain(arr.reshape(-1).view(np.uint8))
 
 
 def _extent(datatype: Datatype, what: str) -> int:

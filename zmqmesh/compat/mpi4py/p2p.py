@@ -24,7 +24,8 @@ import zmqmesh
 from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py import runner
 from zmqmesh.compat.mpi4py.matched import Message, arrival_count
-from zmqmesh.compat.mpi4py.msgspec import parse
+from zmqmesh.compat.mpi4py.msgspec import Message as Spec
+from zmqmesh.compat.mpi4py.msgspec import Plain, parse, parse_plain
 from zmqmesh.compat.mpi4py.ranks import data_bytes, dest_in, source_in, unpack_into
 from zmqmesh.compat.mpi4py.requests import Prequest, Request, Status
 from zmqmesh.compat.mpi4py.sync import BsendSpace, marked_bytes, marked_object, opened
@@ -81,6 +82,10 @@ async def _sendrecv(
     except BaseException:
         recv.cancel()
         raise
+
+
+def _spec(buf: Any, *, writable: bool) -> Spec | Plain:
+    return parse_plain(buf, writable=writable) or parse(buf, writable=writable)
 
 
 def _fill(status: Status | None, got: Took, count: int) -> None:
@@ -228,7 +233,9 @@ class PointToPointCalls:
 
     # -- buffers ----------------------------------------------------------------------------------
     def _packed(self, buf: Any, dest: int | None, sync: bool) -> Any:
-        return None if dest is None else marked_bytes(parse(buf, writable=False).pack(), sync)
+        if dest is None:
+            return None
+        return marked_bytes(_spec(buf, writable=False).pack(), sync)
 
     def Send(self, buf: Any, dest: int, tag: int = 0) -> None:
         """Send the buffer specification ``buf`` (returns once handed off)."""
@@ -285,7 +292,7 @@ class PointToPointCalls:
         """Receive into the buffer specification ``buf``; raises
         ``ValueError`` when the message is longer than the buffer."""
         src = source_in(source)
-        msg = parse(buf, writable=True) if src is not None else None
+        msg = _spec(buf, writable=True) if src is not None else None
         got: Took = runner.run(_take(self._z(), self._shadow(), src, tag))
         _fill(status, got, 0)
         if msg is not None:
@@ -314,7 +321,7 @@ class PointToPointCalls:
     def Irecv(self, buf: Any, source: int = C.ANY_SOURCE, tag: int = C.ANY_TAG) -> Request:
         """Start receiving into ``buf``; it is filled when the request completes."""
         src = source_in(source)
-        msg = parse(buf, writable=True) if src is not None else None
+        msg = _spec(buf, writable=True) if src is not None else None
         task = runner.start(_take(self._z(), self._shadow(), src, tag))
 
         def finish(got: Took, status: Status) -> None:
@@ -352,7 +359,7 @@ class PointToPointCalls:
         status: Status | None = None,
     ) -> None:
         """Send ``buf`` and receive into it (the bytes sent are copied first)."""
-        msg = parse(buf, writable=True)
+        msg = _spec(buf, writable=True)
         data = np.array(msg.pack(), copy=True)  # the buffer is overwritten next
         d, src = dest_in(dest), source_in(source)
         sent = data if d is not None else None

@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 import zmqmesh
 from zmqmesh.compat.mpi4py import constants as C
-from zmqmesh.compat.mpi4py.msgspec import Message
+from zmqmesh.compat.mpi4py.msgspec import Message, Plain
 from zmqmesh.compat.mpi4py.requests import Status
 from zmqmesh.wire import Envelope, Kind, encode, payload_nbytes
 
@@ -70,7 +70,7 @@ def data_bytes(nbytes: int) -> int:
     return max(nbytes - _header(0), 0)
 
 
-def unpack_into(msg: Message, got: Any, status: Status | None) -> int:
+def unpack_into(msg: Message | Plain, got: Any, status: Status | None) -> int:
     data = as_bytes(got)
     msg.unpack(data)
     if status is not None:

@@ -156,7 +156,14 @@ class _Op:
         if self.done or self.req is None or not isinstance(self.req, asyncio.Task):
             return
         if self.cancellable:
-            runner.now(self.req.cancel)
+            runner.run(_withdraw(self.req))
+
+
+async def _withdraw(task: asyncio.Task[Any]) -> None:
+    # Returns once the task has settled (withdrawn, or matched just before),
+    # so that the request's status says which.
+    task.cancel()
+    await asyncio.wait([task])
 
 
 def _cancelled(req: Any) -> bool:

@@ -28,7 +28,7 @@ differ in some of those corner cases).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import reduce
 from math import gcd
 from typing import Any
@@ -88,6 +88,10 @@ class Typemap:
     ub: int
     align: int = 1
     basic: int = -1  # the kind every constructor input was made of; -1: mixed
+    # What is derived from the entries once (a typemap never changes): a
+    # message's plan is made on every call, and a dozen small NumPy
+    # operations per call were most of the cost of an 8-byte Send.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def extent(self) -> int:
@@ -96,7 +100,10 @@ class Typemap:
     @property
     def size(self) -> int:
         """Bytes of data in one element (what travels)."""
-        return int(_sizes(self.kinds).sum())
+        size: int | None = self.memo.get("size")
+        if size is None:
+            size = self.memo["size"] = int(_sizes(self.kinds).sum())
+        return size
 
     @property
     def true_lb(self) -> int:
@@ -274,6 +281,22 @@ def elements_in(tm: Typemap, nbytes: int) -> int | None:
 
 def _runs(tm: Typemap) -> tuple[Ints, Ints]:
     """Byte runs of one element, in typemap order, touching entries merged."""
+    runs: tuple[Ints, Ints] | None = tm.memo.get("runs")
+    if runs is None:
+        runs = tm.memo["runs"] = _find_runs(tm)
+    return runs
+
+
+def _one_run(tm: Typemap) -> tuple[int, int] | None:
+    """``(start, length)`` of an element that is one run of bytes, else None."""
+    if "one" not in tm.memo:
+        starts, lengths = _runs(tm)
+        tm.memo["one"] = (int(starts[0]), int(lengths[0])) if starts.size == 1 else None
+    one: tuple[int, int] | None = tm.memo["one"]
+    return one
+
+
+def _find_runs(tm: Typemap) -> tuple[Ints, Ints]:
     if not tm.disps.size:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     ends = tm.disps + _sizes(tm.kinds)
@@ -311,10 +334,15 @@ def plan(tm: Typemap, count: int, offset: int = 0) -> Plan:
     """How to move ``count`` elements of ``tm`` whose first starts at byte
     ``offset`` of a buffer."""
     _count(count)
-    starts, lengths = _runs(tm)
     ext, nbytes = tm.extent, tm.size * count
     if count == 0 or nbytes == 0:
         return Plan("slice", 0, 1, offset, offset, start=offset)
+    one = _one_run(tm)
+    if one is not None and (count == 1 or one[1] == ext):  # the usual case, in ints only
+        low = offset + min(0, (count - 1) * ext) + one[0]
+        high = offset + max(0, (count - 1) * ext) + one[0] + one[1]
+        return Plan("slice", nbytes, 1, low, high, start=offset + one[0])
+    starts, lengths = _runs(tm)
     low = offset + min(0, (count - 1) * ext) + int(starts.min())
     high = offset + max(0, (count - 1) * ext) + int((starts + lengths).max())
     if starts.size == 1 and (count == 1 or lengths[0] == ext):
