@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zmqmesh.scheduler.policy import (
+    EARLY,
     Backoff,
     Sweep,
     batch_due,
@@ -161,17 +162,22 @@ def test_results_wait_for_the_tick_only_behind_queued_work() -> None:
     assert result_now(queued=3, local=False, ticking=False)  # no tick due
 
 
-def test_task_batches_grow_through_a_turn() -> None:
-    sizes, sent, box = [], 0, 0
-    for _ in range(3000):
-        box += 1
-        if batch_due(box, sent, 512):
-            sizes.append(box)
-            sent += box
-            box = 0
-    assert sizes[:11] == [1, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
-    assert set(sizes[11:]) == {512}
-    assert batch_due(1, 0, 512)  # the first task of a turn leaves at once
+def test_each_worker_gets_its_first_tasks_before_the_turn_ends() -> None:
+    """Tasks dealt round-robin to 3 workers in one turn: which leave before
+    the turn's end, and in what messages."""
+    sent = dict.fromkeys(range(3), 0)
+    box = dict.fromkeys(range(3), 0)
+    messages: list[tuple[int, int]] = []
+    for i in range(3000):
+        w = i % 3
+        box[w] += 1
+        if batch_due(box[w], sent[w], first_of_turn=not messages):
+            messages.append((w, box[w]))
+            sent[w] += box[w]
+            box[w] = 0
+    assert messages == [(0, 1), (0, EARLY - 1), (1, EARLY), (2, EARLY)]
+    assert batch_due(1, 0, first_of_turn=True)  # a lone task leaves at once
+    assert not batch_due(1, 0, first_of_turn=False)
 
 
 def test_table_follows_moves_and_reruns_lost_tasks() -> None:

@@ -10,9 +10,9 @@ ones): the origin keeps each task's future and its entry in a
 it. A victim that gives tasks to a thief tells their origins, so an origin
 always knows where each of its tasks is; when a worker is lost the origin
 runs its tasks there again elsewhere. Messages are point-to-point over the
-communicator's ROUTER/DEALER connections, batched per destination: tasks
-in batches growing through an event-loop turn (``policy.batch_due``), the
-rest sent once per turn:
+communicator's ROUTER/DEALER connections, batched per destination and sent
+once per event-loop turn, but for the turn's first message and each
+worker's first few tasks (``policy.batch_due``):
 
     TASKS  origin -> worker   [spec, ...]; spec = [tid, fn, args, kwargs]
     LONE   origin -> worker   the same, for a task alone in flight: the
@@ -159,13 +159,12 @@ class Node:
     # -- sending -----------------------------------------------------------------
     def _queue(self, dest: int, tag: int, item: Any) -> None:
         if tag in (TASKS, LONE):
-            # Tasks leave in batches growing through the turn
-            # (``policy.batch_due``): the first at once, so no worker idles
-            # while the submitter is still submitting.
+            # The turn's first task, and each worker's first few, leave at
+            # once (``policy.batch_due``); the rest at the turn's end.
             box = self._outbox[dest, tag]
             box.append(item)
             sent = self._sent_turn[dest]
-            if batch_due(len(box), sent, _BATCH):
+            if batch_due(len(box), sent, not self._flush_soon):
                 self._outbox[dest, tag] = []
                 self._sent_turn[dest] = sent + len(box)
                 self._post(dest, tag, box)
