@@ -188,20 +188,25 @@ def report(res: dict[str, Any]) -> str:
         " (zmqmesh ping-pong, 8 B .. 16 MiB, least squares on relative error)",
         f"- beta = {m['beta'] * 1e9:.3f} ns per byte ({1 / m['beta'] / 1e9:.2f} GB/s; same fit)",
         f"- gamma = {m['gamma'] * 1e9:.3f} ns per byte (np.add of 16 MiB float64)",
-        f"- step = {m['step'] * 1e6:.1f} µs per message and call = {m['call'] * 1e6:.1f} µs"
-        " per call: what collectives cost beyond the ping-pong (least squares on the"
-        " relative error of the runs below with a core per rank)",
-        f"- share = {m['share']:.2f}: with p ranks on {m['cores']} cores every cost is"
-        f" 1 + share (p / {m['cores']} - 1) times as long (least squares on the log"
-        " error of the runs with more ranks than cores)",
+        f"- step = {m['step'] * 1e6:.1f} µs per message, copy = {m['copy'] * 1e9:.3f} ns"
+        f" per byte and call = {m['call'] * 1e6:.1f} µs per call: what collectives cost"
+        " beyond the ping-pong (least absolute relative error over the runs below with a"
+        " core per rank)",
+        f"- share = {m['share']:.2f} and share_bytes = {m['share_bytes']:.2f}: with p ranks"
+        f" on {m['cores']} cores the costs per message and per call are"
+        f" 1 + share (p / {m['cores']} - 1) times as long, those per byte"
+        f" 1 + share_bytes (p / {m['cores']} - 1) times (least absolute log error over"
+        " the runs with more ranks than cores)",
         "",
         "Ping-pong half round trips: "
         + ", ".join(f"{_fmt_bytes(int(s))} {_fmt_time(t)}" for s, t in res["pingpong"].items()),
         "",
         "## Model against measured (real zmqmesh, this machine)",
         "",
-        f"Error = (model - measured) / measured{rounds}. `ping-pong`: alpha, beta"
-        " and gamma alone, a core per rank; `fit`: with step, call and share.",
+        f"Error = (model - measured) / measured{rounds}. Measured: every cell of a"
+        " rank count in one job, interleaved (`coll_cells.py`), so load from other"
+        " processes hits them alike. `ping-pong`: alpha, beta and gamma alone, a core"
+        " per rank; `fit`: with step, copy, call and the shares.",
         "",
         "| ranks | collective | algorithm | size | measured | ping-pong | error | fit | error |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -223,7 +228,7 @@ def report(res: dict[str, Any]) -> str:
         + ", ".join(f"{c} {statistics.median(e) * 100:.0f}%" for c, e in by_c.items())
         + ".",
         "",
-        "Held out (step and call fitted without the collective, median |error| on it"
+        "Held out (step, copy and call fitted without the collective, median |error| on it"
         " with a core per rank): "
         + ", ".join(f"{c} {e * 100:.0f}%" for c, e in res["held_out"].items())
         + ".",
@@ -362,8 +367,10 @@ def main(argv: list[str]) -> int:
     alone = dataclasses.replace(model, cores=0)  # a core per rank: what scale means
     print(
         f"model: alpha {alpha * 1e6:.1f} µs, beta {beta * 1e9:.3f} ns/B, gamma "
-        f"{model.gamma * 1e9:.3f} ns/B, step {model.step * 1e6:.1f} µs, call "
-        f"{model.call * 1e6:.1f} µs, share {model.share:.2f} of {model.cores} cores",
+        f"{model.gamma * 1e9:.3f} ns/B, step {model.step * 1e6:.1f} µs, copy "
+        f"{model.copy * 1e9:.3f} ns/B, call "
+        f"{model.call * 1e6:.1f} µs, share {model.share:.2f} (bytes {model.share_bytes:.2f})"
+        f" of {model.cores} cores",
         flush=True,
     )
     big: dict[str, Any] = {"ranks": a.big_ranks, "ok": False, "error": "skipped (--big-ranks 0)"}

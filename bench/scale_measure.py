@@ -19,7 +19,7 @@ import numpy as np
 from bench.jobs import Launch, _run
 from zmqmesh.collectives import plan as policy
 from zmqmesh.collectives.fit import Sample
-from zmqmesh.collectives.simulate import ALGORITHMS, Model
+from zmqmesh.collectives.simulate import Model
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -86,42 +86,33 @@ def fit_gamma(nbytes: int = 16 * 2**20, reps: int = 7) -> float:
 # -- real collectives ------------------------------------------------------------
 
 
-# The collectives the check runs, each algorithm forced in turn.
+# The collectives the check runs, each algorithm forced in turn (and barrier).
 MEASURED = ("allreduce", "bcast", "allgather", "alltoall")
 
 
 def measure(ranks: int, sizes: tuple[int, ...], timeout: float) -> dict[str, dict[int, float]]:
     """Median seconds per call: ``<collective>/<algorithm>`` per size for
-    every algorithm of every collective in ``MEASURED`` (each forced with
-    ``ZMQMESH_<COLLECTIVE>``), and ``barrier/dissemination`` under size 0."""
-    out: dict[str, dict[int, float]] = {}
-    for collective in MEASURED:
-        for algorithm in ALGORITHMS[collective]:
-            first = not out
-            cmd = launch_cmd(
-                ranks,
-                timeout,
-                HERE / "coll_zmqmesh.py",
-                "--ops",
-                f"{collective},barrier" if first else collective,
-                "--sizes",
-                ",".join(map(str, sizes)),
-                "--budget",
-                "0.2",
-                "--max-iters",
-                "300",
-                "--cell-limit",
-                "20",
-            )
-            env = {f"ZMQMESH_{collective.upper()}": algorithm}
-            label = f"coll {ranks} {collective} {algorithm}"
-            got = run_job(label, cmd, timeout, env)["results"]["zmqmesh"]
-            out[f"{collective}/{algorithm}"] = {
-                int(s): statistics.median(ts) for s, ts in got[collective].items()
-            }
-            if "barrier" in got:
-                out["barrier/dissemination"] = {0: statistics.median(got["barrier"]["0"])}
-    return out
+    every algorithm of every collective in ``MEASURED``, and
+    ``barrier/dissemination`` under size 0; one job, the calls interleaved
+    (``coll_cells.py``)."""
+    cmd = launch_cmd(
+        ranks,
+        timeout,
+        HERE / "coll_cells.py",
+        "--ops",
+        ",".join((*MEASURED, "barrier")),
+        "--sizes",
+        ",".join(map(str, sizes)),
+        "--budget",
+        "0.3",
+        "--max-iters",
+        "300",
+    )
+    got = run_job(f"coll {ranks}", cmd, timeout)["results"]["zmqmesh"]
+    return {
+        key: {int(n): statistics.median(ts) for n, ts in by_size.items()}
+        for key, by_size in got.items()
+    }
 
 
 Measured = dict[int, dict[str, dict[int, float]]]  # ranks -> collective/algorithm -> size -> s

@@ -38,7 +38,7 @@ def measured(model: Model, ranks: tuple[int, ...] = (2, 4, 8)) -> list[Sample]:
 alphas = st.floats(1e-6, 1e-3)
 betas = st.floats(1e-11, 1e-8)
 steps = st.floats(0, 1e-3)
-shares = st.sampled_from(list(SHARES[::7]))
+shares = st.sampled_from(list(SHARES[::3]))
 
 
 @given(alphas, betas)
@@ -55,11 +55,14 @@ def test_alpha_and_beta_need_two_sizes_and_beta_is_never_negative() -> None:
 
 
 @settings(max_examples=50, deadline=None)
-@given(alphas, betas, steps, steps)
-def test_step_and_call_found_again(alpha: float, beta: float, step: float, call: float) -> None:
-    truth = Model(alpha, beta, 1e-10, step=step, call=call)
+@given(alphas, betas, steps, betas, steps)
+def test_step_copy_and_call_found_again(
+    alpha: float, beta: float, step: float, copy: float, call: float
+) -> None:
+    truth = Model(alpha, beta, 1e-10, step=step, copy=copy, call=call)
     got = fit_overheads(Model(alpha, beta, 1e-10), measured(truth, (2, 3, 5)))
     assert got.step == pytest.approx(step, rel=1e-6, abs=1e-12)
+    assert got.copy == pytest.approx(copy, rel=1e-6, abs=1e-15)
     assert got.call == pytest.approx(call, rel=1e-6, abs=1e-12)
     assert (got.alpha, got.beta, got.gamma) == (alpha, beta, 1e-10)
 
@@ -72,34 +75,41 @@ def test_step_and_call_found_again(alpha: float, beta: float, step: float, call:
         max_size=30,
     )
 )
-def test_step_and_call_are_never_negative(cells: list[tuple[tuple[str, str], int, float]]) -> None:
+def test_the_overheads_are_never_negative(cells: list[tuple[tuple[str, str], int, float]]) -> None:
     samples = [Sample(p, c, a, 8, t) for (c, a), p, t in cells]
     got = fit_overheads(Model(1e-4, 1e-9), samples)
     assert got.step >= 0
+    assert got.copy >= 0
     assert got.call >= 0
 
 
 def test_without_samples_nothing_is_fitted() -> None:
     base = Model(1e-4, 1e-9, step=3.0, call=2.0, cores=2, share=0.5)
-    assert fit_overheads(base, []) == dataclasses.replace(base, step=0.0, call=0.0, cores=0)
+    assert fit_overheads(base, []) == dataclasses.replace(
+        base, step=0.0, copy=0.0, call=0.0, cores=0
+    )
     assert fit_share(base, measured(Model(1e-4, 1e-9), (2,))) == base  # no crowded runs
     assert fit_share(dataclasses.replace(base, cores=0), measured(base)).share == 0.5
 
 
 @settings(max_examples=30, deadline=None)
-@given(alphas, betas, steps, shares)
-def test_sharing_found_again(alpha: float, beta: float, step: float, share: float) -> None:
-    truth = Model(alpha, beta, 1e-10, step=step, call=2e-5, cores=2, share=share)
-    got = fit_share(dataclasses.replace(truth, share=1.0), measured(truth))
+@given(alphas, betas, steps, shares, shares)
+def test_sharing_found_again(
+    alpha: float, beta: float, step: float, share: float, share_bytes: float
+) -> None:
+    truth = Model(alpha, beta, 1e-10, step, 5e-10, 2e-5, 2, share, share_bytes)
+    got = fit_share(dataclasses.replace(truth, share=1.0, share_bytes=1.0), measured(truth))
     assert got.share == pytest.approx(share, abs=1e-9)
+    if beta > 1e-10:  # else the bytes cost too little to tell share_bytes
+        assert got.share_bytes == pytest.approx(share_bytes, abs=1e-9)
 
 
 @settings(max_examples=30, deadline=None)
-@given(alphas, betas, steps, steps, shares)
+@given(alphas, betas, steps, betas, steps, shares)
 def test_the_whole_fit_predicts_what_it_was_fitted_to(
-    alpha: float, beta: float, step: float, call: float, share: float
+    alpha: float, beta: float, step: float, copy: float, call: float, share: float
 ) -> None:
-    truth = Model(alpha, beta, 1e-10, step=step, call=call, cores=2, share=share)
+    truth = Model(alpha, beta, 1e-10, step, copy, call, 2, share, share)
     samples = measured(truth)
     got = fit(Model(alpha, beta, 1e-10, cores=2), samples)
     assert max(abs(s.error(got)) for s in samples) < 1e-6
@@ -127,12 +137,14 @@ def test_a_burst_on_one_sample_moves_no_fit(
     alpha: float, step: float, call: float, which: int, burst: float
 ) -> None:
     """Other processes only add time, in bursts: one sample many times too
-    slow leaves step, call and share where the others put them."""
-    truth = Model(alpha, 1e-9, 1e-10, step=step, call=call, cores=2, share=1.5)
+    slow leaves step, copy, call and share where the others put them."""
+    truth = Model(alpha, 1e-9, 1e-10, step, 5e-10, call, cores=2, share=1.5, share_bytes=0.5)
     samples = measured(truth)
     i = which % len(samples)
     samples[i] = dataclasses.replace(samples[i], seconds=burst * samples[i].seconds)
     got = fit(Model(alpha, 1e-9, 1e-10, cores=2), samples)
     assert got.step == pytest.approx(step, rel=1e-6, abs=1e-12)
+    assert got.copy == pytest.approx(5e-10, rel=1e-6)
     assert got.call == pytest.approx(call, rel=1e-6, abs=1e-12)
     assert got.share == pytest.approx(1.5)
+    assert got.share_bytes == pytest.approx(0.5)

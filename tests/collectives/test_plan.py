@@ -453,3 +453,29 @@ def test_engines_follow_their_settings_and_the_jobs_config() -> None:
     assert dict(own.config.forced) == {"allgather": "ring"}
     shared.close()
     alone.close()
+
+
+@pytest.mark.timeout(120)
+def test_a_choice_the_refit_moved_runs_for_real() -> None:
+    """With what collectives add per message and per byte, a 2 MiB bcast on
+    9 ranks goes scatter + ring allgather (the alpha-beta model alone chose
+    binomial): every rank gets the root's array, chosen or forced."""
+    n, big = 9, 2 * 2**20
+    assert (
+        plan("bcast", kind="general", size=n, nbytes=big, segmentable=True, config=AUTOMATIC)
+        == "scatter_allgather"
+    )
+
+    async def body(comm: zmqmesh.Comm) -> list[np.ndarray]:
+        out = []
+        for algo in (None, *ALGORITHMS["bcast"]):
+            zmqmesh.config(bcast=algo)
+            x = np.arange(big // 8, dtype=np.float64) if comm.rank == 3 else None
+            out.append(await comm.bcast(x, root=3))
+        zmqmesh.config(bcast=None)
+        return out
+
+    want = np.arange(big // 8, dtype=np.float64)
+    for got in run_world(n, body):
+        assert len(got) == 3
+        assert all(np.array_equal(g, want) for g in got)

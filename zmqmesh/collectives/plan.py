@@ -43,11 +43,14 @@ ranks and more, where the model decides.
 
 Beyond what two cores can run, choices come from ``simulate.predict``
 (the algorithms' own message patterns priced with an alpha-beta-gamma
-model) with ``MODEL``, the parameters ``python -m bench scale`` fitted here
-(alpha 62.5 us, 6.5 GB/s, np.add at 14.7 GB/s). It finds, for example,
-that a non-power-of-two ring allreduce of 16 MiB loses to Rabenseifner from
-57 ranks on (its latency term grows with p), and that scatter-allgather
-bcast of 16 MiB loses to binomial from 256 ranks on.
+model, plus what collectives add per message, per byte and per call) with
+``MODEL``, the parameters ``python -m bench scale`` fitted here (see
+``MODEL``). It finds, for example, that a non-power-of-two ring allreduce
+of 16 MiB loses to Rabenseifner from 60 ranks on (its latency term grows
+with p), that scatter-allgather bcast of 16 MiB loses to binomial from 336
+ranks on, and that pairwise alltoall beats Bruck's for items from 164 KB at
+64 ranks, and from 52 KB at 100,000 (Bruck forwards each item up to
+log2(p) times, pairwise sends p - 1 messages).
 """
 
 from __future__ import annotations
@@ -106,8 +109,20 @@ BCAST_SA_MIN_SIZE = 8
 # this many ranks (see _alltoall).
 ALLTOALL_BRUCK_MIN_SIZE = 9
 
-# Fitted by ``python -m bench scale`` (see the module docstring).
-MODEL = Model(alpha=62.5e-6, beta=0.153e-9, gamma=0.068e-9)
+# Fitted by ``python -m bench scale --rounds 5 --big-ranks 0`` on 2 cores
+# (2026-12-07; medians of 5 rounds; model against measured: median error
+# 11% on 2 ranks). Other processes were running, so the times here are two
+# to three times a quiet run's (a quiet ping-pong once gave alpha 62.5 us,
+# 6.5 GB/s); that slows the terms about alike, and a choice depends only on
+# their ratios. With a core per rank: sharing cores is left out.
+MODEL = Model(
+    alpha=194e-6,
+    beta=0.376e-9,
+    gamma=0.165e-9,
+    step=152e-6,
+    copy=0.634e-9,
+    call=282e-6,
+)
 
 _ENV_PREFIX = "ZMQMESH_"
 

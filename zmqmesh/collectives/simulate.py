@@ -11,14 +11,14 @@ Two views of the same algorithms, which the tests hold equal:
 
 The cost model (alpha-beta-gamma, Hockney with a reduction term, plus the
 software of a collective): a message of ``n`` bytes occupies its sender for
-``alpha + step + beta*n`` and arrives at the sender's start time plus as
-much; a receive completes at ``max(receiver's clock, arrival)``;
+``alpha + step + (beta + copy)*n`` and arrives at the sender's start time
+plus as much; a receive completes at ``max(receiver's clock, arrival)``;
 ``sendrecv`` starts its send at once and completes at ``max(send done,
 arrival)``; reducing ``n`` bytes costs ``gamma*n`` on the rank that does
 it. The time of a collective is the latest rank's clock at its end, every
-rank starting at 0, plus ``call``. With more ranks than ``cores`` every
-cost stretches alike (:meth:`Model.stretch`), so sharing cores slows every
-algorithm by the same factor and never changes which one is cheapest.
+rank starting at 0, plus ``call``. With more ranks than ``cores`` the
+costs stretch (:meth:`Model.stretch`): those per message and per call by
+one factor, those per byte by another.
 
 ``nbytes`` is, per collective: the array every rank contributes (allreduce),
 the root's array (bcast, root 0), each rank's object (allgather), the item
@@ -68,48 +68,58 @@ class Model:
     """What collectives cost on one machine, in seconds.
 
     ``alpha`` per message and ``beta`` per byte moved are a bare ping-pong's;
-    ``gamma`` is per byte reduced. ``step`` is what a collective adds to
-    each of its messages over a bare send and receive (the algorithm's own
-    code, the call's matching and checks): per message, like alpha, but
-    software, so it is measured on collectives rather than on a ping-pong.
-    ``call`` is per call, whatever its messages (entering and leaving it).
+    ``gamma`` is per byte reduced. ``step`` and ``copy`` are what a
+    collective adds to each of its messages over a bare send and receive:
+    per message (the algorithm's own code, the call's matching and checks)
+    and per byte (what it copies: received blocks into results and working
+    arrays). They are software, so they are measured on collectives rather
+    than on a ping-pong. ``call`` is per call, whatever its messages
+    (entering and leaving it).
 
     ``cores``: how many cores the ranks share, 0 for a core per rank. With
-    ``p > cores`` ranks every cost is :meth:`stretch`-ed by
-    ``1 + share * (p / cores - 1)``: busy ranks take turns on the cores
-    (``share`` 1 is even time slicing; less, when waiting ranks leave their
-    core to others; more, when switching between ranks costs too).
+    ``p > cores`` ranks the costs per message and per call (alpha, step,
+    call) are :meth:`stretch`-ed by ``1 + share * (p / cores - 1)``, and
+    those per byte (beta, copy, gamma) by ``1 + share_bytes * (p / cores -
+    1)``: busy ranks take turns on the cores (a share of 1 is even time
+    slicing; less, when waiting ranks leave their core to others; more, when
+    switching between ranks costs too). Two shares, because a rank woken
+    for every message pays for the switch each time, and a copy does not.
     """
 
     alpha: float
     beta: float
     gamma: float = 0.0
     step: float = 0.0
+    copy: float = 0.0
     call: float = 0.0
     cores: int = 0
     share: float = 1.0
+    share_bytes: float = 1.0
 
     def msg(self, n: float) -> float:
         """Seconds of one message of ``n`` bytes, sent to received."""
-        return self.alpha + self.step + self.beta * n
+        return self.alpha + self.step + (self.beta + self.copy) * n
 
-    def stretch(self, p: int) -> float:
-        """How much slower every cost is with ``p`` ranks on ``cores`` cores."""
+    def stretch(self, p: int) -> tuple[float, float]:
+        """How much slower the costs per message and per call, and those per
+        byte, are with ``p`` ranks on ``cores`` cores."""
         if self.cores <= 0 or p <= self.cores:
-            return 1.0
-        return 1.0 + self.share * (p / self.cores - 1.0)
+            return 1.0, 1.0
+        crowd = p / self.cores - 1.0
+        return 1.0 + self.share * crowd, 1.0 + self.share_bytes * crowd
 
     def at(self, p: int) -> Model:
         """This model's costs for ``p`` ranks (stretched), as a model with a
         core per rank."""
-        f = self.stretch(p)
         if self.cores <= 0:
             return self
+        f, g = self.stretch(p)
         return Model(
             self.alpha * f,
-            self.beta * f,
-            self.gamma * f,
+            self.beta * g,
+            self.gamma * g,
             self.step * f,
+            self.copy * g,
             self.call * f,
         )
 
