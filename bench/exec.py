@@ -379,10 +379,15 @@ def main(argv: list[str]) -> int:
             f"into {a.workers} parts of equal total time (longest first), each busy-waited by "
             "a process of its own in its own session (as the launcher starts ranks), with no "
             f"messages, had efficiency {statistics.median(split):.3f} (median of "
-            f"{len(split)}: {', '.join(f'{x:.3f}' for x in split)}). With more workers than "
-            f"cores ({cores} here) that, not 1, is the yardstick: the busy waits share the "
-            "cores in time slices, and a task whose wait should end while its process waits "
-            "for a core ends only when the process gets one back.",
+            f"{len(split)}: {', '.join(f'{x:.3f}' for x in split)})."
+            + (
+                f" With more workers than cores ({cores} here) that, not 1, is the "
+                "yardstick: the busy waits share the cores in time slices, and a task "
+                "whose wait should end while its process waits for a core ends only when "
+                "the process gets one back."
+                if a.workers > cores
+                else ""
+            ),
             "",
         ]
     if "ray" in cols:
