@@ -7,10 +7,12 @@ Every rank must pick the same algorithm for the same call, so a choice may
 depend only on what every rank knows alike: the communicator's kind and
 size, the op, and the array's size where every rank holds an array of the
 same shape (allreduce; bcast, whose root announces its choice first;
-alltoall of arrays whose items have one shape and dtype on every rank, as
-the call's signature makes sure). For allgather, and alltoall of other
-items, each rank's items may differ in size, so the choice depends on the
-communicator size alone.
+alltoall of one array whose rows are the items, where the call's signature
+carries the array's shape and dtype: ``signature.alltoall_sig`` and
+``item_bytes`` give plan's arguments from the signature alone). For
+allgather, and alltoall of a sequence of items, each rank's items may
+differ in size, so the choice depends on the communicator size alone;
+``Comm.alltoall`` takes a sequence and passes no size.
 
 Communicator kinds. ``general`` (the world, and what ``split``/``dup``
 make) and a ``full`` topology (it has every edge) run the algorithms
