@@ -14,6 +14,8 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from zmqmesh.checkpoint import checkpoint as save_checkpoint
 from zmqmesh.checkpoint import restore as load_checkpoint
 from zmqmesh.collectives import allreduce, bcast
@@ -21,7 +23,7 @@ from zmqmesh.collectives.base import is_segmentable
 from zmqmesh.collectives.ops import BOR, SUM, Op, op_id, working_copy
 from zmqmesh.collectives.plan import EDGE_KINDS, plan
 from zmqmesh.collectives.registry import REGISTRY
-from zmqmesh.collectives.signature import payload_sig, signature
+from zmqmesh.collectives.signature import alltoall_sig, item_bytes, payload_sig, signature
 from zmqmesh.collectives.tree import Edges
 from zmqmesh.runtime.channel import CollChannel, CollState
 from zmqmesh.runtime.engine import Engine
@@ -216,14 +218,27 @@ class Comm(PointToPoint):
         ch = self._channel("allreduce", algo, op_id(op), payload_sig(obj))
         return await _ALLREDUCE[algo](ch, obj, op)
 
-    async def alltoall(self, seq: Sequence[Any]) -> list[Any]:
+    async def alltoall(self, seq: Sequence[Any] | np.ndarray[Any, Any]) -> list[Any]:
         """Rank i sends ``seq[j]`` to rank j; returns what every rank sent
-        this one, in rank order. Raises ``ValueError`` if ``len(seq) != size``.
+        this one, in rank order. ``seq`` is a sequence of ``size`` items, or
+        one array of ``size`` rows (the items): then every rank must pass an
+        array of the same dtype and shape (a ``CollectiveMismatchError``
+        otherwise), and the algorithm is chosen by the rows' size. Raises
+        ``ValueError`` if ``len(seq) != size``.
         Cancelling it leaves the communicator unusable for collectives, on
         every rank (see :class:`Comm`)."""
         self._check_seq(seq, "alltoall")
-        algo = plan("alltoall", kind=self._kind, size=self.size, config=self._settings.config)
-        items: list[Any] = await _ALLTOALL[algo](self._channel("alltoall", algo), seq)
+        sig = alltoall_sig(seq)
+        nbytes = item_bytes(sig, self.size)
+        algo = plan(
+            "alltoall",
+            kind=self._kind,
+            size=self.size,
+            nbytes=nbytes,
+            segmentable=nbytes > 0,
+            config=self._settings.config,
+        )
+        items: list[Any] = await _ALLTOALL[algo](self._channel("alltoall", algo, sig), seq)
         return items
 
     async def reduce_scatter(self, seq: Sequence[Any], op: Op = SUM) -> Any:
@@ -354,7 +369,8 @@ class Comm(PointToPoint):
         return recorder.snapshot()
 
     def _check_seq(self, seq: Any, what: str) -> None:
-        if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence):
+        rows = what == "alltoall" and type(seq) is np.ndarray and seq.ndim >= 1
+        if not rows and (isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence)):
             raise TypeError(
                 f"{what} needs a sequence of {self.size} items, not {type(seq).__name__}"
             )
