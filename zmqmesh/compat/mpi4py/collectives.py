@@ -153,14 +153,7 @@ class CollectiveCalls:
         if z.rank == root:
             send = parse(sendbuf, writable=False, blocks=z.size)
             chunks = [_pack_block(send, i) for i in range(z.size)]
-        keep = z.rank == root and is_in_place(recvbuf)
-        recv = None if keep else parse(recvbuf, writable=True)
-
-        def finish(got: Any) -> None:
-            if recv is not None:
-                recv.unpack(_bytes(got))
-
-        return z.scatter(chunks, root), finish
+        return _scattered(z, chunks, recvbuf, root)
 
     def _alltoall(self, sendbuf: Any, recvbuf: Any) -> Plan:
         z = self._z()
@@ -197,14 +190,7 @@ class CollectiveCalls:
         if z.rank == root:
             send = parse_vector(sendbuf, writable=False, blocks=z.size)
             chunks = [send.pack(i) for i in range(z.size)]
-        keep = z.rank == root and is_in_place(recvbuf)
-        recv = None if keep else parse(recvbuf, writable=True)
-
-        def finish(got: Any) -> None:
-            if recv is not None:
-                recv.unpack(_bytes(got))
-
-        return z.scatter(chunks, root), finish
+        return _scattered(z, chunks, recvbuf, root)
 
     def _allgatherv(self, sendbuf: Any, recvbuf: Any) -> Plan:
         z = self._z()
@@ -403,3 +389,16 @@ for _name in (
     "Reduce_scatter",
 ):
     _forms(_name, "_" + _name.lower())
+
+
+def _scattered(z: Any, chunks: list[Any] | None, recvbuf: Any, root: int) -> Plan:
+    """Scatter ``chunks`` (the root's packed blocks) into ``recvbuf``, which
+    the root may leave as it is (``IN_PLACE``)."""
+    keep = z.rank == root and is_in_place(recvbuf)
+    recv = None if keep else parse(recvbuf, writable=True)
+
+    def finish(got: Any) -> None:
+        if recv is not None:
+            recv.unpack(_bytes(got))
+
+    return z.scatter(chunks, root), finish
