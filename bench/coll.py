@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import math
 import os
 import platform
 import shutil
@@ -39,6 +38,7 @@ from bench.jobs import (
     _run,
     _zmqmesh_source,
     failure_lines,
+    launch_cmd,
     run_notes,
     run_record,
 )
@@ -96,19 +96,7 @@ def launches(
     skipped.update(missing)
 
     def zmqmesh_cmd(n: int, opts: list[str]) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "zmqmesh",
-            "launch",
-            "-n",
-            str(n),
-            "--no-prefix",
-            "--timeout",
-            str(math.ceil(timeout)),
-            str(HERE / "coll_zmqmesh.py"),
-            *opts,
-        ]
+        return launch_cmd(n, timeout, HERE / "coll_zmqmesh.py", *opts)
 
     if zops:
         out.append(

@@ -10,11 +10,13 @@ import contextlib
 import hashlib
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import shutil
 import signal
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,23 @@ class Launch:
     columns: dict[str, str]  # worker's variant name -> report column
     env: dict[str, str] = field(default_factory=dict)
     unset: tuple[str, ...] = ()
+
+
+def launch_cmd(n: int, timeout: float, script: Path, *args: str) -> list[str]:
+    """``zmqmesh launch`` of ``n`` ranks of ``script``, unprefixed, stopped after ``timeout``."""
+    return [
+        sys.executable,
+        "-m",
+        "zmqmesh",
+        "launch",
+        "-n",
+        str(n),
+        "--no-prefix",
+        "--timeout",
+        str(math.ceil(timeout)),
+        str(script),
+        *args,
+    ]
 
 
 def _mpiexec() -> str | None:

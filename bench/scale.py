@@ -34,12 +34,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.jobs import _fmt_bytes, _fmt_time, _machine
+from bench.jobs import _fmt_bytes, _fmt_time, _machine, launch_cmd
 from bench.plots import pyplot, time_axis
 from bench.scale_measure import (
     Measured,
     fit_gamma,
-    launch_cmd,
     measure,
     median_errors,
     median_of,

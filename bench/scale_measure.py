@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import math
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.jobs import Launch, _run
+from bench.jobs import Launch, _run, launch_cmd
 from zmqmesh.collectives import plan as policy
 from zmqmesh.collectives.fit import Sample
 from zmqmesh.collectives.simulate import Model
@@ -26,22 +25,6 @@ ROOT = HERE.parent
 
 PINGPONG_SIZES = (8, 1024, 65536, 1048576, 16777216)
 PINGPONG_ITERS = (300, 300, 200, 30, 10)
-
-
-def launch_cmd(n: int, timeout: float, script: Path, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "zmqmesh",
-        "launch",
-        "-n",
-        str(n),
-        "--no-prefix",
-        "--timeout",
-        str(math.ceil(timeout)),
-        str(script),
-        *args,
-    ]
 
 
 def run_job(label: str, cmd: list[str], timeout: float, env: dict[str, str] | None = None) -> Any:
