@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 __all__ = ["ANY_SOURCE", "ANY_TAG", "Matcher", "Selector"]
 
@@ -39,9 +39,8 @@ M = TypeVar("M")  # a message: opaque to the matcher
 T = TypeVar("T")  # a waiter token (a future, in the runtime)
 
 
-@dataclass(frozen=True, slots=True)
-class Selector:
-    """What a receive or probe accepts."""
+class Selector(NamedTuple):
+    """What a receive or probe accepts (a tuple: cheap to make, one per receive)."""
 
     ctx: int
     source: int = ANY_SOURCE
@@ -160,6 +159,11 @@ class Matcher(Generic[M, T]):
         if found is None:
             self._posted.append((sel, token))
         return found
+
+    def post(self, sel: Selector, token: T) -> None:
+        """Queue a receive that :meth:`take` has just found nothing for
+        (with no arrival since): :meth:`post_recv` without looking again."""
+        self._posted.append((sel, token))
 
     def cancel_recv(self, token: T) -> bool:
         """Withdraw a posted receive; False if it was already matched."""

@@ -28,12 +28,15 @@ def test_max_frame_defaults_to_this_hosts_memory() -> None:
 
 def test_check_size_sums_a_link_message_and_bounds_each_zeromq_frame() -> None:
     frames = [b"h" * 10, memoryview(bytes(600)), bytearray(600)]
-    limits.check_size(frames, 1210, whole=True)
-    limits.check_size(frames, 600, whole=False)
+    sizes = limits.sizes_of(frames)
+    assert sizes == [10, 600, 600]
+    assert limits.sizes_of([memoryview(bytes(16)).cast("Q")]) == [16]
+    limits.check_size(sizes, 1210, whole=True)
+    limits.check_size(sizes, 600, whole=False)
     with pytest.raises(ValueError, match=r"message of 1210 bytes .*max_frame, 1209 bytes"):
-        limits.check_size(frames, 1209, whole=True)
+        limits.check_size(sizes, 1209, whole=True)
     with pytest.raises(ValueError, match=r"frame of 600 bytes .*max_frame, 599 bytes"):
-        limits.check_size(frames, 599, whole=False)
+        limits.check_size(sizes, 599, whole=False)
 
 
 def test_large_frames_are_private_lazily_paged_mappings() -> None:

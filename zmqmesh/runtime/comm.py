@@ -77,6 +77,7 @@ class Comm(PointToPoint):
         self._rank = ranks.index(engine.rank)
         self._slot = slot
         self._ctx = 2 * slot  # point-to-point context; 2 * slot + 1 is for collectives
+        self._heads = {}
         # What the collectives' plan depends on besides the call: the kind
         # (a topology's, else "general"), the spanning trees of an
         # edges-only topology, and the forced algorithms of this process.

@@ -380,6 +380,20 @@ class Engine:
             fut.add_done_callback(self._withdraw_recv)
         return fut
 
+    def receive(self, sel: Selector) -> Received | asyncio.Future[Received]:
+        """``take``, else ``post_recv(sel, withdraw=False)``, in one step:
+        the message a receive with ``sel`` takes now if it is here, else the
+        future it waits on (the caller withdraws it if cancelled)."""
+        if self.transport is not None and self.transport.shm is not None:
+            self.transport.flush_releases()
+        found = self.matcher.take(sel)
+        if found is not None:
+            self._taken(found[2])
+            return found
+        fut: asyncio.Future[Received] = asyncio.get_running_loop().create_future()
+        self.matcher.post(sel, fut)
+        return fut
+
     def over_limit(self) -> bool:
         """Whether the transport should stop reading for now."""
         return self.unexpected_bytes > self.unexpected_limit

@@ -18,13 +18,22 @@ from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Selector
 from zmqmesh.runtime.channel import CollState
 from zmqmesh.runtime.engine import Engine, Received
 from zmqmesh.runtime.request import Request, Status
-from zmqmesh.wire import Envelope, Kind, decode, decode_payload, encode, payload_nbytes
+from zmqmesh.wire import (
+    Envelope,
+    Kind,
+    decode,
+    decode_payload,
+    encode_after,
+    pack_envelope,
+    payload_nbytes,
+)
 
 __all__ = ["TAG_UB", "PointToPoint", "as_int"]
 
 log = logging.getLogger("zmqmesh")
 
 TAG_UB = 2**63 - 1  # the largest valid tag
+_HEADS = 64  # packed envelopes a communicator keeps, by tag
 
 
 def as_int(value: Any, what: str) -> int:
@@ -51,6 +60,7 @@ class PointToPoint:
     _rank: int
     _ctx: int  # point-to-point context
     _coll: CollState
+    _heads: dict[int, bytes]  # packed point-to-point envelopes, by tag
 
     @property
     def size(self) -> int:
@@ -92,14 +102,22 @@ class PointToPoint:
 
     # -- point to point -----------------------------------------------------
     def _post_send(self, obj: Any, dest: int, tag: int, ctx: int) -> asyncio.Future[None] | None:
-        frames = encode(
-            Envelope(Kind.P2P, ctx, self._rank, tag), obj, allow_pickle=self._engine.allow_pickle
-        )
-        self._use(dest)
+        # A point-to-point envelope differs only by tag: kept packed.
+        head = self._heads.get(tag) if ctx == self._ctx else None
+        if head is None:
+            head = pack_envelope(Envelope(Kind.P2P, ctx, self._rank, tag))
+            if ctx == self._ctx:
+                if len(self._heads) >= _HEADS:
+                    self._heads.clear()
+                self._heads[tag] = head
+        engine = self._engine
+        frames = encode_after(head, obj, allow_pickle=engine.allow_pickle)
+        if dest != self._rank:
+            self._coll.peers.add(dest)
         world = self._ranks[dest]
-        if world in self._engine.failed:
-            raise RankFailedError(dest, self._engine.failed[world])
-        return self._engine.send(world, frames)
+        if world in engine.failed:
+            raise RankFailedError(dest, engine.failed[world])
+        return engine.send(world, frames)
 
     def _start_send(self, obj: Any, dest: Any, tag: Any) -> asyncio.Future[None] | None:
         tag = self._send_tag(tag)
@@ -142,18 +160,18 @@ class PointToPoint:
         self, source: int, tag: int, status: Status | None, copy: bool, ctx: int
     ) -> Any:
         engine = self._engine
-        sel = Selector(ctx, source, tag)
-        got = engine.take(sel)
-        if got is None:
-            # Not here yet: post the receive, then read what the same-host
-            # links hold (perhaps after a short spin), so that a message
-            # read there and then goes straight to it; only if it is still
-            # not here does this receive sleep.
-            fut = engine.post_recv(sel, withdraw=False)
+        got = engine.receive(Selector(ctx, source, tag))
+        if isinstance(got, asyncio.Future):
+            # Not here yet: the receive is posted; now read what the
+            # same-host links hold (perhaps after a short spin), so that a
+            # message read there and then goes straight to it; only if it
+            # is still not here does this receive sleep.
+            fut = got
             world = self._ranks[source] if source != ANY_SOURCE else -1
             if world >= 0:  # heartbeats on the connection watch the peer
                 engine.connect(world)
-            self._fail_if_gone(fut, ctx, source)
+            if engine.failed:
+                self._fail_if_gone(fut, ctx, source)
             if not fut.done():
                 engine.spin(world)
             if not fut.done():

@@ -24,7 +24,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["FAILURE_TIMEOUT", "MAX_FRAME", "check_size", "raise_open_files"]
+__all__ = ["FAILURE_TIMEOUT", "MAX_FRAME", "check_size", "raise_open_files", "sizes_of"]
 
 
 def _memory() -> int:
@@ -74,11 +74,15 @@ def raise_open_files() -> int:
     return want
 
 
-def check_size(frames: Sequence[Any], limit: int, *, whole: bool) -> None:
-    """Raise ``ValueError`` naming the limit and the size when ``frames``
-    are over ``limit``: their sum with ``whole`` (a same-host link), else
-    the largest (ZeroMQ)."""
-    sizes = [f.nbytes if type(f) is memoryview else len(f) for f in frames]
+def sizes_of(frames: Sequence[Any]) -> list[int]:
+    """The byte size of each frame (a memoryview's ``nbytes``, else ``len``)."""
+    return [f.nbytes if type(f) is memoryview else len(f) for f in frames]
+
+
+def check_size(sizes: Sequence[int], limit: int, *, whole: bool) -> None:
+    """Raise ``ValueError`` naming the limit and the size when frames of
+    ``sizes`` (``sizes_of``) are over ``limit``: their sum with ``whole``
+    (a same-host link), else the largest (ZeroMQ)."""
     if whole and sum(sizes) > limit:
         raise ValueError(
             f"a message of {sum(sizes)} bytes is over the largest message "

@@ -427,13 +427,16 @@ class LocalLinks:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def send(self, rank: int, frames: Sequence[Any]) -> asyncio.Future[None] | None:
+    def send(
+        self, rank: int, frames: Sequence[Any], sizes: Sequence[int] | None = None
+    ) -> asyncio.Future[None] | None:
         """Send one message to ``rank``; None when the kernel took it at once
         (the caller may reuse its buffers), else a future for that moment.
+        ``sizes``: the frames' byte sizes, if the caller has them.
         ``ValueError`` for a message the stream cannot carry (no frames,
         more than ``stream.MAX_FRAMES``, or more than ``max_message`` bytes,
         which the reader would refuse), before anything is sent."""
-        parts = stream.encode(frames, max_message=self.max_message)
+        parts = stream.encode(frames, max_message=self.max_message, sizes=sizes)
         link = self.links.get(rank)
         if link is None:
             link = self.links[rank] = _Link(rank)

@@ -55,7 +55,7 @@ from zmqmesh.errors import DecodeError
 from zmqmesh.transport import limits
 from zmqmesh.transport.samehost import LocalLinks, link_path
 from zmqmesh.transport.security import JobKeys
-from zmqmesh.transport.shm import SharedMemory
+from zmqmesh.transport.shm import SHM_MIN, SharedMemory
 from zmqmesh.transport.zerocopy import Releases, send_now
 from zmqmesh.wire import control
 
@@ -446,13 +446,18 @@ class Transport:
         same-host ``rank`` uncopied, and it completes when ``rank`` gives them back.
         ``ValueError`` for a message over ``max_frame`` (``limits.py``).
         """
-        limits.check_size(frames, self._max_frame, whole=rank in self._local_peers)
-        if self.shm is not None and rank in self.shm.peers:
+        sizes = limits.sizes_of(frames)
+        local = rank in self._local_peers
+        limits.check_size(sizes, self._max_frame, whole=local)
+        if self.shm is not None and max(sizes[1:], default=0) >= SHM_MIN and rank in self.shm.peers:
             moved, loan = self.shm.swap_out(frames, rank, lend)
             if moved is not None:
                 moved[0] = control.mark_shared(frames[0])
                 sent = self._hand_over(rank, moved)
                 return loan or sent  # a loan comes back only after the message arrived
+        if local and rank not in self._gone:
+            assert self.local is not None
+            return self.local.send(rank, frames, sizes)
         return self._hand_over(rank, frames)
 
     def _hand_over(self, rank: int, frames: Sequence[Any]) -> asyncio.Future[None] | None:

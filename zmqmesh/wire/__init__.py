@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         decode,
         decode_payload,
         encode,
+        encode_after,
         payload_nbytes,
         peek_envelope,
     )
@@ -42,6 +43,7 @@ __all__ = [
     "decode",
     "decode_payload",
     "encode",
+    "encode_after",
     "pack_envelope",
     "payload_nbytes",
     "peek_envelope",
@@ -49,7 +51,15 @@ __all__ = [
 ]
 
 _CODEC = frozenset(
-    {"COPY_THRESHOLD", "decode", "decode_payload", "encode", "payload_nbytes", "peek_envelope"}
+    {
+        "COPY_THRESHOLD",
+        "decode",
+        "decode_payload",
+        "encode",
+        "encode_after",
+        "payload_nbytes",
+        "peek_envelope",
+    }
 )
 
 

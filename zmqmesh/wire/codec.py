@@ -96,6 +96,7 @@ __all__ = [
     "decode",
     "decode_payload",
     "encode",
+    "encode_after",
     "payload_nbytes",
     "peek_envelope",
 ]
@@ -192,15 +193,12 @@ def _remember(table: dict[Any, Any], key: Any, value: Any) -> None:
     table[key] = value
 
 
-def _encode_fast(env: Envelope, obj: object) -> list[bytes | memoryview] | None:
-    """``encode`` of one plain scalar, or of one contiguous array of an API
-    dtype with bytes in it; None for anything else."""
+def _encode_fast(head: bytes, obj: object) -> list[bytes | memoryview] | None:
+    """``encode_after`` of one plain scalar, or of one contiguous array of an
+    API dtype with bytes in it; None for anything else."""
     t = type(obj)
     if t in _PLAIN or (t is int and obj in _INT_RANGE):
-        return [
-            pack_envelope(env)
-            + msgpack.packb(obj, use_bin_type=True, unicode_errors="surrogatepass")
-        ]
+        return [head + msgpack.packb(obj, use_bin_type=True, unicode_errors="surrogatepass")]
     if t is not np.ndarray:
         return None
     a: np.ndarray[Any, Any] = obj  # type: ignore[assignment]
@@ -222,7 +220,7 @@ def _encode_fast(env: Envelope, obj: object) -> list[bytes | memoryview] | None:
             return None
         payload = msgpack.packb([M_ARRAY, 0, wire, shape, fortran], use_bin_type=True)
         _remember(_sent_layouts, key, payload)
-    return [pack_envelope(env) + payload, byte_view(a.T if fortran else a)]
+    return [head + payload, byte_view(a.T if fortran else a)]
 
 
 def encode(env: Envelope, obj: object, *, allow_pickle: bool = False) -> list[bytes | memoryview]:
@@ -239,10 +237,18 @@ def encode(env: Envelope, obj: object, *, allow_pickle: bool = False) -> list[by
     pickled; ``ValueError`` for an envelope field out of range or a payload
     nested too deeply (or containing itself).
     """
-    fast = _encode_fast(env, obj)
+    return encode_after(pack_envelope(env), obj, allow_pickle=allow_pickle)
+
+
+def encode_after(
+    head: bytes, obj: object, *, allow_pickle: bool = False
+) -> list[bytes | memoryview]:
+    """``encode`` with the envelope already packed (``head``, from
+    ``pack_envelope``): a sender that sends with one envelope again and
+    again keeps its bytes."""
+    fast = _encode_fast(head, obj)
     if fast is not None:
         return fast
-    prefix = pack_envelope(env)
     buffers: list[bytes | memoryview] = []
 
     def default(o: Any) -> object:
@@ -284,7 +290,7 @@ def encode(env: Envelope, obj: object, *, allow_pickle: bool = False) -> list[by
     packer = msgpack.Packer(
         default=default, strict_types=True, use_bin_type=True, unicode_errors="surrogatepass"
     )
-    return [prefix + packer.pack(obj), *buffers]
+    return [head + packer.pack(obj), *buffers]
 
 
 def peek_envelope(frames: Sequence[Frame]) -> Envelope:

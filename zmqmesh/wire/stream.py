@@ -86,15 +86,22 @@ def header_size(count: int) -> int:
     return COUNT_SIZE + count * LENGTH_SIZE
 
 
-def encode(frames: Sequence[Buffer], *, max_message: int | None = None) -> list[Buffer]:
+def encode(
+    frames: Sequence[Buffer],
+    *,
+    max_message: int | None = None,
+    sizes: Sequence[int] | None = None,
+) -> list[Buffer]:
     """The buffers to write for one message: its header, then ``frames``
-    themselves (not copied). ``ValueError`` for no frames, more than
+    themselves (not copied). ``sizes``: the frames' byte sizes, when the
+    caller has them already. ``ValueError`` for no frames, more than
     ``MAX_FRAMES``, or more than ``max_message`` bytes in all (the limit
     the reader applies in :func:`parse_header`; None: no limit), so that the
     sender learns it rather than the reader dropping the link."""
     if not 0 < len(frames) <= MAX_FRAMES:
         raise ValueError(f"a message has 1 to {MAX_FRAMES} frames, not {len(frames)}")
-    sizes = [f.nbytes if type(f) is memoryview else len(f) for f in frames]
+    if sizes is None:
+        sizes = [f.nbytes if type(f) is memoryview else len(f) for f in frames]
     if max_message is not None and sum(sizes) > max_message:
         raise ValueError(
             f"a message of {sum(sizes)} bytes is over the same-host link's limit "
