@@ -27,7 +27,7 @@ from zmqmesh.job.settings import UNEXPECTED_LIMIT
 from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Matcher, Selector
 from zmqmesh.runtime.spin import SpinGovernor
 from zmqmesh.transport.transport import Transport
-from zmqmesh.wire import Envelope, Kind, decode, payload_nbytes, peek_envelope
+from zmqmesh.wire import Envelope, Kind, decode, payload_nbytes, peek_envelope, unpack_envelope
 
 __all__ = ["Engine", "Received", "config"]
 
@@ -67,6 +67,7 @@ ORPHAN_LIMIT = 64 * 2**20
 _EARLY_CTRL_LIMIT = 4096
 # The largest control notice read (bytes): checks and aborts are far smaller.
 _CTRL_MAX = 64 * 1024
+_P2P, _CTRL = int(Kind.P2P), int(Kind.CTRL)  # plain ints: every arrival compares
 
 # The forced collective algorithms of this process's communicators. API.md
 # makes ``zmqmesh.config`` process-wide, so the engines of a process share
@@ -167,7 +168,7 @@ class Engine:
         for another."""
         if sender >= 0:
             try:
-                env = peek_envelope(msg)
+                env = unpack_envelope(msg[0])
             except DecodeError as exc:
                 log.error("rank %d: dropped a message that does not decode: %s", self.rank, exc)
                 return
@@ -206,9 +207,10 @@ class Engine:
                 self.orphan_bytes,
             )
             return
-        if env.kind != Kind.P2P:
+        kind = env.kind
+        if kind != _P2P:
             state = self.coll_states.get(env.ctx)
-            if env.kind == Kind.CTRL:
+            if kind == _CTRL:
                 self._control(state, msg)
                 return
             if state is not None and state.broken is not None:
@@ -219,7 +221,7 @@ class Engine:
                 return
             if state is not None and not front:
                 state.check_arrival(env)
-        if env.kind == Kind.P2P and env.ctx in self.handlers:
+        if kind == _P2P and env.ctx in self.handlers:
             self.handlers[env.ctx](msg)
             return
         token, probes = self.matcher.arrive(env.ctx, env.source, env.tag, msg, front=front)

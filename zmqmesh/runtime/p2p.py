@@ -156,36 +156,6 @@ class PointToPoint:
             status._fill(source, tag, payload_nbytes(frames))
         return obj
 
-    async def _recv(
-        self, source: int, tag: int, status: Status | None, copy: bool, ctx: int
-    ) -> Any:
-        engine = self._engine
-        got = engine.receive(Selector(ctx, source, tag))
-        if isinstance(got, asyncio.Future):
-            # Not here yet: the receive is posted; now read what the
-            # same-host links hold (perhaps after a short spin), so that a
-            # message read there and then goes straight to it; only if it
-            # is still not here does this receive sleep.
-            fut = got
-            world = self._ranks[source] if source != ANY_SOURCE else -1
-            if world >= 0:  # heartbeats on the connection watch the peer
-                engine.connect(world)
-            if engine.failed:
-                self._fail_if_gone(fut, ctx, source)
-            if not fut.done():
-                engine.spin(world)
-            if not fut.done():
-                try:
-                    await fut
-                except asyncio.CancelledError:
-                    if fut.cancelled():
-                        engine.matcher.cancel_recv(fut)
-                    else:
-                        engine.give_back(fut)
-                    raise
-            got = fut.result()
-        return self._finish(got, copy, status)
-
     def _fail_if_gone(self, fut: asyncio.Future[Any], ctx: int, source: int) -> None:
         """A receive posted for a peer that is already gone fails at once."""
         err = self._engine.failure(ctx, source)
@@ -214,7 +184,33 @@ class PointToPoint:
         tag = self._recv_tag(tag)
         if source is None:
             return _null_recv(status)
-        return await self._recv(self._source(source), tag, status, copy, self._ctx)
+        source = self._source(source)
+        engine = self._engine
+        got = engine.receive(Selector(self._ctx, source, tag))
+        if isinstance(got, asyncio.Future):
+            # Not here yet: the receive is posted; now read what the
+            # same-host links hold (perhaps after a short spin), so that a
+            # message read there and then goes straight to it; only if it
+            # is still not here does this receive sleep.
+            fut = got
+            world = self._ranks[source] if source != ANY_SOURCE else -1
+            if world >= 0:  # heartbeats on the connection watch the peer
+                engine.connect(world)
+            if engine.failed:
+                self._fail_if_gone(fut, self._ctx, source)
+            if not fut.done():
+                engine.spin(world)
+            if not fut.done():
+                try:
+                    await fut
+                except asyncio.CancelledError:
+                    if fut.cancelled():
+                        engine.matcher.cancel_recv(fut)
+                    else:
+                        engine.give_back(fut)
+                    raise
+            got = fut.result()
+        return self._finish(got, copy, status)
 
     def irecv(
         self, source: int | None = ANY_SOURCE, tag: int = ANY_TAG, *, copy: bool = False

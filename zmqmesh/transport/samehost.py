@@ -123,7 +123,14 @@ class _Reader(asyncio.BufferedProtocol):
                 self._next_frame()
             return
         try:
-            self._parse(memoryview(self.scratch)[:nbytes])
+            data = memoryview(self.scratch)[:nbytes]
+            if self.sender >= 0 and not self.lengths and not self.pending:
+                # _parse's common case first: whole small messages
+                whole = self._whole(data)
+                if whole is None or whole:
+                    self._parse(data if whole is None else whole)
+            else:
+                self._parse(data)
         except (ValueError, OSError, OverflowError) as exc:  # OSError: no memory
             # ValueError: a hello from no rank it may come from, or a DecodeError
             who = f" from rank {self.sender}" if self.sender >= 0 else ""

@@ -379,9 +379,12 @@ class Transport:
     def _accept_local(self, sender: int, header: bytes, buffers: list[Any]) -> None:
         """A message from a same-host link (see ``_drain`` for ZeroMQ's)."""
         try:
-            msg = self._unpack(sender, header, buffers)
-            if msg is not None:
-                self._on_message(msg, sender)
+            if len(header) > control.FLAGS_AT and header[control.FLAGS_AT]:
+                msg = self._unpack(sender, header, buffers)
+                if msg is not None:
+                    self._on_message(msg, sender)
+            else:  # the layers' own message (_unpack's first case, inline)
+                self._on_message([header, *buffers], sender)
         except Exception as bad:
             self._dropped(sender, bad)
         over = self._paused is not None and self._paused()

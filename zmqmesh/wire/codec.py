@@ -408,12 +408,17 @@ def _array_fast(
     """The array a payload already decoded once describes, over ``frame``;
     None when the frame does not have its bytes (the general path says why)."""
     dt, dims, fortran, nbytes = layout
-    view = memoryview(frame)
-    if view.nbytes != nbytes:
-        return None
-    if view.format != "B" or view.ndim != 1:
-        view = view.cast("B")
-    arr = np.frombuffer(view, dt)
+    if type(frame) is bytearray:  # what the links read: no view needed
+        if len(frame) != nbytes:
+            return None
+        arr = np.frombuffer(frame, dt)
+    else:
+        view = memoryview(frame)
+        if view.nbytes != nbytes:
+            return None
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")
+        arr = np.frombuffer(view, dt)
     if len(dims) != 1:
         arr = arr.reshape(dims[::-1]).T if fortran else arr.reshape(dims)
     return arr.copy(order="K") if copy else arr
