@@ -146,7 +146,12 @@ class Matcher(Generic[M, T]):
     def take(self, sel: Selector) -> tuple[int, int, M] | None:
         """Remove and return ``(source, tag, msg)`` of the oldest matching
         unexpected message, or None. Never queues anything."""
-        key = self._oldest(sel)
+        if sel.source != ANY_SOURCE and sel.tag != ANY_TAG:  # _oldest's first case
+            key: tuple[int, int, int] | None = (sel.ctx, sel.source, sel.tag)
+            if key not in self._unexpected:
+                return None
+        else:
+            key = self._oldest(sel)
         if key is None:
             return None
         item = self._pop(key)

@@ -136,7 +136,15 @@ class PointToPoint:
         ``PROC_NULL``. Cancelling a send that ZeroMQ has already taken does
         not recall the message.
         """
-        waiter = self._start_send(obj, dest, tag)
+        if (
+            type(tag) is int
+            and type(dest) is int
+            and 0 <= tag <= TAG_UB
+            and 0 <= dest < len(self._ranks)
+        ):  # _start_send's checks, inline
+            waiter = self._post_send(obj, dest, tag, self._ctx)
+        else:
+            waiter = self._start_send(obj, dest, tag)
         if waiter is not None:
             await waiter
             assert dest is not None

@@ -194,7 +194,7 @@ class _Reader(asyncio.BufferedProtocol):
         lengths = stream.parse_header(data, max_message=self.links.max_message)
         if lengths is None:
             return None
-        start = stream.header_size(len(lengths))
+        start = stream.COUNT_SIZE + stream.LENGTH_SIZE * len(lengths)  # header_size
         end = start + sum(lengths)
         if len(data) < end:
             return None

@@ -333,7 +333,37 @@ def decode_payload(
     """The object of ``decode``, for a message whose envelope was read
     already (``peek_envelope``, when it arrived); raises like ``decode``."""
     try:
-        return _decode(frames, copy, allow_pickle)
+        header = frames[0]
+        # Slicing small bytes copies less than a memoryview costs to set up.
+        small = type(header) is bytes and len(header) <= COPY_THRESHOLD
+        body = header[ENVELOPE_SIZE:] if small else memoryview(header)[ENVELOPE_SIZE:]
+        if small and body:
+            if len(frames) == 1 and body[0] in _PLAIN_HEADS:
+                # one scalar: msgpack makes it without any hook of ours
+                try:
+                    return msgpack.unpackb(body, unicode_errors="surrogatepass")
+                except Exception as exc:
+                    raise DecodeError(f"invalid payload: {describe(exc)}") from exc
+            if len(frames) == 2:
+                layout = _seen_layouts.get(body)  # type: ignore[arg-type]
+                if layout is not None:
+                    arr = _array_fast(layout, frames[1], copy)
+                    if arr is not None:
+                        return arr
+        try:
+            obj = _unpack(frames, body, copy, allow_pickle, False)
+        except _Crowded:
+            obj = _unpack(frames, body, copy, allow_pickle, True)
+        if (
+            small
+            and type(obj) is np.ndarray
+            and len(frames) == 2
+            and body[: len(_ARRAY_PAYLOAD)] == _ARRAY_PAYLOAD
+            and obj.nbytes
+        ):
+            fortran = obj.flags.f_contiguous and not obj.flags.c_contiguous
+            _remember(_seen_layouts, bytes(body), (obj.dtype, obj.shape, fortran, obj.nbytes))
+        return obj
     except DecodeError:
         raise
     except Exception as exc:  # garbage can upset NumPy, pickle, ... in many ways
@@ -366,40 +396,6 @@ def _checked_dict(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
 class _Crowded(Exception):
     """The payload holds more than MAX_SAME_HASH values whose hash a sender
     can choose: unpack it again with every dict and set checked."""
-
-
-def _decode(frames: Sequence[Frame], copy: bool, allow_pickle: bool) -> object:
-    header = frames[0]
-    # Slicing small bytes copies less than a memoryview costs to set up.
-    small = type(header) is bytes and len(header) <= COPY_THRESHOLD
-    body = header[ENVELOPE_SIZE:] if small else memoryview(header)[ENVELOPE_SIZE:]
-    if small and body:
-        if len(frames) == 1 and body[0] in _PLAIN_HEADS:
-            # one scalar: msgpack makes it without any hook of ours
-            try:
-                return msgpack.unpackb(body, unicode_errors="surrogatepass")
-            except Exception as exc:
-                raise DecodeError(f"invalid payload: {describe(exc)}") from exc
-        if len(frames) == 2:
-            layout = _seen_layouts.get(body)  # type: ignore[arg-type]
-            if layout is not None:
-                arr = _array_fast(layout, frames[1], copy)
-                if arr is not None:
-                    return arr
-    try:
-        obj = _unpack(frames, body, copy, allow_pickle, False)
-    except _Crowded:
-        obj = _unpack(frames, body, copy, allow_pickle, True)
-    if (
-        small
-        and type(obj) is np.ndarray
-        and len(frames) == 2
-        and body[: len(_ARRAY_PAYLOAD)] == _ARRAY_PAYLOAD
-        and obj.nbytes
-    ):
-        fortran = obj.flags.f_contiguous and not obj.flags.c_contiguous
-        _remember(_seen_layouts, bytes(body), (obj.dtype, obj.shape, fortran, obj.nbytes))
-    return obj
 
 
 def _array_fast(
