@@ -147,6 +147,10 @@ async def bad_arguments(comm: zmqmesh.Comm) -> None:
         (lambda: comm.send(1, 0, tag=1.5), TypeError, "tag"),
         (lambda: comm.recv(comm.size), ValueError, "source"),
         (lambda: comm.recv(0, tag=-7), ValueError, "tag"),
+        (lambda: comm.send(1, 0, tag=2**63), ValueError, "tag"),
+        (lambda: comm.recv(0, tag=2**63), ValueError, "tag"),
+        (lambda: comm.recv(-5), ValueError, "source"),
+        (lambda: comm.send(1, True), TypeError, "dest"),
     ]
     for call, exc, word in checks:
         try:

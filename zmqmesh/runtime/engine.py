@@ -386,8 +386,9 @@ class Engine:
         """``take``, else ``post_recv(sel, withdraw=False)``, in one step:
         the message a receive with ``sel`` takes now if it is here, else the
         future it waits on (the caller withdraws it if cancelled)."""
-        if self.transport is not None and self.transport.shm is not None:
-            self.transport.flush_releases()
+        shm = self.transport.shm if self.transport is not None else None
+        if shm is not None:  # flush_releases, inline
+            shm.reader.flush()
         found = self.matcher.take(sel)
         if found is not None:
             self._taken(found[2])

@@ -189,10 +189,12 @@ class PointToPoint:
         the matched message does not decode (it is consumed). Cancelling a
         pending receive withdraws it; no message is lost.
         """
-        tag = self._recv_tag(tag)
+        if type(tag) is not int or (tag < 0 and tag != ANY_TAG) or tag > TAG_UB:
+            tag = self._recv_tag(tag)  # raises, or makes an int of an index
         if source is None:
             return _null_recv(status)
-        source = self._source(source)
+        if type(source) is not int or not (0 <= source < len(self._ranks)):
+            source = self._source(source)  # ANY_SOURCE, an index, or raises
         engine = self._engine
         got = engine.receive(Selector(self._ctx, source, tag))
         if isinstance(got, asyncio.Future):
