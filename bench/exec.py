@@ -87,6 +87,13 @@ def rows(tasks: list[int], skewed: int, n_arrays: int, array_bytes: int) -> list
         ("latency", "round trip of one no-op task", _fmt_time, False),
         ("efficiency", f"skewed load efficiency ({skewed} tasks)", "{:.3f}".format, True),
         ("makespan", "skewed load makespan", _fmt_time, False),
+        (
+            "mix_efficiency",
+            f"mixed load efficiency ({skewed} tasks of 1/5/10/50 ms, 70/20/8/2%)",
+            "{:.3f}".format,
+            True,
+        ),
+        ("mix_makespan", "mixed load makespan", _fmt_time, False),
         ("arrays", f"{mib} array tasks ({n_arrays} tasks)", _fmt_rate, True),
         ("startup", "start-up to first result", _fmt_time, False),
         ("worker_rss", "worker RSS (mean per worker)", _fmt_mib, False),
@@ -99,7 +106,8 @@ def per_round_values(res: dict[str, Any]) -> dict[str, float]:
     v = {f"{how} {n}": r for how in ("submit", "map") for n, r in res[how].items()}
     v["latency"] = statistics.median(res["latency"])
     v["worker_rss"] = statistics.fmean(res["worker_rss"])
-    for k in ("efficiency", "makespan", "arrays", "startup", "job_pss"):
+    keys = ("efficiency", "makespan", "mix_efficiency", "mix_makespan", "arrays", "startup")
+    for k in (*keys, "job_pss"):
         v[k] = res[k]
     return v
 
@@ -284,6 +292,7 @@ def main(argv: list[str]) -> int:
     meta: dict[str, Any] = {}
     over_budget: dict[str, dict[str, float]] = {}
     split: list[float] = []
+    split_mix: list[float] = []
     failures: list[str] = []
     commit, source_before = _zmqmesh_source()
     snapshot = snapshot_zmqmesh("exec")
@@ -304,6 +313,7 @@ def main(argv: list[str]) -> int:
                 raw[name].append(res)
                 if name == "split":  # the skewed load's reference: not a column
                     split.append(res["efficiency"])
+                    split_mix.append(res["mix_efficiency"])
                     continue
                 for key, val in per_round_values(res).items():
                     per_round[name].setdefault(key, []).append(val)
@@ -375,11 +385,13 @@ def main(argv: list[str]) -> int:
         lines += ["No job finished: no table.", ""]
     if split:
         lines += [
-            f"The skewed load without a scheduler: the same {skewed} costs dealt in advance "
+            f"The skewed loads without a scheduler: the same {skewed} costs dealt in advance "
             f"into {a.workers} parts of equal total time (longest first), each busy-waited by "
             "a process of its own in its own session (as the launcher starts ranks), with no "
             f"messages, had efficiency {statistics.median(split):.3f} (median of "
-            f"{len(split)}: {', '.join(f'{x:.3f}' for x in split)})."
+            f"{len(split)}: {', '.join(f'{x:.3f}' for x in split)}), and "
+            f"{statistics.median(split_mix):.3f} for the mixed load "
+            f"({', '.join(f'{x:.3f}' for x in split_mix)})."
             + (
                 f" With more workers than cores ({cores} here) that, not 1, is the "
                 "yardstick: the busy waits share the cores in time slices, and a task "
@@ -444,6 +456,7 @@ def main(argv: list[str]) -> int:
                 "over_budget": over_budget,
                 "median": {n: m for n, m in med.items() if n != "split"},
                 "split_efficiency": split,
+                "split_mix_efficiency": split_mix,
                 "rounds": per_round,
                 "jobs": raw,
             },

@@ -20,16 +20,17 @@ when it has none). The protocol, in order:
    ``submit_gather`` then ``map``; a count whose time, predicted from the
    rate at the count before, exceeds ``--cell-budget`` is skipped and its
    prediction reported under ``over_budget``;
-5. skewed load: :func:`skewed_costs` busy-wait tasks through ``map``
-   (``submit_gather`` where there is no map);
+5. skewed loads: ``--skewed`` busy-wait tasks through ``map``
+   (``submit_gather`` where there is no map), first of :func:`skewed_costs`
+   (exponential), then of :func:`mix_costs` (1/5/10/50 ms, 70/20/8/2%);
 6. ``--arrays`` tasks each given its own ``--array-bytes`` float64 array,
    returning its sum.
 
 Each result is checked; the job prints one JSON line,
 ``{"meta": {...}, "results": {...}}``, and exits non-zero on a wrong one.
 
-``--split`` runs no library: the reference for the skewed-load row
-(:func:`split_makespan`), its results only ``efficiency`` and ``makespan``.
+``--split`` runs no library: the reference for the skewed-load rows
+(:func:`split_makespan`), its results only the efficiencies and makespans.
 The peers' adapters are synchronous; :func:`run_sync` drives the protocol
 coroutine for them without an event loop (none of their calls suspends).
 """
@@ -80,6 +81,17 @@ def skewed_costs(n: int = 400, seed: int = 7) -> list[float]:
     costs = [float(c) for c in rng.exponential(0.004, n)]
     costs[::40] = [0.06] * len(costs[::40])
     return costs
+
+
+MIX = ((0.001, 0.70), (0.005, 0.20), (0.010, 0.08), (0.050, 0.02))
+"""The mixed load: busy waits of 1, 5, 10 or 50 ms, drawn 70/20/8/2%."""
+
+
+def mix_costs(n: int = 400, seed: int = 11) -> list[float]:
+    """``n`` task costs in seconds drawn from :data:`MIX` with a fixed seed."""
+    rng = np.random.default_rng(seed)
+    values, weights = zip(*MIX, strict=True)
+    return [float(c) for c in rng.choice(values, size=n, p=weights)]
 
 
 def balanced_parts(costs: list[float], parts: int) -> list[list[float]]:
@@ -259,15 +271,15 @@ async def measure(p: Adapter, a: argparse.Namespace, top: int) -> dict[str, Any]
                 _check(f"{n} no-op tasks by {how}", got, want)
             del got
 
-    costs = skewed_costs(a.skewed)
-    t = time.perf_counter()
-    got = await p.map(spin, costs)
-    if got is None:
-        got = await p.submit_gather(spin, costs)
-    span = time.perf_counter() - t
-    _check("skewed tasks", got, costs)
-    out["makespan"] = span
-    out["efficiency"] = efficiency(costs, a.workers, span)
+    for key, costs in (("", skewed_costs(a.skewed)), ("mix_", mix_costs(a.skewed))):
+        t = time.perf_counter()
+        got = await p.map(spin, costs)
+        if got is None:
+            got = await p.submit_gather(spin, costs)
+        span = time.perf_counter() - t
+        _check(f"{key}skewed tasks", got, costs)
+        out[f"{key}makespan"] = span
+        out[f"{key}efficiency"] = efficiency(costs, a.workers, span)
 
     arrs = arrays(a.arrays, a.array_bytes)
     want = [float(x.sum()) for x in arrs]
@@ -401,9 +413,11 @@ class Ppe:
 def main() -> None:
     a = parse_args(sys.argv[1:])
     if a.split:
-        costs = skewed_costs(a.skewed)
-        span = split_makespan(costs, a.workers)
-        res = {"makespan": span, "efficiency": efficiency(costs, a.workers, span)}
+        res = {}
+        for key, costs in (("", skewed_costs(a.skewed)), ("mix_", mix_costs(a.skewed))):
+            span = split_makespan(costs, a.workers)
+            res[f"{key}makespan"] = span
+            res[f"{key}efficiency"] = efficiency(costs, a.workers, span)
         emit({"peer": "split", "workers": a.workers}, res)
         return
     if a.peer is None:
