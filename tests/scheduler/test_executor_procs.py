@@ -82,6 +82,7 @@ def test_pickle_allowed_sends_closures() -> None:
     res = launch(3, PROGRAMS / "executor_pickle.py", timeout=50, launcher_args=("--pickle",))
     assert res.returncode == 0, res.stdout + res.stderr
     assert "[0] ok pickled tasks" in res.stdout
+    assert "[1] ok pickled message" in res.stdout
 
 
 @pytest.mark.timeout(120)

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "zmqmesh"
-ALLOWED_THIRD_PARTY = {"msgpack", "numpy"}
+ALLOWED_THIRD_PARTY = {"msgpack", "numpy", "cloudpickle"}  # cloudpickle: only with pickle allowed
 
 
-def test_wire_modules_import_only_stdlib_msgpack_and_numpy() -> None:
+def test_wire_modules_import_only_stdlib_msgpack_numpy_and_cloudpickle() -> None:
     modules = sorted((PACKAGE / "wire").glob("*.py"))
     assert {m.name for m in modules} >= {
         "__init__.py",

@@ -150,8 +150,20 @@ def _other(obj: object, detail: str, buffers: list[bytes | memoryview], allow: b
     try:
         data = pickle.dumps(obj, protocol=5, buffer_callback=out_of_band)
     except Exception as exc:
+        # What pickle takes only by reference or not at all (a lambda, a
+        # closure, a class defined in a function): cloudpickle sends it by
+        # value, as Dask and Ray do. Plain pickle goes first: it is faster.
         del buffers[first:]
-        raise TypeError(f"zmqmesh cannot pickle an object of type {name}: {exc}") from exc
+        try:
+            import cloudpickle  # type: ignore[import-untyped]
+
+            data = cloudpickle.dumps(obj, protocol=5, buffer_callback=out_of_band)
+        except Exception as exc2:
+            del buffers[first:]
+            raise TypeError(
+                f"zmqmesh cannot pickle an object of type {name}: {exc}; "
+                f"cloudpickle: {exc2}"
+            ) from exc2
     return [M_PICKLE, first, len(buffers) - first, data]
 
 
