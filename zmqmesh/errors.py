@@ -43,20 +43,61 @@ class CollectiveMismatchError(MeshError):
     collective with incompatible arguments) at the same point."""
 
 
+class RemoteTraceback(Exception):
+    """The traceback text of an exception raised on another rank, as the
+    ``__cause__`` of its :class:`RemoteError`: Python prints it first, so a
+    failed task shows where it failed in the user's code."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return "\n" + self.text.rstrip("\n")
+
+
 class RemoteError(MeshError):
     """A task or operation raised on another rank.
 
-    Carries the remote exception's type name, message and traceback text.
+    Carries the remote exception's type name, message and traceback text
+    (``traceback``, also ``remote_traceback``; the user's frames, and the
+    error's ``__cause__`` when it came from a task), and where that
+    was: the worker's ``rank`` and the ``task`` (function name and
+    abbreviated arguments), or None when not known.
     """
 
-    def __init__(self, type_name: str, message: str, traceback: str = "") -> None:
+    def __init__(
+        self,
+        type_name: str,
+        message: str,
+        traceback: str = "",
+        rank: int | None = None,
+        task: str | None = None,
+    ) -> None:
         self.type_name = type_name
         self.message = message
         self.traceback = traceback
-        super().__init__(f"{type_name}: {message}")
+        self.rank = rank
+        self.task = task
+        where = []
+        if task:
+            where.append(f"task {task}")
+        if rank is not None:
+            where.append(f"on rank {rank}")
+        text = f"{type_name}: {message}"
+        super().__init__(f"{text} ({' '.join(where)})" if where else text)
+        if traceback:
+            self.__cause__ = RemoteTraceback(traceback)
 
-    def __reduce__(self) -> tuple[type[RemoteError], tuple[str, str, str]]:
-        return (type(self), (self.type_name, self.message, self.traceback))
+    @property
+    def remote_traceback(self) -> str:
+        """The remote traceback's text (the same as ``traceback``)."""
+        return self.traceback
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[RemoteError], tuple[str, str, str, int | None, str | None]]:
+        return (type(self), (self.type_name, self.message, self.traceback, self.rank, self.task))
 
 
 class LaunchError(MeshError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pytest
 from conftest import PROGRAMS, launch
@@ -75,6 +76,14 @@ def test_root_loss_ends_every_worker() -> None:
     assert res.returncode != 0
     for rank in (1, 2):
         assert f"[{rank}] left with RankFailedError 0" in res.stdout, res.stdout + res.stderr
+
+
+@pytest.mark.timeout(60)
+def test_task_errors_carry_their_story_and_retries_rerun(tmp_path: Path) -> None:
+    res = launch(3, PROGRAMS / "executor_errors.py", str(tmp_path), timeout=50)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    for line in ("ok error story", "ok map item", "ok retries", "ok bad retries"):
+        assert f"[0] {line}" in res.stdout, res.stdout + res.stderr
 
 
 @pytest.mark.timeout(60)

@@ -96,13 +96,19 @@ class Executor:
             )
         return node
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+    def submit(
+        self, fn: Callable[..., Any], /, *args: Any, retries: int = 0, **kwargs: Any
+    ) -> asyncio.Future[Any]:
         """*sync*: schedule ``fn(*args, **kwargs)``; returns its future.
         Raises ``TypeError`` at once for a function or arguments that cannot
-        travel. Cancelling the future does not stop the task where it runs:
+        travel. A task that raises fails the future with ``RemoteError``
+        (the remote type, message and traceback, the worker's rank and the
+        task); with ``retries=N`` it runs again up to N times first, as Dask's
+        ``retries`` (the keyword is the executor's, not passed to ``fn``).
+        Cancelling the future does not stop the task where it runs:
         its result is dropped when it arrives, and the executor and its
         other tasks carry on."""
-        return self._live_node().submit(fn, args, kwargs)
+        return self._live_node().submit(fn, args, kwargs, _retries(retries))
 
     async def map(
         self,
@@ -110,24 +116,27 @@ class Executor:
         *iterables: Iterable[Any],
         chunksize: int = 1,
         progress: bool = False,
+        retries: int = 0,
     ) -> list[Any]:
         """``[fn(*xs) for xs in zip(*iterables)]`` as tasks, in input order.
         ``chunksize`` items go in one task; ``progress=True`` shows a bar on
         this terminal (tqdm if installed, else a plain line). The first task
-        to fail raises its error here."""
+        to fail raises its error here; ``retries`` as for :meth:`submit`,
+        per task (a chunk runs again whole)."""
         if type(chunksize) is not int or chunksize < 1:
             raise ValueError(f"chunksize must be an int >= 1, got {chunksize!r}")
         if not iterables:
             raise TypeError("map() needs at least one iterable")
+        retries = _retries(retries)
         node = self._live_node()
         items = list(zip(*iterables, strict=False))
         if chunksize == 1:
-            futs = [node.submit(fn, item, {}) for item in items]
+            futs = [node.submit(fn, item, {}, retries) for item in items]
         else:
             ref = fn_ref(fn, node.allow_pickle)
             chunk = run_chunk_async if asyncio.iscoroutinefunction(fn) else run_chunk
             futs = [
-                node.submit(chunk, (ref, items[i : i + chunksize]), {})
+                node.submit(chunk, (ref, items[i : i + chunksize]), {}, retries)
                 for i in range(0, len(items), chunksize)
             ]
         if progress:
@@ -196,3 +205,9 @@ class _Progress:
         elif last or self.done * 10 // self.total > self.shown:
             self.shown = self.done * 10 // self.total
             print(f"tasks {self.done}/{self.total}", file=sys.stderr, flush=True)
+
+
+def _retries(n: Any) -> int:
+    if type(n) is not int or n < 0:
+        raise ValueError(f"retries must be an int >= 0, got {n!r}")
+    return n

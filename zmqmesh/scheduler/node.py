@@ -70,6 +70,7 @@ class Node:
         self.live = set(workers)
         self.counts: dict[int, list[int]] = {w: [0, 0, 0] for w in workers}
         self.table = TaskTable(max_retries)
+        self.retries: dict[int, int] = {}  # tid -> runs left for a task that raises
         self.futures: dict[int, asyncio.Future[Any]] = {}
         self.root_lost: RankFailedError | None = None
         self.stopped = self.loop.create_future()
@@ -92,7 +93,9 @@ class Node:
         self._unwatch = xc.watch_failures(self._failed)
 
     # -- submitting ------------------------------------------------------------
-    def submit(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
+    def submit(
+        self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], retries: int = 0
+    ) -> asyncio.Future[Any]:
         ref = fn_ref(fn, self.allow_pickle)
         if type(ref) is not list or kwargs or not all(type(a) in _SIMPLE for a in args):
             self._check_sendable(ref, args, kwargs)
@@ -104,6 +107,8 @@ class Node:
             fut.set_exception(RankFailedError(-1, "no worker is left to run tasks"))
             return fut
         self.futures[tid] = fut
+        if retries:
+            self.retries[tid] = retries
         lone = self.worker is None and may_spin(len(self.futures), self._cores)
         # alone in flight: to the worker that sent the last result, polling for it
         alone = lone and len(self.futures) == 1 and self._last in self.live
@@ -291,6 +296,15 @@ class Node:
     _closing_root = False
 
     def _result(self, tid: int, ok: bool, value: Any) -> None:
+        if not ok and self.retries.get(tid):
+            entry = self.table.pending.get(tid)
+            fut = self.futures.get(tid)
+            if entry is not None and fut is not None and not fut.done() and self.live:
+                self.retries[tid] -= 1  # the task raised: run it again
+                entry.where = self._where()
+                self._place(entry.spec, entry.where)
+                return
+        self.retries.pop(tid, None)
         if not self.table.done(tid):
             return  # a duplicate of a task run twice
         fut = self.futures.pop(tid, None)
@@ -327,6 +341,7 @@ class Node:
         if spec is None:
             self.table.done(tid)
             self.futures.pop(tid, None)
+            self.retries.pop(tid, None)
             if fut is not None and not fut.done():
                 fut.set_exception(RankFailedError(lost, detail or "lost with its tasks"))
             return

@@ -9,8 +9,13 @@ only when the job allows pickle.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import importlib
 import inspect
+import os
+import reprlib
 import sys
 import traceback
 from collections.abc import Callable
@@ -18,7 +23,15 @@ from typing import Any
 
 from zmqmesh.errors import RemoteError
 
-__all__ = ["as_remote_error", "fn_ref", "remote_error", "resolve", "run_chunk", "run_chunk_async"]
+__all__ = [
+    "as_remote_error",
+    "describe_call",
+    "fn_ref",
+    "remote_error",
+    "resolve",
+    "run_chunk",
+    "run_chunk_async",
+]
 
 _cache: dict[tuple[str, str], tuple[Callable[..., Any], bool]] = {}
 
@@ -68,26 +81,85 @@ def resolve(ref: Any) -> tuple[Callable[..., Any], bool]:
     return ref, inspect.iscoroutinefunction(ref)
 
 
-def remote_error(exc: BaseException) -> list[str]:
-    """What travels back for a task that raised: type, message, traceback."""
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return [type(exc).__qualname__, str(exc), tb]
+_INTERNAL = (
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,  # zmqmesh/
+    os.path.dirname(asyncio.__file__) + os.sep,
+    os.path.dirname(concurrent.futures.__file__) + os.sep,
+)
+_short = reprlib.Repr()
+_short.maxstring, _short.maxother, _short.maxlist, _short.maxdict = 24, 24, 4, 4
+_MAX_ARGS = 4  # arguments shown in a task's description
+
+
+def describe_call(ref: Any, args: Any, kwargs: Any) -> str:
+    """``name(arg, ..., key=value)`` of a task, each part abbreviated."""
+    if type(ref) is list and len(ref) == 2:
+        name = str(ref[1])
+    else:
+        name = getattr(ref, "__qualname__", None) or type(ref).__name__
+    parts = [_short.repr(a) for a in list(args)[:_MAX_ARGS]]
+    if isinstance(kwargs, dict):
+        parts += [f"{k}={_short.repr(v)}" for k, v in list(kwargs.items())[:_MAX_ARGS]]
+    extra = len(args) + (len(kwargs) if isinstance(kwargs, dict) else 0) - len(parts)
+    if extra > 0:
+        parts.append(f"... {extra} more")
+    return f"{name}({', '.join(parts)})"
+
+
+def _user_frames(exc: BaseException) -> str:
+    """The traceback of ``exc`` without zmqmesh's and asyncio's frames."""
+    te = traceback.TracebackException.from_exception(exc)
+    for part in (te, te.__cause__, te.__context__):
+        if part is not None:
+            kept = [f for f in part.stack if not f.filename.startswith(_INTERNAL)]
+            part.stack = traceback.StackSummary.from_list(kept)
+    return "".join(te.format())
+
+
+def remote_error(exc: BaseException, rank: int, task: str) -> list[Any]:
+    """What travels back for a task that raised: type, message, traceback
+    (the user's frames), the worker's rank and the task's description (of
+    the item that raised, for a chunk of ``map``)."""
+    task = getattr(exc, "_zmqmesh_task", None) or task
+    return [type(exc).__qualname__, str(exc), _user_frames(exc), rank, task]
 
 
 def as_remote_error(parts: Any) -> RemoteError:
-    if type(parts) is list and len(parts) == 3 and all(type(p) is str for p in parts):
-        return RemoteError(parts[0], parts[1], parts[2])
+    if type(parts) is list and len(parts) in (3, 5) and all(type(p) is str for p in parts[:3]):
+        rank = parts[3] if len(parts) == 5 and type(parts[3]) is int else None
+        task = parts[4] if len(parts) == 5 and type(parts[4]) is str else None
+        return RemoteError(parts[0], parts[1], parts[2], rank, task)
     return RemoteError("DecodeError", f"a malformed error report arrived: {parts!r:.200}", "")
+
+
+def _mark(exc: BaseException, ref: Any, item: Any) -> None:
+    """Say which item of a chunk raised (``remote_error`` reads it)."""
+    with contextlib.suppress(AttributeError, TypeError):
+        exc._zmqmesh_task = describe_call(ref, item, {})  # type: ignore[attr-defined]
 
 
 def run_chunk(ref: Any, items: list[Any]) -> list[Any]:
     """The task ``map`` sends for a chunk: the function over its argument
     tuples, in order."""
     fn = resolve(ref)[0]
-    return [fn(*item) for item in items]
+    out = []
+    for item in items:
+        try:
+            out.append(fn(*item))
+        except BaseException as exc:
+            _mark(exc, ref, item)
+            raise
+    return out
 
 
 async def run_chunk_async(ref: Any, items: list[Any]) -> list[Any]:
     """``run_chunk`` for a coroutine function: one call after another."""
     fn = resolve(ref)[0]
-    return [await fn(*item) for item in items]
+    out = []
+    for item in items:
+        try:
+            out.append(await fn(*item))
+        except BaseException as exc:
+            _mark(exc, ref, item)
+            raise
+    return out

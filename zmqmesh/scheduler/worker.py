@@ -46,7 +46,7 @@ from collections import deque
 from typing import Any, Protocol
 
 from zmqmesh.scheduler.policy import Sweep, result_now, steal_ahead, steal_count
-from zmqmesh.scheduler.tasks import remote_error, resolve
+from zmqmesh.scheduler.tasks import describe_call, remote_error, resolve
 
 __all__ = ["Worker"]
 
@@ -222,7 +222,9 @@ class Worker:
         try:
             fn, is_coro = resolve(ref)
         except Exception as exc:
-            self.done([tid, False, remote_error(exc)])
+            self.done(
+                [tid, False, remote_error(exc, self.node.rank, describe_call(ref, args, kwargs))]
+            )
             return
         if is_coro:
             if threading.get_ident() == self._thread.ident:
@@ -234,7 +236,7 @@ class Worker:
         try:
             item = [tid, True, fn(*args, **kwargs)]
         except BaseException as exc:
-            item = [tid, False, remote_error(exc)]
+            item = [tid, False, remote_error(exc, self.node.rank, describe_call(ref, args, kwargs))]
         took = time.perf_counter() - t
         seen = self._timing.setdefault(_key(ref), [0, 0.0, 0.0])
         seen[0] += 1
@@ -263,7 +265,7 @@ class Worker:
         except asyncio.CancelledError:
             return  # the executor is closing
         except BaseException as exc:
-            item = [tid, False, remote_error(exc)]
+            item = [tid, False, remote_error(exc, self.node.rank, describe_call(fn, args, kwargs))]
         self.done(item)
 
     def done(self, item: list[Any]) -> None:

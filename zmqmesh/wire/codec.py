@@ -161,8 +161,7 @@ def _other(obj: object, detail: str, buffers: list[bytes | memoryview], allow: b
         except Exception as exc2:
             del buffers[first:]
             raise TypeError(
-                f"zmqmesh cannot pickle an object of type {name}: {exc}; "
-                f"cloudpickle: {exc2}"
+                f"zmqmesh cannot pickle an object of type {name}: {exc}; cloudpickle: {exc2}"
             ) from exc2
     return [M_PICKLE, first, len(buffers) - first, data]
 
