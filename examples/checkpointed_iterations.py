@@ -1,6 +1,6 @@
 """An iterative computation that survives a crash: checkpoint, die, resume.
 
-    zmqmesh launch -n 4 examples/checkpointed_iterations.py --dir D --steps 40 [--crash-at K]
+    zmqmesh launch -n 4 examples/checkpointed_iterations.py [--dir D] [--steps 40] [--crash-at K]
 
 Every rank holds the same vector ``x`` and its own random generator. Each
 step, every rank draws a noisy target from its generator, one ``allreduce``
@@ -12,13 +12,18 @@ generator's state with ``zmqmesh.checkpoint.checkpoint``; at start-up
 kills itself (SIGKILL) at step K and the job fails; run it again without
 ``--crash-at`` and it resumes from the last committed step. Rank 0 prints a
 sha256 of the final state of all ranks: the same as an uninterrupted run's.
+Without ``--dir`` the checkpoints go to a fresh directory under the temp
+directory (for ranks on one host; give ``--dir`` a shared one across hosts),
+removed at the end unless the run crashed; rank 0 says which.
 """
 
 import argparse
 import hashlib
 import json
 import os
+import shutil
 import signal
+import tempfile
 
 import numpy as np
 
@@ -28,7 +33,7 @@ from zmqmesh.checkpoint import checkpoint, restore
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--dir", required=True, help="checkpoint directory")
+    parser.add_argument("--dir", help="checkpoint directory (default: a fresh temp one)")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--every", type=int, default=5, help="checkpoint every N steps")
     parser.add_argument("--dim", type=int, default=1000)
@@ -38,6 +43,12 @@ def parse_args() -> argparse.Namespace:
 
 async def main(comm: zmqmesh.Comm) -> None:
     args = parse_args()
+    fresh = args.dir is None
+    if fresh:  # one directory for the whole job: rank 0 makes it, the others learn it
+        made = tempfile.mkdtemp(prefix="zmqmesh-checkpoints-") if comm.rank == 0 else None
+        args.dir = await comm.bcast(made)
+        if comm.rank == 0:
+            print(f"checkpoints in {args.dir} (after a crash, resume with --dir {args.dir})")
     x = np.zeros(args.dim)
     rng = np.random.default_rng([2024, comm.rank])  # a different stream per rank
     start = 0
@@ -67,6 +78,8 @@ async def main(comm: zmqmesh.Comm) -> None:
     digests = await comm.gather(hashlib.sha256(mine).hexdigest(), root=0)
     if digests is not None:
         print(f"final checksum {hashlib.sha256(''.join(digests).encode()).hexdigest()}")
+        if fresh:  # every rank has written its last checkpoint: gather waited for it
+            shutil.rmtree(args.dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
