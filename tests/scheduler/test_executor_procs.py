@@ -87,6 +87,15 @@ def test_task_errors_carry_their_story_and_retries_rerun(tmp_path: Path) -> None
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_stats_are_exact_inside_the_block(n: int) -> None:
+    res = launch(n, PROGRAMS / "executor_stats.py", timeout=50)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "[0] ok stats exact" in res.stdout
+    assert "[0] ok stats final" in res.stdout
+
+
+@pytest.mark.timeout(60)
 def test_pickle_allowed_sends_closures() -> None:
     res = launch(3, PROGRAMS / "executor_pickle.py", timeout=50, launcher_args=("--pickle",))
     assert res.returncode == 0, res.stdout + res.stderr

@@ -159,8 +159,11 @@ class Executor:
 
     def stats(self) -> dict[int, dict[str, int]]:
         """*sync*: per worker rank, the tasks it ``run``, ``stolen`` (taken
-        from others) and ``given`` (taken by others); exact once the block
-        has been left, up to a quarter of a second behind before."""
+        from others) and ``given`` (taken by others), counting each item of
+        a ``map`` chunk. ``run`` is exact as soon as the results it counts
+        are in (the counts ride with them); tasks that workers submit to
+        each other are counted within a quarter of a second; all of it is
+        exact once the block has been left."""
         node = self._node
         if node is None:
             return {}

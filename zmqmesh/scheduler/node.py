@@ -19,7 +19,8 @@ worker's first few tasks (``policy.batch_due``):
                               worker polls for the next one when done
     STEAL  thief -> victim    1 while the thief still runs a task, else 0
     LOOT   victim -> thief    [spec, ...] (empty: refused)
-    RESULT worker -> origin   [[tid, ok, value or error], ...]
+    RESULT worker -> origin   [[tid, ok, value or error], ...]; to the root,
+                              then (run, stolen, given): its counts now
     MOVED  victim -> origin   [[tid, ...], thief]
     COUNTS worker -> root     [run, stolen, given, final]
     STOP   root -> worker     None; the worker answers COUNTS and leaves
@@ -177,7 +178,7 @@ class Node:
             # The first other message of an event-loop turn leaves at once
             # (a result does not wait a turn); the rest of the turn's
             # messages are batched behind it.
-            self._post(dest, tag, [item])
+            self._post(dest, tag, self._with_counts(dest, tag, [item]))
         else:
             self._outbox[dest, tag].append(item)
         if not self._flush_soon:
@@ -196,7 +197,7 @@ class Node:
                     self._post(dest, MOVED, [tids, thief])
                 continue
             for i in range(0, len(items), _BATCH):
-                self._post(dest, tag, items[i : i + _BATCH])
+                self._post(dest, tag, self._with_counts(dest, tag, items[i : i + _BATCH]))
         if self.worker is not None and self.rank != self.root:
             # The root's stats: at most every COUNTS_EVERY seconds (not a
             # message per task), and always the final ones.
@@ -209,6 +210,13 @@ class Node:
             elif counts != self._sent_counts[:3] and not self._counts_timer:
                 self._counts_timer = True
                 self.loop.call_at(self._counts_due, self._counts_later)
+
+    def _with_counts(self, dest: int, tag: int, items: list[Any]) -> list[Any]:
+        """Results for the root carry this worker's counts: ``stats()`` is
+        exact as soon as the results it counts are in."""
+        if tag == RESULT and dest == self.root and self.worker is not None:
+            items.append(tuple(self.worker.counts))
+        return items
 
     def _counts_later(self) -> None:
         self._counts_timer = False
@@ -281,7 +289,12 @@ class Node:
             worker.loot(source, obj)
         elif tag == RESULT:
             self._last = source
-            for tid, ok, value in obj:
+            for item in obj:
+                if type(item) is tuple:  # the sender's counts, if it runs tasks
+                    if source in self.counts and source != self.rank:
+                        self.counts[source] = [int(x) for x in item[:3]]
+                    continue
+                tid, ok, value = item
                 self._result(tid, ok, value)
         elif tag == MOVED:
             self._moved(obj[0], obj[1])

@@ -31,6 +31,7 @@ __all__ = [
     "resolve",
     "run_chunk",
     "run_chunk_async",
+    "weight",
 ]
 
 _cache: dict[tuple[str, str], tuple[Callable[..., Any], bool]] = {}
@@ -130,6 +131,21 @@ def as_remote_error(parts: Any) -> RemoteError:
         task = parts[4] if len(parts) == 5 and type(parts[4]) is str else None
         return RemoteError(parts[0], parts[1], parts[2], rank, task)
     return RemoteError("DecodeError", f"a malformed error report arrived: {parts!r:.200}", "")
+
+
+_CHUNKS = frozenset({"run_chunk", "run_chunk_async"})
+
+
+def weight(spec: list[Any]) -> int:
+    """How many of the user's tasks a spec ``[tid, fn, args, kwargs]`` is:
+    the items of a chunk of ``map``, else 1 (what ``Executor.stats`` counts)."""
+    ref, args = spec[1], spec[2]
+    if type(ref) is list and len(ref) == 2 and ref[0] == __name__ and ref[1] in _CHUNKS:
+        try:
+            return max(1, len(args[1]))
+        except (IndexError, TypeError):
+            return 1
+    return 1
 
 
 def _mark(exc: BaseException, ref: Any, item: Any) -> None:

@@ -46,7 +46,7 @@ from collections import deque
 from typing import Any, Protocol
 
 from zmqmesh.scheduler.policy import Sweep, result_now, steal_ahead, steal_count
-from zmqmesh.scheduler.tasks import describe_call, remote_error, resolve
+from zmqmesh.scheduler.tasks import describe_call, remote_error, resolve, weight
 
 __all__ = ["Worker"]
 
@@ -101,6 +101,7 @@ class Worker:
         self.counts = [0, 0, 0]  # run, stolen, given
         self._results: list[list[Any]] = []
         self._results_lock = threading.Lock()
+        self._ran = 0  # items of the results in _results (weight of their specs)
         self._wake_due = False  # a _collect is scheduled on the loop
         self._ticking = False  # a collection tick is armed
         self._tick: asyncio.TimerHandle | None = None
@@ -181,7 +182,7 @@ class Worker:
             n = steal_count(len(self.dq), self.running, thief_busy)
             loot = [self.dq.pop() for _ in range(n)]
         loot.reverse()
-        self.counts[2] += len(loot)
+        self.counts[2] += sum(map(weight, loot))
         return loot
 
     def forget_origin(self, origin: int) -> None:
@@ -219,18 +220,19 @@ class Worker:
     def _execute(self, spec: list[Any]) -> None:
         """Run one task (a coroutine task is started on the loop)."""
         tid, ref, args, kwargs = spec
+        n = weight(spec)
         try:
             fn, is_coro = resolve(ref)
         except Exception as exc:
             self.done(
-                [tid, False, remote_error(exc, self.node.rank, describe_call(ref, args, kwargs))]
+                [tid, False, remote_error(exc, self.node.rank, describe_call(ref, args, kwargs))], n
             )
             return
         if is_coro:
             if threading.get_ident() == self._thread.ident:
-                self.loop.call_soon_threadsafe(self._start_coro, tid, fn, args, kwargs)
+                self.loop.call_soon_threadsafe(self._start_coro, tid, fn, args, kwargs, n)
             else:
-                self._start_coro(tid, fn, args, kwargs)
+                self._start_coro(tid, fn, args, kwargs, n)
             return
         t = time.perf_counter()
         try:
@@ -242,7 +244,7 @@ class Worker:
         seen[0] += 1
         seen[1] += (took - seen[1]) / min(seen[0], 16)  # a running mean of recent runs
         seen[2] = max(seen[2], took)
-        self.done(item)
+        self.done(item, n)
 
     def _went_hungry(self) -> None:
         with self.cond:
@@ -254,26 +256,28 @@ class Worker:
             if not self.dq and not self.running and len(self.node.live) > 1:
                 self.hungry.set()  # someone to steal from
 
-    def _start_coro(self, tid: int, fn: Any, args: Any, kwargs: Any) -> None:
-        task = asyncio.ensure_future(self._coro(tid, fn, args, kwargs))
+    def _start_coro(self, tid: int, fn: Any, args: Any, kwargs: Any, n: int) -> None:
+        task = asyncio.ensure_future(self._coro(tid, fn, args, kwargs, n))
         self._coros.add(task)
         task.add_done_callback(self._coros.discard)
 
-    async def _coro(self, tid: int, fn: Any, args: Any, kwargs: Any) -> None:
+    async def _coro(self, tid: int, fn: Any, args: Any, kwargs: Any, n: int) -> None:
         try:
             item = [tid, True, await fn(*args, **kwargs)]
         except asyncio.CancelledError:
             return  # the executor is closing
         except BaseException as exc:
             item = [tid, False, remote_error(exc, self.node.rank, describe_call(fn, args, kwargs))]
-        self.done(item)
+        self.done(item, n)
 
-    def done(self, item: list[Any]) -> None:
-        """A task finished (any thread): queue its result for the loop,
-        waking it unless a wake-up or a tick is due (``policy.result_now``)."""
+    def done(self, item: list[Any], n: int = 1) -> None:
+        """A task of ``n`` items finished (any thread): queue its result for
+        the loop, waking it unless a wake-up or a tick is due
+        (``policy.result_now``)."""
         runner = threading.get_ident() == self._thread.ident
         with self._results_lock:
             self._results.append(item)
+            self._ran += n
             if self._wake_due:
                 return
             local = item[0] >> 40 == self.node.rank
@@ -290,6 +294,7 @@ class Worker:
         work, keep a tick due to send the next ones."""
         with self._results_lock:
             items, self._results = self._results, []
+            ran, self._ran = self._ran, 0
             self._wake_due = False
             busy = self.running or bool(self.dq)
             tick = bool(items) and busy and not self._ticking and not self.closing
@@ -298,7 +303,7 @@ class Worker:
         if tick:
             self._tick = self.loop.call_later(RESULT_EVERY, self._on_tick)
         if items:
-            self.counts[0] += len(items)
+            self.counts[0] += ran
             self.node.results_ready(items)
 
     def _on_tick(self) -> None:
@@ -337,7 +342,7 @@ class Worker:
     def loot(self, source: int, specs: list[list[Any]]) -> None:
         """A victim answered."""
         if specs:
-            self.counts[1] += len(specs)
+            self.counts[1] += sum(map(weight, specs))
             self.push_tail(specs)
         if self._steal is not None and source == self._victim and not self._steal.done():
             self._steal.set_result(len(specs))
