@@ -63,7 +63,10 @@ class RemoteError(MeshError):
     (``traceback``, also ``remote_traceback``; the user's frames, and the
     error's ``__cause__`` when it came from a task), and where that
     was: the worker's ``rank`` and the ``task`` (function name and
-    abbreviated arguments), or None when not known.
+    abbreviated arguments), or None when not known. ``upstream`` is True
+    when the error is not the task's own but that of one of its inputs (a
+    future passed as an argument): the input's error, passed on unchanged
+    but for this mark.
     """
 
     def __init__(
@@ -73,21 +76,32 @@ class RemoteError(MeshError):
         traceback: str = "",
         rank: int | None = None,
         task: str | None = None,
+        upstream: bool = False,
     ) -> None:
         self.type_name = type_name
         self.message = message
         self.traceback = traceback
         self.rank = rank
         self.task = task
+        self.upstream = upstream
         where = []
         if task:
             where.append(f"task {task}")
         if rank is not None:
             where.append(f"on rank {rank}")
         text = f"{type_name}: {message}"
-        super().__init__(f"{text} ({' '.join(where)})" if where else text)
+        text = f"{text} ({' '.join(where)})" if where else text
+        if upstream:
+            text += " (upstream: the failed input of a task that took it as an argument)"
+        super().__init__(text)
         if traceback:
             self.__cause__ = RemoteTraceback(traceback)
+
+    def as_upstream(self) -> RemoteError:
+        """The same error, marked as that of an input of another task."""
+        return type(self)(
+            self.type_name, self.message, self.traceback, self.rank, self.task, upstream=True
+        )
 
     @property
     def remote_traceback(self) -> str:
@@ -96,8 +110,11 @@ class RemoteError(MeshError):
 
     def __reduce__(
         self,
-    ) -> tuple[type[RemoteError], tuple[str, str, str, int | None, str | None]]:
-        return (type(self), (self.type_name, self.message, self.traceback, self.rank, self.task))
+    ) -> tuple[type[RemoteError], tuple[str, str, str, int | None, str | None, bool]]:
+        return (
+            type(self),
+            (self.type_name, self.message, self.traceback, self.rank, self.task, self.upstream),
+        )
 
 
 class LaunchError(MeshError):

@@ -37,6 +37,19 @@ class Executor:
     ``max_retries`` times, after which the future fails with
     :class:`~zmqmesh.RankFailedError`. A coroutine task may submit
     nested tasks through :meth:`Executor.current` and await them.
+
+    Task graphs: a future of this executor (of a task or an actor call)
+    passed as an argument of :meth:`submit` is replaced by its value on the
+    worker (nested in lists, tuples or dicts: by a done future holding the
+    value); the task waits for its inputs, and runs where most of their
+    bytes are. A failed input fails the task with the same ``RemoteError``
+    marked ``upstream``. Results of 100 KiB or more stay on the worker that
+    made them until awaited here or needed by another task, and move worker
+    to worker; they are freed once no future refers to them
+    (:meth:`release`, or garbage collection) and no pending task needs
+    them. Such a result lost with its worker is made again from its
+    lineage while still needed. Futures of results left unawaited are
+    cancelled when the block ends.
     """
 
     _active: ClassVar[list[Executor]] = []
@@ -109,6 +122,13 @@ class Executor:
         its result is dropped when it arrives, and the executor and its
         other tasks carry on."""
         return self._live_node().submit(fn, args, kwargs, _retries(retries))
+
+    def release(self, fut: asyncio.Future[Any]) -> None:
+        """*sync*: the caller no longer needs ``fut``'s result: a result
+        kept on a worker is freed there as soon as no pending task uses it
+        (as when the future is garbage-collected). A future not done yet is
+        cancelled. Raises ``ValueError`` for a future of another executor."""
+        self._live_node().release(fut)
 
     async def map(
         self,

@@ -24,6 +24,16 @@ worker's first few tasks (``policy.batch_due``):
     MOVED  victim -> origin   [[tid, ...], thief]
     COUNTS worker -> root     [run, stolen, given, final]
     STOP   root -> worker     None; the worker answers COUNTS and leaves
+    DTASK  origin -> worker   [spec, ...]; spec = [tid, fn, args, kwargs,
+                              inputs], a task with futures as arguments
+                              (``graph``): run once its inputs are fetched
+    GET    any -> holder      [tid, ...]: send me these kept results
+    DATA   holder -> any      [[tid, ok, value], ...] (``data``)
+    FREE   origin -> holder   [tid, ...]: nobody needs these results now
+
+A RESULT item ``[tid, True, None, nbytes]`` says the result stays on the
+sender (``data``); ``[tid, False, None, input]`` that the task could not
+get its input ``input`` (its holder is lost) and did not run.
 
 A task id carries its origin's rank in its high bits (``tid >> 40``).
 """
@@ -34,10 +44,15 @@ import asyncio
 import logging
 import os
 import threading
+import weakref
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from zmqmesh.errors import RankFailedError
+from zmqmesh.scheduler.data import DataPlane
+from zmqmesh.scheduler.dependents import Dependents
+from zmqmesh.scheduler.futures import TaskFuture
+from zmqmesh.scheduler.graph import Graph, Kept
 from zmqmesh.scheduler.policy import batch_due, may_spin
 from zmqmesh.scheduler.table import TaskTable
 from zmqmesh.scheduler.tasks import as_remote_error, fn_ref
@@ -51,7 +66,7 @@ __all__ = ["Node"]
 
 log = logging.getLogger("zmqmesh.executor")
 
-TASKS, STEAL, LOOT, RESULT, MOVED, COUNTS, STOP, LONE = range(1, 9)
+TASKS, STEAL, LOOT, RESULT, MOVED, COUNTS, STOP, LONE, DTASK, GET, DATA, FREE = range(1, 13)
 _BATCH = 512  # tasks or results per message
 COUNTS_EVERY = 0.25  # seconds between a worker's reports of its counts
 _ORIGIN_SHIFT = 40
@@ -59,7 +74,7 @@ _SIMPLE = (int, float, str, bytes, bool, type(None))
 _PROBE = Envelope(Kind.P2P, 0, 0, 0)
 
 
-class Node:
+class Node(Dependents):
     def __init__(self, xc: Comm, root: int, max_retries: int) -> None:
         self.xc = xc
         self.rank = xc.rank
@@ -73,6 +88,11 @@ class Node:
         self.table = TaskTable(max_retries)
         self.retries: dict[int, int] = {}  # tid -> runs left for a task that raises
         self.futures: dict[int, asyncio.Future[Any]] = {}
+        self.graph = Graph()
+        self.data = DataPlane(self, GET, DATA)
+        # futures of results kept on workers, not fetched yet
+        self.refs: dict[int, weakref.ref[TaskFuture]] = {}
+        self.released: set[int] = set()
         self.root_lost: RankFailedError | None = None
         self.stopped = self.loop.create_future()
         self._seq = 0
@@ -99,11 +119,15 @@ class Node:
     ) -> asyncio.Future[Any]:
         ref = fn_ref(fn, self.allow_pickle)
         if type(ref) is not list or kwargs or not all(type(a) in _SIMPLE for a in args):
-            self._check_sendable(ref, args, kwargs)
+            found = self._inputs(ref, args, kwargs)
+            if found:
+                return self._submit_graph(ref, args, kwargs, found, retries)
         self._seq += 1
         tid = self.rank << _ORIGIN_SHIFT | self._seq
         spec = [tid, ref, args, kwargs]
-        fut: asyncio.Future[Any] = self.loop.create_future()
+        fut = TaskFuture(loop=self.loop)
+        fut._tid = tid
+        fut._node = self
         if not self.live:
             fut.set_exception(RankFailedError(-1, "no worker is left to run tasks"))
             return fut
@@ -150,7 +174,12 @@ class Node:
         """Send ``spec`` to ``where``; a ``lone`` task (``policy.may_spin``:
         there are cores to spare) tells the worker to poll for the next one
         when done."""
-        if where == self.rank and self.worker is not None:
+        if len(spec) == 5:  # a task with inputs
+            if where == self.rank and self.worker is not None:
+                self.data.arrive(spec)
+            else:
+                self._queue(where, DTASK, spec)
+        elif where == self.rank and self.worker is not None:
             if self.rank == self.root:  # a root alone runs its tasks in order
                 self.worker.push_tail([spec])
             else:  # nested: run next, thieves take older work first
@@ -164,7 +193,7 @@ class Node:
 
     # -- sending -----------------------------------------------------------------
     def _queue(self, dest: int, tag: int, item: Any) -> None:
-        if tag in (TASKS, LONE):
+        if tag in (TASKS, LONE, DTASK):
             # The turn's first task, and each worker's first few, leave at
             # once (``policy.batch_due``); the rest at the turn's end.
             box = self._outbox[dest, tag]
@@ -224,33 +253,34 @@ class Node:
             self._flush_soon = True
             self.loop.call_soon(self._flush)
 
-    def _post(self, dest: int, tag: int, obj: Any) -> None:
+    def _post(self, dest: int, tag: int, obj: Any) -> bool:
         if dest == self.rank:
             self._handle(dest, tag, obj)
-            return
+            return True
         try:
             waiter = self.xc.start_send(obj, dest, tag)
         except RankFailedError:
-            return  # the failure watcher deals with what was there
+            return False  # the failure watcher deals with what was there
         except (TypeError, ValueError) as exc:
-            if tag not in (TASKS, LONE, RESULT) or len(obj) < 2:
+            if tag not in (TASKS, LONE, DTASK, RESULT) or len(obj) < 2:
                 self._unsendable(dest, tag, obj, exc)
             else:  # find the one that cannot travel; send the others
                 for item in obj:
                     self._post(dest, tag, [item])
-            return
+            return True
         if waiter is not None:
             waiter.add_done_callback(_consume)
+        return True
 
     def _unsendable(self, dest: int, tag: int, obj: Any, exc: Exception) -> None:
         """A task or result that cannot travel fails its task, not the node."""
-        if tag in (TASKS, LONE):
+        if tag in (TASKS, LONE, DTASK):
             err = ["TypeError", f"the task cannot travel: {exc}", ""]
             for spec in obj:
                 if spec[0] >> _ORIGIN_SHIFT == self.rank:
                     self._result(spec[0], False, err)
         elif tag == RESULT:
-            for tid, _, _ in obj:
+            for tid, *_ in obj:
                 err = ["TypeError", f"the task's result cannot travel: {exc}", ""]
                 self._post(dest, RESULT, [[tid, False, err]])
         else:
@@ -260,8 +290,31 @@ class Node:
         self._post(victim, STEAL, int(busy))
 
     def results_ready(self, items: list[list[Any]]) -> None:
+        keep = self.data.keep
         for item in items:
-            self._queue(item[0] >> _ORIGIN_SHIFT, RESULT, item)
+            self._queue(item[0] >> _ORIGIN_SHIFT, RESULT, keep(item))
+
+    # -- the data plane's host (``data.Host``) ------------------------------------
+    def _free_at(self, holder: int, tid: int) -> None:
+        if holder in self.live or holder == self.rank:
+            self._queue(holder, FREE, tid)
+
+    def _max_retries(self) -> int:
+        return self.table.max_retries
+
+    def send(self, dest: int, tag: int, obj: Any) -> bool:
+        """Send at once; False if ``dest`` is known to be gone."""
+        if dest != self.rank and dest not in self.live and dest != self.root:
+            return False
+        return self._post(dest, tag, obj)
+
+    def run_here(self, spec: list[Any]) -> None:
+        """A dependent whose inputs have come: run it like any task."""
+        if self.worker is not None:
+            self.worker.push_tail([spec])
+
+    def input_lost(self, tid: int, input_tid: int) -> None:
+        self._queue(tid >> _ORIGIN_SHIFT, RESULT, [tid, False, None, input_tid])
 
     # -- receiving -----------------------------------------------------------------
     def _arrived(self, source: int, tag: int, obj: Any) -> None:
@@ -274,6 +327,16 @@ class Node:
         worker = self.worker
         if tag in (TASKS, LONE) and worker is not None:
             worker.push_tail(obj, poll_after=tag == LONE)
+        elif tag == DTASK and worker is not None:
+            for spec in obj:
+                self.data.arrive(spec)
+        elif tag == GET:
+            self.data.serve(source, obj)
+        elif tag == DATA:
+            self.data.data(source, obj)
+        elif tag == FREE:
+            self.data.free(obj)
+
         elif tag == STEAL and worker is not None:
             loot = worker.give(obj == 1) if not worker.closing else []
             self._post(source, LOOT, loot)
@@ -294,8 +357,10 @@ class Node:
                     if source in self.counts and source != self.rank:
                         self.counts[source] = [int(x) for x in item[:3]]
                     continue
-                tid, ok, value = item
-                self._result(tid, ok, value)
+                if len(item) == 4:
+                    self._result(item[0], item[1], item[2], source, item[3])
+                else:
+                    self._result(item[0], item[1], item[2])
         elif tag == MOVED:
             self._moved(obj[0], obj[1])
         elif tag == COUNTS and source in self.counts:
@@ -308,7 +373,11 @@ class Node:
 
     _closing_root = False
 
-    def _result(self, tid: int, ok: bool, value: Any) -> None:
+    def _result(self, tid: int, ok: bool, value: Any, holder: int = -1, extra: int = 0) -> None:
+        """A result item came (see the module docstring for its forms)."""
+        if extra and not ok:
+            self._input_lost(tid, extra)
+            return
         if not ok and self.retries.get(tid):
             entry = self.table.pending.get(tid)
             fut = self.futures.get(tid)
@@ -318,15 +387,18 @@ class Node:
                 self._place(entry.spec, entry.where)
                 return
         self.retries.pop(tid, None)
-        if not self.table.done(tid):
+        entry = self.table.pending.pop(tid, None)
+        if entry is not None:
+            spec, attempts = entry.spec, entry.attempts
+        else:
             return  # a duplicate of a task run twice
-        fut = self.futures.pop(tid, None)
-        if fut is None or fut.done():
+        if extra:  # the result stays on ``holder``
+            self._kept(tid, Kept(holder, extra, spec, attempts))
             return
         if ok:
-            fut.set_result(value)
+            self._finish(tid, True, value)
         else:
-            fut.set_exception(as_remote_error(value))
+            self._finish(tid, False, as_remote_error(value))
 
     def _moved(self, tids: list[int], thief: int) -> None:
         for tid in self.table.moved(tids, thief):
@@ -343,20 +415,22 @@ class Node:
         if self.worker is not None:
             self.worker.lost(rank)
             self.worker.forget_origin(rank)
+            self.data.forget_origin(rank)
         for tid in self.table.worker_lost(rank):
             self._rerun(tid, rank, detail)
+        for tid, kept in self.graph.lost(rank).items():
+            if self.needed(tid):
+                self._recompute(tid, kept)  # still needed: make it again
+            else:
+                self.graph.lineage[tid] = kept
+        self.data.lost(rank)
         if self._closing_root:
             self._check_all_stopped()
 
     def _rerun(self, tid: int, lost: int, detail: str) -> None:
-        fut = self.futures.get(tid)
         spec = self.table.rerun(tid, self._where()) if self.live else None
         if spec is None:
-            self.table.done(tid)
-            self.futures.pop(tid, None)
-            self.retries.pop(tid, None)
-            if fut is not None and not fut.done():
-                fut.set_exception(RankFailedError(lost, detail or "lost with its tasks"))
+            self._fail(tid, RankFailedError(lost, detail or "lost with its tasks"))
             return
         self._place(spec, self.table.pending[tid].where)
 
@@ -392,8 +466,9 @@ class Node:
             await self.worker.close()
         self.xc.on_message(None)
         self._unwatch()
-        for fut in self.futures.values():
-            if not fut.done():
+        kept = [ref() for ref in self.refs.values()]
+        for fut in [*self.futures.values(), *kept]:
+            if fut is not None and not fut.done():
                 fut.cancel()
 
 

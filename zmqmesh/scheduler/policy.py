@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "EARLY",
+    "KEEP_ABOVE",
     "Backoff",
     "Sweep",
     "batch_due",
     "choose_victim",
+    "kept_size",
     "may_spin",
     "result_now",
     "steal_ahead",
@@ -169,3 +173,42 @@ def batch_due(queued: int, sent: int, first_of_turn: bool) -> bool:
     costs the submitter its core for a while; with batches growing 1, 1, 2,
     4, ... through the turn instead, no-op tasks/s on 2 workers fell 15%."""
     return first_of_turn or sent < EARLY <= sent + queued
+
+
+# A result at least this large (estimated, see ``kept_size``) stays on the
+# worker that made it until someone needs it; smaller ones travel back with
+# the task's completion, as Ray inlines objects under its
+# ``max_direct_call_object_size`` (100 KiB) into the owner's reply.
+KEEP_ABOVE = 100 * 1024
+_SCALARS = frozenset({int, float, bool, complex, type(None)})
+
+
+def kept_size(value: object, limit: int = KEEP_ABOVE) -> int:
+    """The estimated size in bytes of a result when it is at least
+    ``limit`` (it stays where it was made), else 0. The walk over
+    containers stops as soon as the estimate reaches ``limit``, so it costs
+    at most ``limit / 8`` steps."""
+    if type(value) in _SCALARS:
+        return 0
+    n = _size(value, limit)
+    return n if n >= limit else 0
+
+
+def _size(value: object, limit: int) -> int:
+    t = type(value)
+    if t in _SCALARS:
+        return 8
+    if t is str or t is bytes or t is bytearray:
+        return len(value)  # type: ignore[arg-type]
+    if t is list or t is tuple or t is dict:
+        items: Any = value.items() if t is dict else value  # type: ignore[attr-defined]
+        total = 0
+        for x in items:
+            total += _size(x, limit - total)
+            if total >= limit:
+                break
+        return total
+    nbytes = getattr(value, "nbytes", None)
+    if type(nbytes) is int:
+        return nbytes
+    return sys.getsizeof(value)
