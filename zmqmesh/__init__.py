@@ -15,6 +15,7 @@ import os as _os
 import typing as _typing
 
 from zmqmesh.errors import (
+    ActorDiedError,
     AuthenticationError,
     CollectiveMismatchError,
     DecodeError,
@@ -70,6 +71,7 @@ __all__ = [
     "MINLOC",
     "PROD",
     "SUM",
+    "ActorDiedError",
     "AuthenticationError",
     "CheckpointError",
     "CollectiveMismatchError",

@@ -8,6 +8,7 @@ Every error that zmqmesh raises on its own account derives from
 from __future__ import annotations
 
 __all__ = [
+    "ActorDiedError",
     "AuthenticationError",
     "CollectiveMismatchError",
     "DecodeError",
@@ -115,6 +116,11 @@ class RemoteError(MeshError):
             type(self),
             (self.type_name, self.message, self.traceback, self.rank, self.task, self.upstream),
         )
+
+
+class ActorDiedError(RemoteError):
+    """An actor's worker died (or the actor was closed) before a call to it
+    ran: the call's future fails with this. ``rank`` is where it lived."""
 
 
 class LaunchError(MeshError):

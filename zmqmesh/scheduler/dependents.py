@@ -13,7 +13,8 @@ import asyncio
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from zmqmesh.errors import RankFailedError, RemoteError
+from zmqmesh.errors import ActorDiedError, RankFailedError, RemoteError
+from zmqmesh.scheduler.actors import ActorRecord
 from zmqmesh.scheduler.data import DataPlane
 from zmqmesh.scheduler.futures import TaskFuture, find_futures
 from zmqmesh.scheduler.graph import Graph, Kept, Recipe, without_futures
@@ -35,9 +36,15 @@ class Dependents:
     data: DataPlane
     refs: dict[int, weakref.ref[TaskFuture]]  # kept results' futures, weakly
     released: set[int]  # released before their result came
+    actors: dict[int, ActorRecord]
+    acalls: dict[int, int]
     _seq: int
 
     if TYPE_CHECKING:
+
+        def flush_actor(self, rec: ActorRecord) -> None: ...
+
+        def actor_answered(self, tid: int) -> None: ...
 
         def _free_at(self, holder: int, tid: int) -> None: ...
 
@@ -102,7 +109,7 @@ class Dependents:
             t = f._tid
             if t in graph.kept or t in graph.values:
                 continue
-            if t in graph.recipes or t in self.table.pending:
+            if t in graph.recipes or t in self.table.pending or t in self.acalls:
                 unfinished.add(t)
             elif f.done() and not f.cancelled():
                 exc = f.exception()
@@ -114,6 +121,10 @@ class Dependents:
     def _launch(self, tid: int) -> None:
         """A dependent's inputs are all in: place it, or fail it with the
         error of an input that failed."""
+        actor = self.graph.recipes[tid].actor
+        if actor:  # an actor call: it goes in its turn
+            self.flush_actor(self.actors[actor])
+            return
         err = self.graph.error_of(tid)
         if err is None:
             spec, best, gone = self.graph.spec(tid)
@@ -230,7 +241,7 @@ class Dependents:
         if self.refs.pop(tid, None) is not None or tid in self.graph.kept:
             if tid not in self.graph.need:
                 self._free(tid)
-        elif tid in self.table.pending or tid in self.graph.recipes:
+        elif tid in self.table.pending or tid in self.acalls or tid in self.graph.recipes:
             self.released.add(tid)
 
     def _input_lost(self, tid: int, input_tid: int) -> None:
@@ -257,6 +268,10 @@ class Dependents:
         fut = ref() if ref is not None else None
         if fut is not None and not fut.done():
             self.futures[tid] = fut
+        if not kept.spec:  # an actor call's result: its state cannot be made again
+            err = "an actor call's result was lost with its worker"
+            self._fail(tid, ActorDiedError("ActorDiedError", err, "", kept.holder))
+            return
         if kept.attempts > self.table.max_retries or not self.live:
             self._fail(tid, RankFailedError(kept.holder, "lost with its result"))
             return

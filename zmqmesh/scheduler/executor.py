@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 from zmqmesh.runtime.comm import Comm
+from zmqmesh.scheduler.actors import ActorHandle
 from zmqmesh.scheduler.node import Node
 from zmqmesh.scheduler.tasks import fn_ref, run_chunk, run_chunk_async
 
@@ -49,7 +50,7 @@ class Executor:
     (:meth:`release`, or garbage collection) and no pending task needs
     them. Such a result lost with its worker is made again from its
     lineage while still needed. Futures of results left unawaited are
-    cancelled when the block ends.
+    cancelled when the block ends. Actors: :meth:`actor`.
     """
 
     _active: ClassVar[list[Executor]] = []
@@ -122,6 +123,34 @@ class Executor:
         its result is dropped when it arrives, and the executor and its
         other tasks carry on."""
         return self._live_node().submit(fn, args, kwargs, _retries(retries))
+
+    def actor(
+        self,
+        cls: type,
+        /,
+        *args: Any,
+        concurrency: int = 1,
+        restart: bool = False,
+        **kwargs: Any,
+    ) -> ActorHandle:
+        """*sync*: make ``cls(*args, **kwargs)`` on one worker (chosen as
+        tasks are dealt) and return its handle at once. ``handle.m(*a,
+        **kw)`` calls method ``m`` there and returns its future; the calls
+        made through a handle run in the order made, one at a time (with
+        ``concurrency=N``, up to N coroutine methods interleave at their
+        awaits; plain methods always run alone, on the actor's own thread).
+        Futures may be arguments of calls, and call futures arguments of
+        tasks and of other calls. ``handle.rank`` is where it lives;
+        ``await handle.close()`` ends it after the calls made before, and
+        leaving the executor ends every actor. When the actor's worker
+        dies, its calls not yet answered and all later ones fail with
+        :class:`~zmqmesh.ActorDiedError`; with ``restart=True`` the actor
+        is made again from its constructor on another worker (at most
+        ``max_retries`` times) and those calls run there, in order. A
+        constructor that raises makes every call fail with
+        ``ActorDiedError`` carrying its error. ``cls`` travels like a task
+        function (by reference, or by value with pickle allowed)."""
+        return self._live_node().actor(cls, args, kwargs, concurrency, restart)
 
     def release(self, fut: asyncio.Future[Any]) -> None:
         """*sync*: the caller no longer needs ``fut``'s result: a result

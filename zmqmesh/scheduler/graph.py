@@ -39,6 +39,7 @@ class Recipe:
     inputs: list[tuple[Path, int]]  # (where in the arguments, input task id)
     missing: int = 0  # inputs not finished yet
     inline: list[list[Any]] = field(default_factory=list)  # spec inputs kept as they are
+    actor: int = 0  # an actor call's actor id; 0: a task
 
     @classmethod
     def from_spec(cls, spec: list[Any]) -> Recipe:

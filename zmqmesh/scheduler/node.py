@@ -30,6 +30,8 @@ worker's first few tasks (``policy.batch_due``):
     GET    any -> holder      [tid, ...]: send me these kept results
     DATA   holder -> any      [[tid, ok, value], ...] (``data``)
     FREE   origin -> holder   [tid, ...]: nobody needs these results now
+    ACTOR  caller <-> worker  actors' lives and calls, in order (``actors``,
+                              ``mailbox``); call results come as RESULT
 
 A RESULT item ``[tid, True, None, nbytes]`` says the result stays on the
 sender (``data``); ``[tid, False, None, input]`` that the task could not
@@ -49,10 +51,12 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from zmqmesh.errors import RankFailedError
+from zmqmesh.scheduler.actors import ActorRecord, Actors
 from zmqmesh.scheduler.data import DataPlane
 from zmqmesh.scheduler.dependents import Dependents
 from zmqmesh.scheduler.futures import TaskFuture
 from zmqmesh.scheduler.graph import Graph, Kept
+from zmqmesh.scheduler.mailbox import ActorHost
 from zmqmesh.scheduler.policy import batch_due, may_spin
 from zmqmesh.scheduler.table import TaskTable
 from zmqmesh.scheduler.tasks import as_remote_error, fn_ref
@@ -66,7 +70,7 @@ __all__ = ["Node"]
 
 log = logging.getLogger("zmqmesh.executor")
 
-TASKS, STEAL, LOOT, RESULT, MOVED, COUNTS, STOP, LONE, DTASK, GET, DATA, FREE = range(1, 13)
+TASKS, STEAL, LOOT, RESULT, MOVED, COUNTS, STOP, LONE, DTASK, GET, DATA, FREE, ACTOR = range(1, 14)
 _BATCH = 512  # tasks or results per message
 COUNTS_EVERY = 0.25  # seconds between a worker's reports of its counts
 _ORIGIN_SHIFT = 40
@@ -74,7 +78,9 @@ _SIMPLE = (int, float, str, bytes, bool, type(None))
 _PROBE = Envelope(Kind.P2P, 0, 0, 0)
 
 
-class Node(Dependents):
+class Node(Dependents, Actors):
+    _ACTOR_TAG = ACTOR
+
     def __init__(self, xc: Comm, root: int, max_retries: int) -> None:
         self.xc = xc
         self.rank = xc.rank
@@ -93,6 +99,8 @@ class Node(Dependents):
         # futures of results kept on workers, not fetched yet
         self.refs: dict[int, weakref.ref[TaskFuture]] = {}
         self.released: set[int] = set()
+        self.actors: dict[int, ActorRecord] = {}
+        self.acalls: dict[int, int] = {}
         self.root_lost: RankFailedError | None = None
         self.stopped = self.loop.create_future()
         self._seq = 0
@@ -108,6 +116,7 @@ class Node(Dependents):
         self._spin_soon = False
         self._last = -1  # the worker the last result came from
         self.worker = Worker(self) if self.rank in self.live else None
+        self.hosted = ActorHost(self) if self.worker is not None else None
         # Messages are handled as they arrive (no receive, future and task
         # wake-up per message on the hot path).
         xc.on_message(self._arrived)
@@ -295,6 +304,12 @@ class Node(Dependents):
             self._queue(item[0] >> _ORIGIN_SHIFT, RESULT, keep(item))
 
     # -- the data plane's host (``data.Host``) ------------------------------------
+    def actor_reply(self, dest: int, item: list[Any]) -> None:
+        self._queue(dest, ACTOR, item)
+
+    def fetch_inputs(self, spec: list[Any], then: Any) -> None:
+        self.data.arrive(spec, then)
+
     def _free_at(self, holder: int, tid: int) -> None:
         if holder in self.live or holder == self.rank:
             self._queue(holder, FREE, tid)
@@ -336,7 +351,12 @@ class Node(Dependents):
             self.data.data(source, obj)
         elif tag == FREE:
             self.data.free(obj)
-
+        elif tag == ACTOR:
+            for item in obj:
+                if item[0] == "closed":
+                    self.actor_said(source, item)
+                elif self.hosted is not None:
+                    self.hosted.handle(source, [item])
         elif tag == STEAL and worker is not None:
             loot = worker.give(obj == 1) if not worker.closing else []
             self._post(source, LOOT, loot)
@@ -390,6 +410,9 @@ class Node(Dependents):
         entry = self.table.pending.pop(tid, None)
         if entry is not None:
             spec, attempts = entry.spec, entry.attempts
+        elif tid in self.acalls:
+            self.actor_answered(tid)
+            spec, attempts = [], 1
         else:
             return  # a duplicate of a task run twice
         if extra:  # the result stays on ``holder``
@@ -418,6 +441,7 @@ class Node(Dependents):
             self.data.forget_origin(rank)
         for tid in self.table.worker_lost(rank):
             self._rerun(tid, rank, detail)
+        self.actors_lost(rank, detail)
         for tid, kept in self.graph.lost(rank).items():
             if self.needed(tid):
                 self._recompute(tid, kept)  # still needed: make it again
@@ -462,6 +486,8 @@ class Node(Dependents):
             raise self.root_lost
 
     async def _close(self) -> None:
+        if self.hosted is not None:
+            self.hosted.stop()
         if self.worker is not None:
             await self.worker.close()
         self.xc.on_message(None)

@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from zmqmesh.errors import RemoteError
+from zmqmesh.errors import ActorDiedError, RemoteError
 
 __all__ = [
     "as_remote_error",
@@ -129,7 +129,8 @@ def as_remote_error(parts: Any) -> RemoteError:
     if type(parts) is list and len(parts) in (3, 5) and all(type(p) is str for p in parts[:3]):
         rank = parts[3] if len(parts) == 5 and type(parts[3]) is int else None
         task = parts[4] if len(parts) == 5 and type(parts[4]) is str else None
-        return RemoteError(parts[0], parts[1], parts[2], rank, task)
+        cls = ActorDiedError if parts[0] == "ActorDiedError" else RemoteError
+        return cls(parts[0], parts[1], parts[2], rank, task)
     return RemoteError("DecodeError", f"a malformed error report arrived: {parts!r:.200}", "")
 
 
