@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -86,6 +87,19 @@ class Broken:
         return "hi"
 
 
+async def bump_twice(counter: Any, by: int) -> int:
+    await counter.increment(by)
+    return int(await counter.increment(by))
+
+
+async def bump_all(counters: list[Any]) -> list[int]:
+    return [await c.increment(1) for c in counters]
+
+
+def plain_call(counter: Any) -> None:
+    counter.increment(1)
+
+
 def square(x: int) -> int:
     return x * x
 
@@ -122,6 +136,18 @@ async def checks(ex: zmqmesh.Executor, workers: int) -> None:
         raise AssertionError("no error")
     assert await c.increment(0) == await v  # an error leaves the actor as it was
     ok("futures")
+
+    h = ex.actor(Counter, 0)
+    assert await ex.submit(bump_twice, h, 5) == 10  # a handle passed to a task
+    assert await ex.submit(bump_all, [h, h]) == [11, 12]
+    assert await h.increment(0) == 12
+    try:
+        await ex.submit(plain_call, h)
+    except zmqmesh.RemoteError as exc:
+        assert exc.type_name == "RuntimeError", exc
+    else:
+        raise AssertionError("a plain task called an actor")
+    ok("handles")
 
     s = ex.actor(Slow)
     assert await asyncio.gather(*[s.work(i) for i in range(8)]) == list(range(8))

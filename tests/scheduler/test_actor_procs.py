@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import PROGRAMS, launch
 
-CHECKS = ["ordered", "futures", "concurrency", "data", "close"]
+CHECKS = ["ordered", "futures", "handles", "concurrency", "data", "close"]
 
 
 @pytest.mark.timeout(100)

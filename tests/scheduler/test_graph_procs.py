@@ -37,3 +37,11 @@ def test_results_lost_with_a_worker_are_made_again(n: int, tmp_path: Path) -> No
     assert "[0] done" in res.stdout, out[-4000:]
     kills = 2 if n == 5 else 1
     assert res.stderr.count("was killed by signal SIGKILL") == kills, res.stderr
+
+
+@pytest.mark.timeout(100)
+@pytest.mark.parametrize("n", [3, 5])
+def test_kept_results_are_freed_and_stay_off_the_root(n: int) -> None:
+    res = launch(n, PROGRAMS / "executor_release.py", timeout=90)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert re.findall(r"^\[0\] ok (\w+)$", res.stdout, re.M) == ["chain", "garbage", "release"]

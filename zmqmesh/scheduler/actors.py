@@ -20,13 +20,14 @@ aid]`` when they are done.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from zmqmesh.errors import ActorDiedError, RankFailedError
 from zmqmesh.scheduler.futures import TaskFuture
-from zmqmesh.scheduler.graph import Graph, Recipe, without_futures
+from zmqmesh.scheduler.graph import Graph, Recipe
 from zmqmesh.scheduler.tasks import fn_ref
 
 __all__ = ["ActorHandle", "Actors"]
@@ -89,14 +90,19 @@ class ActorHandle:
         state = "closed" if rec.dead is not None else f"on rank {rec.rank}"
         return f"<ActorHandle {rec.name} {state}>"
 
+    def _ref(self) -> list[Any]:
+        rec = self._node.actors[self._aid]
+        return [self._aid, rec.rank, rec.name]
+
     def __reduce__(self) -> Any:
-        raise TypeError("an actor handle cannot travel; call the actor from the root")
+        raise TypeError("an actor handle travels only as an argument of submit or of an actor call")
 
 
 class Actors:
     """A mixin of ``node.Node``: the caller's side of actors."""
 
     rank: int
+    thread: int
     loop: asyncio.AbstractEventLoop
     live: set[int]
     allow_pickle: bool
@@ -116,7 +122,9 @@ class Actors:
 
         def _fail(self, tid: int, exc: BaseException) -> None: ...
 
-        def _unfinished(self, found: list[Any]) -> set[int]: ...
+        def _recipe(
+            self, ref: Any, args: Any, kwargs: dict[str, Any], found: list[Any], actor: int = 0
+        ) -> tuple[Recipe, set[int]]: ...
 
         def _max_retries(self) -> int: ...
 
@@ -150,6 +158,11 @@ class Actors:
     def actor_call(
         self, aid: int, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> TaskFuture:
+        if threading.get_ident() != self.thread:
+            raise RuntimeError(
+                "call an actor from the event loop: a plain (non-async) task cannot "
+                "call actors; make it a coroutine function"
+            )
         rec = self.actors[aid]
         found = self._inputs(name, args, kwargs) if args or kwargs else []
         self._seq += 1
@@ -163,9 +176,7 @@ class Actors:
         self.futures[tid] = fut
         self.acalls[tid] = aid
         if found:
-            a, kw = without_futures(args, kwargs, [p for p, _ in found])
-            recipe = Recipe(name, a, kw, [(p, f._tid) for p, f in found], actor=aid)
-            unfinished = self._unfinished(found)
+            recipe, unfinished = self._recipe(name, args, kwargs, found, aid)
             self.graph.add(tid, recipe, unfinished)
         else:
             rec.plain[tid] = [tid, name, list(args), kwargs]
@@ -250,6 +261,12 @@ class Actors:
             rec.sent.clear()
             rec.queue.clear()
             rec.plain.clear()
+
+    def actor_handle(self, aid: int, rank: int, name: str) -> ActorHandle:
+        """A handle that came in a task's arguments, for calls from here."""
+        if aid not in self.actors:
+            self.actors[aid] = ActorRecord(aid, rank, name, [], False)
+        return ActorHandle(self, aid)
 
     def _died(self, rec: ActorRecord, why: str) -> ActorDiedError:
         return ActorDiedError("ActorDiedError", f"actor {rec.name}: {why}", "", rec.rank)

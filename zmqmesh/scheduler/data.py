@@ -49,6 +49,8 @@ class Host(Protocol):
 
     def fetched(self, tid: int, ok: bool, value: Any) -> None: ...
 
+    def actor_handle(self, aid: int, rank: int, name: str) -> Any: ...
+
 
 class _Parked:
     __slots__ = ("missing", "spec", "then", "values")
@@ -70,6 +72,7 @@ class DataPlane:
         self.waiting: dict[int, list[int]] = {}  # input tid -> parked tids
         self.asked: dict[int, int] = {}  # input tid -> the holder asked
         self.mine: set[int] = set()  # inputs this rank's own futures wait for
+        self.bytes_in = 0  # estimated bytes of the values fetched by this rank
 
     # -- keeping -------------------------------------------------------------------
     def keep(self, item: list[Any]) -> list[Any]:
@@ -111,7 +114,7 @@ class DataPlane:
         parked = _Parked(spec, then)
         ask = []
         for _, holder, t in inputs:
-            if holder == -1:
+            if holder < 0:
                 continue
             if t in self.store:
                 parked.values[t] = self.store[t]
@@ -143,6 +146,8 @@ class DataPlane:
             self._got(t, ok, value)
 
     def _got(self, t: int, ok: bool, value: Any) -> None:
+        if ok:
+            self.bytes_in += kept_size(value, 1)
         if t in self.mine:
             self.mine.discard(t)
             self.host.fetched(t, ok, value)
@@ -180,7 +185,9 @@ class DataPlane:
         tid, ref, args, kwargs, inputs = parked.spec
         args, kwargs = list(args), dict(kwargs)
         for path, holder, t in inputs:
-            if len(path) == 1:
+            if holder == -2:  # an actor handle: [actor id, rank, name]
+                put_at(args, kwargs, tuple(path), self.host.actor_handle(*t))
+            elif len(path) == 1:
                 put_at(args, kwargs, tuple(path), parked.values[t])
             else:  # nested: a done future holding the value
                 value = _get_at(args, kwargs, path) if holder == -1 else parked.values[t]

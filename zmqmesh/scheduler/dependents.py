@@ -14,9 +14,9 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from zmqmesh.errors import ActorDiedError, RankFailedError, RemoteError
-from zmqmesh.scheduler.actors import ActorRecord
+from zmqmesh.scheduler.actors import ActorHandle, ActorRecord
 from zmqmesh.scheduler.data import DataPlane
-from zmqmesh.scheduler.futures import TaskFuture, find_futures
+from zmqmesh.scheduler.futures import KeptFuture, TaskFuture, find_futures
 from zmqmesh.scheduler.graph import Graph, Kept, Recipe, without_futures
 from zmqmesh.scheduler.table import TaskTable
 
@@ -67,8 +67,8 @@ class Dependents:
                 self._check_sendable(ref, tuple(a), kw)
             else:
                 self._check_sendable(ref, args, kwargs)
-        except TypeError:
-            nested = find_futures(args, kwargs, nested=True)
+        except TypeError:  # nested futures, or actor handles
+            nested = find_futures(args, kwargs, nested=True, kinds=(TaskFuture, ActorHandle))
             if len(nested) == len(found):
                 raise
             found = nested
@@ -76,8 +76,21 @@ class Dependents:
             self._check_sendable(ref, tuple(a), kw)
         for _, f in found:
             if f._node is not self:
-                raise ValueError("a future of another executor cannot be an argument")
+                raise ValueError(f"a {type(f).__name__} of another executor cannot be an argument")
         return found
+
+    def _recipe(
+        self, ref: Any, args: Any, kwargs: dict[str, Any], found: list[Any], actor: int = 0
+    ) -> tuple[Recipe, set[int]]:
+        """The recipe of a task or actor call with ``found`` among its
+        arguments, and its inputs not finished yet. An actor handle travels
+        as ``[path, -2, [actor id, rank, name]]`` and is made anew there."""
+        futs = [(p, f) for p, f in found if isinstance(f, TaskFuture)]
+        handles = [[list(p), -2, h._ref()] for p, h in found if isinstance(h, ActorHandle)]
+        unfinished = self._unfinished(futs)
+        a, kw = without_futures(args, kwargs, [p for p, _ in found])
+        inputs = [(p, f._tid) for p, f in futs]
+        return Recipe(ref, a, kw, inputs, inline=handles, actor=actor), unfinished
 
     def _submit_graph(
         self, ref: Any, args: Any, kwargs: dict[str, Any], found: list[Any], retries: int
@@ -90,12 +103,10 @@ class Dependents:
         fut._tid = tid
         fut._node = self
         graph = self.graph
-        unfinished = self._unfinished(found)
-        a, kw = without_futures(args, kwargs, [p for p, _ in found])
+        recipe, unfinished = self._recipe(ref, args, kwargs, found)
         self.futures[tid] = fut
         if retries:
             self.retries[tid] = retries
-        recipe = Recipe(ref, a, kw, [(p, f._tid) for p, f in found])
         if graph.add(tid, recipe, unfinished):
             self._launch(tid)
         return fut
@@ -107,6 +118,8 @@ class Dependents:
         unfinished: set[int] = set()
         for _, f in found:
             t = f._tid
+            if f.cancelled():
+                raise ValueError("a cancelled or released future cannot be an argument")
             if t in graph.kept or t in graph.values:
                 continue
             if t in graph.recipes or t in self.table.pending or t in self.acalls:
@@ -196,6 +209,7 @@ class Dependents:
                 if fut._callbacks:  # already awaited
                     self.data.fetch_for_origin(tid, kept.holder)
                 else:
+                    fut.__class__ = KeptFuture
                     fut._hook = self._demand
         else:
             self.released.discard(tid)

@@ -2,10 +2,11 @@
 
 A :class:`TaskFuture` is an ``asyncio.Future`` that knows its task id and
 its node. Its result may stay on the worker that made it (see
-``node``); then the future is not done until someone waits for it, which
-the node learns through :meth:`TaskFuture.add_done_callback` (what
-``await``, ``gather``, ``wait`` and ``as_completed`` all call) and answers
-by fetching the value.
+``data``); then the future becomes a :class:`KeptFuture`, not done until
+someone waits for it, which the node learns through
+:meth:`KeptFuture.add_done_callback` (what ``await``, ``gather``, ``wait``
+and ``as_completed`` all call) and answers by fetching the value. Only
+those pay for the Python-level override.
 
 Arguments: a future passed as a top-level argument of ``submit`` or of an
 actor call is replaced by its value on the worker; one nested in lists,
@@ -20,7 +21,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["TaskFuture", "find_futures"]
+__all__ = ["KeptFuture", "TaskFuture", "find_futures"]
 
 Path = tuple[Any, ...]
 
@@ -30,9 +31,18 @@ class TaskFuture(asyncio.Future[Any]):
 
     _tid: int = 0
     _node: object = None
-    # Set while the result waits on a worker: called once by the first
-    # waiter, so the value comes only when someone wants it.
     _hook: Callable[[int], None] | None = None
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            "an executor's future cannot travel inside a message; pass it as an "
+            "argument of submit or of an actor call, which sends its value"
+        )
+
+
+class KeptFuture(TaskFuture):
+    """A :class:`TaskFuture` whose result waits on a worker; ``_hook`` is
+    called once, by the first waiter, so the value comes only when wanted."""
 
     def add_done_callback(self, fn: Any, *, context: Any = None) -> None:
         hook = self._hook
@@ -42,30 +52,27 @@ class TaskFuture(asyncio.Future[Any]):
                 hook(self._tid)
         super().add_done_callback(fn, context=context)
 
-    def __reduce__(self) -> Any:
-        raise TypeError(
-            "an executor's future cannot travel inside a message; pass it as an "
-            "argument of submit or of an actor call, which sends its value"
-        )
 
-
-def find_futures(args: Any, kwargs: dict[str, Any], nested: bool) -> list[tuple[Path, Any]]:
-    """The futures among ``args`` and ``kwargs`` with their paths; with
-    ``nested``, also inside lists, tuples and dicts."""
+def find_futures(
+    args: Any, kwargs: dict[str, Any], nested: bool, kinds: Any = TaskFuture
+) -> list[tuple[Path, Any]]:
+    """The futures (or other objects of ``kinds``) among ``args`` and
+    ``kwargs`` with their paths; with ``nested``, also inside lists, tuples
+    and dicts."""
     found: list[tuple[Path, Any]] = []
     for i, a in enumerate(args):
-        _scan((i,), a, found, nested)
+        _scan((i,), a, found, nested, kinds)
     for k, v in kwargs.items():
-        _scan((k,), v, found, nested)
+        _scan((k,), v, found, nested, kinds)
     return found
 
 
-def _scan(path: Path, obj: Any, found: list[tuple[Path, Any]], nested: bool) -> None:
-    if isinstance(obj, TaskFuture):
+def _scan(path: Path, obj: Any, found: list[tuple[Path, Any]], nested: bool, kinds: Any) -> None:
+    if isinstance(obj, kinds):
         found.append((path, obj))
     elif nested and type(obj) in (list, tuple):
         for i, x in enumerate(obj):
-            _scan((*path, i), x, found, nested)
+            _scan((*path, i), x, found, nested, kinds)
     elif nested and type(obj) is dict:
         for k, v in obj.items():
-            _scan((*path, k), v, found, nested)
+            _scan((*path, k), v, found, nested, kinds)

@@ -45,8 +45,8 @@ class Recipe:
     def from_spec(cls, spec: list[Any]) -> Recipe:
         """The recipe of a dependent's spec, to make its result again after
         its inputs' holders were lost (their inputs are made again too)."""
-        inputs = [(tuple(p), t) for p, h, t in spec[4] if h != -1]
-        inline = [i for i in spec[4] if i[1] == -1]
+        inputs = [(tuple(p), t) for p, h, t in spec[4] if h >= 0]
+        inline = [i for i in spec[4] if i[1] < 0]
         return cls(spec[1], list(spec[2]), dict(spec[3]), inputs, inline=inline)
 
 
@@ -124,7 +124,7 @@ class Graph:
     def spec(self, tid: int) -> tuple[list[Any], int, list[int]]:
         """The spec of a ready dependent ``[tid, fn, args, kwargs, inputs]``
         (``inputs``: ``[path, holder, input tid]``, holder -1 for a nested
-        inline value), the worker holding most bytes of its inputs (-1:
+        inline value, -2 for an actor handle), the worker holding most bytes of its inputs (-1:
         none) and the inputs it needs that are known to nobody (cancelled
         or released: the dependent cannot run)."""
         recipe = self.recipes[tid]

@@ -134,7 +134,7 @@ class Mailbox:
             self.calls.popleft()
             seen = self.timing.get(c.name)
             if seen is not None and seen[0] >= 3 and seen[1] < _FAST and seen[2] < _FAST_MAX:
-                self._finish(c, *self._call(c, fn))  # quick: on the loop thread
+                self._reply(c.tid, *self._call(c, fn))  # quick: on the loop thread
                 continue
             self._start_sync(c, fn, construct=False)
             return
@@ -218,6 +218,10 @@ class ActorHost:
     def __init__(self, host: Host) -> None:
         self.host = host
         self.actors: dict[int, Mailbox] = {}
+        # Calls from other workers (tasks holding a handle) may come before
+        # the actor's "new" from its origin: they wait for it here.
+        self.early: dict[int, list[list[Any]]] = {}
+        self.ended: set[int] = set()
 
     def handle(self, source: int, items: list[list[Any]]) -> None:
         for item in items:
@@ -229,10 +233,13 @@ class ActorHost:
                     old.stop()
                 box = self.actors[aid] = Mailbox(self.host, aid, source, concurrency)
                 box.push(_Call("new", 0, ref, args, kwargs, True))
+                for spec in self.early.pop(aid, ()):
+                    self._call(aid, spec)
             elif kind == "call":
                 self._call(aid, item[2])
             elif kind == "del":
                 gone = self.actors.pop(aid, None)
+                self.ended.add(aid)
                 if gone is None:
                     self.host.actor_reply(source, ["closed", aid])
                 else:
@@ -241,6 +248,9 @@ class ActorHost:
     def _call(self, aid: int, spec: list[Any]) -> None:
         box = self.actors.get(aid)
         tid, name = spec[0], spec[1]
+        if box is None and aid not in self.ended:
+            self.early.setdefault(aid, []).append(spec)
+            return
         if box is None or box.closed:
             err = ["ActorDiedError", "the actor is not on this worker any more", "", -1, name]
             self.host.results_ready([[tid, False, err]])

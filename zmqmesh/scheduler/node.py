@@ -76,6 +76,7 @@ COUNTS_EVERY = 0.25  # seconds between a worker's reports of its counts
 _ORIGIN_SHIFT = 40
 _SIMPLE = (int, float, str, bytes, bool, type(None))
 _PROBE = Envelope(Kind.P2P, 0, 0, 0)
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 class Node(Dependents, Actors):
@@ -299,9 +300,12 @@ class Node(Dependents, Actors):
         self._post(victim, STEAL, int(busy))
 
     def results_ready(self, items: list[list[Any]]) -> None:
-        keep = self.data.keep
+        keep, rank = self.data.keep, self.rank
         for item in items:
-            self._queue(item[0] >> _ORIGIN_SHIFT, RESULT, keep(item))
+            origin = item[0] >> _ORIGIN_SHIFT
+            if origin != rank and type(item[2]) not in _SCALARS:
+                item = keep(item)  # a large result stays here
+            self._queue(origin, RESULT, item)
 
     # -- the data plane's host (``data.Host``) ------------------------------------
     def actor_reply(self, dest: int, item: list[Any]) -> None:
@@ -418,7 +422,15 @@ class Node(Dependents, Actors):
         if extra:  # the result stays on ``holder``
             self._kept(tid, Kept(holder, extra, spec, attempts))
             return
-        if ok:
+        if not self.graph.need:  # no task waits for it: only its future
+            fut = self.futures.pop(tid, None)
+            if fut is None or fut.done():
+                return
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(as_remote_error(value))
+        elif ok:
             self._finish(tid, True, value)
         else:
             self._finish(tid, False, as_remote_error(value))
