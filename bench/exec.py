@@ -95,6 +95,11 @@ def rows(tasks: list[int], skewed: int, n_arrays: int, array_bytes: int) -> list
         ),
         ("mix_makespan", "mixed load makespan", _fmt_time, False),
         ("arrays", f"{mib} array tasks ({n_arrays} tasks)", _fmt_rate, True),
+        ("tree", "tree reduction, 10,000 leaves (graph tasks/s)", _fmt_rate, True),
+        ("chain", "chain of 100 tasks passing 16 MiB arrays", _fmt_time, False),
+        ("chain_root_bytes", "chain: bytes of values through the root", _fmt_mib, False),
+        ("actor_seq", "actor calls, 1,000 awaited one by one", _fmt_rate, True),
+        ("actor_pipe", "actor calls, 10,000 pipelined", _fmt_rate, True),
         ("startup", "start-up to first result", _fmt_time, False),
         ("worker_rss", "worker RSS (mean per worker)", _fmt_mib, False),
         ("job_pss", "PSS of all the job's processes", _fmt_mib, False),
@@ -109,6 +114,9 @@ def per_round_values(res: dict[str, Any]) -> dict[str, float]:
     keys = ("efficiency", "makespan", "mix_efficiency", "mix_makespan", "arrays", "startup")
     for k in (*keys, "job_pss"):
         v[k] = res[k]
+    for k in ("tree", "chain", "chain_root_bytes", "actor_seq", "actor_pipe"):
+        if k in res:
+            v[k] = res[k]
     return v
 
 

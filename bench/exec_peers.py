@@ -24,7 +24,15 @@ when it has none). The protocol, in order:
    (``submit_gather`` where there is no map), first of :func:`skewed_costs`
    (exponential), then of :func:`mix_costs` (1/5/10/50 ms, 70/20/8/2%);
 6. ``--arrays`` tasks each given its own ``--array-bytes`` float64 array,
-   returning its sum.
+   returning its sum;
+7. task graphs and actors, for the adapters that have them (``graphs``):
+   a tree reduction of ``--leaves`` ``inc`` tasks by ``add`` of pairs, all
+   submitted before the top is awaited (graph tasks/s); a chain of
+   ``--chain`` tasks each passing a ``--chain-bytes`` array to the next,
+   the root awaiting only the last one's sum (wall time, and the bytes of
+   values the root received, where the library can say); ``--actor-calls``
+   method calls of one actor, awaited one by one, then pipelined
+   (calls/s).
 
 Each result is checked; the job prints one JSON line,
 ``{"meta": {...}, "results": {...}}``, and exits non-zero on a wrong one.
@@ -74,6 +82,33 @@ def total(a: np.ndarray) -> float:
 
 
 # -- the data --------------------------------------------------------------------
+def inc(x: int) -> int:
+    return x + 1
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def zeros(n: int) -> np.ndarray:
+    return np.zeros(n)
+
+
+def step(a: np.ndarray) -> np.ndarray:
+    return a + 1.0
+
+
+class Counter:
+    """The actor of step 7."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def increment(self) -> int:
+        self.n += 1
+        return self.n
+
+
 def skewed_costs(n: int = 400, seed: int = 7) -> list[float]:
     """``n`` task costs in seconds: exponential with mean 4 ms from a fixed
     seed, every 40th replaced by a heavy 60 ms one (10 of 400)."""
@@ -212,6 +247,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skewed", type=int, default=400, help="busy-wait tasks")
     p.add_argument("--arrays", type=int, default=20, help="array tasks")
     p.add_argument("--array-bytes", type=int, default=16 * 2**20)
+    p.add_argument("--leaves", type=int, default=10_000, help="tree reduction leaves")
+    p.add_argument("--chain", type=int, default=100, help="chain links")
+    p.add_argument("--chain-bytes", type=int, default=16 * 2**20)
+    p.add_argument("--actor-calls", type=int, default=1000, help="sequential calls")
+    p.add_argument("--actor-pipelined", type=int, default=10_000, help="pipelined calls")
     p.add_argument(
         "--cell-budget",
         type=float,
@@ -287,7 +327,34 @@ async def measure(p: Adapter, a: argparse.Namespace, top: int) -> dict[str, Any]
     got = await p.submit_gather(total, arrs)
     out["arrays"] = a.arrays / (time.perf_counter() - t)
     _check("array sums", got, want)
+    del arrs, got
+    graphs = getattr(p, "graphs", None)
+    if graphs is not None:
+        await graphs(a, out)
     return out
+
+
+async def measure_graphs(g: Any, a: argparse.Namespace, out: dict[str, Any]) -> None:
+    """Step 7 over an adapter's ``tree``, ``chain`` and ``actor`` calls."""
+    t = time.perf_counter()
+    got = await g.tree(a.leaves)
+    out["tree"] = (2 * a.leaves - 1) / (time.perf_counter() - t)
+    _check("tree reduction", got, a.leaves * (a.leaves + 1) // 2)
+    n = a.chain_bytes // 8
+    t = time.perf_counter()
+    got, root_bytes = await g.chain(n, a.chain)
+    out["chain"] = time.perf_counter() - t
+    _check("chain", got, float(n * a.chain))
+    if root_bytes is not None:
+        out["chain_root_bytes"] = root_bytes
+    for key, count, pipelined in (
+        ("actor_seq", a.actor_calls, False),
+        ("actor_pipe", a.actor_pipelined, True),
+    ):
+        t = time.perf_counter()
+        got = await g.actor(count, pipelined)
+        out[key] = count / (time.perf_counter() - t)
+        _check(f"{key} calls", got, list(range(1, count + 1)))
 
 
 def emit(meta: dict[str, Any], results: dict[str, Any]) -> None:
@@ -342,6 +409,34 @@ class Dask:
     async def map(self, fn: Callable[..., Any], xs: Iterable[Any]) -> list[Any] | None:
         return list(self.client.gather(self.client.map(fn, list(xs), pure=False)))
 
+    async def graphs(self, a: argparse.Namespace, out: dict[str, Any]) -> None:
+        await measure_graphs(self, a, out)
+
+    async def tree(self, leaves: int) -> int:
+        c = self.client
+        level = [c.submit(inc, i, pure=False) for i in range(leaves)]
+        while len(level) > 1:
+            pairs = [
+                c.submit(add, level[i], level[i + 1], pure=False)
+                for i in range(0, len(level) - 1, 2)
+            ]
+            level = pairs + ([level[-1]] if len(level) % 2 else [])
+        return int(level[0].result())
+
+    async def chain(self, n: int, links: int) -> tuple[float, int | None]:
+        c = self.client
+        x = c.submit(zeros, n, pure=False)
+        for _ in range(links):
+            x = c.submit(step, x, pure=False)
+        return float(c.submit(total, x, pure=False).result()), None
+
+    async def actor(self, count: int, pipelined: bool) -> list[int]:
+        counter = self.client.submit(Counter, actor=True).result()
+        if pipelined:
+            futs = [counter.increment() for _ in range(count)]
+            return [f.result() for f in futs]
+        return [counter.increment().result() for _ in range(count)]
+
     def close(self) -> None:
         self.client.close()
         self.cluster.close()
@@ -380,6 +475,30 @@ class Ray:
 
     async def map(self, fn: Callable[..., Any], xs: Iterable[Any]) -> list[Any] | None:
         return None
+
+    async def graphs(self, a: argparse.Namespace, out: dict[str, Any]) -> None:
+        await measure_graphs(self, a, out)
+
+    async def tree(self, leaves: int) -> int:
+        r_inc, r_add = self._r(inc), self._r(add)
+        level = [r_inc.remote(i) for i in range(leaves)]
+        while len(level) > 1:
+            pairs = [r_add.remote(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            level = pairs + ([level[-1]] if len(level) % 2 else [])
+        return int(self.ray.get(level[0]))
+
+    async def chain(self, n: int, links: int) -> tuple[float, int | None]:
+        x = self._r(zeros).remote(n)
+        r_step = self._r(step)
+        for _ in range(links):
+            x = r_step.remote(x)
+        return float(self.ray.get(self._r(total).remote(x))), None
+
+    async def actor(self, count: int, pipelined: bool) -> list[int]:
+        counter = self.ray.remote(Counter).remote()
+        if pipelined:
+            return list(self.ray.get([counter.increment.remote() for _ in range(count)]))
+        return [self.ray.get(counter.increment.remote()) for _ in range(count)]
 
     def close(self) -> None:
         self.ray.shutdown()

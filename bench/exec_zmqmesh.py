@@ -6,6 +6,8 @@ runs the protocol of ``exec_peers.py`` (options and output: see there) on
     await ex.submit(fn, x)                          # call
     await asyncio.gather(*(ex.submit(fn, x) ...))   # submit_gather
     await ex.map(fn, xs)                            # map (chunksize 1)
+    ex.submit(add, ex.submit(inc, 1), ...)          # graphs: futures as arguments
+    ex.actor(Counter).increment()                   # actors
 
 The tasks are ``exec_peers``'s module-level functions, sent by reference
 (every rank can import ``exec_peers``: it sits beside this script).
@@ -19,7 +21,18 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from exec_peers import emit, measure, parse_args
+from exec_peers import (
+    Counter,
+    add,
+    emit,
+    inc,
+    measure,
+    measure_graphs,
+    parse_args,
+    step,
+    total,
+    zeros,
+)
 
 import zmqmesh
 
@@ -36,6 +49,36 @@ class Mesh:
 
     async def map(self, fn: Callable[..., Any], xs: Iterable[Any]) -> list[Any] | None:
         return await self.ex.map(fn, xs)
+
+    async def graphs(self, a: Any, out: dict[str, Any]) -> None:
+        await measure_graphs(self, a, out)
+
+    async def tree(self, leaves: int) -> int:
+        ex = self.ex
+        level = [ex.submit(inc, i) for i in range(leaves)]
+        while len(level) > 1:
+            pairs = [ex.submit(add, level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            level = pairs + ([level[-1]] if len(level) % 2 else [])
+        return int(await level[0])
+
+    async def chain(self, n: int, links: int) -> tuple[float, int | None]:
+        ex = self.ex
+        node = ex._node  # the root's count of the values it fetched
+        before = node.data.bytes_in if node is not None else 0
+        x = ex.submit(zeros, n)
+        for _ in range(links):
+            x = ex.submit(step, x)
+        got = float(await ex.submit(total, x))
+        return got, (node.data.bytes_in - before if node is not None else None)
+
+    async def actor(self, count: int, pipelined: bool) -> list[int]:
+        counter = self.ex.actor(Counter)
+        try:
+            if pipelined:
+                return list(await asyncio.gather(*[counter.increment() for _ in range(count)]))
+            return [await counter.increment() for _ in range(count)]
+        finally:
+            await counter.close()
 
 
 async def main(comm: zmqmesh.Comm) -> None:

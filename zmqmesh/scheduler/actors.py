@@ -128,6 +128,8 @@ class Actors:
 
         def _max_retries(self) -> int: ...
 
+        def _spin_after(self) -> None: ...
+
     _ACTOR_TAG = 0  # set by the node
 
     def actor(
@@ -182,6 +184,8 @@ class Actors:
             rec.plain[tid] = [tid, name, list(args), kwargs]
         rec.queue.append(tid)
         self.flush_actor(rec)
+        if rec.rank != self.rank:
+            self._spin_after()
         return fut
 
     def flush_actor(self, rec: ActorRecord) -> None:

@@ -155,6 +155,11 @@ class Node(Dependents, Actors):
             self.loop.call_soon(self._spin)
         return fut
 
+    def _spin_after(self) -> None:
+        if not self._spin_soon:
+            self._spin_soon = True
+            self.loop.call_soon(self._spin)
+
     def _spin(self) -> None:
         """After submitting, at the end of the loop turn: while this rank and
         the tasks in flight fit on the cores (``policy.may_spin``), poll for
