@@ -45,3 +45,20 @@ def test_kept_results_are_freed_and_stay_off_the_root(n: int) -> None:
     res = launch(n, PROGRAMS / "executor_release.py", timeout=90)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert re.findall(r"^\[0\] ok (\w+)$", res.stdout, re.M) == ["chain", "garbage", "release"]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("n", [3, 5])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_graphs_are_exact_while_workers_die(n: int, seed: int, tmp_path: Path) -> None:
+    res = launch(
+        n,
+        PROGRAMS / "executor_graph_random.py",
+        str(tmp_path),
+        str(seed),
+        timeout=110,
+        launcher_args=("--grace", "60"),
+    )
+    out = res.stdout + res.stderr
+    assert "[0] ok random graph" in res.stdout, out[-4000:]
+    assert "[0] done" in res.stdout, out[-4000:]

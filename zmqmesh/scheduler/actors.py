@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from zmqmesh.errors import ActorDiedError, RankFailedError
+from zmqmesh.errors import ActorDiedError
 from zmqmesh.scheduler.futures import TaskFuture
 from zmqmesh.scheduler.graph import Graph, Recipe
 from zmqmesh.scheduler.tasks import fn_ref
@@ -130,6 +130,8 @@ class Actors:
 
         def _spin_after(self) -> None: ...
 
+        def regather(self, tid: int, gone: list[int]) -> None: ...
+
     _ACTOR_TAG = 0  # set by the node
 
     def actor(
@@ -202,11 +204,18 @@ class Actors:
                 if graph.recipes[tid].missing:
                     return  # it waits for its inputs; the calls after it too
                 err = graph.error_of(tid)
-                spec, _, gone = graph.spec(tid)
-                if err is not None or gone:
+                if err is not None:
                     rec.queue.popleft()
                     self.acalls.pop(tid, None)
-                    self._fail(tid, _upstream(err) if err is not None else _gone(gone))
+                    self._fail(tid, _upstream(err))
+                    continue
+                spec, _, gone = graph.spec(tid)
+                if gone:
+                    self.regather(tid, gone)
+                    if tid in graph.recipes:
+                        return  # it waits for its inputs again; the calls after it too
+                    rec.queue.popleft()
+                    self.acalls.pop(tid, None)
                     continue
             rec.queue.popleft()
             if spec is None:
@@ -280,7 +289,3 @@ def _upstream(err: Any) -> BaseException:
     from zmqmesh.errors import RemoteError
 
     return err.as_upstream() if isinstance(err, RemoteError) else err
-
-
-def _gone(gone: list[int]) -> BaseException:
-    return RankFailedError(-1, f"inputs {gone} are no longer known")

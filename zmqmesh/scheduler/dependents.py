@@ -139,12 +139,12 @@ class Dependents:
             self.flush_actor(self.actors[actor])
             return
         err = self.graph.error_of(tid)
-        if err is None:
-            spec, best, gone = self.graph.spec(tid)
-            if gone:
-                err = RemoteError("LookupError", f"inputs {gone} are no longer known", "")
         if err is not None:
             self._fail(tid, err.as_upstream() if isinstance(err, RemoteError) else err)
+            return
+        spec, best, gone = self.graph.spec(tid)
+        if gone:
+            self.regather(tid, gone)
             return
         if not self.live:
             self._fail(tid, RankFailedError(-1, "no worker is left to run tasks"))
@@ -152,6 +152,23 @@ class Dependents:
         where = best if best in self.live else self._where()
         self.table.placed(tid, spec, where)
         self._place(spec, where)
+
+    def regather(self, tid: int, gone: list[int]) -> None:
+        """Inputs of dependent ``tid`` were lost with their worker after
+        they finished (while it waited for others): it waits for them to be
+        made again, from their lineage."""
+        for t in gone:
+            if tid not in self.graph.recipes:
+                return  # failed meanwhile
+            self.graph.wait_again(tid, t)
+            if t in self.table.pending or t in self.graph.recipes:
+                continue  # being made again
+            kept = self.graph.lineage.pop(t, None)
+            if kept is None:
+                err = RemoteError("LookupError", f"input {t} is no longer known", "")
+                self._fail(tid, err.as_upstream())
+                return
+            self._recompute(t, kept)
 
     def _finish(self, tid: int, ok: bool, value: Any) -> None:
         """Task ``tid`` is done with ``value`` (or, not ``ok``, the exception
