@@ -113,3 +113,30 @@ def test_random_graphs_place_every_task_once(data: st.DataObject) -> None:
     assert not g.values
     assert not g.recipes
     assert not g.waiters
+
+
+def test_upstream_errors_and_actor_deaths_keep_their_story() -> None:
+    import pickle
+
+    from zmqmesh import ActorDiedError
+    from zmqmesh.scheduler.tasks import as_remote_error
+
+    err = RemoteError("KeyError", "'k'", "tb", 3, "f(1)")
+    up = err.as_upstream()
+    assert (up.type_name, up.message, up.traceback, up.rank, up.task) == (
+        "KeyError",
+        "'k'",
+        "tb",
+        3,
+        "f(1)",
+    )
+    assert up.upstream
+    assert not err.upstream
+    assert "upstream" in str(up)
+    back = pickle.loads(pickle.dumps(up))
+    assert back.upstream
+    assert str(back) == str(up)
+    died = as_remote_error(["ActorDiedError", "gone", "", 2, "Counter.inc"])
+    assert isinstance(died, ActorDiedError)
+    assert isinstance(died, RemoteError)
+    assert type(died.as_upstream()) is ActorDiedError

@@ -22,8 +22,9 @@ Invariants: ``inflight`` counts the calls started and not finished;
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import inspect
+import queue
+import threading
 import time
 from collections import deque
 from typing import Any, Protocol
@@ -73,7 +74,9 @@ class Mailbox:
         self.closed = False
         self.timing: dict[str, list[float]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
-        self.pool: concurrent.futures.ThreadPoolExecutor | None = None
+        # The actor's own thread, a daemon: a method still running when the
+        # executor ends does not keep the process from leaving.
+        self.jobs: queue.SimpleQueue[Any] | None = None
 
     def push(self, call: _Call) -> None:
         self.calls.append(call)
@@ -153,8 +156,11 @@ class Mailbox:
         return out
 
     def _start_sync(self, c: _Call, fn: Any, construct: bool) -> None:
-        if self.pool is None:
-            self.pool = concurrent.futures.ThreadPoolExecutor(1, "zmqmesh-actor")
+        if self.jobs is None:
+            self.jobs = queue.SimpleQueue()
+            threading.Thread(
+                target=_serve, args=(self.jobs,), name="zmqmesh-actor", daemon=True
+            ).start()
         self.inflight += 1
         self.sync_busy = True
         loop = self.host.loop
@@ -163,7 +169,7 @@ class Mailbox:
             got = self._call(c, fn)
             loop.call_soon_threadsafe(self._sync_done, c, got, construct)
 
-        self.pool.submit(run)
+        self.jobs.put(run)
 
     def _sync_done(self, c: _Call, got: tuple[bool, Any], construct: bool) -> None:
         if self.closed:
@@ -208,8 +214,15 @@ class Mailbox:
         self.closed = True
         for task in self.tasks:
             task.cancel()
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.jobs is not None:
+            self.jobs.put(None)
+            self.jobs = None
+
+
+def _serve(jobs: queue.SimpleQueue[Any]) -> None:
+    """An actor's thread: run its plain methods, one after another."""
+    while (job := jobs.get()) is not None:
+        job()
 
 
 class ActorHost:
