@@ -43,6 +43,8 @@ class Host(Protocol):
 
     def send(self, dest: int, tag: int, obj: Any) -> bool: ...
 
+    def ask(self, dest: int, tid: int) -> bool: ...
+
     def run_here(self, spec: list[Any]) -> None: ...
 
     def input_lost(self, tid: int, input_tid: int) -> None: ...
@@ -133,7 +135,7 @@ class DataPlane:
     def _ask(self, tid: int, holder: int) -> None:
         if tid not in self.asked:
             self.asked[tid] = holder
-            if not self.host.send(holder, self.get_tag, [tid]):
+            if not self.host.ask(holder, tid):
                 del self.asked[tid]  # the holder is gone
                 self._got(tid, False, None)
 

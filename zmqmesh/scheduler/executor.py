@@ -114,8 +114,14 @@ class Executor:
         self, fn: Callable[..., Any], /, *args: Any, retries: int = 0, **kwargs: Any
     ) -> asyncio.Future[Any]:
         """*sync*: schedule ``fn(*args, **kwargs)``; returns its future.
-        Raises ``TypeError`` at once for a function or arguments that cannot
-        travel. A task that raises fails the future with ``RemoteError``
+        Futures of this executor among the arguments (of tasks or actor
+        calls; top-level, or nested in lists, tuples and dicts) are inputs:
+        the task runs once they are done, with their values (a nested one
+        as a done future holding it), and fails with an input's
+        ``RemoteError`` marked ``upstream`` if one failed. Raises
+        ``TypeError`` at once for a function or arguments that cannot
+        travel, ``ValueError`` for a cancelled or released future or one of
+        another executor. A task that raises fails the future with ``RemoteError``
         (the remote type, message and traceback, the worker's rank and the
         task); with ``retries=N`` it runs again up to N times first, as Dask's
         ``retries`` (the keyword is the executor's, not passed to ``fn``).

@@ -326,6 +326,15 @@ class Node(Dependents, Actors):
     def _max_retries(self) -> int:
         return self.table.max_retries
 
+    def ask(self, dest: int, tid: int) -> bool:
+        """GET ``tid`` from ``dest``, batched with the loop turn's other
+        asks of it (a ``map`` of large results asks for each); False if
+        ``dest`` is known to be gone."""
+        if dest != self.rank and dest not in self.live:
+            return False
+        self._queue(dest, GET, tid)
+        return True
+
     def send(self, dest: int, tag: int, obj: Any) -> bool:
         """Send at once; False if ``dest`` is known to be gone."""
         if dest != self.rank and dest not in self.live and dest != self.root:
