@@ -100,6 +100,10 @@ def plain_call(counter: Any) -> None:
     counter.increment(1)
 
 
+def boom() -> int:
+    raise KeyError("boom")
+
+
 def square(x: int) -> int:
     return x * x
 
@@ -135,6 +139,16 @@ async def checks(ex: zmqmesh.Executor, workers: int) -> None:
     else:
         raise AssertionError("no error")
     assert await c.increment(0) == await v  # an error leaves the actor as it was
+    failed_input = ex.submit(boom)
+    bad = c.increment(failed_input)  # fails upstream, and the calls behind it go on
+    behind = c.increment(0)
+    try:
+        await bad
+    except zmqmesh.RemoteError as exc:
+        assert exc.upstream, exc
+    else:
+        raise AssertionError("a call with a failed input ran")
+    assert await behind == await v
     ok("futures")
 
     h = ex.actor(Counter, 0)

@@ -182,7 +182,9 @@ class Dependents:
         graph = self.graph
         if not graph.need:
             return
+        futs = {tid: fut}
         failing = [(tid, ok, value)]
+        actors: set[int] = set()  # actors with a call failed in their queue
         while failing:  # errors pass down the graph without recursion
             t, ok, value = failing.pop()
             if graph.recipes and t in graph.recipes:
@@ -191,12 +193,22 @@ class Dependents:
             for d in ready:
                 self._launch(d)
             up = value.as_upstream() if not ok and isinstance(value, RemoteError) else value
+            passed_on = futs.pop(t, None)
+            if failed and passed_on is not None and passed_on.done() and not passed_on.cancelled():
+                passed_on.exception()  # its dependents took the error: not lost
             for d in failed:
-                fut = self.futures.pop(d, None)
+                fut = futs[d] = self.futures.pop(d, None)
                 if fut is not None and not fut.done():
                     fut.set_exception(up)
                 self.retries.pop(d, None)
+                aid = self.acalls.pop(d, None)
+                if aid is not None:
+                    actors.add(aid)
                 failing.append((d, False, up))
+        for aid in actors:  # the calls queued behind a failed one go on
+            rec = self.actors.get(aid)
+            if rec is not None:
+                self.flush_actor(rec)
 
     def _fail(self, tid: int, exc: BaseException) -> None:
         self.table.pending.pop(tid, None)
