@@ -436,6 +436,8 @@ class Node(Dependents, Actors):
         if extra:  # the result stays on ``holder``
             self._kept(tid, Kept(holder, extra, spec, attempts))
             return
+        if self.released:
+            self.released.discard(tid)
         if not self.graph.need:  # no task waits for it: only its future
             fut = self.futures.pop(tid, None)
             if fut is None or fut.done():
