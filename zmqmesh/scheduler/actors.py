@@ -132,6 +132,8 @@ class Actors:
 
         def regather(self, tid: int, gone: list[int]) -> None: ...
 
+        def _may_spin(self) -> bool: ...
+
     _ACTOR_TAG = 0  # set by the node
 
     def actor(
@@ -221,7 +223,10 @@ class Actors:
             if spec is None:
                 continue  # failed meanwhile
             rec.sent[tid] = spec
-            self._queue(rec.rank, self._ACTOR_TAG, ["call", rec.aid, spec])
+            # alone in flight, with cores to spare: the actor's worker polls
+            # for the caller's next call once it has answered (as for a lone task)
+            lone = len(rec.sent) == 1 and self._may_spin()
+            self._queue(rec.rank, self._ACTOR_TAG, ["call", rec.aid, spec, lone])
 
     async def actor_close(self, aid: int) -> None:
         rec = self.actors[aid]

@@ -43,6 +43,8 @@ class Host(Protocol):
 
     def results_ready(self, items: list[list[Any]]) -> None: ...
 
+    def poll_from(self, rank: int) -> None: ...
+
     def actor_reply(self, dest: int, item: list[Any]) -> None: ...
 
     def fetch_inputs(self, spec: list[Any], then: Any) -> None: ...
@@ -249,7 +251,7 @@ class ActorHost:
                 for spec in self.early.pop(aid, ()):
                     self._call(aid, spec)
             elif kind == "call":
-                self._call(aid, item[2])
+                self._call(aid, item[2], len(item) > 3 and item[3] is True)
             elif kind == "del":
                 gone = self.actors.pop(aid, None)
                 self.ended.add(aid)
@@ -258,7 +260,7 @@ class ActorHost:
                 else:
                     gone.push(_Call("del", 0, None, None, None, True))
 
-    def _call(self, aid: int, spec: list[Any]) -> None:
+    def _call(self, aid: int, spec: list[Any], lone: bool = False) -> None:
         box = self.actors.get(aid)
         tid, name = spec[0], spec[1]
         if box is None and aid not in self.ended:
@@ -270,6 +272,8 @@ class ActorHost:
             return
         call = _Call("call", tid, name, spec[2], spec[3], len(spec) == 4)
         box.push(call)
+        if lone and not box.calls and not box.inflight:  # answered already
+            self.host.loop.call_soon(self.host.poll_from, tid >> 40)
         if not call.ready:
 
             def then(ready: list[Any] | None) -> None:

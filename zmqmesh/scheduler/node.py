@@ -155,6 +155,13 @@ class Node(Dependents, Actors):
             self.loop.call_soon(self._spin)
         return fut
 
+    def _may_spin(self) -> bool:
+        return self.worker is None and may_spin(len(self.futures), self._cores)
+
+    def poll_from(self, rank: int) -> None:
+        """An actor answered its caller's lone call: poll for the next."""
+        self.xc.poll(rank)
+
     def _spin_after(self) -> None:
         if not self._spin_soon:
             self._spin_soon = True
