@@ -4,7 +4,7 @@ Theory of operation. ``Executor.actor`` makes an :class:`ActorHandle` at
 once and sends ``["new", aid, cls, args, kwargs, concurrency]`` to a worker
 (dealt like tasks); the worker builds the instance (``mailbox``). A method
 call makes a future and a spec ``[tid, method, args, kwargs]`` that goes to
-the actor's worker as ``["call", aid, spec]``, all on one tag, so they
+the actor's worker as ``["call", aid, spec, lone]``, all on one tag, so they
 arrive in the order made. A call with futures among its arguments waits
 for them here, as a dependent task does (``graph``), and the calls after it
 wait behind it (``queue``), so calls still run in the order made. The

@@ -2,7 +2,7 @@
 
 Theory of operation. An actor is an instance of a user's class made on one
 worker (``["new", aid, cls, args, kwargs, concurrency]``, see ``actors``);
-its method calls (``["call", aid, spec]``) join its mailbox in the order
+its method calls (``["call", aid, spec, lone]``) join its mailbox in the order
 they arrive, which is the order each caller made them, and start in that
 order: a plain method when nothing else of the actor runs (so its state
 sees one call at a time), a coroutine method when fewer than
@@ -12,7 +12,10 @@ awaits). Plain methods run on the actor's own thread, so the worker's loop
 stays free; a method whose calls have always been quick runs on the loop
 thread instead (two thread hand-offs would cost more than the call). A
 call whose arguments hold futures waits in its place in the mailbox until
-the data plane has fetched them. ``["del", aid]`` ends the actor once the
+the data plane has fetched them; calls from a worker that come before the
+actor's ``new`` wait for it. A ``lone`` call (its caller has nothing else
+in flight and cores to spare) makes the worker poll for the caller's next
+message once it is answered. ``["del", aid]`` ends the actor once the
 calls before it are done, and the origin hears ``["closed", aid]``.
 
 Invariants: ``inflight`` counts the calls started and not finished;
