@@ -140,3 +140,70 @@ def test_upstream_errors_and_actor_deaths_keep_their_story() -> None:
     assert isinstance(died, ActorDiedError)
     assert isinstance(died, RemoteError)
     assert type(died.as_upstream()) is ActorDiedError
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_random_graphs_survive_random_losses(data: st.DataObject) -> None:
+    """As the origin drives the graph: kept results on random workers,
+    random worker losses; a lost result still needed is made again (a
+    waiting dependent whose input is lost waits for it again, as
+    ``regather`` does). Every dependent is placed with all its inputs
+    present, none is lost, and the bookkeeping ends empty."""
+    n = data.draw(st.integers(1, 20))
+    inputs = {
+        t: sorted(data.draw(st.sets(st.integers(0, t - 1), max_size=3))) if t else []
+        for t in range(n)
+    }
+    g = Graph()
+    running: set[int] = set()  # placed, not finished
+    done: set[int] = set()
+    placed_with: dict[int, list[int]] = {}
+
+    def place(t: int) -> None:
+        spec, _, gone = g.spec(t) if t in g.recipes else ([], -1, [])
+        if gone:  # an input was lost after it finished: wait for it again
+            for d in gone:
+                g.wait_again(t, d)
+                if d in done:
+                    done.discard(d)
+                    running.add(d)  # made again
+            return
+        placed_with[t] = [inp[2] for inp in spec[4]] if spec else []
+        running.add(t)
+
+    for t in range(n):
+        if inputs[t]:
+            r = Recipe(
+                "f", [None] * len(inputs[t]), {}, [((i,), d) for i, d in enumerate(inputs[t])]
+            )
+            if g.add(t, r, {d for d in inputs[t] if d not in done}):
+                place(t)
+        else:
+            place(t)
+    losses = 0
+    while running:
+        if losses < 3 and g.kept and data.draw(st.booleans()):  # a worker is lost
+            losses += 1
+            for d in g.lost(
+                data.draw(st.sampled_from(sorted({k.holder for k in g.kept.values()})))
+            ):
+                if d in g.need:
+                    done.discard(d)
+                    running.add(d)  # still needed: made again
+        t = data.draw(st.sampled_from(sorted(running)))
+        running.discard(t)
+        if t in placed_with and any(d not in g.kept and d not in g.values for d in placed_with[t]):
+            running.add(t)  # its input went with a lost worker: it runs again later
+            for d in placed_with[t]:
+                if d not in g.kept and d not in g.values and d not in running:
+                    running.add(d)
+            continue
+        done.add(t)
+        g.done(t)
+        for d in g.kept_at(t, Kept(data.draw(st.integers(1, 3)), 1, [])):
+            place(d)
+    assert done == set(range(n))
+    assert not g.need
+    assert not g.recipes
+    assert not g.waiters
