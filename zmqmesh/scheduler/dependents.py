@@ -23,6 +23,7 @@ from zmqmesh.scheduler.table import TaskTable
 __all__ = ["Dependents"]
 
 _ORIGIN_SHIFT = 40
+_SIMPLE = (int, float, str, bytes, bool, type(None))
 
 
 class Dependents:
@@ -64,7 +65,11 @@ class Dependents:
         try:
             if found:
                 a, kw = without_futures(args, kwargs, [p for p, _ in found])
-                self._check_sendable(ref, tuple(a), kw)
+                # what is left travels as surely as a plain task's simple arguments
+                if type(ref) is not list or not all(type(x) in _SIMPLE for x in a) or (
+                    kw and not all(type(x) in _SIMPLE for x in kw.values())
+                ):
+                    self._check_sendable(ref, tuple(a), kw)
             else:
                 self._check_sendable(ref, args, kwargs)
         except TypeError:  # nested futures, or actor handles
@@ -150,6 +155,8 @@ class Dependents:
             self._fail(tid, RankFailedError(-1, "no worker is left to run tasks"))
             return
         where = best if best in self.live else self._where()
+        if not spec[4]:  # every input is in its place: a plain task
+            spec = spec[:4]
         self.table.placed(tid, spec, where)
         self._place(spec, where)
 
