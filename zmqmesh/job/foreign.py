@@ -11,9 +11,9 @@ Order (API.md, "Start-up"), first match wins:
 1. ``ZMQMESH_RANK`` or ``ZMQMESH_SIZE`` set: ``zmqmesh launch`` started the
    rank, and ``settings.JobSettings.from_environ`` reads those variables:
    ``None``.
-2. SLURM: ``SLURM_PROCID``, unless ``SLURM_STEP_ID`` names one of Slurm's
-   own steps (the batch script, an ``salloc`` shell) rather than a task of
-   ``srun``. The rendezvous is on the step's first node (see
+2. SLURM: ``SLURM_PROCID`` in a task of an ``srun`` step (:func:`slurm_task`);
+   the batch script, an ``salloc`` shell and what they start directly are
+   jobs of one rank, whatever the Slurm release. The rendezvous is on the step's first node (see
    :func:`foreign_job` for why and for the port).
 3. Open MPI: ``OMPI_COMM_WORLD_RANK`` / ``OMPI_COMM_WORLD_SIZE``.
 4. PMI (MPICH, Intel MPI, MVAPICH): ``PMI_RANK`` / ``PMI_SIZE``.
@@ -46,6 +46,7 @@ __all__ = [
     "ForeignJob",
     "foreign_job",
     "slurm_port",
+    "slurm_task",
 ]
 
 PORT_BASE = 20000
@@ -113,9 +114,9 @@ def foreign_job(env: Mapping[str, str]) -> ForeignJob | None:
     ``ZMQMESH_SIZE`` set) or no launcher is recognized. The order is the
     module docstring's.
 
-    SLURM (a task of ``srun``: ``SLURM_PROCID``, with no ``SLURM_STEP_ID`` or
-    the id of a task step; the batch script itself and an ``salloc`` shell
-    carry a special step id, are not ranks, and so give ``None``):
+    SLURM (a task of ``srun``: ``SLURM_PROCID`` where :func:`slurm_task`
+    holds; the batch script itself, an ``salloc`` shell and the processes
+    they start directly are not ranks, and so give ``None``):
 
     - rank ``SLURM_PROCID``; size ``SLURM_STEP_NUM_TASKS``, else
       ``SLURM_NTASKS``, else ``SLURM_NPROCS``;
@@ -167,13 +168,31 @@ def foreign_job(env: Mapping[str, str]) -> ForeignJob | None:
 def _slurm_rank_size(env: Mapping[str, str]) -> tuple[int, int] | None:
     if "SLURM_PROCID" not in env:
         return None
-    _, step = _first(env, ("SLURM_STEP_ID", "SLURM_STEPID"))
-    # srun sets the step id. The batch script and an salloc shell carry one
-    # of Slurm's special ids there and are no rank. Without a step id the
-    # four variables of API.md decide, so a task they describe is a rank.
-    if step is not None and (not _DIGITS.fullmatch(step) or int(step) >= _FIRST_SPECIAL_STEP):
+    if not slurm_task(env):
         return None
     return _rank_size(env, "SLURM_PROCID", ("SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", "SLURM_NPROCS"))
+
+
+def slurm_task(env: Mapping[str, str]) -> bool:
+    """Whether a process with ``SLURM_PROCID`` in ``env`` is a task of an
+    ``srun`` step, and so a rank, rather than a process that Slurm started
+    otherwise (the batch script, an ``salloc`` shell) or one of their
+    children, which are jobs of one rank.
+
+    srun gives each task its step id (``SLURM_STEP_ID``, older
+    ``SLURM_STEPID``), a number below Slurm's special ids. Current releases
+    give the batch script and an interactive step one of those special ids
+    (``>= 0xfffffff0``, or a name such as ``batch``); 22.05 and older give
+    the batch script ``SLURM_PROCID=0`` and ``SLURM_NTASKS`` but no step id
+    at all. What tells it from a task there: ``slurmd`` started it
+    (``SLURMD_NODENAME`` is set) and yet it has no step id, which srun never
+    leaves out. Without ``SLURMD_NODENAME`` or a step id, the four variables
+    of API.md (set by hand, or by a tool that mimics srun) make a rank.
+    """
+    _, step = _first(env, ("SLURM_STEP_ID", "SLURM_STEPID"))
+    if step is None:
+        return "SLURMD_NODENAME" not in env
+    return bool(_DIGITS.fullmatch(step)) and int(step) < _FIRST_SPECIAL_STEP
 
 
 def _slurm_job(env: Mapping[str, str], rank: int, size: int) -> ForeignJob:
