@@ -4,8 +4,9 @@ Collectives and point-to-point across the job's nodes, each result checked
 against what it must be; then one line ``result {...}`` (JSON) per rank:
 rank, size, node, pid and the values checked. A failed check exits 1.
 
-``--sleep``: after the checks, print ``ready <rank> <pid>`` and wait (the
-test cancels the job). ``--die K``: rank K kills itself with SIGKILL once
+``--sleep``: after the checks, print ``ready <rank> <pid> <ipc> <shm>``
+(the job's socket and shared-memory directories, ``-`` for none) and wait
+(the test cancels the job). ``--die K``: rank K kills itself with SIGKILL once
 every rank is ready; the others go on calling collectives, print
 ``caught RankFailedError <rank>`` when they learn of it and exit 3.
 """
@@ -67,14 +68,16 @@ async def main(comm: zmqmesh.Comm) -> int:
     line = {"rank": comm.rank, "size": comm.size, "node": node(), "pid": os.getpid(), **values}
     print("result " + json.dumps(line), flush=True)
     if "--sleep" in sys.argv:
-        print(f"ready {comm.rank} {os.getpid()}", flush=True)
+        dirs = [os.environ.get(f"ZMQMESH_{v}_DIR") or "-" for v in ("IPC", "SHM")]
+        print(f"ready {comm.rank} {os.getpid()} {' '.join(dirs)}", flush=True)
         await asyncio.sleep(3600)
     if "--die" in sys.argv:
         victim = int(sys.argv[sys.argv.index("--die") + 1])
-        await comm.barrier()
-        if comm.rank == victim:
-            os.kill(os.getpid(), signal.SIGKILL)
         try:
+            # the victim's last messages may die with it: the barrier can fail too
+            await comm.barrier()
+            if comm.rank == victim:
+                os.kill(os.getpid(), signal.SIGKILL)
             while True:
                 await comm.allreduce(1)
                 await asyncio.sleep(0.05)
