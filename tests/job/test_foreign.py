@@ -268,7 +268,8 @@ def test_mpi_job_needs_a_rendezvous(who: str, rank_var: str, size_var: str) -> N
     with pytest.raises(
         LaunchError,
         match=f"^started by {who} with 4 ranks, but ZMQMESH_RENDEZVOUS is not set: "
-        "export ZMQMESH_RENDEZVOUS=host:port, a free port on the host of rank 0$",
+        r"export ZMQMESH_RENDEZVOUS=host:port, a free port on the host of rank 0 "
+        r"\(only ranks that all run on one host find one by themselves\)$",
     ):
         foreign_job({rank_var: "0", size_var: "4"})
     with pytest.raises(LaunchError, match="ZMQMESH_RENDEZVOUS is not set"):

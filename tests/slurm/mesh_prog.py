@@ -2,7 +2,8 @@
 
 Collectives and point-to-point across the job's nodes, each result checked
 against what it must be; then one line ``result {...}`` (JSON) per rank:
-rank, size, node, pid, SLURM step id and the values checked. A failed check exits 1.
+rank, size, node, pid, SLURM step id, network namespace and the values
+checked. A failed check exits 1.
 
 ``--sleep``: after the checks, print ``ready <rank> <pid> <ipc> <shm>``
 (the job's socket and shared-memory directories, ``-`` for none) and wait
@@ -67,6 +68,7 @@ async def main(comm: zmqmesh.Comm) -> int:
         return 1
     line = {"rank": comm.rank, "size": comm.size, "node": node(), "pid": os.getpid(), **values}
     line["step"] = os.environ.get("SLURM_STEP_ID")
+    line["netns"] = os.readlink("/proc/self/ns/net")  # hosts that share one name
     print("result " + json.dumps(line), flush=True)
     if "--sleep" in sys.argv:
         dirs = [os.environ.get(f"ZMQMESH_{v}_DIR") or "-" for v in ("IPC", "SHM")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -14,9 +15,10 @@ PROG = Path(__file__).resolve().parent / "mesh_prog.py"
 
 
 def results(out: str) -> dict[int, dict[str, object]]:
-    """rank -> the ``result`` line of that rank in ``out``."""
-    lines = [json.loads(x.split("result ", 1)[1]) for x in out.splitlines() if "result {" in x]
-    return {int(d["rank"]): d for d in lines}
+    """rank -> the ``result`` record of that rank in ``out`` (found anywhere:
+    some launchers run the ranks' lines together)."""
+    found = [json.loads(m) for m in re.findall(r"result (\{[^{}]*\})", out)]
+    return {int(d["rank"]): d for d in found}
 
 
 def check_mesh(out: str, size: int, nodes: list[str]) -> None:

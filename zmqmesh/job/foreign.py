@@ -17,7 +17,10 @@ Order (API.md, "Start-up"), first match wins:
    :func:`foreign_job` for why and for the port).
 3. Open MPI: ``OMPI_COMM_WORLD_RANK`` / ``OMPI_COMM_WORLD_SIZE``.
 4. PMI (MPICH, Intel MPI, MVAPICH): ``PMI_RANK`` / ``PMI_SIZE``.
-   Under 3 and 4 the rendezvous must be named: ``ZMQMESH_RENDEZVOUS=host:port``.
+   Under 3 and 4 the rendezvous is named by ``ZMQMESH_RENDEZVOUS=host:port``;
+   when it is not and every rank runs on one host, :func:`discovery` says how
+   they find rank 0's (``discover.py`` does it, before this module reads the
+   variables it fills in).
 5. None of them: ``None`` (a singleton job).
 
 One exception to the order: ``mpirun`` inside a SLURM allocation starts its
@@ -43,7 +46,9 @@ from zmqmesh.job.variables import non_negative, port
 __all__ = [
     "PORT_BASE",
     "PORT_SPAN",
+    "Discovery",
     "ForeignJob",
+    "discovery",
     "foreign_job",
     "slurm_port",
     "slurm_task",
@@ -165,6 +170,83 @@ def foreign_job(env: Mapping[str, str]) -> ForeignJob | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """How the ranks of an MPI launcher's job, all on one host, find rank
+    0's rendezvous when nobody named it (:func:`discovery`).
+
+    ``pmi_fd``: the socket of Hydra's PMI-1 server (``PMI_FD``), whose
+    key-value space carries rank 0's address to the others; or ``path``:
+    a file in the job's session directory that rank 0 writes and the others
+    read. ``job``: the job id every rank presents, when the environment
+    holds one (PMI's comes from its server: ``""`` here).
+    """
+
+    who: str
+    rank: int
+    size: int
+    job: str
+    pmi_fd: int | None = None
+    path: str | None = None
+
+
+def discovery(env: Mapping[str, str]) -> Discovery | None:
+    """How the ranks of the Open MPI or PMI job that ``env`` describes find
+    their rendezvous without ``ZMQMESH_RENDEZVOUS``, or ``None`` when there
+    is nothing to find: not such a job (the order of :func:`foreign_job`),
+    one rank, ``ZMQMESH_RENDEZVOUS`` set, or ranks on more than one host,
+    where only the user knows an address that all of them reach.
+
+    - Open MPI, every rank on this host (``OMPI_COMM_WORLD_LOCAL_SIZE`` is
+      the size) and a job id (``PMIX_NAMESPACE``, else
+      ``OMPI_MCA_ess_base_jobid``): the file ``zmqmesh-rendezvous-<id>``
+      in the job's session directory (``PMIX_SERVER_TMPDIR``, else
+      ``OMPI_MCA_orte_jobfam_session_dir``, else ``TMPDIR`` or ``/tmp``);
+      job ``mpi-<id>``.
+    - PMI (MPICH's and Intel MPI's Hydra), every rank on this host
+      (``MPI_LOCALNRANKS`` is the size) and a PMI-1 socket (``PMI_FD``):
+      the PMI server's key-value space.
+
+    Pure; raises :class:`zmqmesh.LaunchError` as :func:`foreign_job` does
+    for malformed rank and size variables.
+    """
+    if "ZMQMESH_RANK" in env or "ZMQMESH_SIZE" in env or env.get("ZMQMESH_RENDEZVOUS"):
+        return None
+    slurm = _slurm_rank_size(env)
+    for who, rank_var, size_var in (
+        (OPEN_MPI, "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
+        (PMI, "PMI_RANK", "PMI_SIZE"),
+    ):
+        mpi = _rank_size(env, rank_var, (size_var,))
+        if mpi is not None and (slurm is None or mpi != slurm):
+            rank, size = mpi
+            return _mpi_discovery(env, who, rank, size) if size > 1 else None
+    return None
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.@-]")
+
+
+def _mpi_discovery(env: Mapping[str, str], who: str, rank: int, size: int) -> Discovery | None:
+    if who == OPEN_MPI:
+        key = env.get("PMIX_NAMESPACE") or env.get("OMPI_MCA_ess_base_jobid")
+        if env.get("OMPI_COMM_WORLD_LOCAL_SIZE") != str(size) or not key:
+            return None
+        where = (
+            env.get("PMIX_SERVER_TMPDIR")
+            or env.get("OMPI_MCA_orte_jobfam_session_dir")
+            or env.get("TMPDIR")
+            or "/tmp"
+        )
+        safe = _SAFE.sub("_", key)
+        path = f"{where.rstrip('/') or '/'}/zmqmesh-rendezvous-{safe}"
+        return Discovery(who, rank, size, f"mpi-{safe}", path=path)
+    fd = env.get("PMI_FD", "")
+    if env.get("MPI_LOCALNRANKS") != str(size) or not _DIGITS.fullmatch(fd):
+        return None
+    return Discovery(who, rank, size, "", pmi_fd=int(fd))
+
+
 def _slurm_rank_size(env: Mapping[str, str]) -> tuple[int, int] | None:
     if "SLURM_PROCID" not in env:
         return None
@@ -231,7 +313,8 @@ def _mpi_job(env: Mapping[str, str], who: str, rank: int, size: int) -> ForeignJ
             return ForeignJob(rank, size, env.get("ZMQMESH_JOB") or "mpi", "", 0, who)
         raise LaunchError(
             f"started by {who} with {size} ranks, but ZMQMESH_RENDEZVOUS is not set: "
-            "export ZMQMESH_RENDEZVOUS=host:port, a free port on the host of rank 0"
+            "export ZMQMESH_RENDEZVOUS=host:port, a free port on the host of rank 0 "
+            "(only ranks that all run on one host find one by themselves)"
         )
     host, number = explicit
     shown = f"[{host}]" if ":" in host else host

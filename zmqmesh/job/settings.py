@@ -53,6 +53,7 @@ __all__ = [
     "VARIABLES",
     "JobSettings",
     "read_failure_timeout",
+    "read_rendezvous_timeout",
 ]
 
 FAILURE_TIMEOUT_MIN = 0.5
@@ -283,6 +284,17 @@ def read_failure_timeout(env: Mapping[str, str]) -> float:
     if not text:
         return FAILURE_TIMEOUT
     return seconds(name, text, FAILURE_TIMEOUT_MIN, FAILURE_TIMEOUT_MAX)
+
+
+def read_rendezvous_timeout(env: Mapping[str, str]) -> float:
+    """How long a rank with environment ``env`` waits for the others at the
+    rendezvous: ``ZMQMESH_RENDEZVOUS_TIMEOUT``, else :data:`RENDEZVOUS_TIMEOUT`.
+    Raises :class:`zmqmesh.LaunchError` for a value that is not seconds in
+    1..86400."""
+    text = env.get(_V["rendezvous_timeout"])
+    if not text:
+        return RENDEZVOUS_TIMEOUT
+    return seconds(_V["rendezvous_timeout"], text, 1.0, 86400.0)
 
 
 def _text(value: object) -> str:
