@@ -5,10 +5,10 @@ Theory of operation. :func:`start_cluster` builds namespace hosts with
 bridge), then starts, each as a child of the test process, in the
 foreground:
 
-* ``munged`` as user ``munge``, with its own key, socket, pid, log and seed
-  files in the cluster's temporary directory (SLURM finds the socket through
+* ``munged`` as user ``munge`` and ``slurmctld``, in the last host's
+  namespace; munged with its own key, socket, pid, log and seed files in the
+  cluster's temporary directory (SLURM finds the socket through
   ``AuthInfo=socket=...``; the machine's own munge, if any, is not used);
-* ``slurmctld`` in the last host's namespace;
 * one ``slurmd -N <name>`` in each other host's namespace: the compute nodes.
   A node is declared with ``CPUS_PER_NODE`` CPUs whatever the machine has
   (``SlurmdParameters=config_overrides``), so small jobs of a few ranks per
@@ -65,6 +65,7 @@ _SBIN = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
 _START_DEADLINE = 60.0
 _STOP_GRACE = 10.0
 _ETC_NETNS = Path("/etc/netns")
+_TMP_PREFIX = "zmqmesh-slurm-"
 # Job states after which a job never runs again (scontrol's JobState=).
 FINAL_STATES = frozenset(
     {
@@ -184,7 +185,7 @@ class Cluster:
         self.nodes = hosts.names[:n_nodes]
         self.ctl = hosts.names[-1]
         self.ips = dict(hosts.ips)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"zmqmesh-slurm-{hosts.tag}-"))
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{hosts.tag}-"))
         os.chmod(self.tmp, 0o755)
         self.conf = self.tmp / "slurm.conf"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM", "ZMQMESH"))}
@@ -211,7 +212,11 @@ class Cluster:
         os.chown(key, munge.pw_uid, munge.pw_gid)
         os.chmod(key, 0o600)
         sock = munge_dir / "munge.socket.2"
-        self._spawn(
+        # in the controller's namespace, so that the clean-up of a crashed
+        # run (which kills what is left in its namespaces) stops it too; its
+        # socket is a file, which every namespace reaches
+        self._spawn_in(
+            self.ctl,
             "munged",
             [
                 "setpriv",
@@ -449,14 +454,18 @@ def _wait_for(ready: object, what: str, daemons: list[tuple[str, subprocess.Pope
     raise SlurmError(f"timed out waiting for {what}")
 
 
-def _stale_etc_netns() -> None:
-    """Remove ``/etc/netns`` entries of namespace hosts that no longer exist
-    (a crashed run's)."""
-    if not _ETC_NETNS.is_dir():
-        return
+def _remove_stale() -> None:
+    """Remove the ``/etc/netns`` entries and temporary directories of
+    clusters whose namespace hosts no longer exist: a crashed run's (the
+    namespaces' own clean-up has killed its daemons)."""
     live = set(netns_names())
-    for d in _ETC_NETNS.glob(f"{netns.PREFIX}*"):
-        if d.name not in live:
+    if _ETC_NETNS.is_dir():
+        for d in _ETC_NETNS.glob(f"{netns.PREFIX}*"):
+            if d.name not in live:
+                shutil.rmtree(d, ignore_errors=True)
+    tags = {name[len(netns.PREFIX) :][:8] for name in live if name.startswith(netns.PREFIX)}
+    for d in Path(tempfile.gettempdir()).glob(f"{_TMP_PREFIX}*"):
+        if d.name[len(_TMP_PREFIX) :][:8] not in tags:
             shutil.rmtree(d, ignore_errors=True)
 
 
@@ -483,7 +492,7 @@ def start_cluster(n_nodes: int = 2) -> Iterator[Cluster]:
         hosts = netns.start_hosts(n_nodes + 1)
     except netns.Unsupported as exc:
         raise Unavailable(f"cannot build namespace hosts: {exc}") from exc
-    _stale_etc_netns()
+    _remove_stale()
     cluster = Cluster(hosts, n_nodes)
     try:
         cluster._start()

@@ -97,3 +97,19 @@ def test_scancel_of_local_ranks_in_a_batch_script_leaves_no_directory(
     cluster.run(["scancel", job], check=True)
     assert cluster.wait_job(job, timeout=60)["JobState"] == "CANCELLED"
     assert_gone(cluster, ready)
+
+
+@pytest.mark.timeout(120)
+def test_a_rank_killed_under_launch_in_salloc_fails_the_job(
+    cluster: Cluster, job_env: dict[str, str]
+) -> None:
+    res = cluster.run(
+        ["salloc", "-N2", "--ntasks-per-node=2", *LAUNCH.split(), "--grace", "20",
+         str(PROG), "--die", "3"],
+        env={**job_env, "ZMQMESH_FAILURE_TIMEOUT": "2"},
+        timeout=100,
+    )  # fmt: skip
+    assert res.returncode != 0, res.stdout + res.stderr
+    caught = re.findall(r"^\[(\d)\] caught RankFailedError 3$", res.stdout, re.M)
+    assert sorted(caught) == ["0", "1", "2"], res.stdout + res.stderr
+    assert "zmqmesh: rank 3 on zmh2 (srun pid" in res.stderr, res.stderr
