@@ -201,6 +201,16 @@ def test_a_pmi_error_is_a_launch_error() -> None:
     b.close()
 
 
+def test_a_pmi_barrier_that_never_ends_is_a_launch_error() -> None:
+    a, b = socket.socketpair()
+    with pytest.raises(
+        LaunchError, match=r"no answer from the PMI server within 0.1 s \(does every"
+    ):
+        PmiClient(a.fileno(), timeout=0.1).barrier()
+    a.close()
+    b.close()
+
+
 # -- Open MPI: a file -------------------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import socket
 import time
 from collections.abc import Callable
@@ -77,14 +78,17 @@ def pmi_decode(line: bytes) -> dict[str, str]:
 
 class PmiClient:
     """A PMI-1 client over the socket ``fd`` that Hydra handed this
-    process. Each call sends one request and waits for its reply.
+    process. Each call sends one request and waits for its reply, at most
+    ``timeout`` seconds (``None``: no limit).
 
     Raises :class:`zmqmesh.LaunchError` when the server closes the socket,
-    answers with ``rc`` other than 0, or with another command than expected.
+    does not answer in time, answers with ``rc`` other than 0, or with
+    another command than expected.
     """
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, timeout: float | None = None) -> None:
         self.fd = fd
+        self.timeout = timeout
         self._buffer = b""
 
     def _call(self, expect: str, cmd: str, **fields: str) -> dict[str, str]:
@@ -100,7 +104,16 @@ class PmiClient:
         return reply
 
     def _line(self) -> bytes:
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
         while b"\n" not in self._buffer:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if not ready:
+                # a rank that never calls init() keeps the others in PMI's barrier
+                raise LaunchError(
+                    f"PMI_FD={self.fd}: no answer from the PMI server within {self.timeout:g} s "
+                    "(does every rank call zmqmesh.init()?)"
+                )
             chunk = os.read(self.fd, _LINE_MAX)
             if not chunk:
                 raise LaunchError(f"PMI_FD={self.fd}: the PMI server closed the connection")
@@ -145,14 +158,16 @@ def rendezvous_env(
 ) -> dict[str, str]:
     """Find (rank 0: choose and publish) the rendezvous of ``plan``'s job;
     the variables that name it, ``ZMQMESH_RENDEZVOUS`` and ``ZMQMESH_JOB``.
-    ``timeout``: how long a rank waits for rank 0's file.
+    ``timeout``: how long a rank waits for rank 0's file, or for each answer
+    of the PMI server (its barrier waits for every rank).
 
-    Raises :class:`zmqmesh.LaunchError` when PMI fails, or the file does not
-    appear within ``timeout`` or cannot be written or read.
+    Raises :class:`zmqmesh.LaunchError` when PMI fails or does not answer
+    within ``timeout``, or the file does not appear within ``timeout`` or
+    cannot be written or read.
     """
     mine = f"127.0.0.1:{port()}" if plan.rank == 0 else ""
     if plan.pmi_fd is not None:
-        pmi = PmiClient(plan.pmi_fd)
+        pmi = PmiClient(plan.pmi_fd, timeout)
         pmi.init()
         kvs = pmi.kvsname()
         if plan.rank == 0:
