@@ -55,6 +55,7 @@ __all__ = [
     "SlurmError",
     "Unavailable",
     "missing_programs",
+    "on_ci",
     "slurm_conf",
     "start_cluster",
 ]
@@ -98,6 +99,11 @@ def _which(name: str) -> str | None:
         if os.access(os.path.join(d, name), os.X_OK):
             return os.path.join(d, name)
     return None
+
+
+def on_ci() -> bool:
+    """Whether this is CI (``CI=true``), where these tests must run, not skip."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
 
 def missing_programs() -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .cluster import Cluster, Unavailable, start_cluster
+from .cluster import Cluster, Unavailable, on_ci, start_cluster
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -35,10 +35,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slurm)
 
 
-def _on_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
-
-
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     """Two compute nodes ``zmh1``, ``zmh2`` and a controller, each in a
@@ -47,7 +43,7 @@ def cluster() -> Iterator[Cluster]:
         ctx = start_cluster(2)
         c = ctx.__enter__()
     except Unavailable as exc:
-        if _on_ci():
+        if on_ci():
             pytest.fail(f"slurm: cannot run a SLURM cluster on CI: {exc}", pytrace=False)
         pytest.skip(f"slurm: cannot run a SLURM cluster here: {exc}")
     try:

@@ -237,7 +237,7 @@ class JobSettings:
         docstring's order.
 
         ``hostname()`` gives this host's name where ``ZMQMESH_HOST`` (or,
-        under SLURM, ``SLURMD_NODENAME``) does not. ``advertise(job)`` gives
+        for a task of srun, ``SLURMD_NODENAME``) does not. ``advertise(job)`` gives
         the address a rank of a job started by srun or mpirun advertises when
         ``ZMQMESH_ADDR`` does not (``None`` from it, or no ``advertise``:
         the host name).
@@ -255,7 +255,10 @@ class JobSettings:
             return cls(**fields)
         foreign = foreign_job(env)
         if foreign is not None and foreign.size > 1:
-            host = env.get("SLURMD_NODENAME") or env.get(_V["host"]) or hostname()
+            # Only srun's tasks have their own node's name there: mpiexec
+            # (Hydra) hands every rank the variables of the node it ran on.
+            node = env.get("SLURMD_NODENAME") if foreign.who == "SLURM" else None
+            host = node or env.get(_V["host"]) or hostname()
             addr = env.get(_V["addr"]) or (advertise(foreign) if advertise else None) or host
             serve = foreign.rank == 0
             fields.update(
