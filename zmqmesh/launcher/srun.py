@@ -12,15 +12,17 @@ Each rank is a step of one task on its node, running the same remote end
 as an ssh rank (``remote.py``): srun forwards the launcher's stdin to it,
 so the job description (with the job's keys) and the heartbeats travel as
 they do over ssh, and a lost launcher still stops the rank. The step's task
-learns the launcher's address from ``SLURM_LAUNCH_NODE_IPADDR``.
+learns the launcher's address from ``SLURM_LAUNCH_NODE_IPADDR``: the address
+slurmd reaches srun at for the step's own I/O, so every node reaches it.
 
 Options, and why:
 
 - ``--nodes=1 --ntasks=1 --ntasks-per-node=1 --nodelist=HOST``: one task on
   the rank's node, whatever ``SLURM_NTASKS``-like variables the allocation
   left in the environment (srun reads them as options);
-- ``--overlap``: the steps share the allocation's CPUs, so that a rank never
-  waits for another step to end before it can start;
+- ``--overlap``: the steps share the allocation's CPUs, memory and GRES
+  (Slurm 20.11 and later), so that a rank never waits for another rank's
+  step to end before it can start;
 - ``--kill-on-bad-exit=0``: the launcher, not srun, decides what a failed
   rank means (``RankFailedError`` in the others, then the grace period);
 - ``--quiet``: no progress messages among the ranks' output;
