@@ -409,3 +409,11 @@ def test_the_rendezvous_wait_grows_with_the_job() -> None:
     assert s.rendezvous_wait() == 20.0
     with pytest.raises(LaunchError, match="ZMQMESH_RENDEZVOUS_TIMEOUT"):
         JobSettings.from_environ({**env, "ZMQMESH_RENDEZVOUS_TIMEOUT": "0"}, hostname=no_lookup)
+
+
+def test_only_a_task_of_srun_takes_its_host_from_slurmd_nodename() -> None:
+    # mpiexec inside an allocation hands its ranks the batch node's variables
+    env = {**SLURM, "SLURMD_NODENAME": "c07", "ZMQMESH_RENDEZVOUS": "c07:5000"}
+    env |= {"PMI_RANK": "5", "PMI_SIZE": "8", "SLURM_PROCID": "0", "SLURM_NTASKS": "2"}
+    assert read(env, hostname=lambda: "c08").host == "c08"
+    assert read({**SLURM, "SLURMD_NODENAME": "c07"}, hostname=lambda: "c08").host == "c07"

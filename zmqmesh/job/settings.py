@@ -53,6 +53,7 @@ __all__ = [
     "VARIABLES",
     "JobSettings",
     "read_failure_timeout",
+    "read_rendezvous_timeout",
 ]
 
 FAILURE_TIMEOUT_MIN = 0.5
@@ -236,7 +237,7 @@ class JobSettings:
         docstring's order.
 
         ``hostname()`` gives this host's name where ``ZMQMESH_HOST`` (or,
-        under SLURM, ``SLURMD_NODENAME``) does not. ``advertise(job)`` gives
+        for a task of srun, ``SLURMD_NODENAME``) does not. ``advertise(job)`` gives
         the address a rank of a job started by srun or mpirun advertises when
         ``ZMQMESH_ADDR`` does not (``None`` from it, or no ``advertise``:
         the host name).
@@ -254,7 +255,10 @@ class JobSettings:
             return cls(**fields)
         foreign = foreign_job(env)
         if foreign is not None and foreign.size > 1:
-            host = env.get("SLURMD_NODENAME") or env.get(_V["host"]) or hostname()
+            # Only srun's tasks have their own node's name there: mpiexec
+            # (Hydra) hands every rank the variables of the node it ran on.
+            node = env.get("SLURMD_NODENAME") if foreign.who == "SLURM" else None
+            host = node or env.get(_V["host"]) or hostname()
             addr = env.get(_V["addr"]) or (advertise(foreign) if advertise else None) or host
             serve = foreign.rank == 0
             fields.update(
@@ -283,6 +287,17 @@ def read_failure_timeout(env: Mapping[str, str]) -> float:
     if not text:
         return FAILURE_TIMEOUT
     return seconds(name, text, FAILURE_TIMEOUT_MIN, FAILURE_TIMEOUT_MAX)
+
+
+def read_rendezvous_timeout(env: Mapping[str, str]) -> float:
+    """How long a rank with environment ``env`` waits for the others at the
+    rendezvous: ``ZMQMESH_RENDEZVOUS_TIMEOUT``, else :data:`RENDEZVOUS_TIMEOUT`.
+    Raises :class:`zmqmesh.LaunchError` for a value that is not seconds in
+    1..86400."""
+    text = env.get(_V["rendezvous_timeout"])
+    if not text:
+        return RENDEZVOUS_TIMEOUT
+    return seconds(_V["rendezvous_timeout"], text, 1.0, 86400.0)
 
 
 def _text(value: object) -> str:

@@ -16,12 +16,14 @@ import argparse
 import math
 import os
 import shlex
+import shutil
 import signal
 import sys
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from zmqmesh.errors import LaunchError
+from zmqmesh.job.allocation import slurm_allocation
 from zmqmesh.job.hostlist import parse_host_list
 from zmqmesh.launcher.forkserver import for_job
 from zmqmesh.launcher.hostfile import assign, is_local, parse_hostfile
@@ -68,6 +70,11 @@ Exit status: 0 when every rank exits 0; else that of the first rank to fail
 (128+N when it was killed by signal N); 124 when --timeout expires; 130, 143
 or 129 when the launcher gets SIGINT, SIGTERM or SIGHUP; 2 when the job
 cannot be started.
+
+Inside a SLURM allocation (a batch script, an salloc shell), without -n and
+without --hosts/--host, the ranks fill the allocation's task slots
+(SLURM_JOB_NODELIST, SLURM_TASKS_PER_NODE), each started as a job step with
+srun, as mpirun does there.
 
 examples:
   zmqmesh launch -n 4 script.py --size 10
@@ -150,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_rank_count,
         default=None,
         metavar="N",
-        help="number of ranks to start (default: 1, or every slot of --hosts/--host)",
+        help="number of ranks to start (default: every slot of --hosts/--host; inside a "
+        "SLURM allocation, one rank per task of it, started with srun; else 1)",
     )
     launch.add_argument(
         "--hosts",
@@ -324,6 +332,7 @@ def job_spec(ns: argparse.Namespace, environ: Mapping[str, str]) -> JobSpec:
     ssh = tuple(shlex.split(ns.ssh))
     if not ssh:
         raise LaunchError("--ssh needs a command")
+    srun = None
     if ns.hosts is not None or ns.host is not None:
         if ns.hosts is not None and ns.host is not None:
             raise LaunchError("give --hosts or --host, not both")
@@ -332,12 +341,23 @@ def job_spec(ns: argparse.Namespace, environ: Mapping[str, str]) -> JobSpec:
         size = len(names)
         hosts = tuple(None if is_local(name) else name for name in names)
         login = check_reachable(ssh, [h for h in entries if not is_local(h.name)])
+    elif ns.size is None and (allocation := slurm_allocation(environ)) is not None:
+        # as mpirun does inside an allocation: every task slot, through srun
+        srun = shutil.which("srun", path=environ.get("PATH"))
+        if srun is None:
+            raise LaunchError(
+                f"inside SLURM job {allocation.job}, but srun is not on PATH: "
+                "give -n N for ranks on this machine, or --hosts"
+            )
+        hosts = tuple(assign(list(allocation.hosts), None))
+        size = len(hosts)
     return JobSpec(
         program=program,
         size=size,
         hosts=hosts,
         ssh=ssh,
         ssh_login=login,
+        srun=srun,
         insecure=ns.insecure,
         remote_python=ns.remote_python,
         remote_wdir=ns.wdir,

@@ -67,9 +67,11 @@ class JobSpec:
     kill_after: float = 3.0
     prefix: bool = True
     pickle: bool = False
-    # rank -> host name, for ranks started over ssh (None or absent: local)
+    # rank -> host name, for ranks started over ssh or srun (None or absent: local)
     hosts: tuple[str | None, ...] = ()
     ssh: tuple[str, ...] = ("ssh",)
+    # not None: ranks on hosts start as steps of this srun (a SLURM allocation)
+    srun: str | None = None
     ssh_login: float = 0.0  # the slowest ssh login of the pre-flight check (s)
     insecure: bool = False  # no CURVE between hosts (benchmarks on trusted networks)
     remote_python: str | None = None  # remote interpreter (default: this one's path)

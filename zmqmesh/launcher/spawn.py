@@ -55,6 +55,7 @@ from zmqmesh.launcher.policy import (
     Timer,
 )
 from zmqmesh.launcher.report import chrome_trace, load, report
+from zmqmesh.launcher.srun import srun_command
 from zmqmesh.launcher.ssh import failure_timeout, ssh_command
 from zmqmesh.transport.limits import raise_open_files
 from zmqmesh.transport.rendezvous import RendezvousServer
@@ -127,7 +128,8 @@ def run_job(
             ipc_dir = tempfile.mkdtemp(prefix="zmqmesh-")  # mode 0700
         except OSError as exc:
             raise LaunchError(f"cannot make the job's ipc directory: {exc}") from exc
-        shm_dir = _shm_dir()
+        # only ranks on this host share memory with each other
+        shm_dir = _shm_dir() if any(spec.host_of(r) is None for r in range(spec.size)) else None
         bind = "tcp://0.0.0.0:*" if spec.spans_hosts else "tcp://127.0.0.1:*"
         keys = new_keys() if spec.spans_hosts and not spec.insecure else None
         keyfile = write_keyfile(keys, ipc_dir) if keys is not None else None
@@ -389,10 +391,13 @@ class _Job:
         else:
             python = self.spec.remote_python or sys.executable
             timeout = failure_timeout(self.envs[rank])
-            nth = self.spec.hosts[:rank].count(host)
-            cmd = ssh_command(
-                self.spec.ssh, host, python, timeout=timeout, nth=nth, login=self.spec.ssh_login
-            )
+            if self.spec.srun is not None:
+                cmd = srun_command(self.spec.srun, host, python, rank)
+            else:
+                nth = self.spec.hosts[:rank].count(host)
+                cmd = ssh_command(
+                    self.spec.ssh, host, python, timeout=timeout, nth=nth, login=self.spec.ssh_login
+                )
             env = None
         try:
             proc = subprocess.Popen(
@@ -448,7 +453,8 @@ class _Job:
             for pump in r.pumps:
                 pump.drain(_EXIT_DRAIN_READS)
             host = self.spec.host_of(r.rank)
-            self._apply(self.policy.rank_exited(r.rank, r.proc.pid, returncode, host))
+            via = "srun" if self.spec.srun is not None else "ssh"
+            self._apply(self.policy.rank_exited(r.rank, r.proc.pid, returncode, host, via))
 
     def _on_signal(self, signum: int) -> None:
         self._apply(self.policy.signalled(signum))

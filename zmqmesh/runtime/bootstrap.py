@@ -5,7 +5,9 @@
 MPI / PMI variables; with none of them the process is a singleton job
 (``size == 1``) that needs no socket at all. ``job/settings.py`` reads them
 all; this module only supplies the host name and, for a job started by srun
-or mpirun, the address the rank advertises.
+or mpirun, the address the rank advertises. Ranks of an ``mpirun`` or
+``mpiexec`` job on one host that names no rendezvous first find rank 0's
+(``job/discover.py``).
 
 A launched rank binds its ROUTER (``ipc://`` in the job's private directory,
 which the launcher creates 0700 and removes at exit; ``tcp://`` when there is
@@ -29,8 +31,9 @@ from typing import Any
 from zmqmesh.collectives.plan import CollConfig
 from zmqmesh.errors import LaunchError
 from zmqmesh.job import lifeline
-from zmqmesh.job.foreign import ForeignJob
-from zmqmesh.job.settings import LAUNCHER_HOST, JobSettings
+from zmqmesh.job.discover import remove_published, rendezvous_env
+from zmqmesh.job.foreign import ForeignJob, discovery
+from zmqmesh.job.settings import LAUNCHER_HOST, JobSettings, read_rendezvous_timeout
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.engine import Engine
 from zmqmesh.runtime.profile import Recorder
@@ -230,10 +233,18 @@ async def init() -> Comm:
         _World.lock = asyncio.Lock()
     async with _World.lock:
         if _World.comm is None:
+            env: Mapping[str, str] = os.environ
+            plan = discovery(env)
+            if plan is not None:  # mpirun on one host, no rendezvous named
+                wait = read_rendezvous_timeout(env)
+                found = await asyncio.to_thread(rendezvous_env, plan, timeout=wait)
+                env = {**env, **found}
             spec = JobSettings.from_environ(
-                os.environ, hostname=socket.gethostname, advertise=_foreign_addr
+                env, hostname=socket.gethostname, advertise=_foreign_addr
             )
             engine = await _wire(spec)
+            if plan is not None:  # every rank has checked in
+                remove_published(plan)
             _World.engine = engine
             if spec.profile_dir or spec.stats:
                 _World.recorder = install_profile(
