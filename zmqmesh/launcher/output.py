@@ -135,9 +135,15 @@ class Pump:
     """Moves one pipe of one rank to a sink, whole lines at a time."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, pipe: IO[bytes], prefix: bytes, sink: Sink
+        self,
+        loop: asyncio.AbstractEventLoop,
+        pipe: IO[bytes],
+        prefix: bytes,
+        sink: Sink,
+        watch: Callable[[bytes], None] | None = None,
     ) -> None:
         self._loop = loop
+        self._watch = watch  # sees every batch of whole (prefixed) lines
         self._pipe = pipe
         self._fd = pipe.fileno()
         self._splitter = LineSplitter(prefix)
@@ -160,7 +166,10 @@ class Pump:
             if not data:
                 self.close()
                 return
-            self._sink.write(self._splitter.feed(data))
+            lines = self._splitter.feed(data)
+            if lines and self._watch is not None:
+                self._watch(lines)
+            self._sink.write(lines)
 
     def close(self) -> None:
         """Stop reading; emit a held partial line (idempotent)."""
@@ -168,5 +177,8 @@ class Pump:
             return
         self._loop.remove_reader(self._fd)
         self._pipe.close()
-        self._sink.write(self._splitter.close())
+        rest = self._splitter.close()
+        if rest and self._watch is not None:
+            self._watch(rest)
+        self._sink.write(rest)
         self.closed.set_result(None)

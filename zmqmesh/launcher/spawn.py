@@ -40,6 +40,7 @@ from typing import BinaryIO
 
 from zmqmesh.errors import LaunchError
 from zmqmesh.job import lifeline
+from zmqmesh.job.cause import find_cause
 from zmqmesh.launcher.forkserver import Forked, ForkServer, for_job
 from zmqmesh.launcher.groups import become_subreaper, group_alive, reap_group, signal_group
 from zmqmesh.launcher.jobspec import JobSpec, rank_environ, rank_settings
@@ -260,6 +261,8 @@ class _Job:
         self.profile = profile
         self.keys = keys
         self.notify = notify
+        self.causes: dict[int, str] = {}  # rank -> "rank 1 (host) raised ..."
+        self.first_cause: str | None = None
         self.envs = envs
         self.out = out
         self.err = err
@@ -307,6 +310,8 @@ class _Job:
                 if live is not None:
                     live.stop()
             await self._sweep()
+            if status and self.first_cause is not None:  # the last line: what started it
+                self.err.write(f"zmqmesh: job failed: {self.first_cause}\n".encode())
             return status
         finally:
             signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
@@ -379,9 +384,21 @@ class _Job:
         prefix = f"[{rank}] ".encode() if self.spec.prefix else b""
         pumps = (
             Pump(self._loop, proc.stdout, prefix, self.out),
-            Pump(self._loop, proc.stderr, prefix, self.err),
+            Pump(self._loop, proc.stderr, prefix, self.err, self._cause_watcher(rank)),
         )
         self.ranks.append(_Rank(rank, proc, pumps))
+
+    def _cause_watcher(self, rank: int) -> Callable[[bytes], None]:
+        """Watch ``rank``'s stderr for the line its failure hook prints
+        (``job/cause.py``): the cause of its failure, in its words."""
+
+        def watch(lines: bytes) -> None:
+            if rank not in self.causes and (cause := find_cause(lines, rank)) is not None:
+                self.causes[rank] = cause
+                if self.first_cause is None:
+                    self.first_cause = cause
+
+        return watch
 
     def _popen(self, rank: int) -> subprocess.Popen[bytes]:
         host = self.spec.host_of(rank)
@@ -448,10 +465,12 @@ class _Job:
             if returncode is None:
                 continue
             r.returncode = returncode
-            if self.notify is not None:  # the others' waits on it must not hang
-                self.notify(r.rank, _how(returncode))
-            for pump in r.pumps:
+            for pump in r.pumps:  # first: its last words may say why it failed
                 pump.drain(_EXIT_DRAIN_READS)
+            if self.notify is not None:  # the others' waits on it must not hang
+                cause = self.causes.get(r.rank)
+                why = cause.partition(") ")[2] if cause and returncode else _how(returncode)
+                self.notify(r.rank, why)
             host = self.spec.host_of(r.rank)
             via = "srun" if self.spec.srun is not None else "ssh"
             self._apply(self.policy.rank_exited(r.rank, r.proc.pid, returncode, host, via))

@@ -34,6 +34,7 @@ from zmqmesh.job import lifeline
 from zmqmesh.job.discover import remove_published, rendezvous_env
 from zmqmesh.job.foreign import ForeignJob, discovery
 from zmqmesh.job.settings import LAUNCHER_HOST, JobSettings, read_rendezvous_timeout
+from zmqmesh.runtime import failure
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.engine import Engine
 from zmqmesh.runtime.profile import Recorder
@@ -242,6 +243,7 @@ async def init() -> Comm:
             spec = JobSettings.from_environ(
                 env, hostname=socket.gethostname, advertise=_foreign_addr
             )
+            failure.install(spec.rank, spec.host)  # an uncaught error says what and where
             engine = await _wire(spec)
             if plan is not None:  # every rank has checked in
                 remove_published(plan)
