@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import PROGRAMS, ROOT, job_env, launch
@@ -33,8 +34,8 @@ def test_the_last_line_names_the_first_failure() -> None:
         lines = [ln for ln in res.stderr.splitlines() if ln.startswith(f"[{r}] ")]
         assert len(lines) == 1, (r, lines)
         assert re.fullmatch(
-            rf"\[{r}\] rank {r}: stopped, rank 1 failed: raised ValueError: boom on 1 "
-            r"at \S*raise_on_one\.py:11 in check",
+            rf"\[{r}\] rank {r}: stopped in barrier at \S*raise_on_one\.py:17 in main, "
+            r"rank 1 failed: raised ValueError: boom on 1 at \S*raise_on_one\.py:11 in check",
             lines[0],
         ), lines[0]
 
@@ -56,4 +57,29 @@ def test_an_exit_status_is_no_exception() -> None:
     assert res.returncode == 3, res.stdout + res.stderr
     assert "job failed" not in res.stderr, res.stderr
     assert "Traceback" not in res.stderr, res.stderr
-    assert "[0] rank 0: stopped, rank 1 failed: exited with code 3" in res.stderr, res.stderr
+    assert re.search(
+        r"^\[0\] rank 0: stopped in barrier at \S*exit_on_one\.py:15 in main, "
+        r"rank 1 failed: exited with code 3$",
+        res.stderr,
+        re.M,
+    ), res.stderr
+
+
+@pytest.mark.timeout(60)
+def test_a_rank_that_finished_is_not_called_failed(tmp_path: Path) -> None:
+    prog = tmp_path / "early.py"
+    prog.write_text(
+        "import zmqmesh\n"
+        "async def main(comm):\n"
+        "    if comm.rank == 0:\n"
+        "        return\n"
+        "    await comm.recv(0)\n"
+        "zmqmesh.run(main)\n"
+    )
+    res = launch(2, prog, timeout=50)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert re.search(
+        r"^\[1\] rank 1: stopped in recv at \S*early\.py:5 in main, rank 0 finished \(exit 0\)$",
+        res.stderr,
+        re.M,
+    ), res.stderr

@@ -75,3 +75,9 @@ def test_a_stopped_rank_says_one_line() -> None:
         stopped_line(3, exc)
         == "rank 3: stopped, rank 1 failed: raised ValueError: boom at a.py:3 in f"
     )
+
+
+def test_a_rank_that_finished_is_not_called_failed() -> None:
+    assert str(RankFailedError(0, "finished (exit 0)")) == "rank 0 finished (exit 0)"
+    assert str(RankFailedError(0, "exited with code 2")) == "rank 0 failed: exited with code 2"
+    assert str(RankFailedError(4)) == "rank 4 failed"

@@ -208,6 +208,8 @@ def _write_profile(spec: JobSpec, directory: str, err: Sink) -> None:
 
 
 def _how(returncode: int) -> str:
+    if returncode == 0:  # returned normally while others may still wait on it
+        return "finished (exit 0)"
     if returncode < 0:
         try:
             return f"killed by signal {signal.Signals(-returncode).name}"

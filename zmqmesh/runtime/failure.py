@@ -106,7 +106,14 @@ def _emit(te: traceback.TracebackException, out: list[str], seen: set[int]) -> N
 
 
 def stopped_line(rank: int, exc: RankFailedError) -> str:
-    """``rank 3: stopped, rank 1 failed: ...``."""
+    """``rank 3: stopped in recv at prog.py:9 in main, rank 1 failed: ...``:
+    where it waited (the zmqmesh call and the user's line) and why."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    for i in range(len(frames) - 1, -1, -1):
+        if not _internal(frames[i].filename):
+            call = frames[i + 1].name if i + 1 < len(frames) else ""
+            inside = f" in {call}" if call and not call.startswith("_") else ""
+            return f"rank {rank}: stopped{inside} at {_where(frames[i])}, {exc}"
     return f"rank {rank}: stopped, {exc}"
 
 

@@ -285,13 +285,13 @@ class Transport:
         self._loop.call_soon(read)
 
     def _lost(self, rank: int) -> None:
-        peer = self._peers.get(rank)
-        if peer is not None:
+        peer, down = self._peers.get(rank), _RECONNECT_GRACE
+        if peer is not None and peer.suspect is not None:  # since it dropped, truly
+            down = self._loop.time() - peer.suspect.when() + _RECONNECT_GRACE
             peer.suspect = None
         if self.state is TransportState.OPEN and self._on_lost is not None:
-            self._on_lost(
-                rank, f"unreachable: connection lost for more than {self._failure_timeout:g} s"
-            )
+            why = f"reset, or no heartbeat for {self._failure_timeout:g} s"
+            self._on_lost(rank, f"unreachable: its connection dropped ({why}), down {down:.1f} s")
 
     # -- inbound ----------------------------------------------------------
     def resume(self) -> None:
