@@ -43,6 +43,7 @@ _OPTIONS_WITH_VALUE = frozenset(
         "--np",
         "-x",
         "--timeout",
+        "--hang-check",
         "--grace",
         "--trace",
         "--hosts",
@@ -193,6 +194,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=_timeout,
         metavar="S",
         help="stop every rank after S seconds and exit with status 124 (default: no limit)",
+    )
+    launch.add_argument(
+        "--hang-check",
+        type=_grace,
+        default=10.0,
+        metavar="S",
+        help="when every rank has waited S seconds in zmqmesh calls with no message on "
+        "its way, report the deadlock (each rank's call and line, the wait-for cycle) and "
+        "stop the job (default: 10; 0: never). kill -USR1 of the launcher prints what "
+        "each rank waits in at any time",
     )
     launch.add_argument(
         "--grace",
@@ -363,6 +374,7 @@ def job_spec(ns: argparse.Namespace, environ: Mapping[str, str]) -> JobSpec:
         remote_wdir=ns.wdir,
         env=env,
         timeout=ns.timeout,
+        hang_check=ns.hang_check,
         grace=ns.grace,
         prefix=ns.prefix,
         pickle=ns.pickle,

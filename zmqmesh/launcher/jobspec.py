@@ -63,6 +63,8 @@ class JobSpec:
     size: int = 1
     env: Mapping[str, str] = field(default_factory=dict)
     timeout: float | None = None
+    # seconds every rank must have waited, with nothing on its way, to be a deadlock (0: off)
+    hang_check: float = 10.0
     grace: float = 10.0
     kill_after: float = 3.0
     prefix: bool = True

@@ -34,6 +34,7 @@ import signal
 from dataclasses import dataclass
 
 __all__ = [
+    "DEADLOCK_STATUS",
     "TIMEOUT_STATUS",
     "Finish",
     "Instruction",
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 TIMEOUT_STATUS = 124
+DEADLOCK_STATUS = 1  # the job was stopped because its ranks could never go on
 """The job's exit status when ``--timeout`` expired (as GNU ``timeout``)."""
 
 
@@ -206,6 +208,15 @@ class JobPolicy:
             line = f"zmqmesh: killing {self._count_running()} after {_seconds(self.kill_after)}"
             return [Report(line), SignalRanks(self._ranks(), signal.SIGKILL)]
         return []
+
+    def deadlocked(self) -> list[Instruction]:
+        """The ranks were found waiting for each other (``launcher/hang.py``,
+        which reports it): stop them, with a failing status."""
+        if self.phase not in (Phase.RUNNING, Phase.GRACE):
+            return []
+        if self.status is None:
+            self.status = DEADLOCK_STATUS
+        return self._stop()
 
     def signalled(self, signum: int) -> list[Instruction]:
         """The launcher received ``signum`` (SIGINT, SIGTERM, SIGHUP): stop

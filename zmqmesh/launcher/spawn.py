@@ -36,13 +36,14 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from zmqmesh.errors import LaunchError
 from zmqmesh.job import lifeline
 from zmqmesh.job.cause import find_cause
 from zmqmesh.launcher.forkserver import Forked, ForkServer, for_job
 from zmqmesh.launcher.groups import become_subreaper, group_alive, reap_group, signal_group
+from zmqmesh.launcher.hang import dump, verdict
 from zmqmesh.launcher.jobspec import JobSpec, rank_environ, rank_settings
 from zmqmesh.launcher.live import LiveStatus
 from zmqmesh.launcher.output import Pump, Sink
@@ -50,6 +51,7 @@ from zmqmesh.launcher.policy import (
     Finish,
     Instruction,
     JobPolicy,
+    Phase,
     Report,
     SetTimer,
     SignalRanks,
@@ -83,6 +85,8 @@ _LEFTOVER_WAIT = 1.0
 # How long the fork server may take to load zmqmesh before the ranks start
 # as new interpreters instead (it loads in well under a second).
 _FORK_READY = 30.0
+# Seconds the ranks have to answer what they wait in (a rank that does not is busy)
+_ANSWER_WAIT = 0.5
 
 
 def run_job(
@@ -170,6 +174,7 @@ def run_job(
             job_run = _Job(
                 spec, envs, out, err, secret, server.notify_failure, life_read, profile, forks
             )
+            job_run.asker = server
             status = loop.run_until_complete(job_run.run(old_mask))
         finally:
             loop.close()
@@ -297,6 +302,10 @@ class _Job:
             for rank in range(self.spec.size):
                 self._spawn(rank, forked.get(rank))
             self._apply(self.policy.start())
+            if self.asker is not None:
+                loop.add_signal_handler(signal.SIGUSR1, self._ask, True, self._dump)
+                if self.spec.hang_check > 0:
+                    self._timers.append(loop.call_later(self.spec.hang_check, self._hang_check))
             if self.spec.spans_hosts:
                 self._beat()
             live = None
@@ -317,7 +326,7 @@ class _Job:
             return status
         finally:
             signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-            for signum in (*STOP_SIGNALS, signal.SIGCHLD):
+            for signum in (*STOP_SIGNALS, signal.SIGCHLD, signal.SIGUSR1):
                 loop.remove_signal_handler(signum)
             for timer in self._timers:
                 timer.cancel()
@@ -481,7 +490,43 @@ class _Job:
         self._apply(self.policy.signalled(signum))
 
     def _on_timer(self, timer: Timer) -> None:
+        if timer is Timer.TIMEOUT and self.asker is not None and not self._timeout_asked:
+            self._timeout_asked = True  # first say what each rank waits in
+            self._ask(True, lambda: self._dump_then(timer))
+            return
         self._apply(self.policy.timer_expired(timer))
+
+    # -- hangs: what the ranks wait in (launcher/hang.py) --------------------------
+    asker: Any = None  # the rendezvous server: ask() and answers()
+    _timeout_asked = False
+
+    def _live(self) -> list[int]:
+        return [r.rank for r in self.ranks if r.returncode is None]
+
+    def _ask(self, stack: bool, then: Callable[[], Any]) -> None:
+        self.asker.ask(stack=stack)
+        self._timers.append(self._loop.call_later(_ANSWER_WAIT, then))
+
+    def _dump_then(self, timer: Timer) -> None:
+        self._dump()
+        self._on_timer(timer)
+
+    def _dump(self) -> None:
+        lines = dump(self.asker.answers(), self._live())
+        self.err.write(("\n".join(lines) + "\n").encode(errors="replace"))
+
+    def _hang_check(self) -> None:
+        if self.policy.phase in (Phase.RUNNING, Phase.GRACE):
+            self._ask(False, self._hang_verdict)
+
+    def _hang_verdict(self) -> None:
+        lines = verdict(self.asker.answers(), self._live(), self.spec.hang_check)
+        if lines is None:
+            every = max(_ANSWER_WAIT, self.spec.hang_check / 4)
+            self._timers.append(self._loop.call_later(every, self._hang_check))
+            return
+        self.err.write(("\n".join(lines) + "\n").encode(errors="replace"))
+        self._apply(self.policy.deadlocked())
 
     def _apply(self, instructions: list[Instruction]) -> None:
         for instruction in instructions:

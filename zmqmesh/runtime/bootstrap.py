@@ -34,14 +34,14 @@ from zmqmesh.job import lifeline
 from zmqmesh.job.discover import remove_published, rendezvous_env
 from zmqmesh.job.foreign import ForeignJob, discovery
 from zmqmesh.job.settings import LAUNCHER_HOST, JobSettings, read_rendezvous_timeout
-from zmqmesh.runtime import failure
+from zmqmesh.runtime import failure, hang
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.engine import Engine
 from zmqmesh.runtime.profile import Recorder
 from zmqmesh.runtime.profile import install as install_profile
 from zmqmesh.runtime.topocomm import TopoComm
 from zmqmesh.transport.network import Network
-from zmqmesh.wire.rendezvous import Failed
+from zmqmesh.wire.rendezvous import Ask, Failed, State
 
 __all__ = ["LocalWorld", "finalize", "init"]
 
@@ -191,8 +191,11 @@ async def _wire(spec: JobSettings) -> Engine:
     return engine
 
 
-def _on_notice(engine: Engine, notice: Failed) -> None:
+def _on_notice(engine: Engine, notice: Failed | Ask) -> bytes | None:
+    if isinstance(notice, Ask):  # the launcher asks what this rank waits in
+        return State(notice.n, engine.rank, hang.report(engine, stack=notice.stack)).encode()
     engine.peer_failed(notice.rank, notice.detail)
+    return None
 
 
 class LocalWorld:

@@ -353,8 +353,11 @@ class CollChannel:
 
     async def _wait(self, fut: asyncio.Future[Any], peer: int, *, check: bool = True) -> Any:
         if not fut.done():
-            self._state.engine.spin(self._state.ranks[peer])
+            engine, world = self._state.engine, self._state.ranks[peer]
+            engine.spin(world)
             nudge = _Nudge(self._state, peer, self._tag, self._sig)
+            what = self._state.recent.get(self._tag, (0, "collective"))[1].partition("(")[0]
+            engine.waiting(fut, f"{what} (collective #{self._tag}, from rank {peer})", world)
             try:
                 await fut
             except asyncio.CancelledError:
@@ -363,6 +366,7 @@ class CollChannel:
                 raise
             finally:
                 nudge.handle.cancel()
+                engine.done_waiting(fut)
         return self._take(fut) if check else None
 
     async def recv(self, peer: int) -> Any:

@@ -31,13 +31,14 @@ from types import TracebackType
 from zmqmesh.errors import RankFailedError
 from zmqmesh.job.cause import CAUSE
 
-__all__ = ["cause_line", "folded", "install", "stopped_line", "user_frame"]
+__all__ = ["cause_line", "folded", "install", "internal", "stopped_line", "user_frame", "where"]
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _INTERNAL = (_PACKAGE, os.path.dirname(asyncio.__file__) + os.sep, "uvloop")
 
 
-def _internal(filename: str) -> bool:
+def internal(filename: str) -> bool:
+    """Whether ``filename`` is zmqmesh's, asyncio's or uvloop's."""
     return filename.startswith(_INTERNAL) or f"{os.sep}uvloop{os.sep}" in filename
 
 
@@ -46,12 +47,13 @@ def user_frame(exc: BaseException) -> traceback.FrameSummary | None:
     and uvloop (where the user's code raised or called zmqmesh), or None."""
     frames = traceback.extract_tb(exc.__traceback__)
     for frame in reversed(frames):
-        if not _internal(frame.filename):
+        if not internal(frame.filename):
             return frame
     return None
 
 
-def _where(frame: traceback.FrameSummary) -> str:
+def where(frame: traceback.FrameSummary) -> str:
+    """``file:line in function``, the file relative to the working directory."""
     path = frame.filename
     rel = os.path.relpath(path) if os.path.isabs(path) else path
     shown = path if rel.startswith("..") else rel
@@ -63,7 +65,7 @@ def cause_line(rank: int, host: str, exc: BaseException) -> str:
     text = f"{type(exc).__qualname__}: {exc}" if str(exc) else type(exc).__qualname__
     text = text.splitlines()[0] if text else text
     frame = user_frame(exc)
-    at = f" at {_where(frame)}" if frame is not None else ""
+    at = f" at {where(frame)}" if frame is not None else ""
     return f"{CAUSE}{rank} ({host}) raised {text}{at}"
 
 
@@ -94,7 +96,7 @@ def _emit(te: traceback.TracebackException, out: list[str], seen: set[int]) -> N
         out.append("Traceback (most recent call last):\n")
         run = 0
         for frame in [*te.stack, None]:
-            if frame is not None and _internal(frame.filename):
+            if frame is not None and internal(frame.filename):
                 run += 1
                 continue
             if run:
@@ -110,10 +112,10 @@ def stopped_line(rank: int, exc: RankFailedError) -> str:
     where it waited (the zmqmesh call and the user's line) and why."""
     frames = traceback.extract_tb(exc.__traceback__)
     for i in range(len(frames) - 1, -1, -1):
-        if not _internal(frames[i].filename):
+        if not internal(frames[i].filename):
             call = frames[i + 1].name if i + 1 < len(frames) else ""
             inside = f" in {call}" if call and not call.startswith("_") else ""
-            return f"rank {rank}: stopped{inside} at {_where(frames[i])}, {exc}"
+            return f"rank {rank}: stopped{inside} at {where(frames[i])}, {exc}"
     return f"rank {rank}: stopped, {exc}"
 
 
