@@ -31,7 +31,16 @@ from types import TracebackType
 from zmqmesh.errors import RankFailedError
 from zmqmesh.job.cause import CAUSE
 
-__all__ = ["cause_line", "folded", "install", "internal", "stopped_line", "user_frame", "where"]
+__all__ = [
+    "call_site",
+    "cause_line",
+    "folded",
+    "install",
+    "internal",
+    "stopped_line",
+    "user_frame",
+    "where",
+]
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _INTERNAL = (_PACKAGE, os.path.dirname(asyncio.__file__) + os.sep, "uvloop")
@@ -58,6 +67,19 @@ def where(frame: traceback.FrameSummary) -> str:
     rel = os.path.relpath(path) if os.path.isabs(path) else path
     shown = path if rel.startswith("..") else rel
     return f"{shown}:{frame.lineno} in {frame.name}"
+
+
+def call_site() -> str:
+    """``file:line in function`` of the innermost caller outside zmqmesh,
+    asyncio and uvloop (a coroutine's caller is the coroutine awaiting
+    it), or ``""``."""
+    frame = sys._getframe(1)
+    while frame is not None and internal(frame.f_code.co_filename):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return ""
+    code = frame.f_code
+    return where(traceback.FrameSummary(code.co_filename, frame.f_lineno, code.co_name))
 
 
 def cause_line(rank: int, host: str, exc: BaseException) -> str:
