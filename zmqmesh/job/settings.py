@@ -104,6 +104,7 @@ VARIABLES: Mapping[str, str] = MappingProxyType(
         "trace": "ZMQMESH_TRACE",
         "stats": "ZMQMESH_STATS",
         "live": "ZMQMESH_LIVE",
+        "terminal": "ZMQMESH_TERMINAL",
         "serve_rendezvous": "ZMQMESH_SERVE_RENDEZVOUS",
         "rendezvous_port": "ZMQMESH_RENDEZVOUS_PORT",
         "rendezvous_timeout": "ZMQMESH_RENDEZVOUS_TIMEOUT",
@@ -144,6 +145,8 @@ class JobSettings:
     ``--trace``; ``trace`` keeps each call's span; ``stats`` records
     without a directory (``Comm.stats``); ``live`` writes the counters the
     launcher's status line shows.
+    ``terminal``: the launcher's stderr is a terminal, which draws a rank's
+    carriage-return lines in place (a progress line may redraw itself).
     ``serve_rendezvous`` / ``rendezvous_port``: this rank (rank 0 of a job
     started by srun or mpirun) serves the rendezvous itself on that port;
     the port is 0 when it does not.
@@ -179,6 +182,7 @@ class JobSettings:
     trace: bool = False
     stats: bool = False
     live: bool = False
+    terminal: bool = False
     serve_rendezvous: bool = False
     rendezvous_port: int = 0
     rendezvous_timeout: float | None = None
@@ -314,7 +318,7 @@ def _tunables(env: Mapping[str, str]) -> dict[str, Any]:
         "failure_timeout": read_failure_timeout(env),
         "profile_dir": env.get(_V["profile_dir"]) or None,
     }
-    for name in ("allow_pickle", "trace", "stats", "live"):
+    for name in ("allow_pickle", "trace", "stats", "live", "terminal"):
         fields[name] = flag(_V[name], env.get(_V[name], ""))
     links = env.get(_V["local_links"], "")
     fields["local_links"] = flag(_V["local_links"], links) if links.strip() else True

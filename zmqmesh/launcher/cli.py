@@ -381,6 +381,7 @@ def job_spec(ns: argparse.Namespace, environ: Mapping[str, str]) -> JobSpec:
         report=ns.report,
         trace=ns.trace,
         live=ns.report and sys.stderr.isatty(),
+        terminal=sys.stderr.isatty(),
         mpi4py=ns.mpi4py,
         fork=ns.spawn == "fork",
     )

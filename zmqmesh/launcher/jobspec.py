@@ -79,6 +79,7 @@ class JobSpec:
     remote_python: str | None = None  # remote interpreter (default: this one's path)
     remote_wdir: str | None = None  # remote working directory (default: this one)
     report: bool = False  # print what each rank did at the end (--report)
+    terminal: bool = False  # the launcher's stderr is a terminal: ranks may redraw lines
     trace: str | None = None  # write a Chrome trace of the ranks' calls here (--trace)
     live: bool = False  # with report: a status line on stderr (set when it is a terminal)
     mpi4py: bool = False  # "import mpi4py" finds zmqmesh.compat.mpi4py (--mpi4py)
@@ -139,6 +140,7 @@ def rank_settings(
         profile_dir=profile,
         trace=profile is not None and bool(spec.trace),
         live=profile is not None and spec.report and spec.live,
+        terminal=spec.terminal,
     )
 
 

@@ -395,7 +395,14 @@ class _Job:
         prefix = f"[{rank}] ".encode() if self.spec.prefix else b""
         pumps = (
             Pump(self._loop, proc.stdout, prefix, self.out),
-            Pump(self._loop, proc.stderr, prefix, self.err, self._cause_watcher(rank)),
+            Pump(
+                self._loop,
+                proc.stderr,
+                prefix,
+                self.err,
+                self._cause_watcher(rank),
+                live=self.spec.terminal,
+            ),
         )
         self.ranks.append(_Rank(rank, proc, pumps))
 

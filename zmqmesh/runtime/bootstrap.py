@@ -25,6 +25,7 @@ import ipaddress
 import logging
 import os
 import socket
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,7 +44,7 @@ from zmqmesh.runtime.topocomm import TopoComm
 from zmqmesh.transport.network import Network
 from zmqmesh.wire.rendezvous import Ask, Failed, State
 
-__all__ = ["LocalWorld", "finalize", "init"]
+__all__ = ["LocalWorld", "finalize", "init", "on_terminal"]
 
 log = logging.getLogger("zmqmesh")
 
@@ -107,6 +108,13 @@ class _World:
     net: Network | None = None
     lock: asyncio.Lock | None = None
     recorder: Recorder | None = None  # --report / --trace (profile.py)
+    terminal = False  # the launcher's stderr is a terminal (JobSettings.terminal)
+
+
+def on_terminal() -> bool:
+    """Whether this rank's stderr ends on a terminal, directly or through
+    the launcher (which then draws its carriage-return lines in place)."""
+    return _World.terminal or sys.stderr.isatty()
 
 
 def _pick_endpoint(
@@ -247,6 +255,7 @@ async def init() -> Comm:
                 env, hostname=socket.gethostname, advertise=_foreign_addr
             )
             failure.install(spec.rank, spec.host)  # an uncaught error says what and where
+            _World.terminal = spec.terminal
             engine = await _wire(spec)
             if plan is not None:  # every rank has checked in
                 remove_published(plan)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from types import TracebackType
 from typing import Any, ClassVar
 
+from zmqmesh.runtime.bootstrap import on_terminal
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.scheduler.node import Node
 from zmqmesh.scheduler.tasks import fn_ref, run_chunk, run_chunk_async
@@ -183,7 +184,7 @@ class _Progress:
         self.done = 0
         self.total = total
         self.per = per
-        self.tty = sys.stderr.isatty()
+        self.tty = on_terminal()
         self.shown = 0
         self.start = time.monotonic()
         try:
