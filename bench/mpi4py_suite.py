@@ -189,7 +189,6 @@ def run_one(
     """Run one test file; never raises for the test's own failures."""
     cmd = _command(launcher, n, path, mpich_python, timeout)
     env = dict(os.environ)
-    env.pop("PYTHONPATH", None)  # the launcher sets the ranks' own
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     start = time.monotonic()
     proc = subprocess.Popen(
@@ -242,11 +241,9 @@ def print_table(
         cols += ["mpich run", "pass", "fail", "err", "state", "lost"]
     rows: list[list[str]] = []
     totals: dict[tuple[str, int], list[int]] = {}
-    for fname in sorted(results["zmqmesh"]):
+    for fname in sorted(set(results.get("zmqmesh", {})) | set(results.get("mpich", {}))):
         for n in ranks:
-            z = results["zmqmesh"][fname].get(n)
-            if z is None:
-                continue
+            z = results.get("zmqmesh", {}).get(fname, {}).get(n) or Run(status="missing")
             row = [fname.removesuffix(".py"), str(n), *_cells(z)]
             t = totals.setdefault(("zmqmesh", n), [0, 0, 0, 0, 0])
             _add(t, z)
@@ -309,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", default="", help="comma-separated globs to leave out")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per run (300)")
     ap.add_argument("--mpich-python", help="interpreter with mpi4py on MPICH, for a baseline")
+    ap.add_argument(
+        "--launchers", default="zmqmesh,mpich", help="which to run (mpich needs --mpich-python)"
+    )
     ap.add_argument("--mpich-from", type=Path, help="a results.json whose MPICH runs to reuse")
     ap.add_argument("--sdist", type=Path, help="directory with (or to keep) the sdist")
     ap.add_argument("--out", type=Path, help="keep logs and results.json here")
@@ -326,9 +326,9 @@ def main(argv: list[str] | None = None) -> int:
             if any(fnmatch.fnmatch(p.name, g) for g in globs)
             and not any(fnmatch.fnmatch(p.name, g) for g in skips)
         )
-        launchers = ["zmqmesh"] + (["mpich"] if ns.mpich_python else [])
+        launchers = [x for x in ns.launchers.split(",") if x != "mpich" or ns.mpich_python]
         results: dict[str, dict[str, dict[int, Run]]] = {x: {} for x in launchers}
-        if ns.mpich_from is not None and not ns.mpich_python:
+        if ns.mpich_from is not None and "mpich" not in launchers:
             results["mpich"] = _load(ns.mpich_from)
         if ns.out is not None:
             ns.out.mkdir(parents=True, exist_ok=True)
@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     have_ref = "mpich" in results
     print_table(results, ranks, have_ref)
     if have_ref and ns.show_lost:
-        for fname, per in sorted(results["zmqmesh"].items()):
+        for fname, per in sorted(results.get("zmqmesh", {}).items()):
             for n, z in sorted(per.items()):
                 for t in lost(z, results["mpich"].get(fname, {}).get(n)):
                     print(f"lost n={n} {fname}: {t} ({z.tests.get(t, 'not run')})")

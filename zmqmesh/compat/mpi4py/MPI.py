@@ -154,6 +154,7 @@ from zmqmesh.compat.mpi4py.matched import (
 from zmqmesh.compat.mpi4py.matched import (
     Message as Message,
 )
+from zmqmesh.compat.mpi4py.msgspec import Get_address as Get_address
 from zmqmesh.compat.mpi4py.objects import (
     ERRHANDLER_NULL as ERRHANDLER_NULL,
 )
@@ -248,7 +249,6 @@ def Aint_diff(addr1: int, addr2: int) -> int:
     return int(addr1) - int(addr2)
 
 
-Get_address = _unsupported("Get_address", "absolute addresses")
 Open_port = Close_port = Publish_name = Unpublish_name = Lookup_name = _unsupported(
     "Open_port", "ports and name publishing"
 )

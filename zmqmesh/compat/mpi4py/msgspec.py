@@ -3,9 +3,10 @@
 A buffer argument of mpi4py's upper-case calls is one of
 
 - ``buf``: any object with the buffer protocol (bytearray, array.array,
-  memoryview, NumPy arrays) or, on the host, ``__dlpack__`` or
-  ``__array_interface__``; its datatype comes from its format (``'d'`` is
-  ``DOUBLE``, ``'B'`` is ``BYTE``) and its count from its length;
+  memoryview, NumPy arrays), ``__dlpack__``, ``__cuda_array_interface__``
+  (memory taken as host memory) or ``__array_interface__``; its datatype
+  comes from its format (``'d'`` is ``DOUBLE``, ``'B'`` is ``BYTE``) and
+  its count from its length;
 - ``[buf, datatype]``, ``[buf, count, datatype]``,
   ``[buf, (count, displ), datatype]``, ``[buf, count, displ, datatype]``
   (``displ`` in extents of the datatype) and, for the v-variants,
@@ -17,9 +18,8 @@ A buffer argument of mpi4py's upper-case calls is one of
   addresses are not supported).
 
 Parsing is pure: the result holds a 1-D ``uint8`` view of the buffer's
-memory. A non-contiguous NumPy array (which mpi4py refuses) is accepted
-with a predefined datatype, through a contiguous stand-in that
-:meth:`Message.unpack` writes back.
+memory. Memory that is not contiguous is refused with ``BufferError``,
+as mpi4py refuses it.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import numpy.typing as npt
 
 from zmqmesh.compat.mpi4py import typemap as T
 from zmqmesh.compat.mpi4py.datatypes import PREDEFINED, Datatype, typedict
+from zmqmesh.compat.mpi4py.foreign import from_cai, from_dlpack
 from zmqmesh.compat.mpi4py.handles import is_bottom
 
 __all__ = [
@@ -72,45 +73,52 @@ def _datatype_of_format(fmt: str) -> Datatype:
     if fmt[:1] in ("@", "=", native):
         fmt = fmt[1:]
     elif fmt[:1] in ("<", ">", "!"):
-        raise ValueError(f"format string {fmt!r} with non-native byte order")
+        raise BufferError(f"format string {fmt!r} with non-native byte order")
     return as_datatype(fmt)
 
 
 def as_bytes(obj: Any, writable: bool) -> tuple[Bytes, str, npt.NDArray[Any] | None]:
-    """``(bytes, format, stand_in_for)`` of a buffer object: its memory as a
-    1-D ``uint8`` array, its buffer format, and the non-contiguous array
-    the bytes stand in for (None when they are the object's own memory)."""
+    """``(bytes, format, None)`` of a buffer object: its memory as a 1-D
+    ``uint8`` array and its buffer format. As in mpi4py, the buffer
+    protocol comes first, then DLPack, then ``__cuda_array_interface__``;
+    memory that is not contiguous, or read-only memory to receive into,
+    raises ``BufferError``. (The third item, the array a contiguous copy
+    stands in for, is always None: mpi4py refuses such arrays.)"""
     if not isinstance(obj, np.ndarray):
         try:
             view = memoryview(obj)
         except TypeError:
-            if hasattr(obj, "__dlpack__"):
-                obj = np.from_dlpack(obj)
-            elif hasattr(obj, "__array_interface__"):
-                obj = np.asarray(obj)
-            else:
-                raise TypeError(
-                    f"message: expecting buffer or list/tuple, not {type(obj).__name__}"
-                ) from None
-        else:
-            if writable and view.readonly:
-                raise BufferError("message: the receive buffer is read-only")
-            if not view.contiguous:
-                obj = np.asarray(view)
-            else:
-                return np.frombuffer(view, np.uint8), view.format, None
+            mem, fmt = _foreign(obj)
+            if writable and not mem.flags.writeable:
+                raise BufferError("message: the receive buffer is read-only") from None
+            return mem, fmt, None
+        if writable and view.readonly:
+            raise BufferError("message: the receive buffer is read-only")
+        if not view.contiguous:
+            raise BufferError("message: the buffer is not contiguous")
+        return np.frombuffer(view, np.uint8), view.format, None
     arr: npt.NDArray[Any] = obj
     if writable and not arr.flags.writeable:
         raise BufferError("message: the receive buffer is read-only")
+    if not (arr.flags.c_contiguous or arr.flags.f_contiguous):
+        raise BufferError("message: ndarray is not contiguous")
     fmt = _format_of(arr)
-    if arr.flags.c_contiguous or arr.flags.f_contiguous:
-        return (
-            arr.reshape(-1, order="A" if arr.flags.f_contiguous else "C").view(np.uint8),
-            fmt,
-            None,
-        )
-    stand_in = np.ascontiguousarray(arr)
-    return stand_in.reshape(-1).view(np.uint8), fmt, arr
+    flat = arr.reshape(-1, order="A") if arr.flags.f_contiguous else arr.reshape(-1)
+    return flat.view(np.uint8), fmt, None
+
+
+def _foreign(obj: Any) -> tuple[Bytes, str]:
+    """The memory of an object without the buffer protocol."""
+    if hasattr(obj, "__dlpack__") and hasattr(obj, "__dlpack_device__"):
+        return from_dlpack(obj)
+    if hasattr(obj, "__cuda_array_interface__"):
+        return from_cai(obj)
+    if hasattr(obj, "__array_interface__"):
+        arr = np.asarray(obj)
+        if not (arr.flags.c_contiguous or arr.flags.f_contiguous):
+            raise BufferError("message: the buffer is not contiguous")
+        return arr.reshape(-1, order="A").view(np.uint8), _format_of(arr)
+    raise TypeError(f"message: expecting buffer or list/tuple, not {type(obj).__name__}")
 
 
 def _format_of(arr: npt.NDArray[Any]) -> str:
@@ -377,3 +385,12 @@ def parse_vector(msg: Any, *, writable: bool, blocks: int) -> VMessage:
             "are not supported by zmqmesh's mpi4py layer"
         )
     return VMessage(mem, datatype, cnt, dsp, stand_in)
+
+
+def Get_address(location: Any) -> int:
+    """The address of a buffer's memory (``MPI_Get_address``), as an int;
+    raises as a message buffer would for an object that is not one."""
+    if is_bottom(location):
+        return 0
+    mem = as_bytes(location, False)[0]
+    return int(mem.__array_interface__["data"][0])

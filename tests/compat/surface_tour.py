@@ -1,0 +1,86 @@
+"""mpi4py's buffer kinds and module surface on real ranks: run under
+``zmqmesh launch --mpi4py -n N``; rank 0 prints ``surface tour ok`` when
+every check passed. Written from mpi4py's documentation: buffers may be
+objects with the buffer protocol, DLPack exporters or objects with
+``__cuda_array_interface__``, whose memory is used in place."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from mpi4py import MPI
+
+comm = MPI.COMM_WORLD
+rank, size = comm.Get_rank(), comm.Get_size()
+peer_to, peer_from = (rank + 1) % size, (rank - 1) % size
+
+
+class DLPackOnly:
+    """Memory offered only through DLPack (no buffer protocol)."""
+
+    def __init__(self, arr: np.ndarray[Any, Any]) -> None:
+        self.arr = arr
+
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        return self.arr.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> Any:
+        return self.arr.__dlpack_device__()
+
+
+class CAIOnly:
+    """Memory offered only through ``__cuda_array_interface__``."""
+
+    def __init__(self, arr: np.ndarray[Any, Any], **extra: Any) -> None:
+        self.arr = arr
+        self.__cuda_array_interface__ = {
+            "data": (arr.ctypes.data, not arr.flags.writeable),
+            "typestr": arr.dtype.str,
+            "shape": arr.shape,
+            "strides": None,
+            "version": 3,
+            **extra,
+        }
+
+
+def expect(exc: type[BaseException], fn: Any, *args: Any) -> None:
+    try:
+        fn(*args)
+    except exc:
+        return
+    raise AssertionError(f"{fn} did not raise {exc.__name__}")
+
+
+# DLPack: the receive lands in the exporter's own memory
+src = np.arange(5, dtype="i4") + 10 * rank
+dst = np.zeros(5, dtype="i4")
+comm.Sendrecv(DLPackOnly(src), peer_to, 1, DLPackOnly(dst), peer_from, 1)
+assert dst.tolist() == (np.arange(5) + 10 * peer_from).tolist(), dst
+assert MPI.Get_address(DLPackOnly(dst)) == dst.ctypes.data
+
+# CUDA array interface, taken as host memory; errors as mpi4py raises them
+dst[:] = 0
+comm.Sendrecv(CAIOnly(src), peer_to, 2, CAIOnly(dst), peer_from, 2)
+assert dst.tolist() == (np.arange(5) + 10 * peer_from).tolist(), dst
+ro = src.copy()
+ro.flags.writeable = False
+# (a receive reads its buffer before it waits: these raise, nothing is left pending)
+expect(BufferError, comm.Recv, CAIOnly(ro), peer_from, 3)
+expect(BufferError, comm.Recv, CAIOnly(dst, mask=True), peer_from, 3)
+bad = CAIOnly(dst)
+del bad.__cuda_array_interface__["typestr"]
+expect(KeyError, comm.Recv, bad, peer_from, 3)
+with warnings.catch_warnings(record=True) as seen:
+    warnings.simplefilter("always")
+    MPI.Get_address(CAIOnly(src, descr=[("a", "<i4"), ("b", "<i4")]))
+assert any(issubclass(w.category, RuntimeWarning) for w in seen), seen
+
+# memory that is not contiguous, or in foreign byte order, is refused
+expect(BufferError, comm.Recv, np.zeros(8)[::2], peer_from, 3)
+expect(BufferError, comm.Recv, np.zeros(3, ">i4" if np.little_endian else "<i4"), peer_from, 3)
+
+comm.Barrier()
+if rank == 0:
+    print(f"surface tour ok on {size} ranks")
