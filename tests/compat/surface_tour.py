@@ -81,6 +81,56 @@ assert any(issubclass(w.category, RuntimeWarning) for w in seen), seen
 expect(BufferError, comm.Recv, np.zeros(8)[::2], peer_from, 3)
 expect(BufferError, comm.Recv, np.zeros(3, ">i4" if np.little_endian else "<i4"), peer_from, 3)
 
+# None stands for IN_PLACE where MPI allows IN_PLACE (mpi4py's rule)
+for root in range(size):
+    whole = np.arange(3 * size, dtype="f8") if rank == root else None
+    mine = None if rank == root else np.empty(3)
+    comm.Scatter(whole, mine, root=root)
+    got = whole[3 * rank : 3 * rank + 3] if whole is not None else mine
+    assert got is not None and got.tolist() == [3.0 * rank, 3.0 * rank + 1, 3.0 * rank + 2]
+    back = np.zeros(3 * size) if rank == root else None
+    if back is not None:
+        back[3 * rank : 3 * rank + 3] = 7
+    comm.Gather(None if rank == root else np.full(3, 7.0), back, root=root)
+    assert back is None or back.tolist() == [7.0] * (3 * size), back
+total = np.ones(4)
+comm.Allreduce(None, total, op=MPI.SUM)
+assert total.tolist() == [float(size)] * 4, total
+
+# Reduce_scatter without counts: each rank's share is its receive buffer's size
+share = np.zeros(rank + 1, dtype="i8")
+comm.Reduce_scatter(np.ones(size * (size + 1) // 2, dtype="i8"), share, None, MPI.SUM)
+assert share.tolist() == [size] * (rank + 1), share
+
+# reductions refuse buffers of different datatypes or counts
+expect(ValueError, comm.Allreduce, np.ones(2, "i4"), np.zeros(2, "f4"))
+expect(ValueError, comm.Allreduce, np.ones(2, "i4"), np.zeros(3, "i4"))
+expect(ValueError, MPI.SUM.Reduce_local, np.ones(2, "i4"), np.zeros(3, "i4"))
+
+# absolute addresses: BOTTOM and a struct of Get_address displacements
+sendmem, recvmem = bytearray(b"abcdef"), bytearray(6)
+stype = MPI.Datatype.Create_struct([6], [MPI.Get_address(sendmem)], [MPI.CHAR]).Commit()
+rtype = MPI.Datatype.Create_struct([6], [MPI.Get_address(recvmem)], [MPI.CHAR]).Commit()
+comm.Sendrecv([MPI.BOTTOM, 1, stype], rank, 4, [MPI.BOTTOM, 1, rtype], rank, 4)
+assert recvmem == sendmem, recvmem
+recvmem[:] = bytes(6)
+comm.Alltoallw(
+    [MPI.BOTTOM, [1 if r == rank else 0 for r in range(size)], [0] * size, [stype] * size],
+    [MPI.BOTTOM, ([1 if r == rank else 0 for r in range(size)], [0] * size), [rtype] * size],
+)
+assert recvmem == sendmem, recvmem
+stype.Free()
+rtype.Free()
+expect(ValueError, comm.Send, [None, 1, MPI.INT], MPI.PROC_NULL)
+
+# Alltoallw's short form: one element of each type at displacement 0
+wsend, wrecv = np.full(1, rank, "i4"), np.full(1, -1, "i4")
+comm.Alltoallw([wsend, [MPI.INT] * size], [wrecv, [MPI.INT] * size])
+assert wrecv[0] in range(size), wrecv
+
+# a type too large to keep entry by entry is refused at once, not built
+expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
+
 comm.Barrier()
 if rank == 0:
     print(f"surface tour ok on {size} ranks")

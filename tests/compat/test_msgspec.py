@@ -102,8 +102,10 @@ def test_bad_specifications_say_what_is_wrong() -> None:
         parse([a, (1, 11), MPI.DOUBLE], writable=False)
     with pytest.raises(BufferError):
         parse(b"abc", writable=True)
-    with pytest.raises(NotImplementedError, match="absolute addresses"):
-        parse([MPI.BOTTOM, 2, MPI.INT], writable=False)
+    with pytest.raises(ValueError, match="absolute address"):
+        parse([MPI.BOTTOM, 2, MPI.INT], writable=False)  # address 0 is no one's
+    with pytest.raises(ValueError, match="None but count"):
+        parse([None, 2, MPI.INT], writable=False)
     with pytest.raises(BufferError, match="contiguous"):
         parse([np.zeros((3, 4))[:, 1:], 1, MPI.DOUBLE.Create_vector(3, 1, 4)], writable=False)
     with pytest.raises(BufferError, match="byte order"):

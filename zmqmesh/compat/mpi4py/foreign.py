@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["from_cai", "from_dlpack"]
+__all__ = ["at_address", "from_cai", "from_dlpack"]
 
 Bytes = npt.NDArray[np.uint8]
 
@@ -109,6 +109,14 @@ def _memory(address: int, nbytes: int, readonly: bool, owner: Any) -> Bytes:
         return out
     arr: Bytes = np.asarray(_Memory(address, nbytes, readonly, owner))
     return arr
+
+
+def at_address(address: int, nbytes: int, readonly: bool) -> Bytes:
+    """``nbytes`` of this process's memory from ``address`` (what MPI's
+    absolute addresses, ``BOTTOM`` plus ``Get_address``, point at)."""
+    if nbytes and address <= 0:
+        raise ValueError(f"message: absolute address {address} is not one of this process")
+    return _memory(address, nbytes, readonly, None)
 
 
 def _contiguous(shape: list[int], strides: list[int] | None, itemsize: int, order: str) -> bool:

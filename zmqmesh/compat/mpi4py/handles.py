@@ -138,4 +138,6 @@ def is_bottom(obj: object) -> bool:
 
 
 def is_in_place(obj: object) -> bool:
-    return obj is IN_PLACE
+    """Whether a collective's buffer argument asks for "in place": as in
+    mpi4py, ``None`` does wherever ``IN_PLACE`` may stand."""
+    return obj is IN_PLACE or obj is None

@@ -14,8 +14,8 @@ A buffer argument of mpi4py's upper-case calls is one of
   (``counts`` one int for every block, or a sequence; ``displs`` None for
   packed blocks, an int stride, or a sequence);
 - a datatype is a ``Datatype`` or a type code string (``'d'``, ``'i4'``);
-- ``None`` or ``BOTTOM`` with an explicit datatype, count 0 (absolute
-  addresses are not supported).
+- ``None`` with an explicit datatype and count 0, or ``BOTTOM`` with a
+  datatype whose displacements are absolute addresses (``Get_address``).
 
 Parsing is pure: the result holds a 1-D ``uint8`` view of the buffer's
 memory. Memory that is not contiguous is refused with ``BufferError``,
@@ -34,13 +34,14 @@ import numpy.typing as npt
 
 from zmqmesh.compat.mpi4py import typemap as T
 from zmqmesh.compat.mpi4py.datatypes import PREDEFINED, Datatype, typedict
-from zmqmesh.compat.mpi4py.foreign import from_cai, from_dlpack
+from zmqmesh.compat.mpi4py.foreign import at_address, from_cai, from_dlpack
 from zmqmesh.compat.mpi4py.handles import is_bottom
 
 __all__ = [
     "Message",
     "Plain",
     "VMessage",
+    "absolute",
     "as_bytes",
     "as_datatype",
     "parse",
@@ -253,6 +254,17 @@ def _extent(datatype: Datatype, what: str) -> int:
     return ext
 
 
+def absolute(datatype: Datatype, count: int, disp: int, writable: bool) -> Message:
+    """``count`` elements of ``datatype`` whose displacements (plus
+    ``disp``) are absolute addresses, as with ``MPI.BOTTOM``: the message
+    spans the memory from the lowest byte the type touches to the highest."""
+    p = T.plan(datatype.typemap, count, disp)
+    if p.nbytes == 0:
+        return Message(np.zeros(0, np.uint8), datatype, 0)
+    mem = at_address(p.low, p.high - p.low, readonly=not writable)
+    return Message(mem, datatype, count, disp - p.low)
+
+
 def parse(msg: Any, *, writable: bool, blocks: int = 1) -> Message:
     """Read one buffer specification. ``blocks`` > 1 (a collective's
     per-rank buffer) makes an inferred count the count of one block."""
@@ -274,11 +286,10 @@ def parse(msg: Any, *, writable: bool, blocks: int = 1) -> Message:
         n = int(count)
         if n < 0:
             raise ValueError(f"message: negative count {n}")
+        if n > 0 and buf is None:
+            raise ValueError(f"message: buffer is None but count is {n}")
         if n > 0 and is_bottom(buf):
-            raise NotImplementedError(
-                "message: absolute addresses (a None or MPI.BOTTOM buffer with a count) "
-                "are not supported by zmqmesh's mpi4py layer"
-            )
+            return absolute(datatype, n, 0, writable)
     elif length > 0:
         ext = _extent(datatype, "infer count")
         if length % ext:

@@ -18,7 +18,7 @@ import zmqmesh
 from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
 from zmqmesh.compat.mpi4py.handles import Handle
-from zmqmesh.compat.mpi4py.msgspec import parse
+from zmqmesh.compat.mpi4py.msgspec import Message, parse
 
 __all__ = ["OP_NULL", "PREDEFINED_OPS", "Op", "reduce_local", "zop"]
 
@@ -98,10 +98,20 @@ def zop(op: Any) -> zmqmesh.Op:
     raise TypeError(f"expected an MPI.Op, got {type(op).__name__}")
 
 
+def check_reduction(send: Message, recv: Message, counts: bool = True) -> None:
+    """A reduction's send and receive buffers must be of one datatype and,
+    with ``counts``, of one count; raises ``ValueError`` as mpi4py does."""
+    if send.datatype != recv.datatype:
+        raise ValueError("mismatch in send and receive MPI datatypes")
+    if counts and send.count != recv.count:
+        raise ValueError(f"mismatch in send count {send.count} and receive count {recv.count}")
+
+
 def reduce_local(inbuf: Any, inoutbuf: Any, op: Any) -> None:
     """``inoutbuf = inbuf op inoutbuf``, element-wise (buffer specifications)."""
     src = parse(inbuf, writable=False)
     out = parse(inoutbuf, writable=True)
+    check_reduction(src, out)
     b = np.array(out.typed(), copy=True)
     got = zop(op)(np.array(src.typed(), copy=True), b)
     out.unpack(np.ascontiguousarray(np.asarray(got, b.dtype)).reshape(-1).view(np.uint8))

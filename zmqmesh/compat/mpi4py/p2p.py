@@ -233,9 +233,11 @@ class PointToPointCalls:
 
     # -- buffers ----------------------------------------------------------------------------------
     def _packed(self, buf: Any, dest: int | None, sync: bool) -> Any:
+        # the buffer is read even for PROC_NULL, so a bad one raises as in mpi4py
+        msg = _spec(buf, writable=False)
         if dest is None:
             return None
-        return marked_bytes(_spec(buf, writable=False).pack(), sync)
+        return marked_bytes(msg.pack(), sync)
 
     def Send(self, buf: Any, dest: int, tag: int = 0) -> None:
         """Send the buffer specification ``buf`` (returns once handed off)."""
@@ -292,7 +294,7 @@ class PointToPointCalls:
         """Receive into the buffer specification ``buf``; raises
         ``ValueError`` when the message is longer than the buffer."""
         src = source_in(source)
-        msg = _spec(buf, writable=True) if src is not None else None
+        msg = _spec(buf, writable=True)
         got: Took = runner.run(_take(self._z(), self._shadow(), src, tag))
         _fill(status, got, 0)
         if msg is not None:

@@ -38,6 +38,7 @@ import numpy.typing as npt
 
 __all__ = [
     "BASES",
+    "MAX_ENTRIES",
     "Plan",
     "Typemap",
     "base_kind",
@@ -56,6 +57,12 @@ __all__ = [
 ]
 
 Ints = npt.NDArray[np.int64]
+
+# Typemaps are arrays of one entry per basic element (10 bytes each, and
+# about three times that while being built): 2**24 entries is some 0.5 GB
+# at the peak, per rank; a type past it (MPI allows 2**31 and more) would
+# take the machine's memory, so it is refused instead.
+MAX_ENTRIES = 1 << 24
 
 # Base dtypes, by kind number. Grows as types are made; a kind never changes.
 BASES: list[np.dtype[Any]] = []
@@ -174,6 +181,11 @@ def _replicate(old: Typemap, starts: Ints, lengths: Ints, step: int) -> Typemap:
     if (lengths < 0).any():
         raise ValueError("negative blocklength")
     total = int(lengths.sum())
+    if total * old.kinds.size > MAX_ENTRIES:
+        raise NotImplementedError(
+            f"a datatype of {total * old.kinds.size} basic entries is not supported by "
+            f"zmqmesh's mpi4py layer (its typemap is kept entry by entry; at most {MAX_ENTRIES})"
+        )
     first = np.repeat(np.cumsum(lengths) - lengths, lengths)
     shifts = np.repeat(starts, lengths) + (np.arange(total, dtype=np.int64) - first) * step
     disps = (shifts[:, None] + old.disps[None, :]).reshape(-1)
