@@ -128,6 +128,31 @@ wsend, wrecv = np.full(1, rank, "i4"), np.full(1, -1, "i4")
 comm.Alltoallw([wsend, [MPI.INT] * size], [wrecv, [MPI.INT] * size])
 assert wrecv[0] in range(size), wrecv
 
+# objects travel as mpi4py's do: any picklable object, and buffer messages
+# and object calls meet through MPI.pickle
+assert comm.sendrecv({1, 2, rank}, peer_to, 5, None, peer_from, 5) == {1, 2, peer_from}
+req = comm.Isend([MPI.pickle.dumps(("obj", rank)), "B"], peer_to, 6)
+assert comm.recv(None, peer_from, 6) == ("obj", peer_from)
+req.Wait()
+req = comm.Isend([None, 0, "B"], peer_to, 7)
+assert comm.recv(None, peer_from, 7) is None
+req.Wait()
+req = comm.isend(np.arange(3, dtype="u1"), peer_to, 8)  # a uint8 array stays an array
+got_array = comm.recv(None, peer_from, 8)
+assert isinstance(got_array, np.ndarray) and got_array.tolist() == [0, 1, 2], got_array
+req.wait()
+req = comm.isend(["to", "bytes"], peer_to, 9)
+st = MPI.Status()
+comm.Probe(peer_from, 9, st)
+raw = bytearray(4096)
+comm.Recv([raw, MPI.BYTE], peer_from, 9)
+assert MPI.pickle.loads(raw) == ["to", "bytes"]
+req.wait()
+p0 = MPI.Pickle(protocol=0)
+assert p0.PROTOCOL == 0 and p0.loads(p0.dumps([1, "a"])) == [1, "a"]
+data, bufs = MPI.pickle.dumps_oob(np.zeros(1 << 20))
+assert len(bufs) == 1 and MPI.pickle.loads_oob(data, bufs).shape == (1 << 20,)
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 

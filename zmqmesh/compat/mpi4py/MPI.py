@@ -212,6 +212,8 @@ from zmqmesh.compat.mpi4py.ops import (
 from zmqmesh.compat.mpi4py.ops import (
     Op as Op,
 )
+from zmqmesh.compat.mpi4py.pickling import Pickle as Pickle
+from zmqmesh.compat.mpi4py.pickling import pickle as pickle
 from zmqmesh.compat.mpi4py.requests import (
     REQUEST_NULL as REQUEST_NULL,
 )

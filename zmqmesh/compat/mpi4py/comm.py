@@ -81,6 +81,9 @@ class _WorldBox(_Box):
 
     def get(self) -> ZComm:
         if self.comm is None:
+            # mpi4py's object calls pickle whatever they are given: so may the
+            # layer's, unless the job said otherwise (ZMQMESH_PICKLE=0)
+            os.environ.setdefault("ZMQMESH_PICKLE", "1")
             self.comm, self.shadow = runner.run(_paired(zmqmesh.init()))
         return self.comm
 

@@ -18,6 +18,7 @@ from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
 from zmqmesh.compat.mpi4py.handles import Handle
 from zmqmesh.compat.mpi4py.msgspec import parse
+from zmqmesh.compat.mpi4py.pickling import object_of
 from zmqmesh.compat.mpi4py.ranks import unpack_into
 from zmqmesh.compat.mpi4py.requests import Request, Status
 
@@ -68,7 +69,7 @@ class Message(Handle):
 
     def recv(self, status: Status | None = None) -> Any:
         """The message's object; the handle becomes ``MESSAGE_NULL``."""
-        return self._hand_over(status)[0]
+        return object_of(self._hand_over(status)[0])
 
     def irecv(self) -> Request:
         """A request complete at once, whose ``wait`` gives the object."""
@@ -76,7 +77,7 @@ class Message(Handle):
 
         def finish(raw: Any, status: Status) -> Any:
             status._fill(got[1], got[2], arrival_count(got))
-            return got[0]
+            return object_of(got[0])
 
         return Request._of(None, finish)
 

@@ -26,6 +26,7 @@ from zmqmesh.compat.mpi4py import runner
 from zmqmesh.compat.mpi4py.matched import Message, arrival_count
 from zmqmesh.compat.mpi4py.msgspec import Message as Spec
 from zmqmesh.compat.mpi4py.msgspec import Plain, parse, parse_plain
+from zmqmesh.compat.mpi4py.pickling import object_of
 from zmqmesh.compat.mpi4py.ranks import data_bytes, dest_in, source_in, unpack_into
 from zmqmesh.compat.mpi4py.requests import Prequest, Request, Status
 from zmqmesh.compat.mpi4py.sync import BsendSpace, marked_bytes, marked_object, opened
@@ -134,7 +135,7 @@ class PointToPointCalls:
     ) -> Any:
         got: Took = runner.run(_take(self._z(), self._shadow(), source_in(source), tag))
         _fill(status, got, got[3])
-        return got[0]
+        return object_of(got[0])
 
     def sendrecv(
         self,
@@ -151,7 +152,7 @@ class PointToPointCalls:
             _sendrecv(z, self._shadow(), obj, dest_in(dest), sendtag, source_in(source), recvtag)
         )
         _fill(status, got, got[3])
-        return got[0]
+        return object_of(got[0])
 
     def isend(self, obj: Any, dest: int, tag: int = 0) -> Request:
         z, d = self._z(), dest_in(dest)
@@ -172,7 +173,7 @@ class PointToPointCalls:
 
         def finish(got: Took, status: Status) -> Any:
             status._fill(got[1], got[2], got[3])
-            return got[0]
+            return object_of(got[0])
 
         return Request._of(task, finish, cancellable=True)
 
