@@ -153,6 +153,36 @@ assert p0.PROTOCOL == 0 and p0.loads(p0.dumps([1, "a"])) == [1, "a"]
 data, bufs = MPI.pickle.dumps_oob(np.zeros(1 << 20))
 assert len(bufs) == 1 and MPI.pickle.loads_oob(data, bufs).shape == (1 << 20,)
 
+# handles have integers that convert back, within the process
+for h in (comm, MPI.DOUBLE, MPI.SUM, MPI.COMM_NULL, MPI.DATATYPE_NULL, MPI.INFO_ENV):
+    for there, back in (("handle", "fromhandle"), ("toint", "fromint"), ("py2f", "f2py")):
+        number = getattr(h, there)
+        number = number() if callable(number) else number
+        assert isinstance(number, int) and getattr(type(h), back)(number) == h, (h, there)
+st = MPI.Status()
+st.source, st.tag, st.error = 3, 4, MPI.ERR_OTHER
+fst = st.py2f()
+assert len(fst) == MPI.F_STATUS_SIZE and fst[MPI.F_SOURCE] == 3 and fst[MPI.F_TAG] == 4
+assert MPI.Status.f2py(fst) == st
+expect(TypeError, MPI.Status, 123)
+pre = comm.Send_init(b"", MPI.PROC_NULL)
+expect(TypeError, MPI.Grequest, pre)
+assert MPI.Prequest.fromhandle(pre.handle) == pre
+pre.Free()
+
+# Isendrecv and Isendrecv_replace (MPI 4.0), and the object form
+back_buf = np.zeros(3, "i8")
+req = comm.Isendrecv(np.full(3, rank, "i8"), peer_to, 11, back_buf, peer_from, 11)
+req.Wait(st)
+assert back_buf.tolist() == [peer_from] * 3 and st.Get_source() == peer_from, back_buf
+inout = np.full(2, rank, "i8")
+comm.Isendrecv_replace(inout, peer_to, 12, peer_from, 12).Wait()
+assert inout.tolist() == [peer_from] * 2, inout
+assert comm.isendrecv(("hi", rank), peer_to, 13, None, peer_from, 13).wait() == ("hi", peer_from)
+statuses = (MPI.Status(),)
+MPI.Request.Waitall([comm.Isend(b"x", rank, 14), comm.Irecv(bytearray(1), rank, 14)], statuses)
+assert len(statuses) == 1  # a tuple keeps its length
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 

@@ -293,15 +293,7 @@ def test_rc_and_package_calls() -> None:
     [
         lambda: MPI.Win.Create(None),
         lambda: MPI.File.Open(MPI.COMM_WORLD, "x"),
-        lambda: MPI.COMM_WORLD.py2f(),
-        lambda: MPI.DOUBLE.py2f(),
-        lambda: MPI.Datatype.f2py(0),
-        lambda: MPI.Request.fromhandle(0),
-        lambda: MPI.SUM.toint(),
-        lambda: MPI.INFO_NULL.handle,
-        lambda: MPI.Message.fromint(0),
         lambda: MPI._addressof(MPI.COMM_WORLD),
-        lambda: MPI.Comm.f2py(0),
     ],
 )
 def test_what_stays_out_says_so(call: object) -> None:

@@ -59,36 +59,56 @@ class Handle:
 
     __le__ = __gt__ = __ge__ = __lt__
 
-    # The C and Fortran faces of a handle: zmqmesh's handles are Python
-    # objects with no MPI library underneath, so there is nothing to convert.
-    def py2f(self) -> int:
-        raise NotImplementedError(_no_c(type(self).__name__, "py2f", "Fortran"))
-
-    @classmethod
-    def f2py(cls, arg: int) -> Any:
-        raise NotImplementedError(_no_c(cls.__name__, "f2py", "Fortran"))
+    # The C and Fortran faces of a handle. There is no MPI library
+    # underneath, so a handle's integer is a number the layer gives its
+    # target on first request (0 for the null handle), good for a round
+    # trip through handle/fromhandle, toint/fromint and py2f/f2py within
+    # the process, as with MPICH's integer handles.
+    @property
+    def handle(self) -> int:
+        return _number_of(self._h)
 
     def toint(self) -> int:
-        raise NotImplementedError(_no_c(type(self).__name__, "toint", "C"))
+        return _number_of(self._h)
 
-    @classmethod
-    def fromint(cls, arg: int) -> Any:
-        raise NotImplementedError(_no_c(cls.__name__, "fromint", "C"))
+    def py2f(self) -> int:
+        return _number_of(self._h)
 
     @classmethod
     def fromhandle(cls, handle: int) -> Any:
-        raise NotImplementedError(_no_c(cls.__name__, "fromhandle", "C"))
+        obj = cls.__new__(cls)
+        obj._h = _target_of(int(handle))
+        return obj
 
-    @property
-    def handle(self) -> int:
-        raise NotImplementedError(_no_c(type(self).__name__, "handle", "C"))
+    fromint = fromhandle
+    f2py = fromhandle
 
 
-def _no_c(family: str, call: str, language: str) -> str:
-    return (
-        f"MPI.{family}.{call} is not supported by zmqmesh's mpi4py layer "
-        f"(no {language} MPI handles: zmqmesh has no MPI library underneath)"
-    )
+# number <-> target of the handles whose integer was asked for; a target
+# stays alive while the process does (programs pass such integers to C
+# code that may convert them back at any time).
+_NUMBERS: dict[int, int] = {}
+_TARGETS: dict[int, Any] = {}
+
+
+def _number_of(target: Any) -> int:
+    if target is None:
+        return 0
+    number = _NUMBERS.get(id(target))
+    if number is None or _TARGETS.get(number) is not target:
+        number = len(_TARGETS) + 1
+        _NUMBERS[id(target)] = number
+        _TARGETS[number] = target
+    return number
+
+
+def _target_of(number: int) -> Any:
+    if number == 0:
+        return None
+    try:
+        return _TARGETS[number]
+    except KeyError:
+        raise ValueError(f"{number} is not a handle of this process") from None
 
 
 class BottomType(int):

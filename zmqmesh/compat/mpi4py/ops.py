@@ -82,9 +82,6 @@ class Op(Handle):
     def is_predefined(self) -> bool:
         return self._h is None or any(op._h is self._h for op in PREDEFINED_OPS.values())
 
-    def py2f(self) -> int:
-        raise NotImplementedError("Op.py2f: zmqmesh's mpi4py layer has no Fortran handles")
-
 
 def zop(op: Any) -> zmqmesh.Op:
     """The zmqmesh op of ``op`` (an ``MPI.Op`` or a zmqmesh op)."""

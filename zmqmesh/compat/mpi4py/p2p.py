@@ -371,6 +371,70 @@ class PointToPointCalls:
         if src is not None:
             unpack_into(msg, got[0], status)
 
+    def Isendrecv(
+        self,
+        sendbuf: Any,
+        dest: int,
+        sendtag: int = 0,
+        recvbuf: Any = None,
+        source: int = C.ANY_SOURCE,
+        recvtag: int = C.ANY_TAG,
+    ) -> Request:
+        """``Sendrecv`` started: ``recvbuf`` is filled when the request completes."""
+        d, src = dest_in(dest), source_in(source)
+        data = self._packed(sendbuf, d, False)
+        msg = parse(recvbuf, writable=True) if recvbuf is not None else None
+        task = runner.start(_sendrecv(self._z(), self._shadow(), data, d, sendtag, src, recvtag))
+
+        def finish(got: Took, status: Status) -> None:
+            status._fill(got[1], got[2], 0)
+            if msg is not None:
+                unpack_into(msg, got[0], status)
+
+        return Request._of(task, finish)
+
+    def Isendrecv_replace(
+        self,
+        buf: Any,
+        dest: int,
+        sendtag: int = 0,
+        source: int = C.ANY_SOURCE,
+        recvtag: int = C.ANY_TAG,
+    ) -> Request:
+        """``Sendrecv_replace`` started (the bytes sent are copied at the call)."""
+        msg = _spec(buf, writable=True)
+        d, src = dest_in(dest), source_in(source)
+        sent = np.array(msg.pack(), copy=True) if d is not None else None
+        task = runner.start(_sendrecv(self._z(), self._shadow(), sent, d, sendtag, src, recvtag))
+
+        def finish(got: Took, status: Status) -> None:
+            status._fill(got[1], got[2], 0)
+            if src is not None:
+                unpack_into(msg, got[0], status)
+
+        return Request._of(task, finish)
+
+    def isendrecv(
+        self,
+        sendobj: Any,
+        dest: int,
+        sendtag: int = 0,
+        recvbuf: Any = None,
+        source: int = C.ANY_SOURCE,
+        recvtag: int = C.ANY_TAG,
+    ) -> Request:
+        """``sendrecv`` started: ``wait`` gives the object received."""
+        z, obj = self._z(), marked_object(sendobj, False)
+        task = runner.start(
+            _sendrecv(z, self._shadow(), obj, dest_in(dest), sendtag, source_in(source), recvtag)
+        )
+
+        def finish(got: Took, status: Status) -> Any:
+            status._fill(got[1], got[2], got[3])
+            return object_of(got[0])
+
+        return Request._of(task, finish)
+
     # -- persistent requests ----------------------------------------------------------------------
     def Send_init(self, buf: Any, dest: int, tag: int = 0) -> Prequest:
         """A persistent standard send: each ``Start`` sends ``buf`` as it is then."""

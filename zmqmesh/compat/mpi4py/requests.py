@@ -34,6 +34,8 @@ class Status:
     __hash__ = None  # type: ignore[assignment]
 
     def __init__(self, status: Status | None = None) -> None:
+        if status is not None and not isinstance(status, Status):
+            raise TypeError(f"expected Status, got {type(status).__name__}")
         self.source = C.ANY_SOURCE
         self.tag = C.ANY_TAG
         self.error = C.SUCCESS
@@ -112,7 +114,20 @@ class Status:
         self.cancelled = bool(flag)
 
     def py2f(self) -> list[int]:
-        raise NotImplementedError("Status.py2f: zmqmesh's mpi4py layer has no Fortran handles")
+        """The Fortran status, MPICH's layout: the count's low and high
+        words (the cancel flag in the high word's low bit), then
+        ``F_SOURCE``, ``F_TAG``, ``F_ERROR``."""
+        count = max(int(self.count), 0)
+        low, high = count & 0x7FFFFFFF, count >> 31
+        return [low, (high << 1) | int(self.cancelled), self.source, self.tag, self.error]
+
+    @classmethod
+    def f2py(cls, arg: list[int]) -> Status:
+        """The status of a Fortran status array (as ``py2f`` lays it out)."""
+        st = cls()
+        low, high, st.source, st.tag, st.error = (int(v) for v in arg[: C.F_STATUS_SIZE])
+        st.count, st.cancelled = low | ((high >> 1) << 31), bool(high & 1)
+        return st
 
 
 class _Op:
@@ -174,6 +189,17 @@ class Request(Handle):
     """A nonblocking operation (``isend``, ``Irecv``, ``Iallreduce``, ...)."""
 
     __slots__ = ()
+
+    # MPI 4.1's status peeks over arrays; the layer reports MPI 4.0
+    Get_status_all = get_status_all = classmethod(
+        runner.unsupported("Request.Get_status_all", "MPI 4.1")
+    )
+    Get_status_any = get_status_any = classmethod(
+        runner.unsupported("Request.Get_status_any", "MPI 4.1")
+    )
+    Get_status_some = get_status_some = classmethod(
+        runner.unsupported("Request.Get_status_some", "MPI 4.1")
+    )
 
     @classmethod
     def _of(
@@ -374,7 +400,7 @@ def _put(statuses: list[Status] | None, i: int, st: Status) -> None:
         return
     if i < len(statuses):
         statuses[i]._copy(st)
-    else:
+    elif isinstance(statuses, list):  # a tuple keeps its length, as in mpi4py
         statuses.append(st)
 
 
@@ -434,6 +460,11 @@ class Grequest(Request):
 
     __slots__ = ()
     Start = classmethod(runner.unsupported("Grequest.Start", "generalized requests"))
+
+    def __init__(self, other: Request | None = None) -> None:
+        if other is not None and not isinstance(other, Grequest):
+            raise TypeError(f"expected Grequest, got {type(other).__name__}")
+        super().__init__(other)
 
 
 REQUEST_NULL = Request()
