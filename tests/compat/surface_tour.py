@@ -183,6 +183,29 @@ statuses = (MPI.Status(),)
 MPI.Request.Waitall([comm.Isend(b"x", rank, 14), comm.Irecv(bytearray(1), rank, 14)], statuses)
 assert len(statuses) == 1  # a tuple keeps its length
 
+# handles are made in __new__, as mpi4py's extension types are: a subclass
+# may hand another handle on, and that one is kept
+
+
+class MyComm(MPI.Intracomm):
+    def __new__(cls, base: Any = None) -> Any:
+        return super().__new__(cls, base.Dup() if base else base)
+
+
+mine_comm = MyComm(MPI.COMM_SELF)
+assert type(mine_comm) is MyComm and mine_comm != MPI.COMM_SELF
+mine_comm.Free()  # its own duplicate, not COMM_SELF
+expect(MPI.Exception, MPI.COMM_SELF.Free)
+assert MPI.COMM_SELF.Get_size() == 1
+
+
+class MyRequest(MPI.Request):
+    def test(self) -> Any:  # type: ignore[override]
+        return super(type(self), self).Test()
+
+
+assert MyRequest(MPI.REQUEST_NULL).test() is True
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 

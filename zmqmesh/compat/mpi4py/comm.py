@@ -210,6 +210,8 @@ class Comm(Handle, PointToPointCalls, CollectiveCalls):
     def Free(self) -> None:
         if self._h is None:
             raise MPIException(C.ERR_COMM, "Invalid communicator (the null communicator)")
+        if self._h is COMM_WORLD._h or self._h is COMM_SELF._h:
+            raise MPIException(C.ERR_COMM, "Invalid communicator (a predefined one)")
         self._h = None
 
     def Abort(self, errorcode: int = 1) -> None:

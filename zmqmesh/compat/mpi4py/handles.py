@@ -29,6 +29,7 @@ class Handle:
     """Base of the handle families (Datatype, Comm, Request, Op, ...)."""
 
     __slots__ = ("_h",)
+    _h: Any
     _family: ClassVar[type[Handle]]
     __hash__ = None  # type: ignore[assignment]  # as mpi4py: equality, no hash
 
@@ -37,10 +38,19 @@ class Handle:
         if Handle in cls.__bases__:
             cls._family = cls
 
-    def __init__(self, other: Handle | None = None) -> None:
-        if other is not None and not isinstance(other, self._family):
-            raise TypeError(f"expected {self._family.__name__}, got {type(other).__name__}")
-        self._h: Any = None if other is None else other._h
+    # As in mpi4py (whose handles are extension types), the handle is taken
+    # in __new__ and __init__ does nothing: a subclass's __new__ may pass
+    # another handle on (``super().__new__(cls, comm.Clone())``) and that
+    # is the one kept, whatever arguments __init__ then sees.
+    def __new__(cls, other: Handle | None = None, *args: Any, **kwargs: Any) -> Any:
+        if other is not None and not isinstance(other, cls._family):
+            raise TypeError(f"expected {cls._family.__name__}, got {type(other).__name__}")
+        obj = super().__new__(cls)
+        obj._h = None if other is None else other._h
+        return obj
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Handle) or other._family is not self._family:

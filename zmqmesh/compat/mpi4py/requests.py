@@ -252,7 +252,7 @@ class Request(Handle):
 
     def Test(self, status: Status | None = None) -> bool:
         """True (and completes) when the operation has completed."""
-        return self.test(status)[0]
+        return Request.test(self, status)[0]  # (subclasses may override test)
 
     def test(self, status: Status | None = None) -> tuple[bool, Any]:
         """``(True, object)`` when done, else ``(False, None)``."""
@@ -461,10 +461,10 @@ class Grequest(Request):
     __slots__ = ()
     Start = classmethod(runner.unsupported("Grequest.Start", "generalized requests"))
 
-    def __init__(self, other: Request | None = None) -> None:
-        if other is not None and not isinstance(other, Grequest):
+    def __new__(cls, other: Request | None = None) -> Any:
+        if other is not None and not isinstance(other, Grequest) and other:
             raise TypeError(f"expected Grequest, got {type(other).__name__}")
-        super().__init__(other)
+        return super().__new__(cls, other)
 
 
 REQUEST_NULL = Request()
