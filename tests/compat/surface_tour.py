@@ -206,6 +206,43 @@ class MyRequest(MPI.Request):
 
 assert MyRequest(MPI.REQUEST_NULL).test() is True
 
+# groups and communicator management
+group = comm.Get_group()
+assert (group.Get_size(), group.Get_rank()) == (size, rank)
+assert group.Translate_ranks([0, size - 1], MPI.COMM_SELF.Get_group()) == [
+    0 if rank == 0 else MPI.UNDEFINED,
+    0 if rank == size - 1 else MPI.UNDEFINED,
+]
+evens = group.Incl(list(range(0, size, 2)))
+assert evens.Get_rank() == (rank // 2 if rank % 2 == 0 else MPI.UNDEFINED)
+assert MPI.Group.Compare(group, group.Excl([])) == MPI.IDENT
+assert MPI.Group.Union(evens, group).Get_size() == size
+assert MPI.Group.Difference(group, group).Get_size() == 0
+even_comm = comm.Create(evens)
+assert (even_comm == MPI.COMM_NULL) == (rank % 2 == 1)
+if even_comm != MPI.COMM_NULL:
+    assert even_comm.Get_size() == (size + 1) // 2
+    even_comm.Free()
+dup = comm.Dup()
+assert MPI.Comm.Compare(comm, dup) == MPI.CONGRUENT and comm.Compare(comm) == MPI.IDENT
+dup.Free()
+idup, ireq = comm.Idup()
+ireq.Wait()
+assert MPI.Comm.Compare(comm, idup) == MPI.CONGRUENT
+idup.Free()
+shared = comm.Split_type(MPI.COMM_TYPE_SHARED)
+assert shared.Get_size() == size  # every rank of a local job is on this host
+shared.Free()
+assert comm.Split_type(MPI.UNDEFINED) == MPI.COMM_NULL
+assert MPI.Comm.Get_parent() == MPI.COMM_NULL
+import pickle  # noqa: E402
+
+assert pickle.loads(pickle.dumps(MPI.COMM_WORLD)) is MPI.COMM_WORLD
+assert pickle.loads(pickle.dumps(MPI.GROUP_EMPTY)) is MPI.GROUP_EMPTY
+expect(ValueError, pickle.dumps, group)
+group.Free()
+evens.Free()
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 

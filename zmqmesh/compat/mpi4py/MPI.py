@@ -127,6 +127,9 @@ from zmqmesh.compat.mpi4py.exceptions import (
 from zmqmesh.compat.mpi4py.exceptions import (
     Get_error_string as Get_error_string,
 )
+from zmqmesh.compat.mpi4py.groups import GROUP_EMPTY as GROUP_EMPTY
+from zmqmesh.compat.mpi4py.groups import GROUP_NULL as GROUP_NULL
+from zmqmesh.compat.mpi4py.groups import Group as Group
 from zmqmesh.compat.mpi4py.handles import (
     BOTTOM as BOTTOM,
 )
@@ -171,12 +174,6 @@ from zmqmesh.compat.mpi4py.objects import (
     FILE_NULL as FILE_NULL,
 )
 from zmqmesh.compat.mpi4py.objects import (
-    GROUP_EMPTY as GROUP_EMPTY,
-)
-from zmqmesh.compat.mpi4py.objects import (
-    GROUP_NULL as GROUP_NULL,
-)
-from zmqmesh.compat.mpi4py.objects import (
     INFO_ENV as INFO_ENV,
 )
 from zmqmesh.compat.mpi4py.objects import (
@@ -193,9 +190,6 @@ from zmqmesh.compat.mpi4py.objects import (
 )
 from zmqmesh.compat.mpi4py.objects import (
     File as File,
-)
-from zmqmesh.compat.mpi4py.objects import (
-    Group as Group,
 )
 from zmqmesh.compat.mpi4py.objects import (
     Info as Info,

@@ -1,11 +1,11 @@
-"""The other handle families: ``Info``, ``Errhandler``, ``Group``,
-``Message``, ``Win``, ``File``, ``Session``.
+"""The other handle families: ``Info``, ``Errhandler``, ``Win``, ``File``,
+``Session`` (``Group`` is in ``groups``).
 
 ``Info`` works (a dictionary of strings, enough for the calls that take
 one: zmqmesh reads no hints). Error handlers are accepted and ignored: an
 error always raises ``MPI.Exception`` or a Python exception, as
-``ERRORS_RETURN`` does in mpi4py. Groups, one-sided
-windows, files and sessions exist as their null handles and constants;
+``ERRORS_RETURN`` does in mpi4py. One-sided windows, files and sessions
+exist as their null handles and constants;
 their calls raise ``NotImplementedError``.
 """
 
@@ -25,15 +25,12 @@ __all__ = [
     "ERRORS_ARE_FATAL",
     "ERRORS_RETURN",
     "FILE_NULL",
-    "GROUP_EMPTY",
-    "GROUP_NULL",
     "INFO_ENV",
     "INFO_NULL",
     "SESSION_NULL",
     "WIN_NULL",
     "Errhandler",
     "File",
-    "Group",
     "Info",
     "Session",
     "Win",
@@ -139,16 +136,6 @@ class Errhandler(Handle):
         self._h = None
 
 
-class Group(Handle):
-    """A process group: only ``GROUP_NULL`` and ``GROUP_EMPTY`` for now."""
-
-    __slots__ = ()
-    Get_size = unsupported("Group.Get_size", "groups")
-    Get_rank = unsupported("Group.Get_rank", "groups")
-    Incl = Excl = unsupported("Group.Incl/Excl", "groups")
-    Translate_ranks = unsupported("Group.Translate_ranks", "groups")
-
-
 class Win(Handle):
     __slots__ = ()
     Create = Allocate = Allocate_shared = Create_dynamic = classmethod(
@@ -178,8 +165,6 @@ ERRHANDLER_NULL = Errhandler()
 ERRORS_ARE_FATAL = _named(Errhandler, "ERRORS_ARE_FATAL")
 ERRORS_RETURN = _named(Errhandler, "ERRORS_RETURN")
 ERRORS_ABORT = _named(Errhandler, "ERRORS_ABORT")
-GROUP_NULL = Group()
-GROUP_EMPTY = _named(Group, "GROUP_EMPTY")
 WIN_NULL = Win()
 FILE_NULL = File()
 SESSION_NULL = Session()
