@@ -243,6 +243,29 @@ expect(ValueError, pickle.dumps, group)
 group.Free()
 evens.Free()
 
+# attributes: keyvals with copy and delete functions, on communicators and types
+deleted: list[Any] = []
+kv = MPI.Comm.Create_keyval(copy_fn=True, delete_fn=lambda o, k, v: deleted.append(v))
+work = comm.Dup()
+work.Set_attr(kv, "mine")
+twin = work.Dup()
+assert twin.Get_attr(kv) == "mine" and work.Get_attr(kv) == "mine"
+twin.Free()
+assert deleted == ["mine"]
+work.Delete_attr(kv)
+assert work.Get_attr(kv) is None and deleted == ["mine", "mine"]
+work.Free()
+assert MPI.Comm.Free_keyval(kv) == MPI.KEYVAL_INVALID
+tkv = MPI.Datatype.Create_keyval(copy_fn=lambda o, k, v: NotImplemented)
+dt = MPI.INT.Dup()
+dt.Set_attr(tkv, 5)
+dt2 = dt.Dup()
+assert dt.Get_attr(tkv) == 5 and dt2.Get_attr(tkv) is None
+dt2.Free()
+dt.Free()
+MPI.Datatype.Free_keyval(tkv)
+assert comm.Get_attr(MPI.TAG_UB) >= 32767
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 

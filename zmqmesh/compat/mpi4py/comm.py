@@ -22,6 +22,7 @@ from typing import Any
 import zmqmesh
 from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py import runner
+from zmqmesh.compat.mpi4py.attributes import KeyvalCalls
 from zmqmesh.compat.mpi4py.bsend import PROCESS_BUFFER, attach_to, detach_from, flush
 from zmqmesh.compat.mpi4py.collectives import CollectiveCalls
 from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
@@ -121,7 +122,7 @@ class _SelfBox(_Box):
         return self.comm
 
 
-class Comm(Handle, PointToPointCalls, CollectiveCalls):
+class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
     """A communicator with mpi4py's methods."""
 
     __slots__ = ()
@@ -203,15 +204,18 @@ class Comm(Handle, PointToPointCalls, CollectiveCalls):
 
     topology = property(Get_topology)
 
-    def Get_attr(self, keyval: int) -> int | None:
-        """``TAG_UB`` gives the largest tag; other keys None."""
+    def Get_attr(self, keyval: int) -> Any:
+        """``TAG_UB`` gives the largest tag, ``UNIVERSE_SIZE`` the world's
+        size, ``WTIME_IS_GLOBAL`` 0; a user keyval its value (None unset)."""
         if keyval == C.TAG_UB:
             return TAG_UB
         if keyval == C.UNIVERSE_SIZE:
             return int(COMM_WORLD.Get_size())
         if keyval == C.WTIME_IS_GLOBAL:
             return 0
-        return None
+        if self._h is None:
+            raise MPIException(C.ERR_COMM, "Invalid communicator (the null communicator)")
+        return self._user_attr(keyval)
 
     def Get_errhandler(self) -> Errhandler:
         return Errhandler(self._h.errhandler)
@@ -223,7 +227,9 @@ class Comm(Handle, PointToPointCalls, CollectiveCalls):
     # -- life -----------------------------------------------------------------------------------
     def Dup(self, info: Any = None) -> Any:
         members = self._members()
-        return type(self)._of(runner.run(_paired(self._comm.dup(), members=members)))
+        new = type(self)._of(runner.run(_paired(self._comm.dup(), members=members)))
+        self._copy_attrs_to(new)
+        return new
 
     Clone = Dup
 
@@ -335,6 +341,7 @@ class Comm(Handle, PointToPointCalls, CollectiveCalls):
             raise MPIException(C.ERR_COMM, "Invalid communicator (the null communicator)")
         if self._h is COMM_WORLD._h or self._h is COMM_SELF._h:
             raise MPIException(C.ERR_COMM, "Invalid communicator (a predefined one)")
+        self._free_attrs()
         self._h = None
 
     def Abort(self, errorcode: int = 1) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py import typemap as T
 from zmqmesh.compat.mpi4py import typetables as TT
+from zmqmesh.compat.mpi4py.attributes import KeyvalCalls
 from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
 from zmqmesh.compat.mpi4py.handles import Handle
 
@@ -80,7 +81,7 @@ def _typestr(dt: np.dtype[Any]) -> str:
     return f"{dt.kind}{dt.itemsize}" if dt.kind not in "SU" else dt.str[1:]
 
 
-class Datatype(Handle):
+class Datatype(KeyvalCalls, Handle):
     """An MPI datatype (``MPI.DOUBLE``, ``MPI.INT.Create_vector(...)``...)."""
 
     __slots__ = ()
@@ -162,6 +163,7 @@ class Datatype(Handle):
         """Make this handle the null handle; predefined types cannot be freed."""
         if self._t.combiner == C.COMBINER_NAMED:
             raise MPIException(C.ERR_TYPE, "Invalid datatype (a predefined type cannot be freed)")
+        self._free_attrs()
         self._h = None
 
     def free(self) -> None:
@@ -169,9 +171,17 @@ class Datatype(Handle):
         if self._h is not None and self._t.combiner != C.COMBINER_NAMED:
             self._h = None
 
+    def Get_attr(self, keyval: int) -> Any:
+        """The value of a user keyval (None unset)."""
+        self._t  # noqa: B018 (raises for the null type)
+        return self._user_attr(keyval)
+
     def Dup(self) -> Datatype:
-        """A new type with the same typemap (combiner ``DUP``, unnamed)."""
-        return _derived(self._t.tm, C.COMBINER_DUP, {}, self)
+        """A new type with the same typemap (combiner ``DUP``, unnamed),
+        with this type's attributes as their keyvals copy them."""
+        new = _derived(self._t.tm, C.COMBINER_DUP, {}, self)
+        self._copy_attrs_to(new)
+        return new
 
     Create_dup = Dup
 
