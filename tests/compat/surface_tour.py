@@ -266,6 +266,19 @@ dt.Free()
 MPI.Datatype.Free_keyval(tkv)
 assert comm.Get_attr(MPI.TAG_UB) >= 32767
 
+# Fortran 90 parameterized types: predefined, with their constructor's contents
+i4 = MPI.Datatype.Create_f90_integer(9)
+assert i4.Get_size() == 4 and i4.is_predefined and not i4.is_named
+assert i4.Get_envelope() == (1, 0, 0, 0, MPI.COMBINER_F90_INTEGER) and i4.contents[0] == [9]
+assert MPI.Datatype.Create_f90_real(15, 300).typestr == "f8"
+assert MPI.Datatype.Create_f90_complex(6, 30).Get_size() == 8
+assert pickle.loads(pickle.dumps(i4)).Get_size() == 4
+assert MPI.INT.Dup().tocode() == "i"
+assert pickle.loads(pickle.dumps(MPI.DATATYPE_NULL)) is MPI.DATATYPE_NULL
+assert MPI.DATATYPE_NULL.Get_name() == "MPI_DATATYPE_NULL"
+expect(ValueError, MPI.DATATYPE_NULL.tocode)
+expect(MPI.Exception, MPI.Datatype.Get_value_index, MPI.DATATYPE_NULL, MPI.INT)
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from zmqmesh.compat.mpi4py import constants as C
+from zmqmesh.compat.mpi4py import runner
 from zmqmesh.compat.mpi4py import typemap as T
 from zmqmesh.compat.mpi4py import typetables as TT
 from zmqmesh.compat.mpi4py.attributes import KeyvalCalls
@@ -38,7 +39,11 @@ _COMBINER_NAMES = {
     C.COMBINER_STRUCT: "STRUCT",
     C.COMBINER_SUBARRAY: "SUBARRAY",
     C.COMBINER_RESIZED: "RESIZED",
+    C.COMBINER_F90_INTEGER: "F90_INTEGER",
+    C.COMBINER_F90_REAL: "F90_REAL",
+    C.COMBINER_F90_COMPLEX: "F90_COMPLEX",
 }
+_F90 = (C.COMBINER_F90_INTEGER, C.COMBINER_F90_REAL, C.COMBINER_F90_COMPLEX)
 _COMBINERS = {v: k for k, v in _COMBINER_NAMES.items()}
 # typestr -> the one-character code NumPy and the buffer protocol use
 _CHAR = {
@@ -105,14 +110,16 @@ class Datatype(KeyvalCalls, Handle):
         label = t.key or t.name or _COMBINER_NAMES.get(t.combiner, "?")
         return f"<mpi4py.MPI.Datatype {label} size={t.tm.size} extent={t.tm.extent}>"
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> Any:
         if self._h is None:
-            return (Datatype, ())
+            return "DATATYPE_NULL" if self is DATATYPE_NULL else (Datatype, (DATATYPE_NULL,))
         t = self._t
         if t.key is not None:
-            return (_named, (t.key,))
+            known = PREDEFINED[t.key]
+            return (_named, (t.key,)) if self is known else (Datatype, (known,))
         old, name, params = self.decode()
-        return (_rebuild, (old if name != "STRUCT" else None, name, params))
+        alone = name == "STRUCT" or name.startswith("F90_")  # made from no old type
+        return (_rebuild, (None if alone else old, name, params))
 
     # -- sizes and bounds -----------------------------------------------------------------------
     def Get_size(self) -> int:
@@ -139,7 +146,7 @@ class Datatype(KeyvalCalls, Handle):
 
     # -- names and life -------------------------------------------------------------------------
     def Get_name(self) -> str:
-        return self._t.name
+        return "MPI_DATATYPE_NULL" if self._h is None else self._t.name
 
     def Set_name(self, name: str) -> None:
         self._t.name = str(name)
@@ -152,7 +159,7 @@ class Datatype(KeyvalCalls, Handle):
 
     @property
     def is_predefined(self) -> bool:
-        return self._h is None or self._t.combiner == C.COMBINER_NAMED
+        return self._h is None or self._t.combiner in (C.COMBINER_NAMED, *_F90)
 
     def Commit(self) -> Datatype:
         """Accepted; returns the type (packing plans need no commit here)."""
@@ -283,6 +290,8 @@ class Datatype(KeyvalCalls, Handle):
         olds = [t.old] if t.old is not None else []
         if kind == C.COMBINER_NAMED:
             return [], [], [], []
+        if kind in _F90:
+            return [int(v) for v in p.values()], [], [], []
         if kind == C.COMBINER_DUP:
             return [], [], [], olds
         if kind == C.COMBINER_CONTIGUOUS:
@@ -313,21 +322,31 @@ class Datatype(KeyvalCalls, Handle):
         return (t.old if t.old is not None else self), name, params
 
     # -- type codes -----------------------------------------------------------------------------
-    def tocode(self) -> str:
-        """The NumPy/buffer type code of a predefined type."""
+    def _root(self) -> _Type:
+        """The predefined (or Fortran 90) type this one duplicates, or itself."""
+        if self._h is None:
+            raise ValueError("cannot map to character code or type string")
         t = self._t
+        while t.combiner == C.COMBINER_DUP and t.old is not None:
+            t = t.old._t
+        return t
+
+    def tocode(self) -> str:
+        """The NumPy/buffer type code of a predefined type (or a duplicate)."""
+        t = self._root()
         code = t.code
         if code is None:
             base = t.tm.base
-            if t.combiner != C.COMBINER_NAMED or base is None or t.tm.kinds.size != 1:
+            if t.combiner not in (C.COMBINER_NAMED, *_F90) or base is None or t.tm.kinds.size != 1:
                 raise ValueError("cannot map to character code or type string")
             code = _typestr(base)
         return code
 
     @property
     def typestr(self) -> str:
-        base = self._t.tm.base
-        if self._t.combiner != C.COMBINER_NAMED or base is None or self._t.tm.kinds.size != 1:
+        t = self._root()
+        base = t.tm.base
+        if t.combiner not in (C.COMBINER_NAMED, *_F90) or base is None or t.tm.kinds.size != 1:
             raise ValueError("cannot map to character code or type string")
         return _typestr(base)
 
@@ -354,9 +373,30 @@ class Datatype(KeyvalCalls, Handle):
             raise MPIException(C.ERR_ARG, f"no type of class {typeclass} with size {size}")
         return typedict[code]
 
+    Create_darray = classmethod(runner.unsupported("Datatype.Create_darray", "not yet"))
+
+    @classmethod
+    def Create_f90_integer(cls, r: int) -> Datatype:
+        """The integer type of at least ``r`` decimal digits (``MPI_Type_create_f90_integer``)."""
+        size = next((n for n, digits in ((1, 2), (2, 4), (4, 9), (8, 18)) if int(r) <= digits), 0)
+        if not size:
+            raise MPIException(C.ERR_ARG, f"Invalid argument: no integer type of {r} digits")
+        return _f90(np.dtype(f"i{size}"), C.COMBINER_F90_INTEGER, {"r": int(r)})
+
+    @classmethod
+    def Create_f90_real(cls, p: int, r: int) -> Datatype:
+        """The real type of at least ``p`` digits and exponent range ``r``."""
+        return _f90(_real(p, r, "f"), C.COMBINER_F90_REAL, {"p": int(p), "r": int(r)})
+
+    @classmethod
+    def Create_f90_complex(cls, p: int, r: int) -> Datatype:
+        """The complex type whose parts have ``p`` digits and exponent range ``r``."""
+        return _f90(_real(p, r, "c"), C.COMBINER_F90_COMPLEX, {"p": int(p), "r": int(r)})
+
     @classmethod
     def Get_value_index(cls, value: Datatype, index: Datatype) -> Datatype:
         """The predefined MAXLOC/MINLOC pair type of ``value`` and ``index``."""
+        value._t, index._t  # noqa: B018 (ERR_TYPE for the null type)
         if index == PREDEFINED["INT"]:
             for key, vname in TT.PAIR_VALUES.items():
                 if value == PREDEFINED[vname]:
@@ -427,6 +467,22 @@ def _derived(
     return dt
 
 
+def _real(p: int, r: int, kind: str) -> np.dtype[Any]:
+    # (precision, range) of IEEE single and double, and of x86's long double
+    for (digits, exponent), dt in (((6, 37), "4"), ((15, 307), "8"), ((18, 4931), "g")):
+        if int(p) <= digits and int(r) <= exponent:
+            if dt == "g":
+                return np.dtype(np.longdouble if kind == "f" else np.clongdouble)
+            return np.dtype(f"{kind}{int(dt) * (2 if kind == 'c' else 1)}")
+    raise MPIException(C.ERR_ARG, f"Invalid argument: no real type of precision {p}, range {r}")
+
+
+def _f90(dt: np.dtype[Any], combiner: int, params: dict[str, int]) -> Datatype:
+    out = Datatype()
+    out._h = _Type(T.basic(dt), "", combiner, params)
+    return out
+
+
 def _named(key: str) -> Datatype:
     return PREDEFINED[key]
 
@@ -435,6 +491,9 @@ def _rebuild(old: Datatype | None, name: str, params: dict[str, Any]) -> Datatyp
     """Unpickle a derived type by calling its constructor again."""
     if name == "STRUCT":
         return Datatype.Create_struct(**params)
+    if name.startswith("F90_"):
+        made: Datatype = getattr(Datatype, f"Create_f90_{name[4:].lower()}")(**params)
+        return made
     assert old is not None
     calls = {
         "DUP": lambda: old.Dup(),
