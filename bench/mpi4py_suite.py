@@ -53,6 +53,8 @@ _PREFIX = re.compile(r"^\[(\d+)\]\s?(.*)$")
 _HEAD = re.compile(r"^(\w+) \(([\w.]+)\)(?:$|\s*\.\.\.\s*(.*)$|\s*$)")
 _VERDICT = re.compile(r"^(ok|FAIL|ERROR|skipped\b.*|expected failure|unexpected success)\s*$")
 _RAN = re.compile(r"^Ran (\d+) tests? in ")
+# hydra prefixes every write, not every line: "name ... [0] ok" within a line
+_EMBEDDED = re.compile(r"\[\d+\] ?")
 
 
 @dataclass
@@ -94,7 +96,7 @@ def parse_output(text: str, nranks: int) -> tuple[dict[str, str], int]:
             rank, line = 0, raw
         else:
             continue
-        line = line.rstrip()
+        line = _EMBEDDED.sub("", line).rstrip()
         got = per_rank.setdefault(rank, {})
         if _RAN.match(line):
             finished.add(rank)

@@ -279,6 +279,19 @@ assert MPI.DATATYPE_NULL.Get_name() == "MPI_DATATYPE_NULL"
 expect(ValueError, MPI.DATATYPE_NULL.tocode)
 expect(MPI.Exception, MPI.Datatype.Get_value_index, MPI.DATATYPE_NULL, MPI.INT)
 
+# mpi4py's per-communicator locks of the object collectives, and recv's
+# deprecated buffer argument
+locked = comm.Dup()
+table = MPI._comm_lock_table(locked)
+assert "bcast" not in table
+locked.bcast(None, root=0)
+assert "bcast" in table and MPI._comm_lock(locked, "bcast") is table["bcast"]
+locked.Free()
+with warnings.catch_warnings(record=True) as seen:
+    warnings.simplefilter("always")
+    assert comm.recv(bytearray(8), MPI.PROC_NULL) is None
+assert any(issubclass(w.category, UserWarning) for w in seen), seen
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 

@@ -52,6 +52,8 @@ from zmqmesh.compat.mpi4py.comm import (
 from zmqmesh.compat.mpi4py.comm import (
     Topocomm as Topocomm,
 )
+from zmqmesh.compat.mpi4py.comm import _comm_lock as _comm_lock
+from zmqmesh.compat.mpi4py.comm import _comm_lock_table as _comm_lock_table
 from zmqmesh.compat.mpi4py.datatypes import (
     DATATYPE_NULL as DATATYPE_NULL,
 )

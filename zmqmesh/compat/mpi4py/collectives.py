@@ -21,6 +21,7 @@ call returns), so blocking and nonblocking ones mix as MPI allows.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -80,24 +81,32 @@ class CollectiveCalls:
     def _z(self) -> ZComm:
         raise NotImplementedError
 
+    def _lock(self, key: Any) -> threading.Lock:
+        raise NotImplementedError
+
     # -- objects --------------------------------------------------------------------------------
     def barrier(self) -> None:
         runner.run(self._z().barrier())
 
     def bcast(self, obj: Any, root: int = 0) -> Any:
-        return runner.run(self._z().bcast(obj, root))
+        with self._lock("bcast"):
+            return runner.run(self._z().bcast(obj, root))
 
     def scatter(self, sendobj: Any, root: int = 0) -> Any:
-        return runner.run(self._z().scatter(sendobj, root))
+        with self._lock("scatter"):
+            return runner.run(self._z().scatter(sendobj, root))
 
     def gather(self, sendobj: Any, root: int = 0) -> Any:
-        return runner.run(self._z().gather(sendobj, root))
+        with self._lock("gather"):
+            return runner.run(self._z().gather(sendobj, root))
 
     def allgather(self, sendobj: Any) -> Any:
-        return runner.run(self._z().allgather(sendobj))
+        with self._lock("allgather"):
+            return runner.run(self._z().allgather(sendobj))
 
     def alltoall(self, sendobj: Any) -> Any:
-        return runner.run(self._z().alltoall(sendobj))
+        with self._lock("alltoall"):
+            return runner.run(self._z().alltoall(sendobj))
 
     def reduce(self, sendobj: Any, op: Any = _SUM, root: int = 0) -> Any:
         return runner.run(self._z().reduce(sendobj, zop(op), root))

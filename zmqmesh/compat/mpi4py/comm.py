@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
 from collections.abc import Awaitable
 from typing import Any
 
@@ -54,13 +55,14 @@ class _Box:
     the acknowledgements of synchronous sends), and its own buffered-send
     space when one is attached."""
 
-    __slots__ = ("comm", "errhandler", "info", "members", "name", "shadow", "space")
+    __slots__ = ("comm", "errhandler", "info", "locks", "members", "name", "shadow", "space")
 
     def __init__(self, pair: Made | None, name: str = "") -> None:
         self.comm: ZComm | None = None if pair is None else pair[0]
         self.shadow: ZComm | None = None if pair is None else pair[1]
         self.members: tuple[int, ...] = () if pair is None else pair[2]  # world ranks
         self.info: dict[str, str] = {}
+        self.locks: dict[Any, threading.Lock] = {}  # mpi4py's per-call locks
         self.name = name
         self.errhandler: Errhandler = ERRORS_RETURN
         self.space: BsendSpace | None = None
@@ -147,6 +149,17 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         self._comm  # noqa: B018 (checks the handle, joins the job)
         shadow: ZComm = self._h.get_shadow()
         return shadow
+
+    def _lock(self, key: Any) -> threading.Lock:
+        """The lock of ``key`` (``"bcast"``...) on this communicator, as
+        mpi4py's ``_comm_lock``: object collectives hold theirs, so threads
+        that share a communicator do not interleave one call's messages."""
+        with _LOCKS_LOCK:
+            locks: dict[Any, threading.Lock] = self._h.locks
+            lock = locks.get(key)
+            if lock is None:
+                lock = locks[key] = threading.Lock()
+            return lock
 
     def _space(self) -> BsendSpace:
         own: BsendSpace | None = self._h.space if self._h is not None else None
@@ -446,6 +459,19 @@ class Cartcomm(Topocomm):
 
 
 _HW, _SHARED = "mpi_hw_resource_type", "mpi_shared_memory"
+_LOCKS_LOCK = threading.Lock()
+
+
+def _comm_lock(comm: Comm, key: Any = None) -> threading.Lock:
+    """mpi4py's ``MPI._comm_lock``: the lock of ``key`` on ``comm``."""
+    return comm._lock(key)
+
+
+def _comm_lock_table(comm: Comm) -> dict[Any, threading.Lock]:
+    """mpi4py's ``MPI._comm_lock_table``: every lock of ``comm``, by key."""
+    comm._comm  # noqa: B018 (checks the handle)
+    table: dict[Any, threading.Lock] = comm._h.locks
+    return table
 
 
 def _world_rank() -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import warnings
 from typing import Any
 
 import numpy as np
@@ -133,6 +134,8 @@ class PointToPointCalls:
         tag: int = C.ANY_TAG,
         status: Status | None = None,
     ) -> Any:
+        if buf is not None:
+            warnings.warn("the 'buf' argument is deprecated", UserWarning, stacklevel=2)
         got: Took = runner.run(_take(self._z(), self._shadow(), source_in(source), tag))
         _fill(status, got, got[3])
         return object_of(got[0])
