@@ -292,6 +292,41 @@ with warnings.catch_warnings(record=True) as seen:
     assert comm.recv(bytearray(8), MPI.PROC_NULL) is None
 assert any(issubclass(w.category, UserWarning) for w in seen), seen
 
+# the module surface: mpi4py.rc as a module, safe free, pickling of the
+# predefined handles, Info as a mapping, user error handlers, MESSAGE_NO_PROC
+import mpi4py.rc  # noqa: E402
+
+assert mpi4py.rc is mpi4py.rc  # importable, as mpi4py's
+for constant in (MPI.INT, MPI.SUM, MPI.INFO_ENV, MPI.ERRORS_RETURN, MPI.COMM_WORLD):
+    constant.free()
+    assert constant  # a predefined handle stays
+    copy_of = type(constant)(constant)
+    copy_of.free()
+    assert not copy_of and constant  # a copy only becomes null
+    assert pickle.loads(pickle.dumps(constant)) is constant
+assert pickle.loads(pickle.dumps(MPI.Op(MPI.MAX))) == MPI.MAX
+made = MPI.Info.Create()
+made["k"] = "v"
+assert made.pop("k") == "v" and made.pop("k", None) is None and len(made) == 0
+assert pickle.loads(pickle.dumps(MPI.Info.Create({"a": "1"}))).items() == [("a", "1")]
+made.free()
+assert not made and len(MPI.INFO_NULL) == 0 and MPI.INFO_NULL.get("k") is None
+expect(KeyError, MPI.INFO_NULL.__getitem__, "k")
+assert MPI.Info.Create_env().Get("command") is not None
+calls: list[int] = []
+eh = MPI.Comm.Create_errhandler(lambda c, code: calls.append(code))
+work = comm.Dup()
+work.Set_errhandler(eh)
+eh.Free()  # the communicator keeps its own reference
+work.Call_errhandler(MPI.ERR_OTHER)
+assert calls == [MPI.ERR_OTHER], calls
+work.Free()
+MPI.MESSAGE_NO_PROC.recv()
+assert MPI.MESSAGE_NO_PROC  # the constant stays; a copy is consumed
+noproc = MPI.Message(MPI.MESSAGE_NO_PROC)
+noproc.recv()
+assert noproc == MPI.MESSAGE_NULL
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 

@@ -18,6 +18,9 @@ from zmqmesh.compat.mpi4py.options import Rc, rc
 
 __version__ = "4.1.2"
 
+# as in mpi4py, "import mpi4py.rc" finds the options object
+sys.modules[__name__ + ".rc"] = rc  # type: ignore[assignment]
+
 
 def get_include() -> str:
     """mpi4py's C headers' directory: zmqmesh has none (no C API); this

@@ -231,11 +231,25 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         return self._user_attr(keyval)
 
     def Get_errhandler(self) -> Errhandler:
+        self._comm  # noqa: B018 (ERR_COMM for the null communicator)
         return Errhandler(self._h.errhandler)
 
+    @classmethod
+    def Create_errhandler(cls, errhandler_fn: Any) -> Errhandler:
+        """An error handler calling ``errhandler_fn(comm, errorcode)``."""
+        return Errhandler._user(errhandler_fn)
+
+    def Call_errhandler(self, errorcode: int) -> None:
+        """Run this communicator's error handler with ``errorcode`` (a user
+        one is called; the predefined ones do nothing here)."""
+        self._comm  # noqa: B018 (checks the handle)
+        self._h.errhandler._call(self, int(errorcode))
+
     def Set_errhandler(self, errhandler: Errhandler) -> None:
-        """Accepted; errors raise whatever the handler (see ``objects``)."""
-        self._h.errhandler = errhandler
+        """Kept for ``Call_errhandler``; errors raise whatever the handler
+        (see ``objects``)."""
+        self._comm  # noqa: B018 (ERR_COMM for the null communicator)
+        self._h.errhandler = Errhandler(errhandler)  # its own reference, as MPI
 
     # -- life -----------------------------------------------------------------------------------
     def Dup(self, info: Any = None) -> Any:

@@ -173,11 +173,6 @@ class Datatype(KeyvalCalls, Handle):
         self._free_attrs()
         self._h = None
 
-    def free(self) -> None:
-        """Free a derived type; a no-op on predefined and null handles."""
-        if self._h is not None and self._t.combiner != C.COMBINER_NAMED:
-            self._h = None
-
     def Get_attr(self, keyval: int) -> Any:
         """The value of a user keyval (None unset)."""
         self._t  # noqa: B018 (raises for the null type)

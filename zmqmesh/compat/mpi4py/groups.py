@@ -164,8 +164,6 @@ class Group(Handle):
             raise MPIException(C.ERR_GROUP, "Invalid group (the null group)")
         self._h = None
 
-    free = Free
-
     def Create_from_session_pset(self, *args: Any, **kwargs: Any) -> Group:
         raise NotImplementedError(
             "MPI.Group.Create_from_session_pset is not supported by zmqmesh's mpi4py layer "

@@ -10,6 +10,7 @@ handle naming ``other``'s object. Each family is the first subclass of
 
 from __future__ import annotations
 
+import sys
 from typing import Any, ClassVar
 
 __all__ = [
@@ -92,6 +93,51 @@ class Handle:
 
     fromint = fromhandle
     f2py = fromhandle
+
+    def free(self) -> None:
+        """Free what this handle names and make it null, except that a
+        predefined handle stays as it is and a copy of one only becomes
+        null (mpi4py's safe ``free``); nothing for the null handle."""
+        if self._h is None:
+            return
+        known = _predefined_like(self)
+        if known is not None:
+            if known[1] is not self:
+                self._h = None
+            return
+        release = getattr(self, "Free", None)
+        if release is not None:
+            release()
+        self._h = None
+
+    def __reduce__(self) -> Any:
+        # a predefined handle unpickles as itself, a copy of one as a copy;
+        # others cannot travel (as in mpi4py)
+        known = _predefined_like(self)
+        if known is None:
+            raise ValueError(f"cannot pickle {type(self).__name__} handle")
+        name, obj = known
+        return (_predefined, (name,)) if obj is self else (type(self), (obj,))
+
+
+def _predefined(name: str) -> Any:
+    return getattr(sys.modules["zmqmesh.compat.mpi4py.MPI"], name)
+
+
+def _predefined_like(handle: Handle) -> tuple[str, Handle] | None:
+    """``(name, handle)`` of the predefined handle of ``MPI`` that names the
+    same object as ``handle`` (the handle itself first), or None."""
+    mpi = sys.modules.get("zmqmesh.compat.mpi4py.MPI")
+    if mpi is None:
+        return None
+    found: tuple[str, Handle] | None = None
+    for name, obj in vars(mpi).items():
+        if isinstance(obj, Handle) and obj._family is handle._family and name.isupper():
+            if obj is handle:
+                return name, obj
+            if found is None and obj._h is handle._h:
+                found = name, obj
+    return found
 
 
 # number <-> target of the handles whose integer was asked for; a target

@@ -62,7 +62,8 @@ class Message(Handle):
         if h is None:
             raise MPIException(C.ERR_REQUEST, "Invalid MPI_Message (the null message)")
         got = _EMPTY if isinstance(h, str) else h
-        self._h = None
+        if self is not MESSAGE_NO_PROC:  # the constant stays itself (mpi4py's copies do not)
+            self._h = None
         if status is not None:
             status._fill(got[1], got[2], arrival_count(got))
         return got
@@ -115,9 +116,6 @@ class Message(Handle):
 
     Probe = probe
     Iprobe = iprobe
-
-    def free(self) -> None:
-        self._h = None
 
 
 MESSAGE_NULL = Message()

@@ -57,7 +57,10 @@ class Op(Handle):
     def __reduce__(self) -> tuple[Any, ...]:
         for name, op in PREDEFINED_OPS.items():
             if op._h is self._h:
-                return (_named_op, (name,))
+                return (_named_op, (name,)) if op is self else (Op, (op,))
+        if self._h is None:
+            got: tuple[Any, ...] = super().__reduce__()
+            return got
         raise TypeError("cannot pickle a user-defined MPI.Op")
 
     def __call__(self, x: Any, y: Any) -> Any:
