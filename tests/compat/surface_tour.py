@@ -327,6 +327,20 @@ noproc = MPI.Message(MPI.MESSAGE_NO_PROC)
 noproc.recv()
 assert noproc == MPI.MESSAGE_NULL
 
+# a root that is not a rank is MPI's ERR_ROOT, for objects and buffers alike
+for bad_root in (-1, size):
+    for call, args in (
+        (comm.bcast, (None,)),
+        (comm.reduce, (None, MPI.NO_OP)),
+        (comm.Bcast, (np.zeros(1),)),
+    ):
+        try:
+            call(*args, root=bad_root)
+        except MPI.Exception as exc:
+            assert exc.Get_error_class() == MPI.ERR_ROOT
+        else:
+            raise AssertionError("a bad root was accepted")
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 

@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py import runner
+from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
 from zmqmesh.compat.mpi4py.handles import is_bottom, is_in_place
 from zmqmesh.compat.mpi4py.msgspec import (
     Message,
@@ -48,6 +50,13 @@ Plan = tuple[Awaitable[Any], Callable[[Any], None] | None]
 
 Bytes = npt.NDArray[np.uint8]
 _SUM = PREDEFINED_OPS["SUM"]
+
+
+def _root(z: ZComm, root: int) -> int:
+    """``root`` when it is a rank of ``z``; else ``MPI.Exception(ERR_ROOT)``."""
+    if not 0 <= int(root) < z.size:
+        raise MPIException(C.ERR_ROOT, f"Invalid root {root} (communicator of size {z.size})")
+    return int(root)
 
 
 def _bytes(got: Any) -> Bytes:
@@ -90,15 +99,15 @@ class CollectiveCalls:
 
     def bcast(self, obj: Any, root: int = 0) -> Any:
         with self._lock("bcast"):
-            return runner.run(self._z().bcast(obj, root))
+            return runner.run(self._z().bcast(obj, _root(self._z(), root)))
 
     def scatter(self, sendobj: Any, root: int = 0) -> Any:
         with self._lock("scatter"):
-            return runner.run(self._z().scatter(sendobj, root))
+            return runner.run(self._z().scatter(sendobj, _root(self._z(), root)))
 
     def gather(self, sendobj: Any, root: int = 0) -> Any:
         with self._lock("gather"):
-            return runner.run(self._z().gather(sendobj, root))
+            return runner.run(self._z().gather(sendobj, _root(self._z(), root)))
 
     def allgather(self, sendobj: Any) -> Any:
         with self._lock("allgather"):
@@ -109,7 +118,7 @@ class CollectiveCalls:
             return runner.run(self._z().alltoall(sendobj))
 
     def reduce(self, sendobj: Any, op: Any = _SUM, root: int = 0) -> Any:
-        return runner.run(self._z().reduce(sendobj, zop(op), root))
+        return runner.run(self._z().reduce(sendobj, zop(op), _root(self._z(), root)))
 
     def allreduce(self, sendobj: Any, op: Any = _SUM) -> Any:
         return runner.run(self._z().allreduce(sendobj, zop(op)))
@@ -126,6 +135,7 @@ class CollectiveCalls:
 
     def _bcast(self, buf: Any, root: int = 0) -> Plan:
         z = self._z()
+        _root(z, root)
         msg = parse(buf, writable=z.rank != root)
 
         def finish(got: Any) -> None:
@@ -136,6 +146,7 @@ class CollectiveCalls:
 
     def _gather(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> Plan:
         z = self._z()
+        _root(z, root)
         at_root = z.rank == root
         recv = parse(recvbuf, writable=True, blocks=z.size) if at_root else None
         skip = at_root and is_in_place(sendbuf)
@@ -165,6 +176,7 @@ class CollectiveCalls:
 
     def _scatter(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> Plan:
         z = self._z()
+        _root(z, root)
         chunks = None
         if z.rank == root:
             send = parse(sendbuf, writable=False, blocks=z.size)
@@ -186,6 +198,7 @@ class CollectiveCalls:
     # -- buffers: vector variants ------------------------------------------------------
     def _gatherv(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> Plan:
         z = self._z()
+        _root(z, root)
         at_root = z.rank == root
         recv = parse_vector(recvbuf, writable=True, blocks=z.size) if at_root else None
         skip = at_root and is_in_place(sendbuf)
@@ -202,6 +215,7 @@ class CollectiveCalls:
 
     def _scatterv(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> Plan:
         z = self._z()
+        _root(z, root)
         chunks = None
         if z.rank == root:
             send = parse_vector(sendbuf, writable=False, blocks=z.size)
@@ -275,6 +289,7 @@ class CollectiveCalls:
 
     def _reduce(self, sendbuf: Any, recvbuf: Any, op: Any = _SUM, root: int = 0) -> Plan:
         z = self._z()
+        _root(z, root)
         data = self._reduce_input(sendbuf, recvbuf, check=z.rank == root)
         return z.reduce(data, zop(op), root), self._into(recvbuf, data.dtype, z.rank == root)
 
