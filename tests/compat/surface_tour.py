@@ -341,6 +341,21 @@ for bad_root in (-1, size):
         else:
             raise AssertionError("a bad root was accepted")
 
+# a derived type keeps what it was made from, whatever the caller frees; its
+# contents and decode give new handles; opaque types are "V<extent>"
+piece = MPI.DOUBLE.Create_contiguous(2)
+pair_of = MPI.Datatype.Create_struct([1, 1], [0, 16], [piece, piece])
+piece.Free()
+assert pair_of.Get_size() == 32 and pair_of.typestr == "V32" and pair_of.typechar == "V"
+old_t, kind, params = pair_of.decode()
+assert kind == "STRUCT" and old_t == MPI.DATATYPE_NULL and len(params["datatypes"]) == 2
+params["datatypes"][0].Free()
+again = MPI.Datatype.Create_struct(**{**params, "datatypes": pair_of.contents[3]})
+assert again.Get_size() == 32
+assert MPI.INT_INT.typechar == "V" and MPI.DATATYPE_NULL.typestr == ""
+again.Free()
+pair_of.Free()
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 

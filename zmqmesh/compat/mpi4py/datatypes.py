@@ -282,7 +282,7 @@ class Datatype(KeyvalCalls, Handle):
     def _contents(self) -> tuple[list[int], list[int], list[int], list[Datatype]]:
         t = self._t
         p, kind = t.params, t.combiner
-        olds = [t.old] if t.old is not None else []
+        olds = [_ref(t.old)] if t.old is not None else []
         if kind == C.COMBINER_NAMED:
             return [], [], [], []
         if kind in _F90:
@@ -302,7 +302,7 @@ class Datatype(KeyvalCalls, Handle):
         if kind == C.COMBINER_STRUCT:
             n = len(p["blocklengths"])
             counts = [n, *p["blocklengths"], *p["displacements"]]
-            return [], [], counts, list(p["datatypes"])
+            return [], [], counts, [_ref(d) for d in p["datatypes"]]
         if kind == C.COMBINER_SUBARRAY:
             counts = [*p["sizes"], *p["subsizes"], *p["starts"]]
             return [len(p["sizes"]), p["order"]], [], counts, olds
@@ -314,7 +314,15 @@ class Datatype(KeyvalCalls, Handle):
         t = self._t
         name = _COMBINER_NAMES[t.combiner]
         params = {k: (list(v) if isinstance(v, list) else v) for k, v in t.params.items()}
-        return (t.old if t.old is not None else self), name, params
+        if "datatypes" in params:
+            params["datatypes"] = [_ref(d) for d in params["datatypes"]]
+        if t.combiner == C.COMBINER_NAMED:
+            return self, name, params
+        if t.old is not None:
+            return _ref(t.old), name, params
+        # as mpi4py: the old type when the contents name exactly one
+        types = self._contents()[3]
+        return (types[0] if len(types) == 1 else DATATYPE_NULL), name, params
 
     # -- type codes -----------------------------------------------------------------------------
     def _root(self) -> _Type:
@@ -339,14 +347,24 @@ class Datatype(KeyvalCalls, Handle):
 
     @property
     def typestr(self) -> str:
+        """The NumPy type string (``"i4"``); ``"V<extent>"`` for a type that
+        is not one basic type (as mpi4py); ``""`` for the null type."""
+        if self._h is None:
+            return ""
         t = self._root()
         base = t.tm.base
         if t.combiner not in (C.COMBINER_NAMED, *_F90) or base is None or t.tm.kinds.size != 1:
-            raise ValueError("cannot map to character code or type string")
+            return f"V{t.tm.extent}"
         return _typestr(base)
 
     @property
     def typechar(self) -> str:
+        """The one-character type code (``"i"``); ``"V"`` for a type that is
+        not one basic type; ``""`` for the null type."""
+        if self._h is None:
+            return ""
+        if self.typestr.startswith("V"):
+            return "V"
         code = self.tocode()
         return code if len(code) == 1 else _CHAR.get(self.typestr, code)
 
@@ -457,8 +475,12 @@ def _as_datatype(obj: Any) -> Datatype:
 def _derived(
     tm: T.Typemap, combiner: int, params: dict[str, Any], old: Datatype | None
 ) -> Datatype:
+    # the type keeps its own handles of what it was made from: freeing the
+    # caller's handles later leaves it whole, as MPI says
+    if "datatypes" in params:
+        params["datatypes"] = [_ref(_as_datatype(d)) for d in params["datatypes"]]
     dt = Datatype()
-    dt._h = _Type(tm, "", combiner, params, old)
+    dt._h = _Type(tm, "", combiner, params, None if old is None else _ref(old))
     return dt
 
 
@@ -476,6 +498,12 @@ def _f90(dt: np.dtype[Any], combiner: int, params: dict[str, int]) -> Datatype:
     out = Datatype()
     out._h = _Type(T.basic(dt), "", combiner, params)
     return out
+
+
+def _ref(dt: Datatype) -> Datatype:
+    """A type as the contents of another give it: a predefined one itself, a
+    derived one as a new handle (freeing it leaves the caller's alone)."""
+    return dt if dt.is_predefined else Datatype(dt)
 
 
 def _named(key: str) -> Datatype:
