@@ -356,6 +356,25 @@ assert MPI.INT_INT.typechar == "V" and MPI.DATATYPE_NULL.typestr == ""
 again.Free()
 pair_of.Free()
 
+# external32: big-endian bytes that unpack back, for basic and mixed types
+ints = np.arange(5, dtype="i4")
+packed = bytearray(MPI.INT.Pack_external_size("external32", 5))
+assert MPI.INT.Pack_external("external32", ints, packed, 0) == 20
+assert bytes(packed[:8]) == b"\x00\x00\x00\x00\x00\x00\x00\x01"
+back_ints = np.zeros(5, "i4")
+assert MPI.INT.Unpack_external("external32", packed, 0, back_ints) == 20
+assert back_ints.tolist() == ints.tolist()
+mixed = MPI.Datatype.Create_struct([1, 1], [0, 8], [MPI.DOUBLE, MPI.INT]).Create_resized(0, 16)
+rec = np.zeros(2, dtype=[("d", "f8"), ("i", "i4"), ("pad", "i4")])
+rec["d"], rec["i"] = [1.5, -2.0], [7, 9]
+out = bytearray(mixed.Pack_external_size("external32", 2))
+mixed.Pack_external("external32", rec, out, 0)
+rec2 = np.zeros_like(rec)
+mixed.Unpack_external("external32", out, 0, rec2)
+assert rec2["d"].tolist() == [1.5, -2.0] and rec2["i"].tolist() == [7, 9]
+expect(MPI.Exception, MPI.INT.Pack_external_size, "native", 1)
+mixed.Free()
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 

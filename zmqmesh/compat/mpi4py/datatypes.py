@@ -23,6 +23,7 @@ from zmqmesh.compat.mpi4py import typetables as TT
 from zmqmesh.compat.mpi4py.attributes import KeyvalCalls
 from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
 from zmqmesh.compat.mpi4py.handles import Handle
+from zmqmesh.compat.mpi4py.packing import PackCalls
 
 __all__ = ["DATATYPE_NULL", "PREDEFINED", "Datatype", "typecode", "typedict"]
 
@@ -86,7 +87,7 @@ def _typestr(dt: np.dtype[Any]) -> str:
     return f"{dt.kind}{dt.itemsize}" if dt.kind not in "SU" else dt.str[1:]
 
 
-class Datatype(KeyvalCalls, Handle):
+class Datatype(KeyvalCalls, PackCalls, Handle):
     """An MPI datatype (``MPI.DOUBLE``, ``MPI.INT.Create_vector(...)``...)."""
 
     __slots__ = ()
@@ -415,49 +416,6 @@ class Datatype(KeyvalCalls, Handle):
                 if value == PREDEFINED[vname]:
                     return PREDEFINED[key]
         return DATATYPE_NULL
-
-    # -- packing ------------------------------------------------------------------------------
-    def Pack_size(self, count: int, comm: Any = None) -> int:
-        """Upper bound of the bytes ``Pack`` writes for ``count`` elements."""
-        return int(count) * self._t.tm.size
-
-    def Pack(self, inbuf: Any, outbuf: Any, position: int, comm: Any = None) -> int:
-        """Pack as many elements of this type as ``inbuf`` holds (its length
-        over the extent) into ``outbuf`` at byte ``position``; the new position."""
-        src, dst = _raw(inbuf, False), _raw(outbuf, True)
-        tm = self._t.tm
-        count = src.size // tm.extent if tm.extent > 0 else 0
-        data = T.pack(src, T.plan(tm, count))
-        end = int(position) + data.size
-        if end > dst.size:
-            raise MPIException(C.ERR_TRUNCATE, "Message truncated (outbuf too small)")
-        dst[int(position) : end] = data
-        return end
-
-    def Unpack(self, inbuf: Any, position: int, outbuf: Any, comm: Any = None) -> int:
-        """Unpack elements of this type from ``inbuf`` at byte ``position``
-        into ``outbuf`` (as many as it holds); the new position."""
-        src, dst = _raw(inbuf, False), _raw(outbuf, True)
-        tm = self._t.tm
-        count = dst.size // tm.extent if tm.extent > 0 else 0
-        end = int(position) + count * tm.size
-        if end > src.size:
-            raise MPIException(C.ERR_TRUNCATE, "Message truncated (inbuf too short)")
-        T.unpack(dst, T.plan(tm, count), src[int(position) : end])
-        return end
-
-
-def _raw(obj: Any, writable: bool) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    """The bytes of a contiguous buffer object, as a 1-D ``uint8`` array."""
-    if isinstance(obj, np.ndarray):
-        if not (obj.flags.c_contiguous or obj.flags.f_contiguous):
-            raise ValueError("buffer is not contiguous")
-        arr = obj.reshape(-1, order="A").view(np.uint8)
-    else:
-        arr = np.frombuffer(memoryview(obj), np.uint8)
-    if writable and not arr.flags.writeable:
-        raise BufferError("buffer is read-only")
-    return arr
 
 
 def _ints(values: Any) -> list[int]:

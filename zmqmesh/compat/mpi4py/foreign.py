@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["at_address", "from_cai", "from_dlpack"]
+__all__ = ["as_bytes", "at_address", "from_cai", "from_dlpack"]
 
 Bytes = npt.NDArray[np.uint8]
 
@@ -255,3 +255,54 @@ def from_cai(obj: Any) -> tuple[Bytes, str]:
             "__cuda_array_interface__: ignoring 'descr' key", RuntimeWarning, stacklevel=4
         )
     return _memory(address, size * itemsize, bool(readonly), obj), _format(kind, itemsize)
+
+
+def as_bytes(obj: Any, writable: bool) -> tuple[Bytes, str, npt.NDArray[Any] | None]:
+    """``(bytes, format, None)`` of a buffer object: its memory as a 1-D
+    ``uint8`` array and its buffer format. As in mpi4py, the buffer
+    protocol comes first, then DLPack, then ``__cuda_array_interface__``;
+    memory that is not contiguous, or read-only memory to receive into,
+    raises ``BufferError``. (The third item, the array a contiguous copy
+    stands in for, is always None: mpi4py refuses such arrays.)"""
+    if not isinstance(obj, np.ndarray):
+        try:
+            view = memoryview(obj)
+        except TypeError:
+            mem, fmt = _foreign(obj)
+            if writable and not mem.flags.writeable:
+                raise BufferError("message: the receive buffer is read-only") from None
+            return mem, fmt, None
+        if writable and view.readonly:
+            raise BufferError("message: the receive buffer is read-only")
+        if not view.contiguous:
+            raise BufferError("message: the buffer is not contiguous")
+        return np.frombuffer(view, np.uint8), view.format, None
+    arr: npt.NDArray[Any] = obj
+    if writable and not arr.flags.writeable:
+        raise BufferError("message: the receive buffer is read-only")
+    if not (arr.flags.c_contiguous or arr.flags.f_contiguous):
+        raise BufferError("message: ndarray is not contiguous")
+    fmt = _format_of(arr)
+    flat = arr.reshape(-1, order="A") if arr.flags.f_contiguous else arr.reshape(-1)
+    return flat.view(np.uint8), fmt, None
+
+
+def _foreign(obj: Any) -> tuple[Bytes, str]:
+    """The memory of an object without the buffer protocol."""
+    if hasattr(obj, "__dlpack__") and hasattr(obj, "__dlpack_device__"):
+        return from_dlpack(obj)
+    if hasattr(obj, "__cuda_array_interface__"):
+        return from_cai(obj)
+    if hasattr(obj, "__array_interface__"):
+        arr = np.asarray(obj)
+        if not (arr.flags.c_contiguous or arr.flags.f_contiguous):
+            raise BufferError("message: the buffer is not contiguous")
+        return arr.reshape(-1, order="A").view(np.uint8), _format_of(arr)
+    raise TypeError(f"message: expecting buffer or list/tuple, not {type(obj).__name__}")
+
+
+def _format_of(arr: npt.NDArray[Any]) -> str:
+    try:
+        return memoryview(arr).format  # type: ignore[arg-type]
+    except (ValueError, TypeError, BufferError):  # dtypes the buffer protocol lacks
+        return arr.dtype.str

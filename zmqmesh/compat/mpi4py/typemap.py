@@ -45,6 +45,7 @@ __all__ = [
     "basic",
     "contiguous",
     "elements_in",
+    "external32",
     "hindexed",
     "hvector",
     "pack",
@@ -441,3 +442,24 @@ def _strided_index(p: Plan) -> Ints:
         + np.arange(w, dtype=np.int64)[None, None, :] * p.word
     )
     return ((grid + p.start) // p.word).reshape(-1)
+
+
+def external32(
+    tm: Typemap, data: npt.NDArray[np.uint8], back: bool = False
+) -> npt.NDArray[np.uint8]:
+    """Packed elements of ``tm`` in external32's byte order (big-endian),
+    or, ``back``, from it to this machine's; sizes stay the native ones."""
+    if not data.size or not tm.kinds.size:
+        return np.array(data, copy=True)
+    raw = np.ascontiguousarray(data)
+    base = tm.base
+    if base is not None:
+        here, there = base, base.newbyteorder(">")
+    else:
+        fmts = [BASES[int(k)] for k in tm.kinds]
+        names = [f"f{i}" for i in range(len(fmts))]
+        here = np.dtype({"names": names, "formats": fmts})
+        there = np.dtype({"names": names, "formats": [f.newbyteorder(">") for f in fmts]})
+    src, dst = (there, here) if back else (here, there)
+    out: npt.NDArray[np.uint8] = np.frombuffer(raw, src).astype(dst).view(np.uint8)
+    return out
