@@ -375,6 +375,30 @@ assert rec2["d"].tolist() == [1.5, -2.0] and rec2["i"].tolist() == [7, 9]
 expect(MPI.Exception, MPI.INT.Pack_external_size, "native", 1)
 mixed.Free()
 
+# MPI.buffer: a view of bytes with the buffer protocol, over any buffer kind
+mem = MPI.Alloc_mem(16)
+assert type(mem) is MPI.buffer and mem.nbytes == 16 and not mem.readonly and mem.address
+view = memoryview(mem)
+assert view.format == "B" and view.shape == (16,)
+mem[1:5] = b"abcd"
+assert mem[1] == ord("a") and mem[1:5].tobytes() == b"abcd"
+expect(IndexError, mem.__getitem__, slice(None, None, 2))
+MPI.Free_mem(mem)
+assert mem.address == 0 and mem.nbytes == 0
+empty = MPI.buffer()
+assert empty.address == 0 and empty.obj is None and len(empty) == 0
+expect(TypeError, MPI.buffer, None)
+ro = MPI.buffer(b"abc")
+assert ro.readonly and ro.obj == b"abc"
+expect(TypeError, ro.__setitem__, slice(None), 0)
+expect(BufferError, MPI.Attach_buffer, ro)
+of_dlpack = MPI.buffer(DLPackOnly(np.arange(4, dtype="u1")))
+assert of_dlpack.tobytes() == bytes([0, 1, 2, 3])
+raw_mem = np.arange(3, dtype="u1")
+at = MPI.buffer.fromaddress(raw_mem.ctypes.data, 3)
+at[0] = 9
+assert raw_mem[0] == 9 and at.toreadonly().address == at.address
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 
