@@ -399,6 +399,25 @@ at = MPI.buffer.fromaddress(raw_mem.ctypes.data, 3)
 at[0] = 9
 assert raw_mem[0] == 9 and at.toreadonly().address == at.address
 
+# null handles and invalid keys raise MPI.Exception with MPI's error class
+for call, args, klass in (
+    (MPI.REQUEST_NULL.Free, (), MPI.ERR_REQUEST),
+    (MPI.REQUEST_NULL.Cancel, (), MPI.ERR_REQUEST),
+    (MPI.COMM_NULL.Get_attr, (MPI.TAG_UB,), MPI.ERR_COMM),
+    (MPI.COMM_NULL.Is_inter, (), MPI.ERR_COMM),
+    (MPI.Comm.Compare, (MPI.COMM_NULL, MPI.COMM_NULL), MPI.ERR_COMM),
+    (comm.Get_attr, (MPI.KEYVAL_INVALID,), MPI.ERR_KEYVAL),
+    (MPI.INFO_NULL.Get_nkeys, (), MPI.ERR_INFO),
+    (MPI.Info.Create().Get_nthkey, (0,), MPI.ERR_INFO_KEY),
+    (MPI.COMM_SELF.Set_errhandler, (MPI.ERRHANDLER_NULL,), MPI.ERR_ARG),
+):
+    try:
+        call(*args)
+    except MPI.Exception as exc:
+        assert exc.Get_error_class() == klass, (call, exc.Get_error_class())
+    else:
+        raise AssertionError(f"{call} did not raise")
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 

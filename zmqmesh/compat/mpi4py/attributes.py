@@ -87,6 +87,8 @@ class KeyvalCalls:
         return got[1]
 
     def _user_attr(self, keyval: int) -> Any:
+        if int(keyval) == C.KEYVAL_INVALID:
+            raise MPIException(C.ERR_KEYVAL, f"Invalid keyval {keyval}")
         attrs = self._attrs()
         return None if attrs is None else attrs.get(int(keyval))
 

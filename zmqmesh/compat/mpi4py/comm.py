@@ -204,15 +204,18 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
     name = property(Get_name, Set_name)
 
     def Is_inter(self) -> bool:
+        self._comm  # noqa: B018 (ERR_COMM for the null communicator)
         return False
 
     def Is_intra(self) -> bool:
+        self._comm  # noqa: B018 (ERR_COMM for the null communicator)
         return True
 
     is_inter = property(Is_inter)
     is_intra = property(Is_intra)
 
     def Get_topology(self) -> int:
+        self._comm  # noqa: B018 (ERR_COMM for the null communicator)
         return C.UNDEFINED
 
     topology = property(Get_topology)
@@ -220,6 +223,7 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
     def Get_attr(self, keyval: int) -> Any:
         """``TAG_UB`` gives the largest tag, ``UNIVERSE_SIZE`` the world's
         size, ``WTIME_IS_GLOBAL`` 0; a user keyval its value (None unset)."""
+        self._comm  # noqa: B018 (ERR_COMM for the null communicator)
         if keyval == C.TAG_UB:
             return TAG_UB
         if keyval == C.UNIVERSE_SIZE:
@@ -249,6 +253,8 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         """Kept for ``Call_errhandler``; errors raise whatever the handler
         (see ``objects``)."""
         self._comm  # noqa: B018 (ERR_COMM for the null communicator)
+        if not errhandler:
+            raise MPIException(C.ERR_ARG, "Invalid argument: the null error handler")
         self._h.errhandler = Errhandler(errhandler)  # its own reference, as MPI
 
     # -- life -----------------------------------------------------------------------------------
@@ -322,9 +328,9 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
     def Compare(self, other: Comm) -> int:
         """``IDENT`` (the same communicator), ``CONGRUENT`` (same members in
         the same order), ``SIMILAR`` (same members) or ``UNEQUAL``."""
+        a, b = self._members(), other._members()  # (ERR_COMM for a null one)
         if self._h is other._h:
             return C.IDENT
-        a, b = self._members(), other._members()
         if a == b:
             return C.CONGRUENT
         return C.SIMILAR if sorted(a) == sorted(b) else C.UNEQUAL

@@ -108,14 +108,17 @@ class Info(Handle):
             raise MPIException(C.ERR_INFO_NOKEY) from None
 
     def Get_nkeys(self) -> int:
-        return len(self._d()) if self._h is not None else 0
+        return len(self._d())
 
     def Get_nthkey(self, n: int) -> str:
-        return list(self._d())[n]
+        keys = list(self._d())
+        if not 0 <= int(n) < len(keys):
+            raise MPIException(C.ERR_INFO_KEY, f"Invalid info key number {n}")
+        return keys[int(n)]
 
     # the mapping protocol, as mpi4py's Info
     def __len__(self) -> int:
-        return self.Get_nkeys()
+        return 0 if self._h is None else self.Get_nkeys()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._d() if self._h is not None else {})
@@ -200,6 +203,8 @@ class Errhandler(Handle):
         return eh
 
     def Free(self) -> None:
+        if self._h is None:
+            raise MPIException(C.ERR_ARG, "Invalid argument: the null error handler")
         if self._h in _LIVE_USER:
             _LIVE_USER.remove(self._h)
         self._h = None

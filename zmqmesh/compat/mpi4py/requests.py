@@ -277,14 +277,16 @@ class Request(Handle):
     get_status = Get_status
 
     def Free(self) -> None:
+        if self._h is None:
+            raise MPIException(C.ERR_REQUEST, "Invalid MPI_Request (the null request)")
         self._h = None
-
-    free = Free
 
     def Cancel(self) -> None:
         """Ask to withdraw the operation: a receive not matched yet is
         withdrawn (its status then says ``Is_cancelled()``); anything
         else completes as it would have. Complete the request as usual."""
+        if self._h is None:
+            raise MPIException(C.ERR_REQUEST, "Invalid MPI_Request (the null request)")
         op = self._op()
         if op is not None:
             op.cancel()
