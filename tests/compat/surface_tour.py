@@ -418,6 +418,26 @@ for call, args, klass in (
     else:
         raise AssertionError(f"{call} did not raise")
 
+# ops called directly, user ops on bytes with their datatype, and pickling
+first, second = [1], [1]
+got_loc = MPI.MINLOC([first, 1], [second, 0])
+assert got_loc[0] is second and got_loc[1] == 0
+expect(ValueError, MPI.OP_NULL, None, None)
+seen_types: list[Any] = []
+
+
+def bitwise_or(a: Any, b: Any, dt: Any) -> None:
+    seen_types.append(dt)
+    for k in range(len(a)):
+        b[k] = a[k] | b[k]
+
+
+bor = MPI.Op.Create(bitwise_or)
+b_in, b_out = bytearray([2] * 3), bytearray([4] * 3)
+bor.Reduce_local([b_in, MPI.BYTE], [b_out, MPI.BYTE])
+assert list(b_out) == [6, 6, 6] and seen_types == [MPI.BYTE]
+bor.Free()
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 
