@@ -438,6 +438,15 @@ bor.Reduce_local([b_in, MPI.BYTE], [b_out, MPI.BYTE])
 assert list(b_out) == [6, 6, 6] and seen_types == [MPI.BYTE]
 bor.Free()
 
+# MPI.Exception as mpi4py's: repr, ordering and hashing by error code
+err = MPI.Exception(MPI.ERR_ARG)
+assert repr(err) == f"MPI.Exception({MPI.ERR_ARG})"
+assert str(err) == MPI.Get_error_string(MPI.ERR_ARG)
+assert MPI.SUCCESS <= err <= MPI.ERR_LASTCODE and err > MPI.SUCCESS
+assert hash(err) == hash(MPI.ERR_ARG)
+assert MPI.Exception(-1) == MPI.ERR_UNKNOWN
+assert comm.Get_attr(MPI.LASTUSEDCODE) >= 0
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 

@@ -254,5 +254,6 @@ Add_error_class = Add_error_code = Add_error_string = _unsupported(
     "Add_error_class", "user error classes"
 )
 Register_datarep = _unsupported("Register_datarep", "MPI-IO")
+Get_hw_resource_info = _unsupported("Get_hw_resource_info", "MPI 4.1; the layer reports 4.0")
 Distgraphcomm = Graphcomm = Intercomm
 _addressof = _handleof = _sizeof = _unsupported("_addressof", "the C API")

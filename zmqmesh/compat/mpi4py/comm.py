@@ -230,6 +230,8 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
             return int(COMM_WORLD.Get_size())
         if keyval == C.WTIME_IS_GLOBAL:
             return 0
+        if keyval == C.LASTUSEDCODE:
+            return C.ERR_LASTCODE
         if self._h is None:
             raise MPIException(C.ERR_COMM, "Invalid communicator (the null communicator)")
         return self._user_attr(keyval)
