@@ -447,6 +447,28 @@ assert hash(err) == hash(MPI.ERR_ARG)
 assert MPI.Exception(-1) == MPI.ERR_UNKNOWN
 assert comm.Get_attr(MPI.LASTUSEDCODE) >= 0
 
+# counts must be integers (NumPy's too, 0-d or not); a null datatype
+# cannot place a displacement; device memory is not the host's to read
+vsend, vrecv = bytearray(b"abc"), bytearray(4)
+if size == 1:
+    comm.Alltoallv([vsend, np.array(3)], [vrecv, (np.int64(3), [np.array([1])[0]])])
+    assert vrecv[1:] == vsend
+expect(TypeError, comm.Alltoallv, [vsend, np.array([3.5] * size)], [vrecv, 3])
+expect(ValueError, comm.Recv, [bytearray(8), 1, 1, MPI.DATATYPE_NULL], MPI.PROC_NULL)
+
+
+class OnDevice(DLPackOnly):
+    def __dlpack_device__(self) -> Any:
+        return (2, 0)  # kDLCUDA: memory taken as it is, but not read as the host's
+
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        kwargs.pop("stream", None)
+        return self.arr.__dlpack__(**kwargs)
+
+
+dev = MPI.buffer(OnDevice(np.zeros(4, "u1")))
+expect(BufferError, dev.tobytes)
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 

@@ -147,6 +147,7 @@ class buffer(np.ndarray[Any, np.dtype[np.uint8]]):
 
     _obj: Any
     _gone: bool
+    _device: bool
 
     def __new__(cls, *args: Any) -> buffer:
         if len(args) > 1:
@@ -156,11 +157,19 @@ class buffer(np.ndarray[Any, np.dtype[np.uint8]]):
         obj = args[0]
         if obj is None or isinstance(obj, int | float | list | tuple):
             raise TypeError(f"expecting buffer, not {type(obj).__name__}")
-        return _view(as_bytes(obj, False)[0], obj)
+        out = _view(as_bytes(obj, False)[0], obj)
+        out._device = _on_device(obj)
+        return out
 
     def __array_finalize__(self, base: Any) -> None:
         self._obj = getattr(base, "_obj", None)
         self._gone = False
+        self._device = getattr(base, "_device", False)
+
+    def _host(self) -> None:
+        # memory a device exporter offers is not the host's to read, as mpi4py
+        if self._device:
+            raise BufferError("buffer memory is on a device, not the host")
 
     @staticmethod
     def allocate(nbytes: int, clear: bool = False) -> buffer:
@@ -217,6 +226,7 @@ class buffer(np.ndarray[Any, np.dtype[np.uint8]]):
         return self.nbytes > 0
 
     def __getitem__(self, item: Any) -> Any:
+        self._host()
         if isinstance(item, slice) and item.step not in (None, 1):
             raise IndexError("buffer slices must be contiguous")
         if item is None or not isinstance(item, int | slice):
@@ -236,6 +246,7 @@ class buffer(np.ndarray[Any, np.dtype[np.uint8]]):
         raise NotImplementedError("buffer items cannot be deleted")
 
     def tobytes(self, order: str | None = None) -> bytes:
+        self._host()
         return bytes(memoryview(np.asarray(self)))  # type: ignore[arg-type]
 
     def toreadonly(self) -> buffer:
@@ -244,6 +255,7 @@ class buffer(np.ndarray[Any, np.dtype[np.uint8]]):
         return out
 
     def cast(self, format: str, shape: Any = None) -> Any:
+        self._host()
         view: Any = memoryview(np.asarray(self))  # type: ignore[arg-type]
         return view.cast(format) if shape is None else view.cast(format, shape)
 
@@ -251,6 +263,20 @@ class buffer(np.ndarray[Any, np.dtype[np.uint8]]):
         """Forget the memory (the view stays, reporting no bytes)."""
         self._gone = True
         self._obj = None
+
+
+def _on_device(obj: Any) -> bool:
+    """Whether ``obj`` offers device memory (DLPack not on the CPU, or the
+    CUDA array interface) rather than the buffer protocol."""
+    try:
+        memoryview(obj)
+        return False
+    except TypeError:
+        pass
+    device = getattr(obj, "__dlpack_device__", None)
+    if device is not None:
+        return int(device()[0]) != 1  # kDLCPU
+    return hasattr(obj, "__cuda_array_interface__")
 
 
 def _view(mem: npt.NDArray[np.uint8], obj: Any, address: bool = True) -> buffer:

@@ -24,6 +24,7 @@ as mpi4py refuses it.
 
 from __future__ import annotations
 
+import operator
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -197,6 +198,8 @@ def parse_plain(buf: Any, *, writable: bool) -> Plain | None:
 
 
 def _extent(datatype: Datatype, what: str) -> int:
+    if not datatype:
+        raise ValueError(f"message: cannot {what}, datatype is null")
     lb, ext = datatype.Get_extent()
     if ext <= 0:
         raise ValueError(f"message: cannot {what}, datatype extent {ext} (lb:{lb}, ub:{lb + ext})")
@@ -220,8 +223,8 @@ def parse(msg: Any, *, writable: bool, blocks: int = 1) -> Message:
     buf, count, displ, dt = _split(msg)
     mem, datatype, stand_in = _base(buf, dt, writable)
     offset, length = 0, mem.size
-    if displ is not None and int(displ) != 0:
-        d = int(displ)
+    if displ is not None and operator.index(displ) != 0:
+        d = operator.index(displ)
         if d < 0:
             raise ValueError(f"message: negative displacement {d}")
         ext = _extent(datatype, "handle displacement")
@@ -232,7 +235,7 @@ def parse(msg: Any, *, writable: bool, blocks: int = 1) -> Message:
             )
         offset, length = d * ext, length - d * ext
     if count is not None:
-        n = int(count)
+        n = operator.index(count)  # TypeError for a float, as mpi4py
         if n < 0:
             raise ValueError(f"message: negative count {n}")
         if n > 0 and buf is None:
@@ -285,12 +288,14 @@ class VMessage:
 
 
 def _per_block(value: Any, blocks: int, what: str) -> tuple[int, ...]:
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
     if isinstance(value, Sequence | np.ndarray) and not isinstance(value, str):
-        out = tuple(int(v) for v in value)
+        out = tuple(operator.index(v) for v in value)
         if len(out) != blocks:
             raise ValueError(f"message: expecting {blocks} {what}, got {len(out)}")
         return out
-    return (int(value),) * blocks
+    return (operator.index(value),) * blocks
 
 
 def parse_vector(msg: Any, *, writable: bool, blocks: int) -> VMessage:
@@ -336,7 +341,7 @@ def parse_vector(msg: Any, *, writable: bool, blocks: int) -> VMessage:
     elif isinstance(displs, Sequence | np.ndarray):
         dsp = _per_block(displs, blocks, "displacements")
     else:
-        dsp = tuple(int(displs) * i for i in range(blocks))
+        dsp = tuple(operator.index(displs) * i for i in range(blocks))
     if any(c < 0 for c in cnt):
         raise ValueError("message: negative count")
     if is_bottom(buf) and any(cnt):
