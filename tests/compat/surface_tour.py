@@ -469,6 +469,21 @@ class OnDevice(DLPackOnly):
 dev = MPI.buffer(OnDevice(np.zeros(4, "u1")))
 expect(BufferError, dev.tobytes)
 
+# Status: its own memory (MPICH's layout), weak references, pickling
+import weakref  # noqa: E402
+
+st2 = MPI.Status()
+st2.source, st2.tag, st2.error = 11, 22, 33
+mem_view = st2.tomemory()
+mem_view[list(mem_view).index(22)] = 222
+assert st2.tag == 222 and st2.source == 11
+st2.count = (1 << 33) + 5
+st2.Set_cancelled(True)
+assert st2.count == (1 << 33) + 5 and st2.Is_cancelled()
+copied = pickle.loads(pickle.dumps(st2))
+assert copied == st2 and copied is not st2
+assert weakref.ref(st2)() is st2 and weakref.ref(comm)() is comm
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 

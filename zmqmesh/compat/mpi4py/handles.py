@@ -29,7 +29,7 @@ __all__ = [
 class Handle:
     """Base of the handle families (Datatype, Comm, Request, Op, ...)."""
 
-    __slots__ = ("_h",)
+    __slots__ = ("__weakref__", "_h")
     _h: Any
     _family: ClassVar[type[Handle]]
     __hash__ = None  # type: ignore[assignment]  # as mpi4py: equality, no hash

@@ -14,6 +14,9 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py import runner
 from zmqmesh.compat.mpi4py import typemap as T
@@ -30,8 +33,70 @@ _BYTE = PREDEFINED["BYTE"]
 class Status:
     """Where a message came from and how big it is (``count`` in bytes)."""
 
-    __slots__ = ("cancelled", "count", "error", "source", "tag")
+    # The fields live in MPICH's MPI_Status layout (count's low word, its
+    # high bits and the cancel flag, source, tag, error), so ``tomemory``
+    # can give the memory itself, as mpi4py does.
+    __slots__ = ("__weakref__", "_m")
     __hash__ = None  # type: ignore[assignment]
+    _m: npt.NDArray[np.int32]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Status:
+        obj = super().__new__(cls)
+        obj._m = np.zeros(5, np.int32)
+        return obj
+
+    @property
+    def source(self) -> int:
+        return int(self._m[2])
+
+    @source.setter
+    def source(self, value: int) -> None:
+        self._m[2] = int(value)
+
+    @property
+    def tag(self) -> int:
+        return int(self._m[3])
+
+    @tag.setter
+    def tag(self, value: int) -> None:
+        self._m[3] = int(value)
+
+    @property
+    def error(self) -> int:
+        return int(self._m[4])
+
+    @error.setter
+    def error(self, value: int) -> None:
+        self._m[4] = int(value)
+
+    @property
+    def count(self) -> int:
+        low, high = int(self._m[0]) & 0xFFFFFFFF, int(self._m[1]) >> 1
+        return (high << 32) | low
+
+    @count.setter
+    def count(self, value: int) -> None:
+        v = int(value)
+        self._m[0] = np.uint32(v & 0xFFFFFFFF).view(np.int32)
+        self._m[1] = ((v >> 32) << 1) | (int(self._m[1]) & 1)
+
+    @property
+    def cancelled(self) -> bool:
+        return bool(int(self._m[1]) & 1)
+
+    @cancelled.setter
+    def cancelled(self, flag: bool) -> None:
+        self._m[1] = (int(self._m[1]) & ~1) | int(bool(flag))
+
+    def tomemory(self) -> memoryview:
+        """The status's own memory, as C ints (writing them changes it)."""
+        return memoryview(self._m)  # type: ignore[arg-type]
+
+    def __getstate__(self) -> tuple[int, int, int, int, bool]:
+        return self.source, self.tag, self.error, self.count, self.cancelled
+
+    def __setstate__(self, state: tuple[int, int, int, int, bool]) -> None:
+        self.source, self.tag, self.error, self.count, self.cancelled = state
 
     def __init__(self, status: Status | None = None) -> None:
         if status is not None and not isinstance(status, Status):
