@@ -484,6 +484,11 @@ copied = pickle.loads(pickle.dumps(st2))
 assert copied == st2 and copied is not st2
 assert weakref.ref(st2)() is st2 and weakref.ref(comm)() is comm
 
+# mpi4py.typing's names exist, for annotations
+import mpi4py.typing  # noqa: E402
+
+assert mpi4py.typing.BufSpec is not None and mpi4py.typing.Count is not None
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 
