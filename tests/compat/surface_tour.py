@@ -489,6 +489,15 @@ import mpi4py.typing  # noqa: E402
 
 assert mpi4py.typing.BufSpec is not None and mpi4py.typing.Count is not None
 
+# mpi4py.profile loads a library found on its path, refuses a missing one
+import mpi4py  # noqa: E402
+
+expect(ValueError, mpi4py.profile, "@no-such-library")
+with warnings.catch_warnings(record=True) as seen:
+    warnings.simplefilter("always")
+    mpi4py.profile("hosts", path=["/etc"])  # a file, but not a library
+assert any(issubclass(w.category, UserWarning) for w in seen), seen
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 
