@@ -498,6 +498,14 @@ with warnings.catch_warnings(record=True) as seen:
     mpi4py.profile("hosts", path=["/etc"])  # a file, but not a library
 assert any(issubclass(w.category, UserWarning) for w in seen), seen
 
+# user error classes, codes and strings
+uclass = MPI.Add_error_class()
+assert uclass == comm.Get_attr(MPI.LASTUSEDCODE) and MPI.Get_error_string(uclass) == ""
+ucode = MPI.Add_error_code(uclass)
+MPI.Add_error_string(ucode, "mine")
+assert MPI.Get_error_class(ucode) == uclass and MPI.Get_error_string(ucode) == "mine"
+assert MPI.Exception(ucode).Get_error_class() == uclass
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 

@@ -121,6 +121,15 @@ from zmqmesh.compat.mpi4py.environment import (
     memory as memory,
 )
 from zmqmesh.compat.mpi4py.exceptions import (
+    Add_error_class as Add_error_class,
+)
+from zmqmesh.compat.mpi4py.exceptions import (
+    Add_error_code as Add_error_code,
+)
+from zmqmesh.compat.mpi4py.exceptions import (
+    Add_error_string as Add_error_string,
+)
+from zmqmesh.compat.mpi4py.exceptions import (
     Exception as Exception,
 )
 from zmqmesh.compat.mpi4py.exceptions import (
@@ -250,8 +259,8 @@ def Aint_diff(addr1: int, addr2: int) -> int:
 Open_port = Close_port = Publish_name = Unpublish_name = Lookup_name = _unsupported(
     "Open_port", "ports and name publishing"
 )
-Add_error_class = Add_error_code = Add_error_string = _unsupported(
-    "Add_error_class", "user error classes"
+Remove_error_class = Remove_error_code = Remove_error_string = _unsupported(
+    "Remove_error_class", "MPI 4.1; the layer reports 4.0"
 )
 Register_datarep = _unsupported("Register_datarep", "MPI-IO")
 Get_hw_resource_info = _unsupported("Get_hw_resource_info", "MPI 4.1; the layer reports 4.0")

@@ -27,6 +27,7 @@ from zmqmesh.compat.mpi4py.attributes import KeyvalCalls
 from zmqmesh.compat.mpi4py.bsend import PROCESS_BUFFER, attach_to, detach_from, flush
 from zmqmesh.compat.mpi4py.collectives import CollectiveCalls
 from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
+from zmqmesh.compat.mpi4py.exceptions import last_used_code
 from zmqmesh.compat.mpi4py.groups import Group
 from zmqmesh.compat.mpi4py.handles import Handle
 from zmqmesh.compat.mpi4py.objects import ERRORS_RETURN, Errhandler, Info
@@ -231,7 +232,7 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         if keyval == C.WTIME_IS_GLOBAL:
             return 0
         if keyval == C.LASTUSEDCODE:
-            return C.ERR_LASTCODE
+            return last_used_code()
         if self._h is None:
             raise MPIException(C.ERR_COMM, "Invalid communicator (the null communicator)")
         return self._user_attr(keyval)

@@ -6,15 +6,57 @@ import builtins
 
 from zmqmesh.compat.mpi4py import constants as C
 
-__all__ = ["Exception", "Get_error_class", "Get_error_string"]
+__all__ = [
+    "Add_error_class",
+    "Add_error_code",
+    "Add_error_string",
+    "Exception",
+    "Get_error_class",
+    "Get_error_string",
+    "last_used_code",
+]
+
+# user error classes and codes (MPI_Add_error_class...): numbers above
+# ERR_LASTCODE, each code's class, and the strings given to them
+_USER_CLASS: dict[int, int] = {}
+_USER_STRING: dict[int, str] = {}
+_LAST_USED = [C.ERR_LASTCODE]
+
+
+def last_used_code() -> int:
+    """The largest error class or code in use (``LASTUSEDCODE``)."""
+    return _LAST_USED[0]
+
+
+def Add_error_class() -> int:
+    """A new error class (its string is empty until given one)."""
+    _LAST_USED[0] += 1
+    _USER_CLASS[_LAST_USED[0]] = _LAST_USED[0]
+    return _LAST_USED[0]
+
+
+def Add_error_code(errorclass: int) -> int:
+    """A new error code of ``errorclass``."""
+    _LAST_USED[0] += 1
+    _USER_CLASS[_LAST_USED[0]] = int(errorclass)
+    return _LAST_USED[0]
+
+
+def Add_error_string(errorcode: int, string: str) -> None:
+    """Give a user error class or code its string."""
+    if int(errorcode) not in _USER_CLASS:
+        raise Exception(C.ERR_ARG, f"Invalid argument: {errorcode} is not a user error code")
+    _USER_STRING[int(errorcode)] = str(string)
 
 
 def Get_error_class(errorcode: int) -> int:
-    """The error class of ``errorcode`` (every code is its own class here)."""
-    return int(errorcode)
+    """The error class of ``errorcode`` (a predefined code is its own class)."""
+    return _USER_CLASS.get(int(errorcode), int(errorcode))
 
 
 def Get_error_string(errorcode: int) -> str:
+    if int(errorcode) in _USER_CLASS:
+        return _USER_STRING.get(int(errorcode), "")
     return C.ERROR_STRINGS.get(int(errorcode), f"MPI error {int(errorcode)}")
 
 
