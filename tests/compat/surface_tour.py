@@ -506,6 +506,11 @@ MPI.Add_error_string(ucode, "mine")
 assert MPI.Get_error_class(ucode) == uclass and MPI.Get_error_string(ucode) == "mine"
 assert MPI.Exception(ucode).Get_error_class() == uclass
 
+# the C face that Python objects can give: handle integers and C sizes
+assert MPI._handleof(comm) == comm.handle and MPI._sizeof(MPI.INT) == MPI._sizeof(MPI.Datatype)
+expect(TypeError, MPI._handleof, None)
+expect(TypeError, MPI._sizeof, None)
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 

@@ -13,6 +13,8 @@ naming the call, never a silent difference.
 
 from __future__ import annotations
 
+from typing import Any
+
 from zmqmesh.compat.mpi4py import constants as _constants
 from zmqmesh.compat.mpi4py import datatypes as _datatypes
 from zmqmesh.compat.mpi4py import ops as _ops
@@ -156,6 +158,7 @@ from zmqmesh.compat.mpi4py.handles import (
 from zmqmesh.compat.mpi4py.handles import (
     BufferAutomaticType as BufferAutomaticType,
 )
+from zmqmesh.compat.mpi4py.handles import Handle as _Handle
 from zmqmesh.compat.mpi4py.handles import (
     InPlaceType as InPlaceType,
 )
@@ -265,4 +268,25 @@ Remove_error_class = Remove_error_code = Remove_error_string = _unsupported(
 Register_datarep = _unsupported("Register_datarep", "MPI-IO")
 Get_hw_resource_info = _unsupported("Get_hw_resource_info", "MPI 4.1; the layer reports 4.0")
 Distgraphcomm = Graphcomm = Intercomm
-_addressof = _handleof = _sizeof = _unsupported("_addressof", "the C API")
+_addressof = _unsupported("_addressof", "the C API: handles are Python objects here")
+
+
+def _handleof(obj: Any) -> int:
+    """The handle integer of a handle object (as ``obj.handle``)."""
+    if not isinstance(obj, _Handle):
+        raise TypeError(f"expecting an MPI handle, not {type(obj).__name__}")
+    return int(obj.handle)
+
+
+def _sizeof(obj: Any) -> int:
+    """The size in bytes of the C type of a handle (an int, as MPICH's) or
+    of ``MPI_Status`` (five ints), for an object or its class."""
+    kind = obj if isinstance(obj, type) else type(obj)
+    if issubclass(kind, Status):
+        return 5 * _C_INT
+    if issubclass(kind, _Handle):
+        return _C_INT
+    raise TypeError(f"expecting an MPI type or instance, not {kind.__name__}")
+
+
+_C_INT = 4  # sizeof(int), MPICH's handle type
