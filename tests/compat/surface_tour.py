@@ -511,6 +511,12 @@ assert MPI._handleof(comm) == comm.handle and MPI._sizeof(MPI.INT) == MPI._sizeo
 expect(TypeError, MPI._handleof, None)
 expect(TypeError, MPI._sizeof, None)
 
+# neighborhood collectives exist on topologies, and say they are not there yet
+cart = MPI.COMM_SELF.Create_cart([1], periods=[False])
+expect(NotImplementedError, cart.neighbor_allgather, None)
+expect(NotImplementedError, cart.Neighbor_alltoall_init, None, None)
+cart.Free()
+
 # a type too large to keep entry by entry is refused at once, not built
 expect(NotImplementedError, MPI.BYTE.Create_contiguous, (1 << 31) - 1)
 

@@ -429,8 +429,33 @@ def _create_from_group(cls: Any, group: Group, stringtag: str = "", *args: Any) 
 Intracomm.Create_from_group = classmethod(_create_from_group)  # type: ignore[attr-defined]
 
 
+_NEIGHBOR = (
+    "neighbor_allgather",
+    "neighbor_alltoall",
+    *(
+        f"{prefix}{name}{suffix}"
+        for prefix in ("", "I")
+        for name in (
+            "Neighbor_allgather",
+            "Neighbor_allgatherv",
+            "Neighbor_alltoall",
+            "Neighbor_alltoallv",
+            "Neighbor_alltoallw",
+        )
+        for suffix in ("", "_init")
+        if not (prefix and suffix)
+    ),
+)
+
+
 class Topocomm(Intracomm):
     __slots__ = ()
+
+
+# the neighborhood collectives are there, and say they are not supported
+# yet (programs probe for them, as mpi4py's tests do)
+for _name in _NEIGHBOR:
+    setattr(Topocomm, _name, runner.unsupported(f"Topocomm.{_name}", "neighborhood collectives"))
 
 
 class Cartcomm(Topocomm):
