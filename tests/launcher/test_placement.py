@@ -12,7 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zmqmesh.job.hostlist import Host, HostfileError, parse_host_list, parse_hostfile_text
-from zmqmesh.launcher.placement import BIND_ENV, bind_self, bindings, cpu_for, pinned, place
+from zmqmesh.launcher.placement import (
+    BIND_ENV,
+    bind_self,
+    bindings,
+    cores,
+    cpus_for,
+    pinned,
+    place,
+    sysfs_core,
+)
 
 pytestmark = pytest.mark.timeout(60)
 PROPERTY = settings(max_examples=150, deadline=None, database=None)
@@ -152,11 +161,29 @@ def test_bindings_number_the_ranks_of_each_host() -> None:
     assert bindings(["a", "a"], share=True) == ["core:0/2:share", "core:1/2:share"]
 
 
-def test_cpu_for_picks_the_ith_available_core() -> None:
-    assert cpu_for("core:0/2", {5, 3}) == 3
-    assert cpu_for("core:1/2", {5, 3}) == 5
-    assert cpu_for("core:3/4:share", {0, 1}) == 1
-    assert cpu_for("core:2/4:share", {0, 1}) == 0
+def no_topology(cpu: int) -> None:
+    return None
+
+
+# 2 packages x 2 cores x 2 threads, Linux's usual numbering: the second
+# thread of each core comes after every core's first
+SMT = {0: (0, 0), 1: (0, 1), 2: (1, 0), 3: (1, 1), 4: (0, 0), 5: (0, 1), 6: (1, 0), 7: (1, 1)}
+
+
+def test_cpus_are_grouped_by_core() -> None:
+    assert cores({5, 3}, no_topology) == [(3,), (5,)]
+    assert cores(range(8), SMT.get) == [(0, 4), (1, 5), (2, 6), (3, 7)]
+    # what this process may use: only some threads of some cores
+    assert cores({1, 4, 5, 7}, SMT.get) == [(1, 5), (4,), (7,)]
+    assert cores({0, 1, 9}, SMT.get) == [(0,), (1,), (9,)]  # 9: unknown, a core of its own
+
+
+def test_cpus_for_picks_the_ith_core() -> None:
+    assert cpus_for("core:0/2", {5, 3}, no_topology) == (3,)
+    assert cpus_for("core:1/2", {5, 3}, no_topology) == (5,)
+    assert cpus_for("core:3/4:share", {0, 1}, no_topology) == (1,)
+    assert cpus_for("core:2/4:share", {0, 1}, no_topology) == (0,)
+    assert cpus_for("core:1/4", range(8), SMT.get) == (1, 5)  # both threads of a core
 
 
 @pytest.mark.parametrize(
@@ -164,7 +191,8 @@ def test_cpu_for_picks_the_ith_available_core() -> None:
     [
         (
             "core:2/3",
-            r"3 ranks on this host but 2 cores available to them \(0,1\); give --oversubscribe",
+            r"^--bind-to core: 3 ranks on this host but 2 cores available to them "
+            r"\(CPUs 0,4 1\); give --oversubscribe",
         ),
         ("socket:0/1", "is not core:I/K"),
         ("core:1", "is not core:I/K"),
@@ -173,22 +201,39 @@ def test_cpu_for_picks_the_ith_available_core() -> None:
         ("core:2/2", "rank 2 of 2"),
     ],
 )
-def test_cpu_for_refuses(value: str, match: str) -> None:
+def test_cpus_for_refuses(value: str, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        cpu_for(value, {0, 1})
+        cpus_for(value, {0, 1, 4}, SMT.get)
 
 
 @PROPERTY
-@given(st.lists(st.integers(0, 255), min_size=1, unique=True), st.integers(1, 300), st.data())
+@given(
+    st.dictionaries(st.integers(0, 255), st.one_of(st.none(), st.integers(0, 40)), min_size=1),
+    st.integers(1, 300),
+)
 def test_ranks_of_a_host_get_distinct_cores_while_there_are_enough(
-    cpus: list[int], k: int, data: st.DataObject
+    topology: dict[int, int | None], k: int
 ) -> None:
-    values = bindings(["h"] * k, share=True)
-    got = [cpu_for(v, cpus) for v in values]
-    assert set(got) <= set(cpus)
-    assert len(set(got)) == min(k, len(cpus))
-    if k <= len(cpus):
-        assert [cpu_for(v, cpus) for v in bindings(["h"] * k, share=False)] == got
+    groups = cores(topology, topology.get)
+    assert sorted(c for g in groups for c in g) == sorted(topology)
+    got = [cpus_for(v, topology, topology.get) for v in bindings(["h"] * k, share=True)]
+    assert all(g in groups for g in got)
+    assert len(set(got)) == min(k, len(groups))
+    if k <= len(groups):
+        assert [
+            cpus_for(v, topology, topology.get) for v in bindings(["h"] * k, share=False)
+        ] == got
+    else:
+        with pytest.raises(ValueError, match="give --oversubscribe"):
+            cpus_for(bindings(["h"] * k, share=False)[0], topology, topology.get)
+
+
+def test_this_machines_topology_is_read() -> None:
+    mine = sorted(os.sched_getaffinity(0))
+    groups = cores(mine, sysfs_core)
+    assert sorted(c for g in groups for c in g) == mine
+    assert all(sysfs_core(c) is not None for c in mine)  # Linux describes its CPUs
+    assert sysfs_core(1 << 20) is None
 
 
 def test_bind_self_and_pinned_set_this_threads_affinity() -> None:
@@ -208,6 +253,7 @@ def test_bind_self_and_pinned_set_this_threads_affinity() -> None:
     t = threading.Thread(target=body)
     t.start()
     t.join(30)
-    first = min(before)
-    assert out == {"none": None, "inside": {first}, "after": before, "cpu": first, "bound": {first}}
+    first = cores(before, sysfs_core)[0]
+    want = {"none": None, "inside": set(first), "after": before, "cpu": first, "bound": set(first)}
+    assert out == want
     assert os.sched_getaffinity(0) == before

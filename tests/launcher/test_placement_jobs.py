@@ -13,11 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from zmqmesh.launcher.placement import cores, sysfs_core
+
 ROOT = Path(__file__).resolve().parents[2]
 PROG = Path(__file__).resolve().parent / "where_prog.py"
-# The launcher runs on at most two of this machine's CPUs (its affinity,
-# which the ranks inherit), so the same ranks share or not on any machine.
-CPUS = sorted(os.sched_getaffinity(0))[:2]
+# The launcher runs on the CPUs of at most two of this machine's cores (its
+# affinity, which the ranks inherit), so the same ranks share cores or not
+# on any machine.
+CORES = cores(os.sched_getaffinity(0), sysfs_core)[:2]
+CPUS = sorted(c for core in CORES for c in core)
 
 
 def launch(*words: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
@@ -48,31 +52,38 @@ def where(res: subprocess.CompletedProcess[str], size: int) -> list[dict[str, ob
     return records
 
 
-def cpu_text(cpu: int) -> str:
-    return str(cpu)
+def cpu_list(cpus: tuple[int, ...]) -> str:
+    """CPUs as the kernel lists them in /proc/*/status: runs as ranges, commas."""
+    runs: list[list[int]] = []
+    for cpu in sorted(cpus):
+        if runs and runs[-1][-1] + 1 == cpu:
+            runs[-1].append(cpu)
+        else:
+            runs.append([cpu])
+    return ",".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
 
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("spawn", ["fork", "exec"])
 def test_bind_to_core_gives_each_rank_a_core_of_its_own(spawn: str) -> None:
-    n = len(CPUS)
+    n = len(CORES)
     records = where(launch("-n", str(n), "--bind-to", "core", "--spawn", spawn), n)
-    assert [r["cpus"] for r in records] == [[c] for c in CPUS[:n]]
+    assert [r["cpus"] for r in records] == [list(core) for core in CORES]
     # every thread of the rank, NumPy's included, was started pinned
-    assert [r["threads"] for r in records] == [[cpu_text(c)] for c in CPUS[:n]]
+    assert [r["threads"] for r in records] == [[cpu_list(core)] for core in CORES]
 
 
 @pytest.mark.timeout(120)
 def test_oversubscribed_ranks_share_the_cores_round_robin() -> None:
-    n = 2 * len(CPUS)
+    n = 2 * len(CORES)
     records = where(launch("-n", str(n), "--bind-to", "core", "--oversubscribe"), n)
-    assert [r["cpus"] for r in records] == [[CPUS[i % len(CPUS)]] for i in range(n)]
+    assert [r["cpus"] for r in records] == [list(CORES[i % len(CORES)]) for i in range(n)]
     assert {r["bind"] for r in records} == {f"core:{i}/{n}:share" for i in range(n)}
 
 
 @pytest.mark.timeout(60)
 def test_more_ranks_than_cores_without_oversubscribe_do_not_start() -> None:
-    n = len(CPUS) + 1
+    n = len(CORES) + 1
     res = launch("-n", str(n), "--bind-to", "core", timeout=50)
     assert res.returncode == 2, res.stdout + res.stderr
     assert res.stderr.startswith(f"zmqmesh: error: --bind-to core: {n} ranks on this host but")

@@ -29,7 +29,14 @@ from zmqmesh.job.hostlist import Host, parse_host_list
 from zmqmesh.launcher.forkserver import for_job
 from zmqmesh.launcher.hostfile import is_local, parse_hostfile
 from zmqmesh.launcher.jobspec import RESERVED_ENV, JobSpec
-from zmqmesh.launcher.placement import BIND_CHOICES, MAP_CHOICES, bindings, cpu_for, place
+from zmqmesh.launcher.placement import (
+    BIND_CHOICES,
+    MAP_CHOICES,
+    bindings,
+    cpus_for,
+    place,
+    sysfs_core,
+)
 from zmqmesh.launcher.preflight import check_reachable
 from zmqmesh.transport.limits import raise_open_files
 
@@ -224,8 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--bind-to",
         choices=BIND_CHOICES,
         default="none",
-        help="core: pin each rank to one core of its host (os.sched_setaffinity), a "
-        "core of its own unless --oversubscribe; none (default): no pinning",
+        help="core: pin each rank to one core of its host (os.sched_setaffinity: the "
+        "core's hardware threads), a core of its own unless --oversubscribe; none "
+        "(default): no pinning",
     )
     launch.add_argument(
         "--ssh",
@@ -406,7 +414,7 @@ def job_spec(ns: argparse.Namespace, environ: Mapping[str, str]) -> JobSpec:
         local = [b for h, b in zip(hosts, bind, strict=True) if h is None]
         if local:
             try:  # the ranks here: refused now rather than each failing to start
-                cpu_for(local[0], os.sched_getaffinity(0))
+                cpus_for(local[0], os.sched_getaffinity(0), sysfs_core)
             except ValueError as exc:
                 raise LaunchError(str(exc)) from None
     if not any(hosts):  # every rank on this machine

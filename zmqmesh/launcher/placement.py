@@ -1,13 +1,14 @@
 """Where ranks run and which core each may use: ``mpirun``'s placement options.
 
 Pure but for :func:`bind_self` and :func:`pinned`, which set this process's
-CPU affinity. The launcher turns its hosts (a hostfile, ``--host``, an
-allocation) and ``-n``, ``--map-by``, ``-N/--npernode`` and
-``--oversubscribe`` into one host name per rank (:func:`place`); with
-``--bind-to core`` each rank gets a ``ZMQMESH_BIND`` value (:func:`bindings`)
-that the process starting it on its host turns into a core
-(:func:`cpu_for`), because only there is it known which cores the rank may
-use.
+CPU affinity, and :func:`sysfs_core`, which reads the CPU topology. The
+launcher turns its hosts (a hostfile, ``--host``, an allocation) and
+``-n``, ``--map-by``, ``-N/--npernode`` and ``--oversubscribe`` into one
+host name per rank (:func:`place`); with ``--bind-to core`` each rank
+gets a ``ZMQMESH_BIND`` value (:func:`bindings`) that the process
+starting it on its host turns into a core
+(:func:`cpus_for`), because only there is it known which CPUs the rank may
+use and which of them are hardware threads of one core.
 
 Placement, in two steps, as Open MPI does it:
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 
 from zmqmesh.job.hostlist import Host, HostfileError
 
@@ -33,12 +34,18 @@ __all__ = [
     "BIND_CHOICES",
     "BIND_ENV",
     "MAP_CHOICES",
+    "CoreOf",
     "bind_self",
     "bindings",
-    "cpu_for",
+    "cores",
+    "cpus_for",
     "pinned",
     "place",
+    "sysfs_core",
 ]
+
+CoreOf = Callable[[int], Hashable | None]
+"""The core a CPU is a hardware thread of (any key), or ``None`` when unknown."""
 
 MAP_CHOICES = ("slot", "node")
 BIND_CHOICES = ("none", "core")
@@ -178,12 +185,25 @@ def bindings(where: Sequence[str | None], *, share: bool) -> list[str]:
     return [f"core:{i}/{index[h]}{tail}" for i, h in zip(mine, where, strict=True)]
 
 
-def cpu_for(value: str, available: Iterable[int]) -> int:
-    """The core a rank with ``ZMQMESH_BIND=value`` runs on, among the
-    ``available`` ones (this process's affinity): the ``I``-th in order,
-    round again when they may be shared. Raises ``ValueError`` with a
-    message for the user when ``value`` is malformed or the ``K`` ranks do
-    not each get a core of their own and may not share."""
+def cores(available: Iterable[int], core_of: CoreOf) -> list[tuple[int, ...]]:
+    """The ``available`` CPUs grouped by the core they are a hardware thread
+    of (``core_of(cpu)``: a key per core, ``None`` when unknown, the CPU
+    then a core of its own), each group in order, the groups in the order
+    of their first CPU."""
+    groups: dict[tuple[str, Hashable], list[int]] = {}
+    for cpu in sorted(set(available)):
+        key = core_of(cpu)
+        groups.setdefault(("cpu", cpu) if key is None else ("core", key), []).append(cpu)
+    return sorted((tuple(g) for g in groups.values()), key=lambda g: g[0])
+
+
+def cpus_for(value: str, available: Iterable[int], core_of: CoreOf) -> tuple[int, ...]:
+    """The CPUs a rank with ``ZMQMESH_BIND=value`` runs on, among the
+    ``available`` ones (this process's affinity): the hardware threads of
+    the ``I``-th core (:func:`cores`), round again when cores may be
+    shared. Raises ``ValueError`` with a message for the user when
+    ``value`` is malformed or the ``K`` ranks do not each get a core of
+    their own and may not share."""
     kind, _, rest = value.partition(":")
     spec, _, tail = rest.partition(":")
     i_text, _, k_text = spec.partition("/")
@@ -192,32 +212,44 @@ def cpu_for(value: str, available: Iterable[int]) -> int:
     i, k = int(i_text), int(k_text)
     if not i < k:
         raise ValueError(f"{BIND_ENV}={value!r}: rank {i} of {k}")
-    cpus = sorted(available)
-    if not cpus:
-        raise ValueError("no core is available to this process")
-    if k > len(cpus) and tail != "share":
+    groups = cores(available, core_of)
+    if not groups:
+        raise ValueError("no CPU is available to this process")
+    if k > len(groups) and tail != "share":
+        shown = " ".join(",".join(str(c) for c in g) for g in groups)
         raise ValueError(
-            f"--bind-to core: {k} ranks on this host but {len(cpus)} cores available to "
-            f"them ({_cpu_list(cpus)}); give --oversubscribe to let ranks share cores, "
+            f"--bind-to core: {k} ranks on this host but {len(groups)} cores available to "
+            f"them (CPUs {shown}); give --oversubscribe to let ranks share cores, "
             "or --bind-to none"
         )
-    return cpus[i % len(cpus)]
+    return groups[i % len(groups)]
 
 
-def _cpu_list(cpus: Sequence[int]) -> str:
-    return ",".join(str(c) for c in cpus)
+def sysfs_core(cpu: int) -> tuple[int, int] | None:
+    """CPU ``cpu``'s core as Linux describes it (package and core id, from
+    ``/sys/devices/system/cpu/cpuN/topology``), or ``None`` when unknown."""
+    where = f"/sys/devices/system/cpu/cpu{cpu}/topology"
+    try:
+        with open(f"{where}/physical_package_id") as f:
+            package = int(f.read())
+        with open(f"{where}/core_id") as f:
+            core = int(f.read())
+    except (OSError, ValueError):
+        return None
+    return package, core
 
 
-def bind_self(env: Mapping[str, str]) -> int | None:
+def bind_self(env: Mapping[str, str], core_of: CoreOf = sysfs_core) -> tuple[int, ...] | None:
     """Pin the calling thread, and so what it starts from now on, to the
-    core ``env``'s ``ZMQMESH_BIND`` picks; the core, or ``None`` without
-    the variable. Raises ``ValueError`` as :func:`cpu_for` does."""
+    core ``env``'s ``ZMQMESH_BIND`` picks (all of its hardware threads that
+    this process may use); those CPUs, or ``None`` without the variable.
+    Raises ``ValueError`` as :func:`cpus_for` does."""
     value = env.get(BIND_ENV)
     if not value:
         return None
-    cpu = cpu_for(value, os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpu})
-    return cpu
+    cpus = cpus_for(value, os.sched_getaffinity(0), core_of)
+    os.sched_setaffinity(0, cpus)
+    return cpus
 
 
 @contextlib.contextmanager
