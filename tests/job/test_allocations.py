@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from zmqmesh.errors import LaunchError
 from zmqmesh.job.allocation import (
     FLUX_COMMAND,
+    FLUX_FALLBACK,
     find_allocation,
     flux_allocation,
     lsf_allocation,
@@ -186,6 +187,27 @@ def test_flux_allocation_runs_flux_resource_r_inside_the_job() -> None:
     assert ran == [FLUX_COMMAND]
     assert flux_allocation({"FLUX_URI": "local:///x"}, no_commands) is None
     assert flux_allocation({"FLUX_JOB_ID": "f1"}, no_commands) is None
+
+
+def test_older_flux_keeps_the_resource_set_in_its_kvs() -> None:
+    ran: list[tuple[str, ...]] = []
+    r = resource_set([{"rank": "0", "children": {"core": "0-2"}}], ["old1"])
+
+    def run(argv: tuple[str, ...]) -> str:
+        ran.append(argv)
+        if argv == FLUX_COMMAND:
+            raise LaunchError("flux resource R failed: flux-resource: unknown command 'R'")
+        return r
+
+    env = {"FLUX_JOB_ID": "f1", "FLUX_URI": "local:///x"}
+    assert slots(flux_allocation(env, run)) == [("old1", 3)]
+    assert ran == [FLUX_COMMAND, FLUX_FALLBACK]
+
+    def broken(argv: tuple[str, ...]) -> str:
+        raise LaunchError(f"{' '.join(argv)} failed")
+
+    with pytest.raises(LaunchError, match=r"^flux resource R failed$"):
+        flux_allocation(env, broken)
 
 
 @pytest.mark.parametrize(

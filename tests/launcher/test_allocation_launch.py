@@ -126,7 +126,7 @@ def test_a_broken_allocation_is_a_launch_error(
 def test_a_failing_flux_command_is_a_launch_error(tmp_path: Path) -> None:
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    (bindir / "flux").write_text("#!/bin/sh\necho 'flux-resource: Unable to connect' >&2\nexit 1\n")
+    (bindir / "flux").write_text('#!/bin/sh\necho "flux-$1: Unable to connect" >&2\nexit 1\n')
     (bindir / "flux").chmod(0o755)
     env = {"FLUX_JOB_ID": "f1", "FLUX_URI": "local:///x", "PATH": str(bindir)}
     with pytest.raises(

@@ -35,6 +35,7 @@ from zmqmesh.job.hostlist import MAX_SLOTS, Host, expand_hostlist, parse_hostfil
 
 __all__ = [
     "FLUX_COMMAND",
+    "FLUX_FALLBACK",
     "Allocation",
     "find_allocation",
     "flux_allocation",
@@ -57,6 +58,9 @@ Runner = Callable[[tuple[str, ...]], str]
 
 FLUX_COMMAND = ("flux", "resource", "R")
 """The command that prints a Flux instance's resource set (RFC 20)."""
+
+FLUX_FALLBACK = ("flux", "kvs", "get", "resource.R")
+"""Where releases without ``flux resource R`` keep it: the instance's KVS."""
 
 _TASKS_ITEM = re.compile(r"([0-9]+)(?:\(x([0-9]+)\))?")
 SLURM_SOURCE = "SLURM_JOB_NODELIST"
@@ -190,7 +194,14 @@ def flux_allocation(env: Mapping[str, str], run: Runner) -> Allocation | None:
     job = env.get("FLUX_JOB_ID")
     if not job or not env.get("FLUX_URI"):
         return None
-    hosts = parse_flux_resources(run(FLUX_COMMAND))
+    try:
+        text = run(FLUX_COMMAND)
+    except LaunchError as first:
+        try:
+            text = run(FLUX_FALLBACK)
+        except LaunchError:
+            raise first from None
+    hosts = parse_flux_resources(text)
     return Allocation("Flux", job, tuple(hosts))
 
 
