@@ -339,3 +339,78 @@ def test_foreign_job_is_frozen() -> None:
     job = ForeignJob(0, 1, "j", "h", 1, "SLURM")
     with pytest.raises(AttributeError):
         job.rank = 1  # type: ignore[misc]
+
+
+# -- Kubernetes: a pod of an Indexed Job -----------------------------------------------
+
+# What the pod of index 2 of docs/kubernetes.md's manifest sees
+POD = {
+    "JOB_COMPLETION_INDEX": "2",
+    "JOB_COMPLETIONS": "4",
+    "ZMQMESH_RENDEZVOUS": "zmqmesh-demo-0.zmqmesh-demo:29500",
+    "ZMQMESH_ADDR": "10.244.1.7",
+    "HOSTNAME": "zmqmesh-demo-2",
+    "KUBERNETES_SERVICE_HOST": "10.96.0.1",
+}
+
+
+def test_an_indexed_job_pod_is_a_rank() -> None:
+    assert foreign_job(POD) == ForeignJob(
+        2,
+        4,
+        "k8s-zmqmesh-demo-0.zmqmesh-demo:29500",
+        "zmqmesh-demo-0.zmqmesh-demo",
+        29500,
+        "Kubernetes",
+    )
+    job = foreign_job({**POD, "ZMQMESH_JOB": "run-7"})
+    assert job is not None
+    assert job.job == "run-7"
+
+
+def test_an_indexed_job_needs_its_rendezvous_named() -> None:
+    env = {k: v for k, v in POD.items() if k != "ZMQMESH_RENDEZVOUS"}
+    with pytest.raises(
+        LaunchError,
+        match=r"^a pod of an Indexed Job of 4 ranks \(JOB_COMPLETIONS\), but ZMQMESH_RENDEZVOUS "
+        r"is not set: set it in the manifest to the DNS name of index 0's pod and a port, "
+        r"<job>-0.<headless service>:<port>$",
+    ):
+        foreign_job(env)
+    one = foreign_job({**env, "JOB_COMPLETION_INDEX": "0", "JOB_COMPLETIONS": "1"})
+    assert one == ForeignJob(0, 1, "k8s", "", 0, "Kubernetes")
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"JOB_COMPLETIONS": None}, "^JOB_COMPLETION_INDEX is set but JOB_COMPLETIONS is not$"),
+        (
+            {"JOB_COMPLETION_INDEX": "4"},
+            "^JOB_COMPLETION_INDEX=4 is out of range for JOB_COMPLETIONS=4$",
+        ),
+        ({"JOB_COMPLETION_INDEX": "-1"}, "^JOB_COMPLETION_INDEX="),
+        ({"JOB_COMPLETIONS": "0"}, "^JOB_COMPLETIONS='0': a job has at least one rank$"),
+        ({"JOB_COMPLETIONS": "four"}, "^JOB_COMPLETIONS="),
+        ({"ZMQMESH_RENDEZVOUS": "zmqmesh-demo-0.zmqmesh-demo"}, "^ZMQMESH_RENDEZVOUS="),
+    ],
+)
+def test_kubernetes_errors_name_the_variable(change: dict[str, str | None], match: str) -> None:
+    env = {**POD}
+    for k, v in change.items():
+        if v is None:
+            env.pop(k)
+        else:
+            env[k] = v
+    with pytest.raises(LaunchError, match=match):
+        foreign_job(env)
+
+
+def test_slurm_and_mpi_come_before_kubernetes() -> None:
+    job = foreign_job({**POD, **SLURM})
+    assert job is not None
+    assert job.who == "SLURM"
+    job = foreign_job({**POD, "PMI_RANK": "0", "PMI_SIZE": "2"})
+    assert job is not None
+    assert job.who == "PMI"
+    assert foreign_job({**POD, "ZMQMESH_RANK": "0", "ZMQMESH_SIZE": "1"}) is None

@@ -1,10 +1,12 @@
-"""Jobs started by someone else's launcher: SLURM's ``srun``, ``mpirun``.
+"""Jobs started by someone else's launcher: SLURM's ``srun``, ``mpirun``,
+a Kubernetes Indexed Job.
 
 Pure functions of an environment mapping: no I/O, no sockets, no lookups.
 
 :func:`foreign_job` reads a rank's place in a job that ``srun``, Open MPI's
-``mpirun`` or an MPICH-family (PMI) ``mpiexec`` started, and where that job's
-rendezvous is. Rank 0 serves the rendezvous; every rank connects to it.
+``mpirun``, an MPICH-family (PMI) ``mpiexec`` or Kubernetes started, and
+where that job's rendezvous is. Rank 0 serves the rendezvous; every rank
+connects to it.
 
 Order (API.md, "Start-up"), first match wins:
 
@@ -21,7 +23,13 @@ Order (API.md, "Start-up"), first match wins:
    when it is not and every rank runs on one host, :func:`discovery` says how
    they find rank 0's (``discover.py`` does it, before this module reads the
    variables it fills in).
-5. None of them: ``None`` (a singleton job).
+5. Kubernetes, a pod of an Indexed Job: ``JOB_COMPLETION_INDEX`` (which
+   Kubernetes sets) and ``JOB_COMPLETIONS`` (the Job's ``.spec.completions``,
+   which the manifest sets: a pod cannot read its Job's spec). The
+   rendezvous is named by ``ZMQMESH_RENDEZVOUS``: rank 0's stable DNS name
+   under the Job's headless Service, ``<job>-0.<service>:<port>``
+   (docs/kubernetes.md).
+6. None of them: ``None`` (a singleton job).
 
 One exception to the order: ``mpirun`` inside a SLURM allocation starts its
 per-node daemons with ``srun``, so its ranks inherit the SLURM variables of
@@ -61,6 +69,7 @@ PORT_SPAN = 20000
 SLURM = "SLURM"
 OPEN_MPI = "Open MPI"
 PMI = "PMI"
+KUBERNETES = "Kubernetes"
 
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -79,7 +88,8 @@ class ForeignJob:
     rendezvous and every rank connects (an IPv6 address has no brackets).
     Both are ``""`` / ``0`` only for a one-rank MPI job without
     ``ZMQMESH_RENDEZVOUS``, which needs no rendezvous.
-    ``who``: ``"SLURM"``, ``"Open MPI"`` or ``"PMI"``, for messages.
+    ``who``: ``"SLURM"``, ``"Open MPI"``, ``"PMI"`` or ``"Kubernetes"``, for
+    messages.
     """
 
     rank: int
@@ -145,6 +155,11 @@ def foreign_job(env: Mapping[str, str]) -> ForeignJob | None:
     is required when the size is more than 1; job ``ZMQMESH_JOB`` when set,
     else ``"mpi-<host>:<port>"``.
 
+    Kubernetes (an Indexed Job's pod: ``JOB_COMPLETION_INDEX``): rank
+    ``JOB_COMPLETION_INDEX``, size ``JOB_COMPLETIONS``; rendezvous from
+    ``ZMQMESH_RENDEZVOUS``, required above one rank; job ``ZMQMESH_JOB`` when
+    set, else ``"k8s-<host>:<port>"``.
+
     A size of 1 is returned like any other. ``ZMQMESH_RENDEZVOUS`` is
     ``host:port``, ``[ipv6]:port`` or ``tcp://`` followed by either.
 
@@ -152,8 +167,8 @@ def foreign_job(env: Mapping[str, str]) -> ForeignJob | None:
     variable when a value is not a non-negative integer, the size is 0, the
     rank is not below the size, a variable that the launcher always sets is
     missing, the node list is malformed, a port is not in 1..65535, rank 0
-    is not on the rendezvous node, or an MPI job of more than one rank has
-    no ``ZMQMESH_RENDEZVOUS``.
+    is not on the rendezvous node, or an MPI or Kubernetes job of more than
+    one rank has no ``ZMQMESH_RENDEZVOUS``.
     """
     if "ZMQMESH_RANK" in env or "ZMQMESH_SIZE" in env:
         return None
@@ -167,6 +182,9 @@ def foreign_job(env: Mapping[str, str]) -> ForeignJob | None:
             return _mpi_job(env, who, *mpi)
     if slurm is not None:
         return _slurm_job(env, *slurm)
+    indexed = _rank_size(env, "JOB_COMPLETION_INDEX", ("JOB_COMPLETIONS",))
+    if indexed is not None:
+        return _kubernetes_job(env, *indexed)
     return None
 
 
@@ -320,6 +338,22 @@ def _mpi_job(env: Mapping[str, str], who: str, rank: int, size: int) -> ForeignJ
     shown = f"[{host}]" if ":" in host else host
     job = env.get("ZMQMESH_JOB") or f"mpi-{shown}:{number}"
     return ForeignJob(rank, size, job, host, number, who)
+
+
+def _kubernetes_job(env: Mapping[str, str], rank: int, size: int) -> ForeignJob:
+    explicit = _explicit_rendezvous(env)
+    if explicit is None:
+        if size == 1:
+            return ForeignJob(rank, size, env.get("ZMQMESH_JOB") or "k8s", "", 0, KUBERNETES)
+        raise LaunchError(
+            f"a pod of an Indexed Job of {size} ranks (JOB_COMPLETIONS), but "
+            "ZMQMESH_RENDEZVOUS is not set: set it in the manifest to the DNS name of "
+            "index 0's pod and a port, <job>-0.<headless service>:<port>"
+        )
+    host, number = explicit
+    shown = f"[{host}]" if ":" in host else host
+    job = env.get("ZMQMESH_JOB") or f"k8s-{shown}:{number}"
+    return ForeignJob(rank, size, job, host, number, KUBERNETES)
 
 
 def _explicit_rendezvous(env: Mapping[str, str]) -> tuple[str, int] | None:

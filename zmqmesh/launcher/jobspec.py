@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from zmqmesh.job import lifeline
 from zmqmesh.job.settings import LAUNCHER_HOST, VARIABLES, JobSettings
+from zmqmesh.launcher.placement import BIND_ENV
 
 __all__ = ["RESERVED_ENV", "JobSpec", "rank_environ", "rank_settings", "shared_environ"]
 
@@ -40,6 +41,7 @@ RESERVED_ENV = frozenset(
             )
         ),
         lifeline.ENV,
+        BIND_ENV,
     ]
 )
 """The variables the launcher sets (or clears) for each rank itself: the
@@ -84,6 +86,8 @@ class JobSpec:
     live: bool = False  # with report: a status line on stderr (set when it is a terminal)
     mpi4py: bool = False  # "import mpi4py" finds zmqmesh.compat.mpi4py (--mpi4py)
     fork: bool = True  # local ranks forked from a loaded process (forkserver.py), not exec'd
+    # rank -> its ZMQMESH_BIND value (placement.py); empty: no rank is bound
+    bind: tuple[str, ...] = ()
 
     def host_of(self, rank: int) -> str | None:
         return self.hosts[rank] if rank < len(self.hosts) else None
@@ -154,7 +158,8 @@ def rank_environ(
     ``base`` only the ``ZMQMESH_*`` variables and ``PYTHONPATH``, so that
     every rank of a job runs alike. Over that, in order: no stale
     ``RESERVED_ENV`` value, the ``-x`` variables (``spec.env``), the
-    settings (``settings.to_environ()``), ``PYTHONUNBUFFERED=1``, for a rank
+    settings (``settings.to_environ()``), the rank's ``ZMQMESH_BIND`` with
+    ``--bind-to core``, ``PYTHONUNBUFFERED=1``, for a rank
     on this host the lifeline ``life`` (``lifeline.value``), and with
     ``--mpi4py`` zmqmesh's mpi4py first on ``PYTHONPATH``.
     """
@@ -166,6 +171,8 @@ def rank_environ(
     }
     env.update(spec.env)
     env.update(settings.to_environ())
+    if settings.rank < len(spec.bind):
+        env[BIND_ENV] = spec.bind[settings.rank]
     env["PYTHONUNBUFFERED"] = "1"
     if life is not None and not remote:
         env[lifeline.ENV] = life

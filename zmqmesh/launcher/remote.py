@@ -20,6 +20,9 @@ address ssh reached this host at is what this rank advertises to its peers.
 A rank started as a SLURM step (``srun.py``) reads the same job description
 from srun's stdin; the launcher's address is then ``SLURM_LAUNCH_NODE_IPADDR``
 and the rank advertises the address its host routes towards it from.
+With ``--bind-to core`` the job description's ``ZMQMESH_BIND`` says which
+of this host's cores the rank takes (``placement.py``); this process pins
+itself to it before it starts the rank, which so inherits it.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import time
 from typing import Any
 
 from zmqmesh.job.settings import LAUNCHER_HOST
+from zmqmesh.launcher.placement import bind_self
 
 __all__ = ["main"]
 
@@ -139,6 +143,11 @@ def main() -> int:
 
 
 def _run(argv: list[str], env: dict[str, str], quiet: float | None) -> int:
+    try:  # --bind-to core: this process is the rank's alone, the rank inherits its core
+        bind_self(env)
+    except (ValueError, OSError) as exc:
+        print(f"zmqmesh: remote: cannot bind the rank to a core: {exc}", file=sys.stderr)
+        return 2
     try:
         child = subprocess.Popen(
             [sys.executable, *argv], env=env, stdin=subprocess.DEVNULL, start_new_session=True

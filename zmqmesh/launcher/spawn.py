@@ -47,6 +47,7 @@ from zmqmesh.launcher.hang import dump, verdict
 from zmqmesh.launcher.jobspec import JobSpec, rank_environ, rank_settings
 from zmqmesh.launcher.live import LiveStatus
 from zmqmesh.launcher.output import Pump, Sink
+from zmqmesh.launcher.placement import pinned
 from zmqmesh.launcher.policy import (
     Finish,
     Instruction,
@@ -435,16 +436,18 @@ class _Job:
                 )
             env = None
         try:
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL if host is None else subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                start_new_session=True,
-                pass_fds=() if host is not None or self.lifeline is None else (self.lifeline,),
-            )
-        except OSError as exc:
+            # --bind-to core: a local rank inherits the core from its first instruction
+            with pinned({} if env is None else env):
+                proc = subprocess.Popen(
+                    cmd,
+                    stdin=subprocess.DEVNULL if host is None else subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=env,
+                    start_new_session=True,
+                    pass_fds=() if host is not None or self.lifeline is None else (self.lifeline,),
+                )
+        except (OSError, ValueError) as exc:
             where = "" if host is None else f" on {host}"
             raise LaunchError(f"cannot start rank {rank}{where}: {exc}") from exc
         if host is not None:
