@@ -42,10 +42,24 @@ def test_no_deadlock_while_anything_could_still_move() -> None:
     assert verdict({}, [], 1.0) is None
 
 
+def test_two_ranks_stuck_while_a_third_computes() -> None:
+    three = {**CYCLE, 0: {**CYCLE[0], "sent": [0, 2, 0]}, 1: {**CYCLE[1], "sent": [2, 0, 0]}}
+    lines = verdict(three, [0, 1, 2], 2.0)  # rank 2 does not answer: it computes
+    assert lines is not None
+    assert lines[0].startswith("zmqmesh: deadlock: ranks 0, 1 waited")
+    # a wait on rank 2, which may still send, is not stuck
+    on2 = {**three, 1: rep([["recv(source=2, tag=0)", 2, 3.0, ""]], [2, 0, 0], [2, 0, 0])}
+    assert verdict(on2, [0, 1, 2], 2.0) is None
+    # nor a wait on any source while rank 2 is free
+    anyw = {**three, 1: rep([["recv(source=ANY, tag=0)", -1, 3.0, ""]], [2, 0, 0], [2, 0, 0])}
+    assert verdict(anyw, [0, 1, 2], 2.0) is None
+
+
 def test_a_gone_rank_does_not_count() -> None:
     three = {**CYCLE, 2: rep([["recv(source=0, tag=1)", 0, 9.0, ""]], [5, 5, 0], [0, 0, 0])}
     assert verdict(three, [0, 1], 2.0) is not None  # rank 2 is not live
-    assert verdict(three, [0, 1, 2], 2.0) is None  # its messages never arrived
+    # live, rank 2 has messages on their way to ranks 0 and 1: no verdict yet
+    assert verdict(three, [0, 1, 2], 2.0) is None
 
 
 def test_any_source_waits_on_everyone() -> None:

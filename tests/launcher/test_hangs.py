@@ -39,6 +39,13 @@ def test_a_cycle_of_receives_is_a_deadlock_with_its_cycle() -> None:
 
 
 @pytest.mark.timeout(60)
+def test_two_ranks_deadlocked_while_a_third_computes() -> None:
+    err = _deadlock(launch(3, PROGRAM, "pair", timeout=50, launcher_args=CHECK))
+    assert "zmqmesh: deadlock: ranks 0, 1 waited" in err, err
+    assert "rank 2" not in err.split("deadlock cycle")[0].split("deadlock:")[1], err
+
+
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("mode", ["barrier", "tag", "any", "irecv"])
 def test_other_shapes_of_deadlock(mode: str) -> None:
     err = _deadlock(launch(3, PROGRAM, mode, timeout=50, launcher_args=CHECK))

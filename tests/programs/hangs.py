@@ -2,6 +2,7 @@
 
 Usage: hangs.py MODE, on 2 or 3 ranks:
   cycle     ranks 0 and 1 each receive from the other first (a deadlock)
+  pair      the same, while rank 2 computes (a busy loop of a minute)
   barrier   rank 0 waits in a barrier, the others in recv from rank 0
   tag       rank 0 sends tag 1, rank 1 receives tag 2, then both wait
   any       every rank receives from ANY_SOURCE and nobody sends
@@ -33,9 +34,11 @@ async def main(comm: zmqmesh.Comm) -> None:
     mode = sys.argv[1]
     me, other = comm.rank, 1 - comm.rank if comm.rank < 2 else 0
     print("waiting", flush=True)
-    if mode == "cycle":
+    if mode in ("cycle", "pair"):
         if me < 2:
             await comm.recv(other, tag=5)
+        elif mode == "pair":
+            busy(60.0)
     elif mode == "barrier":
         if me == 0:
             await comm.barrier()

@@ -3,13 +3,14 @@
 Theory of operation. The launcher asks every rank what it waits in (an
 ``Ask`` on the rendezvous socket; ``runtime/hang.py`` answers) and reads
 the answers a moment later. A rank that does not answer is computing (its
-event loop is busy) or gone: never blocked. The job is *deadlocked* when
-every live rank answered that it is blocked (every task of its event loop
-waits in a zmqmesh call), each of those calls has waited at least the
-``--hang-check`` time, and no message is on its way: for every pair of
-live ranks, what one sent the other has arrived (a receive that could
+event loop is busy) or gone: never blocked. Ranks are *deadlocked* when
+each answered that it is blocked (every task of its event loop waits in a
+zmqmesh call), each of those calls has waited at least the
+``--hang-check`` time and waits on one of these ranks (a wait on any
+source: on every live rank), and no message is on its way: for every
+pair of them, what one sent the other has arrived (a receive that could
 match a message already there would not be waiting). Then nothing can
-ever wake any of them. :func:`verdict` decides, and draws the wait-for
+ever wake any of them, whatever the other ranks do. :func:`verdict` decides, and draws the wait-for
 graph with its cycle when there is one; :func:`dump` is the report of
 ``kill -USR1`` and of ``--timeout``. Pure.
 """
@@ -62,33 +63,46 @@ def verdict(
 ) -> list[str] | None:
     """The lines that report a deadlock among the ``live`` ranks, or None
     when the answers do not prove one (see the module docstring)."""
-    if not live or any(r not in answers for r in live):
-        return None
+    alive = set(live)
     waits: dict[int, list[Wait]] = {}
-    for r in live:
-        rep = answers[r]
-        ws = waits_of(rep)
-        if rep.get("blocked") is not True or not ws or min(w[2] for w in ws) < after:
-            return None
-        waits[r] = ws
-    for i in live:
+    for r in alive:
+        rep = answers.get(r)
+        ws = waits_of(rep) if rep is not None else []
+        if rep is not None and rep.get("blocked") is True and ws and min(w[2] for w in ws) >= after:
+            waits[r] = ws
+    # The stuck ranks: blocked ranks that wait only on stuck ranks (a wait on
+    # any source, on every other live rank). Others may still move them.
+    stuck = set(waits)
+    while True:
+        gone = {
+            r
+            for r in stuck
+            if any(not (({w[1]} if w[1] >= 0 else alive - {r}) <= stuck) for w in waits[r])
+        }
+        if not gone:
+            break
+        stuck -= gone
+    if not stuck:
+        return None
+    for i in stuck:
         sent = answers[i].get("sent") or []
-        for j in live:
+        for j in stuck:
             arrived = answers[j].get("arrived") or []
             s = sent[j] if j < len(sent) else None
             a = arrived[i] if i < len(arrived) else None
             if i != j and (type(s) is not int or type(a) is not int or s != a):
                 return None  # a message on its way (or a report that cannot tell)
     edges: dict[int, list[tuple[int, Wait]]] = {}
-    for r, ws in waits.items():
-        for w in ws:
-            targets = [w[1]] if w[1] >= 0 else sorted(set(live) - {r})
-            edges.setdefault(r, []).extend((t, w) for t in targets if t in live)
+    for r in stuck:
+        for w in waits[r]:
+            targets = [w[1]] if w[1] >= 0 else sorted(stuck - {r})
+            edges.setdefault(r, []).extend((t, w) for t in targets)
+    who = "every rank" if stuck == alive else "ranks " + ", ".join(map(str, sorted(stuck)))
     lines = [
-        f"zmqmesh: deadlock: every rank has waited at least {after:g} s in zmqmesh "
-        "and no message is on its way to any of them:"
+        f"zmqmesh: deadlock: {who} waited at least {after:g} s in zmqmesh for "
+        "each other, and no message is on its way to any of them:"
     ]
-    for r in sorted(waits):
+    for r in sorted(stuck):
         for w in waits[r]:
             lines.append(f"zmqmesh:   {_one(r, w)} (for {w[2]:.1f} s)")
     cycle = _cycle(edges)
