@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import bigmsg, coll, compat, curve, fuzz, p2p, scale, scale_ranks
+from bench import bigmsg, coll, compat, curve, fuzz, mpi4py_suite, p2p, scale, scale_ranks
 from bench import exec as exec_suite  # (the module's name shadows the builtin)
 
 SUITES = {
@@ -17,6 +17,7 @@ SUITES = {
     "compat": compat.main,
     "bigmsg": bigmsg.main,
     "fuzz": fuzz.main,
+    "mpi4py-suite": mpi4py_suite.main,
 }
 
 

@@ -3,7 +3,8 @@
     zmqmesh launch -n 2 examples/pingpong.py [--iters N]
 
 Rank 0 times each round trip and prints, per size, the median half
-round-trip time and the bandwidth it implies.
+round-trip time and the bandwidth it implies. Ranks past 1 take no part
+but the barrier before each size, and say so.
 """
 
 import argparse
@@ -39,6 +40,8 @@ async def main(comm: zmqmesh.Comm) -> None:
         raise SystemExit("pingpong needs two ranks: zmqmesh launch -n 2 examples/pingpong.py")
     if comm.rank == 0:
         print(f"{'bytes':>10} {'half-RTT us':>12} {'MB/s':>10}")
+    elif comm.rank >= 2:
+        print(f"rank {comm.rank}: not in the ping-pong (ranks 0 and 1 are); joins its barriers")
     size = 8
     while size <= 16 * 2**20:
         iters = args.iters if size < 2**20 else max(5, args.iters // 5)

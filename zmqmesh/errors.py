@@ -32,6 +32,9 @@ class RankFailedError(MeshError):
     def __init__(self, rank: int, detail: str = "") -> None:
         self.rank = rank
         self.detail = detail
+        if detail.startswith("finished"):  # it left normally, still awaited
+            super().__init__(f"rank {rank} {detail}")
+            return
         msg = f"rank {rank} failed"
         super().__init__(f"{msg}: {detail}" if detail else msg)
 

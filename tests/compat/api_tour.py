@@ -35,9 +35,13 @@ assert swapped.tolist() == [10.0 * r + rank for r in range(size)], swapped
 part = np.empty(2, dtype="i8")
 comm.Scatter(np.arange(2 * size, dtype="i8") if rank == 0 else None, part, root=0)
 assert part.tolist() == [2 * rank, 2 * rank + 1], part
-strided = np.zeros(8)[::2]  # a view that is not contiguous
-comm.Allreduce(np.ones(4), strided, op=MPI.SUM)
-assert strided.tolist() == [float(size)] * 4, strided
+strided = np.zeros(8)[::2]  # a view that is not contiguous: refused, as by mpi4py
+try:
+    comm.Allreduce(np.ones(4), strided, op=MPI.SUM)
+except BufferError:
+    pass
+else:
+    raise AssertionError("a strided receive buffer was accepted")
 into = np.empty(3)
 req = comm.Irecv(into, source=(rank - 1) % size, tag=6)
 comm.Isend(np.full(3, float(rank)), dest=(rank + 1) % size, tag=6).wait()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from zmqmesh.errors import LaunchError
-from zmqmesh.job.foreign import ForeignJob, foreign_job, slurm_port
+from zmqmesh.job.foreign import ForeignJob, foreign_job, slurm_port, slurm_task
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -113,6 +113,67 @@ def test_the_batch_script_and_salloc_shells_are_not_ranks(step: str) -> None:
     assert foreign_job({**SLURM, "SLURM_STEP_ID": step}) is None
 
 
+# What Slurm 22.05 gives a batch script of `sbatch -N2 -n4` (recorded on a
+# test cluster): SLURM_PROCID and SLURM_NTASKS, but no step id.
+BATCH_22_05 = {
+    "SLURMD_NODENAME": "zmh1",
+    "SLURM_CPUS_ON_NODE": "3",
+    "SLURM_GTIDS": "0",
+    "SLURM_JOBID": "3",
+    "SLURM_JOB_ID": "3",
+    "SLURM_JOB_NODELIST": "zmh[1-2]",
+    "SLURM_LOCALID": "0",
+    "SLURM_NNODES": "2",
+    "SLURM_NODEID": "0",
+    "SLURM_NODELIST": "zmh[1-2]",
+    "SLURM_NPROCS": "4",
+    "SLURM_NTASKS": "4",
+    "SLURM_PROCID": "0",
+    "SLURM_TASKS_PER_NODE": "3,1",
+    "SLURM_TASK_PID": "9379",
+}
+# ... and one task of `srun` there: the step's variables on top.
+TASK_22_05 = {
+    **BATCH_22_05,
+    "SLURM_STEPID": "0",
+    "SLURM_STEP_ID": "0",
+    "SLURM_STEP_NODELIST": "zmh[1-2]",
+    "SLURM_STEP_NUM_TASKS": "4",
+    "SLURM_PROCID": "2",
+    "SLURMD_NODENAME": "zmh2",
+}
+
+
+def test_the_batch_script_of_slurm_22_05_is_a_job_of_one_rank() -> None:
+    assert not slurm_task(BATCH_22_05)
+    assert foreign_job(BATCH_22_05) is None
+
+
+def test_a_task_of_srun_on_slurm_22_05_is_a_rank() -> None:
+    assert slurm_task(TASK_22_05)
+    assert foreign_job(TASK_22_05) == ForeignJob(2, 4, "slurm-3.0", "zmh1", 20003, "SLURM")
+
+
+@pytest.mark.parametrize(
+    ("env", "task"),
+    [
+        ({}, True),  # the variables of API.md alone, set by hand
+        ({"SLURM_STEP_ID": "0"}, True),
+        ({"SLURM_STEPID": "7"}, True),
+        ({"SLURM_STEP_ID": "0", "SLURMD_NODENAME": "n1"}, True),
+        ({"SLURMD_NODENAME": "n1"}, False),  # slurmd started it, srun did not
+        ({"SLURM_STEP_ID": "batch", "SLURMD_NODENAME": "n1"}, False),
+        ({"SLURM_STEP_ID": "interactive"}, False),
+        ({"SLURM_STEP_ID": str(0xFFFFFFFB)}, False),  # batch, as a number
+        ({"SLURM_STEP_ID": str(0xFFFFFFFA)}, False),  # an salloc shell's interactive step
+        ({"SLURM_STEP_ID": str(0xFFFFFFEF)}, True),  # the highest srun step id
+        ({"SLURM_STEP_ID": ""}, False),
+    ],
+)
+def test_slurm_task_rule(env: dict[str, str], task: bool) -> None:
+    assert slurm_task({"SLURM_PROCID": "0", **env}) is task
+
+
 def test_the_four_variables_of_the_api_alone_make_a_rank() -> None:
     env = {k: SLURM[k] for k in ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_NODELIST", "SLURM_JOB_ID")}
     assert foreign_job(env) == ForeignJob(3, 8, "slurm-123456", "c07", 23456, "SLURM")
@@ -207,7 +268,8 @@ def test_mpi_job_needs_a_rendezvous(who: str, rank_var: str, size_var: str) -> N
     with pytest.raises(
         LaunchError,
         match=f"^started by {who} with 4 ranks, but ZMQMESH_RENDEZVOUS is not set: "
-        "export ZMQMESH_RENDEZVOUS=host:port, a free port on the host of rank 0$",
+        r"export ZMQMESH_RENDEZVOUS=host:port, a free port on the host of rank 0 "
+        r"\(only ranks that all run on one host find one by themselves\)$",
     ):
         foreign_job({rank_var: "0", size_var: "4"})
     with pytest.raises(LaunchError, match="ZMQMESH_RENDEZVOUS is not set"):
@@ -277,3 +339,78 @@ def test_foreign_job_is_frozen() -> None:
     job = ForeignJob(0, 1, "j", "h", 1, "SLURM")
     with pytest.raises(AttributeError):
         job.rank = 1  # type: ignore[misc]
+
+
+# -- Kubernetes: a pod of an Indexed Job -----------------------------------------------
+
+# What the pod of index 2 of docs/kubernetes.md's manifest sees
+POD = {
+    "JOB_COMPLETION_INDEX": "2",
+    "JOB_COMPLETIONS": "4",
+    "ZMQMESH_RENDEZVOUS": "zmqmesh-demo-0.zmqmesh-demo:29500",
+    "ZMQMESH_ADDR": "10.244.1.7",
+    "HOSTNAME": "zmqmesh-demo-2",
+    "KUBERNETES_SERVICE_HOST": "10.96.0.1",
+}
+
+
+def test_an_indexed_job_pod_is_a_rank() -> None:
+    assert foreign_job(POD) == ForeignJob(
+        2,
+        4,
+        "k8s-zmqmesh-demo-0.zmqmesh-demo:29500",
+        "zmqmesh-demo-0.zmqmesh-demo",
+        29500,
+        "Kubernetes",
+    )
+    job = foreign_job({**POD, "ZMQMESH_JOB": "run-7"})
+    assert job is not None
+    assert job.job == "run-7"
+
+
+def test_an_indexed_job_needs_its_rendezvous_named() -> None:
+    env = {k: v for k, v in POD.items() if k != "ZMQMESH_RENDEZVOUS"}
+    with pytest.raises(
+        LaunchError,
+        match=r"^a pod of an Indexed Job of 4 ranks \(JOB_COMPLETIONS\), but ZMQMESH_RENDEZVOUS "
+        r"is not set: set it in the manifest to the DNS name of index 0's pod and a port, "
+        r"<job>-0.<headless service>:<port>$",
+    ):
+        foreign_job(env)
+    one = foreign_job({**env, "JOB_COMPLETION_INDEX": "0", "JOB_COMPLETIONS": "1"})
+    assert one == ForeignJob(0, 1, "k8s", "", 0, "Kubernetes")
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"JOB_COMPLETIONS": None}, "^JOB_COMPLETION_INDEX is set but JOB_COMPLETIONS is not$"),
+        (
+            {"JOB_COMPLETION_INDEX": "4"},
+            "^JOB_COMPLETION_INDEX=4 is out of range for JOB_COMPLETIONS=4$",
+        ),
+        ({"JOB_COMPLETION_INDEX": "-1"}, "^JOB_COMPLETION_INDEX="),
+        ({"JOB_COMPLETIONS": "0"}, "^JOB_COMPLETIONS='0': a job has at least one rank$"),
+        ({"JOB_COMPLETIONS": "four"}, "^JOB_COMPLETIONS="),
+        ({"ZMQMESH_RENDEZVOUS": "zmqmesh-demo-0.zmqmesh-demo"}, "^ZMQMESH_RENDEZVOUS="),
+    ],
+)
+def test_kubernetes_errors_name_the_variable(change: dict[str, str | None], match: str) -> None:
+    env = {**POD}
+    for k, v in change.items():
+        if v is None:
+            env.pop(k)
+        else:
+            env[k] = v
+    with pytest.raises(LaunchError, match=match):
+        foreign_job(env)
+
+
+def test_slurm_and_mpi_come_before_kubernetes() -> None:
+    job = foreign_job({**POD, **SLURM})
+    assert job is not None
+    assert job.who == "SLURM"
+    job = foreign_job({**POD, "PMI_RANK": "0", "PMI_SIZE": "2"})
+    assert job is not None
+    assert job.who == "PMI"
+    assert foreign_job({**POD, "ZMQMESH_RANK": "0", "ZMQMESH_SIZE": "1"}) is None

@@ -252,18 +252,33 @@ def test_slots_may_be_as_large_as_max_slots() -> None:
         ("a slots=4097\n", "^1: slots must be at most 4096, got 4097$"),
         ("a slots=99999999999999999999\n", "^1: slots must be at most 4096"),
         ("a slots=1 slots=2\n", "^1: slots= given twice$"),
-        ("a max_slots=4\n", r"^1: max_slots= is not supported \(only slots=N is\)$"),
-        ("a cpus=4\n", r"^1: unknown setting 'cpus' \(only slots=N is supported\)$"),
+        (
+            "a cpus=4\n",
+            r"^1: unknown setting 'cpus' \(only slots=N and max_slots=M are supported\)$",
+        ),
+        ("a max_slots=0\n", "^1: max_slots must be a positive integer, got '0'$"),
+        ("a slots=4 max_slots=2\n", "^1: max_slots=2 is less than slots=4$"),
+        ("a max_slots=2 max_slots=3\n", "^1: max_slots= given twice$"),
+        ("a max_slots 2\n", r"^1: write max_slots=N \(no spaces around '='\)$"),
+        ("node1:4 slots=2\n", r"^1: unexpected 'slots=2' after 'node1:4' \(MPICH's form"),
+        ("node1:0\n", "^1: slots must be a positive integer, got '0'$"),
+        ("node1:4097\n", "^1: slots must be at most 4096, got 4097$"),
+        ("node1 0 all.q UNDEFINED\n", "^1: slots must be a positive integer, got '0'$"),
+        ("node1 2 all.q UNDEFINED x\n", r"^1: unexpected 'x' \(Grid Engine's form is"),
+        (f"a slots={MAX_SLOTS}\na\n", f"^2: host 'a' has {MAX_SLOTS + 1} slots in all, more than"),
+        (
+            "a slots=2 max_slots=3\na slots=2\n",
+            r"^2: host 'a' has 4 slots in all, more than its max_slots=3$",
+        ),
         ("a =4\n", "^1: unknown setting ''"),
         (
             "a b\n",
-            r"^1: unexpected 'b' after the host name \(one host a line: 'host \[slots=N\]'\)$",
+            r"^1: unexpected 'b' after the host name \(one host a line: 'host \[slots=N\] "
+            r"\[max_slots=M\]', 'host:N' or 'host N'\)$",
         ),
         ("a slots=2 b\n", "^1: unexpected 'b' after the host name"),
         ("a slots 4\n", r"^1: write slots=N \(no spaces around '='\)$"),
         ("a slots = 4\n", "^1: write slots=N"),
-        ("node1:4\n", r"^1: write node1 slots=4, not 'node1:4' \(the hostfile takes"),
-        ("[::1]:4\n", r"^1: write \[::1\] slots=4, not '\[::1\]:4'"),
         ("fe80::1\n", r"^1: write the IPv6 address in brackets, \[fe80::1\], not 'fe80::1'$"),
         ("node1:x\n", "^1: invalid host name 'node1:x': a host name is letters"),
         (
@@ -278,14 +293,68 @@ def test_slots_may_be_as_large_as_max_slots() -> None:
         ("nöde\n", "^1: invalid host name 'nöde'"),
         ("a/b\n", "^1: invalid host name 'a/b'"),
         ("x" * 254 + "\n", "^1: invalid host name"),
-        ("a\nb\na slots=2\n", r"^3: host 'a' is already given at .*hosts.txt:1 \(give it once"),
-        ("Node1\nnode1\n", "^2: host 'node1' is already given at .*:1"),
-        ("[::1]\n[0::1]\n", "^2: host '::1' is already given at .*:1"),
     ],
 )
 def test_hostfile_mistakes_are_one_line_naming_file_and_line(text: str, match: str) -> None:
     message = hostfile_error(text)
     assert re.search(match, message), message
+
+
+# -- every resource manager's and MPI launcher's hostfile ---------------------------
+
+
+def names_slots(text: str) -> list[tuple[str, int, int | None]]:
+    return [(h.name, h.slots, h.max_slots) for h in parse_hostfile_text(text, "h")]
+
+
+def test_open_mpi_max_slots_is_kept_and_bounds_nothing_else() -> None:
+    text = "a slots=2 max_slots=4\nb max_slots=3\nc max-slots=1 slots=1\n"
+    assert names_slots(text) == [("a", 2, 4), ("b", 1, 3), ("c", 1, 1)]
+
+
+def test_mpich_host_colon_slots() -> None:
+    text = "node1:4\nnode2\n[::1]:2\n10.0.0.1:3  # comment\n"
+    assert names_slots(text) == [
+        ("node1", 4, None),
+        ("node2", 1, None),
+        ("::1", 2, None),
+        ("10.0.0.1", 3, None),
+    ]
+
+
+def test_grid_engine_pe_hostfile() -> None:
+    text = (
+        "node1.example.org 4 all.q@node1.example.org UNDEFINED\n"
+        "node2.example.org 2 all.q@node2.example.org <NULL>\n"
+        "node3 1 short.q@node3 0,1\n"
+        "node4 3\n"
+    )
+    assert names_slots(text) == [
+        ("node1.example.org", 4, None),
+        ("node2.example.org", 2, None),
+        ("node3", 1, None),
+        ("node4", 3, None),
+    ]
+
+
+def test_a_host_per_slot_adds_up_in_first_appearance_order() -> None:
+    # PBS_NODEFILE and LSB_DJOB_HOSTFILE: a host repeated once per slot
+    text = "n2\nn2\nn1\nN2.\nn1\nn3\n"
+    hosts = parse_hostfile_text(text, "nodefile")
+    assert [(h.name, h.slots, h.source) for h in hosts] == [
+        ("n2", 3, "nodefile:1"),
+        ("n1", 2, "nodefile:3"),
+        ("n3", 1, "nodefile:6"),
+    ]
+
+
+def test_repeated_hosts_add_their_slots_in_any_syntax() -> None:
+    text = "a slots=2\na:3\na 4 q UNDEFINED\n[::1]\n[0::1] slots=2\n"
+    assert names_slots(text) == [("a", 9, None), ("::1", 3, None)]
+
+
+def test_repeated_hosts_keep_the_larger_max_slots() -> None:
+    assert names_slots("a max_slots=2\na max_slots=5\n") == [("a", 2, 5)]
 
 
 def test_user_at_host_hint_names_the_ssh_config_entry() -> None:
@@ -364,6 +433,47 @@ def test_host_lists_parse_back_to_their_names_and_slots(
     hosts = parse_host_list(render_list(specs))
     assert [(h.name, h.slots) for h in hosts] == [(n, s or 1) for n, s in specs]
     assert {h.source for h in hosts} == {"--host"}
+
+
+@PROPERTY
+@given(
+    host_specs,
+    st.lists(st.sampled_from(["slots", "mpich", "sge", "repeat"]), min_size=8, max_size=8),
+)
+def test_every_syntax_gives_the_same_hosts(
+    specs: list[tuple[str, int | None]], styles: list[str]
+) -> None:
+    lines = []
+    for (name, slots), style in zip(specs, styles, strict=False):
+        n = slots or 1
+        if style == "slots":
+            lines.append(f"{name} slots={n}")
+        elif style == "mpich":
+            lines.append(f"{name}:{n}")
+        elif style == "sge":
+            lines.append(f"{name} {n} all.q@{name} UNDEFINED")
+        else:
+            lines.extend([name] * min(n, 5))
+    want = [
+        (name, min(slots or 1, 5) if style == "repeat" else slots or 1)
+        for (name, slots), style in zip(specs, styles, strict=False)
+    ]
+    hosts = parse_hostfile_text("\n".join(lines), "hosts")
+    assert [(h.name, h.slots) for h in hosts] == want
+
+
+@PROPERTY
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b", "c", "A", "b."]), st.integers(1, 9)), min_size=1)
+)
+def test_repeated_lines_add_up_in_first_appearance_order(lines: list[tuple[str, int]]) -> None:
+    text = "\n".join(f"{name}:{n}" for name, n in lines)
+    hosts = parse_hostfile_text(text, "h")
+    keys = list(dict.fromkeys(name.lower().rstrip(".") for name, _ in lines))
+    assert [h.name.lower().rstrip(".") for h in hosts] == keys
+    for h in hosts:
+        key = h.name.lower().rstrip(".")
+        assert h.slots == sum(n for name, n in lines if name.lower().rstrip(".") == key)
 
 
 @PROPERTY

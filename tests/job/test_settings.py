@@ -409,3 +409,36 @@ def test_the_rendezvous_wait_grows_with_the_job() -> None:
     assert s.rendezvous_wait() == 20.0
     with pytest.raises(LaunchError, match="ZMQMESH_RENDEZVOUS_TIMEOUT"):
         JobSettings.from_environ({**env, "ZMQMESH_RENDEZVOUS_TIMEOUT": "0"}, hostname=no_lookup)
+
+
+def test_only_a_task_of_srun_takes_its_host_from_slurmd_nodename() -> None:
+    # mpiexec inside an allocation hands its ranks the batch node's variables
+    env = {**SLURM, "SLURMD_NODENAME": "c07", "ZMQMESH_RENDEZVOUS": "c07:5000"}
+    env |= {"PMI_RANK": "5", "PMI_SIZE": "8", "SLURM_PROCID": "0", "SLURM_NTASKS": "2"}
+    assert read(env, hostname=lambda: "c08").host == "c08"
+    assert read({**SLURM, "SLURMD_NODENAME": "c07"}, hostname=lambda: "c08").host == "c07"
+
+
+def test_an_indexed_job_pod_advertises_its_pod_ip() -> None:
+    env = {
+        "JOB_COMPLETION_INDEX": "0",
+        "JOB_COMPLETIONS": "3",
+        "ZMQMESH_RENDEZVOUS": "demo-0.demo:29500",
+        "ZMQMESH_ADDR": "10.244.0.5",
+        "ZMQMESH_KEYFILE": "/etc/zmqmesh/job.key",
+    }
+    s = read(env, advertise=no_lookup)
+    assert (s.rank, s.size, s.job) == (0, 3, "k8s-demo-0.demo:29500")
+    assert (s.rendezvous, s.serve_rendezvous, s.rendezvous_port) == (
+        "tcp://demo-0.demo:29500",
+        True,
+        29500,
+    )
+    assert (s.addr, s.tcp, s.ipc_dir, s.keyfile) == (
+        "10.244.0.5",
+        True,
+        None,
+        "/etc/zmqmesh/job.key",
+    )
+    other = read({**env, "JOB_COMPLETION_INDEX": "2"}, advertise=no_lookup)
+    assert (other.rank, other.serve_rendezvous, other.rendezvous_port) == (2, False, 0)

@@ -416,7 +416,11 @@ def test_timeout_stops_every_rank_with_status_124(tmp_path: Path) -> None:
     script = write_script(tmp_path, "sleeper.py", SLEEPER, publish=True)
     result = launch("-n", "2", "--timeout", "1.5", str(script), str(tmp_path))
     assert result.returncode == 124, result.stderr
-    assert zmqmesh_lines(result.stderr) == ["zmqmesh: job timed out after 1.5 s"]
+    lines = zmqmesh_lines(result.stderr)
+    # first what each rank waits in (here: sleeping outside zmqmesh), then the timeout
+    assert lines[0] == "zmqmesh: what each rank waits in:", lines
+    assert lines[-1] == "zmqmesh: job timed out after 1.5 s", lines
+    assert len(lines) == 4, lines
     assert_all_gone(tmp_path, range(2))
     assert not ipc_dir_of(result.stdout).exists()
 

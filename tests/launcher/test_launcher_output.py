@@ -98,3 +98,22 @@ def test_the_sink_survives_a_reader_that_went_away() -> None:
         stream.write(b"the descriptor now leads to /dev/null\n")
         stream.flush()
     assert "broken=True" in repr(sink)
+
+
+def test_a_progress_line_is_drawn_in_place_and_ends_as_drawn_last() -> None:
+    splitter = LineSplitter(b"[0] ", live=True)
+    assert splitter.feed(b"\rtasks 1/3") == b""
+    assert splitter.in_place() == b"\r[0] tasks 1/3"
+    assert splitter.feed(b"\rtasks 2/3") == b""
+    assert splitter.in_place() == b"\r[0] tasks 2/3"
+    # the newline: the line as last drawn, over what was drawn in place
+    assert splitter.feed(b"\rtasks 3/3\nnext\n") == b"\r[0] tasks 3/3\n[0] next\n"
+    assert splitter.in_place() == b""
+
+
+def test_on_a_terminal_carriage_returns_leave_the_last_drawing() -> None:
+    splitter = LineSplitter(b"[1] ", live=True)
+    assert splitter.feed(b"a\rb\rc\n\r\rd\r\n") == b"[1] c\n[1] d\n"
+    plain = LineSplitter(b"[1] ")  # not a terminal: every byte passes through
+    assert plain.feed(b"a\rb\n") == b"[1] a\rb\n"
+    assert plain.in_place() == b""

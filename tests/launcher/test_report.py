@@ -138,3 +138,30 @@ def test_live_status_line_on_a_terminal(tmp_path) -> None:
     )
     assert "[0] done" in text
     assert "zmqmesh report" in text
+
+
+@pytest.mark.timeout(60)
+def test_every_kind_of_communicator_is_counted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    trace = tmp_path / "t.json"
+    res = launch(
+        4,
+        ROOT / "tests" / "programs" / "every_comm.py",
+        timeout=50,
+        launcher_args=("--report", "--trace", str(trace)),
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    calls = {
+        r: dict(re.findall(r"(\w+) (\d+) [\d.]+", line))
+        for r, line in re.findall(r"^  rank (\d): (.*)$", res.stderr, re.M)
+        if "allreduce" in line
+    }
+    assert set(calls) == {"0", "1", "2", "3"}, res.stderr
+    for r, got in calls.items():
+        # world allreduce, dup bcast, split allgather, ring sendrecv + barrier,
+        # tree reduce, mesh neighbor_allgather + alltoall
+        for name in ("bcast", "sendrecv", "barrier", "reduce", "neighbor_allgather", "alltoall"):
+            assert int(got.get(name, 0)) >= 1, (r, name, got)
+        assert int(got["allreduce"]) >= 1, (r, got)
+        assert int(got["allgather"]) >= 1, (r, got)
+    spans = {e["name"] for e in json.loads(trace.read_text())["traceEvents"] if e["ph"] == "X"}
+    assert {"bcast", "sendrecv", "barrier", "reduce", "neighbor_allgather", "alltoall"} <= spans

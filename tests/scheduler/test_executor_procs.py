@@ -32,6 +32,8 @@ def test_executor(n: int) -> None:
         assert f"[{rank}] done" in res.stdout
         assert f"[{rank}] switch interval 0.005" in res.stdout  # CPython's default, back
     assert "1000/1000" in res.stderr  # map(progress=True): tqdm or a plain line
+    if "tasks 1000/1000" in res.stderr:  # the plain line: done/total, rate and time left
+        assert re.search(r"tasks 1000/1000 \([\d,]+/s, ETA 0:00\)", res.stderr), res.stderr
     # Efficiency is a benchmark (bench/), not a test: this only catches a
     # scheduler that leaves workers idle while others hold queued work.
     eff = float(re.findall(r"efficiency ([\d.]+)", res.stdout)[0])

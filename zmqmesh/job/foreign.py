@@ -1,24 +1,35 @@
-"""Jobs started by someone else's launcher: SLURM's ``srun``, ``mpirun``.
+"""Jobs started by someone else's launcher: SLURM's ``srun``, ``mpirun``,
+a Kubernetes Indexed Job.
 
 Pure functions of an environment mapping: no I/O, no sockets, no lookups.
 
 :func:`foreign_job` reads a rank's place in a job that ``srun``, Open MPI's
-``mpirun`` or an MPICH-family (PMI) ``mpiexec`` started, and where that job's
-rendezvous is. Rank 0 serves the rendezvous; every rank connects to it.
+``mpirun``, an MPICH-family (PMI) ``mpiexec`` or Kubernetes started, and
+where that job's rendezvous is. Rank 0 serves the rendezvous; every rank
+connects to it.
 
 Order (API.md, "Start-up"), first match wins:
 
 1. ``ZMQMESH_RANK`` or ``ZMQMESH_SIZE`` set: ``zmqmesh launch`` started the
    rank, and ``settings.JobSettings.from_environ`` reads those variables:
    ``None``.
-2. SLURM: ``SLURM_PROCID``, unless ``SLURM_STEP_ID`` names one of Slurm's
-   own steps (the batch script, an ``salloc`` shell) rather than a task of
-   ``srun``. The rendezvous is on the step's first node (see
+2. SLURM: ``SLURM_PROCID`` in a task of an ``srun`` step (:func:`slurm_task`);
+   the batch script, an ``salloc`` shell and what they start directly are
+   jobs of one rank, whatever the Slurm release. The rendezvous is on the step's first node (see
    :func:`foreign_job` for why and for the port).
 3. Open MPI: ``OMPI_COMM_WORLD_RANK`` / ``OMPI_COMM_WORLD_SIZE``.
 4. PMI (MPICH, Intel MPI, MVAPICH): ``PMI_RANK`` / ``PMI_SIZE``.
-   Under 3 and 4 the rendezvous must be named: ``ZMQMESH_RENDEZVOUS=host:port``.
-5. None of them: ``None`` (a singleton job).
+   Under 3 and 4 the rendezvous is named by ``ZMQMESH_RENDEZVOUS=host:port``;
+   when it is not and every rank runs on one host, :func:`discovery` says how
+   they find rank 0's (``discover.py`` does it, before this module reads the
+   variables it fills in).
+5. Kubernetes, a pod of an Indexed Job: ``JOB_COMPLETION_INDEX`` (which
+   Kubernetes sets) and ``JOB_COMPLETIONS`` (the Job's ``.spec.completions``,
+   which the manifest sets: a pod cannot read its Job's spec). The
+   rendezvous is named by ``ZMQMESH_RENDEZVOUS``: rank 0's stable DNS name
+   under the Job's headless Service, ``<job>-0.<service>:<port>``
+   (docs/kubernetes.md).
+6. None of them: ``None`` (a singleton job).
 
 One exception to the order: ``mpirun`` inside a SLURM allocation starts its
 per-node daemons with ``srun``, so its ranks inherit the SLURM variables of
@@ -43,9 +54,12 @@ from zmqmesh.job.variables import non_negative, port
 __all__ = [
     "PORT_BASE",
     "PORT_SPAN",
+    "Discovery",
     "ForeignJob",
+    "discovery",
     "foreign_job",
     "slurm_port",
+    "slurm_task",
 ]
 
 PORT_BASE = 20000
@@ -55,6 +69,7 @@ PORT_SPAN = 20000
 SLURM = "SLURM"
 OPEN_MPI = "Open MPI"
 PMI = "PMI"
+KUBERNETES = "Kubernetes"
 
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -73,7 +88,8 @@ class ForeignJob:
     rendezvous and every rank connects (an IPv6 address has no brackets).
     Both are ``""`` / ``0`` only for a one-rank MPI job without
     ``ZMQMESH_RENDEZVOUS``, which needs no rendezvous.
-    ``who``: ``"SLURM"``, ``"Open MPI"`` or ``"PMI"``, for messages.
+    ``who``: ``"SLURM"``, ``"Open MPI"``, ``"PMI"`` or ``"Kubernetes"``, for
+    messages.
     """
 
     rank: int
@@ -113,9 +129,9 @@ def foreign_job(env: Mapping[str, str]) -> ForeignJob | None:
     ``ZMQMESH_SIZE`` set) or no launcher is recognized. The order is the
     module docstring's.
 
-    SLURM (a task of ``srun``: ``SLURM_PROCID``, with no ``SLURM_STEP_ID`` or
-    the id of a task step; the batch script itself and an ``salloc`` shell
-    carry a special step id, are not ranks, and so give ``None``):
+    SLURM (a task of ``srun``: ``SLURM_PROCID`` where :func:`slurm_task`
+    holds; the batch script itself, an ``salloc`` shell and the processes
+    they start directly are not ranks, and so give ``None``):
 
     - rank ``SLURM_PROCID``; size ``SLURM_STEP_NUM_TASKS``, else
       ``SLURM_NTASKS``, else ``SLURM_NPROCS``;
@@ -139,6 +155,11 @@ def foreign_job(env: Mapping[str, str]) -> ForeignJob | None:
     is required when the size is more than 1; job ``ZMQMESH_JOB`` when set,
     else ``"mpi-<host>:<port>"``.
 
+    Kubernetes (an Indexed Job's pod: ``JOB_COMPLETION_INDEX``): rank
+    ``JOB_COMPLETION_INDEX``, size ``JOB_COMPLETIONS``; rendezvous from
+    ``ZMQMESH_RENDEZVOUS``, required above one rank; job ``ZMQMESH_JOB`` when
+    set, else ``"k8s-<host>:<port>"``.
+
     A size of 1 is returned like any other. ``ZMQMESH_RENDEZVOUS`` is
     ``host:port``, ``[ipv6]:port`` or ``tcp://`` followed by either.
 
@@ -146,8 +167,8 @@ def foreign_job(env: Mapping[str, str]) -> ForeignJob | None:
     variable when a value is not a non-negative integer, the size is 0, the
     rank is not below the size, a variable that the launcher always sets is
     missing, the node list is malformed, a port is not in 1..65535, rank 0
-    is not on the rendezvous node, or an MPI job of more than one rank has
-    no ``ZMQMESH_RENDEZVOUS``.
+    is not on the rendezvous node, or an MPI or Kubernetes job of more than
+    one rank has no ``ZMQMESH_RENDEZVOUS``.
     """
     if "ZMQMESH_RANK" in env or "ZMQMESH_SIZE" in env:
         return None
@@ -161,19 +182,117 @@ def foreign_job(env: Mapping[str, str]) -> ForeignJob | None:
             return _mpi_job(env, who, *mpi)
     if slurm is not None:
         return _slurm_job(env, *slurm)
+    indexed = _rank_size(env, "JOB_COMPLETION_INDEX", ("JOB_COMPLETIONS",))
+    if indexed is not None:
+        return _kubernetes_job(env, *indexed)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """How the ranks of an MPI launcher's job, all on one host, find rank
+    0's rendezvous when nobody named it (:func:`discovery`).
+
+    ``pmi_fd``: the socket of Hydra's PMI-1 server (``PMI_FD``), whose
+    key-value space carries rank 0's address to the others; or ``path``:
+    a file in the job's session directory that rank 0 writes and the others
+    read. ``job``: the job id every rank presents, when the environment
+    holds one (PMI's comes from its server: ``""`` here).
+    """
+
+    who: str
+    rank: int
+    size: int
+    job: str
+    pmi_fd: int | None = None
+    path: str | None = None
+
+
+def discovery(env: Mapping[str, str]) -> Discovery | None:
+    """How the ranks of the Open MPI or PMI job that ``env`` describes find
+    their rendezvous without ``ZMQMESH_RENDEZVOUS``, or ``None`` when there
+    is nothing to find: not such a job (the order of :func:`foreign_job`),
+    one rank, ``ZMQMESH_RENDEZVOUS`` set, or ranks on more than one host,
+    where only the user knows an address that all of them reach.
+
+    - Open MPI, every rank on this host (``OMPI_COMM_WORLD_LOCAL_SIZE`` is
+      the size) and a job id (``PMIX_NAMESPACE``, else
+      ``OMPI_MCA_ess_base_jobid``): the file ``zmqmesh-rendezvous-<id>``
+      in the job's session directory (``PMIX_SERVER_TMPDIR``, else
+      ``OMPI_MCA_orte_jobfam_session_dir``, else ``TMPDIR`` or ``/tmp``);
+      job ``mpi-<id>``.
+    - PMI (MPICH's and Intel MPI's Hydra), every rank on this host
+      (``MPI_LOCALNRANKS`` is the size) and a PMI-1 socket (``PMI_FD``):
+      the PMI server's key-value space.
+
+    Pure; raises :class:`zmqmesh.LaunchError` as :func:`foreign_job` does
+    for malformed rank and size variables.
+    """
+    if "ZMQMESH_RANK" in env or "ZMQMESH_SIZE" in env or env.get("ZMQMESH_RENDEZVOUS"):
+        return None
+    slurm = _slurm_rank_size(env)
+    for who, rank_var, size_var in (
+        (OPEN_MPI, "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
+        (PMI, "PMI_RANK", "PMI_SIZE"),
+    ):
+        mpi = _rank_size(env, rank_var, (size_var,))
+        if mpi is not None and (slurm is None or mpi != slurm):
+            rank, size = mpi
+            return _mpi_discovery(env, who, rank, size) if size > 1 else None
+    return None
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.@-]")
+
+
+def _mpi_discovery(env: Mapping[str, str], who: str, rank: int, size: int) -> Discovery | None:
+    if who == OPEN_MPI:
+        key = env.get("PMIX_NAMESPACE") or env.get("OMPI_MCA_ess_base_jobid")
+        if env.get("OMPI_COMM_WORLD_LOCAL_SIZE") != str(size) or not key:
+            return None
+        where = (
+            env.get("PMIX_SERVER_TMPDIR")
+            or env.get("OMPI_MCA_orte_jobfam_session_dir")
+            or env.get("TMPDIR")
+            or "/tmp"
+        )
+        safe = _SAFE.sub("_", key)
+        path = f"{where.rstrip('/') or '/'}/zmqmesh-rendezvous-{safe}"
+        return Discovery(who, rank, size, f"mpi-{safe}", path=path)
+    fd = env.get("PMI_FD", "")
+    if env.get("MPI_LOCALNRANKS") != str(size) or not _DIGITS.fullmatch(fd):
+        return None
+    return Discovery(who, rank, size, "", pmi_fd=int(fd))
 
 
 def _slurm_rank_size(env: Mapping[str, str]) -> tuple[int, int] | None:
     if "SLURM_PROCID" not in env:
         return None
-    _, step = _first(env, ("SLURM_STEP_ID", "SLURM_STEPID"))
-    # srun sets the step id. The batch script and an salloc shell carry one
-    # of Slurm's special ids there and are no rank. Without a step id the
-    # four variables of API.md decide, so a task they describe is a rank.
-    if step is not None and (not _DIGITS.fullmatch(step) or int(step) >= _FIRST_SPECIAL_STEP):
+    if not slurm_task(env):
         return None
     return _rank_size(env, "SLURM_PROCID", ("SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", "SLURM_NPROCS"))
+
+
+def slurm_task(env: Mapping[str, str]) -> bool:
+    """Whether a process with ``SLURM_PROCID`` in ``env`` is a task of an
+    ``srun`` step, and so a rank, rather than a process that Slurm started
+    otherwise (the batch script, an ``salloc`` shell) or one of their
+    children, which are jobs of one rank.
+
+    srun gives each task its step id (``SLURM_STEP_ID``, older
+    ``SLURM_STEPID``), a number below Slurm's special ids. Current releases
+    give the batch script and an interactive step one of those special ids
+    (``>= 0xfffffff0``, or a name such as ``batch``); 22.05 and older give
+    the batch script ``SLURM_PROCID=0`` and ``SLURM_NTASKS`` but no step id
+    at all. What tells it from a task there: ``slurmd`` started it
+    (``SLURMD_NODENAME`` is set) and yet it has no step id, which srun never
+    leaves out. Without ``SLURMD_NODENAME`` or a step id, the four variables
+    of API.md (set by hand, or by a tool that mimics srun) make a rank.
+    """
+    _, step = _first(env, ("SLURM_STEP_ID", "SLURM_STEPID"))
+    if step is None:
+        return "SLURMD_NODENAME" not in env
+    return bool(_DIGITS.fullmatch(step)) and int(step) < _FIRST_SPECIAL_STEP
 
 
 def _slurm_job(env: Mapping[str, str], rank: int, size: int) -> ForeignJob:
@@ -212,12 +331,29 @@ def _mpi_job(env: Mapping[str, str], who: str, rank: int, size: int) -> ForeignJ
             return ForeignJob(rank, size, env.get("ZMQMESH_JOB") or "mpi", "", 0, who)
         raise LaunchError(
             f"started by {who} with {size} ranks, but ZMQMESH_RENDEZVOUS is not set: "
-            "export ZMQMESH_RENDEZVOUS=host:port, a free port on the host of rank 0"
+            "export ZMQMESH_RENDEZVOUS=host:port, a free port on the host of rank 0 "
+            "(only ranks that all run on one host find one by themselves)"
         )
     host, number = explicit
     shown = f"[{host}]" if ":" in host else host
     job = env.get("ZMQMESH_JOB") or f"mpi-{shown}:{number}"
     return ForeignJob(rank, size, job, host, number, who)
+
+
+def _kubernetes_job(env: Mapping[str, str], rank: int, size: int) -> ForeignJob:
+    explicit = _explicit_rendezvous(env)
+    if explicit is None:
+        if size == 1:
+            return ForeignJob(rank, size, env.get("ZMQMESH_JOB") or "k8s", "", 0, KUBERNETES)
+        raise LaunchError(
+            f"a pod of an Indexed Job of {size} ranks (JOB_COMPLETIONS), but "
+            "ZMQMESH_RENDEZVOUS is not set: set it in the manifest to the DNS name of "
+            "index 0's pod and a port, <job>-0.<headless service>:<port>"
+        )
+    host, number = explicit
+    shown = f"[{host}]" if ":" in host else host
+    job = env.get("ZMQMESH_JOB") or f"k8s-{shown}:{number}"
+    return ForeignJob(rank, size, job, host, number, KUBERNETES)
 
 
 def _explicit_rendezvous(env: Mapping[str, str]) -> tuple[str, int] | None:

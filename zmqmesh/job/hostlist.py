@@ -4,18 +4,24 @@ SLURM's compressed lists (``SLURM_NODELIST`` and friends) name the hosts of
 a job step: ``node[01-04,07],gpu1``. :func:`expand_hostlist` gives every
 name, :func:`first_host` the first without expanding the rest.
 
-A hostfile names one host a line::
+A hostfile names one host a line, in any of the forms resource managers
+and MPI launchers write::
 
     # hosts.txt
-    node1 slots=4      # four ranks here
-    node2              # one rank (a host without slots= has one slot)
+    node1 slots=4      # four ranks here (zmqmesh, Open MPI)
+    node2              # one rank (a host without slots has one slot)
+    node3 slots=2 max_slots=4   # Open MPI: at most 4 with --oversubscribe
+    node4:8            # MPICH (Hydra): eight slots
+    node5 4 all.q@node5 UNDEFINED   # Grid Engine's PE_HOSTFILE
     [fe80::1%eth0] slots=2
 
-``#`` starts a comment (a whole line or the rest of one); blank lines are
-ignored. Nothing else is accepted: not Open MPI's ``max_slots=``, not MPICH's
-``host:N``, not ``user@host`` (put the user in ``~/.ssh/config``). A mistake
-is reported as one line naming the file and line, ``hosts.txt:3: problem``,
-in a :class:`HostfileError`, so the command line can print it as it is.
+A host named again adds its slots to its first line's (PBS's
+``PBS_NODEFILE`` and LSF's ``LSB_DJOB_HOSTFILE`` repeat a host once per
+slot); hosts keep the order of their first lines. ``#`` starts a comment
+(a whole line or the rest of one); blank lines are ignored. ``user@host``
+is refused (put the user in ``~/.ssh/config``). A mistake is reported as
+one line naming the file and line, ``hosts.txt:3: problem``, in a
+:class:`HostfileError`, so the command line can print it as it is.
 :func:`parse_hostfile_text` reads the text; the launcher reads the file.
 
 ``--host a,b:2,[::1]:4`` gives the same hosts on the command line, ``name``
@@ -230,24 +236,31 @@ class Host:
     ``name`` is what ssh is given: a host name as written, or an IP address
     (IPv6 without its brackets, in canonical form). ``slots`` is how many
     ranks it may run (at least 1). ``source`` says where it was given,
-    ``"hosts.txt:3"`` or ``"--host"``, for error messages.
+    ``"hosts.txt:3"`` or ``"--host"``, for error messages. ``max_slots``
+    (Open MPI's ``max_slots=``) bounds its ranks even with
+    ``--oversubscribe``; ``None``: no bound.
     """
 
     name: str
     slots: int
     source: str
+    max_slots: int | None = None
 
 
 def parse_hostfile_text(text: str, where: str) -> list[Host]:
     """The hosts of hostfile text read from ``where`` (a path, for sources
-    and messages), in order.
+    and messages), in the order they are first named.
+
+    A line is ``host``, ``host slots=N [max_slots=M]``, ``host:N`` or
+    ``host N [queue [processors]]``, with ``1 <= N <= M <= 4096``. A host
+    named on several lines has the sum of their slots (at most 4096) and
+    the ``source`` of its first line.
 
     Raises :class:`HostfileError` when the text names no host, or has a
-    line that is not ``host`` or ``host slots=N`` (with ``1 <= N <= 4096``),
-    an invalid host name, or a host already named on an earlier line.
+    line in none of these forms, an invalid host name, or slots out of
+    range.
     """
-    hosts: list[Host] = []
-    seen: dict[str, Host] = {}
+    hosts: dict[str, Host] = {}
     # split("\n"), not splitlines(): the line numbers must be what editors show
     for number, raw in enumerate(text.split("\n"), start=1):
         source = f"{where}:{number}"
@@ -255,11 +268,29 @@ def parse_hostfile_text(text: str, where: str) -> list[Host]:
         if not words:
             continue
         host = _parse_line(words, source)
-        _check_new(host, seen, source)
-        hosts.append(host)
+        key = canonical(host.name)
+        earlier = hosts.get(key)
+        hosts[key] = host if earlier is None else _merge(earlier, host, source)
     if not hosts:
         raise HostfileError(f"{where}: no hosts in the hostfile (only blank lines and comments)")
-    return hosts
+    return list(hosts.values())
+
+
+def _merge(earlier: Host, later: Host, source: str) -> Host:
+    """``earlier`` with the slots of ``later``, a line naming it again."""
+    slots = earlier.slots + later.slots
+    if slots > MAX_SLOTS:
+        raise HostfileError(
+            f"{source}: host {earlier.name!r} has {slots} slots in all, more than {MAX_SLOTS}"
+        )
+    bounds = [m for m in (earlier.max_slots, later.max_slots) if m is not None]
+    most = max(bounds) if bounds else None
+    if most is not None and most < slots:
+        raise HostfileError(
+            f"{source}: host {earlier.name!r} has {slots} slots in all, more than its "
+            f"max_slots={most}"
+        )
+    return Host(earlier.name, slots, earlier.source, most)
 
 
 def parse_host_list(spec: str) -> list[Host]:
@@ -296,30 +327,49 @@ def _parse_line(words: list[str], source: str) -> Host:
         bracketed = base.startswith("[") and base.endswith("]")
         plain = ":" not in base and "[" not in base
         if _DIGITS.fullmatch(slots_text) and (bracketed or plain):
-            raise HostfileError(
-                f"{source}: write {base} slots={slots_text}, not {first!r} "
-                "(the hostfile takes 'host [slots=N]')"
-            )
+            if settings:
+                raise HostfileError(
+                    f"{source}: unexpected {settings[0]!r} after {first!r} "
+                    "(MPICH's form is 'host:N' alone)"
+                )
+            return Host(_host_name(base, source), _slots(slots_text, source), source)
         name = _host_name(first, source)
+    if settings and _DIGITS.fullmatch(settings[0]):
+        # Grid Engine's PE_HOSTFILE: host, slots, queue, processor range
+        if len(settings) > 3:
+            raise HostfileError(
+                f"{source}: unexpected {settings[3]!r} (Grid Engine's form is "
+                "'host N queue processors')"
+            )
+        return Host(name, _slots(settings[0], source), source)
     slots: int | None = None
+    most: int | None = None
     for word in settings:
         key, eq, value = word.partition("=")
         if not eq:
-            if word == "slots":
-                raise HostfileError(f"{source}: write slots=N (no spaces around '=')")
+            if word in ("slots", "max_slots"):
+                raise HostfileError(f"{source}: write {word}=N (no spaces around '=')")
             raise HostfileError(
                 f"{source}: unexpected {word!r} after the host name "
-                "(one host a line: 'host [slots=N]')"
+                "(one host a line: 'host [slots=N] [max_slots=M]', 'host:N' or 'host N')"
             )
         if key == "slots":
             if slots is not None:
                 raise HostfileError(f"{source}: slots= given twice")
             slots = _slots(value, source)
-        elif key == "max_slots":
-            raise HostfileError(f"{source}: max_slots= is not supported (only slots=N is)")
+        elif key in ("max_slots", "max-slots"):
+            if most is not None:
+                raise HostfileError(f"{source}: max_slots= given twice")
+            most = _slots(value, source, key="max_slots")
         else:
-            raise HostfileError(f"{source}: unknown setting {key!r} (only slots=N is supported)")
-    return Host(name, 1 if slots is None else slots, source)
+            raise HostfileError(
+                f"{source}: unknown setting {key!r} (only slots=N and max_slots=M are supported)"
+            )
+    if slots is None:
+        slots = 1
+    if most is not None and most < slots:
+        raise HostfileError(f"{source}: max_slots={most} is less than slots={slots}")
+    return Host(name, slots, source, most)
 
 
 def _split_item(item: str, source: str) -> tuple[str, str | None]:
@@ -344,13 +394,13 @@ def _split_item(item: str, source: str) -> tuple[str, str | None]:
     return name, (slots_text if colon else None)
 
 
-def _slots(text: str, source: str, item: str = "") -> int:
+def _slots(text: str, source: str, item: str = "", key: str = "slots") -> int:
     where = f" (in {item!r})" if item else ""
     if not _DIGITS.fullmatch(text) or int(text) == 0:
-        raise HostfileError(f"{source}: slots must be a positive integer, got {text!r}{where}")
+        raise HostfileError(f"{source}: {key} must be a positive integer, got {text!r}{where}")
     slots = int(text)
     if slots > MAX_SLOTS:
-        raise HostfileError(f"{source}: slots must be at most {MAX_SLOTS}, got {slots}{where}")
+        raise HostfileError(f"{source}: {key} must be at most {MAX_SLOTS}, got {slots}{where}")
     return slots
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "VARIABLES",
     "JobSettings",
     "read_failure_timeout",
+    "read_rendezvous_timeout",
 ]
 
 FAILURE_TIMEOUT_MIN = 0.5
@@ -103,6 +104,7 @@ VARIABLES: Mapping[str, str] = MappingProxyType(
         "trace": "ZMQMESH_TRACE",
         "stats": "ZMQMESH_STATS",
         "live": "ZMQMESH_LIVE",
+        "terminal": "ZMQMESH_TERMINAL",
         "serve_rendezvous": "ZMQMESH_SERVE_RENDEZVOUS",
         "rendezvous_port": "ZMQMESH_RENDEZVOUS_PORT",
         "rendezvous_timeout": "ZMQMESH_RENDEZVOUS_TIMEOUT",
@@ -143,6 +145,8 @@ class JobSettings:
     ``--trace``; ``trace`` keeps each call's span; ``stats`` records
     without a directory (``Comm.stats``); ``live`` writes the counters the
     launcher's status line shows.
+    ``terminal``: the launcher's stderr is a terminal, which draws a rank's
+    carriage-return lines in place (a progress line may redraw itself).
     ``serve_rendezvous`` / ``rendezvous_port``: this rank (rank 0 of a job
     started by srun or mpirun) serves the rendezvous itself on that port;
     the port is 0 when it does not.
@@ -178,6 +182,7 @@ class JobSettings:
     trace: bool = False
     stats: bool = False
     live: bool = False
+    terminal: bool = False
     serve_rendezvous: bool = False
     rendezvous_port: int = 0
     rendezvous_timeout: float | None = None
@@ -236,7 +241,7 @@ class JobSettings:
         docstring's order.
 
         ``hostname()`` gives this host's name where ``ZMQMESH_HOST`` (or,
-        under SLURM, ``SLURMD_NODENAME``) does not. ``advertise(job)`` gives
+        for a task of srun, ``SLURMD_NODENAME``) does not. ``advertise(job)`` gives
         the address a rank of a job started by srun or mpirun advertises when
         ``ZMQMESH_ADDR`` does not (``None`` from it, or no ``advertise``:
         the host name).
@@ -254,7 +259,10 @@ class JobSettings:
             return cls(**fields)
         foreign = foreign_job(env)
         if foreign is not None and foreign.size > 1:
-            host = env.get("SLURMD_NODENAME") or env.get(_V["host"]) or hostname()
+            # Only srun's tasks have their own node's name there: mpiexec
+            # (Hydra) hands every rank the variables of the node it ran on.
+            node = env.get("SLURMD_NODENAME") if foreign.who == "SLURM" else None
+            host = node or env.get(_V["host"]) or hostname()
             addr = env.get(_V["addr"]) or (advertise(foreign) if advertise else None) or host
             serve = foreign.rank == 0
             fields.update(
@@ -285,6 +293,17 @@ def read_failure_timeout(env: Mapping[str, str]) -> float:
     return seconds(name, text, FAILURE_TIMEOUT_MIN, FAILURE_TIMEOUT_MAX)
 
 
+def read_rendezvous_timeout(env: Mapping[str, str]) -> float:
+    """How long a rank with environment ``env`` waits for the others at the
+    rendezvous: ``ZMQMESH_RENDEZVOUS_TIMEOUT``, else :data:`RENDEZVOUS_TIMEOUT`.
+    Raises :class:`zmqmesh.LaunchError` for a value that is not seconds in
+    1..86400."""
+    text = env.get(_V["rendezvous_timeout"])
+    if not text:
+        return RENDEZVOUS_TIMEOUT
+    return seconds(_V["rendezvous_timeout"], text, 1.0, 86400.0)
+
+
 def _text(value: object) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
@@ -299,7 +318,7 @@ def _tunables(env: Mapping[str, str]) -> dict[str, Any]:
         "failure_timeout": read_failure_timeout(env),
         "profile_dir": env.get(_V["profile_dir"]) or None,
     }
-    for name in ("allow_pickle", "trace", "stats", "live"):
+    for name in ("allow_pickle", "trace", "stats", "live", "terminal"):
         fields[name] = flag(_V[name], env.get(_V[name], ""))
     links = env.get(_V["local_links"], "")
     fields["local_links"] = flag(_V["local_links"], links) if links.strip() else True

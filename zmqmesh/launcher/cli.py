@@ -16,22 +16,37 @@ import argparse
 import math
 import os
 import shlex
+import shutil
 import signal
+import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
 from zmqmesh.errors import LaunchError
-from zmqmesh.job.hostlist import parse_host_list
+from zmqmesh.job.allocation import Allocation, find_allocation
+from zmqmesh.job.hostlist import Host, parse_host_list
 from zmqmesh.launcher.forkserver import for_job
-from zmqmesh.launcher.hostfile import assign, is_local, parse_hostfile
+from zmqmesh.launcher.hostfile import is_local, parse_hostfile
 from zmqmesh.launcher.jobspec import RESERVED_ENV, JobSpec
+from zmqmesh.launcher.placement import (
+    BIND_CHOICES,
+    MAP_CHOICES,
+    bindings,
+    cpus_for,
+    place,
+    sysfs_core,
+)
 from zmqmesh.launcher.preflight import check_reachable
 from zmqmesh.transport.limits import raise_open_files
 
 __all__ = ["build_parser", "main", "parse_args", "split_program"]
 
 USAGE_ERROR = 2
+_THIS_MACHINE = "-n"  # the source of the one host of a job without hosts
+# How long the command that lists an allocation's nodes may take (a Flux
+# broker answers in well under a second; a hung one must not hang the launch).
+_COMMAND_TIMEOUT = 30.0
 
 # Launcher options that take their value as the next word; the other forms
 # (--np=4, -n4, -xVAR) are one word. Needed to find where the program starts.
@@ -41,6 +56,7 @@ _OPTIONS_WITH_VALUE = frozenset(
         "--np",
         "-x",
         "--timeout",
+        "--hang-check",
         "--grace",
         "--trace",
         "--hosts",
@@ -49,6 +65,10 @@ _OPTIONS_WITH_VALUE = frozenset(
         "--remote-python",
         "--wdir",
         "--spawn",
+        "--map-by",
+        "--bind-to",
+        "-N",
+        "--npernode",
     }
 )
 
@@ -69,9 +89,29 @@ Exit status: 0 when every rank exits 0; else that of the first rank to fail
 or 129 when the launcher gets SIGINT, SIGTERM or SIGHUP; 2 when the job
 cannot be started.
 
+Inside an allocation (a batch script, an salloc shell), without -n and
+without --hosts/--host, the ranks fill the allocation's slots, as mpirun does
+there: under SLURM the task slots (SLURM_JOB_NODELIST, SLURM_TASKS_PER_NODE),
+each rank started as a job step with srun; under PBS/Torque (PBS_NODEFILE),
+LSF (LSB_DJOB_HOSTFILE, LSB_MCPU_HOSTS), Grid Engine (PE_HOSTFILE) and Flux
+(FLUX_JOB_ID; flux resource R) the slots those name, each rank started over
+ssh, or directly where the host is this one.
+
+Hostfiles (--hosts) may be written as zmqmesh and Open MPI write them
+("host slots=N [max_slots=M]"), as MPICH does ("host:N"), as Grid Engine does
+("host N queue processors"), or a host per slot as PBS and LSF do: a host on
+several lines has the sum of their slots.
+
+Placement: ranks fill each host's slots in order (--map-by slot) or go round
+the hosts (--map-by node); -N K runs K ranks on every host. More ranks than
+slots need --oversubscribe (extra ranks go one to each host in turn, never
+past a host's max_slots). --bind-to core pins each rank to a core of its host
+of its own (os.sched_setaffinity), shared only with --oversubscribe.
+
 examples:
   zmqmesh launch -n 4 script.py --size 10
   zmqmesh launch -n 8 -x OMP_NUM_THREADS=1 --timeout 600 -m pkg.solver input.h5
+  zmqmesh launch --hosts $PBS_NODEFILE --map-by node --bind-to core script.py
 """
 
 
@@ -150,18 +190,51 @@ def build_parser() -> argparse.ArgumentParser:
         type=_rank_count,
         default=None,
         metavar="N",
-        help="number of ranks to start (default: 1, or every slot of --hosts/--host)",
+        help="number of ranks to start (default: every slot of --hosts/--host; inside an "
+        "allocation (SLURM, PBS, LSF, Grid Engine, Flux), one rank per slot of it; "
+        "else 1)",
     )
     launch.add_argument(
         "--hosts",
         metavar="FILE",
-        help="hostfile: one host a line, `host [slots=N]`, # comments; ranks fill the "
-        "slots in order; local names start directly, others over ssh",
+        help="hostfile: one host a line, `host [slots=N] [max_slots=M]`, `host:N` or "
+        "`host N ...`, a host on several lines adds up (PBS_NODEFILE, PE_HOSTFILE and "
+        "LSB_DJOB_HOSTFILE are hostfiles), # comments; local names start directly, "
+        "others over ssh",
     )
     launch.add_argument(
         "--host",
         metavar="LIST",
         help="hosts on the command line, e.g. a,b:2 (host[:slots], comma-separated)",
+    )
+    launch.add_argument(
+        "--oversubscribe",
+        action="store_true",
+        help="allow more ranks than slots (or -N more than a host's slots); the "
+        "extra ranks go one to each host in turn, up to its max_slots",
+    )
+    launch.add_argument(
+        "--map-by",
+        choices=MAP_CHOICES,
+        default="slot",
+        help="slot (default): fill each host's slots before the next host's; "
+        "node: one rank to each host in turn",
+    )
+    launch.add_argument(
+        "-N",
+        "--npernode",
+        type=_rank_count,
+        default=None,
+        metavar="K",
+        help="K ranks on every host (default -n: K times the hosts)",
+    )
+    launch.add_argument(
+        "--bind-to",
+        choices=BIND_CHOICES,
+        default="none",
+        help="core: pin each rank to one core of its host (os.sched_setaffinity: the "
+        "core's hardware threads), a core of its own unless --oversubscribe; none "
+        "(default): no pinning",
     )
     launch.add_argument(
         "--ssh",
@@ -185,6 +258,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=_timeout,
         metavar="S",
         help="stop every rank after S seconds and exit with status 124 (default: no limit)",
+    )
+    launch.add_argument(
+        "--hang-check",
+        type=_grace,
+        default=10.0,
+        metavar="S",
+        help="when every rank has waited S seconds in zmqmesh calls with no message on "
+        "its way, report the deadlock (each rank's call and line, the wait-for cycle) and "
+        "stop the job (default: 10; 0: never). kill -USR1 of the launcher prints what "
+        "each rank waits in at any time",
     )
     launch.add_argument(
         "--grace",
@@ -318,40 +401,123 @@ def job_spec(ns: argparse.Namespace, environ: Mapping[str, str]) -> JobSpec:
         if not os.path.exists(script):
             raise LaunchError(f"{script}: no such file")
         program = (script, *ns.args)
-    size: int = ns.size if ns.size is not None else 1
-    hosts: tuple[str | None, ...] = ()
-    login = 0.0
     ssh = tuple(shlex.split(ns.ssh))
     if not ssh:
         raise LaunchError("--ssh needs a command")
-    if ns.hosts is not None or ns.host is not None:
-        if ns.hosts is not None and ns.host is not None:
-            raise LaunchError("give --hosts or --host, not both")
-        entries = parse_hostfile(ns.hosts) if ns.hosts is not None else parse_host_list(ns.host)
-        names = assign(entries, ns.size)
-        size = len(names)
+    entries, srun = _hosts(ns, environ)
+    names = place(
+        entries,
+        ns.size,
+        map_by=ns.map_by,
+        npernode=ns.npernode,
+        oversubscribe=ns.oversubscribe or entries[0].source == _THIS_MACHINE,
+    )
+    size = len(names)
+    login = 0.0
+    if srun is not None:
+        hosts: tuple[str | None, ...] = tuple(names)
+    else:
         hosts = tuple(None if is_local(name) else name for name in names)
         login = check_reachable(ssh, [h for h in entries if not is_local(h.name)])
+    bind: tuple[str, ...] = ()
+    if ns.bind_to == "core":
+        bind = tuple(bindings(hosts, share=ns.oversubscribe))
+        local = [b for h, b in zip(hosts, bind, strict=True) if h is None]
+        if local:
+            try:  # the ranks here: refused now rather than each failing to start
+                cpus_for(local[0], os.sched_getaffinity(0), sysfs_core)
+            except ValueError as exc:
+                raise LaunchError(str(exc)) from None
+    if not any(hosts):  # every rank on this machine
+        hosts = ()
     return JobSpec(
         program=program,
         size=size,
         hosts=hosts,
         ssh=ssh,
         ssh_login=login,
+        srun=srun,
         insecure=ns.insecure,
         remote_python=ns.remote_python,
         remote_wdir=ns.wdir,
         env=env,
         timeout=ns.timeout,
+        hang_check=ns.hang_check,
         grace=ns.grace,
         prefix=ns.prefix,
         pickle=ns.pickle,
         report=ns.report,
         trace=ns.trace,
         live=ns.report and sys.stderr.isatty(),
+        terminal=sys.stderr.isatty(),
         mpi4py=ns.mpi4py,
         fork=ns.spawn == "fork",
+        bind=bind,
     )
+
+
+def _hosts(ns: argparse.Namespace, environ: Mapping[str, str]) -> tuple[list[Host], str | None]:
+    """The hosts the job's ranks are placed on, and the srun to start them
+    with inside a SLURM allocation (None: local or ssh). Without hosts, one
+    host, this machine, with a slot per rank asked for (its ``source``
+    ``-n``: it takes any number of ranks)."""
+    if ns.hosts is not None or ns.host is not None:
+        if ns.hosts is not None and ns.host is not None:
+            raise LaunchError("give --hosts or --host, not both")
+        entries = parse_hostfile(ns.hosts) if ns.hosts is not None else parse_host_list(ns.host)
+        return entries, None
+    if ns.size is None:
+        allocation = find_allocation(environ, _read_file, _run_command(environ))
+        if allocation is not None:
+            return list(allocation.hosts), _srun(allocation, environ)
+    return [Host("localhost", ns.size or ns.npernode or 1, _THIS_MACHINE)], None
+
+
+def _srun(allocation: Allocation, environ: Mapping[str, str]) -> str | None:
+    """Inside SLURM, as mpirun does there: the ranks start through srun."""
+    if allocation.who != "SLURM":
+        return None
+    srun = shutil.which("srun", path=environ.get("PATH"))
+    if srun is None:
+        raise LaunchError(
+            f"inside SLURM job {allocation.job}, but srun is not on PATH: "
+            "give -n N for ranks on this machine, or --hosts"
+        )
+    return srun
+
+
+def _read_file(var: str, path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
+        raise LaunchError(f"{var}={path}: cannot read it: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise LaunchError(f"{var}={path}: not a text file (it is not UTF-8)") from None
+
+
+def _run_command(environ: Mapping[str, str]) -> Callable[[tuple[str, ...]], str]:
+    def run(argv: tuple[str, ...]) -> str:
+        program = shutil.which(argv[0], path=environ.get("PATH"))
+        if program is None:
+            raise LaunchError(f"inside a Flux job, but {argv[0]} is not on PATH")
+        try:
+            res = subprocess.run(
+                [program, *argv[1:]],
+                capture_output=True,
+                text=True,
+                timeout=_COMMAND_TIMEOUT,
+                env=dict(environ),
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise LaunchError(f"{' '.join(argv)}: {exc}") from None
+        if res.returncode != 0:
+            why = res.stderr.strip().splitlines()[-1:] or [f"exit status {res.returncode}"]
+            raise LaunchError(f"{' '.join(argv)} failed: {why[0]}")
+        return res.stdout
+
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -57,6 +57,7 @@ from typing import IO, Any, NoReturn
 
 from zmqmesh.launcher.groups import become_subreaper
 from zmqmesh.launcher.jobspec import JobSpec, shared_environ
+from zmqmesh.launcher.placement import bind_self
 
 __all__ = ["ForkServer", "Forked", "for_job", "serve"]
 
@@ -330,6 +331,11 @@ def _become_rank(
     for k in request["unset"]:
         os.environ.pop(k, None)
     os.environ.update(request["set"])
+    try:  # --bind-to core: before the program can start a thread
+        bind_self(os.environ)
+    except (ValueError, OSError) as exc:
+        print(f"zmqmesh: cannot bind the rank to a core: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     from zmqmesh.job import lifeline
 
     if not lifeline.watch(os.environ, fd=fds[2]):

@@ -1,11 +1,12 @@
 """Hosts for ``zmqmesh launch``: reading the hostfile, rank placement, and
 which names are this machine.
 
-The formats (the hostfile's ``host [slots=N]`` lines, ``--host`` lists) are
+The formats (every hostfile syntax, ``--host`` lists) are
 parsed in :mod:`zmqmesh.job.hostlist`; this module adds what only the
 launcher does. :func:`parse_hostfile` reads a hostfile from disk.
 :func:`assign` places ranks on slots in order: ranks ``0 .. slots-1`` on the
-first host, the next ones on the second host, and so on. :func:`is_local`
+first host, the next ones on the second host, and so on (``placement.py``
+has the other orders). :func:`is_local`
 tells the launcher which names are this machine (spawn the rank directly)
 and which need ssh.
 
@@ -29,6 +30,7 @@ from zmqmesh.job.hostlist import (
     ip_address,
     parse_hostfile_text,
 )
+from zmqmesh.launcher.placement import place
 
 __all__ = ["assign", "is_local", "parse_hostfile"]
 
@@ -58,24 +60,11 @@ def assign(hosts: list[Host], n: int | None) -> list[str]:
     Slots are filled in order: the first host's slots take ranks ``0, 1,
     ...``, then the second host's, and so on. ``n=None`` uses every slot.
     Raises :class:`~zmqmesh.job.hostlist.HostfileError` when ``n`` is more
-    than the hosts' slots in all (there is no oversubscription),
-    ``ValueError`` when ``hosts`` is empty or ``n < 1``.
+    than the hosts' slots in all, ``ValueError`` when ``hosts`` is empty or
+    ``n < 1``. :func:`zmqmesh.launcher.placement.place` takes the other
+    placement options.
     """
-    if not hosts:
-        raise ValueError("assign() needs at least one host")
-    total = sum(h.slots for h in hosts)
-    if n is None:
-        n = total
-    if n < 1:
-        raise ValueError(f"the number of ranks must be at least 1, not {n}")
-    if n > total:
-        origin = hosts[0].source.rpartition(":")[0] or hosts[0].source
-        raise HostfileError(
-            f"{origin}: {n} ranks do not fit in the {total} slots of the hosts; "
-            "give fewer ranks or more slots= (ranks never share a slot)"
-        )
-    placement = [h.name for h in hosts for _ in range(h.slots)]
-    return placement[:n]
+    return place(hosts, n)
 
 
 def is_local(name: str) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from zmqmesh.job import lifeline
 from zmqmesh.job.settings import LAUNCHER_HOST, VARIABLES, JobSettings
+from zmqmesh.launcher.placement import BIND_ENV
 
 __all__ = ["RESERVED_ENV", "JobSpec", "rank_environ", "rank_settings", "shared_environ"]
 
@@ -40,6 +41,7 @@ RESERVED_ENV = frozenset(
             )
         ),
         lifeline.ENV,
+        BIND_ENV,
     ]
 )
 """The variables the launcher sets (or clears) for each rank itself: the
@@ -63,22 +65,29 @@ class JobSpec:
     size: int = 1
     env: Mapping[str, str] = field(default_factory=dict)
     timeout: float | None = None
+    # seconds every rank must have waited, with nothing on its way, to be a deadlock (0: off)
+    hang_check: float = 10.0
     grace: float = 10.0
     kill_after: float = 3.0
     prefix: bool = True
     pickle: bool = False
-    # rank -> host name, for ranks started over ssh (None or absent: local)
+    # rank -> host name, for ranks started over ssh or srun (None or absent: local)
     hosts: tuple[str | None, ...] = ()
     ssh: tuple[str, ...] = ("ssh",)
+    # not None: ranks on hosts start as steps of this srun (a SLURM allocation)
+    srun: str | None = None
     ssh_login: float = 0.0  # the slowest ssh login of the pre-flight check (s)
     insecure: bool = False  # no CURVE between hosts (benchmarks on trusted networks)
     remote_python: str | None = None  # remote interpreter (default: this one's path)
     remote_wdir: str | None = None  # remote working directory (default: this one)
     report: bool = False  # print what each rank did at the end (--report)
+    terminal: bool = False  # the launcher's stderr is a terminal: ranks may redraw lines
     trace: str | None = None  # write a Chrome trace of the ranks' calls here (--trace)
     live: bool = False  # with report: a status line on stderr (set when it is a terminal)
     mpi4py: bool = False  # "import mpi4py" finds zmqmesh.compat.mpi4py (--mpi4py)
     fork: bool = True  # local ranks forked from a loaded process (forkserver.py), not exec'd
+    # rank -> its ZMQMESH_BIND value (placement.py); empty: no rank is bound
+    bind: tuple[str, ...] = ()
 
     def host_of(self, rank: int) -> str | None:
         return self.hosts[rank] if rank < len(self.hosts) else None
@@ -135,6 +144,7 @@ def rank_settings(
         profile_dir=profile,
         trace=profile is not None and bool(spec.trace),
         live=profile is not None and spec.report and spec.live,
+        terminal=spec.terminal,
     )
 
 
@@ -148,7 +158,8 @@ def rank_environ(
     ``base`` only the ``ZMQMESH_*`` variables and ``PYTHONPATH``, so that
     every rank of a job runs alike. Over that, in order: no stale
     ``RESERVED_ENV`` value, the ``-x`` variables (``spec.env``), the
-    settings (``settings.to_environ()``), ``PYTHONUNBUFFERED=1``, for a rank
+    settings (``settings.to_environ()``), the rank's ``ZMQMESH_BIND`` with
+    ``--bind-to core``, ``PYTHONUNBUFFERED=1``, for a rank
     on this host the lifeline ``life`` (``lifeline.value``), and with
     ``--mpi4py`` zmqmesh's mpi4py first on ``PYTHONPATH``.
     """
@@ -160,6 +171,8 @@ def rank_environ(
     }
     env.update(spec.env)
     env.update(settings.to_environ())
+    if settings.rank < len(spec.bind):
+        env[BIND_ENV] = spec.bind[settings.rank]
     env["PYTHONUNBUFFERED"] = "1"
     if life is not None and not remote:
         env[lifeline.ENV] = life

@@ -28,9 +28,14 @@ class LineSplitter:
     arrives; :meth:`close` returns that partial line with a newline added.
     """
 
-    def __init__(self, prefix: bytes = b"") -> None:
+    def __init__(self, prefix: bytes = b"", *, live: bool = False) -> None:
         self.prefix = prefix
         self._partial = bytearray()
+        # For a terminal: lines drawn with carriage returns end as their last
+        # drawing (else every byte passes through), and ``in_place`` draws
+        # the partial line; ``shown`` says it has.
+        self.live = live
+        self.shown = False
 
     def __repr__(self) -> str:
         return f"<LineSplitter prefix={self.prefix!r} held={len(self._partial)}>"
@@ -63,9 +68,31 @@ class LineSplitter:
     def _prefixed(self, lines: bytes) -> bytes:
         # ``lines`` ends with a newline: prefix its start and every line
         # start after an inner newline, but not the empty string at the end.
+        over = b""
+        if self.live and b"\r" in lines:  # a line redrawn in place ends as last drawn
+            lines = b"\n".join(_last_drawn(ln) for ln in lines[:-1].split(b"\n")) + b"\n"
+        if self.shown:  # over what ``in_place`` drew
+            self.shown, over = False, b"\r"
         if not self.prefix:
-            return lines
-        return self.prefix + lines[:-1].replace(b"\n", b"\n" + self.prefix) + b"\n"
+            return over + lines
+        return over + self.prefix + lines[:-1].replace(b"\n", b"\n" + self.prefix) + b"\n"
+
+    def in_place(self) -> bytes:
+        """For a terminal: the held partial line as drawn so far (``\r``, the
+        prefix, the text after its last carriage return), when it has one,
+        else ``b""``: a rank's progress line redrawn in place."""
+        if not self.live or b"\r" not in self._partial:
+            return b""
+        self.shown = True
+        return b"\r" + self.prefix + _last_drawn(bytes(self._partial))
+
+
+def _last_drawn(line: bytes) -> bytes:
+    """What a terminal shows of ``line`` drawn with carriage returns: the
+    text after the last one that is followed by any (a good enough model
+    for progress lines, which redraw the whole line each time)."""
+    parts = [p for p in line.split(b"\r") if p]
+    return parts[-1] if parts else b""
 
 
 class Sink:
@@ -135,12 +162,20 @@ class Pump:
     """Moves one pipe of one rank to a sink, whole lines at a time."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, pipe: IO[bytes], prefix: bytes, sink: Sink
+        self,
+        loop: asyncio.AbstractEventLoop,
+        pipe: IO[bytes],
+        prefix: bytes,
+        sink: Sink,
+        watch: Callable[[bytes], None] | None = None,
+        *,
+        live: bool = False,
     ) -> None:
         self._loop = loop
+        self._watch = watch  # sees every batch of whole (prefixed) lines
         self._pipe = pipe
         self._fd = pipe.fileno()
-        self._splitter = LineSplitter(prefix)
+        self._splitter = LineSplitter(prefix, live=live)  # live: the sink is a terminal
         self._sink = sink
         self.closed: asyncio.Future[None] = loop.create_future()
         os.set_blocking(self._fd, False)
@@ -160,7 +195,12 @@ class Pump:
             if not data:
                 self.close()
                 return
-            self._sink.write(self._splitter.feed(data))
+            lines = self._splitter.feed(data)
+            if lines and self._watch is not None:
+                self._watch(lines)
+            self._sink.write(lines)
+            if drawn := self._splitter.in_place():
+                self._sink.write(drawn, flush_only=True)
 
     def close(self) -> None:
         """Stop reading; emit a held partial line (idempotent)."""
@@ -168,5 +208,8 @@ class Pump:
             return
         self._loop.remove_reader(self._fd)
         self._pipe.close()
-        self._sink.write(self._splitter.close())
+        rest = self._splitter.close()
+        if rest and self._watch is not None:
+            self._watch(rest)
+        self._sink.write(rest)
         self.closed.set_result(None)

@@ -34,6 +34,7 @@ import signal
 from dataclasses import dataclass
 
 __all__ = [
+    "DEADLOCK_STATUS",
     "TIMEOUT_STATUS",
     "Finish",
     "Instruction",
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 TIMEOUT_STATUS = 124
+DEADLOCK_STATUS = 1  # the job was stopped because its ranks could never go on
 """The job's exit status when ``--timeout`` expired (as GNU ``timeout``)."""
 
 
@@ -111,16 +113,19 @@ def signal_name(signum: int) -> str:
         return str(signum)
 
 
-def describe_exit(rank: int, pid: int, returncode: int, host: str | None = None) -> str:
+def describe_exit(
+    rank: int, pid: int, returncode: int, host: str | None = None, via: str = "ssh"
+) -> str:
     """The line naming a failed rank, e.g. ``zmqmesh: rank 2 (pid 1234)
     exited with code 3``, ``... was killed by signal SIGKILL``, or for a
-    rank started over ssh ``zmqmesh: rank 2 on node7 (ssh pid 1234) ...``."""
+    rank started over ssh ``zmqmesh: rank 2 on node7 (ssh pid 1234) ...``
+    (``via="srun"``: ``(srun pid 1234)``, a rank started as a SLURM step)."""
     who = (
-        f"zmqmesh: rank {rank} on {host} (ssh pid {pid})"
+        f"zmqmesh: rank {rank} on {host} ({via} pid {pid})"
         if host
         else f"zmqmesh: rank {rank} (pid {pid})"
     )
-    if returncode == 255 and host:
+    if returncode == 255 and host and via == "ssh":
         return f"{who} exited with code 255: ssh failed (connection lost or refused)"
     if returncode >= 0:
         return f"{who} exited with code {returncode}"
@@ -167,16 +172,16 @@ class JobPolicy:
         return [SetTimer(Timer.TIMEOUT, self.timeout)]
 
     def rank_exited(
-        self, rank: int, pid: int, returncode: int, host: str | None = None
+        self, rank: int, pid: int, returncode: int, host: str | None = None, via: str = "ssh"
     ) -> list[Instruction]:
-        """``rank`` (process ``pid``, on ``host`` when started over ssh)
-        ended with ``returncode`` (``-N``: signal N)."""
+        """``rank`` (process ``pid``, on ``host`` when started over ssh, or
+        srun when ``via="srun"``) ended with ``returncode`` (``-N``: signal N)."""
         if rank not in self.running:
             raise ValueError(f"rank {rank} is not running")
         self.running.discard(rank)
         out: list[Instruction] = []
         if returncode != 0 and self.phase in (Phase.RUNNING, Phase.GRACE):
-            out.append(Report(describe_exit(rank, pid, returncode, host)))
+            out.append(Report(describe_exit(rank, pid, returncode, host, via)))
             if self.status is None:
                 self.status = exit_status(returncode)
             if self.phase is Phase.RUNNING and self.running:
@@ -203,6 +208,15 @@ class JobPolicy:
             line = f"zmqmesh: killing {self._count_running()} after {_seconds(self.kill_after)}"
             return [Report(line), SignalRanks(self._ranks(), signal.SIGKILL)]
         return []
+
+    def deadlocked(self) -> list[Instruction]:
+        """The ranks were found waiting for each other (``launcher/hang.py``,
+        which reports it): stop them, with a failing status."""
+        if self.phase not in (Phase.RUNNING, Phase.GRACE):
+            return []
+        if self.status is None:
+            self.status = DEADLOCK_STATUS
+        return self._stop()
 
     def signalled(self, signum: int) -> list[Instruction]:
         """The launcher received ``signum`` (SIGINT, SIGTERM, SIGHUP): stop

@@ -17,16 +17,24 @@ it also names on stderr).
 The launcher's address as seen from here comes from ``SSH_CONNECTION``: it
 replaces the ``@launcher`` placeholder in the rendezvous address, and the
 address ssh reached this host at is what this rank advertises to its peers.
+A rank started as a SLURM step (``srun.py``) reads the same job description
+from srun's stdin; the launcher's address is then ``SLURM_LAUNCH_NODE_IPADDR``
+and the rank advertises the address its host routes towards it from.
+With ``--bind-to core`` the job description's ``ZMQMESH_BIND`` says which
+of this host's cores the rank takes (``placement.py``); this process pins
+itself to it before it starts the rank, which so inherits it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +43,7 @@ import time
 from typing import Any
 
 from zmqmesh.job.settings import LAUNCHER_HOST
+from zmqmesh.launcher.placement import bind_self
 
 __all__ = ["main"]
 
@@ -58,12 +67,42 @@ def _stop_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
+def _route_from(target: str) -> str | None:
+    """The local address this host's routing table uses towards ``target``
+    (no packet is sent: connecting a UDP socket only picks the route), or
+    None when there is none or it is a loopback address."""
+    try:
+        info = socket.getaddrinfo(target, 9, type=socket.SOCK_DGRAM)
+        family, kind, proto, _, sockaddr = info[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.connect(sockaddr)
+            addr = str(probe.getsockname()[0])
+        return None if ipaddress.ip_address(addr).is_loopback else addr
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _launcher_and_self(environ: dict[str, str]) -> tuple[str, str] | None:
+    """The launcher's address as seen from here, and this host's address as
+    the launcher reached it: from ssh's ``SSH_CONNECTION``, or under srun
+    from ``SLURM_LAUNCH_NODE_IPADDR`` (the node srun ran on) and the route
+    towards it (the node's name where that route is loopback)."""
+    parts = environ.get("SSH_CONNECTION", "").split()
+    if len(parts) >= 4:
+        return parts[0], parts[2]
+    client = environ.get("SLURM_LAUNCH_NODE_IPADDR")
+    if client and "SLURM_STEP_ID" in environ:
+        server = _route_from(client) or environ.get("SLURMD_NODENAME") or socket.gethostname()
+        return client, server
+    return None
+
+
 def _environment(spec: dict[str, Any]) -> dict[str, str]:
     env = dict(os.environ)
     env.update({str(k): str(v) for k, v in spec.get("env", {}).items()})
-    parts = os.environ.get("SSH_CONNECTION", "").split()
-    if len(parts) >= 4:
-        client, server = parts[0], parts[2]
+    ends = _launcher_and_self(dict(os.environ))
+    if ends is not None:
+        client, server = ends
         env.setdefault("ZMQMESH_LAUNCHER_ADDR", client)
         env.setdefault("ZMQMESH_ADDR", server)
         if "ZMQMESH_RENDEZVOUS" in env:
@@ -104,6 +143,11 @@ def main() -> int:
 
 
 def _run(argv: list[str], env: dict[str, str], quiet: float | None) -> int:
+    try:  # --bind-to core: this process is the rank's alone, the rank inherits its core
+        bind_self(env)
+    except (ValueError, OSError) as exc:
+        print(f"zmqmesh: remote: cannot bind the rank to a core: {exc}", file=sys.stderr)
+        return 2
     try:
         child = subprocess.Popen(
             [sys.executable, *argv], env=env, stdin=subprocess.DEVNULL, start_new_session=True

@@ -36,25 +36,30 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from zmqmesh.errors import LaunchError
 from zmqmesh.job import lifeline
+from zmqmesh.job.cause import find_cause
 from zmqmesh.launcher.forkserver import Forked, ForkServer, for_job
 from zmqmesh.launcher.groups import become_subreaper, group_alive, reap_group, signal_group
+from zmqmesh.launcher.hang import dump, verdict
 from zmqmesh.launcher.jobspec import JobSpec, rank_environ, rank_settings
 from zmqmesh.launcher.live import LiveStatus
 from zmqmesh.launcher.output import Pump, Sink
+from zmqmesh.launcher.placement import pinned
 from zmqmesh.launcher.policy import (
     Finish,
     Instruction,
     JobPolicy,
+    Phase,
     Report,
     SetTimer,
     SignalRanks,
     Timer,
 )
 from zmqmesh.launcher.report import chrome_trace, load, report
+from zmqmesh.launcher.srun import srun_command
 from zmqmesh.launcher.ssh import failure_timeout, ssh_command
 from zmqmesh.transport.limits import raise_open_files
 from zmqmesh.transport.rendezvous import RendezvousServer
@@ -81,6 +86,8 @@ _LEFTOVER_WAIT = 1.0
 # How long the fork server may take to load zmqmesh before the ranks start
 # as new interpreters instead (it loads in well under a second).
 _FORK_READY = 30.0
+# Seconds the ranks have to answer what they wait in (a rank that does not is busy)
+_ANSWER_WAIT = 0.5
 
 
 def run_job(
@@ -127,7 +134,8 @@ def run_job(
             ipc_dir = tempfile.mkdtemp(prefix="zmqmesh-")  # mode 0700
         except OSError as exc:
             raise LaunchError(f"cannot make the job's ipc directory: {exc}") from exc
-        shm_dir = _shm_dir()
+        # only ranks on this host share memory with each other
+        shm_dir = _shm_dir() if any(spec.host_of(r) is None for r in range(spec.size)) else None
         bind = "tcp://0.0.0.0:*" if spec.spans_hosts else "tcp://127.0.0.1:*"
         keys = new_keys() if spec.spans_hosts and not spec.insecure else None
         keyfile = write_keyfile(keys, ipc_dir) if keys is not None else None
@@ -167,6 +175,7 @@ def run_job(
             job_run = _Job(
                 spec, envs, out, err, secret, server.notify_failure, life_read, profile, forks
             )
+            job_run.asker = server
             status = loop.run_until_complete(job_run.run(old_mask))
         finally:
             loop.close()
@@ -205,6 +214,8 @@ def _write_profile(spec: JobSpec, directory: str, err: Sink) -> None:
 
 
 def _how(returncode: int) -> str:
+    if returncode == 0:  # returned normally while others may still wait on it
+        return "finished (exit 0)"
     if returncode < 0:
         try:
             return f"killed by signal {signal.Signals(-returncode).name}"
@@ -258,6 +269,8 @@ class _Job:
         self.profile = profile
         self.keys = keys
         self.notify = notify
+        self.causes: dict[int, str] = {}  # rank -> "rank 1 (host) raised ..."
+        self.first_cause: str | None = None
         self.envs = envs
         self.out = out
         self.err = err
@@ -290,6 +303,10 @@ class _Job:
             for rank in range(self.spec.size):
                 self._spawn(rank, forked.get(rank))
             self._apply(self.policy.start())
+            if self.asker is not None:
+                loop.add_signal_handler(signal.SIGUSR1, self._ask, True, self._dump)
+                if self.spec.hang_check > 0:
+                    self._timers.append(loop.call_later(self.spec.hang_check, self._hang_check))
             if self.spec.spans_hosts:
                 self._beat()
             live = None
@@ -305,10 +322,12 @@ class _Job:
                 if live is not None:
                     live.stop()
             await self._sweep()
+            if status and self.first_cause is not None:  # the last line: what started it
+                self.err.write(f"zmqmesh: job failed: {self.first_cause}\n".encode())
             return status
         finally:
             signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-            for signum in (*STOP_SIGNALS, signal.SIGCHLD):
+            for signum in (*STOP_SIGNALS, signal.SIGCHLD, signal.SIGUSR1):
                 loop.remove_signal_handler(signum)
             for timer in self._timers:
                 timer.cancel()
@@ -377,9 +396,28 @@ class _Job:
         prefix = f"[{rank}] ".encode() if self.spec.prefix else b""
         pumps = (
             Pump(self._loop, proc.stdout, prefix, self.out),
-            Pump(self._loop, proc.stderr, prefix, self.err),
+            Pump(
+                self._loop,
+                proc.stderr,
+                prefix,
+                self.err,
+                self._cause_watcher(rank),
+                live=self.spec.terminal,
+            ),
         )
         self.ranks.append(_Rank(rank, proc, pumps))
+
+    def _cause_watcher(self, rank: int) -> Callable[[bytes], None]:
+        """Watch ``rank``'s stderr for the line its failure hook prints
+        (``job/cause.py``): the cause of its failure, in its words."""
+
+        def watch(lines: bytes) -> None:
+            if rank not in self.causes and (cause := find_cause(lines, rank)) is not None:
+                self.causes[rank] = cause
+                if self.first_cause is None:
+                    self.first_cause = cause
+
+        return watch
 
     def _popen(self, rank: int) -> subprocess.Popen[bytes]:
         host = self.spec.host_of(rank)
@@ -389,22 +427,27 @@ class _Job:
         else:
             python = self.spec.remote_python or sys.executable
             timeout = failure_timeout(self.envs[rank])
-            nth = self.spec.hosts[:rank].count(host)
-            cmd = ssh_command(
-                self.spec.ssh, host, python, timeout=timeout, nth=nth, login=self.spec.ssh_login
-            )
+            if self.spec.srun is not None:
+                cmd = srun_command(self.spec.srun, host, python, rank)
+            else:
+                nth = self.spec.hosts[:rank].count(host)
+                cmd = ssh_command(
+                    self.spec.ssh, host, python, timeout=timeout, nth=nth, login=self.spec.ssh_login
+                )
             env = None
         try:
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL if host is None else subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                start_new_session=True,
-                pass_fds=() if host is not None or self.lifeline is None else (self.lifeline,),
-            )
-        except OSError as exc:
+            # --bind-to core: a local rank inherits the core from its first instruction
+            with pinned({} if env is None else env):
+                proc = subprocess.Popen(
+                    cmd,
+                    stdin=subprocess.DEVNULL if host is None else subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=env,
+                    start_new_session=True,
+                    pass_fds=() if host is not None or self.lifeline is None else (self.lifeline,),
+                )
+        except (OSError, ValueError) as exc:
             where = "" if host is None else f" on {host}"
             raise LaunchError(f"cannot start rank {rank}{where}: {exc}") from exc
         if host is not None:
@@ -443,18 +486,57 @@ class _Job:
             if returncode is None:
                 continue
             r.returncode = returncode
-            if self.notify is not None:  # the others' waits on it must not hang
-                self.notify(r.rank, _how(returncode))
-            for pump in r.pumps:
+            for pump in r.pumps:  # first: its last words may say why it failed
                 pump.drain(_EXIT_DRAIN_READS)
+            if self.notify is not None:  # the others' waits on it must not hang
+                cause = self.causes.get(r.rank)
+                why = cause.partition(") ")[2] if cause and returncode else _how(returncode)
+                self.notify(r.rank, why)
             host = self.spec.host_of(r.rank)
-            self._apply(self.policy.rank_exited(r.rank, r.proc.pid, returncode, host))
+            via = "srun" if self.spec.srun is not None else "ssh"
+            self._apply(self.policy.rank_exited(r.rank, r.proc.pid, returncode, host, via))
 
     def _on_signal(self, signum: int) -> None:
         self._apply(self.policy.signalled(signum))
 
     def _on_timer(self, timer: Timer) -> None:
+        if timer is Timer.TIMEOUT and self.asker is not None and not self._timeout_asked:
+            self._timeout_asked = True  # first say what each rank waits in
+            self._ask(True, lambda: self._dump_then(timer))
+            return
         self._apply(self.policy.timer_expired(timer))
+
+    # -- hangs: what the ranks wait in (launcher/hang.py) --------------------------
+    asker: Any = None  # the rendezvous server: ask() and answers()
+    _timeout_asked = False
+
+    def _live(self) -> list[int]:
+        return [r.rank for r in self.ranks if r.returncode is None]
+
+    def _ask(self, stack: bool, then: Callable[[], Any]) -> None:
+        self.asker.ask(stack=stack)
+        self._timers.append(self._loop.call_later(_ANSWER_WAIT, then))
+
+    def _dump_then(self, timer: Timer) -> None:
+        self._dump()
+        self._on_timer(timer)
+
+    def _dump(self) -> None:
+        lines = dump(self.asker.answers(), self._live())
+        self.err.write(("\n".join(lines) + "\n").encode(errors="replace"))
+
+    def _hang_check(self) -> None:
+        if self.policy.phase in (Phase.RUNNING, Phase.GRACE):
+            self._ask(False, self._hang_verdict)
+
+    def _hang_verdict(self) -> None:
+        lines = verdict(self.asker.answers(), self._live(), self.spec.hang_check)
+        if lines is None:
+            every = max(_ANSWER_WAIT, self.spec.hang_check / 4)
+            self._timers.append(self._loop.call_later(every, self._hang_check))
+            return
+        self.err.write(("\n".join(lines) + "\n").encode(errors="replace"))
+        self._apply(self.policy.deadlocked())
 
     def _apply(self, instructions: list[Instruction]) -> None:
         for instruction in instructions:

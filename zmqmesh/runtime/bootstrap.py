@@ -5,7 +5,9 @@
 MPI / PMI variables; with none of them the process is a singleton job
 (``size == 1``) that needs no socket at all. ``job/settings.py`` reads them
 all; this module only supplies the host name and, for a job started by srun
-or mpirun, the address the rank advertises.
+or mpirun, the address the rank advertises. Ranks of an ``mpirun`` or
+``mpiexec`` job on one host that names no rendezvous first find rank 0's
+(``job/discover.py``).
 
 A launched rank binds its ROUTER (``ipc://`` in the job's private directory,
 which the launcher creates 0700 and removes at exit; ``tcp://`` when there is
@@ -23,23 +25,26 @@ import ipaddress
 import logging
 import os
 import socket
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 from zmqmesh.collectives.plan import CollConfig
 from zmqmesh.errors import LaunchError
 from zmqmesh.job import lifeline
-from zmqmesh.job.foreign import ForeignJob
-from zmqmesh.job.settings import LAUNCHER_HOST, JobSettings
+from zmqmesh.job.discover import remove_published, rendezvous_env
+from zmqmesh.job.foreign import ForeignJob, discovery
+from zmqmesh.job.settings import LAUNCHER_HOST, JobSettings, read_rendezvous_timeout
+from zmqmesh.runtime import failure, hang
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.engine import Engine
 from zmqmesh.runtime.profile import Recorder
 from zmqmesh.runtime.profile import install as install_profile
 from zmqmesh.runtime.topocomm import TopoComm
 from zmqmesh.transport.network import Network
-from zmqmesh.wire.rendezvous import Failed
+from zmqmesh.wire.rendezvous import Ask, Failed, State
 
-__all__ = ["LocalWorld", "finalize", "init"]
+__all__ = ["LocalWorld", "finalize", "init", "on_terminal"]
 
 log = logging.getLogger("zmqmesh")
 
@@ -103,6 +108,13 @@ class _World:
     net: Network | None = None
     lock: asyncio.Lock | None = None
     recorder: Recorder | None = None  # --report / --trace (profile.py)
+    terminal = False  # the launcher's stderr is a terminal (JobSettings.terminal)
+
+
+def on_terminal() -> bool:
+    """Whether this rank's stderr ends on a terminal, directly or through
+    the launcher (which then draws its carriage-return lines in place)."""
+    return _World.terminal or sys.stderr.isatty()
 
 
 def _pick_endpoint(
@@ -187,8 +199,11 @@ async def _wire(spec: JobSettings) -> Engine:
     return engine
 
 
-def _on_notice(engine: Engine, notice: Failed) -> None:
+def _on_notice(engine: Engine, notice: Failed | Ask) -> bytes | None:
+    if isinstance(notice, Ask):  # the launcher asks what this rank waits in
+        return State(notice.n, engine.rank, hang.report(engine, stack=notice.stack)).encode()
     engine.peer_failed(notice.rank, notice.detail)
+    return None
 
 
 class LocalWorld:
@@ -230,10 +245,20 @@ async def init() -> Comm:
         _World.lock = asyncio.Lock()
     async with _World.lock:
         if _World.comm is None:
+            env: Mapping[str, str] = os.environ
+            plan = discovery(env)
+            if plan is not None:  # mpirun on one host, no rendezvous named
+                wait = read_rendezvous_timeout(env)
+                found = await asyncio.to_thread(rendezvous_env, plan, timeout=wait)
+                env = {**env, **found}
             spec = JobSettings.from_environ(
-                os.environ, hostname=socket.gethostname, advertise=_foreign_addr
+                env, hostname=socket.gethostname, advertise=_foreign_addr
             )
+            failure.install(spec.rank, spec.host)  # an uncaught error says what and where
+            _World.terminal = spec.terminal
             engine = await _wire(spec)
+            if plan is not None:  # every rank has checked in
+                remove_published(plan)
             _World.engine = engine
             if spec.profile_dir or spec.stats:
                 _World.recorder = install_profile(

@@ -22,6 +22,15 @@ communicator raises :class:`CollectiveMismatchError` at once, on every rank.
 A rank that only sends in a call (a bcast root) could return before any of
 that reaches it, so such calls end with :meth:`CollChannel.agree`.
 
+The error names both calls as the user wrote them, e.g. ``rank 1 called
+bcast(root=0) at b.py:7 while rank 0 called allreduce(int, op=SUM) at
+b.py:5 (collective #1 on the world communicator)``: every call records its
+words and call site (``Comm._channel``), the abort notice carries the
+reporter's, and every rank that gets one answers with its own (a
+``because`` notice; to every member when its call is not the reporter's).
+A rank holds its waiting calls' errors until words of a call unlike its own
+have come, or ``WORDS_WAIT`` seconds have passed.
+
 A call cancelled on one rank (``asyncio.CancelledError`` reaching any of
 its waits) breaks the communicator the same way, with a reason that names
 the call and the rank: the other ranks may be waiting for messages it will
@@ -65,6 +74,17 @@ _RECENT = 64
 CHECK_AFTER = 0.5
 # The longest gap between two such requests.
 CHECK_MAX_GAP = 8.0
+# Seconds a rank that found a mismatch waits for the other rank's words.
+WORDS_WAIT = 1.0
+_RULE = (
+    "(ranks must call the same collectives, with the same root, op, dtype and "
+    "shape, in the same order)"
+)
+
+
+def _call(words: str) -> str:
+    """The call of a call's words, without where it was made."""
+    return words.partition(" at ")[0]
 
 
 class CollState:
@@ -88,7 +108,8 @@ class CollState:
         self.rank = rank  # this rank in the communicator
         self.ranks = ranks  # communicator rank -> world rank
         self.seq = 0
-        self.recent: OrderedDict[int, tuple[int, str]] = OrderedDict()  # seq -> (sig, what)
+        # seq -> (sig, what, the call as the user wrote it and where)
+        self.recent: OrderedDict[int, tuple[int, str, str]] = OrderedDict()
         self.broken: str | None = None
         self.checks: dict[int, tuple[int, int]] = {}  # seq -> (sig, rank) asked by peers
         self.peers: set[int] = set()  # communicator ranks this rank has sent to
@@ -96,22 +117,38 @@ class CollState:
         # Completed when the collectives break: what waits for something no
         # receive covers (a send's lent block coming back) waits on it too.
         self._broke: asyncio.Future[None] | None = None
+        # A mismatch found here waits a moment for the other rank's words
+        # (its call and line) before the waiting calls raise: (call, peer,
+        # timer) while it does, and the futures held until then.
+        self._holding: tuple[int, int, asyncio.TimerHandle] | None = None
+        self._held: list[asyncio.Future[Any]] = []
+        self._told: dict[int, list[tuple[int, str]]] = {}  # call -> other ranks' words
 
-    def begin(self, sig: int, what: str) -> int:
+    def begin(self, sig: int, what: str, words: str = "") -> int:
         """Start the next call; returns its tag. Raises if broken or if a
         message of this call with another signature is already queued."""
-        if self.broken is not None:
+        told = self._told.get(self.seq + 1) if self.broken is not None else None
+        if self.broken is not None and not told:
             raise CollectiveMismatchError(self.broken)
+        if told:  # broken at this very call before this rank got here
+            self.recent[self.seq + 1] = (sig, what, words)
+            if story := self._story(self.seq + 1):
+                raise CollectiveMismatchError(story)
+            if self._holding is None:  # the other call's words may follow: the call
+                self._hold(self.seq + 1, told[0][0])  # goes on, and its waits raise
+            self.seq += 1
+            return self.seq
         if self.dead is not None:
             raise RankFailedError(self.dead.rank, self.dead.detail)
         self.seq += 1
         tag = self.seq
-        self.recent[tag] = (sig, what)
+        self.recent[tag] = (sig, what, words or what)
         while len(self.recent) > _RECENT:
             self.recent.popitem(last=False)
         for source, _, msg in self.engine.matcher.scan(Selector(self.ctx, ANY_SOURCE, tag)):
             if peek_envelope(msg).aux != sig:
                 self.mismatch(tag, source)
+                return tag  # waiting for the peer's words: the call's receives raise
         asked = self.checks.pop(tag, None)
         if asked is not None and asked[0] != sig:
             self.mismatch(tag, asked[1])
@@ -127,8 +164,31 @@ class CollState:
         """A CTRL message from communicator rank ``source``."""
         if not isinstance(payload, tuple) or len(payload) < 2 or payload[-1] != self.ident:
             return  # malformed, or about an earlier communicator of this slot
-        if payload[0] == "abort" and len(payload) == 3:
-            self.fail(f"rank {source} reported: {payload[1]}", notify=False)
+        if payload[0] in ("abort", "because") and len(payload) in (4, 5):
+            told = self._told.setdefault(payload[-3], []) if type(payload[-3]) is int else []
+            if type(payload[-2]) is str and payload[-2] and len(told) < 8:
+                told.append((source, payload[-2]))  # (also for a rank not at that call yet)
+        if payload[0] == "abort" and len(payload) in (3, 5):
+            tag = payload[2] if len(payload) == 5 and type(payload[2]) is int else 0
+            mine, story = self._words(tag), self._story(tag)
+            # (a rank whose call is the reporter's own learns nothing from its words)
+            theirs = payload[3] if len(payload) == 5 and type(payload[3]) is str else ""
+            differs = bool(mine) and bool(theirs) and _call(theirs) != _call(mine)
+            if mine and not story and self.broken is None:  # the other call's words may follow
+                self._hold(tag, source)
+            self.fail(story or f"rank {source} reported: {payload[1]}", notify=False)
+            held = self._holding
+            if story and held is not None and held[0] == tag:
+                self._release(story)
+            # The reporter waits for our words to name both calls; when our
+            # call differs from its, the ranks that called what it did wait too.
+            for r in range(len(self.ranks)) if differs else [source] if mine else []:
+                if r != self.rank:
+                    self._send_ctrl(r, ("because", tag, mine, self.ident))
+        elif payload[0] == "because" and len(payload) == 4:
+            held = self._holding
+            if held is not None and held[0] == payload[1] and (story := self._story(held[0])):
+                self._release(story)  # the other call, at last: the story is whole
         elif payload[0] == "check" and len(payload) == 4:
             seq, sig = payload[1], payload[2]
             if self.broken is not None:  # the asker missed the abort: tell it again
@@ -154,22 +214,81 @@ class CollState:
             self.mismatch(env.tag, env.source, raise_=False)
 
     def mismatch(self, tag: int, source: int, *, raise_: bool = True) -> None:
-        """Call ``tag`` does not match rank ``source``'s (-1: some rank's)."""
-        what = self.recent.get(tag, (0, "a collective"))[1]
+        """Call ``tag`` does not match rank ``source``'s (-1: some rank's).
+        With a known ``source``, the calls waiting here raise once its words
+        came (its answer to the abort notice, which carries ours) or after
+        ``WORDS_WAIT`` seconds; else at once (``raise_``: here)."""
+        mine = self._words(tag) or "a collective"
         who = "another rank" if source < 0 else f"rank {source}"
-        self.fail(
-            f"collective call #{tag} on rank {self.rank} is {what}, but {who} "
-            "called something else there (ranks must call the same collectives, with "
-            "the same root, op, dtype and shape, in the same order)",
-            notify=True,
+        reason = (
+            f"rank {self.rank} called {mine}, but {who} called something else there "
+            f"({self._where(tag)})\n{_RULE}"
         )
-        if raise_:
+        if source >= 0 and self.broken is None:
+            self._hold(tag, source)
+        self.fail(reason, notify=True, tag=tag)
+        if self._holding is not None and (story := self._story(tag)):
+            self._release(story)
+        if raise_ and self._holding is None:
             raise CollectiveMismatchError(self.broken)
+
+    def _story(self, tag: int) -> str:
+        """Both calls of a mismatch at call ``tag``, once another rank's words
+        for it that differ from this rank's call have come ("": not yet)."""
+        mine = self._words(tag)
+        for other, theirs in self._told.get(tag, ()) if mine else ():
+            if _call(theirs) != _call(mine):
+                return self._both(tag, other, theirs)
+        return ""
+
+    def _words(self, tag: int) -> str:
+        """This rank's call ``tag`` as the user wrote it, and where ("": none)."""
+        known = self.recent.get(tag)
+        return known[2] if known is not None else ""
+
+    def _where(self, tag: int) -> str:
+        comm = "the world communicator" if self.ctx == 1 else f"communicator context {self.ctx}"
+        return f"collective #{tag} on {comm}"
+
+    def _both(self, tag: int, other: int, theirs: str) -> str:
+        return (
+            f"rank {self.rank} called {self._words(tag)} while rank {other} called "
+            f"{theirs} ({self._where(tag)})\n{_RULE}"
+        )
+
+    def _hold(self, tag: int, source: int) -> None:
+        """Hold the waiting calls until the words of a call ``tag`` unlike ours
+        come (or ``WORDS_WAIT`` seconds pass)."""
+        timer = asyncio.get_running_loop().call_later(WORDS_WAIT, self._release, None)
+        self._holding = (tag, source, timer)
+
+    def _release(self, reason: str | None) -> None:
+        """End the wait for the other rank's words: the held calls raise."""
+        if self._holding is not None:
+            self._holding[2].cancel()
+            self._holding = None
+        if reason is not None:
+            self.broken = reason
+        err = CollectiveMismatchError(self.broken)
+        held, self._held = self._held, []
+        for fut in held:
+            if not fut.done():
+                fut.set_exception(err)
+
+    def held(self) -> asyncio.Future[Any] | None:
+        """For a call that would wait on a broken communicator: a future
+        that raises with the whole story, while a mismatch waits for the
+        other rank's words; None when there is nothing to wait for."""
+        if self._holding is None:
+            return None
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._held.append(fut)
+        return fut
 
     def cancelled(self, tag: int) -> None:
         """This rank's call ``tag`` was cancelled mid-way: the communicator's
         collectives break here and, by the abort notice, on every member."""
-        what = self.recent.get(tag, (0, "a collective"))[1].partition("(")[0]
+        what = self.recent.get(tag, (0, "a collective", ""))[1].partition("(")[0]
         self.fail(
             f"collective call #{tag} ({what}) was cancelled on rank {self.rank}; "
             "this communicator's collectives are unusable from then on (get a "
@@ -186,14 +305,20 @@ class CollState:
                 self._broke.set_result(None)
         return self._broke
 
-    def fail(self, reason: str, *, notify: bool) -> None:
-        """Mark the communicator's collectives broken and wake every waiter."""
+    def fail(self, reason: str, *, notify: bool, tag: int = 0) -> None:
+        """Mark the communicator's collectives broken and wake every waiter
+        (or hold them, while ``mismatch`` waits for the other rank's words);
+        ``notify`` tells every member, with this rank's words for call ``tag``."""
         if self.broken is not None:
             return
         self.broken = reason
         err = CollectiveMismatchError(reason)
         for fut in self.engine.matcher.withdraw_all(self.ctx):
-            if not fut.done():
+            if fut.done():
+                continue
+            if self._holding is not None:
+                self._held.append(fut)
+            else:
                 fut.set_exception(err)
         # No call of this communicator will take what is queued for it.
         self.engine.drop_queued(self.ctx)
@@ -202,13 +327,16 @@ class CollState:
         if notify:
             for r in range(len(self.ranks)):
                 if r != self.rank:
-                    self._abort_to(r, reason)
+                    self._abort_to(r, reason, tag)
 
-    def _abort_to(self, peer: int, reason: str) -> None:
+    def _abort_to(self, peer: int, reason: str, tag: int = 0) -> None:
+        self._send_ctrl(peer, ("abort", reason, tag, self._words(tag), self.ident))
+
+    def _send_ctrl(self, peer: int, payload: tuple[Any, ...]) -> None:
         env = Envelope(Kind.CTRL, self.ctx, self.rank, self.seq)
         world = self.ranks[peer]
         if world not in self.engine.failed:
-            self.engine.send(world, encode(env, ("abort", reason, self.ident)))
+            self.engine.send(world, encode(env, payload))
 
 
 class CollChannel:
@@ -218,10 +346,10 @@ class CollChannel:
 
     __slots__ = ("_sig", "_state", "_tag", "rank", "size")
 
-    def __init__(self, state: CollState, sig: int, what: str) -> None:
+    def __init__(self, state: CollState, sig: int, what: str, words: str = "") -> None:
         self._state = state
         self._sig = sig
-        self._tag = state.begin(sig, what)
+        self._tag = state.begin(sig, what, words)
         self.rank = state.rank
         self.size = len(state.ranks)
 
@@ -229,6 +357,8 @@ class CollChannel:
         self, peer: int, obj: Any, *, lend: bool = False, tag: int | None = None
     ) -> asyncio.Future[None] | None:
         st = self._state
+        if st.broken is not None:  # the call fails (in ``_sent``): nothing more goes
+            return None
         env = Envelope(Kind.COLL, st.ctx, st.rank, self._tag if tag is None else tag, self._sig)
         if peer != st.rank:
             st.peers.add(peer)
@@ -263,9 +393,14 @@ class CollChannel:
         A lent block comes back only when its receiver takes it, which a
         receiver whose collectives broke never does: the wait also ends
         when they break here, and then the call fails."""
+        st = self._state
+        if st.broken is not None:
+            held = st.held()  # a mismatch waiting for the other call's words
+            if held is not None:
+                await held
+            raise CollectiveMismatchError(st.broken)
         if waiter is None:
             return
-        st = self._state
         if not waiter.done():
             try:
                 # Not ``await waiter``: cancelling this wait must not cancel
@@ -301,6 +436,9 @@ class CollChannel:
 
     def _expect(self, peer: int, tag: int | None = None) -> asyncio.Future[Any]:
         if self._state.broken is not None:  # an abort came in mid-call
+            held = self._state.held()  # (a mismatch waiting for the other's words)
+            if held is not None:
+                return held
             raise CollectiveMismatchError(self._state.broken)
         if self._state.dead is not None:
             raise RankFailedError(self._state.dead.rank, self._state.dead.detail)
@@ -353,8 +491,11 @@ class CollChannel:
 
     async def _wait(self, fut: asyncio.Future[Any], peer: int, *, check: bool = True) -> Any:
         if not fut.done():
-            self._state.engine.spin(self._state.ranks[peer])
+            engine, world = self._state.engine, self._state.ranks[peer]
+            engine.spin(world)
             nudge = _Nudge(self._state, peer, self._tag, self._sig)
+            what = self._state.recent.get(self._tag, (0, "collective"))[1].partition("(")[0]
+            engine.waiting(fut, f"{what} (collective #{self._tag}, from rank {peer})", world)
             try:
                 await fut
             except asyncio.CancelledError:
@@ -363,6 +504,7 @@ class CollChannel:
                 raise
             finally:
                 nudge.handle.cancel()
+                engine.done_waiting(fut)
         return self._take(fut) if check else None
 
     async def recv(self, peer: int) -> Any:

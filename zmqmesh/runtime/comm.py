@@ -27,6 +27,7 @@ from zmqmesh.collectives.signature import alltoall_sig, item_bytes, payload_sig,
 from zmqmesh.collectives.tree import Edges
 from zmqmesh.runtime.channel import CollChannel, CollState
 from zmqmesh.runtime.engine import Engine
+from zmqmesh.runtime.failure import call_site
 from zmqmesh.runtime.p2p import PointToPoint, as_int
 from zmqmesh.runtime.topocomm import TopoComm
 from zmqmesh.topology import Topology, make_topology
@@ -114,8 +115,12 @@ class Comm(PointToPoint):
     # channel's, and the channel turns a cancellation into a broken
     # communicator (``CollState.cancelled``): these methods need no handler.
 
-    def _channel(self, name: str, *parts: Any) -> CollChannel:
-        return CollChannel(self._coll, signature(name, *parts), f"{name}{parts!r}")
+    def _channel(self, name: str, *parts: Any, say: str = "") -> CollChannel:
+        # ``say``: the call's arguments as a mismatch report shows them
+        site = call_site()
+        label = f"{say}()" if name == "new_comm" else f"{name}({say})"
+        words = label + (f" at {site}" if site else "")
+        return CollChannel(self._coll, signature(name, *parts), f"{name}{parts!r}", words)
 
     async def barrier(self) -> None:
         """Return once every rank of the communicator has entered ``barrier``.
@@ -131,9 +136,11 @@ class Comm(PointToPoint):
         root = self._root(root)
         if self._edges is not None:  # the kind decides: every rank knows it
             algo = plan("bcast", kind=self._kind, size=self.size, config=self._settings.config)
-            return await _BCAST[algo](self._channel("bcast", algo, root), obj, root)
+            return await _BCAST[algo](
+                self._channel("bcast", algo, root, say=f"root={root}"), obj, root
+            )
         # Only the root knows the payload: it chooses and says so (bcast.announced).
-        ch = self._channel("bcast", root)
+        ch = self._channel("bcast", root, say=f"root={root}")
         if self.size == 1:
             return obj
         algo = ""
@@ -160,7 +167,7 @@ class Comm(PointToPoint):
         if self._rank == root:
             self._check_seq(seq, "scatter")
         algo = plan("scatter", kind=self._kind, size=self.size, config=self._settings.config)
-        ch = self._channel("scatter", algo, root)
+        ch = self._channel("scatter", algo, root, say=f"root={root}")
         item = await _SCATTER[algo](ch, seq, root)
         if self._edges is None:
             await ch.agree()
@@ -172,7 +179,7 @@ class Comm(PointToPoint):
         every rank (see :class:`Comm`)."""
         root = self._root(root)
         algo = plan("gather", kind=self._kind, size=self.size, config=self._settings.config)
-        ch = self._channel("gather", algo, root)
+        ch = self._channel("gather", algo, root, say=f"root={root}")
         items: list[Any] | None = await _GATHER[algo](ch, obj, root)
         if self._edges is None:
             await ch.agree()
@@ -193,7 +200,9 @@ class Comm(PointToPoint):
         every rank (see :class:`Comm`)."""
         root, op = self._root(root), self._op(op)
         algo = plan("reduce", kind=self._kind, size=self.size, config=self._settings.config)
-        ch = self._channel("reduce", algo, root, op_id(op), payload_sig(obj))
+        ch = self._channel(
+            "reduce", algo, root, op_id(op), payload_sig(obj), say=_say(obj, op, root=root)
+        )
         out = await _REDUCE[algo](ch, obj, op, root)
         if self._edges is None:
             await ch.agree()
@@ -216,7 +225,7 @@ class Comm(PointToPoint):
             commute=op.commute,
             config=self._settings.config,
         )
-        ch = self._channel("allreduce", algo, op_id(op), payload_sig(obj))
+        ch = self._channel("allreduce", algo, op_id(op), payload_sig(obj), say=_say(obj, op))
         return await _ALLREDUCE[algo](ch, obj, op)
 
     async def alltoall(self, seq: Sequence[Any] | np.ndarray[Any, Any]) -> list[Any]:
@@ -250,7 +259,9 @@ class Comm(PointToPoint):
         self._check_seq(seq, "reduce_scatter")
         op = self._op(op)
         algo = plan("reduce_scatter", kind=self._kind, size=self.size, config=self._settings.config)
-        ch = self._channel("reduce_scatter", algo, op_id(op), [payload_sig(x) for x in seq])
+        ch = self._channel(
+            "reduce_scatter", algo, op_id(op), [payload_sig(x) for x in seq], say=f"op={op_id(op)}"
+        )
         return await _REDUCE_SCATTER[algo](ch, seq, op)
 
     async def scan(self, obj: Any, op: Op = SUM) -> Any:
@@ -259,7 +270,7 @@ class Comm(PointToPoint):
         every rank (see :class:`Comm`)."""
         op = self._op(op)
         algo = plan("scan", kind=self._kind, size=self.size, config=self._settings.config)
-        ch = self._channel("scan", algo, op_id(op), payload_sig(obj))
+        ch = self._channel("scan", algo, op_id(op), payload_sig(obj), say=_say(obj, op))
         out = await _SCAN[algo](ch, obj, op)
         if self._edges is None:
             await ch.agree()
@@ -272,7 +283,7 @@ class Comm(PointToPoint):
         every rank (see :class:`Comm`)."""
         op = self._op(op)
         algo = plan("exscan", kind=self._kind, size=self.size, config=self._settings.config)
-        ch = self._channel("exscan", algo, op_id(op), payload_sig(obj))
+        ch = self._channel("exscan", algo, op_id(op), payload_sig(obj), say=_say(obj, op))
         out = await _EXSCAN[algo](ch, obj, op)
         if self._edges is None:
             await ch.agree()
@@ -290,7 +301,7 @@ class Comm(PointToPoint):
         mask = 0
         for s in self._engine.slots:
             mask |= 1 << s
-        ch = self._channel("new_comm", *what)
+        ch = self._channel("new_comm", *what, say=str(what[0]) if what else "")
         used = await allreduce.recursive_doubling(ch, mask, BOR)
         slot = 0
         while used >> slot & 1:
@@ -409,3 +420,10 @@ class _TopoComm(Comm, TopoComm):
     ) -> None:
         super().__init__(engine, ranks, slot, ident, topo)
         self._topo = topo
+
+
+def _say(obj: Any, op: Op, **more: Any) -> str:
+    """A reduction's arguments in a mismatch report: operand, op, root."""
+    sig = payload_sig(obj)
+    what = f"{np.dtype(sig[1]).name}{list(sig[2])}" if sig[0] == "array" else type(obj).__name__
+    return ", ".join([what, f"op={op_id(op)}", *(f"{k}={v}" for k, v in more.items())])

@@ -148,6 +148,12 @@ class Engine:
         # collectives reach it through their channels (``CollChannel.empty``).
         self.results = ResultPool()
         self.coll = coll  # the forced collective algorithms its communicators follow
+        # What this rank waits in, for the launcher's hang reports
+        # (runtime/hang.py): the future awaited -> (call, world peer or -1,
+        # since), and the messages sent to and arrived from each world rank.
+        self.waits: dict[asyncio.Future[Any], tuple[str, int, float]] = {}
+        self.sent_to = [0] * size
+        self.arrived_from = [0] * size
 
     def use_shared_memory(self, backing: Backing | None) -> None:
         """Take large collective results from ``backing`` (the transport's
@@ -183,6 +189,7 @@ class Engine:
                     env.ctx,
                 )
                 return
+            self.arrived_from[sender] += 1
             self._arrive(msg, env=env)
             return
         self._arrive(msg)
@@ -276,7 +283,17 @@ class Engine:
             raise ValueError(f"rank {dest} is not reachable from a singleton job")
         if dest in self.failed:
             raise RankFailedError(dest, self.failed[dest])
-        return self.transport.send(dest, frames, lend=lend)
+        sent = self.transport.send(dest, frames, lend=lend)
+        self.sent_to[dest] += 1
+        return sent
+
+    def waiting(self, fut: asyncio.Future[Any], call: str, peer: int) -> None:
+        """A call is about to wait for ``fut`` (``peer``: the world rank it
+        waits on, -1 for any); ``done_waiting`` when it stops."""
+        self.waits[fut] = (call, peer, time.monotonic())
+
+    def done_waiting(self, fut: asyncio.Future[Any]) -> None:
+        self.waits.pop(fut, None)
 
     def claim_slot(self, slot: int, ranks: tuple[int, ...], state: CollState) -> None:
         """A communicator of world ranks ``ranks`` now owns ``slot``; control

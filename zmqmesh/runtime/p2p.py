@@ -45,6 +45,12 @@ def as_int(value: Any, what: str) -> int:
         raise TypeError(f"{what} must be an int, not {type(value).__name__}") from None
 
 
+def _who(value: Any) -> str:
+    """A source, dest or tag as a wait report shows it: ANY for the
+    wildcards (ANY_SOURCE and ANY_TAG are both -1), None for PROC_NULL."""
+    return "ANY" if value == ANY_SOURCE else str(value)
+
+
 def _null_recv(status: Status | None) -> None:
     """A receive from ``PROC_NULL``: nothing, at once."""
     if status is not None:
@@ -146,8 +152,12 @@ class PointToPoint:
         else:
             waiter = self._start_send(obj, dest, tag)
         if waiter is not None:
-            await waiter
             assert dest is not None
+            self._engine.waiting(waiter, f"send(dest={dest}, tag={tag})", self._ranks[dest])
+            try:
+                await waiter
+            finally:
+                self._engine.done_waiting(waiter)
             err = self._engine.failure(self._ctx, dest)
             if err is not None:  # the wait ended because dest failed
                 raise err
@@ -211,6 +221,7 @@ class PointToPoint:
             if not fut.done():
                 engine.spin(world)
             if not fut.done():
+                engine.waiting(fut, f"recv(source={_who(source)}, tag={_who(tag)})", world)
                 try:
                     await fut
                 except asyncio.CancelledError:
@@ -219,6 +230,8 @@ class PointToPoint:
                     else:
                         engine.give_back(fut)
                     raise
+                finally:
+                    engine.done_waiting(fut)
             got = fut.result()
         return self._finish(got, copy, status)
 
@@ -244,7 +257,9 @@ class PointToPoint:
             req.status = Status()
             return self._finish(got, copy, req.status)
 
-        req = Request(fut, finish, self._engine.give_back)
+        world = self._ranks[source] if source != ANY_SOURCE else -1
+        call = f"irecv(source={_who(source)}, tag={_who(tag)})"
+        req = Request(fut, finish, self._engine.give_back, (self._engine, call, world))
         return req
 
     async def sendrecv(
@@ -274,10 +289,13 @@ class PointToPoint:
         except BaseException:
             fut.cancel()
             raise
+        call = f"sendrecv(dest={_who(dest)}, source={_who(source)})"
+        world = self._ranks[source] if source != ANY_SOURCE else -1
         try:
             if waiter is not None:
                 await waiter
             if not fut.done():
+                self._engine.waiting(fut, call, world)
                 await fut
         except asyncio.CancelledError:
             if fut.done():
@@ -285,6 +303,8 @@ class PointToPoint:
             else:
                 fut.cancel()
             raise
+        finally:
+            self._engine.done_waiting(fut)
         return self._finish(fut.result(), copy, status)
 
     def iprobe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Status | None:
@@ -302,7 +322,12 @@ class PointToPoint:
         source = self._source(source)
         fut = self._engine.post_probe(Selector(self._ctx, source, self._recv_tag(tag)))
         self._fail_if_gone(fut, self._ctx, source)
-        got = await fut
+        world = self._ranks[source] if source != ANY_SOURCE else -1
+        self._engine.waiting(fut, f"probe(source={_who(source)}, tag={_who(tag)})", world)
+        try:
+            got = await fut
+        finally:
+            self._engine.done_waiting(fut)
         return Status(got[0], got[1], payload_nbytes(got[2]))
 
     def _use(self, peer: int) -> None:

@@ -50,16 +50,19 @@ class Request:
     consumes nothing: the message goes to a later receive.
     """
 
-    __slots__ = ("_done_value", "_finish", "_fut", "_give_back", "_has_value", "status")
+    __slots__ = ("_done_value", "_finish", "_fut", "_give_back", "_has_value", "_note", "status")
 
     def __init__(
         self,
         fut: asyncio.Future[Any] | None,
         finish: Callable[[Any], Any] | None = None,
         give_back: Callable[[asyncio.Future[Any]], None] | None = None,
+        note: tuple[Any, str, int] | None = None,
     ) -> None:
         self._fut = fut
         self._finish = finish
+        # (engine, call, world peer): what ``await req`` reports it waits in
+        self._note = note
         # Returns what a receive matched to the queue, when the task waiting
         # for it is cancelled between the match and its wake-up.
         self._give_back = give_back
@@ -100,6 +103,9 @@ class Request:
         message back (a later receive takes it)."""
         if not self._has_value and self._fut is not None:
             fut = self._fut
+            note = self._note if not fut.done() else None
+            if note is not None:
+                note[0].waiting(fut, note[1], note[2])
             try:
                 await fut
             except asyncio.CancelledError:
@@ -109,6 +115,9 @@ class Request:
                     self._fut = fut.get_loop().create_future()
                     self._fut.cancel()
                 raise
+            finally:
+                if note is not None:
+                    note[0].done_waiting(fut)
         return self._value()
 
     def __await__(self) -> Generator[Any, None, Any]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from types import TracebackType
 from typing import Any, ClassVar
 
+from zmqmesh.runtime.bootstrap import on_terminal
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.scheduler.actors import ActorHandle
 from zmqmesh.scheduler.node import Node
@@ -237,8 +239,9 @@ class _Progress:
         self.done = 0
         self.total = total
         self.per = per
-        self.tty = sys.stderr.isatty()
+        self.tty = on_terminal()
         self.shown = 0
+        self.start = time.monotonic()
         try:
             from tqdm import tqdm  # type: ignore[import-untyped]
 
@@ -259,10 +262,18 @@ class _Progress:
         last = self.done >= self.total
         if self.tty:
             end = "\n" if last else ""
-            print(f"\rtasks {self.done}/{self.total}", end=end, file=sys.stderr, flush=True)
+            print(f"\r{self.line()}", end=end, file=sys.stderr, flush=True)
         elif last or self.done * 10 // self.total > self.shown:
             self.shown = self.done * 10 // self.total
-            print(f"tasks {self.done}/{self.total}", file=sys.stderr, flush=True)
+            print(self.line(), file=sys.stderr, flush=True)
+
+    def line(self) -> str:
+        """``tasks 40/100 (1,234/s, ETA 0:05)``: done, rate and time left."""
+        took = max(time.monotonic() - self.start, 1e-9)
+        rate = self.done / took
+        left = (self.total - self.done) / rate if rate > 0 else 0.0
+        eta = f"{int(left) // 60}:{int(left) % 60:02d}"
+        return f"tasks {self.done}/{self.total} ({rate:,.0f}/s, ETA {eta})"
 
 
 def _retries(n: Any) -> int:

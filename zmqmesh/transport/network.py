@@ -22,7 +22,7 @@ from zmqmesh.transport.limits import raise_open_files
 from zmqmesh.transport.rendezvous import RendezvousServer, exchange, notice_reader
 from zmqmesh.transport.security import Guard, JobKeys, load_keys
 from zmqmesh.transport.transport import Transport
-from zmqmesh.wire.rendezvous import Failed
+from zmqmesh.wire.rendezvous import Ask, Failed
 
 __all__ = ["Network"]
 
@@ -68,9 +68,12 @@ class Network:
             self._notices = kept[0]
         return table
 
-    def watch_notices(self, transport: Transport, on_notice: Callable[[Failed], None]) -> None:
+    def watch_notices(
+        self, transport: Transport, on_notice: Callable[[Failed | Ask], bytes | None]
+    ) -> None:
         """Hand the notices the launcher (or rank 0) sends after start-up,
-        such as which ranks are gone, to ``on_notice`` on the event loop."""
+        such as which ranks are gone, to ``on_notice`` on the event loop;
+        what it returns is sent back (the answer to an ``Ask``)."""
         sock = self._notices
         if sock is not None:
             transport.watch_control(sock, notice_reader(sock, on_notice))

@@ -27,6 +27,7 @@ import zmq
 from zmqmesh.errors import DecodeError, LaunchError
 from zmqmesh.transport.security import Guard, JobKeys
 from zmqmesh.wire.rendezvous import (
+    Ask,
     Failed,
     Hello,
     Refusal,
@@ -34,6 +35,7 @@ from zmqmesh.wire.rendezvous import (
     decode_hello,
     decode_notice,
     decode_reply,
+    decode_state,
 )
 
 __all__ = ["RendezvousServer", "exchange", "notice_reader"]
@@ -70,7 +72,10 @@ class RendezvousServer:
             raise LaunchError(f"cannot bind the rendezvous at {bind}: {exc}") from None
         self.endpoint: str = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self._stop = threading.Event()
-        self._notices: queue.Queue[tuple[int, str]] = queue.Queue()
+        self._notices: queue.Queue[tuple[int, str] | Ask] = queue.Queue()
+        self._asked = 0  # the last Ask's number
+        self._answers: dict[int, dict[str, Any]] = {}  # rank -> its State's report
+        self._answers_lock = threading.Lock()
         self.done = threading.Event()
         self.error: str | None = None
         self._thread = threading.Thread(target=self._serve, name="zmqmesh-rendezvous", daemon=True)
@@ -118,24 +123,55 @@ class RendezvousServer:
                 self.error = str(exc)
 
     def _notify_loop(self, idents: list[bytes]) -> None:
-        """After the table: pass failure notices on to every rank still
-        connected (each rank keeps its rendezvous socket as this channel)."""
+        """After the table: pass notices on to every rank still connected
+        (each rank keeps its rendezvous socket as this channel), and keep
+        the ranks' answers to the last :class:`Ask`."""
+        rank_of = {ident: r for r, ident in enumerate(idents)}
         while not self._stop.is_set():
+            while self._sock.poll(0):
+                self._answer(rank_of, self._sock.recv_multipart())
             try:
-                rank, detail = self._notices.get(timeout=0.05)
+                item = self._notices.get(timeout=0.02)
             except queue.Empty:
-                if self._sock.poll(0):
-                    self._sock.recv_multipart()  # nothing is expected from ranks now
                 continue
-            notice = Failed(rank, detail).encode()
+            if isinstance(item, Ask):
+                notice, skip = item.encode(), -1
+            else:
+                notice, skip = Failed(*item).encode(), item[0]
             for r, ident in enumerate(idents):
-                if r != rank:
+                if r != skip:
                     with contextlib.suppress(zmq.ZMQError):
                         self._sock.send_multipart([ident, notice], zmq.NOBLOCK)
+
+    def _answer(self, rank_of: dict[bytes, int], parts: list[bytes]) -> None:
+        if len(parts) != 2 or parts[0] not in rank_of:
+            return
+        try:
+            state = decode_state(parts[1])
+        except DecodeError:
+            return
+        with self._answers_lock:
+            # only a rank's own answer, to the last question
+            if state.n == self._asked and state.rank == rank_of[parts[0]]:
+                self._answers[state.rank] = state.report
 
     def notify_failure(self, rank: int, detail: str) -> None:
         """Tell every other rank that ``rank`` is gone (thread-safe)."""
         self._notices.put((rank, detail))
+
+    def ask(self, *, stack: bool = False) -> None:
+        """Ask every rank what it waits in (thread-safe); :meth:`answers`
+        then holds the answers that came (those of earlier asks are dropped)."""
+        with self._answers_lock:
+            self._asked += 1
+            self._answers = {}
+            n = self._asked
+        self._notices.put(Ask(n, stack))
+
+    def answers(self) -> dict[int, dict[str, Any]]:
+        """The reports of the ranks that answered the last :meth:`ask`, by rank."""
+        with self._answers_lock:
+            return dict(self._answers)
 
     def close(self) -> None:
         """Stop serving and close the socket (idempotent)."""
@@ -202,8 +238,11 @@ def exchange(
             sock.close()
 
 
-def notice_reader(sock: zmq.Socket[Any], on_notice: Callable[[Failed], None]) -> Callable[[], None]:
-    """A reader callback for the launcher's notices on ``sock``."""
+def notice_reader(
+    sock: zmq.Socket[Any], on_notice: Callable[[Failed | Ask], bytes | None]
+) -> Callable[[], None]:
+    """A reader callback for the launcher's notices on ``sock``; what
+    ``on_notice`` returns (an answer) is sent back on it."""
 
     def read() -> None:
         while not sock.closed:
@@ -216,6 +255,9 @@ def notice_reader(sock: zmq.Socket[Any], on_notice: Callable[[Failed], None]) ->
             except DecodeError as exc:
                 log.error("dropped a notice from the launcher: %s", exc)
                 continue
-            on_notice(notice)
+            answer = on_notice(notice)
+            if answer is not None:
+                with contextlib.suppress(zmq.ZMQError):
+                    sock.send(answer, zmq.NOBLOCK)
 
     return read

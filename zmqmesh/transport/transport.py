@@ -285,13 +285,13 @@ class Transport:
         self._loop.call_soon(read)
 
     def _lost(self, rank: int) -> None:
-        peer = self._peers.get(rank)
-        if peer is not None:
+        peer, down = self._peers.get(rank), _RECONNECT_GRACE
+        if peer is not None and peer.suspect is not None:  # since it dropped, truly
+            down = self._loop.time() - peer.suspect.when() + _RECONNECT_GRACE
             peer.suspect = None
         if self.state is TransportState.OPEN and self._on_lost is not None:
-            self._on_lost(
-                rank, f"unreachable: connection lost for more than {self._failure_timeout:g} s"
-            )
+            why = f"reset, or no heartbeat for {self._failure_timeout:g} s"
+            self._on_lost(rank, f"unreachable: its connection dropped ({why}), down {down:.1f} s")
 
     # -- inbound ----------------------------------------------------------
     def resume(self) -> None:
@@ -378,13 +378,11 @@ class Transport:
 
     def _accept_local(self, sender: int, header: bytes, buffers: list[Any]) -> None:
         """A message from a same-host link (see ``_drain`` for ZeroMQ's)."""
-        try:
-            if len(header) > control.FLAGS_AT and header[control.FLAGS_AT]:
-                msg = self._unpack(sender, header, buffers)
-                if msg is not None:
-                    self._on_message(msg, sender)
-            else:  # the layers' own message (_unpack's first case, inline)
-                self._on_message([header, *buffers], sender)
+        try:  # a message of the layers' own (no transport flag) needs no _unpack
+            flagged = len(header) > control.FLAGS_AT and header[control.FLAGS_AT]
+            msg = self._unpack(sender, header, buffers) if flagged else [header, *buffers]
+            if msg is not None:
+                self._on_message(msg, sender)
         except Exception as bad:
             self._dropped(sender, bad)
         over = self._paused is not None and self._paused()
@@ -440,15 +438,13 @@ class Transport:
     def send(
         self, rank: int, frames: Sequence[Any], *, lend: bool = False
     ) -> asyncio.Future[None] | None:
-        """Hand one message to ZeroMQ for ``rank``; ``ValueError`` for an unknown rank.
-
-        Returns None when ZeroMQ holds its own copy of every frame (the caller
-        may reuse its buffers at once), else a future that completes when the
-        message has been handed over and ZeroMQ has released every zero-copy
-        frame; with ``lend``, large frames of a collective result go to a
-        same-host ``rank`` uncopied, and it completes when ``rank`` gives them back.
-        ``ValueError`` for a message over ``max_frame`` (``limits.py``).
-        """
+        """Hand one message for ``rank`` to its link or to ZeroMQ. Returns None
+        when the caller may reuse its buffers at once, else a future that
+        completes once the message has been handed over and every zero-copy
+        frame released; with ``lend``, large frames of a collective result go
+        to a same-host ``rank`` uncopied, and it completes when ``rank`` gives
+        them back. ``ValueError`` for an unknown rank, or a message over
+        ``max_frame`` (``limits.py``)."""
         sizes = [f.nbytes if type(f) is memoryview else len(f) for f in frames]  # sizes_of
         local = rank in self._local_peers
         if (sum(sizes) if local else max(sizes, default=0)) > self._max_frame:
@@ -459,8 +455,7 @@ class Transport:
                 moved[0] = control.mark_shared(frames[0])
                 sent = self._hand_over(rank, moved)
                 return loan or sent  # a loan comes back only after the message arrived
-        if local and rank not in self._gone:
-            assert self.local is not None
+        if local and rank not in self._gone and self.local is not None:
             return self.local.send(rank, frames, sizes)
         return self._hand_over(rank, frames)
 

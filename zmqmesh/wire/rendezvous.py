@@ -7,6 +7,12 @@ moves them):
     Table    server -> rank   {"table": [info_0, ..., info_{size-1}]}
     Refusal  server -> rank   {"error": str}
     Failed   server -> rank   {"failed": int, "detail": str}   (after the table)
+    Ask      server -> rank   {"ask": int, "stack": bool}       (after the table)
+    State    rank -> server   {"state": int, "rank": int, "report": map}
+
+After the table the launcher may ask every rank what it is blocked in
+(``Ask``, numbered); a rank whose event loop is free answers with its
+``State`` (``runtime/hang.py`` says what the report holds).
 
 Decoders raise :class:`DecodeError` naming what is wrong; a server answers
 a hello that does not decode with a :class:`Refusal` and carries on.
@@ -23,13 +29,16 @@ from ..errors import DecodeError
 
 __all__ = [
     "MAX_MESSAGE",
+    "Ask",
     "Failed",
     "Hello",
     "Refusal",
+    "State",
     "Table",
     "decode_hello",
     "decode_notice",
     "decode_reply",
+    "decode_state",
 ]
 
 # A hello carries one rank's endpoints (a few hundred bytes); a table those of
@@ -87,6 +96,34 @@ class Failed:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """The launcher asks for every rank's :class:`State` (request ``n``;
+    with the Python stacks of its tasks when ``stack``)."""
+
+    n: int
+    stack: bool = False
+
+    def encode(self) -> bytes:
+        out: bytes = msgpack.packb({"ask": self.n, "stack": self.stack})
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """A rank's answer to :class:`Ask` ``n``: what it waits in (``report``)."""
+
+    n: int
+    rank: int
+    report: dict[str, Any]
+
+    def encode(self) -> bytes:
+        out: bytes = msgpack.packb(
+            {"state": self.n, "rank": self.rank, "report": self.report}, use_bin_type=True
+        )
+        return out
+
+
 def _map(raw: bytes, what: str) -> dict[Any, Any]:
     if len(raw) > MAX_MESSAGE:
         raise DecodeError(f"{what} of {len(raw)} bytes is over the {MAX_MESSAGE}-byte limit")
@@ -126,7 +163,18 @@ def decode_reply(raw: bytes) -> Table | Refusal:
     return Table(table)
 
 
-def decode_notice(raw: bytes) -> Failed:
+def decode_notice(raw: bytes) -> Failed | Ask:
     """A notice sent after the table; raises :class:`DecodeError`."""
     obj = _map(raw, "notice")
+    if "ask" in obj:
+        return Ask(_int(obj, "ask", "notice"), obj.get("stack") is True)
     return Failed(_int(obj, "failed", "notice"), str(obj.get("detail", "gone")))
+
+
+def decode_state(raw: bytes) -> State:
+    """A rank's answer to an :class:`Ask`; raises :class:`DecodeError`."""
+    obj = _map(raw, "state")
+    report = obj.get("report")
+    if not isinstance(report, dict):
+        raise DecodeError(f"state: 'report' must be a map, got {type(report).__name__}")
+    return State(_int(obj, "state", "state"), _int(obj, "rank", "state"), report)

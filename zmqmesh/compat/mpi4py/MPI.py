@@ -13,6 +13,8 @@ naming the call, never a silent difference.
 
 from __future__ import annotations
 
+from typing import Any
+
 from zmqmesh.compat.mpi4py import constants as _constants
 from zmqmesh.compat.mpi4py import datatypes as _datatypes
 from zmqmesh.compat.mpi4py import ops as _ops
@@ -52,6 +54,8 @@ from zmqmesh.compat.mpi4py.comm import (
 from zmqmesh.compat.mpi4py.comm import (
     Topocomm as Topocomm,
 )
+from zmqmesh.compat.mpi4py.comm import _comm_lock as _comm_lock
+from zmqmesh.compat.mpi4py.comm import _comm_lock_table as _comm_lock_table
 from zmqmesh.compat.mpi4py.datatypes import (
     DATATYPE_NULL as DATATYPE_NULL,
 )
@@ -119,6 +123,15 @@ from zmqmesh.compat.mpi4py.environment import (
     memory as memory,
 )
 from zmqmesh.compat.mpi4py.exceptions import (
+    Add_error_class as Add_error_class,
+)
+from zmqmesh.compat.mpi4py.exceptions import (
+    Add_error_code as Add_error_code,
+)
+from zmqmesh.compat.mpi4py.exceptions import (
+    Add_error_string as Add_error_string,
+)
+from zmqmesh.compat.mpi4py.exceptions import (
     Exception as Exception,
 )
 from zmqmesh.compat.mpi4py.exceptions import (
@@ -127,6 +140,9 @@ from zmqmesh.compat.mpi4py.exceptions import (
 from zmqmesh.compat.mpi4py.exceptions import (
     Get_error_string as Get_error_string,
 )
+from zmqmesh.compat.mpi4py.groups import GROUP_EMPTY as GROUP_EMPTY
+from zmqmesh.compat.mpi4py.groups import GROUP_NULL as GROUP_NULL
+from zmqmesh.compat.mpi4py.groups import Group as Group
 from zmqmesh.compat.mpi4py.handles import (
     BOTTOM as BOTTOM,
 )
@@ -142,6 +158,7 @@ from zmqmesh.compat.mpi4py.handles import (
 from zmqmesh.compat.mpi4py.handles import (
     BufferAutomaticType as BufferAutomaticType,
 )
+from zmqmesh.compat.mpi4py.handles import Handle as _Handle
 from zmqmesh.compat.mpi4py.handles import (
     InPlaceType as InPlaceType,
 )
@@ -154,6 +171,7 @@ from zmqmesh.compat.mpi4py.matched import (
 from zmqmesh.compat.mpi4py.matched import (
     Message as Message,
 )
+from zmqmesh.compat.mpi4py.msgspec import Get_address as Get_address
 from zmqmesh.compat.mpi4py.objects import (
     ERRHANDLER_NULL as ERRHANDLER_NULL,
 )
@@ -168,12 +186,6 @@ from zmqmesh.compat.mpi4py.objects import (
 )
 from zmqmesh.compat.mpi4py.objects import (
     FILE_NULL as FILE_NULL,
-)
-from zmqmesh.compat.mpi4py.objects import (
-    GROUP_EMPTY as GROUP_EMPTY,
-)
-from zmqmesh.compat.mpi4py.objects import (
-    GROUP_NULL as GROUP_NULL,
 )
 from zmqmesh.compat.mpi4py.objects import (
     INFO_ENV as INFO_ENV,
@@ -194,9 +206,6 @@ from zmqmesh.compat.mpi4py.objects import (
     File as File,
 )
 from zmqmesh.compat.mpi4py.objects import (
-    Group as Group,
-)
-from zmqmesh.compat.mpi4py.objects import (
     Info as Info,
 )
 from zmqmesh.compat.mpi4py.objects import (
@@ -211,6 +220,8 @@ from zmqmesh.compat.mpi4py.ops import (
 from zmqmesh.compat.mpi4py.ops import (
     Op as Op,
 )
+from zmqmesh.compat.mpi4py.pickling import Pickle as Pickle
+from zmqmesh.compat.mpi4py.pickling import pickle as pickle
 from zmqmesh.compat.mpi4py.requests import (
     REQUEST_NULL as REQUEST_NULL,
 )
@@ -248,13 +259,34 @@ def Aint_diff(addr1: int, addr2: int) -> int:
     return int(addr1) - int(addr2)
 
 
-Get_address = _unsupported("Get_address", "absolute addresses")
 Open_port = Close_port = Publish_name = Unpublish_name = Lookup_name = _unsupported(
     "Open_port", "ports and name publishing"
 )
-Add_error_class = Add_error_code = Add_error_string = _unsupported(
-    "Add_error_class", "user error classes"
+Remove_error_class = Remove_error_code = Remove_error_string = _unsupported(
+    "Remove_error_class", "MPI 4.1; the layer reports 4.0"
 )
 Register_datarep = _unsupported("Register_datarep", "MPI-IO")
+Get_hw_resource_info = _unsupported("Get_hw_resource_info", "MPI 4.1; the layer reports 4.0")
 Distgraphcomm = Graphcomm = Intercomm
-_addressof = _handleof = _sizeof = _unsupported("_addressof", "the C API")
+_addressof = _unsupported("_addressof", "the C API: handles are Python objects here")
+
+
+def _handleof(obj: Any) -> int:
+    """The handle integer of a handle object (as ``obj.handle``)."""
+    if not isinstance(obj, _Handle):
+        raise TypeError(f"expecting an MPI handle, not {type(obj).__name__}")
+    return int(obj.handle)
+
+
+def _sizeof(obj: Any) -> int:
+    """The size in bytes of the C type of a handle (an int, as MPICH's) or
+    of ``MPI_Status`` (five ints), for an object or its class."""
+    kind = obj if isinstance(obj, type) else type(obj)
+    if issubclass(kind, Status):
+        return 5 * _C_INT
+    if issubclass(kind, _Handle):
+        return _C_INT
+    raise TypeError(f"expecting an MPI type or instance, not {kind.__name__}")
+
+
+_C_INT = 4  # sizeof(int), MPICH's handle type

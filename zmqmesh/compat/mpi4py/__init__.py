@@ -18,6 +18,9 @@ from zmqmesh.compat.mpi4py.options import Rc, rc
 
 __version__ = "4.1.2"
 
+# as in mpi4py, "import mpi4py.rc" finds the options object
+sys.modules[__name__ + ".rc"] = rc  # type: ignore[assignment]
+
 
 def get_include() -> str:
     """mpi4py's C headers' directory: zmqmesh has none (no C API); this
@@ -30,8 +33,40 @@ def get_config() -> dict[str, str]:
     return {}
 
 
-def profile(name: str = "", **kwargs: Any) -> None:
-    """Accepted; zmqmesh has no PMPI profiling layer to load."""
+def profile(name: Any, *, path: Any = None) -> None:
+    """Load the shared library ``name`` (looked up in ``path``: a list, an
+    ``os.pathsep``-separated string or one path; else as given), as
+    mpi4py does for a PMPI profiler. zmqmesh has no PMPI layer for it to
+    intercept, so it only loads. Raises ``ValueError`` when no such file
+    exists; warns (``UserWarning``) when the file is not a loadable library."""
+    import ctypes
+    import warnings
+
+    if path is None:
+        paths = [""]
+    elif isinstance(path, str | bytes):
+        sep = os.pathsep if isinstance(path, str) else os.fsencode(os.pathsep)
+        paths = [os.fsdecode(p) for p in path.split(sep)]  # type: ignore[arg-type]
+    elif isinstance(path, os.PathLike):
+        paths = [os.fsdecode(path)]
+    else:
+        paths = [os.fsdecode(p) for p in path]
+    lib = os.fsdecode(name)
+    found = None
+    for where in paths:
+        for candidate in (lib, f"lib{lib}.so"):
+            full = os.path.join(where, candidate)
+            if os.path.isfile(full):
+                found = os.path.realpath(full)
+                break
+        if found:
+            break
+    if found is None:
+        raise ValueError(f"profiler {lib!r} not found")
+    try:
+        ctypes.CDLL(found, mode=ctypes.RTLD_GLOBAL)
+    except OSError as exc:
+        warnings.warn(str(exc), UserWarning, stacklevel=2)
 
 
 def __getattr__(name: str) -> Any:

@@ -35,8 +35,8 @@ def attach_to(space: BsendSpace, buf: Any) -> None:
     if buf is BUFFER_AUTOMATIC:
         space.attach(buf, None)
         return
-    mem = getattr(buf, "_a", None)  # MPI.buffer
-    space.attach(buf, mem.nbytes if mem is not None else as_bytes(buf, False)[0].nbytes)
+    # writable memory only, as mpi4py (BufferError for read-only memory)
+    space.attach(buf, as_bytes(buf, True)[0].nbytes)
 
 
 def flush(space: BsendSpace) -> None:

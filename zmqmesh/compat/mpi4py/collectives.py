@@ -21,16 +21,26 @@ call returns), so blocking and nonblocking ones mix as MPI allows.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py import runner
-from zmqmesh.compat.mpi4py.handles import is_in_place
-from zmqmesh.compat.mpi4py.msgspec import Message, as_bytes, as_datatype, parse, parse_vector
-from zmqmesh.compat.mpi4py.ops import PREDEFINED_OPS, reduce_local, zop
+from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
+from zmqmesh.compat.mpi4py.handles import is_bottom, is_in_place
+from zmqmesh.compat.mpi4py.msgspec import (
+    Message,
+    absolute,
+    as_bytes,
+    as_datatype,
+    parse,
+    parse_vector,
+)
+from zmqmesh.compat.mpi4py.ops import PREDEFINED_OPS, check_reduction, reduce_local, zop
 from zmqmesh.compat.mpi4py.requests import Prequest, Request
 from zmqmesh.runtime.comm import Comm as ZComm
 
@@ -40,6 +50,13 @@ Plan = tuple[Awaitable[Any], Callable[[Any], None] | None]
 
 Bytes = npt.NDArray[np.uint8]
 _SUM = PREDEFINED_OPS["SUM"]
+
+
+def _root(z: ZComm, root: int) -> int:
+    """``root`` when it is a rank of ``z``; else ``MPI.Exception(ERR_ROOT)``."""
+    if not 0 <= int(root) < z.size:
+        raise MPIException(C.ERR_ROOT, f"Invalid root {root} (communicator of size {z.size})")
+    return int(root)
 
 
 def _bytes(got: Any) -> Bytes:
@@ -73,27 +90,35 @@ class CollectiveCalls:
     def _z(self) -> ZComm:
         raise NotImplementedError
 
+    def _lock(self, key: Any) -> threading.Lock:
+        raise NotImplementedError
+
     # -- objects --------------------------------------------------------------------------------
     def barrier(self) -> None:
         runner.run(self._z().barrier())
 
     def bcast(self, obj: Any, root: int = 0) -> Any:
-        return runner.run(self._z().bcast(obj, root))
+        with self._lock("bcast"):
+            return runner.run(self._z().bcast(obj, _root(self._z(), root)))
 
     def scatter(self, sendobj: Any, root: int = 0) -> Any:
-        return runner.run(self._z().scatter(sendobj, root))
+        with self._lock("scatter"):
+            return runner.run(self._z().scatter(sendobj, _root(self._z(), root)))
 
     def gather(self, sendobj: Any, root: int = 0) -> Any:
-        return runner.run(self._z().gather(sendobj, root))
+        with self._lock("gather"):
+            return runner.run(self._z().gather(sendobj, _root(self._z(), root)))
 
     def allgather(self, sendobj: Any) -> Any:
-        return runner.run(self._z().allgather(sendobj))
+        with self._lock("allgather"):
+            return runner.run(self._z().allgather(sendobj))
 
     def alltoall(self, sendobj: Any) -> Any:
-        return runner.run(self._z().alltoall(sendobj))
+        with self._lock("alltoall"):
+            return runner.run(self._z().alltoall(sendobj))
 
     def reduce(self, sendobj: Any, op: Any = _SUM, root: int = 0) -> Any:
-        return runner.run(self._z().reduce(sendobj, zop(op), root))
+        return runner.run(self._z().reduce(sendobj, zop(op), _root(self._z(), root)))
 
     def allreduce(self, sendobj: Any, op: Any = _SUM) -> Any:
         return runner.run(self._z().allreduce(sendobj, zop(op)))
@@ -110,6 +135,7 @@ class CollectiveCalls:
 
     def _bcast(self, buf: Any, root: int = 0) -> Plan:
         z = self._z()
+        _root(z, root)
         msg = parse(buf, writable=z.rank != root)
 
         def finish(got: Any) -> None:
@@ -120,6 +146,7 @@ class CollectiveCalls:
 
     def _gather(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> Plan:
         z = self._z()
+        _root(z, root)
         at_root = z.rank == root
         recv = parse(recvbuf, writable=True, blocks=z.size) if at_root else None
         skip = at_root and is_in_place(sendbuf)
@@ -149,6 +176,7 @@ class CollectiveCalls:
 
     def _scatter(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> Plan:
         z = self._z()
+        _root(z, root)
         chunks = None
         if z.rank == root:
             send = parse(sendbuf, writable=False, blocks=z.size)
@@ -170,6 +198,7 @@ class CollectiveCalls:
     # -- buffers: vector variants ------------------------------------------------------
     def _gatherv(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> Plan:
         z = self._z()
+        _root(z, root)
         at_root = z.rank == root
         recv = parse_vector(recvbuf, writable=True, blocks=z.size) if at_root else None
         skip = at_root and is_in_place(sendbuf)
@@ -186,6 +215,7 @@ class CollectiveCalls:
 
     def _scatterv(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> Plan:
         z = self._z()
+        _root(z, root)
         chunks = None
         if z.rank == root:
             send = parse_vector(sendbuf, writable=False, blocks=z.size)
@@ -237,9 +267,16 @@ class CollectiveCalls:
         return z.alltoall(chunks), finish
 
     # -- buffers: reductions --------------------------------------------------------------
-    def _reduce_input(self, sendbuf: Any, recvbuf: Any) -> npt.NDArray[Any]:
-        source = recvbuf if is_in_place(sendbuf) else sendbuf
-        return _typed(parse(source, writable=False))
+    def _reduce_input(self, sendbuf: Any, recvbuf: Any, check: bool = True) -> npt.NDArray[Any]:
+        """The reduction's input; ``check``: the receive buffer must hold as
+        many elements of the same datatype (``ValueError``, as mpi4py)."""
+        if is_in_place(sendbuf):
+            return _typed(parse(recvbuf, writable=False))
+        send = parse(sendbuf, writable=False)
+        if check:
+            recv = parse(recvbuf, writable=False)
+            check_reduction(send, recv)
+        return _typed(send)
 
     def _into(self, recvbuf: Any, dtype: Any, when: bool = True) -> Callable[[Any], None]:
         recv = parse(recvbuf, writable=True) if when else None
@@ -252,7 +289,8 @@ class CollectiveCalls:
 
     def _reduce(self, sendbuf: Any, recvbuf: Any, op: Any = _SUM, root: int = 0) -> Plan:
         z = self._z()
-        data = self._reduce_input(sendbuf, recvbuf)
+        _root(z, root)
+        data = self._reduce_input(sendbuf, recvbuf, check=z.rank == root)
         return z.reduce(data, zop(op), root), self._into(recvbuf, data.dtype, z.rank == root)
 
     def _allreduce(self, sendbuf: Any, recvbuf: Any, op: Any = _SUM) -> Plan:
@@ -270,7 +308,7 @@ class CollectiveCalls:
 
     def _reduce_scatter_block(self, sendbuf: Any, recvbuf: Any, op: Any = _SUM) -> Plan:
         z = self._z()
-        data = self._reduce_input(sendbuf, recvbuf)
+        data = self._reduce_input(sendbuf, recvbuf, check=False)
         if data.size % z.size:
             raise ValueError(f"Reduce_scatter_block: {data.size} items for {z.size} ranks")
         recv = parse(recvbuf, writable=True, blocks=z.size if is_in_place(sendbuf) else 1)
@@ -283,18 +321,29 @@ class CollectiveCalls:
     def _reduce_scatter(
         self, sendbuf: Any, recvbuf: Any, recvcounts: Any = None, op: Any = _SUM
     ) -> Plan:
-        """Split by ``recvcounts`` (default: as even as possible)."""
+        """Split by ``recvcounts``; without them (and not in place) each
+        rank's share is the size of its receive buffer, which the ranks
+        exchange first, as mpi4py does."""
         z = self._z()
-        data = self._reduce_input(sendbuf, recvbuf)
-        if recvcounts is None:
+        data = self._reduce_input(sendbuf, recvbuf, check=False)
+        recv = parse(recvbuf, writable=True)
+        in_place = is_in_place(sendbuf)
+        if not in_place:
+            check_reduction(parse(sendbuf, writable=False), recv, counts=False)
+        if recvcounts is None and not in_place:
+            counts = [int(c) for c in runner.run(z.allgather(recv.count))]
+        elif recvcounts is None:
             counts = [data.size // z.size + (data.size % z.size > i) for i in range(z.size)]
         else:
             counts = [int(c) for c in recvcounts]
         if len(counts) != z.size or sum(counts) != data.size:
             raise ValueError(f"Reduce_scatter: recvcounts {counts} for {data.size} items")
+        if not in_place and recv.count != counts[z.rank]:
+            raise ValueError(
+                f"mismatch in receive count {recv.count} and counts[{z.rank}] {counts[z.rank]}"
+            )
         parts = np.split(data, np.cumsum(counts)[:-1])
-        recv = parse(recvbuf, writable=True)
-        count = counts[z.rank] if is_in_place(sendbuf) else None
+        count = counts[z.rank] if in_place else None
 
         def finish(got: Any) -> None:
             recv.unpack(_bytes(np.asarray(got, data.dtype)), count=count)
@@ -329,19 +378,39 @@ async def _as_coro(aw: Awaitable[Any]) -> Any:
 
 def _w_blocks(spec: Any, size: int, *, writable: bool) -> list[Message]:
     """The ``size`` blocks of an ``Alltoallw`` specification
-    ``[buf, counts, displs, datatypes]`` (``[buf, (counts, displs), types]``
-    too); displacements in bytes."""
-    if len(spec) == 3:
+    ``[buf, counts, displs, datatypes]``, ``[buf, (counts, displs), types]``
+    or ``[buf, types]`` (one element of each type at displacement 0);
+    displacements in bytes, absolute addresses with ``BOTTOM``."""
+    if len(spec) == 2:
+        buf, types = spec
+        counts = displs = None
+    elif len(spec) == 3:
         buf, (counts, displs), types = spec
-    else:
+    elif len(spec) == 4:
         buf, counts, displs, types = spec
-    mem = as_bytes(buf, writable)[0]
+    else:
+        raise ValueError("message: expecting 2 to 4 items")
+    bottom = is_bottom(buf)
+    if bottom and counts is None:
+        raise ValueError("message: BOTTOM requires counts")
+    if bottom and displs is None:
+        raise ValueError("message: BOTTOM requires displs")
+    mem = np.zeros(0, np.uint8) if bottom else as_bytes(buf, writable)[0]
+    if counts is None and displs is None:
+        counts, displs = [1] * size, [0] * size
+    if counts is None:
+        raise ValueError("message: Alltoallw needs counts with displacements")
     counts = [int(c) for c in counts]
     displs = [0] * size if displs is None else [int(d) for d in displs]
     if isinstance(types, (str,)) or not hasattr(types, "__len__"):
         types = [types] * size
     if not len(counts) == len(displs) == len(types) == size:
         raise ValueError(f"Alltoallw needs {size} counts, displacements and datatypes")
+    if bottom:
+        return [
+            absolute(as_datatype(t), c, d, writable)
+            for c, d, t in zip(counts, displs, types, strict=True)
+        ]
     return [
         Message(mem, as_datatype(t), c, d) for c, d, t in zip(counts, displs, types, strict=True)
     ]

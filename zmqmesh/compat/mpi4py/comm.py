@@ -14,20 +14,26 @@ lands in the receiver's layout.
 from __future__ import annotations
 
 import os
+import socket
 import sys
+import threading
 from collections.abc import Awaitable
 from typing import Any
 
 import zmqmesh
 from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py import runner
+from zmqmesh.compat.mpi4py.attributes import KeyvalCalls
 from zmqmesh.compat.mpi4py.bsend import PROCESS_BUFFER, attach_to, detach_from, flush
 from zmqmesh.compat.mpi4py.collectives import CollectiveCalls
 from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
+from zmqmesh.compat.mpi4py.exceptions import last_used_code
+from zmqmesh.compat.mpi4py.groups import Group
 from zmqmesh.compat.mpi4py.handles import Handle
-from zmqmesh.compat.mpi4py.objects import ERRORS_RETURN, Errhandler
+from zmqmesh.compat.mpi4py.objects import ERRORS_RETURN, Errhandler, Info
 from zmqmesh.compat.mpi4py.p2p import PointToPointCalls
 from zmqmesh.compat.mpi4py.ranks import rank_out
+from zmqmesh.compat.mpi4py.requests import Request
 from zmqmesh.compat.mpi4py.sync import BsendSpace
 from zmqmesh.runtime.comm import Comm as ZComm
 from zmqmesh.runtime.p2p import TAG_UB
@@ -50,11 +56,14 @@ class _Box:
     the acknowledgements of synchronous sends), and its own buffered-send
     space when one is attached."""
 
-    __slots__ = ("comm", "errhandler", "name", "shadow", "space")
+    __slots__ = ("comm", "errhandler", "info", "locks", "members", "name", "shadow", "space")
 
-    def __init__(self, pair: tuple[ZComm, ZComm] | None, name: str = "") -> None:
+    def __init__(self, pair: Made | None, name: str = "") -> None:
         self.comm: ZComm | None = None if pair is None else pair[0]
         self.shadow: ZComm | None = None if pair is None else pair[1]
+        self.members: tuple[int, ...] = () if pair is None else pair[2]  # world ranks
+        self.info: dict[str, str] = {}
+        self.locks: dict[Any, threading.Lock] = {}  # mpi4py's per-call locks
         self.name = name
         self.errhandler: Errhandler = ERRORS_RETURN
         self.space: BsendSpace | None = None
@@ -70,10 +79,24 @@ class _Box:
         return self.shadow
 
 
-async def _paired(made: Awaitable[ZComm | None]) -> tuple[ZComm, ZComm] | None:
-    """A new communicator with its shadow (None where the rank is left out)."""
+# a zmqmesh communicator, its shadow, and its members' world ranks
+Made = tuple[ZComm, ZComm, tuple[int, ...]]
+
+
+async def _paired(
+    made: Awaitable[ZComm | None], world_rank: int | None = None, members: Any = None
+) -> Made | None:
+    """A new communicator with its shadow and its members (None where the
+    rank is left out). ``members`` known (a duplicate's are its parent's)
+    or gathered from every member's ``world_rank`` (the world's own rank
+    when None)."""
     comm = await made
-    return None if comm is None else (comm, await comm.dup())
+    if comm is None:
+        return None
+    shadow = await comm.dup()
+    if members is None:
+        members = await comm.allgather(comm.rank if world_rank is None else world_rank)
+    return comm, shadow, tuple(int(r) for r in members)
 
 
 class _WorldBox(_Box):
@@ -81,7 +104,12 @@ class _WorldBox(_Box):
 
     def get(self) -> ZComm:
         if self.comm is None:
-            self.comm, self.shadow = runner.run(_paired(zmqmesh.init()))
+            # mpi4py's object calls pickle whatever they are given: so may the
+            # layer's, unless the job said otherwise (ZMQMESH_PICKLE=0)
+            os.environ.setdefault("ZMQMESH_PICKLE", "1")
+            got = runner.run(_paired(zmqmesh.init()))
+            assert got is not None
+            self.comm, self.shadow, self.members = got
         return self.comm
 
 
@@ -91,17 +119,19 @@ class _SelfBox(_Box):
     def get(self) -> ZComm:
         if self.comm is None:
             world = COMM_WORLD._comm
-            self.comm, self.shadow = runner.run(_paired(world.split(world.rank, 0)))
+            got = runner.run(_paired(world.split(world.rank, 0), members=(world.rank,)))
+            assert got is not None
+            self.comm, self.shadow, self.members = got
         return self.comm
 
 
-class Comm(Handle, PointToPointCalls, CollectiveCalls):
+class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
     """A communicator with mpi4py's methods."""
 
     __slots__ = ()
 
     @classmethod
-    def _of(cls, pair: tuple[ZComm, ZComm] | None) -> Any:
+    def _of(cls, pair: Made | None) -> Any:
         c = cls()
         c._h = _Box(pair)
         return c
@@ -120,6 +150,17 @@ class Comm(Handle, PointToPointCalls, CollectiveCalls):
         self._comm  # noqa: B018 (checks the handle, joins the job)
         shadow: ZComm = self._h.get_shadow()
         return shadow
+
+    def _lock(self, key: Any) -> threading.Lock:
+        """The lock of ``key`` (``"bcast"``...) on this communicator, as
+        mpi4py's ``_comm_lock``: object collectives hold theirs, so threads
+        that share a communicator do not interleave one call's messages."""
+        with _LOCKS_LOCK:
+            locks: dict[Any, threading.Lock] = self._h.locks
+            lock = locks.get(key)
+            if lock is None:
+                lock = locks[key] = threading.Lock()
+            return lock
 
     def _space(self) -> BsendSpace:
         own: BsendSpace | None = self._h.space if self._h is not None else None
@@ -156,7 +197,7 @@ class Comm(Handle, PointToPointCalls, CollectiveCalls):
 
     def Get_name(self) -> str:
         box: _Box = self._h
-        return box.name if box is not None else ""
+        return box.name if box is not None else "MPI_COMM_NULL"
 
     def Set_name(self, name: str) -> None:
         self._h.name = str(name)
@@ -164,49 +205,179 @@ class Comm(Handle, PointToPointCalls, CollectiveCalls):
     name = property(Get_name, Set_name)
 
     def Is_inter(self) -> bool:
+        self._comm  # noqa: B018 (ERR_COMM for the null communicator)
         return False
 
     def Is_intra(self) -> bool:
+        self._comm  # noqa: B018 (ERR_COMM for the null communicator)
         return True
 
     is_inter = property(Is_inter)
     is_intra = property(Is_intra)
 
     def Get_topology(self) -> int:
+        self._comm  # noqa: B018 (ERR_COMM for the null communicator)
         return C.UNDEFINED
 
     topology = property(Get_topology)
 
-    def Get_attr(self, keyval: int) -> int | None:
-        """``TAG_UB`` gives the largest tag; other keys None."""
+    def Get_attr(self, keyval: int) -> Any:
+        """``TAG_UB`` gives the largest tag, ``UNIVERSE_SIZE`` the world's
+        size, ``WTIME_IS_GLOBAL`` 0; a user keyval its value (None unset)."""
+        self._comm  # noqa: B018 (ERR_COMM for the null communicator)
         if keyval == C.TAG_UB:
             return TAG_UB
         if keyval == C.UNIVERSE_SIZE:
             return int(COMM_WORLD.Get_size())
         if keyval == C.WTIME_IS_GLOBAL:
             return 0
-        return None
+        if keyval == C.LASTUSEDCODE:
+            return last_used_code()
+        if self._h is None:
+            raise MPIException(C.ERR_COMM, "Invalid communicator (the null communicator)")
+        return self._user_attr(keyval)
 
     def Get_errhandler(self) -> Errhandler:
+        self._comm  # noqa: B018 (ERR_COMM for the null communicator)
         return Errhandler(self._h.errhandler)
 
+    @classmethod
+    def Create_errhandler(cls, errhandler_fn: Any) -> Errhandler:
+        """An error handler calling ``errhandler_fn(comm, errorcode)``."""
+        return Errhandler._user(errhandler_fn)
+
+    def Call_errhandler(self, errorcode: int) -> None:
+        """Run this communicator's error handler with ``errorcode`` (a user
+        one is called; the predefined ones do nothing here)."""
+        self._comm  # noqa: B018 (checks the handle)
+        self._h.errhandler._call(self, int(errorcode))
+
     def Set_errhandler(self, errhandler: Errhandler) -> None:
-        """Accepted; errors raise whatever the handler (see ``objects``)."""
-        self._h.errhandler = errhandler
+        """Kept for ``Call_errhandler``; errors raise whatever the handler
+        (see ``objects``)."""
+        self._comm  # noqa: B018 (ERR_COMM for the null communicator)
+        if not errhandler:
+            raise MPIException(C.ERR_ARG, "Invalid argument: the null error handler")
+        self._h.errhandler = Errhandler(errhandler)  # its own reference, as MPI
 
     # -- life -----------------------------------------------------------------------------------
     def Dup(self, info: Any = None) -> Any:
-        return type(self)._of(runner.run(_paired(self._comm.dup())))
+        members = self._members()
+        new = type(self)._of(runner.run(_paired(self._comm.dup(), members=members)))
+        self._copy_attrs_to(new)
+        return new
 
     Clone = Dup
 
+    def Dup_with_info(self, info: Any) -> Any:
+        return self.Dup(info)
+
+    def Idup(self, info: Any = None) -> tuple[Any, Request]:
+        """``Dup``, with a request complete at once (the duplicate is made
+        at the call: zmqmesh makes communicators collectively, at once)."""
+        return self.Dup(info), Request._of(None)
+
+    def Idup_with_info(self, info: Any) -> tuple[Any, Request]:
+        return self.Idup(info)
+
     def Split(self, color: int = 0, key: int = 0) -> Any:
-        got = runner.run(_paired(self._comm.split(None if color == C.UNDEFINED else color, key)))
+        made = self._comm.split(None if color == C.UNDEFINED else color, key)
+        got = runner.run(_paired(made, world_rank=_world_rank()))
         return COMM_NULL if got is None else Intracomm._of(got)
+
+    def Split_type(self, split_type: int, key: int = 0, info: Any = None) -> Any:
+        """Split by where ranks run: ``COMM_TYPE_SHARED`` gives the ranks of
+        this host; ``COMM_TYPE_HW_GUIDED`` the same when ``info`` asks for
+        ``mpi_hw_resource_type=mpi_shared_memory`` (``COMM_NULL`` for any
+        other resource); ``COMM_TYPE_HW_UNGUIDED`` a strictly smaller
+        level (the host, else each rank alone; ``COMM_NULL`` below that),
+        naming it in ``info``; ``UNDEFINED`` (or another kind): ``COMM_NULL``."""
+        kind, host = int(split_type), socket.gethostname()
+        hosts = runner.run(self._comm.allgather(host))  # every rank, whatever its kind
+        color, level = C.UNDEFINED, ""
+        guided = kind == C.COMM_TYPE_HW_GUIDED and info and info.Get(_HW) == _SHARED
+        if kind == C.COMM_TYPE_SHARED or guided:
+            color = hosts.index(host)
+        elif kind == C.COMM_TYPE_HW_UNGUIDED:
+            if hosts.count(host) < len(hosts):
+                color, level = hosts.index(host), _SHARED
+            elif len(hosts) > 1:
+                color, level = self._comm.rank, "core"
+        if level and info:
+            info.Set(_HW, level)
+        return self.Split(color, key)
+
+    def Create(self, group: Group) -> Any:
+        """The communicator of ``group`` (a subgroup of this one's, the same
+        on every rank); ``COMM_NULL`` where the rank is not in it."""
+        g = group._m()
+        mine = _world_rank()
+        color = 0 if mine in g.ranks else C.UNDEFINED
+        return self.Split(color, g.ranks.index(mine) if mine in g.ranks else 0)
+
+    def Create_group(self, group: Group, tag: int = 0) -> Any:
+        return self.Create(group)
+
+    def _members(self) -> tuple[int, ...]:
+        self._comm  # noqa: B018 (checks the handle, joins the job)
+        members: tuple[int, ...] = self._h.members
+        return members
+
+    def Get_group(self) -> Group:
+        return Group._of(self._members(), _world_rank())
+
+    group = property(Get_group)
+
+    def Compare(self, other: Comm) -> int:
+        """``IDENT`` (the same communicator), ``CONGRUENT`` (same members in
+        the same order), ``SIMILAR`` (same members) or ``UNEQUAL``."""
+        a, b = self._members(), other._members()  # (ERR_COMM for a null one)
+        if self._h is other._h:
+            return C.IDENT
+        if a == b:
+            return C.CONGRUENT
+        return C.SIMILAR if sorted(a) == sorted(b) else C.UNEQUAL
+
+    def Set_info(self, info: Any) -> None:
+        self._h.info = dict(info.items()) if info else {}
+
+    def Get_info(self) -> Info:
+        out = Info.Create()
+        for k, v in self._h.info.items():
+            out.Set(k, v)
+        return out
+
+    info = property(Get_info, Set_info)
+
+    def Iflush_buffer(self) -> Request:
+        self.Flush_buffer()
+        return Request._of(None)
+
+    @classmethod
+    def Get_parent(cls) -> Any:
+        """A null intercommunicator: a zmqmesh job's ranks are never spawned."""
+        return Intercomm()
+
+    def __reduce__(self) -> Any:
+        # the predefined communicators pickle as themselves, copies of them
+        # as copies; others cannot travel (as in mpi4py)
+        for name in ("COMM_NULL", "COMM_SELF", "COMM_WORLD"):
+            known = globals()[name]
+            if self is known:
+                return name
+            if self._h is known._h:
+                return type(self), (known,)
+        raise ValueError(f"cannot pickle {type(self).__name__} handle")
+
+    def Disconnect(self) -> None:
+        self.Free()
 
     def Free(self) -> None:
         if self._h is None:
             raise MPIException(C.ERR_COMM, "Invalid communicator (the null communicator)")
+        if self._h is COMM_WORLD._h or self._h is COMM_SELF._h:
+            raise MPIException(C.ERR_COMM, "Invalid communicator (a predefined one)")
+        self._free_attrs()
         self._h = None
 
     def Abort(self, errorcode: int = 1) -> None:
@@ -215,7 +386,6 @@ class Comm(Handle, PointToPointCalls, CollectiveCalls):
         os._exit(errorcode or 1)
 
     # -- not here ----------------------------------------------------------------------------------
-    Get_group = runner.unsupported("Comm.Get_group", "groups")
     Create_graph = Create_dist_graph = Create_dist_graph_adjacent = runner.unsupported(
         "Comm.Create_graph", "graph topologies"
     )
@@ -235,13 +405,57 @@ class Intracomm(Comm):
         """A Cartesian grid over this communicator's ranks (row-major, as MPI)."""
         periodic = tuple(bool(p) for p in (periods or [False] * len(dims)))
         made = self._comm.create_topology("mesh", dims=tuple(dims), periodic=periodic)
-        topo = runner.run(_paired(made))
+        topo = runner.run(_paired(made, members=self._members()))
         cart: Cartcomm = Cartcomm._of(topo)
         return cart
 
 
+def _create_from_group(cls: Any, group: Group, stringtag: str = "", *args: Any) -> Any:
+    """``Intracomm.Create_from_group`` (MPI 4.0), for the groups whose
+    members can agree without a parent communicator: the whole world, or
+    the calling process alone."""
+    g = group._m()
+    if g.ranks == COMM_WORLD._members():
+        return COMM_WORLD.Dup()
+    if g.ranks == (g.me,):
+        return COMM_SELF.Dup()
+    raise NotImplementedError(
+        "MPI.Intracomm.Create_from_group is not supported by zmqmesh's mpi4py layer "
+        "for a group other than the world's or the calling process's (create it "
+        "from a communicator with Comm.Create_group)"
+    )
+
+
+Intracomm.Create_from_group = classmethod(_create_from_group)  # type: ignore[attr-defined]
+
+
+_NEIGHBOR = (
+    "neighbor_allgather",
+    "neighbor_alltoall",
+    *(
+        f"{prefix}{name}{suffix}"
+        for prefix in ("", "I")
+        for name in (
+            "Neighbor_allgather",
+            "Neighbor_allgatherv",
+            "Neighbor_alltoall",
+            "Neighbor_alltoallv",
+            "Neighbor_alltoallw",
+        )
+        for suffix in ("", "_init")
+        if not (prefix and suffix)
+    ),
+)
+
+
 class Topocomm(Intracomm):
     __slots__ = ()
+
+
+# the neighborhood collectives are there, and say they are not supported
+# yet (programs probe for them, as mpi4py's tests do)
+for _name in _NEIGHBOR:
+    setattr(Topocomm, _name, runner.unsupported(f"Topocomm.{_name}", "neighborhood collectives"))
 
 
 class Cartcomm(Topocomm):
@@ -290,6 +504,26 @@ class Cartcomm(Topocomm):
         """``(source, dest)``; ``PROC_NULL`` off a non-periodic edge."""
         src, dst = self._comm.shift(direction, disp)  # type: ignore[attr-defined]
         return rank_out(src), rank_out(dst)
+
+
+_HW, _SHARED = "mpi_hw_resource_type", "mpi_shared_memory"
+_LOCKS_LOCK = threading.Lock()
+
+
+def _comm_lock(comm: Comm, key: Any = None) -> threading.Lock:
+    """mpi4py's ``MPI._comm_lock``: the lock of ``key`` on ``comm``."""
+    return comm._lock(key)
+
+
+def _comm_lock_table(comm: Comm) -> dict[Any, threading.Lock]:
+    """mpi4py's ``MPI._comm_lock_table``: every lock of ``comm``, by key."""
+    comm._comm  # noqa: B018 (checks the handle)
+    table: dict[Any, threading.Lock] = comm._h.locks
+    return table
+
+
+def _world_rank() -> int:
+    return int(COMM_WORLD._comm.rank)
 
 
 class Intercomm(Comm):

@@ -17,10 +17,13 @@ from typing import Any
 import numpy as np
 
 from zmqmesh.compat.mpi4py import constants as C
+from zmqmesh.compat.mpi4py import runner
 from zmqmesh.compat.mpi4py import typemap as T
 from zmqmesh.compat.mpi4py import typetables as TT
+from zmqmesh.compat.mpi4py.attributes import KeyvalCalls
 from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
 from zmqmesh.compat.mpi4py.handles import Handle
+from zmqmesh.compat.mpi4py.packing import PackCalls
 
 __all__ = ["DATATYPE_NULL", "PREDEFINED", "Datatype", "typecode", "typedict"]
 
@@ -37,7 +40,11 @@ _COMBINER_NAMES = {
     C.COMBINER_STRUCT: "STRUCT",
     C.COMBINER_SUBARRAY: "SUBARRAY",
     C.COMBINER_RESIZED: "RESIZED",
+    C.COMBINER_F90_INTEGER: "F90_INTEGER",
+    C.COMBINER_F90_REAL: "F90_REAL",
+    C.COMBINER_F90_COMPLEX: "F90_COMPLEX",
 }
+_F90 = (C.COMBINER_F90_INTEGER, C.COMBINER_F90_REAL, C.COMBINER_F90_COMPLEX)
 _COMBINERS = {v: k for k, v in _COMBINER_NAMES.items()}
 # typestr -> the one-character code NumPy and the buffer protocol use
 _CHAR = {
@@ -80,7 +87,7 @@ def _typestr(dt: np.dtype[Any]) -> str:
     return f"{dt.kind}{dt.itemsize}" if dt.kind not in "SU" else dt.str[1:]
 
 
-class Datatype(Handle):
+class Datatype(KeyvalCalls, PackCalls, Handle):
     """An MPI datatype (``MPI.DOUBLE``, ``MPI.INT.Create_vector(...)``...)."""
 
     __slots__ = ()
@@ -104,14 +111,16 @@ class Datatype(Handle):
         label = t.key or t.name or _COMBINER_NAMES.get(t.combiner, "?")
         return f"<mpi4py.MPI.Datatype {label} size={t.tm.size} extent={t.tm.extent}>"
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> Any:
         if self._h is None:
-            return (Datatype, ())
+            return "DATATYPE_NULL" if self is DATATYPE_NULL else (Datatype, (DATATYPE_NULL,))
         t = self._t
         if t.key is not None:
-            return (_named, (t.key,))
+            known = PREDEFINED[t.key]
+            return (_named, (t.key,)) if self is known else (Datatype, (known,))
         old, name, params = self.decode()
-        return (_rebuild, (old if name != "STRUCT" else None, name, params))
+        alone = name == "STRUCT" or name.startswith("F90_")  # made from no old type
+        return (_rebuild, (None if alone else old, name, params))
 
     # -- sizes and bounds -----------------------------------------------------------------------
     def Get_size(self) -> int:
@@ -138,7 +147,7 @@ class Datatype(Handle):
 
     # -- names and life -------------------------------------------------------------------------
     def Get_name(self) -> str:
-        return self._t.name
+        return "MPI_DATATYPE_NULL" if self._h is None else self._t.name
 
     def Set_name(self, name: str) -> None:
         self._t.name = str(name)
@@ -151,7 +160,7 @@ class Datatype(Handle):
 
     @property
     def is_predefined(self) -> bool:
-        return self._h is None or self._t.combiner == C.COMBINER_NAMED
+        return self._h is None or self._t.combiner in (C.COMBINER_NAMED, *_F90)
 
     def Commit(self) -> Datatype:
         """Accepted; returns the type (packing plans need no commit here)."""
@@ -162,16 +171,20 @@ class Datatype(Handle):
         """Make this handle the null handle; predefined types cannot be freed."""
         if self._t.combiner == C.COMBINER_NAMED:
             raise MPIException(C.ERR_TYPE, "Invalid datatype (a predefined type cannot be freed)")
+        self._free_attrs()
         self._h = None
 
-    def free(self) -> None:
-        """Free a derived type; a no-op on predefined and null handles."""
-        if self._h is not None and self._t.combiner != C.COMBINER_NAMED:
-            self._h = None
+    def Get_attr(self, keyval: int) -> Any:
+        """The value of a user keyval (None unset)."""
+        self._t  # noqa: B018 (raises for the null type)
+        return self._user_attr(keyval)
 
     def Dup(self) -> Datatype:
-        """A new type with the same typemap (combiner ``DUP``, unnamed)."""
-        return _derived(self._t.tm, C.COMBINER_DUP, {}, self)
+        """A new type with the same typemap (combiner ``DUP``, unnamed),
+        with this type's attributes as their keyvals copy them."""
+        new = _derived(self._t.tm, C.COMBINER_DUP, {}, self)
+        self._copy_attrs_to(new)
+        return new
 
     Create_dup = Dup
 
@@ -270,9 +283,11 @@ class Datatype(Handle):
     def _contents(self) -> tuple[list[int], list[int], list[int], list[Datatype]]:
         t = self._t
         p, kind = t.params, t.combiner
-        olds = [t.old] if t.old is not None else []
+        olds = [_ref(t.old)] if t.old is not None else []
         if kind == C.COMBINER_NAMED:
             return [], [], [], []
+        if kind in _F90:
+            return [int(v) for v in p.values()], [], [], []
         if kind == C.COMBINER_DUP:
             return [], [], [], olds
         if kind == C.COMBINER_CONTIGUOUS:
@@ -288,7 +303,7 @@ class Datatype(Handle):
         if kind == C.COMBINER_STRUCT:
             n = len(p["blocklengths"])
             counts = [n, *p["blocklengths"], *p["displacements"]]
-            return [], [], counts, list(p["datatypes"])
+            return [], [], counts, [_ref(d) for d in p["datatypes"]]
         if kind == C.COMBINER_SUBARRAY:
             counts = [*p["sizes"], *p["subsizes"], *p["starts"]]
             return [len(p["sizes"]), p["order"]], [], counts, olds
@@ -300,29 +315,57 @@ class Datatype(Handle):
         t = self._t
         name = _COMBINER_NAMES[t.combiner]
         params = {k: (list(v) if isinstance(v, list) else v) for k, v in t.params.items()}
-        return (t.old if t.old is not None else self), name, params
+        if "datatypes" in params:
+            params["datatypes"] = [_ref(d) for d in params["datatypes"]]
+        if t.combiner == C.COMBINER_NAMED:
+            return self, name, params
+        if t.old is not None:
+            return _ref(t.old), name, params
+        # as mpi4py: the old type when the contents name exactly one
+        types = self._contents()[3]
+        return (types[0] if len(types) == 1 else DATATYPE_NULL), name, params
 
     # -- type codes -----------------------------------------------------------------------------
-    def tocode(self) -> str:
-        """The NumPy/buffer type code of a predefined type."""
+    def _root(self) -> _Type:
+        """The predefined (or Fortran 90) type this one duplicates, or itself."""
+        if self._h is None:
+            raise ValueError("cannot map to character code or type string")
         t = self._t
+        while t.combiner == C.COMBINER_DUP and t.old is not None:
+            t = t.old._t
+        return t
+
+    def tocode(self) -> str:
+        """The NumPy/buffer type code of a predefined type (or a duplicate)."""
+        t = self._root()
         code = t.code
         if code is None:
             base = t.tm.base
-            if t.combiner != C.COMBINER_NAMED or base is None or t.tm.kinds.size != 1:
+            if t.combiner not in (C.COMBINER_NAMED, *_F90) or base is None or t.tm.kinds.size != 1:
                 raise ValueError("cannot map to character code or type string")
             code = _typestr(base)
         return code
 
     @property
     def typestr(self) -> str:
-        base = self._t.tm.base
-        if self._t.combiner != C.COMBINER_NAMED or base is None or self._t.tm.kinds.size != 1:
-            raise ValueError("cannot map to character code or type string")
+        """The NumPy type string (``"i4"``); ``"V<extent>"`` for a type that
+        is not one basic type (as mpi4py); ``""`` for the null type."""
+        if self._h is None:
+            return ""
+        t = self._root()
+        base = t.tm.base
+        if t.combiner not in (C.COMBINER_NAMED, *_F90) or base is None or t.tm.kinds.size != 1:
+            return f"V{t.tm.extent}"
         return _typestr(base)
 
     @property
     def typechar(self) -> str:
+        """The one-character type code (``"i"``); ``"V"`` for a type that is
+        not one basic type; ``""`` for the null type."""
+        if self._h is None:
+            return ""
+        if self.typestr.startswith("V"):
+            return "V"
         code = self.tocode()
         return code if len(code) == 1 else _CHAR.get(self.typestr, code)
 
@@ -344,57 +387,35 @@ class Datatype(Handle):
             raise MPIException(C.ERR_ARG, f"no type of class {typeclass} with size {size}")
         return typedict[code]
 
+    Create_darray = classmethod(runner.unsupported("Datatype.Create_darray", "not yet"))
+
+    @classmethod
+    def Create_f90_integer(cls, r: int) -> Datatype:
+        """The integer type of at least ``r`` decimal digits (``MPI_Type_create_f90_integer``)."""
+        size = next((n for n, digits in ((1, 2), (2, 4), (4, 9), (8, 18)) if int(r) <= digits), 0)
+        if not size:
+            raise MPIException(C.ERR_ARG, f"Invalid argument: no integer type of {r} digits")
+        return _f90(np.dtype(f"i{size}"), C.COMBINER_F90_INTEGER, {"r": int(r)})
+
+    @classmethod
+    def Create_f90_real(cls, p: int, r: int) -> Datatype:
+        """The real type of at least ``p`` digits and exponent range ``r``."""
+        return _f90(_real(p, r, "f"), C.COMBINER_F90_REAL, {"p": int(p), "r": int(r)})
+
+    @classmethod
+    def Create_f90_complex(cls, p: int, r: int) -> Datatype:
+        """The complex type whose parts have ``p`` digits and exponent range ``r``."""
+        return _f90(_real(p, r, "c"), C.COMBINER_F90_COMPLEX, {"p": int(p), "r": int(r)})
+
     @classmethod
     def Get_value_index(cls, value: Datatype, index: Datatype) -> Datatype:
         """The predefined MAXLOC/MINLOC pair type of ``value`` and ``index``."""
+        value._t, index._t  # noqa: B018 (ERR_TYPE for the null type)
         if index == PREDEFINED["INT"]:
             for key, vname in TT.PAIR_VALUES.items():
                 if value == PREDEFINED[vname]:
                     return PREDEFINED[key]
         return DATATYPE_NULL
-
-    # -- packing ------------------------------------------------------------------------------
-    def Pack_size(self, count: int, comm: Any = None) -> int:
-        """Upper bound of the bytes ``Pack`` writes for ``count`` elements."""
-        return int(count) * self._t.tm.size
-
-    def Pack(self, inbuf: Any, outbuf: Any, position: int, comm: Any = None) -> int:
-        """Pack as many elements of this type as ``inbuf`` holds (its length
-        over the extent) into ``outbuf`` at byte ``position``; the new position."""
-        src, dst = _raw(inbuf, False), _raw(outbuf, True)
-        tm = self._t.tm
-        count = src.size // tm.extent if tm.extent > 0 else 0
-        data = T.pack(src, T.plan(tm, count))
-        end = int(position) + data.size
-        if end > dst.size:
-            raise MPIException(C.ERR_TRUNCATE, "Message truncated (outbuf too small)")
-        dst[int(position) : end] = data
-        return end
-
-    def Unpack(self, inbuf: Any, position: int, outbuf: Any, comm: Any = None) -> int:
-        """Unpack elements of this type from ``inbuf`` at byte ``position``
-        into ``outbuf`` (as many as it holds); the new position."""
-        src, dst = _raw(inbuf, False), _raw(outbuf, True)
-        tm = self._t.tm
-        count = dst.size // tm.extent if tm.extent > 0 else 0
-        end = int(position) + count * tm.size
-        if end > src.size:
-            raise MPIException(C.ERR_TRUNCATE, "Message truncated (inbuf too short)")
-        T.unpack(dst, T.plan(tm, count), src[int(position) : end])
-        return end
-
-
-def _raw(obj: Any, writable: bool) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    """The bytes of a contiguous buffer object, as a 1-D ``uint8`` array."""
-    if isinstance(obj, np.ndarray):
-        if not (obj.flags.c_contiguous or obj.flags.f_contiguous):
-            raise ValueError("buffer is not contiguous")
-        arr = obj.reshape(-1, order="A").view(np.uint8)
-    else:
-        arr = np.frombuffer(memoryview(obj), np.uint8)
-    if writable and not arr.flags.writeable:
-        raise BufferError("buffer is read-only")
-    return arr
 
 
 def _ints(values: Any) -> list[int]:
@@ -412,9 +433,35 @@ def _as_datatype(obj: Any) -> Datatype:
 def _derived(
     tm: T.Typemap, combiner: int, params: dict[str, Any], old: Datatype | None
 ) -> Datatype:
+    # the type keeps its own handles of what it was made from: freeing the
+    # caller's handles later leaves it whole, as MPI says
+    if "datatypes" in params:
+        params["datatypes"] = [_ref(_as_datatype(d)) for d in params["datatypes"]]
     dt = Datatype()
-    dt._h = _Type(tm, "", combiner, params, old)
+    dt._h = _Type(tm, "", combiner, params, None if old is None else _ref(old))
     return dt
+
+
+def _real(p: int, r: int, kind: str) -> np.dtype[Any]:
+    # (precision, range) of IEEE single and double, and of x86's long double
+    for (digits, exponent), dt in (((6, 37), "4"), ((15, 307), "8"), ((18, 4931), "g")):
+        if int(p) <= digits and int(r) <= exponent:
+            if dt == "g":
+                return np.dtype(np.longdouble if kind == "f" else np.clongdouble)
+            return np.dtype(f"{kind}{int(dt) * (2 if kind == 'c' else 1)}")
+    raise MPIException(C.ERR_ARG, f"Invalid argument: no real type of precision {p}, range {r}")
+
+
+def _f90(dt: np.dtype[Any], combiner: int, params: dict[str, int]) -> Datatype:
+    out = Datatype()
+    out._h = _Type(T.basic(dt), "", combiner, params)
+    return out
+
+
+def _ref(dt: Datatype) -> Datatype:
+    """A type as the contents of another give it: a predefined one itself, a
+    derived one as a new handle (freeing it leaves the caller's alone)."""
+    return dt if dt.is_predefined else Datatype(dt)
 
 
 def _named(key: str) -> Datatype:
@@ -425,6 +472,9 @@ def _rebuild(old: Datatype | None, name: str, params: dict[str, Any]) -> Datatyp
     """Unpickle a derived type by calling its constructor again."""
     if name == "STRUCT":
         return Datatype.Create_struct(**params)
+    if name.startswith("F90_"):
+        made: Datatype = getattr(Datatype, f"Create_f90_{name[4:].lower()}")(**params)
+        return made
     assert old is not None
     calls = {
         "DUP": lambda: old.Dup(),

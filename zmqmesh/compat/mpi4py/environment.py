@@ -16,12 +16,11 @@ import threading
 import time
 from typing import Any
 
-import numpy as np
-
 import zmqmesh
 from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py import runner
 from zmqmesh.compat.mpi4py.comm import COMM_WORLD
+from zmqmesh.compat.mpi4py.membuf import buffer
 
 __all__ = [
     "Alloc_mem",
@@ -134,70 +133,6 @@ def Compute_dims(nnodes: int, dims: int | Any) -> list[int]:
     if isinstance(dims, int):
         return list(zmqmesh.dims_create(nnodes, dims))
     return list(zmqmesh.dims_create(nnodes, len(dims), list(dims)))
-
-
-class buffer:
-    """Memory as mpi4py's ``MPI.buffer``: a view of bytes that other calls
-    take as a message buffer (through ``__array_interface__``)."""
-
-    __slots__ = ("_a", "obj")
-
-    def __init__(self, obj: Any = None) -> None:
-        self.obj = obj
-        self._a = np.zeros(0, np.uint8) if obj is None else np.frombuffer(obj, np.uint8)
-
-    @staticmethod
-    def allocate(nbytes: int, clear: bool = False) -> buffer:
-        return buffer(bytearray(int(nbytes)))  # always cleared: bytearray zeroes
-
-    @staticmethod
-    def frombuffer(obj: Any, readonly: bool = False) -> buffer:
-        return buffer(bytes(obj) if readonly else obj)
-
-    @property
-    def __array_interface__(self) -> dict[str, Any]:
-        return self._a.__array_interface__
-
-    @property
-    def nbytes(self) -> int:
-        return int(self._a.size)
-
-    @property
-    def readonly(self) -> bool:
-        return not self._a.flags.writeable
-
-    @property
-    def address(self) -> int:
-        return int(self._a.__array_interface__["data"][0])
-
-    format = "B"
-    itemsize = 1
-
-    def __len__(self) -> int:
-        return self.nbytes
-
-    def __getitem__(self, item: Any) -> Any:
-        got = self._a[item]
-        return int(got) if np.ndim(got) == 0 else buffer(got)
-
-    def __setitem__(self, item: Any, value: Any) -> None:
-        self._a[item] = (
-            np.frombuffer(memoryview(value), np.uint8) if not isinstance(value, int) else value
-        )
-
-    def tobytes(self) -> bytes:
-        return self._a.tobytes()
-
-    def toreadonly(self) -> buffer:
-        return buffer.frombuffer(self._a, readonly=True)
-
-    def cast(self, format: str, shape: Any = None) -> Any:
-        view: Any = memoryview(self._a)  # type: ignore[arg-type]
-        return view.cast(format) if shape is None else view.cast(format, shape)
-
-    def release(self) -> None:
-        self._a = np.zeros(0, np.uint8)
-        self.obj = None
 
 
 memory = buffer

@@ -10,6 +10,7 @@ handle naming ``other``'s object. Each family is the first subclass of
 
 from __future__ import annotations
 
+import sys
 from typing import Any, ClassVar
 
 __all__ = [
@@ -28,7 +29,8 @@ __all__ = [
 class Handle:
     """Base of the handle families (Datatype, Comm, Request, Op, ...)."""
 
-    __slots__ = ("_h",)
+    __slots__ = ("__weakref__", "_h")
+    _h: Any
     _family: ClassVar[type[Handle]]
     __hash__ = None  # type: ignore[assignment]  # as mpi4py: equality, no hash
 
@@ -37,10 +39,19 @@ class Handle:
         if Handle in cls.__bases__:
             cls._family = cls
 
-    def __init__(self, other: Handle | None = None) -> None:
-        if other is not None and not isinstance(other, self._family):
-            raise TypeError(f"expected {self._family.__name__}, got {type(other).__name__}")
-        self._h: Any = None if other is None else other._h
+    # As in mpi4py (whose handles are extension types), the handle is taken
+    # in __new__ and __init__ does nothing: a subclass's __new__ may pass
+    # another handle on (``super().__new__(cls, comm.Clone())``) and that
+    # is the one kept, whatever arguments __init__ then sees.
+    def __new__(cls, other: Handle | None = None, *args: Any, **kwargs: Any) -> Any:
+        if other is not None and not isinstance(other, cls._family):
+            raise TypeError(f"expected {cls._family.__name__}, got {type(other).__name__}")
+        obj = super().__new__(cls)
+        obj._h = None if other is None else other._h
+        return obj
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Handle) or other._family is not self._family:
@@ -59,36 +70,101 @@ class Handle:
 
     __le__ = __gt__ = __ge__ = __lt__
 
-    # The C and Fortran faces of a handle: zmqmesh's handles are Python
-    # objects with no MPI library underneath, so there is nothing to convert.
-    def py2f(self) -> int:
-        raise NotImplementedError(_no_c(type(self).__name__, "py2f", "Fortran"))
-
-    @classmethod
-    def f2py(cls, arg: int) -> Any:
-        raise NotImplementedError(_no_c(cls.__name__, "f2py", "Fortran"))
+    # The C and Fortran faces of a handle. There is no MPI library
+    # underneath, so a handle's integer is a number the layer gives its
+    # target on first request (0 for the null handle), good for a round
+    # trip through handle/fromhandle, toint/fromint and py2f/f2py within
+    # the process, as with MPICH's integer handles.
+    @property
+    def handle(self) -> int:
+        return _number_of(self._h)
 
     def toint(self) -> int:
-        raise NotImplementedError(_no_c(type(self).__name__, "toint", "C"))
+        return _number_of(self._h)
 
-    @classmethod
-    def fromint(cls, arg: int) -> Any:
-        raise NotImplementedError(_no_c(cls.__name__, "fromint", "C"))
+    def py2f(self) -> int:
+        return _number_of(self._h)
 
     @classmethod
     def fromhandle(cls, handle: int) -> Any:
-        raise NotImplementedError(_no_c(cls.__name__, "fromhandle", "C"))
+        obj = cls.__new__(cls)
+        obj._h = _target_of(int(handle))
+        return obj
 
-    @property
-    def handle(self) -> int:
-        raise NotImplementedError(_no_c(type(self).__name__, "handle", "C"))
+    fromint = fromhandle
+    f2py = fromhandle
+
+    def free(self) -> None:
+        """Free what this handle names and make it null, except that a
+        predefined handle stays as it is and a copy of one only becomes
+        null (mpi4py's safe ``free``); nothing for the null handle."""
+        if self._h is None:
+            return
+        known = _predefined_like(self)
+        if known is not None:
+            if known[1] is not self:
+                self._h = None
+            return
+        release = getattr(self, "Free", None)
+        if release is not None:
+            release()
+        self._h = None
+
+    def __reduce__(self) -> Any:
+        # a predefined handle unpickles as itself, a copy of one as a copy;
+        # others cannot travel (as in mpi4py)
+        known = _predefined_like(self)
+        if known is None:
+            raise ValueError(f"cannot pickle {type(self).__name__} handle")
+        name, obj = known
+        return (_predefined, (name,)) if obj is self else (type(self), (obj,))
 
 
-def _no_c(family: str, call: str, language: str) -> str:
-    return (
-        f"MPI.{family}.{call} is not supported by zmqmesh's mpi4py layer "
-        f"(no {language} MPI handles: zmqmesh has no MPI library underneath)"
-    )
+def _predefined(name: str) -> Any:
+    return getattr(sys.modules["zmqmesh.compat.mpi4py.MPI"], name)
+
+
+def _predefined_like(handle: Handle) -> tuple[str, Handle] | None:
+    """``(name, handle)`` of the predefined handle of ``MPI`` that names the
+    same object as ``handle`` (the handle itself first), or None."""
+    mpi = sys.modules.get("zmqmesh.compat.mpi4py.MPI")
+    if mpi is None:
+        return None
+    found: tuple[str, Handle] | None = None
+    for name, obj in vars(mpi).items():
+        if isinstance(obj, Handle) and obj._family is handle._family and name.isupper():
+            if obj is handle:
+                return name, obj
+            if found is None and obj._h is handle._h:
+                found = name, obj
+    return found
+
+
+# number <-> target of the handles whose integer was asked for; a target
+# stays alive while the process does (programs pass such integers to C
+# code that may convert them back at any time).
+_NUMBERS: dict[int, int] = {}
+_TARGETS: dict[int, Any] = {}
+
+
+def _number_of(target: Any) -> int:
+    if target is None:
+        return 0
+    number = _NUMBERS.get(id(target))
+    if number is None or _TARGETS.get(number) is not target:
+        number = len(_TARGETS) + 1
+        _NUMBERS[id(target)] = number
+        _TARGETS[number] = target
+    return number
+
+
+def _target_of(number: int) -> Any:
+    if number == 0:
+        return None
+    try:
+        return _TARGETS[number]
+    except KeyError:
+        raise ValueError(f"{number} is not a handle of this process") from None
 
 
 class BottomType(int):
@@ -138,4 +214,6 @@ def is_bottom(obj: object) -> bool:
 
 
 def is_in_place(obj: object) -> bool:
-    return obj is IN_PLACE
+    """Whether a collective's buffer argument asks for "in place": as in
+    mpi4py, ``None`` does wherever ``IN_PLACE`` may stand."""
+    return obj is IN_PLACE or obj is None

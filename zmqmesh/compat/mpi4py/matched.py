@@ -18,6 +18,7 @@ from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
 from zmqmesh.compat.mpi4py.handles import Handle
 from zmqmesh.compat.mpi4py.msgspec import parse
+from zmqmesh.compat.mpi4py.pickling import object_of
 from zmqmesh.compat.mpi4py.ranks import unpack_into
 from zmqmesh.compat.mpi4py.requests import Request, Status
 
@@ -61,14 +62,15 @@ class Message(Handle):
         if h is None:
             raise MPIException(C.ERR_REQUEST, "Invalid MPI_Message (the null message)")
         got = _EMPTY if isinstance(h, str) else h
-        self._h = None
+        if self is not MESSAGE_NO_PROC:  # the constant stays itself (mpi4py's copies do not)
+            self._h = None
         if status is not None:
             status._fill(got[1], got[2], arrival_count(got))
         return got
 
     def recv(self, status: Status | None = None) -> Any:
         """The message's object; the handle becomes ``MESSAGE_NULL``."""
-        return self._hand_over(status)[0]
+        return object_of(self._hand_over(status)[0])
 
     def irecv(self) -> Request:
         """A request complete at once, whose ``wait`` gives the object."""
@@ -76,7 +78,7 @@ class Message(Handle):
 
         def finish(raw: Any, status: Status) -> Any:
             status._fill(got[1], got[2], arrival_count(got))
-            return got[0]
+            return object_of(got[0])
 
         return Request._of(None, finish)
 
@@ -114,9 +116,6 @@ class Message(Handle):
 
     Probe = probe
     Iprobe = iprobe
-
-    def free(self) -> None:
-        self._h = None
 
 
 MESSAGE_NULL = Message()

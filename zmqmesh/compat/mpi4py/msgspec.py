@@ -3,9 +3,10 @@
 A buffer argument of mpi4py's upper-case calls is one of
 
 - ``buf``: any object with the buffer protocol (bytearray, array.array,
-  memoryview, NumPy arrays) or, on the host, ``__dlpack__`` or
-  ``__array_interface__``; its datatype comes from its format (``'d'`` is
-  ``DOUBLE``, ``'B'`` is ``BYTE``) and its count from its length;
+  memoryview, NumPy arrays), ``__dlpack__``, ``__cuda_array_interface__``
+  (memory taken as host memory) or ``__array_interface__``; its datatype
+  comes from its format (``'d'`` is ``DOUBLE``, ``'B'`` is ``BYTE``) and
+  its count from its length;
 - ``[buf, datatype]``, ``[buf, count, datatype]``,
   ``[buf, (count, displ), datatype]``, ``[buf, count, displ, datatype]``
   (``displ`` in extents of the datatype) and, for the v-variants,
@@ -13,17 +14,17 @@ A buffer argument of mpi4py's upper-case calls is one of
   (``counts`` one int for every block, or a sequence; ``displs`` None for
   packed blocks, an int stride, or a sequence);
 - a datatype is a ``Datatype`` or a type code string (``'d'``, ``'i4'``);
-- ``None`` or ``BOTTOM`` with an explicit datatype, count 0 (absolute
-  addresses are not supported).
+- ``None`` with an explicit datatype and count 0, or ``BOTTOM`` with a
+  datatype whose displacements are absolute addresses (``Get_address``).
 
 Parsing is pure: the result holds a 1-D ``uint8`` view of the buffer's
-memory. A non-contiguous NumPy array (which mpi4py refuses) is accepted
-with a predefined datatype, through a contiguous stand-in that
-:meth:`Message.unpack` writes back.
+memory. Memory that is not contiguous is refused with ``BufferError``,
+as mpi4py refuses it.
 """
 
 from __future__ import annotations
 
+import operator
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,12 +35,14 @@ import numpy.typing as npt
 
 from zmqmesh.compat.mpi4py import typemap as T
 from zmqmesh.compat.mpi4py.datatypes import PREDEFINED, Datatype, typedict
+from zmqmesh.compat.mpi4py.foreign import as_bytes, at_address
 from zmqmesh.compat.mpi4py.handles import is_bottom
 
 __all__ = [
     "Message",
     "Plain",
     "VMessage",
+    "absolute",
     "as_bytes",
     "as_datatype",
     "parse",
@@ -72,52 +75,8 @@ def _datatype_of_format(fmt: str) -> Datatype:
     if fmt[:1] in ("@", "=", native):
         fmt = fmt[1:]
     elif fmt[:1] in ("<", ">", "!"):
-        raise ValueError(f"format string {fmt!r} with non-native byte order")
+        raise BufferError(f"format string {fmt!r} with non-native byte order")
     return as_datatype(fmt)
-
-
-def as_bytes(obj: Any, writable: bool) -> tuple[Bytes, str, npt.NDArray[Any] | None]:
-    """``(bytes, format, stand_in_for)`` of a buffer object: its memory as a
-    1-D ``uint8`` array, its buffer format, and the non-contiguous array
-    the bytes stand in for (None when they are the object's own memory)."""
-    if not isinstance(obj, np.ndarray):
-        try:
-            view = memoryview(obj)
-        except TypeError:
-            if hasattr(obj, "__dlpack__"):
-                obj = np.from_dlpack(obj)
-            elif hasattr(obj, "__array_interface__"):
-                obj = np.asarray(obj)
-            else:
-                raise TypeError(
-                    f"message: expecting buffer or list/tuple, not {type(obj).__name__}"
-                ) from None
-        else:
-            if writable and view.readonly:
-                raise BufferError("message: the receive buffer is read-only")
-            if not view.contiguous:
-                obj = np.asarray(view)
-            else:
-                return np.frombuffer(view, np.uint8), view.format, None
-    arr: npt.NDArray[Any] = obj
-    if writable and not arr.flags.writeable:
-        raise BufferError("message: the receive buffer is read-only")
-    fmt = _format_of(arr)
-    if arr.flags.c_contiguous or arr.flags.f_contiguous:
-        return (
-            arr.reshape(-1, order="A" if arr.flags.f_contiguous else "C").view(np.uint8),
-            fmt,
-            None,
-        )
-    stand_in = np.ascontiguousarray(arr)
-    return stand_in.reshape(-1).view(np.uint8), fmt, arr
-
-
-def _format_of(arr: npt.NDArray[Any]) -> str:
-    try:
-        return memoryview(arr).format  # type: ignore[arg-type]
-    except (ValueError, TypeError, BufferError):  # dtypes the buffer protocol lacks
-        return arr.dtype.str
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +198,23 @@ def parse_plain(buf: Any, *, writable: bool) -> Plain | None:
 
 
 def _extent(datatype: Datatype, what: str) -> int:
+    if not datatype:
+        raise ValueError(f"message: cannot {what}, datatype is null")
     lb, ext = datatype.Get_extent()
     if ext <= 0:
         raise ValueError(f"message: cannot {what}, datatype extent {ext} (lb:{lb}, ub:{lb + ext})")
     return ext
+
+
+def absolute(datatype: Datatype, count: int, disp: int, writable: bool) -> Message:
+    """``count`` elements of ``datatype`` whose displacements (plus
+    ``disp``) are absolute addresses, as with ``MPI.BOTTOM``: the message
+    spans the memory from the lowest byte the type touches to the highest."""
+    p = T.plan(datatype.typemap, count, disp)
+    if p.nbytes == 0:
+        return Message(np.zeros(0, np.uint8), datatype, 0)
+    mem = at_address(p.low, p.high - p.low, readonly=not writable)
+    return Message(mem, datatype, count, disp - p.low)
 
 
 def parse(msg: Any, *, writable: bool, blocks: int = 1) -> Message:
@@ -251,8 +223,8 @@ def parse(msg: Any, *, writable: bool, blocks: int = 1) -> Message:
     buf, count, displ, dt = _split(msg)
     mem, datatype, stand_in = _base(buf, dt, writable)
     offset, length = 0, mem.size
-    if displ is not None and int(displ) != 0:
-        d = int(displ)
+    if displ is not None and operator.index(displ) != 0:
+        d = operator.index(displ)
         if d < 0:
             raise ValueError(f"message: negative displacement {d}")
         ext = _extent(datatype, "handle displacement")
@@ -263,14 +235,13 @@ def parse(msg: Any, *, writable: bool, blocks: int = 1) -> Message:
             )
         offset, length = d * ext, length - d * ext
     if count is not None:
-        n = int(count)
+        n = operator.index(count)  # TypeError for a float, as mpi4py
         if n < 0:
             raise ValueError(f"message: negative count {n}")
+        if n > 0 and buf is None:
+            raise ValueError(f"message: buffer is None but count is {n}")
         if n > 0 and is_bottom(buf):
-            raise NotImplementedError(
-                "message: absolute addresses (a None or MPI.BOTTOM buffer with a count) "
-                "are not supported by zmqmesh's mpi4py layer"
-            )
+            return absolute(datatype, n, 0, writable)
     elif length > 0:
         ext = _extent(datatype, "infer count")
         if length % ext:
@@ -317,12 +288,14 @@ class VMessage:
 
 
 def _per_block(value: Any, blocks: int, what: str) -> tuple[int, ...]:
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
     if isinstance(value, Sequence | np.ndarray) and not isinstance(value, str):
-        out = tuple(int(v) for v in value)
+        out = tuple(operator.index(v) for v in value)
         if len(out) != blocks:
             raise ValueError(f"message: expecting {blocks} {what}, got {len(out)}")
         return out
-    return (int(value),) * blocks
+    return (operator.index(value),) * blocks
 
 
 def parse_vector(msg: Any, *, writable: bool, blocks: int) -> VMessage:
@@ -368,7 +341,7 @@ def parse_vector(msg: Any, *, writable: bool, blocks: int) -> VMessage:
     elif isinstance(displs, Sequence | np.ndarray):
         dsp = _per_block(displs, blocks, "displacements")
     else:
-        dsp = tuple(int(displs) * i for i in range(blocks))
+        dsp = tuple(operator.index(displs) * i for i in range(blocks))
     if any(c < 0 for c in cnt):
         raise ValueError("message: negative count")
     if is_bottom(buf) and any(cnt):
@@ -377,3 +350,12 @@ def parse_vector(msg: Any, *, writable: bool, blocks: int) -> VMessage:
             "are not supported by zmqmesh's mpi4py layer"
         )
     return VMessage(mem, datatype, cnt, dsp, stand_in)
+
+
+def Get_address(location: Any) -> int:
+    """The address of a buffer's memory (``MPI_Get_address``), as an int;
+    raises as a message buffer would for an object that is not one."""
+    if is_bottom(location):
+        return 0
+    mem = as_bytes(location, False)[0]
+    return int(mem.__array_interface__["data"][0])

@@ -1,16 +1,20 @@
-"""The other handle families: ``Info``, ``Errhandler``, ``Group``,
-``Message``, ``Win``, ``File``, ``Session``.
+"""The other handle families: ``Info``, ``Errhandler``, ``Win``, ``File``,
+``Session`` (``Group`` is in ``groups``).
 
 ``Info`` works (a dictionary of strings, enough for the calls that take
 one: zmqmesh reads no hints). Error handlers are accepted and ignored: an
 error always raises ``MPI.Exception`` or a Python exception, as
-``ERRORS_RETURN`` does in mpi4py. Groups, one-sided
-windows, files and sessions exist as their null handles and constants;
+``ERRORS_RETURN`` does in mpi4py. One-sided windows, files and sessions
+exist as their null handles and constants;
 their calls raise ``NotImplementedError``.
 """
 
 from __future__ import annotations
 
+import os
+import platform
+import socket
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,15 +29,12 @@ __all__ = [
     "ERRORS_ARE_FATAL",
     "ERRORS_RETURN",
     "FILE_NULL",
-    "GROUP_EMPTY",
-    "GROUP_NULL",
     "INFO_ENV",
     "INFO_NULL",
     "SESSION_NULL",
     "WIN_NULL",
     "Errhandler",
     "File",
-    "Group",
     "Info",
     "Session",
     "Win",
@@ -47,11 +48,28 @@ class Info(Handle):
 
     @classmethod
     def Create(cls, items: Any = None) -> Info:
-        info = cls()
+        info: Info = cls.__new__(cls)
         info._h = {}
         if items is not None:
             info.update(items)
         return info
+
+    @classmethod
+    def Create_env(cls, args: Any = None) -> Info:
+        """The environment's info (MPI 4.0): ``command``, ``argv``, ``maxprocs``..."""
+        argv = list(sys.argv if args is None else args)
+        return cls.Create(
+            {
+                "command": argv[0] if argv else "",
+                "argv": " ".join(argv[1:]),
+                "maxprocs": "1",
+                "soft": "",
+                "host": socket.gethostname(),
+                "arch": platform.machine(),
+                "wdir": os.getcwd(),
+                "thread_level": "MPI_THREAD_SERIALIZED",
+            }
+        )
 
     def _d(self) -> dict[str, str]:
         if self._h is None:
@@ -59,12 +77,23 @@ class Info(Handle):
         d: dict[str, str] = self._h
         return d
 
+    def _m(self) -> dict[str, str]:
+        # the mapping face: the null info is an empty mapping that takes nothing
+        if self._h is None:
+            raise KeyError("the null info holds no keys")
+        return self._d()
+
+    def __reduce__(self) -> Any:
+        if self._h is None or self._h is INFO_ENV._h:
+            return super().__reduce__()
+        return (type(self).Create, (dict(self._d()),))
+
     def Free(self) -> None:
         self._d()
         self._h = None
 
     def Dup(self) -> Info:
-        return Info.Create(self._d())
+        return type(self).Create(self._d())
 
     def Set(self, key: str, value: str) -> None:
         self._d()[str(key)] = str(value)
@@ -79,14 +108,17 @@ class Info(Handle):
             raise MPIException(C.ERR_INFO_NOKEY) from None
 
     def Get_nkeys(self) -> int:
-        return len(self._d()) if self._h is not None else 0
+        return len(self._d())
 
     def Get_nthkey(self, n: int) -> str:
-        return list(self._d())[n]
+        keys = list(self._d())
+        if not 0 <= int(n) < len(keys):
+            raise MPIException(C.ERR_INFO_KEY, f"Invalid info key number {n}")
+        return keys[int(n)]
 
     # the mapping protocol, as mpi4py's Info
     def __len__(self) -> int:
-        return self.Get_nkeys()
+        return 0 if self._h is None else self.Get_nkeys()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._d() if self._h is not None else {})
@@ -95,16 +127,23 @@ class Info(Handle):
         return self._h is not None and key in self._d()
 
     def __getitem__(self, key: str) -> str:
-        value = self.Get(key)
-        if value is None:
-            raise KeyError(key)
-        return value
+        return self._m()[str(key)]
 
     def __setitem__(self, key: str, value: str) -> None:
-        self.Set(key, value)
+        self._m()[str(key)] = str(value)
 
     def __delitem__(self, key: str) -> None:
-        self.Delete(key)
+        del self._m()[str(key)]
+
+    def pop(self, key: str, *default: str | None) -> str | None:
+        if self._h is None:
+            if default:
+                return default[0]
+            raise KeyError(key)
+        return self._d().pop(str(key), *default)
+
+    def popitem(self) -> tuple[str, str]:
+        return self._m().popitem()
 
     def get(self, key: str, default: str | None = None) -> str | None:
         value = self.Get(key) if self._h is not None else None
@@ -120,33 +159,59 @@ class Info(Handle):
         return [(k, self._d()[k]) for k in self]
 
     def update(self, other: Any = (), **kwds: str) -> None:
+        target = self._m()
         for k, v in dict(other, **kwds).items():
-            self.Set(k, v)
+            target[str(k)] = str(v)
 
     def copy(self) -> Info:
-        return self.Dup()
+        return Info() if self._h is None else self.Dup()
 
     def clear(self) -> None:
-        self._d().clear()
+        if self._h is not None:
+            self._d().clear()
+
+
+class UserErrhandler:
+    """What a user error handler names: the function ``fn(obj, errorcode)``."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+
+# as mpi4py: at most this many user error handlers of a kind live at once
+MAX_USER_ERRHANDLERS = 32
+_LIVE_USER: list[UserErrhandler] = []
 
 
 class Errhandler(Handle):
-    """An error handler: accepted, never called (errors raise)."""
+    """An error handler. The predefined ones are accepted and never called
+    (errors raise, as with ``ERRORS_RETURN``); a user one
+    (``Comm.Create_errhandler``) runs on ``Call_errhandler``."""
 
     __slots__ = ()
+
+    @classmethod
+    def _user(cls, fn: Any) -> Errhandler:
+        live = [u for u in _LIVE_USER if u is not None]
+        if len(live) >= MAX_USER_ERRHANDLERS:
+            raise RuntimeError(f"cannot create more than {MAX_USER_ERRHANDLERS} error handlers")
+        eh = cls()
+        eh._h = UserErrhandler(fn)
+        _LIVE_USER.append(eh._h)
+        return eh
 
     def Free(self) -> None:
+        if self._h is None:
+            raise MPIException(C.ERR_ARG, "Invalid argument: the null error handler")
+        if self._h in _LIVE_USER:
+            _LIVE_USER.remove(self._h)
         self._h = None
 
-
-class Group(Handle):
-    """A process group: only ``GROUP_NULL`` and ``GROUP_EMPTY`` for now."""
-
-    __slots__ = ()
-    Get_size = unsupported("Group.Get_size", "groups")
-    Get_rank = unsupported("Group.Get_rank", "groups")
-    Incl = Excl = unsupported("Group.Incl/Excl", "groups")
-    Translate_ranks = unsupported("Group.Translate_ranks", "groups")
+    def _call(self, obj: Any, errorcode: int) -> None:
+        if isinstance(self._h, UserErrhandler):
+            self._h.fn(obj, errorcode)
 
 
 class Win(Handle):
@@ -178,8 +243,6 @@ ERRHANDLER_NULL = Errhandler()
 ERRORS_ARE_FATAL = _named(Errhandler, "ERRORS_ARE_FATAL")
 ERRORS_RETURN = _named(Errhandler, "ERRORS_RETURN")
 ERRORS_ABORT = _named(Errhandler, "ERRORS_ABORT")
-GROUP_NULL = Group()
-GROUP_EMPTY = _named(Group, "GROUP_EMPTY")
 WIN_NULL = Win()
 FILE_NULL = File()
 SESSION_NULL = Session()

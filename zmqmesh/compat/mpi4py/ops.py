@@ -18,7 +18,7 @@ import zmqmesh
 from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
 from zmqmesh.compat.mpi4py.handles import Handle
-from zmqmesh.compat.mpi4py.msgspec import parse
+from zmqmesh.compat.mpi4py.msgspec import Message, parse
 
 __all__ = ["OP_NULL", "PREDEFINED_OPS", "Op", "reduce_local", "zop"]
 
@@ -48,8 +48,12 @@ class Op(Handle):
             except TypeError:
                 return function(a, b, None)
 
+        if len(_USER_OPS) >= MAX_USER_OPS:
+            raise RuntimeError(f"cannot create more than {MAX_USER_OPS} user operations")
         name = getattr(function, "__qualname__", "user op")
-        return cls._of(zmqmesh.Op(fn, commute=bool(commute), name=name))
+        made = cls._of(zmqmesh.Op(fn, commute=bool(commute), name=name))
+        _USER_OPS[id(made._h)] = (made._h, function, bool(commute), made)
+        return made
 
     def __repr__(self) -> str:
         return "<mpi4py.MPI.Op OP_NULL>" if self._h is None else f"<mpi4py.MPI.Op {self._h.name}>"
@@ -57,11 +61,24 @@ class Op(Handle):
     def __reduce__(self) -> tuple[Any, ...]:
         for name, op in PREDEFINED_OPS.items():
             if op._h is self._h:
-                return (_named_op, (name,))
-        raise TypeError("cannot pickle a user-defined MPI.Op")
+                return (_named_op, (name,)) if op is self else (Op, (op,))
+        if self._h is None:
+            got: tuple[Any, ...] = super().__reduce__()
+            return got
+        user = _USER_OPS.get(id(self._h))
+        if user is None or user[0] is not self._h or user[3] is not self:
+            # (a copy made from a handle integer has no function to give)
+            raise ValueError("cannot pickle this MPI.Op")
+        return (Op.Create, (user[1], user[2]))  # a new op of the same function
 
     def __call__(self, x: Any, y: Any) -> Any:
-        """``x op y``."""
+        """``x op y``; ``ValueError`` for the null op, as mpi4py."""
+        if self._h is None:
+            raise ValueError("cannot call the null MPI.Op")
+        if self._h is PREDEFINED_OPS["MAXLOC"]._h:
+            return _loc(x, y, lambda a, b: a > b)
+        if self._h is PREDEFINED_OPS["MINLOC"]._h:
+            return _loc(x, y, lambda a, b: a < b)
         return zop(self)(x, y)
 
     def Reduce_local(self, inbuf: Any, inoutbuf: Any) -> None:
@@ -71,6 +88,7 @@ class Op(Handle):
     def Free(self) -> None:
         if self.is_predefined:
             raise MPIException(C.ERR_OP, "Invalid MPI_Op (a predefined op cannot be freed)")
+        _USER_OPS.pop(id(self._h), None)
         self._h = None
 
     def Is_commutative(self) -> bool:
@@ -82,8 +100,22 @@ class Op(Handle):
     def is_predefined(self) -> bool:
         return self._h is None or any(op._h is self._h for op in PREDEFINED_OPS.values())
 
-    def py2f(self) -> int:
-        raise NotImplementedError("Op.py2f: zmqmesh's mpi4py layer has no Fortran handles")
+
+# as mpi4py: at most this many user operations live at once; what each was
+# made of (its zmqmesh op, the function, commute), by id of its zmqmesh op
+MAX_USER_OPS = 32
+_USER_OPS: dict[int, tuple[zmqmesh.Op, Callable[..., Any], bool, Op]] = {}
+
+
+def _loc(x: Any, y: Any, better: Callable[[Any, Any], bool]) -> tuple[Any, Any]:
+    """MAXLOC/MINLOC of two ``(value, index)`` pairs (any sequences): the
+    better value, the lower index on a tie; the parts are the inputs' own."""
+    (u, i), (v, j) = x, y
+    if better(u, v):
+        return u, i
+    if better(v, u) or j < i:
+        return v, j
+    return u, i
 
 
 def zop(op: Any) -> zmqmesh.Op:
@@ -98,10 +130,28 @@ def zop(op: Any) -> zmqmesh.Op:
     raise TypeError(f"expected an MPI.Op, got {type(op).__name__}")
 
 
+def check_reduction(send: Message, recv: Message, counts: bool = True) -> None:
+    """A reduction's send and receive buffers must be of one datatype and,
+    with ``counts``, of one count; raises ``ValueError`` as mpi4py does."""
+    if send.datatype != recv.datatype:
+        raise ValueError("mismatch in send and receive MPI datatypes")
+    if counts and send.count != recv.count:
+        raise ValueError(f"mismatch in send count {send.count} and receive count {recv.count}")
+
+
 def reduce_local(inbuf: Any, inoutbuf: Any, op: Any) -> None:
     """``inoutbuf = inbuf op inoutbuf``, element-wise (buffer specifications)."""
     src = parse(inbuf, writable=False)
     out = parse(inoutbuf, writable=True)
+    check_reduction(src, out)
+    user = _USER_OPS.get(id(op._h)) if isinstance(op, Op) else None
+    if user is not None and user[0] is op._h:
+        # a user function sees the packed bytes and the datatype, as in mpi4py
+        inout = np.array(out.pack(), copy=True)
+        data = np.array(src.pack(), copy=True)
+        user[1](memoryview(data), memoryview(inout), out.datatype)  # type: ignore[arg-type]
+        out.unpack(inout)
+        return
     b = np.array(out.typed(), copy=True)
     got = zop(op)(np.array(src.typed(), copy=True), b)
     out.unpack(np.ascontiguousarray(np.asarray(got, b.dtype)).reshape(-1).view(np.uint8))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import warnings
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from zmqmesh.compat.mpi4py import runner
 from zmqmesh.compat.mpi4py.matched import Message, arrival_count
 from zmqmesh.compat.mpi4py.msgspec import Message as Spec
 from zmqmesh.compat.mpi4py.msgspec import Plain, parse, parse_plain
+from zmqmesh.compat.mpi4py.pickling import object_of
 from zmqmesh.compat.mpi4py.ranks import data_bytes, dest_in, source_in, unpack_into
 from zmqmesh.compat.mpi4py.requests import Prequest, Request, Status
 from zmqmesh.compat.mpi4py.sync import BsendSpace, marked_bytes, marked_object, opened
@@ -132,9 +134,11 @@ class PointToPointCalls:
         tag: int = C.ANY_TAG,
         status: Status | None = None,
     ) -> Any:
+        if buf is not None:
+            warnings.warn("the 'buf' argument is deprecated", UserWarning, stacklevel=2)
         got: Took = runner.run(_take(self._z(), self._shadow(), source_in(source), tag))
         _fill(status, got, got[3])
-        return got[0]
+        return object_of(got[0])
 
     def sendrecv(
         self,
@@ -151,7 +155,7 @@ class PointToPointCalls:
             _sendrecv(z, self._shadow(), obj, dest_in(dest), sendtag, source_in(source), recvtag)
         )
         _fill(status, got, got[3])
-        return got[0]
+        return object_of(got[0])
 
     def isend(self, obj: Any, dest: int, tag: int = 0) -> Request:
         z, d = self._z(), dest_in(dest)
@@ -172,7 +176,7 @@ class PointToPointCalls:
 
         def finish(got: Took, status: Status) -> Any:
             status._fill(got[1], got[2], got[3])
-            return got[0]
+            return object_of(got[0])
 
         return Request._of(task, finish, cancellable=True)
 
@@ -233,9 +237,11 @@ class PointToPointCalls:
 
     # -- buffers ----------------------------------------------------------------------------------
     def _packed(self, buf: Any, dest: int | None, sync: bool) -> Any:
+        # the buffer is read even for PROC_NULL, so a bad one raises as in mpi4py
+        msg = _spec(buf, writable=False)
         if dest is None:
             return None
-        return marked_bytes(_spec(buf, writable=False).pack(), sync)
+        return marked_bytes(msg.pack(), sync)
 
     def Send(self, buf: Any, dest: int, tag: int = 0) -> None:
         """Send the buffer specification ``buf`` (returns once handed off)."""
@@ -292,7 +298,7 @@ class PointToPointCalls:
         """Receive into the buffer specification ``buf``; raises
         ``ValueError`` when the message is longer than the buffer."""
         src = source_in(source)
-        msg = _spec(buf, writable=True) if src is not None else None
+        msg = _spec(buf, writable=True)
         got: Took = runner.run(_take(self._z(), self._shadow(), src, tag))
         _fill(status, got, 0)
         if msg is not None:
@@ -367,6 +373,70 @@ class PointToPointCalls:
         _fill(status, got, 0)
         if src is not None:
             unpack_into(msg, got[0], status)
+
+    def Isendrecv(
+        self,
+        sendbuf: Any,
+        dest: int,
+        sendtag: int = 0,
+        recvbuf: Any = None,
+        source: int = C.ANY_SOURCE,
+        recvtag: int = C.ANY_TAG,
+    ) -> Request:
+        """``Sendrecv`` started: ``recvbuf`` is filled when the request completes."""
+        d, src = dest_in(dest), source_in(source)
+        data = self._packed(sendbuf, d, False)
+        msg = parse(recvbuf, writable=True) if recvbuf is not None else None
+        task = runner.start(_sendrecv(self._z(), self._shadow(), data, d, sendtag, src, recvtag))
+
+        def finish(got: Took, status: Status) -> None:
+            status._fill(got[1], got[2], 0)
+            if msg is not None:
+                unpack_into(msg, got[0], status)
+
+        return Request._of(task, finish)
+
+    def Isendrecv_replace(
+        self,
+        buf: Any,
+        dest: int,
+        sendtag: int = 0,
+        source: int = C.ANY_SOURCE,
+        recvtag: int = C.ANY_TAG,
+    ) -> Request:
+        """``Sendrecv_replace`` started (the bytes sent are copied at the call)."""
+        msg = _spec(buf, writable=True)
+        d, src = dest_in(dest), source_in(source)
+        sent = np.array(msg.pack(), copy=True) if d is not None else None
+        task = runner.start(_sendrecv(self._z(), self._shadow(), sent, d, sendtag, src, recvtag))
+
+        def finish(got: Took, status: Status) -> None:
+            status._fill(got[1], got[2], 0)
+            if src is not None:
+                unpack_into(msg, got[0], status)
+
+        return Request._of(task, finish)
+
+    def isendrecv(
+        self,
+        sendobj: Any,
+        dest: int,
+        sendtag: int = 0,
+        recvbuf: Any = None,
+        source: int = C.ANY_SOURCE,
+        recvtag: int = C.ANY_TAG,
+    ) -> Request:
+        """``sendrecv`` started: ``wait`` gives the object received."""
+        z, obj = self._z(), marked_object(sendobj, False)
+        task = runner.start(
+            _sendrecv(z, self._shadow(), obj, dest_in(dest), sendtag, source_in(source), recvtag)
+        )
+
+        def finish(got: Took, status: Status) -> Any:
+            status._fill(got[1], got[2], got[3])
+            return object_of(got[0])
+
+        return Request._of(task, finish)
 
     # -- persistent requests ----------------------------------------------------------------------
     def Send_init(self, buf: Any, dest: int, tag: int = 0) -> Prequest:

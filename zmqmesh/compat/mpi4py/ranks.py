@@ -10,15 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 import zmqmesh
 from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py.msgspec import Message, Plain
+from zmqmesh.compat.mpi4py.pickling import bytes_of
 from zmqmesh.compat.mpi4py.requests import Status
 from zmqmesh.wire import Envelope, Kind, encode, payload_nbytes
 
-__all__ = ["as_bytes", "data_bytes", "dest_in", "rank_out", "source_in", "unpack_into"]
+__all__ = ["data_bytes", "dest_in", "rank_out", "source_in", "unpack_into"]
 
 
 def source_in(source: int | None) -> int | None:
@@ -71,16 +71,8 @@ def data_bytes(nbytes: int) -> int:
 
 
 def unpack_into(msg: Message | Plain, got: Any, status: Status | None) -> int:
-    data = as_bytes(got)
+    data = bytes_of(got)
     msg.unpack(data)
     if status is not None:
         status.count = data.size
     return data.size
-
-
-def as_bytes(got: Any) -> npt.NDArray[np.uint8]:
-    if got is None:
-        return np.zeros(0, np.uint8)
-    if isinstance(got, np.ndarray):
-        return np.ascontiguousarray(got).reshape(-1).view(np.uint8)
-    return np.frombuffer(memoryview(got), np.uint8)

@@ -14,6 +14,9 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py import runner
 from zmqmesh.compat.mpi4py import typemap as T
@@ -30,10 +33,74 @@ _BYTE = PREDEFINED["BYTE"]
 class Status:
     """Where a message came from and how big it is (``count`` in bytes)."""
 
-    __slots__ = ("cancelled", "count", "error", "source", "tag")
+    # The fields live in MPICH's MPI_Status layout (count's low word, its
+    # high bits and the cancel flag, source, tag, error), so ``tomemory``
+    # can give the memory itself, as mpi4py does.
+    __slots__ = ("__weakref__", "_m")
     __hash__ = None  # type: ignore[assignment]
+    _m: npt.NDArray[np.int32]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Status:
+        obj = super().__new__(cls)
+        obj._m = np.zeros(5, np.int32)
+        return obj
+
+    @property
+    def source(self) -> int:
+        return int(self._m[2])
+
+    @source.setter
+    def source(self, value: int) -> None:
+        self._m[2] = int(value)
+
+    @property
+    def tag(self) -> int:
+        return int(self._m[3])
+
+    @tag.setter
+    def tag(self, value: int) -> None:
+        self._m[3] = int(value)
+
+    @property
+    def error(self) -> int:
+        return int(self._m[4])
+
+    @error.setter
+    def error(self, value: int) -> None:
+        self._m[4] = int(value)
+
+    @property
+    def count(self) -> int:
+        low, high = int(self._m[0]) & 0xFFFFFFFF, int(self._m[1]) >> 1
+        return (high << 32) | low
+
+    @count.setter
+    def count(self, value: int) -> None:
+        v = int(value)
+        self._m[0] = np.uint32(v & 0xFFFFFFFF).view(np.int32)
+        self._m[1] = ((v >> 32) << 1) | (int(self._m[1]) & 1)
+
+    @property
+    def cancelled(self) -> bool:
+        return bool(int(self._m[1]) & 1)
+
+    @cancelled.setter
+    def cancelled(self, flag: bool) -> None:
+        self._m[1] = (int(self._m[1]) & ~1) | int(bool(flag))
+
+    def tomemory(self) -> memoryview:
+        """The status's own memory, as C ints (writing them changes it)."""
+        return memoryview(self._m)  # type: ignore[arg-type]
+
+    def __getstate__(self) -> tuple[int, int, int, int, bool]:
+        return self.source, self.tag, self.error, self.count, self.cancelled
+
+    def __setstate__(self, state: tuple[int, int, int, int, bool]) -> None:
+        self.source, self.tag, self.error, self.count, self.cancelled = state
 
     def __init__(self, status: Status | None = None) -> None:
+        if status is not None and not isinstance(status, Status):
+            raise TypeError(f"expected Status, got {type(status).__name__}")
         self.source = C.ANY_SOURCE
         self.tag = C.ANY_TAG
         self.error = C.SUCCESS
@@ -112,7 +179,20 @@ class Status:
         self.cancelled = bool(flag)
 
     def py2f(self) -> list[int]:
-        raise NotImplementedError("Status.py2f: zmqmesh's mpi4py layer has no Fortran handles")
+        """The Fortran status, MPICH's layout: the count's low and high
+        words (the cancel flag in the high word's low bit), then
+        ``F_SOURCE``, ``F_TAG``, ``F_ERROR``."""
+        count = max(int(self.count), 0)
+        low, high = count & 0x7FFFFFFF, count >> 31
+        return [low, (high << 1) | int(self.cancelled), self.source, self.tag, self.error]
+
+    @classmethod
+    def f2py(cls, arg: list[int]) -> Status:
+        """The status of a Fortran status array (as ``py2f`` lays it out)."""
+        st = cls()
+        low, high, st.source, st.tag, st.error = (int(v) for v in arg[: C.F_STATUS_SIZE])
+        st.count, st.cancelled = low | ((high >> 1) << 31), bool(high & 1)
+        return st
 
 
 class _Op:
@@ -175,6 +255,17 @@ class Request(Handle):
 
     __slots__ = ()
 
+    # MPI 4.1's status peeks over arrays; the layer reports MPI 4.0
+    Get_status_all = get_status_all = classmethod(
+        runner.unsupported("Request.Get_status_all", "MPI 4.1")
+    )
+    Get_status_any = get_status_any = classmethod(
+        runner.unsupported("Request.Get_status_any", "MPI 4.1")
+    )
+    Get_status_some = get_status_some = classmethod(
+        runner.unsupported("Request.Get_status_some", "MPI 4.1")
+    )
+
     @classmethod
     def _of(
         cls,
@@ -226,7 +317,7 @@ class Request(Handle):
 
     def Test(self, status: Status | None = None) -> bool:
         """True (and completes) when the operation has completed."""
-        return self.test(status)[0]
+        return Request.test(self, status)[0]  # (subclasses may override test)
 
     def test(self, status: Status | None = None) -> tuple[bool, Any]:
         """``(True, object)`` when done, else ``(False, None)``."""
@@ -251,14 +342,16 @@ class Request(Handle):
     get_status = Get_status
 
     def Free(self) -> None:
+        if self._h is None:
+            raise MPIException(C.ERR_REQUEST, "Invalid MPI_Request (the null request)")
         self._h = None
-
-    free = Free
 
     def Cancel(self) -> None:
         """Ask to withdraw the operation: a receive not matched yet is
         withdrawn (its status then says ``Is_cancelled()``); anything
         else completes as it would have. Complete the request as usual."""
+        if self._h is None:
+            raise MPIException(C.ERR_REQUEST, "Invalid MPI_Request (the null request)")
         op = self._op()
         if op is not None:
             op.cancel()
@@ -374,7 +467,7 @@ def _put(statuses: list[Status] | None, i: int, st: Status) -> None:
         return
     if i < len(statuses):
         statuses[i]._copy(st)
-    else:
+    elif isinstance(statuses, list):  # a tuple keeps its length, as in mpi4py
         statuses.append(st)
 
 
@@ -434,6 +527,11 @@ class Grequest(Request):
 
     __slots__ = ()
     Start = classmethod(runner.unsupported("Grequest.Start", "generalized requests"))
+
+    def __new__(cls, other: Request | None = None) -> Any:
+        if other is not None and not isinstance(other, Grequest) and other:
+            raise TypeError(f"expected Grequest, got {type(other).__name__}")
+        return super().__new__(cls, other)
 
 
 REQUEST_NULL = Request()

@@ -7,8 +7,8 @@ answer. A buffer message travels as a 1-D array of bytes: ``uint8`` for a
 standard send, ``int8`` for a synchronous one (the same bytes, the same
 header size, so a probe's count is the same). An object travels as itself,
 or as ``(SYNC, obj)`` when sent synchronously; an object that could be
-taken for either form (an ``int8`` array, a tuple opening with a marker)
-travels as ``(PLAIN, obj)``. Every receive of the layer passes what it
+taken for either form (an ``int8`` or ``uint8`` array, a tuple opening
+with a marker) travels as ``(PLAIN, obj)``. Every receive of the layer passes what it
 matched through :func:`opened`, which says whether to acknowledge. The
 acknowledgement is an empty message on the communicator's shadow (a
 duplicate no program sees) with the message's own tag: the matches of one
@@ -27,7 +27,7 @@ import numpy.typing as npt
 from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
 
-__all__ = ["PLAIN", "SYNC", "BsendSpace", "marked_bytes", "marked_object", "opened"]
+__all__ = ["PLAIN", "SYNC", "BsendSpace", "Packed", "marked_bytes", "marked_object", "opened"]
 
 SYNC = b"\x00zmqmesh:ssend\x00"
 PLAIN = b"\x00zmqmesh:plain\x00"
@@ -42,7 +42,7 @@ def marked_object(obj: Any, sync: bool) -> Any:
     """An object of a lower-case send, as it travels."""
     if sync:
         return (SYNC, obj)
-    if (isinstance(obj, np.ndarray) and obj.dtype == np.int8) or _wrapped(obj):
+    if (isinstance(obj, np.ndarray) and obj.dtype in (np.int8, np.uint8)) or _wrapped(obj):
         return (PLAIN, obj)
     return obj
 
@@ -53,10 +53,18 @@ def _wrapped(obj: Any) -> bool:
     )
 
 
+class Packed(np.ndarray[Any, np.dtype[np.uint8]]):
+    """The bytes of a buffer message, as a receive gets them (an object
+    call unpickles them, as mpi4py's would)."""
+
+
 def opened(got: Any) -> tuple[Any, bool]:
-    """``(content, acknowledge)`` of a matched message."""
+    """``(content, acknowledge)`` of a matched message; a buffer message's
+    content is :class:`Packed`."""
     if isinstance(got, np.ndarray) and got.dtype == np.int8:
-        return got.view(np.uint8), True
+        return got.view(np.uint8).view(Packed), True
+    if isinstance(got, np.ndarray) and got.dtype == np.uint8:
+        return got.view(Packed), False
     if _wrapped(got):
         return got[1], got[0] == SYNC
     return got, False

@@ -38,12 +38,14 @@ import numpy.typing as npt
 
 __all__ = [
     "BASES",
+    "MAX_ENTRIES",
     "Plan",
     "Typemap",
     "base_kind",
     "basic",
     "contiguous",
     "elements_in",
+    "external32",
     "hindexed",
     "hvector",
     "pack",
@@ -56,6 +58,12 @@ __all__ = [
 ]
 
 Ints = npt.NDArray[np.int64]
+
+# Typemaps are arrays of one entry per basic element (10 bytes each, and
+# about three times that while being built): 2**24 entries is some 0.5 GB
+# at the peak, per rank; a type past it (MPI allows 2**31 and more) would
+# take the machine's memory, so it is refused instead.
+MAX_ENTRIES = 1 << 24
 
 # Base dtypes, by kind number. Grows as types are made; a kind never changes.
 BASES: list[np.dtype[Any]] = []
@@ -174,6 +182,11 @@ def _replicate(old: Typemap, starts: Ints, lengths: Ints, step: int) -> Typemap:
     if (lengths < 0).any():
         raise ValueError("negative blocklength")
     total = int(lengths.sum())
+    if total * old.kinds.size > MAX_ENTRIES:
+        raise NotImplementedError(
+            f"a datatype of {total * old.kinds.size} basic entries is not supported by "
+            f"zmqmesh's mpi4py layer (its typemap is kept entry by entry; at most {MAX_ENTRIES})"
+        )
     first = np.repeat(np.cumsum(lengths) - lengths, lengths)
     shifts = np.repeat(starts, lengths) + (np.arange(total, dtype=np.int64) - first) * step
     disps = (shifts[:, None] + old.disps[None, :]).reshape(-1)
@@ -429,3 +442,24 @@ def _strided_index(p: Plan) -> Ints:
         + np.arange(w, dtype=np.int64)[None, None, :] * p.word
     )
     return ((grid + p.start) // p.word).reshape(-1)
+
+
+def external32(
+    tm: Typemap, data: npt.NDArray[np.uint8], back: bool = False
+) -> npt.NDArray[np.uint8]:
+    """Packed elements of ``tm`` in external32's byte order (big-endian),
+    or, ``back``, from it to this machine's; sizes stay the native ones."""
+    if not data.size or not tm.kinds.size:
+        return np.array(data, copy=True)
+    raw = np.ascontiguousarray(data)
+    base = tm.base
+    if base is not None:
+        here, there = base, base.newbyteorder(">")
+    else:
+        fmts = [BASES[int(k)] for k in tm.kinds]
+        names = [f"f{i}" for i in range(len(fmts))]
+        here = np.dtype({"names": names, "formats": fmts})
+        there = np.dtype({"names": names, "formats": [f.newbyteorder(">") for f in fmts]})
+    src, dst = (there, here) if back else (here, there)
+    out: npt.NDArray[np.uint8] = np.frombuffer(raw, src).astype(dst).view(np.uint8)
+    return out

@@ -45,7 +45,7 @@ SIMPLE: dict[str, tuple[str, str, str]] = {
     "UINT16_T": ("MPI_UINT16_T", "u2", "u2"),
     "UINT32_T": ("MPI_UINT32_T", "u4", "u4"),
     "UINT64_T": ("MPI_UINT64_T", "u8", "u8"),
-    "FLOAT16_T": ("", "f2", "e"),
+    "FLOAT16_T": ("MPIX_C_FLOAT16", "f2", "e"),
     "C_COMPLEX": ("MPI_C_COMPLEX", "F", "F"),
     "C_DOUBLE_COMPLEX": ("MPI_C_DOUBLE_COMPLEX", "D", "D"),
     "C_LONG_DOUBLE_COMPLEX": ("MPI_C_LONG_DOUBLE_COMPLEX", "G", "G"),
