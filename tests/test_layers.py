@@ -212,6 +212,7 @@ def test_only_transport_layer_touches_zmq() -> None:
 API_NAMES = {
     "ANY_SOURCE",
     "ANY_TAG",
+    "ActorDiedError",
     "AuthenticationError",
     "CollectiveMismatchError",
     "Comm",

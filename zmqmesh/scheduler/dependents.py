@@ -66,8 +66,10 @@ class Dependents:
             if found:
                 a, kw = without_futures(args, kwargs, [p for p, _ in found])
                 # what is left travels as surely as a plain task's simple arguments
-                if type(ref) is not list or not all(type(x) in _SIMPLE for x in a) or (
-                    kw and not all(type(x) in _SIMPLE for x in kw.values())
+                if (
+                    type(ref) is not list
+                    or not all(type(x) in _SIMPLE for x in a)
+                    or (kw and not all(type(x) in _SIMPLE for x in kw.values()))
                 ):
                     self._check_sendable(ref, tuple(a), kw)
             else:
