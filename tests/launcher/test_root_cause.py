@@ -83,3 +83,11 @@ def test_a_rank_that_finished_is_not_called_failed(tmp_path: Path) -> None:
         res.stderr,
         re.M,
     ), res.stderr
+
+
+@pytest.mark.timeout(60)
+def test_verbose_shows_every_frame() -> None:
+    res = launch(2, PROGRAM, timeout=50, launcher_args=("--verbose",))
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "frames of zmqmesh" not in res.stderr
+    assert f"{os.sep}zmqmesh{os.sep}runtime{os.sep}" in res.stderr

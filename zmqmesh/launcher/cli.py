@@ -294,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
         "trusted network only (see the README's security section)",
     )
     launch.add_argument(
+        "--verbose",
+        action="store_true",
+        help="a rank that raises prints every frame of its traceback, zmqmesh's, "
+        "asyncio's and uvloop's too (sets ZMQMESH_TRACEBACK=full)",
+    )
+    launch.add_argument(
         "--no-prefix",
         dest="prefix",
         action="store_false",
@@ -390,6 +396,8 @@ def job_spec(ns: argparse.Namespace, environ: Mapping[str, str]) -> JobSpec:
                 raise LaunchError(f"-x {name}: {name} is not set in the environment")
             value = environ[name]
         env[name] = value
+    if ns.verbose:
+        env["ZMQMESH_TRACEBACK"] = "full"
     if ns.module is not None:
         if not ns.module:
             raise LaunchError("-m needs a module name")
