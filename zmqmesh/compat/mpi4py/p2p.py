@@ -387,14 +387,7 @@ class PointToPointCalls:
         d, src = dest_in(dest), source_in(source)
         data = self._packed(sendbuf, d, False)
         msg = parse(recvbuf, writable=True) if recvbuf is not None else None
-        task = runner.start(_sendrecv(self._z(), self._shadow(), data, d, sendtag, src, recvtag))
-
-        def finish(got: Took, status: Status) -> None:
-            status._fill(got[1], got[2], 0)
-            if msg is not None:
-                unpack_into(msg, got[0], status)
-
-        return Request._of(task, finish)
+        return self._sendrecv_started(data, d, sendtag, src, recvtag, msg)
 
     def Isendrecv_replace(
         self,
@@ -408,11 +401,18 @@ class PointToPointCalls:
         msg = _spec(buf, writable=True)
         d, src = dest_in(dest), source_in(source)
         sent = np.array(msg.pack(), copy=True) if d is not None else None
-        task = runner.start(_sendrecv(self._z(), self._shadow(), sent, d, sendtag, src, recvtag))
+        into = msg if src is not None else None
+        return self._sendrecv_started(sent, d, sendtag, src, recvtag, into)
+
+    def _sendrecv_started(
+        self, data: Any, d: int | None, sendtag: int, src: int | None, recvtag: int, msg: Any
+    ) -> Request:
+        """The request of a started sendrecv that unpacks into ``msg`` (None: nothing)."""
+        task = runner.start(_sendrecv(self._z(), self._shadow(), data, d, sendtag, src, recvtag))
 
         def finish(got: Took, status: Status) -> None:
             status._fill(got[1], got[2], 0)
-            if src is not None:
+            if msg is not None:
                 unpack_into(msg, got[0], status)
 
         return Request._of(task, finish)
