@@ -302,9 +302,11 @@ class Node(Dependents, Actors):
                 if spec[0] >> _ORIGIN_SHIFT == self.rank:
                     self._result(spec[0], False, err)
         elif tag == RESULT:
-            for tid, *_ in obj:
+            for item in obj:
+                if type(item) is tuple:  # the counts riding along, not a result
+                    continue
                 err = ["TypeError", f"the task's result cannot travel: {exc}", ""]
-                self._post(dest, RESULT, [[tid, False, err]])
+                self._post(dest, RESULT, [[item[0], False, err]])
         else:
             log.error("executor on rank %d: could not send to %d: %s", self.rank, dest, exc)
 
