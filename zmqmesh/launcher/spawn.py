@@ -500,8 +500,9 @@ class _Job:
         self._apply(self.policy.signalled(signum))
 
     def _on_timer(self, timer: Timer) -> None:
-        if timer is Timer.TIMEOUT and self.asker is not None and not self._timeout_asked:
-            self._timeout_asked = True  # first say what each rank waits in
+        stopping = timer is Timer.TIMEOUT or timer is Timer.GRACE
+        if stopping and self.asker is not None and not self._timeout_asked:
+            self._timeout_asked = True  # first say what each rank still running waits in
             self._ask(True, lambda: self._dump_then(timer))
             return
         self._apply(self.policy.timer_expired(timer))
