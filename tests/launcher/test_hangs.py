@@ -109,3 +109,37 @@ def test_usr1_prints_each_rank_s_wait_and_stack_without_stopping_the_job() -> No
     finally:
         proc.kill()
         proc.communicate(timeout=30)
+
+
+@pytest.mark.timeout(60)
+def test_zmqmesh_stack_asks_a_running_job() -> None:
+    cmd = [sys.executable, "-m", "zmqmesh", "launch", "-n", "2", "--hang-check", "0",
+           "--timeout", "40", str(PROGRAM), "cycle"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=job_env(), cwd=ROOT
+    )
+    try:
+        assert proc.stdout is not None
+        assert all("waiting" in proc.stdout.readline() for _ in range(2))
+        stack = [sys.executable, "-m", "zmqmesh", "stack", str(proc.pid)]
+        got = ""
+        deadline = time.monotonic() + 30
+        while "rank 1 recv" not in got and time.monotonic() < deadline:
+            res = subprocess.run(stack, capture_output=True, text=True, timeout=20, env=job_env())
+            assert res.returncode == 0, res.stderr
+            got = res.stdout  # (the first ask may come before both ranks wait)
+        assert "rank 0 recv(source=1, tag=5)" in got, got
+        assert "hangs.py" in got, got
+        assert proc.poll() is None  # the job goes on
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+
+
+def test_zmqmesh_stack_of_no_process_says_so() -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "zmqmesh", "stack", "999999"],
+        capture_output=True, text=True, timeout=20, env=job_env(),
+    )  # fmt: skip
+    assert res.returncode == 1
+    assert "no process 999999" in res.stderr

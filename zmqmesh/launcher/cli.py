@@ -174,6 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="command", required=True)
+    commands.add_parser(
+        "stack",
+        help="print what each rank of a running job waits in: zmqmesh stack LAUNCHER_PID",
+        description="Ask the launcher of a running job (its process id) what each rank "
+        "waits in, with its stack, and print the answer (kill -USR1 of the launcher prints "
+        "the same on the job's stderr). The job goes on.",
+    )
     launch = commands.add_parser(
         "launch",
         help="run N ranks of a Python program on this machine",
@@ -532,6 +539,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``zmqmesh`` command with ``argv`` (default ``sys.argv[1:]``) and
     return its exit status; the console script passes it to ``sys.exit``."""
     words = sys.argv[1:] if argv is None else list(argv)
+    if words[:1] == ["stack"]:
+        from zmqmesh.launcher.stack import stack_command
+
+        return stack_command(words[1:])
     forks = None
     try:
         spec = job_spec(parse_args(words), os.environ)

@@ -12,7 +12,8 @@ pair of them, what one sent the other has arrived (a receive that could
 match a message already there would not be waiting). Then nothing can
 ever wake any of them, whatever the other ranks do. :func:`verdict` decides, and draws the wait-for
 graph with its cycle when there is one; :func:`dump` is the report of
-``kill -USR1`` and of ``--timeout``. Pure.
+``kill -USR1`` and of ``--timeout`` (``launcher/stack.py`` also leaves it
+where ``zmqmesh stack PID`` reads it). Pure.
 """
 
 from __future__ import annotations

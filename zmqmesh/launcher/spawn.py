@@ -61,6 +61,7 @@ from zmqmesh.launcher.policy import (
 from zmqmesh.launcher.report import chrome_trace, load, report
 from zmqmesh.launcher.srun import srun_command
 from zmqmesh.launcher.ssh import failure_timeout, ssh_command
+from zmqmesh.launcher.stack import remove_stack, write_stack
 from zmqmesh.transport.limits import raise_open_files
 from zmqmesh.transport.rendezvous import RendezvousServer
 from zmqmesh.transport.security import new_keys, write_keyfile
@@ -329,6 +330,7 @@ class _Job:
             signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
             for signum in (*STOP_SIGNALS, signal.SIGCHLD, signal.SIGUSR1):
                 loop.remove_signal_handler(signum)
+            remove_stack()
             for timer in self._timers:
                 timer.cancel()
             if self._beating is not None:
@@ -525,6 +527,7 @@ class _Job:
     def _dump(self) -> None:
         lines = dump(self.asker.answers(), self._live())
         self.err.write(("\n".join(lines) + "\n").encode(errors="replace"))
+        write_stack(lines)  # for ``zmqmesh stack`` too
 
     def _hang_check(self) -> None:
         if self.policy.phase in (Phase.RUNNING, Phase.GRACE):
