@@ -78,8 +78,18 @@ def call_site() -> str:
         frame = frame.f_back  # type: ignore[assignment]
     if frame is None:
         return ""
-    code = frame.f_code
-    return where(traceback.FrameSummary(code.co_filename, frame.f_lineno, code.co_name))
+    key = (frame.f_code, frame.f_lineno)  # every collective asks: formatted once a line
+    text = _sites.get(key)
+    if text is None:
+        if len(_sites) >= 1024:
+            _sites.clear()
+        code = frame.f_code
+        summary = traceback.FrameSummary(code.co_filename, frame.f_lineno, code.co_name)
+        text = _sites[key] = where(summary)
+    return text
+
+
+_sites: dict[tuple[object, int], str] = {}
 
 
 def cause_line(rank: int, host: str, exc: BaseException) -> str:
