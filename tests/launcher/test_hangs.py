@@ -4,11 +4,13 @@ that computes, or a message still on its way, a deadlock."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 from conftest import PROGRAMS, ROOT, job_env, launch
@@ -81,7 +83,10 @@ def test_a_timeout_says_what_each_rank_waits_in() -> None:
 
 
 @pytest.mark.timeout(60)
-def test_usr1_prints_each_rank_s_wait_and_stack_without_stopping_the_job() -> None:
+@contextlib.contextmanager
+def _stuck_job() -> Iterator[subprocess.Popen[str]]:
+    """A running 2-rank job in a receive cycle (no hang check), once both
+    ranks are about to wait; killed at the end."""
     cmd = [sys.executable, "-m", "zmqmesh", "launch", "-n", "2", "--hang-check", "0",
            "--timeout", "40", str(PROGRAM), "cycle"]  # fmt: skip
     proc = subprocess.Popen(
@@ -89,8 +94,17 @@ def test_usr1_prints_each_rank_s_wait_and_stack_without_stopping_the_job() -> No
     )
     try:
         assert proc.stdout is not None
-        seen = [proc.stdout.readline() for _ in range(2)]  # both ranks are about to wait
+        seen = [proc.stdout.readline() for _ in range(2)]
         assert all("waiting" in line for line in seen), seen
+        yield proc
+        assert proc.poll() is None  # the job went on
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+
+
+def test_usr1_prints_each_rank_s_wait_and_stack_without_stopping_the_job() -> None:
+    with _stuck_job() as proc:
         assert proc.stderr is not None
         got = ""
         deadline = time.monotonic() + 30
@@ -105,22 +119,11 @@ def test_usr1_prints_each_rank_s_wait_and_stack_without_stopping_the_job() -> No
                 got += proc.stderr.readline()
         assert "rank 0 recv(source=1, tag=5)" in got, got
         assert "hangs.py" in got, got
-        assert proc.poll() is None  # the job goes on
-    finally:
-        proc.kill()
-        proc.communicate(timeout=30)
 
 
 @pytest.mark.timeout(60)
 def test_zmqmesh_stack_asks_a_running_job() -> None:
-    cmd = [sys.executable, "-m", "zmqmesh", "launch", "-n", "2", "--hang-check", "0",
-           "--timeout", "40", str(PROGRAM), "cycle"]  # fmt: skip
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=job_env(), cwd=ROOT
-    )
-    try:
-        assert proc.stdout is not None
-        assert all("waiting" in proc.stdout.readline() for _ in range(2))
+    with _stuck_job() as proc:
         stack = [sys.executable, "-m", "zmqmesh", "stack", str(proc.pid)]
         got = ""
         deadline = time.monotonic() + 30
@@ -130,10 +133,6 @@ def test_zmqmesh_stack_asks_a_running_job() -> None:
             got = res.stdout  # (the first ask may come before both ranks wait)
         assert "rank 0 recv(source=1, tag=5)" in got, got
         assert "hangs.py" in got, got
-        assert proc.poll() is None  # the job goes on
-    finally:
-        proc.kill()
-        proc.communicate(timeout=30)
 
 
 def test_zmqmesh_stack_of_no_process_says_so() -> None:
