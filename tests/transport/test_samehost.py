@@ -150,6 +150,19 @@ def rss() -> int:
     return int(line.split()[1]) * 1024
 
 
+def linked(tmp_path: Any, accept: Any) -> tuple[LocalLinks, LocalLinks]:
+    """Rank 0's links and rank 1's (which calls ``accept`` for what it reads
+    and takes links from rank 0 only), on the running loop."""
+    loop = asyncio.get_running_loop()
+    a = LocalLinks(loop, 0, lambda s, h, b: None, max_message=1 << 20)
+    b = LocalLinks(loop, 1, accept, max_message=1 << 20)
+    b.listen(str(tmp_path / "1.link"))
+    b.start()
+    a.paths[1] = str(tmp_path / "1.link")
+    b.paths[0] = str(tmp_path / "0.link")
+    return a, b
+
+
 def test_poll_spins_until_a_link_has_input(tmp_path) -> None:
     """``poll`` is what a receive does before its rank sleeps: once a link
     has bytes it reads them there and then, without the event loop, and
@@ -158,7 +171,6 @@ def test_poll_spins_until_a_link_has_input(tmp_path) -> None:
     import time
 
     async def body() -> None:
-        loop = asyncio.get_running_loop()
         got: list[Any] = []
         arrived = asyncio.Event()
 
@@ -166,12 +178,7 @@ def test_poll_spins_until_a_link_has_input(tmp_path) -> None:
             got.append(header)
             arrived.set()
 
-        a = LocalLinks(loop, 0, lambda s, h, b: None, max_message=1 << 20)
-        b = LocalLinks(loop, 1, accept, max_message=1 << 20)
-        b.listen(str(tmp_path / "1.link"))
-        b.start()
-        a.paths[1] = str(tmp_path / "1.link")
-        b.paths[0] = str(tmp_path / "0.link")  # b takes links from rank 0 only
+        a, b = linked(tmp_path, accept)
         assert not b.poll(0.01)  # no link yet
         a.send(1, [b"first"])
         await asyncio.wait_for(arrived.wait(), 10)  # connect, hello, first message
@@ -191,6 +198,55 @@ def test_poll_spins_until_a_link_has_input(tmp_path) -> None:
         b.resume()
         await asyncio.wait_for(arrived.wait(), 10)  # the loop reads it
         assert got == [b"first", b"second", b"third"]
+        a.close()
+        b.close()
+
+    asyncio.run(body())
+
+
+def test_small_messages_keep_their_order_when_the_socket_fills(tmp_path) -> None:
+    """Small messages are written straight to the socket while the link is
+    idle; once the kernel's buffer is full, a partly written one finishes
+    through the event loop and later ones wait behind it. Every message
+    arrives whole and in order, and a send returns a future exactly when
+    its message was not all taken at once."""
+    import random
+
+    async def body() -> None:
+        got: list[bytes] = []
+        rng = random.Random(7)
+        # sizes around the joined-write limit, enough bytes to fill the socket many times
+        msgs = [
+            bytes([i % 251]) * rng.choice((0, 1, 9, 1000, 9000, 16_000, 17_000)) for i in range(600)
+        ]
+        first, every = asyncio.Event(), asyncio.Event()
+
+        def accept(sender: int, header: bytes, bufs: list[Any]) -> None:
+            got.append(header + b"".join(bytes(x) for x in bufs))
+            first.set()
+            if len(got) == len(msgs):
+                every.set()
+
+        a, b = linked(tmp_path, accept)
+        msgs.insert(0, b"hello")
+        a.send(1, [b"hello"])  # connects the link
+        await asyncio.wait_for(first.wait(), 20)
+        b.pause()  # nothing is read until every message was sent: the socket fills
+        waited = 0
+        pending = []
+        for i, m in enumerate(msgs[1:]):
+            # split some messages into two frames, the way the codec sends an array
+            frames = [m[:3], m[3:]] if i % 2 else [m]
+            fut = a.send(1, frames)
+            if fut is not None:
+                waited += 1
+                pending.append(fut)
+        assert waited > 0  # the socket did fill
+        assert a.links[1].fd >= 0  # and the first ones went straight to it
+        b.resume()
+        await asyncio.wait_for(every.wait(), 20)
+        await asyncio.wait_for(asyncio.gather(*pending), 20)
+        assert got == msgs
         a.close()
         b.close()
 

@@ -134,3 +134,18 @@ def test_a_plain_scalar_with_trailing_bytes_is_refused() -> None:
     (header,) = encode(ENV, 5)
     with pytest.raises(DecodeError, match="invalid payload"):
         decode([header + b"\x01"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=arrays())
+def test_an_array_sent_again_encodes_as_it_did_the_first_time(a: np.ndarray[Any, Any]) -> None:
+    """The encoder's own fast path (a layout it has sent before; a small
+    C-ordered array travels as a copy of its bytes) gives the same frames'
+    bytes as the first, general encoding, and owes nothing to the array
+    afterwards when it copied."""
+    codec._sent_layouts.clear()
+    first = [bytes(f) for f in encode(ENV, a)]
+    frames = encode(ENV, a)
+    assert [bytes(f) for f in frames] == first
+    if a.flags.c_contiguous and 0 < a.nbytes <= codec._COPY_BELOW:
+        assert type(frames[1]) is bytes  # a copy: the caller may change a at once

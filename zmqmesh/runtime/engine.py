@@ -25,7 +25,7 @@ from zmqmesh.collectives.plan import CollConfig, CollSettings
 from zmqmesh.errors import DecodeError, RankFailedError
 from zmqmesh.job.settings import UNEXPECTED_LIMIT
 from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Matcher, Selector
-from zmqmesh.runtime.spin import SpinGovernor
+from zmqmesh.runtime.spin import KEEP, SpinGovernor
 from zmqmesh.transport.transport import Transport
 from zmqmesh.wire import Envelope, Kind, decode, payload_nbytes, peek_envelope, unpack_envelope
 
@@ -131,7 +131,7 @@ class Engine:
         # called with (world rank, detail) once a peer is declared failed
         self.failure_watchers: list[Callable[[int, str], None]] = []
         self._last_seen: dict[int, float] = {}  # world rank -> last arrival (while going)
-        self._connected: set[int] = set()  # world ranks ``connect`` has opened
+        self.connected: set[int] = set()  # world ranks ``connect`` has opened (read-only)
         # Flow control: bytes of messages that arrived before their receive.
         # Past the limit the transport stops reading, ZeroMQ's queues fill to
         # their high-water marks and the senders' sends wait: memory stays
@@ -333,9 +333,9 @@ class Engine:
 
     def connect(self, dest: int) -> None:
         """Open the connection to world rank ``dest`` now, not at first send."""
-        if dest not in self._connected and dest != self.rank and self.transport is not None:
+        if dest not in self.connected and dest != self.rank and self.transport is not None:
             self.transport.connect(dest)
-            self._connected.add(dest)
+            self.connected.add(dest)
 
     # -- receives and probes ------------------------------------------------
     def spin(self, source: int, budget: float | None = None) -> None:
@@ -347,7 +347,11 @@ class Engine:
         links = self.transport.local if self.transport is not None else None
         if links is None:
             return
-        budget = self.governor.budget(self.spin_budget if budget is None else budget)
+        if budget is None:
+            budget = self.spin_budget
+        governor = self.governor
+        if governor.rate < KEEP or budget <= 0:  # budget's common case inline
+            budget = governor.budget(budget)
         if not budget:
             links.poll(0.0, source)
             return

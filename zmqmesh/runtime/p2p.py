@@ -34,6 +34,9 @@ log = logging.getLogger("zmqmesh")
 
 TAG_UB = 2**63 - 1  # the largest valid tag
 _HEADS = 64  # packed envelopes a communicator keeps, by tag
+# Selector(ctx, source, tag) without NamedTuple's Python-level __new__: one
+# per receive, on the path whose calls are most of a small message's cost.
+_selector = tuple.__new__
 
 
 def as_int(value: Any, what: str) -> int:
@@ -206,7 +209,7 @@ class PointToPoint:
         if type(source) is not int or not (0 <= source < len(self._ranks)):
             source = self._source(source)  # ANY_SOURCE, an index, or raises
         engine = self._engine
-        got = engine.receive(Selector(self._ctx, source, tag))
+        got = engine.receive(_selector(Selector, (self._ctx, source, tag)))
         if isinstance(got, asyncio.Future):
             # Not here yet: the receive is posted; now read what the
             # same-host links hold (perhaps after a short spin), so that a
@@ -214,8 +217,8 @@ class PointToPoint:
             # is still not here does this receive sleep.
             fut = got
             world = self._ranks[source] if source != ANY_SOURCE else -1
-            if world >= 0:  # heartbeats on the connection watch the peer
-                engine.connect(world)
+            if world >= 0 and world not in engine.connected:
+                engine.connect(world)  # heartbeats on the connection watch the peer
             if engine.failed:
                 self._fail_if_gone(fut, self._ctx, source)
             if not fut.done():

@@ -48,6 +48,7 @@ log = logging.getLogger("zmqmesh.transport")
 _SCRATCH = 256 * 1024  # read size while parsing small frames
 _DIRECT = 64 * 1024  # a frame with at least this much left is read in place
 _LAZY = 256 * 1024  # frames from this size on get pages only as data arrives (_frame)
+_JOIN = 16 * 1024  # a message up to this size is written in one system call, joined
 
 
 def link_path(ipc_endpoint: str) -> str:
@@ -91,6 +92,7 @@ class _Reader(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self.sender = -1
         self.scratch = bytearray(stream.HELLO_SIZE)  # the full size once the hello is good
+        self.view = memoryview(self.scratch)
         self.pending = bytearray()  # parsed-not-yet bytes of the current header
         self.frames: list[bytearray | mmap.mmap] = []
         self.lengths: tuple[int, ...] = ()
@@ -113,7 +115,7 @@ class _Reader(asyncio.BufferedProtocol):
                 self.direct = memoryview(self.frames[-1])[self.filled :]
                 return self.direct
         self.direct = None
-        return memoryview(self.scratch)
+        return self.view
 
     def buffer_updated(self, nbytes: int) -> None:
         if self.direct is not None:
@@ -123,7 +125,7 @@ class _Reader(asyncio.BufferedProtocol):
                 self._next_frame()
             return
         try:
-            data = memoryview(self.scratch)[:nbytes]
+            data = self.view[:nbytes]
             if self.sender >= 0 and not self.lengths and not self.pending:
                 # _parse's common case first: whole small messages
                 whole = self._whole(data)
@@ -171,6 +173,7 @@ class _Reader(asyncio.BufferedProtocol):
                     self.sender = sender
                     self.pending.clear()
                     self.scratch = bytearray(_SCRATCH)
+                    self.view = memoryview(self.scratch)
                 continue
             if not self.lengths:  # a message header
                 if not self.pending:
@@ -263,12 +266,13 @@ class _Writer(asyncio.Protocol):
 
 
 class _Link:
-    __slots__ = ("backlog", "dead", "full", "rank", "transport", "waiter")
+    __slots__ = ("backlog", "dead", "fd", "full", "rank", "transport", "waiter")
 
     def __init__(self, rank: int) -> None:
         self.rank = rank
         self.dead = False  # the connection is lost: nothing more can go
         self.transport: asyncio.Transport | None = None
+        self.fd = -1  # the socket's, for writes that need not go through the loop
         self.full = True  # nothing may be written now (not connected, or buffer in use)
         # messages not yet written, with the futures their senders wait on
         self.backlog: deque[tuple[list[Any], asyncio.Future[None]]] = deque()
@@ -276,6 +280,8 @@ class _Link:
 
     def ready(self, transport: asyncio.Transport) -> None:
         self.transport = transport
+        sock = transport.get_extra_info("socket")
+        self.fd = sock.fileno() if sock is not None else -1
         self.full = transport.get_write_buffer_size() > 0
         self.flush()
 
@@ -300,6 +306,7 @@ class _Link:
         machinery tells the ranks waiting on it)."""
         self.dead = self.full = True
         self.transport = None
+        self.fd = -1
         for _, fut in self.backlog:
             if not fut.done():
                 fut.set_result(None)
@@ -465,8 +472,28 @@ class LocalLinks:
         ``ValueError`` for a message the stream cannot carry (no frames,
         more than ``stream.MAX_FRAMES``, or more than ``max_message`` bytes,
         which the reader would refuse), before anything is sent."""
-        parts = stream.encode(frames, max_message=self.max_message, sizes=sizes)
+        if sizes is None:
+            sizes = [f.nbytes if type(f) is memoryview else len(f) for f in frames]
         link = self.links.get(rank)
+        if (
+            link is not None
+            and link.fd >= 0
+            and not (link.full or link.backlog)
+            and (sum(sizes) <= _JOIN)
+        ):
+            # Small, and nothing waits in the link's buffer: one write of
+            # the joined bytes, straight to the socket; what the kernel
+            # does not take goes through the loop, in order.
+            data = stream.encode_joined(frames, sizes, max_message=self.max_message)
+            try:
+                done = os.write(link.fd, data)
+            except OSError:  # full after all, or an error the transport reports
+                done = 0
+            if done < len(data):
+                assert link.transport is not None
+                link.transport.write(data[done:])
+            return self._written(link)
+        parts = stream.encode(frames, max_message=self.max_message, sizes=sizes)
         if link is None:
             link = self.links[rank] = _Link(rank)
             self._spawn(self._connect(link))
@@ -480,6 +507,11 @@ class LocalLinks:
             return fut
         assert link.transport is not None
         link.transport.writelines(parts)
+        return self._written(link)
+
+    def _written(self, link: _Link) -> asyncio.Future[None] | None:
+        """A message was handed to ``link``'s transport: None if the kernel
+        took all of it, else the future of the moment it does."""
         if not link.full:
             return None
         fut = link.waiter = self.loop.create_future()

@@ -13,14 +13,14 @@ therefore drains the ROUTER until ``Again`` (bounded per wake-up, then it
 re-schedules itself so a flood cannot starve the loop), which is much faster
 than zmq.asyncio's one-future-per-message receive (pyzmq #1209, #1259).
 
-Sending never blocks the loop: each frame is sent with ``NOBLOCK``. Frames
-below ``SEND_COPY_BELOW`` are copied into ZeroMQ, so ``send`` can return at
-once; larger ones are sent zero-copy with a ``MessageTracker`` so the caller
-learns when ZeroMQ has released the memory and the buffer may be reused
-(``zerocopy.py``). When a
-peer's queue is full (``Again``), the message and everything sent to that peer
-after it wait in a per-peer backlog, flushed in order when the DEALER becomes
-writable, so order is kept.
+Sending never blocks the loop (``outbound.py``): each frame is sent with
+``NOBLOCK``. Frames below ``SEND_COPY_BELOW`` are copied into ZeroMQ, so
+``send`` can return at once; larger ones are sent zero-copy with a
+``MessageTracker`` so the caller learns when ZeroMQ has released the memory
+and the buffer may be reused (``zerocopy.py``). When a peer's queue is full
+(``Again``), the message and everything sent to that peer after it wait in
+a per-peer backlog, flushed in order when the DEALER becomes writable, so
+order is kept.
 
 Between ranks on one host, frames of at least ``SHM_MIN`` bytes travel
 through shared memory instead (``shm.py``): the transport swaps each for an
@@ -44,7 +44,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
@@ -53,10 +52,11 @@ import zmq.utils.monitor
 
 from zmqmesh.errors import DecodeError
 from zmqmesh.transport import limits
+from zmqmesh.transport.outbound import Outbound
 from zmqmesh.transport.samehost import LocalLinks, link_path
 from zmqmesh.transport.security import JobKeys
 from zmqmesh.transport.shm import SHM_MIN, SharedMemory
-from zmqmesh.transport.zerocopy import Releases, send_now
+from zmqmesh.transport.zerocopy import Releases
 from zmqmesh.wire import control
 
 __all__ = ["MAX_FRAME", "SEND_COPY_BELOW", "Transport", "TransportState"]
@@ -98,20 +98,6 @@ class TransportState(enum.Enum):
     NEW = "new"
     OPEN = "open"
     CLOSED = "closed"
-
-
-class _Peer:
-    __slots__ = ("backlog", "bye", "monitor", "sent", "sock", "suspect", "waiting")
-
-    def __init__(self, sock: zmq.Socket[Any]) -> None:
-        self.sock = sock
-        self.monitor: zmq.Socket[Any] | None = None
-        self.suspect: asyncio.TimerHandle | None = None  # lost the connection at
-        # (frames, future set when handed to zmq + released) in send order
-        self.backlog: deque[tuple[Sequence[Any], asyncio.Future[None]]] = deque()
-        self.waiting = False  # a reader on the DEALER's FD is registered
-        self.sent = False  # messages went out since the peer last said it read them
-        self.bye: asyncio.Future[None] | None = None  # waiting for that word
 
 
 class Transport:
@@ -157,7 +143,7 @@ class Transport:
         self._router.maxmsgsize = max_frame
         if keys is not None:
             keys.server(self._router)
-        self._peers: dict[int, _Peer] = {}
+        self._peers: dict[int, Outbound] = {}
         self._gone: set[int] = set()  # peers known to have failed
         self._endpoints: list[str | None] = []
         self._releases = Releases(self._loop)  # zero-copy frames ZeroMQ holds
@@ -229,7 +215,7 @@ class Transport:
         if rank not in self._gone:
             self._peer(rank)
 
-    def _peer(self, rank: int) -> _Peer:
+    def _peer(self, rank: int) -> Outbound:
         peer = self._peers.get(rank)
         if peer is None:
             if self.state is not TransportState.OPEN:
@@ -251,13 +237,13 @@ class Transport:
                 sock.heartbeat_timeout = int(self._failure_timeout * 1000)
                 sock.heartbeat_ttl = int(self._failure_timeout * 1000)
             sock.connect(endpoint)
-            peer = self._peers[rank] = _Peer(sock)
+            peer = self._peers[rank] = Outbound(sock, self._releases, self._copy_below)
             if self._on_lost is not None:
                 self._watch(rank, peer)
         return peer
 
     # -- liveness -----------------------------------------------------------
-    def _watch(self, rank: int, peer: _Peer) -> None:
+    def _watch(self, rank: int, peer: Outbound) -> None:
         """Follow the connection's fate through a socket monitor: a peer
         whose connection stays down for ``_RECONNECT_GRACE`` seconds after
         ZeroMQ dropped it (heartbeat timeout, reset, closed) is lost."""
@@ -427,7 +413,7 @@ class Transport:
             self.local.gone(rank)
         peer = self._peers.pop(rank, None)
         if peer is not None:
-            self._close_peer(peer, None, linger=False)
+            peer.close(None, linger=False)
 
     def _send_release(self, peer: int, idents: list[int]) -> None:
         if self.state is TransportState.OPEN and self.shm is not None and peer in self.shm.peers:
@@ -447,7 +433,12 @@ class Transport:
         ``max_frame`` (``limits.py``)."""
         sizes = [f.nbytes if type(f) is memoryview else len(f) for f in frames]  # sizes_of
         local = rank in self._local_peers
-        if (sum(sizes) if local else max(sizes, default=0)) > self._max_frame:
+        if local:
+            total = sum(sizes)
+            small = total < SHM_MIN and total <= self._max_frame  # the link, no shared memory
+            if small and self.local is not None and rank not in self._gone:
+                return self.local.send(rank, frames, sizes)
+        if (total if local else max(sizes, default=0)) > self._max_frame:
             limits.check_size(sizes, self._max_frame, whole=local)  # raises, naming the limit
         if self.shm is not None and max(sizes[1:], default=0) >= SHM_MIN and rank in self.shm.peers:
             moved, loan = self.shm.swap_out(frames, rank, lend)
@@ -465,53 +456,7 @@ class Transport:
         if rank in self._local_peers:
             assert self.local is not None
             return self.local.send(rank, frames)
-        peer = self._peer(rank)
-        peer.sent = True
-        if peer.backlog:
-            fut: asyncio.Future[None] = self._loop.create_future()
-            peer.backlog.append((frames, fut))
-            return fut
-        try:
-            tracker = send_now(peer.sock, frames, self._copy_below)
-        except zmq.Again:
-            fut = self._loop.create_future()
-            peer.backlog.append((frames, fut))
-            self._wait_writable(peer)
-            return fut
-        if tracker is None:
-            return None
-        fut = self._loop.create_future()
-        self._releases.watch(tracker, fut)
-        return fut
-
-    def _wait_writable(self, peer: _Peer) -> None:
-        if not peer.waiting:
-            peer.waiting = True
-            self._loop.add_reader(peer.sock.FD, self._flush, peer)
-        # Edge-triggered FD: the state may already be writable.
-        self._loop.call_soon(self._flush, peer)
-
-    def _flush(self, peer: _Peer) -> None:
-        if peer.sock.closed:
-            return
-        while peer.backlog:
-            frames, fut = peer.backlog[0]
-            try:
-                tracker = send_now(peer.sock, frames, self._copy_below)
-            except zmq.Again:
-                if int(peer.sock.getsockopt(zmq.EVENTS)) & zmq.POLLOUT:
-                    continue
-                return
-            peer.backlog.popleft()
-            if fut.done():  # the sender gave up waiting; the message still went
-                continue
-            if tracker is None:
-                fut.set_result(None)
-            else:
-                self._releases.watch(tracker, fut)
-        if peer.waiting:
-            peer.waiting = False
-            self._loop.remove_reader(peer.sock.FD)
+        return self._peer(rank).send(frames)
 
     # -- shutdown ---------------------------------------------------------
     # ZeroMQ drops the messages a receiver has not yet read from a
@@ -546,33 +491,6 @@ class Transport:
             lost = gone()
             waiting = {r: f for r, f in waiting.items() if not f.done() and r not in lost}
 
-    def _close_peer(self, peer: _Peer, why: Exception | None, *, linger: bool) -> None:
-        """Close ``peer``'s socket; sends still waiting in its backlog fail
-        with ``why``, or end quietly when it is None (the peer is gone)."""
-        loop_open = not self._loop.is_closed()
-        if peer.suspect is not None:
-            peer.suspect.cancel()
-        if peer.monitor is not None:
-            if loop_open:
-                self._loop.remove_reader(peer.monitor.FD)
-            peer.sock.disable_monitor()
-            peer.monitor.close(linger=0)
-        if peer.waiting and loop_open:
-            self._loop.remove_reader(peer.sock.FD)
-        if not linger:
-            peer.sock.linger = 0
-        for _, fut in peer.backlog:
-            if fut.done() or not loop_open:
-                continue
-            if why is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(why)
-                # an isend nobody awaited, or a release: no "never retrieved" noise
-                fut.add_done_callback(lambda f: f.exception())
-        peer.backlog.clear()
-        peer.sock.close()
-
     def close(self, gone: frozenset[int] = frozenset()) -> None:
         """Close every socket (idempotent). Outbound sockets to live peers
         linger up to ``linger_ms`` so what was sent still reaches a slow
@@ -593,7 +511,7 @@ class Transport:
             self._control.close(linger=0)
         closed = ConnectionError("transport closed before the message left")
         for rank, peer in self._peers.items():
-            self._close_peer(peer, closed, linger=rank not in gone)
+            peer.close(closed, linger=rank not in gone)
         self._peers.clear()
         if self.shm is not None:
             self.shm.close()

@@ -175,6 +175,7 @@ def _other(obj: object, detail: str, buffers: list[bytes | memoryview], allow: b
 # Either table is emptied when it reaches FAST_ENTRIES, so hostile input
 # costs at most that much memory.
 FAST_ENTRIES = 256
+_COPY_BELOW = 1024  # arrays of up to this many bytes travel as a copy (``tobytes``)
 _ArrayKey = tuple[np.dtype[Any], tuple[int, ...], bool]
 _sent_layouts: dict[_ArrayKey, bytes] = {}
 _seen_layouts: dict[bytes, tuple[np.dtype[Any], tuple[int, ...], bool, int]] = {}
@@ -213,6 +214,11 @@ def _encode_fast(head: bytes, obj: object) -> list[bytes | memoryview] | None:
     if t is not np.ndarray:
         return None
     a: np.ndarray[Any, Any] = obj  # type: ignore[assignment]
+    if 0 < a.nbytes <= _COPY_BELOW and a.flags.c_contiguous:
+        # small and sent before: a copy of its bytes costs less than a view
+        payload = _sent_layouts.get((a.dtype, a.shape, False))
+        if payload is not None:
+            return [head + payload, a.tobytes()]
     if not a.nbytes or a.dtype.kind not in API_KINDS:
         return None
     flags = a.flags

@@ -40,6 +40,7 @@ __all__ = [
     "MAX_FRAMES",
     "decode",
     "encode",
+    "encode_joined",
     "header_missing",
     "header_size",
     "pack_hello",
@@ -110,6 +111,15 @@ def encode(
     n = len(sizes)
     head = _HEADS[n] if n < 9 else struct.Struct(f"<I{n}Q")
     return [head.pack(n, *sizes), *frames]
+
+
+def encode_joined(frames: Sequence[Buffer], sizes: Sequence[int], *, max_message: int) -> bytes:
+    """``encode``'s buffers joined into one ``bytes`` (a copy: for small
+    messages, written in one system call). Raises as ``encode``."""
+    n = len(sizes)
+    if 0 < n < 9 and sum(sizes) <= max_message:
+        return b"".join((_HEADS[n].pack(n, *sizes), *frames))
+    return b"".join(encode(frames, max_message=max_message, sizes=sizes))
 
 
 def _count(data: Buffer, offset: int) -> int:
