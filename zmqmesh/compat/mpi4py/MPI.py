@@ -13,7 +13,7 @@ naming the call, never a silent difference.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from zmqmesh.compat.mpi4py import constants as _constants
 from zmqmesh.compat.mpi4py import datatypes as _datatypes
@@ -249,6 +249,12 @@ _typedict = _datatypes.typedict
 _typedict_c = _datatypes.typedict_c
 _typedict_f = _datatypes.typedict_f
 _typecode = _datatypes.typecode
+# No module and no foreign class among the names: mpi4py's module holds
+# none, and programs (and its tests) walk the namespace.
+del _constants, _datatypes, _ops
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def Aint_add(base: int, disp: int) -> int:
