@@ -112,6 +112,29 @@ red = np.zeros(1, "i8")
 comm.Reduce_scatter_block(np.arange(size, dtype="i8"), red)
 assert red.tolist() == [rank * size]
 MPI.SUM.Reduce_local(np.ones(2), total[:2])
+# a 3 x 10 array distributed block-cyclically over the ranks' columns: rank 0
+# sends each rank its part with that rank's darray type, in one message
+glob = np.arange(30, dtype="f8").reshape(3, 10)
+
+
+def part(r):
+    none, cyclic, dflt = MPI.DISTRIBUTE_NONE, MPI.DISTRIBUTE_CYCLIC, MPI.DISTRIBUTE_DFLT_DARG
+    return MPI.DOUBLE.Create_darray(size, r, [3, 10], [none, cyclic], [dflt, 2], [1, size]).Commit()
+
+
+mine = part(rank)
+cols = [c for c in range(10) if (c // 2) % size == rank]
+assert mine.Get_extent() == (0, 240) and mine.Get_size() == 8 * 3 * len(cols)
+if rank == 0:
+    reqs = [comm.Isend([glob, 1, part(r)], dest=r, tag=9) for r in range(size)]
+piece = np.zeros((3, len(cols)))
+comm.Recv(piece, source=0, tag=9)
+if rank == 0:
+    MPI.Request.Waitall(reqs)
+assert piece.tolist() == glob[:, cols].tolist(), (rank, piece)
+placed = np.zeros_like(glob)
+comm.Sendrecv([piece, MPI.DOUBLE], dest=rank, recvbuf=[placed, 1, mine], source=rank)
+assert placed[:, cols].tolist() == glob[:, cols].tolist()
 comm.Barrier()
 if rank == 0:
     print("buffers tour ok on", size, "ranks;", MPI.get_vendor()[0], MPI.Get_version())

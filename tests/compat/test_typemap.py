@@ -321,3 +321,88 @@ def test_pack_and_unpack_calls() -> None:
     back = np.zeros(8, "i4")
     assert vec.Unpack(out, 0, back, MPI.COMM_SELF) == 16
     assert back.tolist() == [0, 0, 2, 3, 0, 5, 0, 0]
+
+
+def _darray_owner(g: int, dist: int, darg: int, p: int) -> list[int]:
+    """The grid coordinate that owns each index of a dimension, by the MPI
+    standard's definitions, written out element by element."""
+    if dist == MPI.DISTRIBUTE_NONE:
+        return [0] * g
+    if dist == MPI.DISTRIBUTE_BLOCK:
+        b = -(-g // p) if darg == MPI.DISTRIBUTE_DFLT_DARG else darg
+        return [i // b for i in range(g)]
+    b = 1 if darg == MPI.DISTRIBUTE_DFLT_DARG else darg
+    return [(i // b) % p for i in range(g)]
+
+
+@st.composite
+def _darrays(draw: st.DrawFn) -> tuple[list[int], list[int], list[int], list[int], int]:
+    ndims = draw(st.integers(1, 3))
+    gs, ds, da, ps = [], [], [], []
+    for _ in range(ndims):
+        g = draw(st.integers(1, 9))
+        dist = draw(
+            st.sampled_from([MPI.DISTRIBUTE_NONE, MPI.DISTRIBUTE_BLOCK, MPI.DISTRIBUTE_CYCLIC])
+        )
+        p = 1 if dist == MPI.DISTRIBUTE_NONE else draw(st.integers(1, 4))
+        darg = MPI.DISTRIBUTE_DFLT_DARG
+        if dist == MPI.DISTRIBUTE_CYCLIC and draw(st.booleans()):
+            darg = draw(st.integers(1, 4))
+        if dist == MPI.DISTRIBUTE_BLOCK and draw(st.booleans()):
+            darg = draw(st.integers(-(-g // p), g + 2))
+        gs.append(g), ds.append(dist), da.append(darg), ps.append(p)
+    order = draw(st.sampled_from([MPI.ORDER_C, MPI.ORDER_F]))
+    return gs, ds, da, ps, order
+
+
+@SETTINGS
+@given(_darrays())
+def test_darray_parts_are_the_standards_and_tile_the_array(
+    case: tuple[list[int], list[int], list[int], list[int], int],
+) -> None:
+    """Every rank's darray selects exactly the elements the standard's
+    block/cyclic rules give it, in the array's memory order; the parts of
+    all ranks tile the array; each extent is the whole array's."""
+    gs, ds, da, ps, order = case
+    size = int(np.prod(ps))
+    owners = [_darray_owner(*a) for a in zip(gs, ds, da, ps, strict=True)]
+    seen: list[int] = []
+    for rank in range(size):
+        t = MPI.INT.Create_darray(size, rank, gs, ds, da, ps, order)
+        assert t.Get_extent() == (0, 4 * int(np.prod(gs)))
+        coords = np.unravel_index(rank, ps)
+        want = [
+            int(np.ravel_multi_index(ix, gs, order="F" if order == MPI.ORDER_F else "C"))
+            for ix in np.ndindex(*gs)
+            if all(owners[d][ix[d]] == coords[d] for d in range(len(gs)))
+        ]
+        got = [int(x) // 4 for x in t.typemap.disps]
+        assert got == sorted(want)
+        assert t.Get_contents()[2] == gs  # the global sizes, as large counts
+        assert t.decode()[1] == "DARRAY"
+        seen += got
+    assert sorted(seen) == list(range(int(np.prod(gs))))
+
+
+def test_darray_refuses_what_mpi_calls_erroneous() -> None:
+    B, C, N, D = (
+        MPI.DISTRIBUTE_BLOCK,
+        MPI.DISTRIBUTE_CYCLIC,
+        MPI.DISTRIBUTE_NONE,
+        MPI.DISTRIBUTE_DFLT_DARG,
+    )
+    bad = [
+        (4, 0, [8], [B], [D], [2]),  # grid of 2, size 4
+        (2, 2, [8], [B], [D], [2]),  # rank out of range
+        (2, 0, [8], [B], [3], [2]),  # blocks of 3 on 2 cannot hold 8
+        (2, 0, [8], [N], [D], [2]),  # NONE over 2 processes
+        (2, 0, [8], [C], [0], [2]),  # darg 0
+        (2, 0, [8, 2], [B], [D], [2]),  # lengths differ
+        (1, 0, [0], [B], [D], [1]),  # an empty dimension
+    ]
+    for args in bad:
+        with pytest.raises(MPI.Exception) as err:
+            MPI.INT.Create_darray(*args)
+        assert err.value.Get_error_class() == MPI.ERR_ARG, args
+    with pytest.raises(MPI.Exception):
+        MPI.INT.Create_darray(1, 0, [4], [B], [D], [1], order=99)

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from zmqmesh.compat.mpi4py import constants as C
-from zmqmesh.compat.mpi4py import runner
 from zmqmesh.compat.mpi4py import typemap as T
 from zmqmesh.compat.mpi4py import typetables as TT
 from zmqmesh.compat.mpi4py.attributes import KeyvalCalls
@@ -39,6 +38,7 @@ _COMBINER_NAMES = {
     C.COMBINER_HINDEXED_BLOCK: "HINDEXED_BLOCK",
     C.COMBINER_STRUCT: "STRUCT",
     C.COMBINER_SUBARRAY: "SUBARRAY",
+    C.COMBINER_DARRAY: "DARRAY",
     C.COMBINER_RESIZED: "RESIZED",
     C.COMBINER_F90_INTEGER: "F90_INTEGER",
     C.COMBINER_F90_REAL: "F90_REAL",
@@ -244,6 +244,34 @@ class Datatype(KeyvalCalls, PackCalls, Handle):
         params = {"sizes": sz, "subsizes": sub, "starts": st, "order": int(order)}
         return _derived(tm, C.COMBINER_SUBARRAY, params, self)
 
+    def Create_darray(
+        self,
+        size: int,
+        rank: int,
+        gsizes: Any,
+        distribs: Any,
+        dargs: Any,
+        psizes: Any,
+        order: int = C.ORDER_C,
+    ) -> Datatype:
+        """Process ``rank``'s part of a ``gsizes`` array distributed over a
+        ``psizes`` grid of ``size`` processes (``DISTRIBUTE_BLOCK``,
+        ``_CYCLIC`` or ``_NONE`` per dimension, with ``dargs``); the extent
+        is the whole array's."""
+        if order not in (C.ORDER_C, C.ORDER_F):
+            raise MPIException(C.ERR_ARG, f"Invalid order {order}")
+        gs, ds, da, ps = _ints(gsizes), _ints(distribs), _ints(dargs), _ints(psizes)
+        try:
+            if not len(gs) == len(ds) == len(da) == len(ps):
+                raise ValueError("gsizes, distribs, dargs and psizes differ in length")
+            dims = list(zip(gs, ds, da, ps, strict=True))
+            tm = T.darray(int(size), int(rank), dims, order == C.ORDER_F, self._t.tm)
+        except ValueError as exc:
+            raise MPIException(C.ERR_ARG, f"Invalid argument: {exc}") from None
+        params = {"size": int(size), "rank": int(rank), "gsizes": gs, "distribs": ds}
+        params.update(dargs=da, psizes=ps, order=int(order))
+        return _derived(tm, C.COMBINER_DARRAY, params, self)
+
     @classmethod
     def Create_struct(cls, blocklengths: Any, displacements: Any, datatypes: Any) -> Datatype:
         """Blocks of ``blocklengths[i]`` elements of ``datatypes[i]`` at
@@ -304,6 +332,10 @@ class Datatype(KeyvalCalls, PackCalls, Handle):
             n = len(p["blocklengths"])
             counts = [n, *p["blocklengths"], *p["displacements"]]
             return [], [], counts, [_ref(d) for d in p["datatypes"]]
+        if kind == C.COMBINER_DARRAY:
+            n = len(p["gsizes"])
+            ints = [p["size"], p["rank"], n, *p["distribs"], *p["dargs"], *p["psizes"], p["order"]]
+            return ints, [], list(p["gsizes"]), olds
         if kind == C.COMBINER_SUBARRAY:
             counts = [*p["sizes"], *p["subsizes"], *p["starts"]]
             return [len(p["sizes"]), p["order"]], [], counts, olds
@@ -386,8 +418,6 @@ class Datatype(KeyvalCalls, PackCalls, Handle):
         if code not in typedict:
             raise MPIException(C.ERR_ARG, f"no type of class {typeclass} with size {size}")
         return typedict[code]
-
-    Create_darray = classmethod(runner.unsupported("Datatype.Create_darray", "not yet"))
 
     @classmethod
     def Create_f90_integer(cls, r: int) -> Datatype:

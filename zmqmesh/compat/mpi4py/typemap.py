@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import reduce
 from math import gcd
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -264,6 +264,62 @@ def subarray(sizes: Any, subsizes: Any, starts: Any, fortran: bool, old: Typemap
     tm = _replicate(old, flat.astype(np.int64) * ext, np.ones(flat.size, np.int64), ext)
     whole = int(np.prod(sz)) * ext
     return Typemap(tm.kinds, tm.disps, 0, whole, old.align, old.basic)
+
+
+# MPI_Type_create_darray's distributions (the constants' values)
+BLOCK, CYCLIC, NONE, DFLT_DARG = 121, 122, 123, -49767
+
+
+def _owned(g: int, dist: int, darg: int, p: int, c: int) -> npt.NDArray[np.int64]:
+    """The indices of a dimension of ``g`` elements that grid coordinate
+    ``c`` of ``p`` owns, ascending (the MPI standard's darray rules)."""
+    if dist == NONE:
+        if p != 1:
+            raise ValueError(f"DISTRIBUTE_NONE needs 1 process in its dimension, not {p}")
+        return np.arange(g, dtype=np.int64)
+    if darg != DFLT_DARG and darg < 1:
+        raise ValueError(f"a distribution argument must be positive, not {darg}")
+    if dist == BLOCK:
+        b = -(-g // p) if darg == DFLT_DARG else darg
+        if b * p < g:
+            raise ValueError(f"blocks of {b} on {p} processes cannot hold {g} elements")
+        return np.arange(c * b, min((c + 1) * b, g), dtype=np.int64)
+    if dist == CYCLIC:
+        b = 1 if darg == DFLT_DARG else darg
+        idx = np.arange(g, dtype=np.int64)
+        mine: npt.NDArray[np.int64] = idx[(idx // b) % p == c]
+        return mine
+    raise ValueError(f"unknown distribution {dist}")
+
+
+def darray(size: int, rank: int, dims: Any, fortran: bool, old: Typemap) -> Typemap:
+    """The part of an array of ``old`` that process ``rank`` of ``size``
+    owns, ``dims`` giving ``(gsize, distrib, darg, psize)`` per dimension
+    (the process grid numbered row-major), in the array's memory order;
+    its extent is the whole array's. ``ValueError`` for arguments MPI calls
+    erroneous."""
+    dims = [tuple(int(x) for x in d) for d in dims]
+    if not dims or any(len(d) != 4 for d in dims):
+        raise ValueError("gsizes, distribs, dargs and psizes differ in length")
+    gs, ps = tuple(d[0] for d in dims), tuple(d[3] for d in dims)
+    if any(n < 1 for n in gs) or any(n < 1 for n in ps):
+        raise ValueError(f"gsizes {list(gs)} and psizes {list(ps)} must be positive")
+    if int(np.prod(ps)) != size or not 0 <= rank < size:
+        raise ValueError(f"rank {rank} of {size} processes on a {list(ps)} grid")
+    coords = np.unravel_index(rank, ps)  # the process grid is always row-major
+    owned = [
+        _owned(g, dist, darg, p, int(c)) for (g, dist, darg, p), c in zip(dims, coords, strict=True)
+    ]
+    order: Literal["C", "F"] = "F" if fortran else "C"
+    if any(o.size == 0 for o in owned):
+        flat = np.zeros(0, np.int64)
+    else:
+        grid = np.meshgrid(*owned, indexing="ij")
+        index = tuple(g.reshape(-1, order=order) for g in grid)
+        flat = np.asarray(np.ravel_multi_index(index, gs, order=order), np.int64)
+    ext = old.extent
+    tm = _replicate(old, flat * ext, np.ones(flat.size, np.int64), ext)
+    return Typemap(tm.kinds, tm.disps, 0, int(np.prod(gs)) * ext, old.align, old.basic)
 
 
 def resized(old: Typemap, lb: int, extent: int) -> Typemap:
