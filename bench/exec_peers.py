@@ -32,7 +32,8 @@ when it has none). The protocol, in order:
    the root awaiting only the last one's sum (wall time, and the bytes of
    values the root received, where the library can say); ``--actor-calls``
    method calls of one actor, awaited one by one, then pipelined
-   (calls/s).
+   (calls/s; Dask may run pipelined calls out of order, so its values are
+   checked as a set: each call exactly once).
 
 Each result is checked; the job prints one JSON line,
 ``{"meta": {...}, "results": {...}}``, and exits non-zero on a wrong one.
@@ -354,6 +355,8 @@ async def measure_graphs(g: Any, a: argparse.Namespace, out: dict[str, Any]) -> 
         t = time.perf_counter()
         got = await g.actor(count, pipelined)
         out[key] = count / (time.perf_counter() - t)
+        if not getattr(g, "ordered_actor", True):
+            got = sorted(got)  # each call still ran exactly once
         _check(f"{key} calls", got, list(range(1, count + 1)))
 
 
@@ -429,6 +432,10 @@ class Dask:
         for _ in range(links):
             x = c.submit(step, x, pure=False)
         return float(c.submit(total, x, pure=False).result()), None
+
+    # Pipelined calls of a Dask actor reach it over the client's pooled
+    # connections and may run in another order than they were made.
+    ordered_actor = False
 
     async def actor(self, count: int, pipelined: bool) -> list[int]:
         counter = self.client.submit(Counter, actor=True).result()

@@ -240,6 +240,12 @@ import pickle  # noqa: E402
 assert pickle.loads(pickle.dumps(MPI.COMM_WORLD)) is MPI.COMM_WORLD
 assert pickle.loads(pickle.dumps(MPI.GROUP_EMPTY)) is MPI.GROUP_EMPTY
 expect(ValueError, pickle.dumps, group)
+st = MPI.Status()
+st.source, st.tag = 3, 4
+for protocol in range(pickle.HIGHEST_PROTOCOL + 1):  # 0 and 1 too
+    back = pickle.loads(pickle.dumps(st, protocol))
+    assert (back.source, back.tag, back.error) == (3, 4, MPI.SUCCESS), protocol
+assert MPI._handleof(st) > 0
 group.Free()
 evens.Free()
 

@@ -278,7 +278,11 @@ _addressof = _unsupported("_addressof", "the C API: handles are Python objects h
 
 
 def _handleof(obj: Any) -> int:
-    """The handle integer of a handle object (as ``obj.handle``)."""
+    """The handle integer of a handle object (as ``obj.handle``); for a
+    ``Status``, a number that names its memory while it lives (as the
+    address mpi4py gives)."""
+    if isinstance(obj, Status):
+        return id(obj)
     if not isinstance(obj, _Handle):
         raise TypeError(f"expecting an MPI handle, not {type(obj).__name__}")
     return int(obj.handle)

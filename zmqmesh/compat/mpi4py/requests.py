@@ -98,6 +98,10 @@ class Status:
     def __setstate__(self, state: tuple[int, int, int, int, bool]) -> None:
         self.source, self.tag, self.error, self.count, self.cancelled = state
 
+    def __reduce__(self) -> tuple[type[Status], tuple[()], tuple[int, int, int, int, bool]]:
+        # through the class, so every pickle protocol (0 and 1 too) makes _m
+        return type(self), (), self.__getstate__()
+
     def __init__(self, status: Status | None = None) -> None:
         if status is not None and not isinstance(status, Status):
             raise TypeError(f"expected Status, got {type(status).__name__}")
