@@ -81,3 +81,14 @@ def test_a_rank_that_finished_is_not_called_failed() -> None:
     assert str(RankFailedError(0, "finished (exit 0)")) == "rank 0 finished (exit 0)"
     assert str(RankFailedError(0, "exited with code 2")) == "rank 0 failed: exited with code 2"
     assert str(RankFailedError(4)) == "rank 4 failed"
+
+
+def test_a_waiting_call_is_put_in_words_only_when_asked() -> None:
+    """A wait records a template and its ranks and tags (no string is built
+    per receive); a report shows the wildcards as ANY and PROC_NULL as None."""
+    from zmqmesh.runtime.engine import call_words
+
+    assert call_words("barrier") == "barrier"
+    assert call_words(("recv(source={}, tag={})", 1, 5)) == "recv(source=1, tag=5)"
+    assert call_words(("recv(source={}, tag={})", -1, -1)) == "recv(source=ANY, tag=ANY)"
+    assert call_words(("sendrecv(dest={}, source={})", None, 2)) == "sendrecv(dest=None, source=2)"

@@ -54,6 +54,20 @@ class Recorder(Protocol):
 
 log = logging.getLogger("zmqmesh.engine")
 
+# A waiting call as reports name it: its words, or a template and the
+# ranks and tags to put in it, formatted only when a report asks (a wait
+# starts on every receive that sleeps: a string per wait costs more).
+Call = str | tuple[Any, ...]
+
+
+def call_words(call: Call) -> str:
+    """``call`` in words; in a template, ANY for the wildcards (ANY_SOURCE
+    and ANY_TAG are both -1)."""
+    if isinstance(call, str):
+        return call
+    return str(call[0]).format(*("ANY" if v == ANY_SOURCE else v for v in call[1:]))
+
+
 # (source rank in the message's communicator, tag, frames)
 Received = tuple[int, int, list[Any]]
 
@@ -151,7 +165,7 @@ class Engine:
         # What this rank waits in, for the launcher's hang reports
         # (runtime/hang.py): the future awaited -> (call, world peer or -1,
         # since), and the messages sent to and arrived from each world rank.
-        self.waits: dict[asyncio.Future[Any], tuple[str, int, float]] = {}
+        self.waits: dict[asyncio.Future[Any], tuple[Call, int, float]] = {}
         self.sent_to = [0] * size
         self.arrived_from = [0] * size
 
@@ -287,9 +301,10 @@ class Engine:
         self.sent_to[dest] += 1
         return sent
 
-    def waiting(self, fut: asyncio.Future[Any], call: str, peer: int) -> None:
+    def waiting(self, fut: asyncio.Future[Any], call: Call, peer: int) -> None:
         """A call is about to wait for ``fut`` (``peer``: the world rank it
-        waits on, -1 for any); ``done_waiting`` when it stops."""
+        waits on, -1 for any; ``call``: see ``call_words``); ``done_waiting``
+        when it stops."""
         self.waits[fut] = (call, peer, time.monotonic())
 
     def done_waiting(self, fut: asyncio.Future[Any]) -> None:

@@ -21,7 +21,7 @@ import time
 import traceback
 from typing import Any
 
-from zmqmesh.runtime.engine import Engine
+from zmqmesh.runtime.engine import Engine, call_words
 from zmqmesh.runtime.failure import internal, where
 
 __all__ = ["report"]
@@ -51,7 +51,7 @@ def report(engine: Engine, *, stack: bool = False) -> dict[str, Any]:
             text = "".join(traceback.StackSummary.from_list(frames).format())
             stacks.append(f"{task.get_name()}:\n{text}" if text else f"{task.get_name()}: -\n")
     waits = [
-        [call, peer, round(now - since, 3), by_task.get(id(fut), "")]
+        [call_words(call), peer, round(now - since, 3), by_task.get(id(fut), "")]
         for fut, (call, peer, since) in waiting.items()
     ]
     out: dict[str, Any] = {

@@ -48,12 +48,6 @@ def as_int(value: Any, what: str) -> int:
         raise TypeError(f"{what} must be an int, not {type(value).__name__}") from None
 
 
-def _who(value: Any) -> str:
-    """A source, dest or tag as a wait report shows it: ANY for the
-    wildcards (ANY_SOURCE and ANY_TAG are both -1), None for PROC_NULL."""
-    return "ANY" if value == ANY_SOURCE else str(value)
-
-
 def _null_recv(status: Status | None) -> None:
     """A receive from ``PROC_NULL``: nothing, at once."""
     if status is not None:
@@ -156,7 +150,7 @@ class PointToPoint:
             waiter = self._start_send(obj, dest, tag)
         if waiter is not None:
             assert dest is not None
-            self._engine.waiting(waiter, f"send(dest={dest}, tag={tag})", self._ranks[dest])
+            self._engine.waiting(waiter, ("send(dest={}, tag={})", dest, tag), self._ranks[dest])
             try:
                 await waiter
             finally:
@@ -224,7 +218,7 @@ class PointToPoint:
             if not fut.done():
                 engine.spin(world)
             if not fut.done():
-                engine.waiting(fut, f"recv(source={_who(source)}, tag={_who(tag)})", world)
+                engine.waiting(fut, ("recv(source={}, tag={})", source, tag), world)
                 try:
                     await fut
                 except asyncio.CancelledError:
@@ -261,7 +255,7 @@ class PointToPoint:
             return self._finish(got, copy, req.status)
 
         world = self._ranks[source] if source != ANY_SOURCE else -1
-        call = f"irecv(source={_who(source)}, tag={_who(tag)})"
+        call = ("irecv(source={}, tag={})", source, tag)
         req = Request(fut, finish, self._engine.give_back, (self._engine, call, world))
         return req
 
@@ -292,7 +286,7 @@ class PointToPoint:
         except BaseException:
             fut.cancel()
             raise
-        call = f"sendrecv(dest={_who(dest)}, source={_who(source)})"
+        call = ("sendrecv(dest={}, source={})", dest, source)
         world = self._ranks[source] if source != ANY_SOURCE else -1
         try:
             if waiter is not None:
@@ -326,7 +320,7 @@ class PointToPoint:
         fut = self._engine.post_probe(Selector(self._ctx, source, self._recv_tag(tag)))
         self._fail_if_gone(fut, self._ctx, source)
         world = self._ranks[source] if source != ANY_SOURCE else -1
-        self._engine.waiting(fut, f"probe(source={_who(source)}, tag={_who(tag)})", world)
+        self._engine.waiting(fut, ("probe(source={}, tag={})", source, tag), world)
         try:
             got = await fut
         finally:

@@ -57,11 +57,12 @@ class Request:
         fut: asyncio.Future[Any] | None,
         finish: Callable[[Any], Any] | None = None,
         give_back: Callable[[asyncio.Future[Any]], None] | None = None,
-        note: tuple[Any, str, int] | None = None,
+        note: tuple[Any, Any, int] | None = None,
     ) -> None:
         self._fut = fut
         self._finish = finish
-        # (engine, call, world peer): what ``await req`` reports it waits in
+        # (engine, call as Engine.waiting takes it, world peer): what
+        # ``await req`` reports it waits in
         self._note = note
         # Returns what a receive matched to the queue, when the task waiting
         # for it is cancelled between the match and its wake-up.
