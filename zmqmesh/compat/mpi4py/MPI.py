@@ -258,10 +258,12 @@ if TYPE_CHECKING:
 
 
 def Aint_add(base: int, disp: int) -> int:
+    """The address ``base`` displaced by ``disp`` bytes."""
     return int(base) + int(disp)
 
 
 def Aint_diff(addr1: int, addr2: int) -> int:
+    """The difference in bytes between two addresses."""
     return int(addr1) - int(addr2)
 
 

@@ -64,6 +64,8 @@ def Detach_buffer() -> Any:
 
 
 def Flush_buffer() -> None:
+    """Deliver what the attached buffer holds (the layer's buffered sends
+    complete at the call: nothing waits)."""
     flush(PROCESS_BUFFER)
 
 

@@ -147,9 +147,11 @@ class Datatype(KeyvalCalls, PackCalls, Handle):
 
     # -- names and life -------------------------------------------------------------------------
     def Get_name(self) -> str:
+        """The type's name (its MPI name for a predefined type)."""
         return "MPI_DATATYPE_NULL" if self._h is None else self._t.name
 
     def Set_name(self, name: str) -> None:
+        """Give the type a name."""
         self._t.name = str(name)
 
     name = property(Get_name, Set_name)
@@ -190,6 +192,7 @@ class Datatype(KeyvalCalls, PackCalls, Handle):
 
     # -- derived types ------------------------------------------------------------------------
     def Create_contiguous(self, count: int) -> Datatype:
+        """``count`` copies of this type, one after the other."""
         tm = T.contiguous(int(count), self._t.tm)
         return _derived(tm, C.COMBINER_CONTIGUOUS, {"count": int(count)}, self)
 
@@ -220,6 +223,7 @@ class Datatype(KeyvalCalls, PackCalls, Handle):
         return _derived(tm, C.COMBINER_HINDEXED, params, self)
 
     def Create_indexed_block(self, blocklength: int, displacements: Any) -> Datatype:
+        """Blocks of ``blocklength`` elements at ``displacements[i]`` elements."""
         dps = _ints(displacements)
         ext = self._t.tm.extent
         tm = T.hindexed([int(blocklength)] * len(dps), np.asarray(dps, np.int64) * ext, self._t.tm)
@@ -227,6 +231,7 @@ class Datatype(KeyvalCalls, PackCalls, Handle):
         return _derived(tm, C.COMBINER_INDEXED_BLOCK, params, self)
 
     def Create_hindexed_block(self, blocklength: int, displacements: Any) -> Datatype:
+        """As ``Create_indexed_block`` with displacements in bytes."""
         dps = _ints(displacements)
         tm = T.hindexed([int(blocklength)] * len(dps), dps, self._t.tm)
         params = {"blocklength": int(blocklength), "displacements": dps}

@@ -62,18 +62,22 @@ def Init_thread(required: int = C.THREAD_MULTIPLE) -> int:
 
 
 def Query_thread() -> int:
+    """The thread support level (``THREAD_SERIALIZED``: calls must not overlap)."""
     return THREAD_LEVEL
 
 
 def Is_thread_main() -> bool:
+    """Whether the calling thread is the one that initialized MPI."""
     return threading.current_thread() is threading.main_thread()
 
 
 def Is_initialized() -> bool:
+    """Whether MPI is initialized."""
     return True
 
 
 def Is_finalized() -> bool:
+    """Whether MPI is finalized."""
     return _state["finalized"]
 
 
@@ -99,6 +103,7 @@ def Get_version() -> tuple[int, int]:
 
 
 def Get_library_version() -> str:
+    """The library's version string (zmqmesh's)."""
     return f"zmqmesh {zmqmesh.__version__} (mpi4py layer over ZeroMQ)"
 
 
@@ -110,6 +115,7 @@ def get_vendor() -> tuple[str, tuple[int, int, int]]:
 
 
 def Get_processor_name() -> str:
+    """The name of the host this process runs on."""
     return socket.gethostname()
 
 
@@ -119,6 +125,7 @@ def Wtime() -> float:
 
 
 def Wtick() -> float:
+    """The resolution of ``Wtime``, in seconds."""
     return time.get_clock_info("perf_counter").resolution
 
 
@@ -144,6 +151,7 @@ def Alloc_mem(size: int, info: Any = None) -> buffer:
 
 
 def Free_mem(mem: buffer) -> None:
+    """Free memory that ``Alloc_mem`` gave."""
     mem.release()
 
 

@@ -55,6 +55,7 @@ def Get_error_class(errorcode: int) -> int:
 
 
 def Get_error_string(errorcode: int) -> str:
+    """The error string of an error code or class."""
     if int(errorcode) in _USER_CLASS:
         return _USER_STRING.get(int(errorcode), "")
     return C.ERROR_STRINGS.get(int(errorcode), f"MPI error {int(errorcode)}")
@@ -91,12 +92,15 @@ class Exception(builtins.RuntimeError):
         return Get_error_string(self.ob_mpi)
 
     def Get_error_code(self) -> int:
+        """The error code of the failed call."""
         return self.ob_mpi
 
     def Get_error_class(self) -> int:
+        """The error class of the failed call."""
         return self.error_class
 
     def Get_error_string(self) -> str:
+        """The error string of the failed call."""
         return self.error_string
 
     def __int__(self) -> int:

@@ -64,6 +64,7 @@ class Group(Handle):
 
     # -- who --------------------------------------------------------------------------------
     def Get_size(self) -> int:
+        """The number of processes in the group."""
         return len(self._m().ranks)
 
     def Get_rank(self) -> int:
@@ -111,9 +112,11 @@ class Group(Handle):
         return Group(GROUP_EMPTY) if not out._h.ranks else out
 
     def Dup(self) -> Group:
+        """A new group with the same processes."""
         return self._new(self._m().ranks)
 
     def Incl(self, ranks: Sequence[int]) -> Group:
+        """The group of the processes at ``ranks`` in this one, in that order."""
         mine = self._m().ranks
         picked = [int(r) for r in ranks]
         if len(set(picked)) != len(picked) or any(not 0 <= r < len(mine) for r in picked):
@@ -121,6 +124,7 @@ class Group(Handle):
         return self._new([mine[r] for r in picked])
 
     def Excl(self, ranks: Sequence[int]) -> Group:
+        """This group without the processes at ``ranks``."""
         mine = self._m().ranks
         dropped = {int(r) for r in ranks}
         if any(not 0 <= r < len(mine) for r in dropped):
@@ -137,9 +141,11 @@ class Group(Handle):
         return out
 
     def Range_incl(self, ranks: Sequence[Sequence[int]]) -> Group:
+        """The processes in the ``(first, last, stride)`` ranges of this group."""
         return self.Incl(self._ranges(ranks))
 
     def Range_excl(self, ranks: Sequence[Sequence[int]]) -> Group:
+        """This group without the processes in the ``(first, last, stride)`` ranges."""
         return self.Excl(self._ranges(ranks))
 
     @classmethod
@@ -160,11 +166,13 @@ class Group(Handle):
         return group1._new([w for w in group1._m().ranks if w not in b])
 
     def Free(self) -> None:
+        """Free the group (the handle becomes ``GROUP_NULL``)."""
         if self._h is None:
             raise MPIException(C.ERR_GROUP, "Invalid group (the null group)")
         self._h = None
 
     def Create_from_session_pset(self, *args: Any, **kwargs: Any) -> Group:
+        """Not supported: the layer has no sessions."""
         raise NotImplementedError(
             "MPI.Group.Create_from_session_pset is not supported by zmqmesh's mpi4py layer "
             "(MPI sessions)"

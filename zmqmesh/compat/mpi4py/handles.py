@@ -31,13 +31,15 @@ class Handle:
 
     __slots__ = ("__weakref__", "_h")
     _h: Any
-    _family: ClassVar[type[Handle]]
+    # (the family's class,): a tuple, not the class itself, so that a walk of
+    # the classes' attributes by name (mpi4py's own tests do one) ends
+    _family: ClassVar[tuple[type[Handle]]]
     __hash__ = None  # type: ignore[assignment]  # as mpi4py: equality, no hash
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if Handle in cls.__bases__:
-            cls._family = cls
+            cls._family = (cls,)
 
     # As in mpi4py (whose handles are extension types), the handle is taken
     # in __new__ and __init__ does nothing: a subclass's __new__ may pass
@@ -45,7 +47,7 @@ class Handle:
     # is the one kept, whatever arguments __init__ then sees.
     def __new__(cls, other: Handle | None = None, *args: Any, **kwargs: Any) -> Any:
         if other is not None and not isinstance(other, cls._family):
-            raise TypeError(f"expected {cls._family.__name__}, got {type(other).__name__}")
+            raise TypeError(f"expected {cls._family[0].__name__}, got {type(other).__name__}")
         obj = super().__new__(cls)
         obj._h = None if other is None else other._h
         return obj
@@ -80,9 +82,11 @@ class Handle:
         return _number_of(self._h)
 
     def toint(self) -> int:
+        """The handle as an integer."""
         return _number_of(self._h)
 
     def py2f(self) -> int:
+        """The Fortran handle: not available (no Fortran underneath)."""
         return _number_of(self._h)
 
     @classmethod

@@ -125,15 +125,18 @@ class buffer(np.ndarray[Any, np.dtype[np.uint8]]):
         raise NotImplementedError("buffer items cannot be deleted")
 
     def tobytes(self, order: str | None = None) -> bytes:
+        """A copy of the buffer's bytes."""
         self._host()
         return bytes(memoryview(np.asarray(self)))  # type: ignore[arg-type]
 
     def toreadonly(self) -> buffer:
+        """A read-only view of the same memory."""
         out: buffer = self[:]
         out.flags.writeable = False
         return out
 
     def cast(self, format: str, shape: Any = None) -> Any:
+        """A memoryview of the buffer as items of ``format`` (and ``shape``)."""
         self._host()
         view: Any = memoryview(np.asarray(self))  # type: ignore[arg-type]
         return view.cast(format) if shape is None else view.cast(format, shape)

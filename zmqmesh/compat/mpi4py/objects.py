@@ -89,28 +89,35 @@ class Info(Handle):
         return (type(self).Create, (dict(self._d()),))
 
     def Free(self) -> None:
+        """Free the info object (the handle becomes ``INFO_NULL``)."""
         self._d()
         self._h = None
 
     def Dup(self) -> Info:
+        """A new info object with the same keys and values."""
         return type(self).Create(self._d())
 
     def Set(self, key: str, value: str) -> None:
+        """Set ``key`` to ``value``."""
         self._d()[str(key)] = str(value)
 
     def Get(self, key: str) -> str | None:
+        """The value of ``key``, or None."""
         return self._d().get(str(key))
 
     def Delete(self, key: str) -> None:
+        """Remove ``key``."""
         try:
             del self._d()[str(key)]
         except KeyError:
             raise MPIException(C.ERR_INFO_NOKEY) from None
 
     def Get_nkeys(self) -> int:
+        """The number of keys."""
         return len(self._d())
 
     def Get_nthkey(self, n: int) -> str:
+        """The ``n``-th key."""
         keys = list(self._d())
         if not 0 <= int(n) < len(keys):
             raise MPIException(C.ERR_INFO_KEY, f"Invalid info key number {n}")
@@ -136,6 +143,7 @@ class Info(Handle):
         del self._m()[str(key)]
 
     def pop(self, key: str, *default: str | None) -> str | None:
+        """Remove ``key`` and return its value (or ``default``)."""
         if self._h is None:
             if default:
                 return default[0]
@@ -143,30 +151,38 @@ class Info(Handle):
         return self._d().pop(str(key), *default)
 
     def popitem(self) -> tuple[str, str]:
+        """Remove and return some ``(key, value)``."""
         return self._m().popitem()
 
     def get(self, key: str, default: str | None = None) -> str | None:
+        """The value of ``key``, or ``default``."""
         value = self.Get(key) if self._h is not None else None
         return default if value is None else value
 
     def keys(self) -> list[str]:
+        """The keys."""
         return list(self)
 
     def values(self) -> list[str]:
+        """The values."""
         return [self._d()[k] for k in self]
 
     def items(self) -> list[tuple[str, str]]:
+        """The ``(key, value)`` pairs."""
         return [(k, self._d()[k]) for k in self]
 
     def update(self, other: Any = (), **kwds: str) -> None:
+        """Set the keys and values of ``other`` and ``kwds``."""
         target = self._m()
         for k, v in dict(other, **kwds).items():
             target[str(k)] = str(v)
 
     def copy(self) -> Info:
+        """A new info object with the same keys and values."""
         return Info() if self._h is None else self.Dup()
 
     def clear(self) -> None:
+        """Remove every key."""
         if self._h is not None:
             self._d().clear()
 
@@ -203,6 +219,7 @@ class Errhandler(Handle):
         return eh
 
     def Free(self) -> None:
+        """Free the error handler (the handle becomes ``ERRHANDLER_NULL``)."""
         if self._h is None:
             raise MPIException(C.ERR_ARG, "Invalid argument: the null error handler")
         if self._h in _LIVE_USER:
@@ -215,6 +232,8 @@ class Errhandler(Handle):
 
 
 class Win(Handle):
+    """One-sided windows: not supported by the layer."""
+
     __slots__ = ()
     Create = Allocate = Allocate_shared = Create_dynamic = classmethod(
         unsupported("Win", "one-sided communication")
@@ -222,11 +241,15 @@ class Win(Handle):
 
 
 class File(Handle):
+    """MPI-IO files: not supported by the layer."""
+
     __slots__ = ()
     Open = classmethod(unsupported("File.Open", "MPI-IO"))
 
 
 class Session(Handle):
+    """Sessions: not supported by the layer."""
+
     __slots__ = ()
     Init = classmethod(unsupported("Session.Init", "MPI sessions"))
 

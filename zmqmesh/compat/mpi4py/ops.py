@@ -86,12 +86,14 @@ class Op(Handle):
         reduce_local(inbuf, inoutbuf, self)
 
     def Free(self) -> None:
+        """Free a user operation (the handle becomes ``OP_NULL``)."""
         if self.is_predefined:
             raise MPIException(C.ERR_OP, "Invalid MPI_Op (a predefined op cannot be freed)")
         _USER_OPS.pop(id(self._h), None)
         self._h = None
 
     def Is_commutative(self) -> bool:
+        """Whether the operation is commutative."""
         return bool(zop(self).commute)
 
     is_commutative = property(Is_commutative)

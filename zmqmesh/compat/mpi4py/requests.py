@@ -133,21 +133,27 @@ class Status:
         return f"Status(source={self.source}, tag={self.tag}, count={self.count})"
 
     def Get_source(self) -> int:
+        """The source of the message."""
         return self.source
 
     def Set_source(self, source: int) -> None:
+        """Set the source."""
         self.source = int(source)
 
     def Get_tag(self) -> int:
+        """The tag of the message."""
         return self.tag
 
     def Set_tag(self, tag: int) -> None:
+        """Set the tag."""
         self.tag = int(tag)
 
     def Get_error(self) -> int:
+        """The error code of the operation."""
         return self.error
 
     def Set_error(self, error: int) -> None:
+        """Set the error code."""
         self.error = int(error)
 
     def Get_count(self, datatype: Datatype | str = _BYTE) -> int:
@@ -177,9 +183,11 @@ class Status:
         self.count = whole * tm.size + sum(sizes)
 
     def Is_cancelled(self) -> bool:
+        """Whether the operation was cancelled."""
         return self.cancelled
 
     def Set_cancelled(self, flag: bool) -> None:
+        """Set whether the operation was cancelled."""
         self.cancelled = bool(flag)
 
     def py2f(self) -> list[int]:
@@ -346,6 +354,7 @@ class Request(Handle):
     get_status = Get_status
 
     def Free(self) -> None:
+        """Free the request (it completes on its own; the handle becomes ``REQUEST_NULL``)."""
         if self._h is None:
             raise MPIException(C.ERR_REQUEST, "Invalid MPI_Request (the null request)")
         self._h = None

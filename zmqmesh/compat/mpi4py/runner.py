@@ -281,4 +281,5 @@ def unsupported(name: str, why: str = "") -> Callable[..., Any]:
         raise NotImplementedError(f"MPI.{name} is not supported by zmqmesh's mpi4py layer{reason}")
 
     call.__name__ = name.rpartition(".")[2]
+    call.__doc__ = f"Not supported by zmqmesh's mpi4py layer{f' ({why})' if why else ''}."
     return call
