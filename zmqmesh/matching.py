@@ -92,7 +92,9 @@ class Matcher(Generic[M, T]):
         reordered by a cancellation.
         """
         for i, (sel, token) in enumerate(self._posted):
-            if sel.matches(ctx, source, tag):
+            # sel.matches(ctx, source, tag), inline: once per message
+            s_ctx, s_source, s_tag = sel
+            if s_ctx == ctx and s_source in (ANY_SOURCE, source) and s_tag in (ANY_TAG, tag):
                 del self._posted[i]
                 return token, []
         key = (ctx, source, tag)
@@ -146,6 +148,8 @@ class Matcher(Generic[M, T]):
     def take(self, sel: Selector) -> tuple[int, int, M] | None:
         """Remove and return ``(source, tag, msg)`` of the oldest matching
         unexpected message, or None. Never queues anything."""
+        if not self._unexpected:  # the common case of a receive that waits
+            return None
         if sel.source != ANY_SOURCE and sel.tag != ANY_TAG:  # _oldest's first case
             key: tuple[int, int, int] | None = (sel.ctx, sel.source, sel.tag)
             if key not in self._unexpected:

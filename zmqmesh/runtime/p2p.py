@@ -230,6 +230,8 @@ class PointToPoint:
                 finally:
                     engine.done_waiting(fut)
             got = fut.result()
+        if status is None:  # _finish's common case, inline
+            return decode_payload(got[2], copy=copy, allow_pickle=engine.allow_pickle)
         return self._finish(got, copy, status)
 
     def irecv(

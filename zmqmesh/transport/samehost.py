@@ -148,8 +148,13 @@ class _Reader(asyncio.BufferedProtocol):
         """Read what the socket ``fd`` holds now, as the event loop would
         (``LocalLinks.poll``: a waiting receive need not sleep for it). An
         error or the end of the stream is left for the loop to find."""
+        if self.frames:  # in a message's frames: perhaps straight into one
+            buf = self.get_buffer(-1)
+        else:  # get_buffer's common case, inline: every spin comes here
+            self.direct = None
+            buf = self.view
         try:
-            n = os.readv(fd, [self.get_buffer(-1)])
+            n = os.readv(fd, [buf])
         except OSError:  # nothing there after all, or an error the loop reports
             n = 0
         if n:
