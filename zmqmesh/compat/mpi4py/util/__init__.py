@@ -1,0 +1,21 @@
+"""``mpi4py.util``: mpi4py's utility modules over zmqmesh's layer.
+
+``dtlib`` (NumPy dtypes and MPI datatypes). Each loads on first use, as
+in mpi4py.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_SUBMODULES = ("dtlib",)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = list(_SUBMODULES)
