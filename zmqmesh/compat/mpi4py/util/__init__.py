@@ -1,6 +1,7 @@
 """``mpi4py.util``: mpi4py's utility modules over zmqmesh's layer.
 
-``dtlib`` (NumPy dtypes and MPI datatypes). Each loads on first use, as
+``dtlib`` (NumPy dtypes and MPI datatypes) and ``pkl5`` (pickle protocol 5
+with out-of-band buffers for large objects). Each loads on first use, as
 in mpi4py.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_SUBMODULES = ("dtlib",)
+_SUBMODULES = ("dtlib", "pkl5")
 
 
 def __getattr__(name: str) -> Any:
