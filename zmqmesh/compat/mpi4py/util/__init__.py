@@ -1,8 +1,9 @@
 """``mpi4py.util``: mpi4py's utility modules over zmqmesh's layer.
 
-``dtlib`` (NumPy dtypes and MPI datatypes) and ``pkl5`` (pickle protocol 5
-with out-of-band buffers for large objects). Each loads on first use, as
-in mpi4py.
+``dtlib`` (NumPy dtypes and MPI datatypes), ``pkl5`` (pickle protocol 5
+with out-of-band buffers for large objects) and ``sync`` (sequential
+execution, counters, mutexes, conditions and semaphores across ranks).
+Each loads on first use, as in mpi4py.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_SUBMODULES = ("dtlib", "pkl5")
+_SUBMODULES = ("dtlib", "pkl5", "sync")
 
 
 def __getattr__(name: str) -> Any:
