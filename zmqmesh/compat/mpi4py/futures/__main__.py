@@ -54,7 +54,8 @@ def _as_worker(args: list[str]) -> None:
 
 def main() -> None:
     """Run the program on rank 0 and serve its tasks on the other ranks."""
-    from zmqmesh.compat.mpi4py.comm import COMM_WORLD
+    # MPI itself, so that a failing program aborts the job (set_abort_status)
+    from zmqmesh.compat.mpi4py.MPI import COMM_WORLD
 
     args = sys.argv[1:]
     if not args or (args[0] in ("-m", "-c") and len(args) < 2):

@@ -91,7 +91,9 @@ class RankPool:
         # Futures are completed (and their callbacks run) on this thread:
         # a callback run on the loop could not make a blocking call.
         self._done: queue.SimpleQueue[Callable[[], Any] | None] = queue.SimpleQueue()
-        self._completer = threading.Thread(target=self._complete_all, name="mpi4py-futures")
+        self._completer = threading.Thread(
+            target=self._complete_all, name="mpi4py-futures", daemon=True
+        )
         self._completer.start()
         self._task: asyncio.Task[Any] | None = runner.start(self._answers(), progress=True)
 
