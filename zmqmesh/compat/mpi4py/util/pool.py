@@ -162,10 +162,12 @@ class Pool:
         """``list(map(func, iterable))``, the calls on the workers."""
         return self.starmap(func, ((x,) for x in iterable), chunksize)
 
-    def map_async(self, func: Callable[..., Any], iterable: Iterable[Any], *more: Any) -> MapResult:
+    def map_async(
+        self, func: Callable[..., Any], iterable: Iterable[Any], *more: Any, **named: Any
+    ) -> MapResult:
         """``map`` as a ``MapResult``; then ``chunksize``, ``callback`` and
         ``error_callback``, as ``starmap_async``."""
-        return self.starmap_async(func, ((x,) for x in iterable), *more)
+        return self.starmap_async(func, ((x,) for x in iterable), *more, **named)
 
     def starmap(
         self, func: Callable[..., Any], iterable: Iterable[Any], chunksize: int | None = None
