@@ -35,6 +35,7 @@ __all__ = [
     "TASK",
     "RemoteTraceback",
     "get_comm_workers",
+    "identity",
     "run_chunk",
     "serve",
 ]
@@ -58,6 +59,11 @@ def get_comm_workers() -> Any:
     workers (for tasks that communicate among themselves). Elsewhere
     ``MPI.COMM_NULL``."""
     return _workers[-1] if _workers else COMM_NULL
+
+
+def identity(arg: Any) -> Any:
+    """``arg``: the task of ``mpi4py.bench futures``."""
+    return arg
 
 
 def run_chunk(fn: Callable[..., Any], items: Sequence[tuple[Any, ...]]) -> list[Any]:
