@@ -47,8 +47,11 @@ assert comm.sendrecv(rank, dst, source=src) == src
 root = size - 1
 out = comm.bcast(np.ones(big // 4) * 2 if rank == root else None, root)
 assert out.sum() == big // 2 and out.flags.writeable
-g = comm.gather(np.full(big // 4, rank), root)
+mine = np.full(big // 4, rank)
+g = comm.gather(mine, root)
 assert g is None if rank != root else [int(x[0]) for x in g] == list(range(size))
+if rank == root:  # its own entry: a new array over the original's memory, as mpi4py's
+    assert g[rank] is not mine and np.shares_memory(g[rank], mine)
 s = comm.scatter([np.full(big // 4, i) for i in range(size)] if rank == root else None, root)
 assert s[0] == rank and s.flags.writeable
 assert [int(x[-1]) for x in comm.allgather(np.full(big // 4, rank))] == list(range(size))

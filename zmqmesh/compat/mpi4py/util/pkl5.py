@@ -21,7 +21,8 @@ sent by a plain ``send`` is received as its object too. A custom
 ``buffer_callback=`` and ``buffers=`` as the standard library's does.
 The local entry of a collective (the root's own object of ``bcast``,
 ``gather``, ``scatter``; a rank's own one of ``allgather``, ``alltoall``)
-is a copy, as when it travels.
+is unpickled from the stream over the original object's buffers, as in
+mpi4py: a new object, whose large buffers are the original's memory.
 """
 
 from __future__ import annotations
@@ -69,13 +70,14 @@ def dumps(obj: Any) -> Wire:
     return (_MARK, bytes(data), buffers)
 
 
-def loads(msg: Any, *, own: bool = False) -> Any:
+def loads(msg: Any, *, local: bool = False) -> Any:
     """The object of a received message (a message a plain ``send`` sent
-    is its object already). ``own``: the buffers are the sender's memory
-    (a rank's own entry of a collective) and are copied."""
+    is its object already). ``local``: the message never left this rank
+    (its own entry of a collective): its buffers are the original
+    object's memory and are used as they are, as mpi4py does."""
     if not (type(msg) is tuple and len(msg) == 3 and msg[0] == _MARK):
         return msg
-    bufs = [b.copy() if own or not b.flags.writeable else b for b in msg[2]]
+    bufs = [b if local or b.flags.writeable else b.copy() for b in msg[2]]
     return _layer_pickle._loads(msg[1], buffers=bufs)
 
 
@@ -259,10 +261,10 @@ class _Calls:
 
     # -- collectives: the layer's algorithms, carrying streams and buffers --------------------
     def bcast(self, obj: Any, root: int = 0) -> Any:
-        """``obj`` of ``root``, on every rank (a copy on ``root``)."""
+        """``obj`` of ``root``, on every rank (on ``root``, over ``obj``'s buffers)."""
         mine = self.Get_rank() == root  # type: ignore[attr-defined]
         got = _Comm.bcast(self, dumps(obj) if mine else None, root)  # type: ignore[arg-type]
-        return loads(got, own=mine)
+        return loads(got, local=mine)
 
     def gather(self, sendobj: Any, root: int = 0) -> list[Any] | None:
         """The objects of every rank, in rank order, on ``root``; None elsewhere."""
@@ -270,19 +272,19 @@ class _Calls:
         if got is None:
             return None
         me = self.Get_rank()  # type: ignore[attr-defined]
-        return [loads(m, own=i == me) for i, m in enumerate(got)]
+        return [loads(m, local=i == me) for i, m in enumerate(got)]
 
     def scatter(self, sendobj: Any, root: int = 0) -> Any:
         """Item ``rank`` of ``root``'s sequence of one object per rank."""
         mine = self.Get_rank() == root  # type: ignore[attr-defined]
         wires = [dumps(o) for o in sendobj] if mine and sendobj is not None else sendobj
-        return loads(_Comm.scatter(self, wires, root), own=mine)  # type: ignore[arg-type]
+        return loads(_Comm.scatter(self, wires, root), local=mine)  # type: ignore[arg-type]
 
     def allgather(self, sendobj: Any) -> list[Any]:
         """The objects of every rank, in rank order, on every rank."""
         got = _Comm.allgather(self, dumps(sendobj))  # type: ignore[arg-type]
         me = self.Get_rank()  # type: ignore[attr-defined]
-        return [loads(m, own=i == me) for i, m in enumerate(got)]
+        return [loads(m, local=i == me) for i, m in enumerate(got)]
 
     def alltoall(self, sendobj: Any) -> list[Any]:
         """Item ``i`` of this rank's sequence goes to rank ``i``; the items
@@ -290,7 +292,7 @@ class _Calls:
         wires = [dumps(o) for o in sendobj]
         got = _Comm.alltoall(self, wires)  # type: ignore[arg-type]
         me = self.Get_rank()  # type: ignore[attr-defined]
-        return [loads(m, own=i == me) for i, m in enumerate(got)]
+        return [loads(m, local=i == me) for i, m in enumerate(got)]
 
 
 class Comm(_Calls, _Comm):  # type: ignore[misc]  # pkl5 requests, as mpi4py
