@@ -11,6 +11,7 @@ from mpi4py.futures import (
     BrokenExecutor,
     MPICommExecutor,
     MPIPoolExecutor,
+    ProcessPoolExecutor,
     ThreadPoolExecutor,
     get_comm_workers,
 )
@@ -108,5 +109,8 @@ if __name__ == "__main__":
         assert all(f.done() for f in futs) and [f.result() for f in futs][-1] == 361
         with ThreadPoolExecutor(2) as tex:
             assert list(tex.map(square, range(5), chunksize=2)) == [0, 1, 4, 9, 16]
+        with ProcessPoolExecutor(2) as pex:
+            assert list(pex.map(square, range(5), chunksize=2)) == [0, 1, 4, 9, 16]
+            assert pex.submit(square, 9).result() == 81
     if world.Get_rank() == 0:
         print(f"futures tour ok on {world.Get_size()} ranks")

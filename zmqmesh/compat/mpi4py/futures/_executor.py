@@ -14,6 +14,7 @@ and a communicator of one rank). The layer cannot spawn processes (no
 from __future__ import annotations
 
 import concurrent.futures as cf
+import multiprocessing
 import os
 import threading
 import time
@@ -251,12 +252,19 @@ class ThreadPoolExecutor(MPIPoolExecutor):
 
 class ProcessPoolExecutor(MPIPoolExecutor):
     """``MPIPoolExecutor``'s interface over a pool of ``max_workers`` local
-    processes (``concurrent.futures.ProcessPoolExecutor``)."""
+    processes (``concurrent.futures.ProcessPoolExecutor``), started fresh
+    (``spawn``): they import the program's main module again, as
+    ``__mp_main__``, and must not use MPI."""
 
     def _make_backend(self) -> _Backend:
+        # Forked children would inherit the layer's threads and sockets
+        # half-way (a fork keeps only the forking thread): they start fresh.
         return _Local(
             cf.ProcessPoolExecutor(
-                self._owner.max_workers, initializer=self._initializer, initargs=self._initargs
+                self._owner.max_workers,
+                multiprocessing.get_context("spawn"),
+                self._initializer,
+                self._initargs,
             )
         )
 
