@@ -91,6 +91,7 @@ if __name__ == "__main__":
         if world.Get_rank() == 0:
             expect(lambda: ex2.submit(square, 1), RuntimeError, "after shutdown")
         expect(lambda: MPICommExecutor(world, root=world.Get_size()), ValueError, "root")
+        expect(lambda: MPICommExecutor(world, max_workers=0), ValueError, "greater than 0")
         world.Barrier()
     else:
         workers = world.Get_size() - 1

@@ -4,6 +4,7 @@ rank that made it. Argument: a directory for the shared log."""
 
 import os
 import sys
+import time
 
 from mpi4py import MPI
 from mpi4py.util.sync import Condition, Counter, Mutex, Semaphore, Sequential
@@ -46,6 +47,21 @@ while (v := counter.next()) < 10 + 3 * 300:
 drawn = sorted(v for got in comm.allgather(mine) for v in got)
 assert drawn == list(range(10, 10 + 3 * 300, 3)), drawn[:20]
 counter.free()
+
+# the root answers while its program makes no MPI call at all: it waits
+# for the others' files, which they write once served
+counter = Counter(comm=comm)
+if rank == 0:
+    while not all(os.path.exists(os.path.join(sys.argv[1], f"served.{r}")) for r in range(1, size)):
+        time.sleep(0.001)  # waits for the files (an event), outside MPI
+else:
+    for _ in range(50):
+        counter.next()
+    open(os.path.join(sys.argv[1], f"served.{rank}"), "w").close()
+comm.Barrier()
+assert counter.next(0) == 50 * (size - 1)
+counter.free()
+raises(lambda: Counter(comm=comm, root=size), ValueError, "out of range")
 
 # mutual exclusion: nobody else's draw comes between two of the holder's,
 # and the holder's enter/leave lines in a shared log are never interleaved
