@@ -108,6 +108,8 @@ if __name__ == "__main__":
         futs = [ex.submit(square, i) for i in range(20)]
         ex.shutdown(wait=True)
         assert all(f.done() for f in futs) and [f.result() for f in futs][-1] == 361
+        with MPICommExecutor(world, root=0) as cex:  # the shared pool, here
+            assert cex.submit(square, 3).result() == 9
         with ThreadPoolExecutor(2) as tex:
             assert list(tex.map(square, range(5), chunksize=2)) == [0, 1, 4, 9, 16]
         with ProcessPoolExecutor(2) as pex:

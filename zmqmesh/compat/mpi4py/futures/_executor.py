@@ -295,8 +295,10 @@ class MPICommExecutor:
     ``comm``, default ``MPI.COMM_WORLD``): on ``root`` an executor whose
     workers are the other ranks, which meanwhile serve tasks and get None
     once the root leaves the block (its exit waits for every task). On a
-    communicator of one rank the executor runs tasks in one thread. Keywords
-    go to the executor (``max_workers``, ``initializer``, ``initargs``)."""
+    communicator of one rank the executor runs tasks in one thread; under
+    ``python -m mpi4py.futures`` (where only rank 0 runs the program) it is
+    an executor of the job's shared pool. Keywords go to the executor
+    (``max_workers``, ``initializer``, ``initargs``)."""
 
     def __init__(self, comm: Intracomm | None = None, root: int = 0, **kwargs: Any) -> None:
         comm = COMM_WORLD if comm is None else comm
@@ -318,6 +320,9 @@ class MPICommExecutor:
     def __enter__(self) -> MPIPoolExecutor | None:
         if self._executor is not None:
             raise RuntimeError("MPICommExecutor is not reentrant")
+        if _shared:  # under -m mpi4py.futures the other ranks serve already
+            self._executor = MPIPoolExecutor(**self._kwargs)
+            return self._executor
         if self._comm.Get_size() == 1:
             kwargs = {**self._kwargs, "max_workers": 1}
             self._executor = ThreadPoolExecutor(**kwargs)
