@@ -104,27 +104,41 @@ with rmutex:
 assert rmutex.count() == 0
 rmutex.free()
 
-# a condition: the waiters register, then one notify_all wakes them all
-cond = Condition(comm=comm)
-ready, flag = Counter(comm=comm), Counter(comm=comm)
-if rank == 0:
-    while True:
-        with cond:
-            if ready.next(0) == size - 1:  # every other rank waits now
-                flag.next(1)
-                assert cond.notify_all() == size - 1
-                break
-else:
-    with cond:
+
+# a condition: the waiters register, then one notify_all wakes them all;
+# over a recursive mutex held twice, wait gives back both levels
+def condition_round(cond, levels):
+    ready, flag = Counter(comm=comm), Counter(comm=comm)
+    if rank == 0:
+        while True:
+            with cond:
+                if ready.next(0) == size - 1:  # every other rank waits now
+                    flag.next(1)
+                    assert cond.notify_all() == size - 1
+                    break
+    else:
+        for _ in range(levels):
+            cond.acquire()
         ready.next(1)
         assert cond.wait_for(lambda: flag.next(0) > 0)
-        assert cond.locked() and cond._mutex.count() == 1
-comm.Barrier()
-with cond:
-    assert cond.notify() == 0  # nobody waits
-ready.free()
-flag.free()
+        assert cond.locked() and cond._mutex.count() == levels
+        for _ in range(levels):
+            cond.release()
+    comm.Barrier()
+    with cond:
+        assert cond.notify() == 0  # nobody waits
+    ready.free()
+    flag.free()
+
+
+cond = Condition(comm=comm)
+condition_round(cond, 1)
 cond.free()
+rmutex = Mutex(comm, recursive=True)
+cond = Condition(rmutex)
+condition_round(cond, 2)
+cond.free()
+rmutex.free()
 
 # a semaphore of 2: never more than 2 inside
 sem = Semaphore(2, comm=comm)
