@@ -166,10 +166,28 @@ def test_bench_pingpong_prints_mpi4pys_table(extra: tuple[str, ...]) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_bench_unknown_and_absent_commands_say_so() -> None:
+def test_bench_unknown_commands_say_so() -> None:
     res = launch(2, "-m", "mpi4py.bench", "nosuch", timeout=50, launcher_args=MPI4PY)
     assert res.returncode == 2
     assert "unknown command 'nosuch'" in res.stdout + res.stderr
-    res = launch(1, "-m", "mpi4py.bench", "futures", timeout=50, launcher_args=MPI4PY)
-    assert res.returncode != 0
-    assert "mpi4py.bench futures (mpi4py.futures) is not supported" in res.stdout + res.stderr
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(("n", "executor"), [(1, "mpi"), (3, "mpi"), (2, "thread")])
+def test_bench_futures_reports_every_size(n: int, executor: str) -> None:
+    res = launch(n, "-m", "mpi4py.bench", "futures", "-e", executor, "-t", "3", "-m", "16",
+                 "-n", "64", timeout=80, launcher_args=MPI4PY)  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    rows = [r for r in _lines(res.stdout, 0) if not r.startswith("#")]
+    assert [int(r.split()[0]) for r in rows] == [16, 32, 64]
+    assert _lines(res.stdout, 0)[0].startswith(f"# MPI Futures Test ({executor}")
+
+
+@pytest.mark.timeout(90)
+def test_bench_pingpong_outband_goes_through_pkl5() -> None:
+    res = launch(2, "-m", "mpi4py.bench", "pingpong", "--outband", "--threshold", "1024",
+                 "--min-size", "1024", "--max-size", "4096", "--loop", "2", "--skip", "1",
+                 timeout=80, launcher_args=MPI4PY)  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    rows = [r for r in _lines(res.stdout, 0) if not r.startswith("#")]
+    assert [int(r.split()[0]) for r in rows] == [1024, 2048, 4096]

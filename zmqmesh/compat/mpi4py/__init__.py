@@ -4,7 +4,8 @@ Under ``zmqmesh launch --mpi4py`` this package is what ``import mpi4py``
 finds, so ``from mpi4py import MPI`` and ``from mpi4py import rc``
 programs run unchanged. See ``MPI.py`` for what is covered;
 ``python -m mpi4py`` (``run.py``) and ``python -m mpi4py.bench``
-(``bench.py``) work as in mpi4py.
+(``bench.py``) work as in mpi4py, and so do ``mpi4py.util`` and
+``mpi4py.futures``.
 """
 
 from __future__ import annotations
@@ -77,9 +78,20 @@ def __getattr__(name: str) -> Any:
         # must be this same module: a second copy would have its own loop.
         sys.modules[f"{__name__}.MPI"] = MPI
         return MPI
-    if name in ("run", "bench"):  # the submodules, importable as attributes too
+    if name in ("run", "bench", "util", "futures"):  # the submodules, as attributes too
         return importlib.import_module(f"zmqmesh.compat.mpi4py.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["MPI", "Rc", "bench", "get_config", "get_include", "profile", "rc", "run"]
+__all__ = [
+    "MPI",
+    "Rc",
+    "bench",
+    "futures",
+    "get_config",
+    "get_include",
+    "profile",
+    "rc",
+    "run",
+    "util",
+]

@@ -4,8 +4,8 @@ with its options and its output lines, on zmqmesh.
 Commands: ``helloworld`` (each rank greets in rank order), ``ringtest``
 (a message around the ring of ranks, timed) and ``pingpong`` (``Send``/
 ``Recv``, or ``send``/``recv`` with ``--pickle``, between ranks 0 and 1 for
-sizes of powers of two). ``futures`` (``mpi4py.futures``) is not part of
-the layer and says so. The program-level options ``--threads``,
+sizes of powers of two; ``--outband`` through ``mpi4py.util.pkl5``) and
+``futures`` (``mpi4py.futures``' task throughput). The program-level options ``--threads``,
 ``--no-threads`` and ``--thread-level`` set ``mpi4py.rc`` (which zmqmesh
 accepts and ignores).
 """
@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["helloworld", "main", "pingpong", "ringtest"]
+__all__ = ["futures", "helloworld", "main", "pingpong", "ringtest"]
 
 Command = Callable[..., Any]
 _commands: dict[str, Command] = {}
@@ -199,12 +199,13 @@ def pingpong(
     half a round trip, for each power of two from ``--min-size`` to
     ``--max-size``; returns ``(bytes, mean seconds, stdev)`` per size."""
     opts = _pingpong_parser(verbose).parse_args(args)
-    if opts.outband:
-        raise NotImplementedError(
-            "mpi4py.bench pingpong --outband (mpi4py.util.pkl5) is not supported by "
-            "zmqmesh's mpi4py layer yet"
-        )
     MPI = _mpi()
+    if opts.outband:  # objects, their large buffers out of band (mpi4py.util.pkl5)
+        from zmqmesh.compat.mpi4py.util import pkl5
+
+        comm, opts.pickle = pkl5.Intracomm(comm), True
+        if opts.threshold is not None:
+            MPI.pickle.THRESHOLD = opts.threshold
     allocate = _allocator(opts.array)
     # --protocol: accepted; zmqmesh picks its own encoding for objects.
     wtime = MPI.Wtime
@@ -268,10 +269,60 @@ def _pingpong_line(
 
 @_command
 def futures(comm: Any, args: Sequence[str] | None = None, verbose: bool = True) -> Any:
-    """mpi4py.futures' task throughput: not available on zmqmesh's layer."""
-    raise NotImplementedError(
-        "mpi4py.bench futures (mpi4py.futures) is not supported by zmqmesh's mpi4py layer yet"
+    """mpi4py.futures' task throughput: ``--num-tasks`` tasks per worker that
+    return their argument, of each power-of-two size from ``--min-size``
+    to ``--max-size``, on the other ranks of ``comm`` (``--executor mpi``,
+    through ``MPICommExecutor``; threads on one rank) or on local
+    ``thread``/``process`` pools; returns ``(bytes, tasks per second)``
+    per size (on the rank that submits)."""
+    import concurrent.futures as cf
+
+    from zmqmesh.compat.mpi4py import futures as F
+    from zmqmesh.compat.mpi4py.futures._worker import identity
+
+    p = _parser("futures")
+    _quiet(p, verbose)
+    p.add_argument("-e", "--executor", choices=["mpi", "process", "thread"], default="mpi",
+                   help="executor backend")  # fmt: skip
+    _int_options(
+        p,
+        (
+            ("-w --num-workers", "workers", 0, "number of workers (local pools)"),
+            ("-t --num-tasks", "tasks", 50, "number of tasks per worker"),
+            ("-m --min-size", "min_size", 0, "minimum task data size"),
+            ("-n --max-size", "max_size", 1 << 16, "maximum task data size"),
+            ("-c --chunksize", "chunksize", 1, "tasks per chunk"),
+        ),
     )
+    opts = p.parse_args(args)
+    result: list[tuple[int, float]] = []
+
+    def measure(ex: cf.Executor, workers: int) -> None:
+        sizes = [0] if opts.min_size <= 0 else []
+        sizes += [1 << i for i in range(40) if opts.min_size <= 1 << i <= opts.max_size]
+        for nbytes in sizes:
+            data = [bytearray(nbytes)] * (opts.tasks * max(workers, 1))
+            t0 = _mpi().Wtime()
+            for _ in ex.map(identity, data, chunksize=opts.chunksize):
+                pass
+            rate = len(data) / (_mpi().Wtime() - t0)
+            result.append((nbytes, rate))
+            if opts.verbose:
+                if len(result) == 1:
+                    print(f"# MPI Futures Test ({opts.executor}, {workers} workers)")
+                    print("# Size [B]  Tasks/s")
+                print(f"{nbytes:10d}{rate:13.1f}", flush=True)
+
+    if opts.executor == "mpi":
+        with F.MPICommExecutor(comm, root=0) as ex:
+            if ex is not None:
+                measure(ex, max(comm.Get_size() - 1, 1))
+    else:  # every rank measures its own pool; rank 0 says what it saw
+        opts.verbose = opts.verbose and comm.Get_rank() == 0
+        kind = F.ThreadPoolExecutor if opts.executor == "thread" else F.ProcessPoolExecutor
+        with kind(opts.workers or None) as ex:
+            measure(ex, opts.workers or 1)
+    return result
 
 
 def main(args: Sequence[str] | None = None) -> None:

@@ -1,0 +1,70 @@
+"""``mpi4py.futures`` on real ranks: ``python -m mpi4py.futures`` (rank 0
+runs the script, the others serve), ``MPICommExecutor``, the error that
+says how to start a pool, and a failing script that ends the job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import launch
+
+HERE = Path(__file__).resolve().parent
+MPI4PY = ("--mpi4py",)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("n", [1, 3])
+def test_the_futures_command_line_serves_the_scripts_executors(n: int) -> None:
+    res = launch(n, "-m", "mpi4py.futures", str(HERE / "futures_tour.py"), timeout=110,
+                 launcher_args=MPI4PY)  # fmt: skip
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert f"[0] futures tour ok on {n} ranks" in res.stdout
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_mpi_comm_executor_splits_root_and_workers(n: int) -> None:
+    res = launch(n, HERE / "futures_tour.py", "comm", timeout=110, launcher_args=MPI4PY)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert f"[0] futures tour ok on {n} ranks" in res.stdout
+
+
+@pytest.mark.timeout(60)
+def test_a_pool_without_worker_ranks_says_how_to_start_one(tmp_path: Path) -> None:
+    prog = tmp_path / "pool.py"
+    prog.write_text("from mpi4py.futures import MPIPoolExecutor\nMPIPoolExecutor()\n")
+    res = launch(2, prog, timeout=50, launcher_args=MPI4PY)
+    assert res.returncode != 0
+    assert "zmqmesh launch --mpi4py -n N -m mpi4py.futures script.py" in res.stderr
+
+
+@pytest.mark.timeout(60)
+def test_workers_run_the_script_as_worker_and_a_failure_ends_the_job(tmp_path: Path) -> None:
+    prog = tmp_path / "fails.py"
+    prog.write_text(
+        "import sys\n"
+        "from mpi4py import MPI\n"
+        "from mpi4py.futures import MPIPoolExecutor\n"
+        "print('as', __name__, sys.argv[1:])\n"
+        "def half(x):\n"
+        "    return x / 2\n"
+        "if __name__ == '__main__':\n"
+        "    with MPIPoolExecutor() as ex:\n"
+        "        print('half', list(ex.map(half, [2, 4])))\n"
+        "        ex.submit(half, 'x').result()\n"
+    )
+    res = launch(3, "-m", "mpi4py.futures", str(prog), "arg", timeout=50, launcher_args=MPI4PY)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "[0] as __main__ ['arg']" in res.stdout
+    assert "[1] as __worker__ ['arg']" in res.stdout
+    assert "[0] half [1.0, 2.0]" in res.stdout
+    assert "TypeError: unsupported operand" in res.stderr
+    assert "timed out" not in res.stderr
+
+
+@pytest.mark.timeout(60)
+def test_the_futures_command_line_needs_a_program() -> None:
+    res = launch(1, "-m", "mpi4py.futures", timeout=50, launcher_args=MPI4PY)
+    assert res.returncode == 1
+    assert "usage: python -m mpi4py.futures" in res.stderr

@@ -1,0 +1,343 @@
+"""``MPIPoolExecutor``, ``MPICommExecutor`` and the executors over the
+standard library's pools, with mpi4py's interface.
+
+An executor hands tasks to a *backend*: the job's worker ranks
+(``RankPool``: under ``python -m mpi4py.futures``, one pool that every
+``MPIPoolExecutor`` of the script shares; in ``MPICommExecutor``, the
+other ranks of its communicator), or a ``concurrent.futures`` pool of
+threads or processes (``ThreadPoolExecutor``, ``ProcessPoolExecutor``,
+and a communicator of one rank). The layer cannot spawn processes (no
+``MPI.Comm.Spawn``), so an ``MPIPoolExecutor`` made outside those raises
+``RuntimeError`` saying how to start the job instead.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol, Self
+
+from zmqmesh.compat.mpi4py.comm import COMM_WORLD, Intracomm
+from zmqmesh.compat.mpi4py.futures._pool import Owner, RankPool, start_pool
+from zmqmesh.compat.mpi4py.futures._worker import run_chunk
+from zmqmesh.compat.mpi4py.util.pkl5 import dumps
+
+__all__ = [
+    "MPICommExecutor",
+    "MPIPoolExecutor",
+    "ProcessPoolExecutor",
+    "ThreadPoolExecutor",
+    "set_shared_pool",
+]
+
+_HOW = (
+    "MPIPoolExecutor needs worker processes, and zmqmesh's mpi4py layer cannot spawn them "
+    "(MPI.Comm.Spawn is not supported): start the job with the workers in it, as "
+    "'zmqmesh launch --mpi4py -n N -m mpi4py.futures script.py' (rank 0 runs the script, "
+    "the other N-1 ranks are the workers), or use 'with MPICommExecutor(comm, root) as "
+    "executor:' in a program that every rank runs"
+)
+
+
+class _Backend(Protocol):
+    def submit(self, owner: Owner, fn: Callable[..., Any], args: Any, kw: Any) -> cf.Future[Any]:
+        """A future of ``fn(*args, **kw)``."""
+        ...
+
+    def cancel_queued(self, owner: Owner) -> None:
+        """Cancel ``owner``'s tasks not started."""
+        ...
+
+    def close(self, wait: bool = True) -> None:
+        """Release what the backend holds (once every task is done, with ``wait``)."""
+        ...
+
+
+class _Local:
+    """A backend over a ``concurrent.futures`` pool of the standard library."""
+
+    def __init__(self, pool: cf.Executor) -> None:
+        self._pool = pool
+        self._lock = threading.Lock()
+        self._queued: dict[int, list[cf.Future[Any]]] = {}
+
+    def submit(self, owner: Owner, fn: Callable[..., Any], args: Any, kw: Any) -> cf.Future[Any]:
+        if owner.broken is not None:
+            raise cf.BrokenExecutor(str(owner.broken))
+        fut = self._pool.submit(_initialized, owner, fn, args, kw)
+        with self._lock:
+            self._queued.setdefault(id(owner), []).append(fut)
+        return fut
+
+    def cancel_queued(self, owner: Owner) -> None:
+        with self._lock:
+            for fut in self._queued.pop(id(owner), []):
+                fut.cancel()
+
+    def close(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait)
+
+
+def _initialized(owner: Owner, fn: Callable[..., Any], args: Any, kw: Any) -> Any:
+    """``fn(*args, **kw)``, after ``owner``'s initializer the first time
+    (a pool of one thread: no other task runs meanwhile)."""
+    if owner.initializer is not None and not owner.started:
+        owner.started.add(0)
+        try:
+            owner.initializer(*owner.initargs)
+        except Exception as exc:
+            owner.broken = cf.BrokenExecutor(f"the executor's initializer failed: {exc!r}")
+            raise owner.broken from exc
+    if owner.broken is not None:
+        raise owner.broken
+    return fn(*args, **kw)
+
+
+_shared: list[RankPool | _Local] = []  # the pool of ``python -m mpi4py.futures``
+
+
+def set_shared_pool(pool: RankPool | _Local | None) -> None:
+    """Make ``pool`` the one every ``MPIPoolExecutor`` uses (None: no pool)."""
+    _shared[:] = [] if pool is None else [pool]
+
+
+def _max_workers(max_workers: int | None) -> int | None:
+    if max_workers is None:
+        env = os.environ.get("MPI4PY_FUTURES_MAX_WORKERS")
+        if not env:
+            return None
+        try:
+            max_workers = int(env)
+        except ValueError:
+            raise ValueError(f"MPI4PY_FUTURES_MAX_WORKERS={env!r} is not an integer") from None
+    if type(max_workers) is not int:
+        raise TypeError(f"max_workers must be an int or None, not {type(max_workers).__name__}")
+    if max_workers <= 0:
+        raise ValueError("max_workers must be greater than 0")
+    return max_workers
+
+
+class MPIPoolExecutor(cf.Executor):
+    """Run calls asynchronously on a pool of worker ranks (see the module).
+
+    ``max_workers`` (or ``MPI4PY_FUTURES_MAX_WORKERS``) bounds how many of
+    this executor's tasks run at once; the pool itself is the job's worker
+    ranks. ``initializer(*initargs)`` runs on each worker before its first
+    task of this executor; if it raises, the executor is broken: its
+    pending futures and later submissions raise ``BrokenExecutor``. The
+    other keywords of mpi4py (``python_exe``, ``mpi_info``, ``path``, ...)
+    configure spawning, which the layer does not do: they are accepted
+    and ignored. Raises ``RuntimeError`` when the job has no worker ranks
+    for it (see the module).
+    """
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        initializer: Callable[..., object] | None = None,
+        initargs: Iterable[Any] = (),
+        **kwargs: Any,
+    ) -> None:
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        self._owner = Owner(_max_workers(max_workers))
+        self._initializer, self._initargs = initializer, tuple(initargs)
+        self._backend: _Backend = self._make_backend()
+        self._shutdown = False
+        self._lock = threading.Lock()
+        self._futures: set[cf.Future[Any]] = set()
+
+    def _make_backend(self) -> _Backend:
+        if not _shared:
+            raise RuntimeError(_HOW)
+        if self._initializer is not None:
+            self._owner.init = dumps((self._initializer, self._initargs))
+            self._owner.initializer, self._owner.initargs = self._initializer, self._initargs
+        return _shared[0]
+
+    def _owns_backend(self) -> bool:
+        return False
+
+    def bootup(self, wait: bool = True) -> Self:
+        """Make sure the workers are ready: they are from the start here. Returns ``self``."""
+        if self._shutdown:
+            raise RuntimeError("cannot bootup after shutdown")
+        return self
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        """Schedule ``fn(*args, **kwargs)``; its ``concurrent.futures.Future``.
+        Raises ``RuntimeError`` after ``shutdown``, ``BrokenExecutor`` once broken."""
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            fut = self._backend.submit(self._owner, fn, args, kwargs)
+            self._futures.add(fut)
+        fut.add_done_callback(self._futures.discard)  # no lock: may run on another thread
+        return fut
+
+    def map(
+        self,
+        fn: Callable[..., Any],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int = 1,
+        unordered: bool = False,
+    ) -> Iterator[Any]:
+        """``map(fn, *iterables)`` run as tasks of ``chunksize`` calls each;
+        results in input order, or as tasks complete with ``unordered``.
+        Raises ``TimeoutError`` from ``next`` past ``timeout`` seconds."""
+        return self.starmap(fn, zip(*iterables, strict=False), timeout, chunksize, unordered)
+
+    def starmap(
+        self,
+        fn: Callable[..., Any],
+        iterable: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int = 1,
+        unordered: bool = False,
+    ) -> Iterator[Any]:
+        """``itertools.starmap(fn, iterable)`` as ``map`` runs it."""
+        if type(chunksize) is not int or chunksize < 1:
+            raise ValueError("chunksize must be >= 1.")
+        items = [tuple(args) for args in iterable]
+        end = None if timeout is None else time.monotonic() + timeout
+        chunks = [items[i : i + chunksize] for i in range(0, len(items), chunksize)]
+        futs = [self.submit(run_chunk, fn, chunk) for chunk in chunks]
+        return _results(futs, end, unordered)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """No more submissions; with ``cancel_futures`` the tasks not started
+        are cancelled; with ``wait`` returns once every task is done."""
+        with self._lock:
+            self._shutdown = True
+        if cancel_futures:
+            self._backend.cancel_queued(self._owner)
+        if wait:
+            cf.wait(self._futures.copy())
+        if self._owns_backend():
+            self._backend.close(wait)
+
+
+def _results(futs: list[cf.Future[Any]], end: float | None, unordered: bool) -> Iterator[Any]:
+    try:
+        if unordered:
+            left = None if end is None else end - time.monotonic()
+            for fut in cf.as_completed(futs, timeout=left):
+                yield from fut.result()
+        else:
+            for fut in futs:
+                left = None if end is None else end - time.monotonic()
+                yield from fut.result(timeout=left)
+    finally:
+        for fut in futs:
+            fut.cancel()
+
+
+class ThreadPoolExecutor(MPIPoolExecutor):
+    """``MPIPoolExecutor``'s interface over a pool of ``max_workers`` threads
+    of this process (default: as ``concurrent.futures.ThreadPoolExecutor``)."""
+
+    def _make_backend(self) -> _Backend:
+        return _Local(
+            cf.ThreadPoolExecutor(self._owner.max_workers, "", self._initializer, self._initargs)
+        )
+
+    def _owns_backend(self) -> bool:
+        return True
+
+
+class ProcessPoolExecutor(MPIPoolExecutor):
+    """``MPIPoolExecutor``'s interface over a pool of ``max_workers`` local
+    processes (``concurrent.futures.ProcessPoolExecutor``), started fresh
+    (``spawn``): they import the program's main module again, as
+    ``__mp_main__``, and must not use MPI."""
+
+    def _make_backend(self) -> _Backend:
+        # Forked children would inherit the layer's threads and sockets
+        # half-way (a fork keeps only the forking thread): they start fresh.
+        return _Local(
+            cf.ProcessPoolExecutor(
+                self._owner.max_workers,
+                multiprocessing.get_context("spawn"),
+                self._initializer,
+                self._initargs,
+            )
+        )
+
+    def _owns_backend(self) -> bool:
+        return True
+
+
+class _RankExecutor(MPIPoolExecutor):
+    """The root's executor of an ``MPICommExecutor``: its own pool."""
+
+    _pool: RankPool
+
+    def __init__(self, pool: RankPool, **kwargs: Any) -> None:
+        self._pool = pool
+        super().__init__(**kwargs)
+
+    def _make_backend(self) -> _Backend:
+        if self._initializer is not None:
+            self._owner.init = dumps((self._initializer, self._initargs))
+        return self._pool
+
+    def _owns_backend(self) -> bool:
+        return True
+
+
+class MPICommExecutor:
+    """``with MPICommExecutor(comm, root) as executor:`` (collective over
+    ``comm``, default ``MPI.COMM_WORLD``): on ``root`` an executor whose
+    workers are the other ranks, which meanwhile serve tasks and get None
+    once the root leaves the block (its exit waits for every task). On a
+    communicator of one rank the executor runs tasks in one thread; under
+    ``python -m mpi4py.futures`` (where only rank 0 runs the program) it is
+    an executor of the job's shared pool. Keywords go to the executor
+    (``max_workers``, ``initializer``, ``initargs``)."""
+
+    def __init__(self, comm: Intracomm | None = None, root: int = 0, **kwargs: Any) -> None:
+        comm = COMM_WORLD if comm is None else comm
+        if not isinstance(comm, Intracomm):
+            raise TypeError(f"MPICommExecutor needs an MPI.Intracomm, not {type(comm).__name__}")
+        if not comm:
+            raise ValueError("MPICommExecutor: comm is the null communicator")
+        size = comm.Get_size()
+        if type(root) is not int or not 0 <= root < size:
+            raise ValueError(f"root {root!r} out of range for a communicator of size {size}")
+        # checked here, on every rank alike: once the pool starts, the
+        # workers serve until the root's executor stops them
+        _max_workers(kwargs.get("max_workers"))
+        if kwargs.get("initializer") is not None and not callable(kwargs["initializer"]):
+            raise TypeError("initializer must be a callable")
+        self._comm, self._root, self._kwargs = comm, root, kwargs
+        self._executor: MPIPoolExecutor | None = None
+
+    def __enter__(self) -> MPIPoolExecutor | None:
+        if self._executor is not None:
+            raise RuntimeError("MPICommExecutor is not reentrant")
+        if _shared:  # under -m mpi4py.futures the other ranks serve already
+            self._executor = MPIPoolExecutor(**self._kwargs)
+            return self._executor
+        if self._comm.Get_size() == 1:
+            kwargs = {**self._kwargs, "max_workers": 1}
+            self._executor = ThreadPoolExecutor(**kwargs)
+            return self._executor
+        pool = start_pool(self._comm, self._root)
+        if pool is None:
+            return None
+        try:
+            self._executor = _RankExecutor(pool, **self._kwargs)
+        except BaseException:
+            pool.close()
+            raise
+        return self._executor
+
+    def __exit__(self, *args: object) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)

@@ -1,0 +1,113 @@
+"""The worker side of ``mpi4py.futures``: a rank that serves tasks.
+
+Theory of operation. A worker waits, in a blocking receive of the layer,
+for a message from the pool's root on the pool's private communicator:
+``TASK`` carries ``(task id, task, initializer)`` (both in ``pkl5``'s
+form: pickle stream and out-of-band buffers, so large arguments travel
+without copies; the initializer comes with the first task an executor
+gives this worker, None afterwards); ``STOP`` ends the service. The
+worker runs the initializer, then the task, and answers ``RESULT``:
+``(task id, status, pkl5 form of the value or exception, traceback text)``
+with status ``OK``, ``FAILED`` (the task or its unpickling raised) or
+``BROKEN`` (the initializer raised: the executor is broken). A value or
+exception that cannot be pickled is answered as a ``RuntimeError`` naming
+it. Tasks run in the worker's program thread, one at a time, and may make
+MPI calls; ``get_comm_workers()`` gives them the workers' communicator.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import zmqmesh
+from zmqmesh.compat.mpi4py import runner
+from zmqmesh.compat.mpi4py.comm import COMM_NULL, Intracomm
+from zmqmesh.compat.mpi4py.util.pkl5 import dumps, loads
+
+__all__ = [
+    "BROKEN",
+    "FAILED",
+    "OK",
+    "RESULT",
+    "STOP",
+    "TASK",
+    "RemoteTraceback",
+    "get_comm_workers",
+    "identity",
+    "run_chunk",
+    "serve",
+]
+
+TASK, RESULT, STOP = 1, 2, 3
+OK, FAILED, BROKEN = 0, 1, 2
+
+_workers: list[Intracomm] = []  # the workers' communicator while this rank serves
+
+
+class RemoteTraceback(Exception):
+    """The traceback of a task's exception, where it was raised (set as
+    the exception's ``__cause__`` on the root)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def get_comm_workers() -> Any:
+    """In a task running on a worker: the intracommunicator of the pool's
+    workers (for tasks that communicate among themselves). Elsewhere
+    ``MPI.COMM_NULL``."""
+    return _workers[-1] if _workers else COMM_NULL
+
+
+def identity(arg: Any) -> Any:
+    """``arg``: the task of ``mpi4py.bench futures``."""
+    return arg
+
+
+def run_chunk(fn: Callable[..., Any], items: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """``[fn(*args) for args in items]``: one task of ``map``/``starmap``."""
+    return [fn(*args) for args in items]
+
+
+def _failure(exc: BaseException) -> Any:
+    try:
+        return dumps(exc)
+    except Exception:  # an exception that does not pickle: say what it was
+        return dumps(RuntimeError(f"{type(exc).__qualname__}: {exc}"))
+
+
+def _answer(tid: int, task: Any, init: Any) -> tuple[int, int, Any, str]:
+    if init is not None:
+        try:
+            initializer, initargs = loads(init)
+            initializer(*initargs)
+        except Exception as exc:
+            return tid, BROKEN, _failure(exc), traceback.format_exc()
+    try:
+        fn, args, kwargs = loads(task)
+        value = fn(*args, **kwargs)
+    except Exception as exc:
+        return tid, FAILED, _failure(exc), traceback.format_exc()
+    try:
+        return tid, OK, dumps(value), ""
+    except Exception as exc:
+        text = f"the result of type {type(value).__qualname__} cannot be pickled: {exc}"
+        return tid, FAILED, dumps(RuntimeError(text)), traceback.format_exc()
+
+
+def serve(comm: Intracomm, root: int, workers: Intracomm) -> None:
+    """Run the tasks ``root`` sends on ``comm`` until it says ``STOP``."""
+    z = comm._z()
+    _workers.append(workers)
+    try:
+        while True:
+            st = zmqmesh.Status()
+            msg = runner.run(z.recv(root, zmqmesh.ANY_TAG, st))
+            if st.tag == STOP:
+                return
+            tid, task, init = msg
+            runner.run(z.send(_answer(tid, task, init), root, RESULT))
+    finally:
+        _workers.pop()
