@@ -125,3 +125,42 @@ def test_leaving_without_finalize_after_asyncio_run_is_quiet(tmp_path) -> None:
     assert res.stdout.count("sum 3") == 3
     assert "Traceback" not in res.stderr, res.stderr
     assert "Exception ignored" not in res.stderr, res.stderr
+
+
+WAIT_INPUT = """
+import asyncio, zmqmesh
+
+async def main(comm):
+    await comm.sendrecv("hello", 1 - comm.rank, source=1 - comm.rank)  # both links open
+    if comm.rank == 0:
+        coro = comm.recv(1, tag=3)  # driven by hand, as the mpi4py layer does
+        fut = coro.send(None)  # posted: rank 1 sends only once told to
+        assert not fut.done()
+        assert not comm.wait_input(asyncio.get_running_loop().create_future(), 5.0)
+        comm.start_send("go", 1)
+        assert comm.wait_input(fut, 30.0)  # slept in the kernel, read it
+        try:
+            coro.send(None)
+        except StopIteration as stop:
+            assert stop.value == "reply", stop.value
+        else:
+            raise AssertionError("the receive did not complete")
+        print("kernel wait ok", flush=True)
+    else:
+        assert await comm.recv(0) == "go"
+        await comm.send("reply", 0, tag=3)
+
+zmqmesh.run(main)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_receive_can_wait_in_the_kernel_without_the_loop(tmp_path) -> None:
+    """``wait_input``: a caller that drives a receive by hand (no event loop
+    running while it waits) sleeps on the same-host links until the message
+    comes; a future that is no zmqmesh wait returns False at once."""
+    prog = tmp_path / "wait_input.py"
+    prog.write_text(WAIT_INPUT)
+    res = launch(2, prog)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "[0] kernel wait ok" in res.stdout

@@ -376,6 +376,26 @@ class Engine:
         if found or time.perf_counter() - start >= budget / 2:
             self.governor.spun(found)
 
+    def wait_input(self, fut: asyncio.Future[Any], timeout: float) -> bool:
+        """For a caller whose event loop is not running while it waits (the
+        mpi4py layer's blocking calls): when ``fut`` is a wait registered by
+        ``waiting`` on a same-host peer, sleep in the kernel until the links
+        have input and read it, until ``fut`` is done or ``timeout`` seconds
+        have passed. Whether ``fut`` is done; at once for any other wait,
+        which needs the loop (ZeroMQ, timers, flow control)."""
+        rec = self.waits.get(fut)
+        links = self.transport.local if self.transport is not None else None
+        if rec is None or links is None or rec[1] not in links.paths:
+            return fut.done()
+        deadline = time.monotonic() + timeout
+        while not fut.done():
+            left = deadline - time.monotonic()
+            # nothing read (time is up, the link closed, a write waits for
+            # the loop): the loop takes over
+            if left <= 0 or not links.poll(left, rec[1], sleep=True):
+                break
+        return fut.done()
+
     def consumed(self, msg: list[Any]) -> None:
         """The receive that took ``msg`` copied out what it needed: its shared
         memory goes back to the sender now (``ShmReader.consumed``)."""

@@ -389,6 +389,15 @@ class PointToPoint:
 
         return stop
 
+    def wait_input(self, fut: asyncio.Future[Any], timeout: float) -> bool:
+        """*sync*, for code that drives zmqmesh's coroutines without running
+        their event loop while it waits (the mpi4py layer's blocking calls):
+        if ``fut`` is what a zmqmesh call of this rank awaits from a peer on
+        this host, sleep in the kernel until that input comes (up to
+        ``timeout`` seconds) and read it. Whether ``fut`` is done; False at
+        once for anything else, which needs the loop to run."""
+        return self._engine.wait_input(fut, timeout)
+
     def poll(self, source: int = ANY_SOURCE) -> None:
         """*sync*: busy-poll this host's links for a little while (the job's
         spin budget for a rank that knows a core is free) for a message from

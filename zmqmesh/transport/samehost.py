@@ -392,13 +392,15 @@ class LocalLinks:
                 del self._by_fd[fd]
                 self._poller.unregister(fd)
 
-    def poll(self, budget: float, peer: int = -1) -> bool:
+    def poll(self, budget: float, peer: int = -1, *, sleep: bool = False) -> bool:
         """Read what the links hold now, busy-polling them for up to
         ``budget`` seconds (0: look once) until one has input; True when
         something was read. The event loop need not run for it: a receive
         whose message is there does not sleep at all. With ``peer`` (a rank,
         -1 for any), only when that rank's messages come over these links
-        and not through ZeroMQ from another host.
+        and not through ZeroMQ from another host. With ``sleep``, it waits
+        in poll(2) instead of spinning (for a caller whose event loop is not
+        running while it waits: ``Engine.wait_input``).
 
         A process asleep in ``epoll_wait`` must be woken by the sender's
         kernel, which costs more than a short spin: measured here, a plain
@@ -425,15 +427,16 @@ class LocalLinks:
                 reader, fd = link
                 if reader.read_now(fd):
                     return True
-                if budget > 0:
+                if budget > 0 and not sleep:
                     deadline = time.perf_counter() + budget
                     while time.perf_counter() < deadline:
                         if reader.read_now(fd):
                             return True
-                return False
+                if not sleep:
+                    return False
         poll = self._poller.poll
-        ready = poll(0)
-        if not ready and budget > 0:
+        ready = poll(budget * 1000 if sleep else 0)
+        if not ready and budget > 0 and not sleep:
             deadline = time.perf_counter() + budget
             while not (ready := poll(0)) and time.perf_counter() < deadline:
                 pass

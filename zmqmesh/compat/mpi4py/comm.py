@@ -110,6 +110,7 @@ class _WorldBox(_Box):
             got = runner.run(_paired(zmqmesh.init()))
             assert got is not None
             self.comm, self.shadow, self.members = got
+            runner.sleep_with(self.comm.wait_input)
         return self.comm
 
 
