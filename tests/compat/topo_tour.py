@@ -246,6 +246,23 @@ else:
 assert recv.tolist() == [1000.0 * q + rank for q in peers for _ in range(big + rank)]
 full.Free()
 
+# PROC_NULL neighbors of a distributed graph: nothing moves in their blocks
+left = (rank - 1) % size
+holes = comm.Create_dist_graph_adjacent([MPI.PROC_NULL, left], [right, MPI.PROC_NULL])
+out = np.full(2, -1, "i")
+holes.Neighbor_alltoall(np.array([rank, 99], "i"), out)
+assert out.tolist() == [-1, left], out
+assert holes.neighbor_allgather(rank) == [None, left]
+# a generic handle works as the kind's own; nonblocking calls mix in call order
+generic = MPI.Topocomm(holes)
+assert MPI.Intracomm(generic).topology == MPI.DIST_GRAPH and generic.inedges == [-1, left]
+out[:] = -1
+req = generic.Ineighbor_alltoall(np.array([rank, 99], "i"), out)
+generic.Barrier()
+req.Wait()
+assert out.tolist() == [-1, left], out
+holes.Free()
+
 # -- edges given by any rank: Create_dist_graph ---------------------------------------------------
 if rank == 0:  # the ring, then 0 -> 0; every other rank gives its edge to 0
     made = comm.Create_dist_graph(
