@@ -300,8 +300,13 @@ expect_error(MPI.ERR_ARG, comm.Create_dist_graph, [rank], [1], [-3])
 expect_error(MPI.ERR_ARG, comm.Create_dist_graph_adjacent, [rank], [rank], [-1], [1])
 # only rank 0 is wrong: it raises its own error, every other rank ERR_ARG
 expect_error(MPI.ERR_ARG, comm.Create_dist_graph_adjacent, [rank], [size if rank == 0 else rank])
-# an edge listed at one end only
-expect_error(MPI.ERR_TOPOLOGY, comm.Create_dist_graph_adjacent, [], [(rank + 1) % size])
+# an edge listed at one end only: made (as MPI implementations make it), but
+# no neighborhood collective on it, on any rank
+lopsided = comm.Create_dist_graph_adjacent([], [(rank + 1) % size])
+assert lopsided.Get_dist_neighbors() == ([], [(rank + 1) % size], None)
+expect_error(MPI.ERR_TOPOLOGY, lopsided.neighbor_allgather, rank)
+expect_error(MPI.ERR_TOPOLOGY, lopsided.Ineighbor_alltoall, np.zeros(1, "i"), np.zeros(0, "i"))
+lopsided.Free()
 expect(ValueError, comm.Create_dist_graph_adjacent, [rank], [rank], [1, 2])
 expect(ValueError, comm.Create_dist_graph_adjacent, [rank], [rank], MPI.WEIGHTS_EMPTY)
 one_way = comm.Create_graph(list(range(1, size + 1)), [(r + 1) % size for r in range(size)])

@@ -15,6 +15,7 @@ ranks beyond the topology's size get a null handle of the class.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Awaitable
 from typing import Any, ClassVar, cast
@@ -133,6 +134,12 @@ class Topocomm(Intracomm, NeighborCalls):
                 C.ERR_TOPOLOGY,
                 "Invalid topology: neighborhood collectives on a graph need every pair "
                 "of nodes joined as often both ways",
+            )
+        if isinstance(topo, DistGraph) and not topo.consistent:
+            raise MPIException(
+                C.ERR_TOPOLOGY,
+                "Invalid topology: neighborhood collectives on a distributed graph need "
+                "every edge listed as often at its source as at its destination",
             )
         keys, slot = pairing(src, dst, cartesian=False)
         return edge_exchange(self._comm, name, items, src, dst, keys, slot)
@@ -394,8 +401,9 @@ def _create_dist_graph_adjacent(
     reorder: bool = False,
 ) -> Distgraphcomm:
     """A distributed graph of this rank's in- and out-edges (duplicates
-    allowed). Every edge must be listed at both of its ends as often:
-    otherwise ``ERR_TOPOLOGY`` on every rank, never a wait."""
+    allowed). A graph whose edges are not listed as often at both ends is
+    made (as MPI implementations make it), but a neighborhood collective on
+    it raises ``ERR_TOPOLOGY`` on every rank, never waits."""
     z = self._comm
     topo, items, problem = None, None, None
     try:
@@ -413,11 +421,7 @@ def _create_dist_graph_adjacent(
         if p >= 0:
             heard[p] += 1
     bad = runner.run(z.allreduce(int(heard != got), zmqmesh.MAX))
-    if bad:
-        raise MPIException(
-            C.ERR_TOPOLOGY,
-            "Invalid topology: an edge is not listed as often at its source as at its destination",
-        )
+    topo = dataclasses.replace(topo, consistent=not bad)
     made: Distgraphcomm = _made(
         Distgraphcomm, runner.run(_paired(z.dup(), members=self._members())), topo
     )

@@ -80,13 +80,16 @@ class Graph:
 @dataclass(frozen=True, slots=True)
 class DistGraph:
     """A distributed graph seen from one rank: its in- and out-edges, and
-    their weights (None when unweighted)."""
+    their weights (None when unweighted); ``consistent``: every edge of the
+    whole graph is listed as often at both of its ends (what neighborhood
+    collectives on it need; every rank knows it, from ``Create_...``)."""
 
     kind: ClassVar[int] = C.DIST_GRAPH
     sources: tuple[int, ...]
     destinations: tuple[int, ...]
     sourceweights: tuple[int, ...] | None
     destweights: tuple[int, ...] | None
+    consistent: bool = True
 
 
 def ints(seq: Any) -> list[int]:
