@@ -141,7 +141,7 @@ class Topocomm(Intracomm, NeighborCalls):
                 "Invalid topology: neighborhood collectives on a distributed graph need "
                 "every edge listed as often at its source as at its destination",
             )
-        keys, slot = pairing(src, dst, cartesian=False)
+        keys, slot = pairing(src, dst)
         return edge_exchange(self._comm, name, items, src, dst, keys, slot)
 
     # -- life -----------------------------------------------------------------------------------

@@ -13,8 +13,9 @@ key). MPI 4.1 (section 8.6) fixes the pairing where a peer fills several
 blocks: on a Cartesian grid the block sent in the negative direction of a
 dimension lands in the positive-direction block of the receiver and the
 other way round (block ``s`` to block ``s ^ 1``, which matters for a
-periodic dimension of 1 or 2 ranks); on the graph kinds the ``k``-th edge
-to a peer pairs with the ``k``-th edge from it.
+periodic dimension of 1 or 2 ranks: zmqmesh's mesh communicator, which
+grids run on, labels its blocks so); on the graph kinds the ``k``-th edge
+to a peer pairs with the ``k``-th edge from it (:func:`pairing`).
 
 Invariants: keys are unique per (sender, key) at a receiver; a consistent
 topology (every edge listed at both ends as often) gives every send a
@@ -254,15 +255,14 @@ def dist_graph_edges(
 
 
 def pairing(
-    sources: Sequence[int], destinations: Sequence[int], *, cartesian: bool
+    sources: Sequence[int], destinations: Sequence[int]
 ) -> tuple[list[int], dict[tuple[int, int], int]]:
-    """``(keys, slot)``: ``keys[j]`` labels send block ``j``; ``slot[(peer,
+    """``(keys, slot)`` of a graph's blocks: ``keys[j]`` labels send block
+    ``j`` (how many earlier blocks go to the same rank); ``slot[(peer,
     key)]`` is the receive block a message from ``peer`` labelled ``key``
-    lands in. Null neighbors (negative ranks) take no key and no slot."""
-    if cartesian:
-        keys = [j ^ 1 for j in range(len(destinations))]
-        slot = {(p, i): i for i, p in enumerate(sources) if p >= 0}
-        return keys, slot
+    lands in, so that the ``k``-th edge to a rank meets the ``k``-th edge
+    from it. Null neighbors (negative ranks) take no slot. (A grid's blocks
+    cross instead: zmqmesh's mesh communicator labels them so.)"""
     seen: Counter[int] = Counter()
     keys = []
     for q in destinations:
