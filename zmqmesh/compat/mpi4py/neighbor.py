@@ -9,7 +9,9 @@ communicator, the graph ones over the communicator's collective channel,
 see :func:`edge_exchange`) and a step that unpacks what came, one block
 per receive neighbor. A block of a ``PROC_NULL`` neighbor is neither sent
 nor written: the receive buffer keeps what it held there, and the object
-forms give None for it (as mpi4py does).
+forms give None for it (as mpi4py does). A contiguous send block travels
+as a view of the caller's buffer, which MPI leaves untouched until the
+call completes; a derived type's block is packed once.
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ import threading
 from collections import Counter
 from collections.abc import Awaitable, Sequence
 from typing import Any
-
-import numpy as np
 
 from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py import runner
@@ -72,7 +72,7 @@ def _sending(sendbuf: Any) -> Any:
 
 
 def _one_block(sendbuf: Any) -> Any:
-    return np.array(parse(_sending(sendbuf), writable=False).pack(), copy=True)
+    return parse(_sending(sendbuf), writable=False).pack()
 
 
 class NeighborCalls:
@@ -139,7 +139,7 @@ class NeighborCalls:
         src, dst = self._edges()
         recv = parse(recvbuf, writable=True, blocks=len(src))
         send = parse(_sending(sendbuf), writable=False, blocks=len(dst))
-        chunks = [np.array(_pack_block(send, j), copy=True) for j in range(len(dst))]
+        chunks = [_pack_block(send, j) for j in range(len(dst))]
 
         def finish(parts: Any) -> None:
             for i, part in enumerate(parts):
@@ -152,7 +152,7 @@ class NeighborCalls:
         src, dst = self._edges()
         recv = parse_vector(recvbuf, writable=True, blocks=len(src))
         send = parse_vector(_sending(sendbuf), writable=False, blocks=len(dst))
-        chunks = [np.array(send.pack(j), copy=True) for j in range(len(dst))]
+        chunks = [send.pack(j) for j in range(len(dst))]
 
         def finish(parts: Any) -> None:
             for i, part in enumerate(parts):
@@ -168,7 +168,7 @@ class NeighborCalls:
         src, dst = self._edges()
         recv = _w_blocks(recvbuf, len(src), writable=True)
         send = _w_blocks(_sending(sendbuf), len(dst), writable=False)
-        chunks = [np.array(m.pack(), copy=True) for m in send]
+        chunks = [m.pack() for m in send]
 
         def finish(parts: Any) -> None:
             for i, (m, part) in enumerate(zip(recv, parts, strict=True)):
