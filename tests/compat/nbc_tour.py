@@ -10,12 +10,12 @@ from the others, that is while it computes: without a loop progressing
 during the computation the others never finish and rank 1 gives up.
 """
 
-import os
 import sys
 import threading
 
 import numpy as np
 from mpi4py import MPI
+from overlap import compute_until, mark, wait_for
 
 comm = MPI.COMM_WORLD
 rank, size = comm.Get_rank(), comm.Get_size()
@@ -23,51 +23,21 @@ shared = sys.argv[1]
 assert size >= 3
 
 
-def mark(name: str) -> None:
-    with open(os.path.join(shared, f"{name}.tmp"), "w") as f:
-        f.write("1")
-    os.replace(os.path.join(shared, f"{name}.tmp"), os.path.join(shared, name))
-
-
-def seen(name: str) -> bool:
-    return os.path.exists(os.path.join(shared, name))
-
-
-def wait_for(names: list[str], event: threading.Event) -> None:
-    while not all(seen(n) for n in names):
-        if event.wait(0.01):  # set by the main thread when it gives up
-            return
-    event.set()
-
-
 total = np.zeros(4)
 if rank == 1:
     bar = comm.Ibarrier()
     red = comm.Iallreduce(np.full(4, float(rank)), total, op=MPI.SUM)
-    mark("started")
-    everyone = threading.Event()
-    watcher = threading.Thread(
-        target=wait_for, args=([f"done.{r}" for r in range(size) if r != 1], everyone)
-    )
-    watcher.start()
-    work = np.ones((64, 64))
-    rounds = 0
-    while not everyone.is_set():  # pure computation, no MPI call
-        work = np.tanh(work @ work.T / 64.0)
-        rounds += 1
-        if rounds > 2_000_000:
-            everyone.set()
-            raise SystemExit("the other ranks never finished: no progress during computation")
-    watcher.join()
+    mark(shared, "started")
+    compute_until(shared, [f"done.{r}" for r in range(size) if r != 1])
     MPI.Request.Waitall([bar, red])
 else:
     gave_up = threading.Event()
-    wait_for(["started"], gave_up)
+    wait_for(shared, ["started"], gave_up)
     bar = comm.Ibarrier()
     red = comm.Iallreduce(np.full(4, float(rank)), total, op=MPI.SUM)
     bar.Wait()
     red.Wait()
-    mark(f"done.{rank}")
+    mark(shared, f"done.{rank}")
 assert total.tolist() == [size * (size - 1) / 2] * 4, total
 comm.Barrier()
 

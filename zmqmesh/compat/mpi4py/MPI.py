@@ -4,7 +4,8 @@ Under ``zmqmesh launch --mpi4py`` this module is ``mpi4py.MPI``. It only
 gathers the public names; the layer lives in modules by subject:
 ``datatypes`` and ``typemap`` (datatypes and their packing), ``msgspec``
 (buffer specifications), ``requests`` (``Status``, ``Request``), ``ops``,
-``comm`` (communicators, point to point), ``collectives``, ``objects``
+``comm`` (communicators, point to point), ``collectives``, ``topo``
+(process topologies, with ``topospec`` and ``neighbor``), ``objects``
 (``Info``, ``Errhandler`` and the handles not implemented), ``environment``
 and ``constants``. Blocking calls run the layer's event loop (``runner``)
 until they complete. What is not covered raises ``NotImplementedError``
@@ -40,9 +41,6 @@ from zmqmesh.compat.mpi4py.comm import (
     COMM_WORLD as COMM_WORLD,
 )
 from zmqmesh.compat.mpi4py.comm import (
-    Cartcomm as Cartcomm,
-)
-from zmqmesh.compat.mpi4py.comm import (
     Comm as Comm,
 )
 from zmqmesh.compat.mpi4py.comm import (
@@ -50,9 +48,6 @@ from zmqmesh.compat.mpi4py.comm import (
 )
 from zmqmesh.compat.mpi4py.comm import (
     Intracomm as Intracomm,
-)
-from zmqmesh.compat.mpi4py.comm import (
-    Topocomm as Topocomm,
 )
 from zmqmesh.compat.mpi4py.comm import _comm_lock as _comm_lock
 from zmqmesh.compat.mpi4py.comm import _comm_lock_table as _comm_lock_table
@@ -238,6 +233,10 @@ from zmqmesh.compat.mpi4py.requests import (
     Status as Status,
 )
 from zmqmesh.compat.mpi4py.runner import unsupported as _unsupported
+from zmqmesh.compat.mpi4py.topo import Cartcomm as Cartcomm
+from zmqmesh.compat.mpi4py.topo import Distgraphcomm as Distgraphcomm
+from zmqmesh.compat.mpi4py.topo import Graphcomm as Graphcomm
+from zmqmesh.compat.mpi4py.topo import Topocomm as Topocomm
 
 # Every integer constant, every predefined datatype and op, by mpi4py's names.
 _CONSTANTS = {k: v for k, v in vars(_constants).items() if k.isupper() and k != "ERROR_STRINGS"}
@@ -275,7 +274,6 @@ Remove_error_class = Remove_error_code = Remove_error_string = _unsupported(
 )
 Register_datarep = _unsupported("Register_datarep", "MPI-IO")
 Get_hw_resource_info = _unsupported("Get_hw_resource_info", "MPI 4.1; the layer reports 4.0")
-Distgraphcomm = Graphcomm = Intercomm
 _addressof = _unsupported("_addressof", "the C API: handles are Python objects here")
 
 

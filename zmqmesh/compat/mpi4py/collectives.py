@@ -416,26 +416,30 @@ def _w_blocks(spec: Any, size: int, *, writable: bool) -> list[Message]:
     ]
 
 
-def _forms(name: str, plan: str) -> None:
-    """Give ``CollectiveCalls`` the blocking, nonblocking and persistent
-    forms of the collective planned by method ``plan``."""
-    plan_of = getattr(CollectiveCalls, plan)
+def _forms(name: str, plan: str, cls: type[Any] | None = None) -> None:
+    """Give ``cls`` (``CollectiveCalls``; a mixin of ``Comm``'s subclasses
+    for their own collectives) the blocking, nonblocking and persistent
+    forms of the collective planned by its method ``plan``. The persistent
+    form takes mpi4py's ``info`` keyword and keeps it as hints (unread)."""
+    owner = CollectiveCalls if cls is None else cls
+    plan_of = getattr(owner, plan)
 
-    def blocking(self: CollectiveCalls, *args: Any, **kwargs: Any) -> None:
+    def blocking(self: Any, *args: Any, **kwargs: Any) -> None:
         self._run(plan_of(self, *args, **kwargs))
 
-    def nonblocking(self: CollectiveCalls, *args: Any, **kwargs: Any) -> Request:
-        return self._start(plan_of(self, *args, **kwargs))
+    def nonblocking(self: Any, *args: Any, **kwargs: Any) -> Request:
+        req: Request = self._start(plan_of(self, *args, **kwargs))
+        return req
 
-    def persistent(self: CollectiveCalls, *args: Any, **kwargs: Any) -> Prequest:
+    def persistent(self: Any, *args: Any, info: Any = None, **kwargs: Any) -> Prequest:
         return Prequest._persistent(lambda: nonblocking(self, *args, **kwargs))
 
     for form, fn in ((name, blocking), ("I" + name.lower(), nonblocking)):
         fn.__name__ = form
         fn.__doc__ = plan_of.__doc__
-        setattr(CollectiveCalls, form, fn)
+        setattr(owner, form, fn)
     persistent.__name__ = f"{name}_init"
-    setattr(CollectiveCalls, f"{name}_init", persistent)
+    setattr(owner, f"{name}_init", persistent)
 
 
 for _name in (

@@ -32,7 +32,6 @@ from zmqmesh.compat.mpi4py.groups import Group
 from zmqmesh.compat.mpi4py.handles import Handle
 from zmqmesh.compat.mpi4py.objects import ERRORS_RETURN, Errhandler, Info
 from zmqmesh.compat.mpi4py.p2p import PointToPointCalls
-from zmqmesh.compat.mpi4py.ranks import rank_out
 from zmqmesh.compat.mpi4py.requests import Request
 from zmqmesh.compat.mpi4py.sync import BsendSpace
 from zmqmesh.runtime.comm import Comm as ZComm
@@ -42,21 +41,30 @@ __all__ = [
     "COMM_NULL",
     "COMM_SELF",
     "COMM_WORLD",
-    "Cartcomm",
     "Comm",
     "Intercomm",
     "Intracomm",
-    "Topocomm",
 ]
 
 
 class _Box:
     """What a communicator handle names: a zmqmesh communicator (maybe
     later), its shadow (a duplicate that carries the layer's own messages,
-    the acknowledgements of synchronous sends), and its own buffered-send
-    space when one is attached."""
+    the acknowledgements of synchronous sends), its own buffered-send
+    space when one is attached, and its process topology (``topospec``)
+    when it has one."""
 
-    __slots__ = ("comm", "errhandler", "info", "locks", "members", "name", "shadow", "space")
+    __slots__ = (
+        "comm",
+        "errhandler",
+        "info",
+        "locks",
+        "members",
+        "name",
+        "shadow",
+        "space",
+        "topo",
+    )
 
     def __init__(self, pair: Made | None, name: str = "") -> None:
         self.comm: ZComm | None = None if pair is None else pair[0]
@@ -67,6 +75,7 @@ class _Box:
         self.name = name
         self.errhandler: Errhandler = ERRORS_RETURN
         self.space: BsendSpace | None = None
+        self.topo: Any = None
 
     def get(self) -> ZComm:
         if self.comm is None:
@@ -217,8 +226,10 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
     is_intra = property(Is_intra)
 
     def Get_topology(self) -> int:
+        """``CART``, ``GRAPH``, ``DIST_GRAPH`` or ``UNDEFINED`` (``MPI_Topo_test``)."""
         self._comm  # noqa: B018 (ERR_COMM for the null communicator)
-        return C.UNDEFINED
+        topo = self._h.topo
+        return C.UNDEFINED if topo is None else int(topo.kind)
 
     topology = property(Get_topology)
 
@@ -387,9 +398,6 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         os._exit(errorcode or 1)
 
     # -- not here ----------------------------------------------------------------------------------
-    Create_graph = Create_dist_graph = Create_dist_graph_adjacent = runner.unsupported(
-        "Comm.Create_graph", "graph topologies"
-    )
     Spawn = Spawn_multiple = Accept = Connect = runner.unsupported(
         "Comm process management", "spawning and ports"
     )
@@ -401,14 +409,6 @@ class Intracomm(Comm):
     """A communicator of one group (every zmqmesh communicator)."""
 
     __slots__ = ()
-
-    def Create_cart(self, dims: Any, periods: Any = None, reorder: bool = False) -> Cartcomm:
-        """A Cartesian grid over this communicator's ranks (row-major, as MPI)."""
-        periodic = tuple(bool(p) for p in (periods or [False] * len(dims)))
-        made = self._comm.create_topology("mesh", dims=tuple(dims), periodic=periodic)
-        topo = runner.run(_paired(made, members=self._members()))
-        cart: Cartcomm = Cartcomm._of(topo)
-        return cart
 
 
 def _create_from_group(cls: Any, group: Group, stringtag: str = "", *args: Any) -> Any:
@@ -428,83 +428,6 @@ def _create_from_group(cls: Any, group: Group, stringtag: str = "", *args: Any) 
 
 
 Intracomm.Create_from_group = classmethod(_create_from_group)  # type: ignore[attr-defined]
-
-
-_NEIGHBOR = (
-    "neighbor_allgather",
-    "neighbor_alltoall",
-    *(
-        f"{prefix}{name}{suffix}"
-        for prefix in ("", "I")
-        for name in (
-            "Neighbor_allgather",
-            "Neighbor_allgatherv",
-            "Neighbor_alltoall",
-            "Neighbor_alltoallv",
-            "Neighbor_alltoallw",
-        )
-        for suffix in ("", "_init")
-        if not (prefix and suffix)
-    ),
-)
-
-
-class Topocomm(Intracomm):
-    __slots__ = ()
-
-
-# the neighborhood collectives are there, and say they are not supported
-# yet (programs probe for them, as mpi4py's tests do)
-for _name in _NEIGHBOR:
-    setattr(Topocomm, _name, runner.unsupported(f"Topocomm.{_name}", "neighborhood collectives"))
-
-
-class Cartcomm(Topocomm):
-    """A Cartesian grid (``Create_cart``), over zmqmesh's mesh topology."""
-
-    __slots__ = ()
-
-    def Get_topology(self) -> int:
-        return C.CART
-
-    topology = property(Get_topology)
-
-    @property
-    def dims(self) -> list[int]:
-        return list(self._comm.dims)  # type: ignore[attr-defined]
-
-    @property
-    def periods(self) -> list[bool]:
-        return list(self._comm.periodic)  # type: ignore[attr-defined]
-
-    @property
-    def coords(self) -> list[int]:
-        return list(self._comm.coords)  # type: ignore[attr-defined]
-
-    @property
-    def ndim(self) -> int:
-        return len(self.dims)
-
-    def Get_dim(self) -> int:
-        return self.ndim
-
-    def Get_topo(self) -> tuple[list[int], list[bool], list[int]]:
-        return self.dims, self.periods, self.coords
-
-    def Get_coords(self, rank: int) -> list[int]:
-        coords, r = [], int(rank)
-        for d in reversed(self.dims):  # row-major, as MPI_Cart_create
-            coords.append(r % d)
-            r //= d
-        return coords[::-1]
-
-    def Get_cart_rank(self, coords: Any) -> int:
-        return int(self._comm.rank_of(tuple(coords)))  # type: ignore[attr-defined]
-
-    def Shift(self, direction: int, disp: int) -> tuple[int, int]:
-        """``(source, dest)``; ``PROC_NULL`` off a non-periodic edge."""
-        src, dst = self._comm.shift(direction, disp)  # type: ignore[attr-defined]
-        return rank_out(src), rank_out(dst)
 
 
 _HW, _SHARED = "mpi_hw_resource_type", "mpi_shared_memory"

@@ -32,6 +32,8 @@ THREAD_SINGLE, THREAD_FUNNELED, THREAD_SERIALIZED, THREAD_MULTIPLE = 0, 1, 2, 3
 # -- comparisons, topologies, split types ------------------------------------------------------
 IDENT, CONGRUENT, SIMILAR, UNEQUAL = 0, 1, 2, 3
 GRAPH, CART, DIST_GRAPH = 1, 2, 3
+# graph weights: distinct integers, as mpi4py's (addresses of MPICH's markers there)
+UNWEIGHTED, WEIGHTS_EMPTY = 0x7F00_0000_0004, 0x7F00_0000_0000
 COMM_TYPE_SHARED, COMM_TYPE_HW_GUIDED, COMM_TYPE_HW_UNGUIDED = 1, 2, 3
 COMM_TYPE_RESOURCE_GUIDED = -32766
 

@@ -11,6 +11,7 @@ the job at once (otherwise ``COMM_WORLD`` joins on first use);
 from __future__ import annotations
 
 import atexit
+import operator
 import socket
 import threading
 import time
@@ -20,7 +21,9 @@ import zmqmesh
 from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py import runner
 from zmqmesh.compat.mpi4py.comm import COMM_WORLD
+from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
 from zmqmesh.compat.mpi4py.membuf import buffer
+from zmqmesh.compat.mpi4py.topospec import fixed
 
 __all__ = [
     "Alloc_mem",
@@ -136,10 +139,22 @@ def Pcontrol(level: int) -> None:
 
 def Compute_dims(nnodes: int, dims: int | Any) -> list[int]:
     """A balanced grid of ``nnodes`` (``MPI_Dims_create``); zeros in a
-    ``dims`` list are free, other entries are kept."""
-    if isinstance(dims, int):
-        return list(zmqmesh.dims_create(nnodes, dims))
-    return list(zmqmesh.dims_create(nnodes, len(dims), list(dims)))
+    ``dims`` list are free, other entries are kept. As MPICH: a negative
+    ``nnodes`` raises ``MPI.Exception`` of class ``ERR_ARG``; a negative
+    entry, or fixed entries that do not divide ``nnodes``, ``ERR_DIMS``; a
+    grid of no nodes keeps its free entries 0."""
+    if isinstance(dims, int) and dims < 0:
+        raise ValueError(f"expecting {dims} items, got 0")  # as mpi4py's check
+    given = [0] * operator.index(dims) if isinstance(dims, int) else fixed(dims, len(dims))
+    n = operator.index(nnodes)
+    if n < 0:
+        raise MPIException(C.ERR_ARG, f"Invalid argument: nnodes {n}")
+    if n == 0 and all(d >= 0 for d in given):
+        return given
+    try:
+        return list(zmqmesh.dims_create(n, len(given), given))
+    except ValueError as exc:
+        raise MPIException(C.ERR_DIMS, f"Invalid dimension argument: {exc}") from None
 
 
 memory = buffer
