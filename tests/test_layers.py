@@ -41,8 +41,10 @@ PURE = [
     "compat/mpi4py/handles.py",
     "compat/mpi4py/msgspec.py",
     "compat/mpi4py/options.py",
+    "compat/mpi4py/topospec.py",
     "compat/mpi4py/typemap.py",
     "compat/mpi4py/typetables.py",
+    "compat/mpi4py/util/_syncstate.py",
 ]
 FORBIDDEN = {"zmq", "asyncio", "socket", "threading", "subprocess"}
 

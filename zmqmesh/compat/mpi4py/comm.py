@@ -188,6 +188,7 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         return detach_from(self._h.space or BsendSpace())
 
     def Flush_buffer(self) -> None:
+        """Deliver what this communicator's attached buffer holds."""
         flush(self._space())
 
     def __repr__(self) -> str:
@@ -197,28 +198,34 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
 
     # -- who ------------------------------------------------------------------------------------
     def Get_rank(self) -> int:
+        """The rank of this process in the communicator."""
         return self._comm.rank
 
     def Get_size(self) -> int:
+        """The number of processes in the communicator."""
         return self._comm.size
 
     rank = property(Get_rank)
     size = property(Get_size)
 
     def Get_name(self) -> str:
+        """The communicator's name."""
         box: _Box = self._h
         return box.name if box is not None else "MPI_COMM_NULL"
 
     def Set_name(self, name: str) -> None:
+        """Give the communicator a name."""
         self._h.name = str(name)
 
     name = property(Get_name, Set_name)
 
     def Is_inter(self) -> bool:
+        """Whether this is an intercommunicator (never: the layer has none)."""
         self._comm  # noqa: B018 (ERR_COMM for the null communicator)
         return False
 
     def Is_intra(self) -> bool:
+        """Whether this is an intracommunicator."""
         self._comm  # noqa: B018 (ERR_COMM for the null communicator)
         return True
 
@@ -250,6 +257,7 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         return self._user_attr(keyval)
 
     def Get_errhandler(self) -> Errhandler:
+        """The communicator's error handler."""
         self._comm  # noqa: B018 (ERR_COMM for the null communicator)
         return Errhandler(self._h.errhandler)
 
@@ -274,6 +282,7 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
 
     # -- life -----------------------------------------------------------------------------------
     def Dup(self, info: Any = None) -> Any:
+        """A new communicator of the same group (with the attributes its keyvals copy)."""
         members = self._members()
         new = type(self)._of(runner.run(_paired(self._comm.dup(), members=members)))
         self._copy_attrs_to(new)
@@ -282,6 +291,7 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
     Clone = Dup
 
     def Dup_with_info(self, info: Any) -> Any:
+        """``Dup`` with the hints of ``info``."""
         return self.Dup(info)
 
     def Idup(self, info: Any = None) -> tuple[Any, Request]:
@@ -290,9 +300,11 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         return self.Dup(info), Request._of(None)
 
     def Idup_with_info(self, info: Any) -> tuple[Any, Request]:
+        """``Idup`` with the hints of ``info``."""
         return self.Idup(info)
 
     def Split(self, color: int = 0, key: int = 0) -> Any:
+        """New communicators by ``color`` (``UNDEFINED``: ``COMM_NULL``), ranked by ``key``."""
         made = self._comm.split(None if color == C.UNDEFINED else color, key)
         got = runner.run(_paired(made, world_rank=_world_rank()))
         return COMM_NULL if got is None else Intracomm._of(got)
@@ -328,6 +340,7 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         return self.Split(color, g.ranks.index(mine) if mine in g.ranks else 0)
 
     def Create_group(self, group: Group, tag: int = 0) -> Any:
+        """A communicator of ``group``, made by its members only."""
         return self.Create(group)
 
     def _members(self) -> tuple[int, ...]:
@@ -336,6 +349,7 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         return members
 
     def Get_group(self) -> Group:
+        """The group of the communicator's processes."""
         return Group._of(self._members(), _world_rank())
 
     group = property(Get_group)
@@ -351,9 +365,11 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         return C.SIMILAR if sorted(a) == sorted(b) else C.UNEQUAL
 
     def Set_info(self, info: Any) -> None:
+        """Set the communicator's hints."""
         self._h.info = dict(info.items()) if info else {}
 
     def Get_info(self) -> Info:
+        """A copy of the communicator's hints."""
         out = Info.Create()
         for k, v in self._h.info.items():
             out.Set(k, v)
@@ -362,6 +378,7 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
     info = property(Get_info, Set_info)
 
     def Iflush_buffer(self) -> Request:
+        """``Flush_buffer``, as a request."""
         self.Flush_buffer()
         return Request._of(None)
 
@@ -382,9 +399,11 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         raise ValueError(f"cannot pickle {type(self).__name__} handle")
 
     def Disconnect(self) -> None:
+        """``Free`` (the layer's communicators have no connection of their own to end)."""
         self.Free()
 
     def Free(self) -> None:
+        """Free the communicator (the handle becomes ``COMM_NULL``)."""
         if self._h is None:
             raise MPIException(C.ERR_COMM, "Invalid communicator (the null communicator)")
         if self._h is COMM_WORLD._h or self._h is COMM_SELF._h:
@@ -393,6 +412,7 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         self._h = None
 
     def Abort(self, errorcode: int = 1) -> None:
+        """End the whole job with ``errorcode``."""
         print(f"MPI.Abort({errorcode}) on rank {self._comm.rank}", file=sys.stderr, flush=True)
         sys.stdout.flush()  # os._exit would drop what the program printed last
         os._exit(errorcode or 1)

@@ -311,6 +311,7 @@ class Graphcomm(Topocomm):
         return self.Get_topo()[1]
 
     def Get_neighbors_count(self, rank: int) -> int:
+        """The number of neighbors of ``rank`` in the graph."""
         return len(self.Get_neighbors(rank))
 
     def Get_neighbors(self, rank: int) -> list[int]:
