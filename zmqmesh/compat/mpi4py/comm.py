@@ -238,6 +238,11 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         topo = self._h.topo
         return C.UNDEFINED if topo is None else int(topo.kind)
 
+    @property
+    def is_topo(self) -> bool:
+        """Whether the communicator has a process topology."""
+        return self.Get_topology() != C.UNDEFINED
+
     topology = property(Get_topology)
 
     def Get_attr(self, keyval: int) -> Any:

@@ -2,8 +2,8 @@
 out-of-band buffers, as mpi4py documents it.
 
 Theory of operation. An object is pickled at protocol 5 (or higher) with
-``MPI.pickle``'s functions; every contiguous buffer of at least
-``MPI.pickle.THRESHOLD`` bytes (a NumPy array's data, a ``bytearray``,
+the functions of the module's ``pickle`` (a ``Pickle``, as mpi4py's);
+every contiguous buffer of at least its ``THRESHOLD`` bytes (a NumPy array's data, a ``bytearray``,
 a ``PickleBuffer``) is left out of the stream and kept as a view of the
 object's own memory. The message is one message of the layer: the stream
 and the views, which travel as frames of their own (never through pickle
@@ -17,7 +17,7 @@ copied once, so received objects are writable, as in mpi4py.
 One message per object (mpi4py needs one per buffer) makes ``irecv``
 reliable here, so it works instead of raising ``RuntimeError``; a message
 sent by a plain ``send`` is received as its object too. A custom
-``MPI.pickle`` (``MPI.pickle.__init__(dumps, loads)``) must accept
+``pickle`` (``pkl5.pickle = MPI.Pickle(dumps, loads)``) must accept
 ``buffer_callback=`` and ``buffers=`` as the standard library's does.
 The local entry of a collective (the root's own object of ``bcast``,
 ``gather``, ``scatter``; a rank's own one of ``allgather``, ``alltoall``)
@@ -38,22 +38,48 @@ from zmqmesh.compat.mpi4py.comm import Comm as _Comm
 from zmqmesh.compat.mpi4py.comm import Intercomm as _Intercomm
 from zmqmesh.compat.mpi4py.comm import Intracomm as _Intracomm
 from zmqmesh.compat.mpi4py.matched import Message as _Message
-from zmqmesh.compat.mpi4py.pickling import pickle as _layer_pickle
+from zmqmesh.compat.mpi4py.pickling import Pickle
 from zmqmesh.compat.mpi4py.requests import Request as _Request
 from zmqmesh.compat.mpi4py.requests import Status
 
-__all__ = ["Comm", "Intercomm", "Intracomm", "Message", "Request", "dumps", "loads"]
+__all__ = [
+    "Comm",
+    "Intercomm",
+    "Intracomm",
+    "Message",
+    "Pickle",
+    "Request",
+    "dumps",
+    "loads",
+    "pickle",
+]
 
 _MARK = b"\x00zmqmesh:pkl5\x00"
 
 Wire = tuple[bytes, bytes, list[np.ndarray[Any, np.dtype[np.uint8]]]]
 
 
+class _BigMPI:
+    """mpi4py's knob for the blocks that messages past 2 GiB are cut into.
+    Here an object's buffers travel as frames of any size, so the block size
+    changes nothing; it is kept so that code which sets it runs unchanged."""
+
+    def __init__(self) -> None:
+        self.blocksize = 1 << 30
+
+
+_bigmpi = _BigMPI()
+
+# The module's own pickler, as in mpi4py (not ``MPI.pickle``): ``dumps`` and
+# ``loads`` look it up at each call, so replacing it takes effect at once.
+pickle = Pickle()
+
+
 def dumps(obj: Any) -> Wire:
     """``obj`` as it travels: a marker, the pickle stream (protocol 5 or
     higher) and the out-of-band buffers, views of ``obj``'s memory."""
     buffers: list[np.ndarray[Any, np.dtype[np.uint8]]] = []
-    threshold = _layer_pickle.THRESHOLD
+    threshold = pickle.THRESHOLD
 
     def out_of_band(pb: _pickle.PickleBuffer) -> bool:
         try:
@@ -65,8 +91,8 @@ def dumps(obj: Any) -> Wire:
         buffers.append(np.frombuffer(view, np.uint8))
         return False
 
-    protocol = max(_layer_pickle.PROTOCOL or 5, 5)
-    data = _layer_pickle._dumps(obj, protocol, buffer_callback=out_of_band)
+    protocol = max(pickle.PROTOCOL or 5, 5)
+    data = pickle._dumps(obj, protocol, buffer_callback=out_of_band)
     return (_MARK, bytes(data), buffers)
 
 
@@ -78,7 +104,7 @@ def loads(msg: Any, *, local: bool = False) -> Any:
     if not (type(msg) is tuple and len(msg) == 3 and msg[0] == _MARK):
         return msg
     bufs = [b if local or b.flags.writeable else b.copy() for b in msg[2]]
-    return _layer_pickle._loads(msg[1], buffers=bufs)
+    return pickle._loads(msg[1], buffers=bufs)
 
 
 class Request:
@@ -124,6 +150,11 @@ class Request:
         """Block until complete; the received object (None for a send)."""
         return loads(self._req.wait(status))
 
+    # MPI 4.1's calls, as MPI.Request's: NotImplementedError (the layer is MPI 4.0)
+    get_status_all = _Request.get_status_all
+    get_status_any = _Request.get_status_any
+    get_status_some = _Request.get_status_some
+
     @classmethod
     def testall(
         cls, requests: Sequence[Request], statuses: list[Status] | None = None
@@ -151,6 +182,14 @@ class Message:
 
     def __bool__(self) -> bool:
         return bool(self._msg)
+
+    __hash__ = None  # type: ignore[assignment]  # as mpi4py's: equality, no hash
+
+    def __eq__(self, other: object) -> bool:
+        # equal to the MPI.Message it holds (MESSAGE_NO_PROC from a probe
+        # of PROC_NULL) and to another pkl5 Message holding the same one
+        mine = other._msg if isinstance(other, Message) else other
+        return bool(self._msg == mine)
 
     def recv(self, status: Status | None = None) -> Any:
         """The message's object."""
