@@ -458,6 +458,60 @@ class Cluster(RuleBasedStateMachine):
                 assert (value.type_name, value.upstream) == want, (t, value, want)
 
 
+def test_instructions_of_a_small_graph() -> None:
+    """Events in, instructions out, compared whole."""
+    o = Origin(ROOT, [1, 2], max_retries=1, serves=False)
+    assert o.handle(Submit(1, ADD, [1], {"big": True})) == [Place([1, ADD, [1], {"big": True}], 2)]
+    b = Submit(2, ADD, [5, None], {"big": False}, inputs=(((1,), 1),))
+    assert o.handle(b) == []  # waits for its input
+    kept = o.handle(Finished(1, True, None, source=2, nbytes=BIG))
+    spec = [2, ADD, [5, None], {"big": False}, [[[1], 2, 1]]]
+    assert kept == [Kept(1, 2), Place(spec, 2)]  # where its input is
+    assert o.handle(Wanted(1)) == [Fetch(1, 2)]
+    assert o.handle(Fetched(1, True, 1)) == [Resolve(1, 1)]
+    assert o.handle(Finished(2, True, 6, source=2)) == [Resolve(2, 6)]
+    assert o.handle(FutureGone(1)) == [Free(2, 1)]  # nobody needs it now
+    assert not o.table.pending
+    assert not o.graph.kept
+
+
+def test_a_lost_worker_s_tasks_run_again_then_fail() -> None:
+    o = Origin(ROOT, [1, 2], max_retries=1, serves=False)
+    (place,) = o.handle(Submit(1, ADD, [1], {"big": False}))
+    assert isinstance(place, Place)
+    again = o.handle(WorkerLost(place.where, "killed"))
+    other = 3 - place.where
+    assert again == [Place([1, ADD, [1], {"big": False}], other)]
+    (failed,) = o.handle(WorkerLost(other, "killed"))
+    assert isinstance(failed, Fail)
+    assert isinstance(failed.error, RankFailedError)
+
+
+def test_an_input_s_error_passes_down_marked_upstream() -> None:
+    o = Origin(ROOT, [1], max_retries=0, serves=False)
+    o.handle(Submit(1, BOOM, [0], {"big": False}))
+    o.handle(Submit(2, ADD, [0, None], {"big": False}, inputs=(((1,), 1),)))
+    err = RemoteError("ValueError", "boom", "")
+    out = o.handle(Finished(1, False, err, source=1))
+    assert [type(i) for i in out] == [Fail, Fail]
+    assert out[0] == Fail(1, err, passed_on=True)
+    up = out[1].error  # type: ignore[union-attr]
+    assert isinstance(up, RemoteError)
+    assert up.upstream
+
+
+def test_the_deque_gives_half_from_the_tail() -> None:
+    q = TaskQueue()
+    q.push_tail([[i, ADD, [], {}] for i in range(1, 7)])
+    q.push_head([1 << 40 | 9, ADD, [], {}])  # nested: runs next
+    assert q.pop()[0] == 1 << 40 | 9
+    loot = q.give(running=True)
+    assert [s[0] for s in loot] == [4, 5, 6]  # the oldest half of the tail, in order
+    assert by_origin(loot) == {0: [4, 5, 6]}
+    q.forget_origin(0)
+    assert not q
+
+
 Cluster.TestCase.settings = settings(
     max_examples=1500,
     report_multiple_bugs=False,

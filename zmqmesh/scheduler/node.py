@@ -394,10 +394,7 @@ class Node(Dependents, Actors):
         elif tag == STEAL and worker is not None:
             loot = worker.give(obj == 1) if not worker.closing else []
             self._post(source, LOOT, loot)
-            moved: defaultdict[int, list[int]] = defaultdict(list)
-            for spec in loot:
-                moved[spec[0] >> _ORIGIN_SHIFT].append(spec[0])
-            for origin, tids in moved.items():
+            for origin, tids in sm.by_origin(loot).items():  # each origin learns the move
                 if origin == self.rank:
                     self._feed(sm.Moved(tuple(tids), source))
                 else:
