@@ -344,13 +344,14 @@ class Cluster(RuleBasedStateMachine):
             ran.append(number)
             self.chan[worker.rank].append(Finished(spec[0], True, number, worker.rank))
 
-    @rule(data=st.data(), busy=st.booleans())
-    def steal(self, data: Any, busy: bool) -> None:
+    @rule(data=st.data(), busy=st.booleans(), running=st.booleans())
+    def steal(self, data: Any, busy: bool, running: bool) -> None:
+        """``running``: the victim runs a task meanwhile (so it gives its last)."""
         live = self._live()
         if len(live) < 2:
             return
         thief, victim = data.draw(st.permutations(live))[:2]
-        loot = self.workers[victim].queue.give(running=False, thief_busy=busy)
+        loot = self.workers[victim].queue.give(running, thief_busy=busy)
         self.workers[thief].queue.push_tail(loot)
         for origin, tids in by_origin(loot).items():
             assert origin == ROOT
@@ -498,6 +499,20 @@ def test_an_input_s_error_passes_down_marked_upstream() -> None:
     up = out[1].error  # type: ignore[union-attr]
     assert isinstance(up, RemoteError)
     assert up.upstream
+
+
+def test_a_dependent_made_again_keeps_its_inputs() -> None:
+    """A kept result made again from its lineage needs its own kept input
+    again: the input is not freed under it (its future may be gone)."""
+    o = Origin(ROOT, [1, 2, 3], max_retries=2, serves=False)
+    o.handle(Submit(1, ADD, [1], {"big": True}))
+    o.handle(Finished(1, True, None, source=2, nbytes=BIG))
+    o.handle(Submit(2, ADD, [5, None], {"big": True}, inputs=(((1,), 1),)))
+    assert o.handle(Finished(2, True, None, source=3, nbytes=BIG)) == [Kept(2, 3)]
+    spec = [2, ADD, [5, None], {"big": True}, [[[1], 2, 1]]]
+    assert o.handle(WorkerLost(3)) == [Reopen(2), Place(spec, 2)]  # where its input is
+    assert o.handle(FutureGone(1)) == []  # still needed by 2
+    assert o.handle(Finished(2, True, None, source=2, nbytes=BIG)) == [Free(2, 1), Kept(2, 2)]
 
 
 def test_the_deque_gives_half_from_the_tail() -> None:

@@ -146,6 +146,7 @@ class Origin(ActorRouting):
         if err is not None:
             self._fail(tid, _upstream(err))
             return
+        attempts = self.graph.recipes[tid].attempts
         spec, best, gone = self.graph.spec(tid)
         if gone:
             self._regather(tid, gone)
@@ -157,6 +158,7 @@ class Origin(ActorRouting):
         if not spec[4]:  # every input is in its place: a plain task
             spec = spec[:4]
         self.table.placed(tid, spec, where)
+        self.table.pending[tid].attempts = attempts
         self._out.append(m.Place(spec, where))
 
     def _regather(self, tid: int, gone: list[int]) -> None:
@@ -351,7 +353,7 @@ class Origin(ActorRouting):
         if tid in self.graph.recipes:
             self.graph.wait_again(tid, input_tid)
         else:  # a finished task made again: wait as a dependent anew
-            self.graph.add(tid, Recipe.from_spec(entry.spec), {input_tid})
+            self.graph.add(tid, Recipe.from_spec(entry.spec, entry.attempts), {input_tid})
         if input_tid in self.table.pending or input_tid in self.graph.recipes:
             return  # already being made again
         if kept is None:
@@ -370,6 +372,12 @@ class Origin(ActorRouting):
             return
         if kept.attempts > self.table.max_retries or not self.live:
             self._fail(tid, RankFailedError(kept.holder, "lost with its result"))
+            return
+        if len(kept.spec) == 5 and tid not in self.graph.recipes:
+            # a dependent: as one anew, so its inputs are kept (or made
+            # again) for it, and it goes where they are now
+            self.graph.add(tid, Recipe.from_spec(kept.spec, kept.attempts + 1), set())
+            self._launch(tid)
             return
         where = self._where()
         self.table.placed(tid, kept.spec, where)
