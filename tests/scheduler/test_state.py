@@ -270,12 +270,21 @@ class Cluster(RuleBasedStateMachine):
         aid = data.draw(st.sampled_from(sorted(self.actor_calls)))
         if self.origin.actors[aid].closing:
             return
+        held = [t for t in self._held() if self.tasks[t].expect[0] != "actor"]
+        inputs = data.draw(st.lists(st.sampled_from(held), max_size=2)) if held else []
+        failed = [self.tasks[t].expect[1][0] for t in inputs if self.tasks[t].expect[0] == "err"]
         tid = self._tid()
         number = len(self.actor_calls[aid])
         self.actor_calls[aid].append(tid)
-        self.tasks[tid] = Task(tid, [], ("actor", aid))
+        self.tasks[tid] = Task(tid, inputs, ("actor", (aid, number, (failed or [None])[0])))
         self.order.append(tid)
-        self._feed(ActorCall(tid, aid, "log", [number], {}))
+        if not inputs:
+            self._feed(ActorCall(tid, aid, "log", [number], {}))
+            return
+        done = tuple((t, *self.tasks[t].outcome) for t in inputs if self.tasks[t].outcome)  # type: ignore[misc]
+        paths = tuple(((i + 1,), t) for i, t in enumerate(inputs))
+        args = [number, *(None for _ in inputs)]
+        self._feed(ActorCall(tid, aid, "log", args, {}, paths, (), done))
 
     @rule(data=st.data())
     def close_actor(self, data: Any) -> None:
@@ -340,6 +349,12 @@ class Cluster(RuleBasedStateMachine):
             spec = item[2]
             ran = worker.actors[aid]
             number = spec[2][0]
+            for _, holder, t in spec[4] if len(spec) == 5 else ():
+                src = self.workers[holder]
+                if not (src.alive and t in src.store):  # as the mailbox answers
+                    err = RemoteError("LookupError", "an input was lost", "")
+                    self.chan[worker.rank].append(Finished(spec[0], False, err, worker.rank))
+                    return
             assert not ran or ran[-1] < number, f"actor {aid} ran call {number} after {ran[-1]}"
             ran.append(number)
             self.chan[worker.rank].append(Finished(spec[0], True, number, worker.rank))
@@ -428,6 +443,26 @@ class Cluster(RuleBasedStateMachine):
             while self.chan[w]:
                 self._feed(self.chan[w].popleft())
 
+    def _check_call(self, task: Task, want: tuple[int, int, str | None]) -> None:
+        """An actor call gives its number, or its input's error, or dies
+        with its actor (only when a worker was lost or the actor closed)."""
+        aid, number, bad = want
+        assert task.outcome is not None
+        ok, value = task.outcome
+        closing = self.origin.actors[aid].closing
+        if ok:
+            assert bad is None, (task.tid, value)
+            assert value == number, (task.tid, value, number)
+        elif isinstance(value, ActorDiedError):
+            assert self.lost_ranks or closing, value
+            assert not (self.actor_restart[aid] and self.generous) or closing, value
+        elif isinstance(value, RankFailedError):
+            assert not self.generous, value
+        elif value.type_name == "LookupError":
+            assert self.lost_ranks, value
+        else:
+            assert (value.type_name, value.upstream) == (bad, True), (task.tid, value, bad)
+
     def _check_outcomes(self) -> None:
         origin = self.origin
         assert not origin.table.pending, f"tasks left placed: {sorted(origin.table.pending)}"
@@ -442,12 +477,7 @@ class Cluster(RuleBasedStateMachine):
             ok, value = task.outcome
             kind, want = task.expect
             if kind == "actor":
-                restarted = self.actor_restart[want] and self.generous
-                if ok:
-                    continue
-                assert isinstance(value, ActorDiedError), value
-                assert self.lost_ranks or origin.actors[want].closing, value
-                assert not restarted or origin.actors[want].closing, value
+                self._check_call(task, want)
             elif not ok and isinstance(value, RankFailedError):
                 assert not self.generous, f"task {t} lost though retries were left"
             elif kind == "ok":
