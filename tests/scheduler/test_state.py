@@ -141,7 +141,7 @@ class Cluster(RuleBasedStateMachine):
                 if holder.alive and ins.tid in holder.store:
                     self.chan[holder.rank].append(Fetched(ins.tid, True, holder.store[ins.tid]))
                 else:
-                    self.local.append(Fetched(ins.tid, False))
+                    self.local.append(Fetched(ins.tid, False, None, ins.holder))
             elif isinstance(ins, Free):
                 frees.append(ins)
             elif isinstance(ins, ActorSend):
@@ -370,7 +370,7 @@ class Cluster(RuleBasedStateMachine):
         self.workers[thief].queue.push_tail(loot)
         for origin, tids in by_origin(loot).items():
             assert origin == ROOT
-            self.chan[victim].append(Moved(tuple(tids), thief))
+            self.chan[victim].append(Moved(tuple(tids), thief, victim))
 
     @precondition(lambda self: len(self._live()) > 1)
     @rule(data=st.data(), drop=st.booleans())
@@ -543,6 +543,19 @@ def test_a_dependent_made_again_keeps_its_inputs() -> None:
     assert o.handle(WorkerLost(3)) == [Reopen(2), Place(spec, 2)]  # where its input is
     assert o.handle(FutureGone(1)) == []  # still needed by 2
     assert o.handle(Finished(2, True, None, source=2, nbytes=BIG)) == [Free(2, 1), Kept(2, 2)]
+
+
+def test_moves_reported_out_of_order_are_applied_in_order() -> None:
+    """3 gives a task to 1, which gives it back to 3; 1's report comes
+    first. When 3 is lost the task runs again (it was there)."""
+    o = Origin(ROOT, [1, 2, 3], max_retries=1, serves=False)
+    o.handle(Submit(1, ADD, [0], {"big": False}))  # dealt to 2
+    o.handle(Submit(2, ADD, [0], {"big": False}))  # dealt to 3
+    assert o.table.pending[2].where == 3
+    assert o.handle(Moved((2,), 3, victim=1)) == []  # early: waits
+    assert o.handle(Moved((2,), 1, victim=3)) == []  # then both apply
+    assert o.table.pending[2].where == 3
+    assert o.handle(WorkerLost(3)) == [Place([2, ADD, [0], {"big": False}], 2)]
 
 
 def test_the_deque_gives_half_from_the_tail() -> None:

@@ -142,9 +142,10 @@ class Dependents:
         """A future of a kept result is awaited: fetch the value."""
         self._feed(Wanted(tid))
 
-    def fetched(self, tid: int, ok: bool, value: Any) -> None:
-        """The value of a kept result this rank's future waits for."""
-        self._feed(Fetched(tid, ok, value))
+    def fetched(self, tid: int, ok: bool, value: Any, holder: int) -> None:
+        """The value of a kept result this rank's future waits for (not
+        ``ok``: ``holder`` does not have it)."""
+        self._feed(Fetched(tid, ok, value, holder))
 
     def release(self, fut: Any) -> None:
         """``Executor.release``: see there."""

@@ -83,8 +83,6 @@ _SCALARS = frozenset({int, float, bool, type(None)})
 
 
 class Node(Dependents, Actors):
-    _ACTOR_TAG = ACTOR
-
     def __init__(self, xc: Comm, root: int, max_retries: int) -> None:
         self.xc = xc
         self.rank = xc.rank
@@ -144,25 +142,24 @@ class Node(Dependents, Actors):
     def _do(self, instructions: list[sm.Instruction]) -> None:
         """Carry out the machine's instructions, in order."""
         for ins in instructions:
-            t = type(ins)
-            if t is sm.Place:
-                self._place(ins.spec, ins.where, ins.lone)  # type: ignore[union-attr]
-            elif t is sm.Resolve:
-                self._settle(ins.tid, True, ins.value)  # type: ignore[union-attr]
-            elif t is sm.Fail:
-                self._settle(ins.tid, False, ins.error, ins.passed_on)  # type: ignore[union-attr]
-            elif t is sm.ActorSend:
-                self._queue(ins.rank, ACTOR, ins.item)  # type: ignore[union-attr]
-            elif t is sm.Kept:
-                self._keep(ins.tid)  # type: ignore[union-attr]
-            elif t is sm.Fetch:
-                self.data.fetch_for_origin(ins.tid, ins.holder)  # type: ignore[union-attr]
-            elif t is sm.Free:
-                self._queue(ins.holder, FREE, ins.tid)  # type: ignore[union-attr]
-            elif t is sm.Reopen:
-                self._reopen(ins.tid)  # type: ignore[union-attr]
-            elif t is sm.ActorEnded:
-                self.actor_ended(ins.aid)  # type: ignore[union-attr]
+            if isinstance(ins, sm.Place):
+                self._place(ins.spec, ins.where, ins.lone)
+            elif isinstance(ins, sm.Resolve):
+                self._settle(ins.tid, True, ins.value)
+            elif isinstance(ins, sm.Fail):
+                self._settle(ins.tid, False, ins.error, ins.passed_on)
+            elif isinstance(ins, sm.ActorSend):
+                self._queue(ins.rank, ACTOR, ins.item)
+            elif isinstance(ins, sm.Kept):
+                self._keep(ins.tid)
+            elif isinstance(ins, sm.Fetch):
+                self.data.fetch_for_origin(ins.tid, ins.holder)
+            elif isinstance(ins, sm.Free):
+                self._queue(ins.holder, FREE, ins.tid)
+            elif isinstance(ins, sm.Reopen):
+                self._reopen(ins.tid)
+            else:
+                self.actor_ended(ins.aid)
 
     # -- submitting ------------------------------------------------------------
     def submit(
@@ -208,8 +205,8 @@ class Node(Dependents, Actors):
         """Send ``spec`` to ``where``; a ``lone`` task (``policy.may_spin``:
         there are cores to spare) tells the worker to poll for the next one
         when done."""
-        if where != self.rank:
-            self._spin_after()
+        if where != self.rank and self.worker is None:
+            self._spin_after()  # the root polls for the result a little
         if len(spec) == 5:  # a task with inputs
             if where == self.rank and self.worker is not None:
                 self.data.arrive(spec)
@@ -396,7 +393,7 @@ class Node(Dependents, Actors):
             self._post(source, LOOT, loot)
             for origin, tids in sm.by_origin(loot).items():  # each origin learns the move
                 if origin == self.rank:
-                    self._feed(sm.Moved(tuple(tids), source))
+                    self._feed(sm.Moved(tuple(tids), source, self.rank))
                 else:
                     self._queue(origin, MOVED, (tids, source))
         elif tag == LOOT and worker is not None:
@@ -409,7 +406,7 @@ class Node(Dependents, Actors):
                     continue
                 self._feed(_result_event(source, item))
         elif tag == MOVED:
-            self._feed(sm.Moved(tuple(obj[0]), obj[1]))
+            self._feed(sm.Moved(tuple(obj[0]), obj[1], source))
         elif tag == COUNTS and source in self.counts:
             self.counts[source] = [int(x) for x in obj[:3]]
             if obj[3] and self._closing_root:  # the worker's last word

@@ -84,10 +84,11 @@ class InputLost:
 
 @dataclass(frozen=True, slots=True)
 class Moved:
-    """A victim gave tasks ``tids`` to ``thief``."""
+    """Victim ``victim`` (-1: unknown) gave tasks ``tids`` to ``thief``."""
 
     tids: tuple[int, ...]
     thief: int
+    victim: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +120,13 @@ class Wanted:
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """The value of kept result ``tid`` came (not ``ok``: its holder no
-    longer has it)."""
+    """The value of kept result ``tid`` came (not ``ok``: ``holder`` no
+    longer has it; -1: whoever held it)."""
 
     tid: int
     ok: bool
     value: Any = None
+    holder: int = -1
 
 
 @dataclass(frozen=True, slots=True)

@@ -191,14 +191,17 @@ class Origin(ActorRouting):
                 self._out.append(m.Place(entry.spec, entry.where))
                 return
         self.retries.pop(tid, None)
-        entry = self.table.pending.pop(tid, None)
+        entry = self.table.take(tid)
         if entry is not None:
             spec, attempts = entry.spec, entry.attempts
         elif tid in self.acalls:
             self._actor_answered(tid)
             spec, attempts = [], 1
-        else:
-            return  # a duplicate of a task run twice
+        else:  # a duplicate of a task run twice (or given up on): its kept value is not used
+            kept = self.graph.kept.get(tid)
+            if ev.nbytes and ev.source in self.live and (kept is None or kept.holder != ev.source):
+                self._out.append(m.Free(ev.source, tid))
+            return
         if ev.nbytes:  # the result stays on its maker
             self._kept(tid, KeptResult(ev.source, ev.nbytes, spec, attempts))
             return
@@ -240,7 +243,7 @@ class Origin(ActorRouting):
                 self._flush_actor(rec)
 
     def _fail(self, tid: int, exc: BaseException) -> None:
-        self.table.pending.pop(tid, None)
+        self.table.take(tid)
         self.retries.pop(tid, None)
         self._finish(tid, False, exc)
         if self.graph.recipes and tid in self.graph.recipes:
@@ -305,8 +308,11 @@ class Origin(ActorRouting):
             self.refs[tid] = False
             self._out.append(m.Resolve(tid, ev.value))
             return
-        kept = self.graph.kept.pop(tid, None)  # the holder has it no more
-        if kept is not None and tid not in self.table.pending:
+        kept = self.graph.kept.get(tid)
+        if kept is None or ev.holder not in (-1, kept.holder):
+            return  # lost and being made again, or made again elsewhere already
+        del self.graph.kept[tid]  # the holder has it no more
+        if tid not in self.table.pending:
             self._recompute(tid, kept)
 
     def _release(self, ev: m.Released) -> None:
@@ -320,7 +326,7 @@ class Origin(ActorRouting):
 
     # -- losses ----------------------------------------------------------------------
     def _moved(self, ev: m.Moved) -> None:
-        for tid in self.table.moved(ev.tids, ev.thief):
+        for tid in self.table.moved(ev.tids, ev.thief, ev.victim):
             self._rerun(tid, ev.thief, "")
 
     def _worker_lost(self, ev: m.WorkerLost) -> None:
@@ -346,8 +352,15 @@ class Origin(ActorRouting):
         """Dependent ``tid`` could not get its input: make the input again
         (from its lineage) and place the dependent once it is."""
         tid, input_tid = ev.tid, ev.input_tid
-        entry = self.table.pending.pop(tid, None)
+        entry = self.table.take(tid)
         if entry is None:
+            return
+        now = self.graph.kept.get(input_tid)
+        if now is not None and now.holder != _holder_in(entry.spec, input_tid):
+            # the input was made again elsewhere meanwhile: go where it is now
+            if tid not in self.graph.recipes:
+                self.graph.add(tid, Recipe.from_spec(entry.spec, entry.attempts), set())
+            self._launch(tid)
             return
         kept = self.graph.kept.pop(input_tid, None) or self.graph.lineage.pop(input_tid, None)
         if tid in self.graph.recipes:
@@ -383,6 +396,14 @@ class Origin(ActorRouting):
         self.table.placed(tid, kept.spec, where)
         self.table.pending[tid].attempts = kept.attempts + 1
         self._out.append(m.Place(kept.spec, where))
+
+
+def _holder_in(spec: list[Any], input_tid: int) -> int:
+    """Where ``spec`` was told to fetch ``input_tid`` from (-1: nowhere)."""
+    for _, holder, t in spec[4] if len(spec) == 5 else ():
+        if t == input_tid:
+            return int(holder)
+    return -1
 
 
 def _upstream(err: Any) -> Any:
