@@ -100,7 +100,9 @@ class Cluster(RuleBasedStateMachine):
         self.tasks: dict[int, Task] = {}
         self.order: list[int] = []
         self.seq = 0
-        self.copies: list[tuple[int, list[Any], list[str]]] = []  # tid, spec, [status]
+        # tid, spec, [status, the victims it passed through]
+        self.copies: list[tuple[int, list[Any], list[Any]]] = []
+        self.wire: deque[tuple[int, int, list[list[Any]]]] = deque()  # loot on its way
         self.strict = True  # no channel was dropped: no copy is ever duplicated
         self.actor_calls: dict[int, list[int]] = {}  # aid -> its call tids, in order
         self.actor_restart: dict[int, bool] = {}
@@ -157,11 +159,12 @@ class Cluster(RuleBasedStateMachine):
 
     def _place(self, ins: Place) -> None:
         tid = ins.spec[0]
-        if self.strict:  # a task is placed again only when its copy is gone
-            for t, _, status in self.copies:
-                if t == tid and status[0] == "queued":
-                    raise AssertionError(f"task {tid} placed while a copy is still queued")
-        status = ["queued"]
+        mine = [status for t, _, status in self.copies if t == tid]
+        # placed again only when its copy is gone, or may be: on its way
+        # from a victim that died (then two copies may run; one result counts)
+        if self.strict and not any(s[1] & self.lost_ranks for s in mine):
+            assert all(s[0] != "queued" for s in mine), f"task {tid} placed while queued"
+        status = ["queued", set()]
         copy = list(ins.spec)
         self.copies.append((tid, copy, status))
         worker = self.workers[ins.where]
@@ -359,18 +362,43 @@ class Cluster(RuleBasedStateMachine):
             ran.append(number)
             self.chan[worker.rank].append(Finished(spec[0], True, number, worker.rank))
 
-    @rule(data=st.data(), busy=st.booleans(), running=st.booleans())
-    def steal(self, data: Any, busy: bool, running: bool) -> None:
-        """``running``: the victim runs a task meanwhile (so it gives its last)."""
+    @rule(data=st.data(), busy=st.booleans(), running=st.booleans(), told=st.booleans())
+    def steal(self, data: Any, busy: bool, running: bool, told: bool) -> None:
+        """``running``: the victim runs a task meanwhile (so it gives its
+        last); ``told``: the root reads the victim's report at once, while
+        the loot is still on its way."""
         live = self._live()
         if len(live) < 2:
             return
         thief, victim = data.draw(st.permutations(live))[:2]
         loot = self.workers[victim].queue.give(running, thief_busy=busy)
-        self.workers[thief].queue.push_tail(loot)
+        for _, copy, status in self.copies:
+            if any(c is copy for c in loot):
+                status[1].add(victim)
+        self.wire.append((victim, thief, loot))  # the report may overtake it
         for origin, tids in by_origin(loot).items():
             assert origin == ROOT
-            self.chan[victim].append(Moved(tuple(tids), thief, victim))
+            report = Moved(tuple(tids), thief, victim)
+            if told and not self.chan[victim]:
+                self._feed(report)
+            else:
+                self.chan[victim].append(report)
+
+    @rule()
+    def deliver_loot(self) -> None:
+        if self.wire:
+            self._loot_arrives(*self.wire.popleft())
+
+    def _loot_arrives(self, victim: int, thief: int, loot: list[list[Any]]) -> None:
+        if self.workers[thief].alive:
+            self.workers[thief].queue.push_tail(loot)
+        else:
+            self._lose(loot)
+
+    def _lose(self, specs: Any) -> None:
+        for _, copy, status in self.copies:
+            if status[0] == "queued" and any(c is copy for c in specs):
+                status[0] = "lost"
 
     @precondition(lambda self: len(self._live()) > 1)
     @rule(data=st.data(), drop=st.booleans())
@@ -380,21 +408,26 @@ class Cluster(RuleBasedStateMachine):
         worker = self.workers[w]
         worker.alive = False
         self.lost_ranks.add(w)
-        for _, copy, status in self.copies:
-            if status[0] == "queued" and any(c is copy for c in worker.queue.dq):
-                status[0] = "lost"
+        self._lose(worker.queue.dq)
         worker.queue.clear()
+        for item in [x for x in self.wire if x[1] == w]:  # loot on its way to it
+            self.wire.remove(item)
+            self._lose(item[2])
         worker.store.clear()
         worker.mailbox.clear()
         worker.actors.clear()
-        if drop:  # what it sent and the root had not read is lost too
+        if drop:  # what it sent and others had not read is lost too
             self.chan[w].clear()
+            for item in [x for x in self.wire if x[0] == w]:
+                self.wire.remove(item)
+                self._lose(item[2])
             self.strict = False
         self.chan[w].append(WorkerLost(w, "killed"))
 
     @invariant()
     def copies_are_where_they_say(self) -> None:
         queued = sum(len(x.queue) for x in self.workers.values())
+        queued += sum(len(loot) for _, _, loot in self.wire)
         assert queued == sum(1 for _, _, s in self.copies if s[0] == "queued")
 
     # -- the end -----------------------------------------------------------------------
@@ -414,7 +447,7 @@ class Cluster(RuleBasedStateMachine):
 
     def _drain(self) -> None:
         for _ in range(100_000):
-            if self.local or any(self.chan.values()):
+            if self.local or any(self.chan.values()) or self.wire:
                 self.deliver_all()
                 continue
             busy = [w for w in self._live() if self.workers[w].queue or self.workers[w].mailbox]
@@ -435,6 +468,8 @@ class Cluster(RuleBasedStateMachine):
         raise AssertionError("the cluster does not settle")
 
     def deliver_all(self) -> None:
+        while self.wire:
+            self._loot_arrives(*self.wire.popleft())
         while self.local:
             self._feed(self.local.popleft())
         # the dead workers' channels first: their losses overtake the

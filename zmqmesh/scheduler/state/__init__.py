@@ -62,7 +62,9 @@ for inputs (``graph.recipes``), or in an actor's queue or ``sent``; a kept
 result is in ``graph.kept`` while its holder is alive, and is freed only
 when ``needed`` is false; the values of inline inputs stay exactly while a
 dependent needs them (``graph``); a task is placed again only when the copy
-it replaces is lost (its worker died, or it raised and may run again).
+it replaces is lost or may be (its worker died, or the victim that gave it
+away died while it may have been on its way, or it raised and may run
+again); a second copy's result is taken once, and its kept value freed.
 """
 
 from zmqmesh.scheduler.state.actors import ActorRecord

@@ -187,7 +187,7 @@ class Origin(ActorRouting):
             entry = self.table.pending.get(tid)
             if entry is not None and tid in self.open and self.live:
                 self.retries[tid] -= 1  # the task raised: run it again
-                entry.where = self._where()
+                entry.where, entry.via = self._where(), -1
                 self._out.append(m.Place(entry.spec, entry.where))
                 return
         self.retries.pop(tid, None)
@@ -229,7 +229,8 @@ class Origin(ActorRouting):
             ready, failed = graph.finished(t, ok, value)
             self._settle(t, ok, value, bool(failed))
             for d in ready:
-                self._launch(d)
+                if d in graph.recipes:  # (an earlier one's failure may have ended it)
+                    self._launch(d)
             up = _upstream(value) if not ok else value
             for d in failed:
                 self.retries.pop(d, None)
