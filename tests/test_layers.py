@@ -20,6 +20,8 @@ PURE = [
     "matching.py",
     "scheduler/table.py",
     "scheduler/policy.py",
+    "scheduler/state",
+    "scheduler/graph.py",
     "collectives/ops.py",
     "collectives/base.py",
     "collectives/plan.py",

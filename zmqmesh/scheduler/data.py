@@ -49,7 +49,7 @@ class Host(Protocol):
 
     def input_lost(self, tid: int, input_tid: int) -> None: ...
 
-    def fetched(self, tid: int, ok: bool, value: Any) -> None: ...
+    def fetched(self, tid: int, ok: bool, value: Any, holder: int) -> None: ...
 
     def actor_handle(self, aid: int, rank: int, name: str) -> Any: ...
 
@@ -101,7 +101,7 @@ class DataPlane:
     def fetch_for_origin(self, tid: int, holder: int) -> None:
         """This rank's future of ``tid`` is awaited: get the value."""
         if holder == self.host.rank and tid in self.store:
-            self.host.fetched(tid, True, self.store[tid])
+            self.host.fetched(tid, True, self.store[tid], holder)
             return
         self.mine.add(tid)
         self._ask(tid, holder)
@@ -137,7 +137,7 @@ class DataPlane:
             self.asked[tid] = holder
             if not self.host.ask(holder, tid):
                 del self.asked[tid]  # the holder is gone
-                self._got(tid, False, None)
+                self._got(tid, False, None, holder)
 
     def data(self, source: int, items: list[list[Any]]) -> None:
         """DATA from a holder."""
@@ -145,14 +145,14 @@ class DataPlane:
             if self.asked.get(t) != source:
                 continue
             del self.asked[t]
-            self._got(t, ok, value)
+            self._got(t, ok, value, source)
 
-    def _got(self, t: int, ok: bool, value: Any) -> None:
+    def _got(self, t: int, ok: bool, value: Any, holder: int) -> None:
         if ok:
             self.bytes_in += kept_size(value, 1)
         if t in self.mine:
             self.mine.discard(t)
-            self.host.fetched(t, ok, value)
+            self.host.fetched(t, ok, value, holder)
         for tid in self.waiting.pop(t, ()):
             parked = self.parked.get(tid)
             if parked is None:
@@ -174,7 +174,7 @@ class DataPlane:
         """Rank ``rank`` is gone: what was asked of it will not come."""
         for t in [t for t, h in self.asked.items() if h == rank]:
             del self.asked[t]
-            self._got(t, False, None)
+            self._got(t, False, None, rank)
 
     def forget_origin(self, origin: int) -> None:
         """Rank ``origin`` is gone: nobody waits for its parked tasks."""

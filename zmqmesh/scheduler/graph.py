@@ -40,14 +40,16 @@ class Recipe:
     missing: int = 0  # inputs not finished yet
     inline: list[list[Any]] = field(default_factory=list)  # spec inputs kept as they are
     actor: int = 0  # an actor call's actor id; 0: a task
+    attempts: int = 1  # its runs so far, counting this one (made again: more)
 
     @classmethod
-    def from_spec(cls, spec: list[Any]) -> Recipe:
+    def from_spec(cls, spec: list[Any], attempts: int = 1) -> Recipe:
         """The recipe of a dependent's spec, to make its result again after
         its inputs' holders were lost (their inputs are made again too)."""
         inputs = [(tuple(p), t) for p, h, t in spec[4] if h >= 0]
         inline = [i for i in spec[4] if i[1] < 0]
-        return cls(spec[1], list(spec[2]), dict(spec[3]), inputs, inline=inline)
+        args, kwargs = list(spec[2]), dict(spec[3])
+        return cls(spec[1], args, kwargs, inputs, inline=inline, attempts=attempts)
 
 
 @dataclass

@@ -9,7 +9,10 @@ ones): the origin keeps each task's future and its entry in a
 :class:`~zmqmesh.scheduler.table.TaskTable`, and the result comes back to
 it. A victim that gives tasks to a thief tells their origins, so an origin
 always knows where each of its tasks is; when a worker is lost the origin
-runs its tasks there again elsewhere. Messages are point-to-point over the
+runs its tasks there again elsewhere. What to do about each message,
+submission and failure is decided by the rank's state machine
+(``state.Origin``, pure: events in, instructions out); the node is the I/O
+around it. Messages are point-to-point over the
 communicator's ROUTER/DEALER connections, batched per destination and sent
 once per event-loop turn, but for the turn's first message and each
 worker's first few tasks (``policy.batch_due``):
@@ -50,15 +53,15 @@ import weakref
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+import zmqmesh.scheduler.state as sm
 from zmqmesh.errors import RankFailedError
-from zmqmesh.scheduler.actors import ActorRecord, Actors
+from zmqmesh.scheduler.actors import Actors
 from zmqmesh.scheduler.data import DataPlane
 from zmqmesh.scheduler.dependents import Dependents
 from zmqmesh.scheduler.futures import TaskFuture
-from zmqmesh.scheduler.graph import Graph, Kept
+from zmqmesh.scheduler.graph import Graph
 from zmqmesh.scheduler.mailbox import ActorHost
 from zmqmesh.scheduler.policy import batch_due, may_spin
-from zmqmesh.scheduler.table import TaskTable
 from zmqmesh.scheduler.tasks import as_remote_error, fn_ref
 from zmqmesh.scheduler.worker import Worker
 from zmqmesh.wire import Envelope, Kind, encode
@@ -80,8 +83,6 @@ _SCALARS = frozenset({int, float, bool, type(None)})
 
 
 class Node(Dependents, Actors):
-    _ACTOR_TAG = ACTOR
-
     def __init__(self, xc: Comm, root: int, max_retries: int) -> None:
         self.xc = xc
         self.rank = xc.rank
@@ -90,22 +91,19 @@ class Node(Dependents, Actors):
         self.thread = threading.get_ident()  # the event loop's
         self.allow_pickle = xc.allow_pickle
         workers = [r for r in range(xc.size) if r != root] or [root]
-        self.live = set(workers)
+        self._cores = len(os.sched_getaffinity(0))
+        self.state = sm.Origin(self.rank, workers, max_retries, self.rank in workers, self._cores)
+        self.live = self.state.live  # the workers not lost (the machine's, shared)
+        self.actors = self.state.actors
         self.counts: dict[int, list[int]] = {w: [0, 0, 0] for w in workers}
-        self.table = TaskTable(max_retries)
-        self.retries: dict[int, int] = {}  # tid -> runs left for a task that raises
         self.futures: dict[int, asyncio.Future[Any]] = {}
-        self.graph = Graph()
         self.data = DataPlane(self, GET, DATA)
         # futures of results kept on workers, not fetched yet
         self.refs: dict[int, weakref.ref[TaskFuture]] = {}
-        self.released: set[int] = set()
-        self.actors: dict[int, ActorRecord] = {}
-        self.acalls: dict[int, int] = {}
+        self.closing: dict[int, asyncio.Future[None]] = {}
         self.root_lost: RankFailedError | None = None
         self.stopped = self.loop.create_future()
         self._seq = 0
-        self._rr = 0
         self._outbox: defaultdict[tuple[int, int], list[Any]] = defaultdict(list)
         self._sent_turn: defaultdict[int, int] = defaultdict(int)  # tasks per worker
         self._flush_soon = False
@@ -113,9 +111,7 @@ class Node(Dependents, Actors):
         self._counts_due = 0.0
         self._counts_timer = False
         self._final_counts: set[int] = set()
-        self._cores = len(os.sched_getaffinity(0))
         self._spin_soon = False
-        self._last = -1  # the worker the last result came from
         self.worker = Worker(self) if self.rank in self.live else None
         self.hosted = ActorHost(self) if self.worker is not None else None
         # Messages are handled as they arrive (no receive, future and task
@@ -123,40 +119,62 @@ class Node(Dependents, Actors):
         xc.on_message(self._arrived)
         self._unwatch = xc.watch_failures(self._failed)
 
+    # -- the state machine -----------------------------------------------------------
+    @property
+    def graph(self) -> Graph:
+        """The machine's task graph (its kept results, for tests)."""
+        return self.state.graph
+
+    def _feed(self, event: sm.Event) -> None:
+        self._do(self.state.handle(event))
+
+    def _run_event(self, event: sm.Submit | sm.ActorCall, tid: int) -> TaskFuture:
+        """A new task's or call's future, once the machine took ``event``
+        (it raises before anything changes for an input it cannot use)."""
+        instructions = self.state.handle(event)
+        fut = TaskFuture(loop=self.loop)
+        fut._tid = tid
+        fut._node = self
+        self.futures[tid] = fut
+        self._do(instructions)
+        return fut
+
+    def _do(self, instructions: list[sm.Instruction]) -> None:
+        """Carry out the machine's instructions, in order."""
+        for ins in instructions:
+            if isinstance(ins, sm.Place):
+                self._place(ins.spec, ins.where, ins.lone)
+            elif isinstance(ins, sm.Resolve):
+                self._settle(ins.tid, True, ins.value)
+            elif isinstance(ins, sm.Fail):
+                self._settle(ins.tid, False, ins.error, ins.passed_on)
+            elif isinstance(ins, sm.ActorSend):
+                self._queue(ins.rank, ACTOR, ins.item)
+            elif isinstance(ins, sm.Kept):
+                self._keep(ins.tid)
+            elif isinstance(ins, sm.Fetch):
+                self.data.fetch_for_origin(ins.tid, ins.holder)
+            elif isinstance(ins, sm.Free):
+                self._queue(ins.holder, FREE, ins.tid)
+            elif isinstance(ins, sm.Reopen):
+                self._reopen(ins.tid)
+            else:
+                self.actor_ended(ins.aid)
+
     # -- submitting ------------------------------------------------------------
     def submit(
         self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], retries: int = 0
     ) -> asyncio.Future[Any]:
         ref = fn_ref(fn, self.allow_pickle)
+        found = []
         if type(ref) is not list or kwargs or not all(type(a) in _SIMPLE for a in args):
             found = self._inputs(ref, args, kwargs)
-            if found:
-                return self._submit_graph(ref, args, kwargs, found, retries)
         self._seq += 1
         tid = self.rank << _ORIGIN_SHIFT | self._seq
-        spec = [tid, ref, args, kwargs]
-        fut = TaskFuture(loop=self.loop)
-        fut._tid = tid
-        fut._node = self
-        if not self.live:
-            fut.set_exception(RankFailedError(-1, "no worker is left to run tasks"))
-            return fut
-        self.futures[tid] = fut
-        if retries:
-            self.retries[tid] = retries
-        lone = self.worker is None and may_spin(len(self.futures), self._cores)
-        # alone in flight: to the worker that sent the last result, polling for it
-        alone = lone and len(self.futures) == 1 and self._last in self.live
-        where = self._last if alone else self._where()
-        self.table.placed(tid, spec, where)
-        self._place(spec, where, lone)
-        if where != self.rank and not self._spin_soon:
-            self._spin_soon = True
-            self.loop.call_soon(self._spin)
-        return fut
-
-    def _may_spin(self) -> bool:
-        return self.worker is None and may_spin(len(self.futures), self._cores)
+        if found:
+            a, kw, inputs, handles, done = self._split(args, kwargs, found)
+            return self._run_event(sm.Submit(tid, ref, a, kw, retries, inputs, handles, done), tid)
+        return self._run_event(sm.Submit(tid, ref, args, kwargs, retries), tid)
 
     def poll_from(self, rank: int) -> None:
         """An actor answered its caller's lone call: poll for the next."""
@@ -183,19 +201,12 @@ class Node(Dependents, Actors):
             raise TypeError("keyword argument names must be str")
         encode(_PROBE, [ref, args, kwargs], allow_pickle=self.allow_pickle)
 
-    def _where(self) -> int:
-        """Where a new task goes: the root deals round-robin; a worker keeps
-        its nested tasks (thieves spread them)."""
-        if self.worker is not None:
-            return self.rank
-        live = sorted(self.live)
-        self._rr = (self._rr + 1) % len(live)
-        return live[self._rr]
-
     def _place(self, spec: list[Any], where: int, lone: bool = False) -> None:
         """Send ``spec`` to ``where``; a ``lone`` task (``policy.may_spin``:
         there are cores to spare) tells the worker to poll for the next one
         when done."""
+        if where != self.rank and self.worker is None:
+            self._spin_after()  # the root polls for the result a little
         if len(spec) == 5:  # a task with inputs
             if where == self.rank and self.worker is not None:
                 self.data.arrive(spec)
@@ -300,7 +311,7 @@ class Node(Dependents, Actors):
             err = ["TypeError", f"the task cannot travel: {exc}", ""]
             for spec in obj:
                 if spec[0] >> _ORIGIN_SHIFT == self.rank:
-                    self._result(spec[0], False, err)
+                    self._feed(sm.Finished(spec[0], False, as_remote_error(err)))
         elif tag == RESULT:
             for item in obj:
                 if type(item) is tuple:  # the counts riding along, not a result
@@ -327,13 +338,6 @@ class Node(Dependents, Actors):
 
     def fetch_inputs(self, spec: list[Any], then: Any) -> None:
         self.data.arrive(spec, then)
-
-    def _free_at(self, holder: int, tid: int) -> None:
-        if holder in self.live or holder == self.rank:
-            self._queue(holder, FREE, tid)
-
-    def _max_retries(self) -> int:
-        return self.table.max_retries
 
     def ask(self, dest: int, tid: int) -> bool:
         """GET ``tid`` from ``dest``, batched with the loop turn's other
@@ -387,29 +391,22 @@ class Node(Dependents, Actors):
         elif tag == STEAL and worker is not None:
             loot = worker.give(obj == 1) if not worker.closing else []
             self._post(source, LOOT, loot)
-            moved: defaultdict[int, list[int]] = defaultdict(list)
-            for spec in loot:
-                moved[spec[0] >> _ORIGIN_SHIFT].append(spec[0])
-            for origin, tids in moved.items():
+            for origin, tids in sm.by_origin(loot).items():  # each origin learns the move
                 if origin == self.rank:
-                    self._moved(tids, source)
+                    self._feed(sm.Moved(tuple(tids), source, self.rank))
                 else:
                     self._queue(origin, MOVED, (tids, source))
         elif tag == LOOT and worker is not None:
             worker.loot(source, obj)
         elif tag == RESULT:
-            self._last = source
             for item in obj:
                 if type(item) is tuple:  # the sender's counts, if it runs tasks
                     if source in self.counts and source != self.rank:
                         self.counts[source] = [int(x) for x in item[:3]]
                     continue
-                if len(item) == 4:
-                    self._result(item[0], item[1], item[2], source, item[3])
-                else:
-                    self._result(item[0], item[1], item[2])
+                self._feed(_result_event(source, item))
         elif tag == MOVED:
-            self._moved(obj[0], obj[1])
+            self._feed(sm.Moved(tuple(obj[0]), obj[1], source))
         elif tag == COUNTS and source in self.counts:
             self.counts[source] = [int(x) for x in obj[:3]]
             if obj[3] and self._closing_root:  # the worker's last word
@@ -420,50 +417,6 @@ class Node(Dependents, Actors):
 
     _closing_root = False
 
-    def _result(self, tid: int, ok: bool, value: Any, holder: int = -1, extra: int = 0) -> None:
-        """A result item came (see the module docstring for its forms)."""
-        if extra and not ok:
-            self._input_lost(tid, extra)
-            return
-        if not ok and self.retries.get(tid):
-            entry = self.table.pending.get(tid)
-            fut = self.futures.get(tid)
-            if entry is not None and fut is not None and not fut.done() and self.live:
-                self.retries[tid] -= 1  # the task raised: run it again
-                entry.where = self._where()
-                self._place(entry.spec, entry.where)
-                return
-        self.retries.pop(tid, None)
-        entry = self.table.pending.pop(tid, None)
-        if entry is not None:
-            spec, attempts = entry.spec, entry.attempts
-        elif tid in self.acalls:
-            self.actor_answered(tid)
-            spec, attempts = [], 1
-        else:
-            return  # a duplicate of a task run twice
-        if extra:  # the result stays on ``holder``
-            self._kept(tid, Kept(holder, extra, spec, attempts))
-            return
-        if self.released:
-            self.released.discard(tid)
-        if not self.graph.need:  # no task waits for it: only its future
-            fut = self.futures.pop(tid, None)
-            if fut is None or fut.done():
-                return
-            if ok:
-                fut.set_result(value)
-            else:
-                fut.set_exception(as_remote_error(value))
-        elif ok:
-            self._finish(tid, True, value)
-        else:
-            self._finish(tid, False, as_remote_error(value))
-
-    def _moved(self, tids: list[int], thief: int) -> None:
-        for tid in self.table.moved(tids, thief):
-            self._rerun(tid, thief, "")
-
     # -- failures ----------------------------------------------------------------
     def _failed(self, rank: int, detail: str) -> None:
         if rank == self.root and self.rank != self.root:
@@ -471,29 +424,14 @@ class Node(Dependents, Actors):
             if not self.stopped.done():
                 self.stopped.set_result(None)
             return
-        self.live.discard(rank)
+        self._feed(sm.WorkerLost(rank, detail))
         if self.worker is not None:
             self.worker.lost(rank)
             self.worker.forget_origin(rank)
             self.data.forget_origin(rank)
-        for tid in self.table.worker_lost(rank):
-            self._rerun(tid, rank, detail)
-        self.actors_lost(rank, detail)
-        for tid, kept in self.graph.lost(rank).items():
-            if self.needed(tid):
-                self._recompute(tid, kept)  # still needed: make it again
-            else:
-                self.graph.lineage[tid] = kept
         self.data.lost(rank)
         if self._closing_root:
             self._check_all_stopped()
-
-    def _rerun(self, tid: int, lost: int, detail: str) -> None:
-        spec = self.table.rerun(tid, self._where()) if self.live else None
-        if spec is None:
-            self._fail(tid, RankFailedError(lost, detail or "lost with its tasks"))
-            return
-        self._place(spec, self.table.pending[tid].where)
 
     # -- the end ---------------------------------------------------------------------
     async def finish_root(self) -> None:
@@ -533,6 +471,16 @@ class Node(Dependents, Actors):
         for fut in [*self.futures.values(), *kept]:
             if fut is not None and not fut.done():
                 fut.cancel()
+
+
+def _result_event(source: int, item: list[Any]) -> sm.Event:
+    """The machine's event for a RESULT item (see the module docstring)."""
+    if len(item) == 4:
+        if item[1]:
+            return sm.Finished(item[0], True, None, source, item[3])
+        return sm.InputLost(item[0], item[3])
+    ok = item[1]
+    return sm.Finished(item[0], ok, item[2] if ok else as_remote_error(item[2]), source)
 
 
 def _consume(fut: asyncio.Future[None]) -> None:

@@ -4,7 +4,15 @@ The rank that submits a task (the root, or a worker whose task submits
 nested ones) is its *origin* and owns its entry here. It learns every move
 (a victim reports what it gave to whom) and every result, so when a worker
 is lost it knows which of its tasks were queued or running there and runs
-them again elsewhere, up to ``max_retries`` times. A result that comes
+them again elsewhere, up to ``max_retries`` times. Reports of one task's
+moves come from different victims, so they may arrive out of order (3 gives
+it to 1, which gives it back to 3, and 1's report comes first): a report
+from a victim that does not hold the task yet waits in ``early`` until the
+move that brings it there. A victim's report may also arrive while the
+tasks it gave are still on their way to the thief (the two messages go to
+two ranks): if the victim dies then, the tasks may be lost with it, so the
+tasks it last gave (``via``) run again too; a duplicate run's result is
+taken once. A result that comes
 twice (a task re-run whose first run was not lost after all) is taken once.
 """
 
@@ -23,6 +31,7 @@ class Entry:
     spec: list[object]  # the task as sent: [tid, fn, args, kwargs]
     where: int  # the worker holding it (queued or running)
     attempts: int = 1
+    via: int = -1  # the victim that gave it to ``where``, if any
 
 
 @dataclass
@@ -30,30 +39,52 @@ class TaskTable:
     max_retries: int
     pending: dict[int, Entry] = field(default_factory=dict)
     lost: set[int] = field(default_factory=set)  # workers known gone
+    early: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # (victim, thief)
 
     def placed(self, tid: int, spec: list[object], where: int) -> None:
         self.pending[tid] = Entry(spec, where)
+        self.early.pop(tid, None)
 
-    def moved(self, tids: Iterable[int], to: int) -> list[int]:
-        """Tasks went to worker ``to``; returns those that must run again
-        because ``to`` is already gone."""
+    def moved(self, tids: Iterable[int], to: int, victim: int = -1) -> list[int]:
+        """Victim ``victim`` (-1: whoever holds them) gave tasks to worker
+        ``to``; returns those that must run again because where they are
+        now is already gone."""
         again = []
         for tid in tids:
             entry = self.pending.get(tid)
-            if entry is not None:
-                entry.where = to
-                if to in self.lost:
-                    again.append(tid)
+            if entry is None:
+                continue
+            if victim >= 0 and entry.where != victim:
+                self.early.setdefault(tid, []).append((victim, to))
+                continue
+            entry.where, entry.via = to, entry.where
+            hops = self.early.get(tid)
+            while hops:  # the reports that came before this one
+                nxt = next((h for h in hops if h[0] == entry.where), None)
+                if nxt is None:
+                    break
+                hops.remove(nxt)
+                entry.where, entry.via = nxt[1], entry.where
+            if hops is not None and not hops:
+                del self.early[tid]
+            if entry.where in self.lost:
+                again.append(tid)
         return again
 
     def done(self, tid: int) -> bool:
         """A result came; False if it is a duplicate (already taken)."""
-        return self.pending.pop(tid, None) is not None
+        return self.take(tid) is not None
+
+    def take(self, tid: int) -> Entry | None:
+        """Task ``tid`` is no longer placed: its entry, if it was."""
+        self.early.pop(tid, None)
+        return self.pending.pop(tid, None)
 
     def worker_lost(self, rank: int) -> list[int]:
-        """Worker ``rank`` is gone: the tasks it held, to run again."""
+        """Worker ``rank`` is gone: the tasks it held, or last gave away
+        (they may have been on their way), to run again."""
         self.lost.add(rank)
-        return [tid for tid, e in self.pending.items() if e.where == rank]
+        return [tid for tid, e in self.pending.items() if rank in (e.where, e.via)]
 
     def rerun(self, tid: int, where: int) -> list[object] | None:
         """Place task ``tid`` again at ``where``; None (and the entry is
@@ -63,5 +94,6 @@ class TaskTable:
             del self.pending[tid]
             return None
         entry.attempts += 1
-        entry.where = where
+        entry.where, entry.via = where, -1
+        self.early.pop(tid, None)  # reports of the lost copy's moves
         return entry.spec

@@ -1,15 +1,17 @@
 """The serving side of a rank: its deque, the thread that runs its tasks,
 and the stealing it does when idle.
 
-Theory of operation. A worker's tasks sit in one deque: tasks placed by an
-origin join the tail; tasks its own running tasks submit (nested, fork-join)
-join the head, so the worker runs them next (work-first, as in Cilk) while
-thieves take from the tail, where the oldest and in fork-join the largest
-pieces of work are. One *runner* thread pops the head and runs plain
-functions, so the event-loop thread stays free to answer steal requests and
-to read and send messages while a pure-Python CPU-bound task runs: CPython
-hands the GIL over every switch interval, which a worker lowers from 5 ms to
-``SWITCH_INTERVAL`` while it serves. Coroutine tasks are handed to the
+Theory of operation. A worker's tasks sit in one deque
+(``state.TaskQueue``, pure: it decides where new work goes and what a
+thief gets): tasks placed by an origin join the tail; tasks its own running
+tasks submit (nested, fork-join) join the head, so the worker runs them
+next (work-first, as in Cilk) while thieves take from the tail, where the
+oldest and in fork-join the largest pieces of work are. One *runner*
+thread pops the head and runs plain functions, so the event-loop thread
+stays free to answer steal requests and to read and send messages while a
+pure-Python CPU-bound task runs: CPython hands the GIL over every switch
+interval, which a worker lowers from 5 ms to ``SWITCH_INTERVAL`` while it
+serves. Coroutine tasks are handed to the
 event loop and awaited there; a coroutine task that submits nested tasks
 and awaits them lets the runner get on with them meanwhile. A worker whose
 deque ran dry is *hungry*: it asks a random live peer for half of its work,
@@ -42,10 +44,10 @@ import random
 import sys
 import threading
 import time
-from collections import deque
 from typing import Any, Protocol
 
-from zmqmesh.scheduler.policy import Sweep, result_now, steal_ahead, steal_count
+from zmqmesh.scheduler.policy import Sweep, result_now, steal_ahead
+from zmqmesh.scheduler.state import TaskQueue, origin_of
 from zmqmesh.scheduler.tasks import describe_call, remote_error, resolve, weight
 
 __all__ = ["Worker"]
@@ -93,7 +95,7 @@ class Worker:
     def __init__(self, node: Host) -> None:
         self.node = node
         self.loop = node.loop
-        self.dq: deque[list[Any]] = deque()
+        self.dq = TaskQueue()  # where new work goes and what thieves get: pure
         self.cond = threading.Condition()
         self.running = False
         self.closing = False
@@ -128,8 +130,8 @@ class Worker:
         if not poll_after:  # a batch: peers likely have work when this runs dry
             self._sweep.reset()
         with self.cond:
-            self.dq.extend(specs)
-            inline = not self.running and self._fast(self.dq[0][1])
+            self.dq.push_tail(specs)
+            inline = not self.running and self._fast(self.dq.head()[1])
             if inline:
                 self.running = True
             else:
@@ -153,7 +155,7 @@ class Worker:
             with self.cond:
                 if (
                     not self.dq
-                    or not self._fast(self.dq[0][1])
+                    or not self._fast(self.dq.head()[1])
                     or (time.perf_counter() - start > _INLINE_BUDGET)
                 ):
                     self.running = False
@@ -162,7 +164,7 @@ class Worker:
                     elif not self._coros and len(self.node.live) > 1:
                         self.hungry.set()  # someone to steal from
                     break
-                spec = self.dq.popleft()
+                spec = self.dq.pop()
             self._execute(spec)
         if self._results:  # send them now, not a loop turn later
             self._collect()
@@ -172,25 +174,21 @@ class Worker:
 
     def push_head(self, spec: list[Any]) -> None:
         with self.cond:
-            self.dq.appendleft(spec)
+            self.dq.push_head(spec)
             self.cond.notify()
         self.hungry.clear()
 
     def give(self, thief_busy: bool = False) -> list[list[Any]]:
         """A thief asks: take half of the work from the tail."""
         with self.cond:
-            n = steal_count(len(self.dq), self.running, thief_busy)
-            loot = [self.dq.pop() for _ in range(n)]
-        loot.reverse()
+            loot = self.dq.give(self.running, thief_busy)
         self.counts[2] += sum(map(weight, loot))
         return loot
 
     def forget_origin(self, origin: int) -> None:
         """Rank ``origin`` is gone: nobody waits for its queued tasks."""
         with self.cond:
-            keep = [s for s in self.dq if s[0] >> 40 != origin]
-            self.dq.clear()
-            self.dq.extend(keep)
+            self.dq.forget_origin(origin)
 
     # -- running tasks ---------------------------------------------------------
     def _run(self) -> None:
@@ -204,7 +202,7 @@ class Worker:
                         self.cond.wait()
                 if self.closing:
                     return
-                spec = self.dq.popleft()
+                spec = self.dq.pop()
                 self.running = True
                 ahead = not self.dq and self._ahead(spec[1])
             if ahead:
@@ -280,7 +278,7 @@ class Worker:
             self._ran += n
             if self._wake_due:
                 return
-            local = item[0] >> 40 == self.node.rank
+            local = origin_of(item[0]) == self.node.rank
             if runner and not result_now(len(self.dq), local, self._ticking):
                 return  # the tick takes it
             self._wake_due = True

@@ -1,0 +1,96 @@
+"""The scheduler's state machine, example by example: events in, the
+instruction lists out, compared whole (the random histories are in
+``test_state.py``)."""
+
+from __future__ import annotations
+
+import zmqmesh.scheduler.state as sm
+from zmqmesh.errors import RankFailedError, RemoteError
+
+from .test_state import ADD, BIG, BOOM, ROOT
+
+
+def test_instructions_of_a_small_graph() -> None:
+    """Events in, instructions out, compared whole."""
+    o = sm.Origin(ROOT, [1, 2], max_retries=1, serves=False)
+    assert o.handle(sm.Submit(1, ADD, [1], {"big": True})) == [
+        sm.Place([1, ADD, [1], {"big": True}], 2)
+    ]
+    b = sm.Submit(2, ADD, [5, None], {"big": False}, inputs=(((1,), 1),))
+    assert o.handle(b) == []  # waits for its input
+    kept = o.handle(sm.Finished(1, True, None, source=2, nbytes=BIG))
+    spec = [2, ADD, [5, None], {"big": False}, [[[1], 2, 1]]]
+    assert kept == [sm.Kept(1, 2), sm.Place(spec, 2)]  # where its input is
+    assert o.handle(sm.Wanted(1)) == [sm.Fetch(1, 2)]
+    assert o.handle(sm.Fetched(1, True, 1)) == [sm.Resolve(1, 1)]
+    assert o.handle(sm.Finished(2, True, 6, source=2)) == [sm.Resolve(2, 6)]
+    assert o.handle(sm.FutureGone(1)) == [sm.Free(2, 1)]  # nobody needs it now
+    assert not o.table.pending
+    assert not o.graph.kept
+
+
+def test_a_lost_worker_s_tasks_run_again_then_fail() -> None:
+    o = sm.Origin(ROOT, [1, 2], max_retries=1, serves=False)
+    (place,) = o.handle(sm.Submit(1, ADD, [1], {"big": False}))
+    assert isinstance(place, sm.Place)
+    again = o.handle(sm.WorkerLost(place.where, "killed"))
+    other = 3 - place.where
+    assert again == [sm.Place([1, ADD, [1], {"big": False}], other)]
+    (failed,) = o.handle(sm.WorkerLost(other, "killed"))
+    assert isinstance(failed, sm.Fail)
+    assert isinstance(failed.error, RankFailedError)
+
+
+def test_an_input_s_error_passes_down_marked_upstream() -> None:
+    o = sm.Origin(ROOT, [1], max_retries=0, serves=False)
+    o.handle(sm.Submit(1, BOOM, [0], {"big": False}))
+    o.handle(sm.Submit(2, ADD, [0, None], {"big": False}, inputs=(((1,), 1),)))
+    err = RemoteError("ValueError", "boom", "")
+    out = o.handle(sm.Finished(1, False, err, source=1))
+    assert [type(i) for i in out] == [sm.Fail, sm.Fail]
+    assert out[0] == sm.Fail(1, err, passed_on=True)
+    up = out[1].error  # type: ignore[union-attr]
+    assert isinstance(up, RemoteError)
+    assert up.upstream
+
+
+def test_a_dependent_made_again_keeps_its_inputs() -> None:
+    """A kept result made again from its lineage needs its own kept input
+    again: the input is not freed under it (its future may be gone)."""
+    o = sm.Origin(ROOT, [1, 2, 3], max_retries=2, serves=False)
+    o.handle(sm.Submit(1, ADD, [1], {"big": True}))
+    o.handle(sm.Finished(1, True, None, source=2, nbytes=BIG))
+    o.handle(sm.Submit(2, ADD, [5, None], {"big": True}, inputs=(((1,), 1),)))
+    assert o.handle(sm.Finished(2, True, None, source=3, nbytes=BIG)) == [sm.Kept(2, 3)]
+    spec = [2, ADD, [5, None], {"big": True}, [[[1], 2, 1]]]
+    assert o.handle(sm.WorkerLost(3)) == [sm.Reopen(2), sm.Place(spec, 2)]  # where its input is
+    assert o.handle(sm.FutureGone(1)) == []  # still needed by 2
+    assert o.handle(sm.Finished(2, True, None, source=2, nbytes=BIG)) == [
+        sm.Free(2, 1),
+        sm.Kept(2, 2),
+    ]
+
+
+def test_moves_reported_out_of_order_are_applied_in_order() -> None:
+    """3 gives a task to 1, which gives it back to 3; 1's report comes
+    first. When 3 is lost the task runs again (it was there)."""
+    o = sm.Origin(ROOT, [1, 2, 3], max_retries=1, serves=False)
+    o.handle(sm.Submit(1, ADD, [0], {"big": False}))  # dealt to 2
+    o.handle(sm.Submit(2, ADD, [0], {"big": False}))  # dealt to 3
+    assert o.table.pending[2].where == 3
+    assert o.handle(sm.Moved((2,), 3, victim=1)) == []  # early: waits
+    assert o.handle(sm.Moved((2,), 1, victim=3)) == []  # then both apply
+    assert o.table.pending[2].where == 3
+    assert o.handle(sm.WorkerLost(3)) == [sm.Place([2, ADD, [0], {"big": False}], 2)]
+
+
+def test_the_deque_gives_half_from_the_tail() -> None:
+    q = sm.TaskQueue()
+    q.push_tail([[i, ADD, [], {}] for i in range(1, 7)])
+    q.push_head([1 << 40 | 9, ADD, [], {}])  # nested: runs next
+    assert q.pop()[0] == 1 << 40 | 9
+    loot = q.give(running=True)
+    assert [s[0] for s in loot] == [4, 5, 6]  # the oldest half of the tail, in order
+    assert sm.by_origin(loot) == {0: [4, 5, 6]}
+    q.forget_origin(0)
+    assert not q
