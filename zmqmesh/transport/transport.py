@@ -431,7 +431,14 @@ class Transport:
         to a same-host ``rank`` uncopied, and it completes when ``rank`` gives
         them back. ``ValueError`` for an unknown rank, or a message over
         ``max_frame`` (``limits.py``)."""
-        sizes = [f.nbytes if type(f) is memoryview else len(f) for f in frames]  # sizes_of
+        if len(frames) == 2:  # one array's message, the common case: no comprehension
+            f0, f1 = frames
+            sizes = [
+                f0.nbytes if type(f0) is memoryview else len(f0),
+                f1.nbytes if type(f1) is memoryview else len(f1),
+            ]
+        else:
+            sizes = [f.nbytes if type(f) is memoryview else len(f) for f in frames]  # sizes_of
         local = rank in self._local_peers
         if local:
             total = sum(sizes)
