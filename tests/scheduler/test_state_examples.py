@@ -94,3 +94,18 @@ def test_the_deque_gives_half_from_the_tail() -> None:
     assert sm.by_origin(loot) == {0: [4, 5, 6]}
     q.forget_origin(0)
     assert not q
+
+
+def test_a_stale_failed_fetch_asks_where_the_result_is_now() -> None:
+    """A fetch's "not here" that comes from where a kept result was before
+    (it has been made again elsewhere since) must not leave its waiting
+    future without a fetch: the origin asks the current holder."""
+    o = sm.Origin(ROOT, [1, 2, 3], max_retries=2, serves=False)
+    o.handle(sm.Submit(1, ADD, [1], {"big": True}))
+    assert o.handle(sm.Finished(1, True, None, source=2, nbytes=BIG)) == [sm.Kept(1, 2)]
+    assert o.handle(sm.Wanted(1)) == [sm.Fetch(1, 2)]
+    o.handle(sm.Fetched(1, False, None, holder=2))  # 2 does not have it: made again
+    pending = o.table.pending[1].where
+    assert o.handle(sm.Finished(1, True, None, source=pending, nbytes=BIG)) == [sm.Kept(1, pending)]
+    assert o.handle(sm.Fetched(1, False, None, holder=2)) == [sm.Fetch(1, pending)]  # stale
+    assert o.handle(sm.Fetched(1, True, 1, holder=pending)) == [sm.Resolve(1, 1)]

@@ -310,8 +310,13 @@ class Origin(ActorRouting):
             self._out.append(m.Resolve(tid, ev.value))
             return
         kept = self.graph.kept.get(tid)
-        if kept is None or ev.holder not in (-1, kept.holder):
-            return  # lost and being made again, or made again elsewhere already
+        if kept is None:
+            return  # lost and being made again
+        if ev.holder not in (-1, kept.holder):
+            # the answer of where it was before (made again elsewhere since,
+            # or a duplicate): the future still waits, so ask where it is now
+            self._out.append(m.Fetch(tid, kept.holder))
+            return
         del self.graph.kept[tid]  # the holder has it no more
         if tid not in self.table.pending:
             self._recompute(tid, kept)
