@@ -164,6 +164,10 @@ class DataPlane:
                 else:
                     self.host.input_lost(tid, t)
                 continue
+            if parked.values.get(t) is not _MISSING:
+                # a second entry for this dependent: its spec came twice (sent
+                # again after a loss or a steal) and took the place of the first
+                continue
             parked.values[t] = value
             parked.missing -= 1
             if parked.missing == 0:
