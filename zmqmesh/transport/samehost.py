@@ -483,16 +483,12 @@ class LocalLinks:
         if sizes is None:
             sizes = [f.nbytes if type(f) is memoryview else len(f) for f in frames]
         link = self.links.get(rank)
-        if (
-            link is not None
-            and link.fd >= 0
-            and not (link.full or link.backlog)
-            and (sum(sizes) <= _JOIN)
-        ):
+        total = sum(sizes)
+        if link is not None and link.fd >= 0 and not (link.full or link.backlog) and total <= _JOIN:
             # Small, and nothing waits in the link's buffer: one write of
             # the joined bytes, straight to the socket; what the kernel
             # does not take goes through the loop, in order.
-            data = stream.encode_joined(frames, sizes, max_message=self.max_message)
+            data = stream.encode_joined(frames, sizes, max_message=self.max_message, total=total)
             try:
                 done = os.write(link.fd, data)
             except OSError:  # full after all, or an error the transport reports
