@@ -109,3 +109,26 @@ def test_a_stale_failed_fetch_asks_where_the_result_is_now() -> None:
     assert o.handle(sm.Finished(1, True, None, source=pending, nbytes=BIG)) == [sm.Kept(1, pending)]
     assert o.handle(sm.Fetched(1, False, None, holder=2)) == [sm.Fetch(1, pending)]  # stale
     assert o.handle(sm.Fetched(1, True, 1, holder=pending)) == [sm.Resolve(1, 1)]
+
+
+def test_a_lost_worker_s_results_made_again_in_any_order() -> None:
+    """A worker held a kept result and, recorded before it, a result made
+    from it. Making the dependent again needs the input's lineage, which
+    must be there whichever of the two the loss handles first."""
+    o = sm.Origin(ROOT, [1, 2, 3], max_retries=2, serves=False)
+    o.handle(sm.Submit(1, ADD, [1], {"big": True}))
+    o.handle(sm.Submit(2, ADD, [5, None], {"big": True}, inputs=(((1,), 1),)))
+    o.handle(sm.Finished(1, True, None, source=2, nbytes=BIG))
+    assert o.handle(sm.Finished(2, True, None, source=2, nbytes=BIG)) == [sm.Kept(2, 2)]
+    o.handle(sm.Wanted(1))
+    o.handle(sm.Fetched(1, False, None, holder=2))  # 2 does not have it: made again
+    o.handle(sm.Finished(1, True, None, source=2, nbytes=BIG))  # recorded after 2 now
+    assert list(o.graph.kept) == [2, 1]
+    out = o.handle(sm.WorkerLost(2))
+    assert not [i for i in out if isinstance(i, sm.Fail)], out
+    assert 1 in o.table.pending  # made again
+    assert 2 in o.graph.recipes  # and 2 waits for it
+    (place,) = [i for i in out if isinstance(i, sm.Place)]
+    ready = o.handle(sm.Finished(1, True, None, source=place.where, nbytes=BIG))
+    spec = [2, ADD, [5, None], {"big": True}, [[[1], place.where, 1]]]
+    assert ready == [sm.Kept(1, place.where), sm.Place(spec, place.where)]

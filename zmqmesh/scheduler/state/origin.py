@@ -341,11 +341,13 @@ class Origin(ActorRouting):
         for tid in self.table.worker_lost(rank):
             self._rerun(tid, rank, ev.detail)
         self._actors_lost(rank, ev.detail)
-        for tid, kept in self.graph.lost(rank).items():
-            if self.needed(tid):
-                self._recompute(tid, kept)  # still needed: make it again
-            else:
-                self.graph.lineage[tid] = kept
+        # every lost result's lineage first: making one again may need
+        # another's (an input of it) before this loop reaches that one
+        lost = self.graph.lost(rank)
+        self.graph.lineage.update(lost)
+        for tid in lost:
+            if self.needed(tid) and tid in self.graph.lineage:  # (not made again already)
+                self._recompute(tid, self.graph.lineage.pop(tid))
 
     def _rerun(self, tid: int, lost: int, detail: str) -> None:
         spec = self.table.rerun(tid, self._where()) if self.live else None
