@@ -154,7 +154,9 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         return box.get()
 
     def _z(self) -> ZComm:
-        return self._comm
+        box: _Box | None = self._h
+        z = None if box is None else box.comm
+        return z if z is not None else self._comm
 
     def _shadow(self) -> ZComm:
         self._comm  # noqa: B018 (checks the handle, joins the job)
