@@ -146,6 +146,21 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         c._h = _Box(pair)
         return c
 
+    @classmethod
+    def _class_for(cls, target: Any) -> type[Handle]:
+        # as mpi4py, a communicator comes back as its kind: a topology's
+        # class, else an intracommunicator (the null one as asked)
+        if target is None:
+            return cls
+        topo = getattr(target, "topo", None)
+        if topo is not None:
+            kinds = list(cls.__subclasses__())
+            for kind in kinds:  # breadth first: the layer's own classes first
+                if getattr(kind, "_kind", None) == topo.kind:
+                    return kind
+                kinds.extend(kind.__subclasses__())
+        return Intracomm if cls is Comm else cls
+
     @property
     def _comm(self) -> ZComm:
         box: _Box | None = self._h
