@@ -135,6 +135,9 @@ from zmqmesh.compat.mpi4py.exceptions import (
 from zmqmesh.compat.mpi4py.exceptions import (
     Get_error_string as Get_error_string,
 )
+from zmqmesh.compat.mpi4py.grequests import (
+    Grequest as Grequest,
+)
 from zmqmesh.compat.mpi4py.groups import GROUP_EMPTY as GROUP_EMPTY
 from zmqmesh.compat.mpi4py.groups import GROUP_NULL as GROUP_NULL
 from zmqmesh.compat.mpi4py.groups import Group as Group
@@ -219,9 +222,6 @@ from zmqmesh.compat.mpi4py.pickling import Pickle as Pickle
 from zmqmesh.compat.mpi4py.pickling import pickle as pickle
 from zmqmesh.compat.mpi4py.requests import (
     REQUEST_NULL as REQUEST_NULL,
-)
-from zmqmesh.compat.mpi4py.requests import (
-    Grequest as Grequest,
 )
 from zmqmesh.compat.mpi4py.requests import (
     Prequest as Prequest,
