@@ -251,6 +251,10 @@ class RmaCalls:
             _check_sizes(res, count, tm)
         if count and tm.base is None:
             raise MPIException(C.ERR_TYPE, "Invalid datatype: accumulates need one base type")
+        for m in (None if name == "NO_OP" else org, res):
+            base = None if m is None or not m.count else m.datatype.typemap.base
+            if base is not None and count and base != tm.base:
+                raise MPIException(C.ERR_TYPE, "Invalid datatype: origin and target types differ")
         w.check_range(t, disp, tm, count)
         w.check_access(t)
         data = None if org is None or name == "NO_OP" else np.array(org.pack(), copy=True)
