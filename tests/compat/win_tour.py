@@ -36,6 +36,10 @@ assert win.Get_attr(MPI.WIN_DISP_UNIT) == 8 and win.Get_attr(MPI.WIN_SIZE) == me
 assert win.flavor == MPI.WIN_FLAVOR_CREATE and win.model in (MPI.WIN_UNIFIED, MPI.WIN_SEPARATE)
 assert win.attrs == (MPI.Get_address(mem), mem.nbytes, 8)
 assert MPI.Group.Compare(win.Get_group(), comm.Get_group()) == MPI.IDENT
+win.Set_name("grid")
+assert win.Get_name() == "grid" and win.name == "grid"
+assert MPI.Win.fromhandle(win.handle) == win and MPI.WIN_NULL.Get_name() == "MPI_WIN_NULL"
+assert len(win.tomemory()) == mem.nbytes and MPI.Get_address(win.tomemory()) == win.attrs[0]
 win.Fence()
 win.Put(np.full(4, rank + 1.0), right, 2)  # doubles 2..5 of the right neighbour
 win.Fence()
@@ -207,7 +211,12 @@ win.Put(np.array([rank], "i8"), right, [where[right] + 8, 1, MPI.INT64_T])
 win.Fence()
 assert list(region) == [0, left, 0, 0]
 win.Fence(MPI.MODE_NOSUCCEED)
+if "zmqmesh" in MPI.Get_library_version():  # checked at the target, raised by Unlock
+    win.Lock(right)
+    win.Put(np.ones(1, "i8"), right, [where[right] + 32, 1, MPI.INT64_T])
+    assert error_class(lambda: win.Unlock(right)) == MPI.ERR_RMA_RANGE
 win.Detach(region)
+assert win.flavor == MPI.WIN_FLAVOR_DYNAMIC and win.attrs[:2] == (0, 0)
 win.Free()
 report("dynamic")
 

@@ -53,7 +53,6 @@ class Window:
 
     __slots__ = (
         "access",
-        "attrs",
         "comm",
         "errhandler",
         "exposure",
@@ -84,7 +83,6 @@ class Window:
         self.name = ""
         self.info: dict[str, str] = {}
         self.errhandler: Any = None
-        self.attrs: dict[int, Any] = {}
         self.fence = False
         self.locks: dict[int, int] = {}
         self.lock_all = False
