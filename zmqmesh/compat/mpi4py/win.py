@@ -329,11 +329,12 @@ class Win(KeyvalCalls, Handle, RmaCalls):
             return
         if t not in w.locks:
             raise sync_error(f"rank {t} is not locked")
-        try:
-            w.flush([t])
-        finally:
-            del w.locks[t]
-            w.wait([w.send(t, "unlock")])
+        # The target applies one origin's requests in the order they came:
+        # once the unlock is answered, every operation before it is done.
+        # So they are waited for together, one round trip.
+        ops = runner.now(lambda: w.port.outstanding([t]))
+        del w.locks[t]
+        w.wait([*ops, w.send(t, "unlock")])
 
     def Lock_all(self, assertion: int = 0) -> None:
         """Start a shared access epoch to every rank."""
@@ -348,11 +349,9 @@ class Win(KeyvalCalls, Handle, RmaCalls):
         w = self._w()
         if not w.lock_all:
             raise sync_error("Unlock_all without Lock_all")
-        try:
-            w.flush()
-        finally:
-            w.lock_all = False
-            w.wait([w.send(t, "unlock") for t in range(w.size)])
+        ops = runner.now(w.port.outstanding)
+        w.lock_all = False
+        w.wait([*ops, *(w.send(t, "unlock") for t in range(w.size))])
 
     def _passive(self, rank: int | None) -> Window:
         w = self._w()
