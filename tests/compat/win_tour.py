@@ -149,6 +149,16 @@ win.Complete()
 while not win.Test():
     pass
 assert list(box) == [3, left + 1]
+others = world.Excl([0])
+if rank == 0:  # one target, every other rank an origin
+    box[:] = 0
+    win.Post(others)
+    win.Wait()
+    assert list(box) == [size - 1, sum(range(size))], box
+else:
+    win.Start(world.Incl([0]))
+    win.Accumulate(np.array([1.0, rank]), 0, op=MPI.SUM)
+    win.Complete()
 win.Free()
 report("post start complete wait")
 
