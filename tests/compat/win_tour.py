@@ -258,6 +258,10 @@ if "zmqmesh" in MPI.Get_library_version():  # MPICH does not check the range at 
     assert error_class(lambda: win.Get(np.ones(5, "i4"), right)) == MPI.ERR_RMA_RANGE
 win.Put(one, right, 3)
 win.Unlock(right)
+if "zmqmesh" in MPI.Get_library_version():  # one rank's bad size: every rank raises, none waits
+    bad = -1 if rank == size - 1 else 8
+    assert error_class(lambda: MPI.Win.Allocate(bad, comm=comm)) == MPI.ERR_SIZE
+    assert error_class(lambda: MPI.Win.Allocate_shared(bad, comm=comm)) == MPI.ERR_SIZE
 comm.Barrier()
 assert list(mem) == [0, 0, 0, 1]
 win.Free()

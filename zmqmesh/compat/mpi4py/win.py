@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import operator
 import socket
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -38,7 +39,7 @@ from zmqmesh.compat.mpi4py.handles import Handle, is_bottom
 from zmqmesh.compat.mpi4py.membuf import buffer
 from zmqmesh.compat.mpi4py.objects import ERRORS_RETURN, INFO_NULL, Errhandler, Info
 from zmqmesh.compat.mpi4py.winops import RmaCalls, Window, sync_error
-from zmqmesh.compat.mpi4py.winserve import Port
+from zmqmesh.compat.mpi4py.winserve import Port, error_of
 
 __all__ = ["WIN_NULL", "Win"]
 
@@ -53,6 +54,41 @@ def _intracomm(comm: Any) -> Comm:
 
 def _address(arr: Any) -> int:
     return int(arr.__array_interface__["data"][0]) if arr.size else 0
+
+
+T = TypeVar("T")
+
+
+def _local(comm: Comm, step: Callable[[], T]) -> T:
+    """Collective: ``step()`` on every rank of ``comm``; if it raised on any
+    rank, every rank raises (that rank's own error; the others
+    ``MPI.Exception`` of its class), so none waits for a rank that left."""
+    problem: Exception | None = None
+    try:
+        got = step()
+    except Exception as exc:
+        problem = exc
+    told = runner.run(comm._z().allgather(None if problem is None else error_of(problem)))
+    if problem is not None:
+        raise problem
+    for r, p in enumerate(told):
+        if p is not None:
+            raise MPIException(p[0], f"{p[1]} (on rank {r})")
+    return got
+
+
+def _size(size: Any) -> int:
+    n = operator.index(size)
+    if n < 0:
+        raise MPIException(C.ERR_SIZE, f"Invalid size argument {n}")
+    return n
+
+
+def _unit(disp_unit: Any) -> int:
+    unit = operator.index(disp_unit)
+    if unit <= 0:
+        raise MPIException(C.ERR_DISP, f"Invalid displacement unit {unit}")
+    return unit
 
 
 def _memory_of(memory: Any) -> Any:
@@ -76,12 +112,8 @@ class Win(KeyvalCalls, Handle, RmaCalls):
     # -- making one ------------------------------------------------------------------------------
     @classmethod
     def _make(
-        cls, comm: Any, base: Any, disp_unit: int, flavor: int, info: Any, dynamic: bool = False
+        cls, comm: Comm, base: Any, unit: int, flavor: int, info: Any, dynamic: bool = False
     ) -> Win:
-        comm = _intracomm(comm)
-        unit = operator.index(disp_unit)
-        if unit <= 0:
-            raise MPIException(C.ERR_DISP, f"Invalid displacement unit {unit}")
         dup = comm.Dup()
         z = dup._z()
         port = Port(z, M.Memory(base, unit, dynamic))
@@ -102,18 +134,19 @@ class Win(KeyvalCalls, Handle, RmaCalls):
         cls, memory: Any, disp_unit: int = 1, info: Any = INFO_NULL, comm: Any = COMM_SELF
     ) -> Win:
         """Collective: a window over ``memory`` (a buffer, or ``BOTTOM``/None for none)."""
-        return cls._make(comm, _memory_of(memory), disp_unit, C.WIN_FLAVOR_CREATE, info)
+        comm = _intracomm(comm)
+        base, unit = _local(comm, lambda: (_memory_of(memory), _unit(disp_unit)))
+        return cls._make(comm, base, unit, C.WIN_FLAVOR_CREATE, info)
 
     @classmethod
     def Allocate(
         cls, size: int, disp_unit: int = 1, info: Any = INFO_NULL, comm: Any = COMM_SELF
     ) -> Win:
         """Collective: a window over ``size`` new bytes (zeroed) at each rank."""
-        n = operator.index(size)
-        if n < 0:
-            raise MPIException(C.ERR_SIZE, f"Invalid size argument {n}")
+        comm = _intracomm(comm)
+        n, unit = _local(comm, lambda: (_size(size), _unit(disp_unit)))
         base = buffer.allocate(n, clear=True).view(np.ndarray).view(np.uint8)
-        return cls._make(comm, base, disp_unit, C.WIN_FLAVOR_ALLOCATE, info)
+        return cls._make(comm, base, unit, C.WIN_FLAVOR_ALLOCATE, info)
 
     @classmethod
     def Allocate_shared(
@@ -123,26 +156,30 @@ class Win(KeyvalCalls, Handle, RmaCalls):
         segment every rank maps (``Shared_query``). ``ERR_RMA_SHARED`` for
         ranks on more than one host."""
         comm = _intracomm(comm)
-        n = operator.index(size)
-        if n < 0:
-            raise MPIException(C.ERR_SIZE, f"Invalid size argument {n}")
+        n, unit = _local(comm, lambda: (_size(size), _unit(disp_unit)))
         z = comm._z()
         hosts = runner.run(z.allgather((socket.gethostname(), n)))
         if len({h for h, _ in hosts}) > 1:
             raise MPIException(C.ERR_RMA_SHARED, "Allocate_shared: the ranks are on several hosts")
         sizes = [s for _, s in hosts]
-        path = M.SharedSegment.new_path() if z.rank == 0 else None
-        path = runner.run(z.bcast(path, 0))
-        segment = M.SharedSegment(path, sum(sizes), create=z.rank == 0) if z.rank == 0 else None
-        runner.run(z.barrier())  # the file exists
-        if segment is None:
-            segment = M.SharedSegment(path, sum(sizes), create=False)
-        runner.run(z.barrier())  # every rank has mapped it: the name can go
+        made: M.SharedSegment | None = None
         if z.rank == 0:
-            segment.unlink()
+            made = _local(
+                comm, lambda: M.SharedSegment(M.SharedSegment.new_path(), sum(sizes), True)
+            )
+            path = runner.run(z.bcast(made.path, 0))
+        else:
+            _local(comm, lambda: None)  # rank 0 made the file, or every rank raises
+            path = runner.run(z.bcast(None, 0))
+        segment = made or _local(comm, lambda: M.SharedSegment(path, sum(sizes), False))
+        if made is not None:
+            try:
+                _local(comm, lambda: None)  # every rank has mapped it (or failed to)
+            finally:
+                made.unlink()  # the name can go
         starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int).tolist()
         parts = [segment.array[starts[r] : starts[r] + sizes[r]] for r in range(len(sizes))]
-        win = cls._make(comm, parts[z.rank], disp_unit, C.WIN_FLAVOR_SHARED, info)
+        win = cls._make(comm, parts[z.rank], unit, C.WIN_FLAVOR_SHARED, info)
         w = win._w()
         w.segment, w.shared = segment, parts
         return win
@@ -151,7 +188,7 @@ class Win(KeyvalCalls, Handle, RmaCalls):
     def Create_dynamic(cls, info: Any = INFO_NULL, comm: Any = COMM_SELF) -> Win:
         """Collective: a window with no memory until ``Attach``; its
         displacements are addresses (``MPI.Get_address``) at the target."""
-        return cls._make(comm, None, 1, C.WIN_FLAVOR_DYNAMIC, info, dynamic=True)
+        return cls._make(_intracomm(comm), None, 1, C.WIN_FLAVOR_DYNAMIC, info, dynamic=True)
 
     def Attach(self, memory: Any) -> None:
         """Let other ranks reach ``memory`` through this dynamic window."""

@@ -46,7 +46,7 @@ from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
 from zmqmesh.compat.mpi4py.winlock import LockError, LockTable
 from zmqmesh.runtime.comm import Comm as ZComm
 
-__all__ = ["Port", "settle"]
+__all__ = ["Port", "error_of", "settle"]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ _REQ, _ANS, _NOTE = 1, 2, 3
 _DEFER = object()  # a lock request not granted yet: answered later
 
 
-def _error_of(exc: BaseException) -> tuple[int, str]:
+def error_of(exc: BaseException) -> tuple[int, str]:
     """The MPI error class and message an operation's failure reports."""
     if isinstance(exc, MPIException):
         return exc.Get_error_class(), str(exc)
@@ -128,7 +128,7 @@ class Port:
             payload = self.apply(src, kind, args)
         except Exception as exc:
             self.lock_seq.pop(src, None)
-            self._answer(src, seq, _error_of(exc), None)
+            self._answer(src, seq, error_of(exc), None)
             return
         if payload is not _DEFER:
             self.lock_seq.pop(src, None)
