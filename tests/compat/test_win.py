@@ -1,6 +1,7 @@
 """One-sided communication (``MPI.Win``): the pure parts (the lock table,
-the memory a window's operations reach) in process, and the tour programs
-on real ranks under ``launch --mpi4py``."""
+the memory a window's operations reach, the target's service fed with
+requests) in process, and the tour programs on real ranks under
+``launch --mpi4py``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from zmqmesh.compat.mpi4py import typemap as T
 from zmqmesh.compat.mpi4py import winmem as M
 from zmqmesh.compat.mpi4py.datatypes import PREDEFINED
 from zmqmesh.compat.mpi4py.winlock import LockError, LockTable
+from zmqmesh.compat.mpi4py.winserve import _ANS as ANS
+from zmqmesh.compat.mpi4py.winserve import _REQ as REQ
+from zmqmesh.compat.mpi4py.winserve import Port
 
 HERE = Path(__file__).resolve().parent
 X, S = C.LOCK_EXCLUSIVE, C.LOCK_SHARED
@@ -205,3 +209,54 @@ def test_a_busy_target_serves_the_counter_at_its_next_call(n: int) -> None:
     res = launch(n, HERE / "win_busy.py", timeout=80, launcher_args=("--mpi4py",))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert f"[0] ok busy target served {20 * (n - 1)} ids" in res.stdout
+
+
+# -- the target's service: requests in, answers out ---------------------------------------------
+class _Link:
+    """Stands for the window's communicator: records what is sent."""
+
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+        self.sent: list[tuple[int, int, object]] = []
+
+    def start_send(self, obj: object, dest: int, tag: int) -> None:
+        self.sent.append((dest, tag, obj))
+
+    def on_message(self, handler: object) -> None:
+        pass
+
+
+def _port(nbytes: int = 16) -> tuple[Port, _Link, np.ndarray]:
+    link = _Link(0)
+    mem = np.zeros(nbytes, np.uint8)
+    return Port(link, M.Memory(mem, 1)), link, mem  # type: ignore[arg-type]
+
+
+def _answers(link: _Link) -> list[tuple[int, int, object]]:
+    got = [(dest, obj[0], obj[1]) for dest, tag, obj in link.sent if tag == ANS]  # type: ignore[index]
+    link.sent.clear()
+    return got
+
+
+def test_requests_after_a_waiting_lock_wait_for_it_then_apply_in_order() -> None:
+    port, link, mem = _port()
+    i4 = np.dtype("i4").str
+    port._arrived(1, REQ, ("lock", 1, X))
+    assert _answers(link) == [(1, 1, None)]
+    port._arrived(2, REQ, ("lock", 1, X))
+    port._arrived(2, REQ, ("put", 2, 0, 1, i4, np.array([7], "i4").view(np.uint8)))
+    port._arrived(2, REQ, ("acc", 3, 0, 1, i4, np.array([1], "i4").view(np.uint8), "SUM", True))
+    assert _answers(link) == []  # rank 2 waits for the lock, and so does what it sent
+    port._arrived(1, REQ, ("unlock", 2))
+    answers = _answers(link)
+    assert [a[:2] for a in answers] == [(2, 1), (2, 2), (2, 3), (1, 2)]
+    assert answers[2][2] is None  # no error
+    assert mem[:4].view("i4")[0] == 8
+
+
+def test_an_access_outside_the_window_is_answered_with_its_error_class() -> None:
+    port, link, _ = _port(4)
+    port._arrived(3, REQ, ("get", 5, 2, 1, np.dtype("i4").str))
+    [(dest, seq, error)] = _answers(link)
+    assert (dest, seq, error[0]) == (3, 5, C.ERR_RMA_RANGE)  # type: ignore[index]
+    assert "not part of the window" in error[1]  # type: ignore[index]

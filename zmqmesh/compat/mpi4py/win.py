@@ -344,8 +344,9 @@ class Win(KeyvalCalls, Handle, RmaCalls):
 
     # -- passive target --------------------------------------------------------------------------
     def Lock(self, rank: int, lock_type: int = C.LOCK_EXCLUSIVE, assertion: int = 0) -> None:
-        """Start an access epoch to ``rank``, holding its lock
-        (``LOCK_EXCLUSIVE`` or ``LOCK_SHARED``) once granted."""
+        """Start an access epoch to ``rank`` under its lock (``LOCK_EXCLUSIVE``
+        or ``LOCK_SHARED``). Returns before the lock is granted (but on this
+        rank): the target applies this epoch's operations once it is."""
         w = self._w()
         t = w.target(rank)
         if t is None:
@@ -355,8 +356,10 @@ class Win(KeyvalCalls, Handle, RmaCalls):
             raise MPIException(C.ERR_LOCKTYPE, f"Invalid lock type {kind}")
         if t in w.locks or w.lock_all:
             raise sync_error(f"rank {t} is locked already")
-        w.wait([w.send(t, "lock", kind)])
+        granted = w.send(t, "lock", kind)
         w.locks[t] = kind
+        if t == w.rank:  # operations on this rank are done in place: they need the lock now
+            w.wait([granted])
 
     def Unlock(self, rank: int) -> None:
         """Complete the operations to ``rank`` and end its access epoch."""
@@ -378,8 +381,9 @@ class Win(KeyvalCalls, Handle, RmaCalls):
         w = self._w()
         if w.lock_all or w.locks:
             raise sync_error("a lock is held already")
-        w.wait([w.send(t, "lock", C.LOCK_SHARED) for t in range(w.size)])
+        granted = [w.send(t, "lock", C.LOCK_SHARED) for t in range(w.size)]
         w.lock_all = True
+        w.wait([granted[w.rank]])
 
     def Unlock_all(self) -> None:
         """Complete every operation and end the ``Lock_all`` epoch."""

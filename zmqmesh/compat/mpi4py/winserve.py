@@ -16,7 +16,11 @@ progress thread; no thread and no task is kept for it.
   go to :class:`~winmem.Memory`, which makes accumulates element-wise
   atomic per target; ``lock`` and ``unlock`` go to the window's
   :class:`~winlock.LockTable`. Every request is answered (tag ``_ANS``:
-  ``(seq, error, payload)``), a lock request once it is granted.
+  ``(seq, error, payload)``), a lock request once it is granted. An
+  origin does not wait for its lock before sending what it does under it
+  (as MPICH, ``Lock`` returns at once): until the lock is granted, the
+  target holds that origin's later requests back, then applies them in
+  order.
 - An *answer* completes the origin's future of that ``seq`` (after its
   ``on_reply`` step has written a get's data into the origin buffer).
 - A *note* (tag ``_NOTE``: ``"post"`` or ``"complete"``) counts toward the
@@ -28,6 +32,7 @@ message. Every call that changes this state runs inside the loop
 touches it.
 
 Invariants: ``replies`` holds exactly the operations sent and not answered;
+``held`` holds requests only of origins in ``lock_seq``;
 ``pending[t]`` the futures of those sent to ``t``; a granted lock request is
 answered exactly once.
 """
@@ -71,6 +76,7 @@ class Port:
     """The messages and the target-side state of one window at one rank."""
 
     __slots__ = (
+        "held",
         "local_grant",
         "lock_seq",
         "locks",
@@ -90,6 +96,7 @@ class Port:
         self.memory = memory
         self.locks = LockTable()
         self.lock_seq: dict[int, int] = {}  # origin -> seq of its lock request waiting
+        self.held: dict[int, list[Any]] = {}  # origin -> its requests after that one
         self.local_grant: asyncio.Future[Any] | None = None
         self.seq = 0
         self.replies: dict[int, tuple[asyncio.Future[Any], Callable[[Any], None] | None]] = {}
@@ -121,6 +128,10 @@ class Port:
             log.exception("window message from rank %d dropped", src)
 
     def _serve(self, src: int, req: Any) -> None:
+        if src in self.lock_seq:
+            # Its lock is not granted yet: what it sent after waits for it.
+            self.held.setdefault(src, []).append(req)
+            return
         kind, seq, args = req[0], int(req[1]), req[2:]
         try:
             if kind == "lock":
@@ -169,6 +180,8 @@ class Port:
                 seq = self.lock_seq.pop(origin, None)
                 if seq is not None:
                     self._answer(origin, seq, None, None)
+                    for req in self.held.pop(origin, ()):
+                        self._serve(origin, req)
 
     # -- what a request does to this rank's window ------------------------------------------------
     def apply(self, src: int, kind: str, args: Any) -> Any:
