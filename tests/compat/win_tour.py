@@ -250,6 +250,8 @@ assert error_class(lambda: win.Put(one, right)) == MPI.ERR_RMA_SYNC  # no epoch 
 assert error_class(lambda: win.Unlock(right)) == MPI.ERR_RMA_SYNC
 assert error_class(lambda: win.Complete()) == MPI.ERR_RMA_SYNC
 assert error_class(lambda: win.Wait()) == MPI.ERR_RMA_SYNC
+assert error_class(lambda: win.Unlock_all()) == MPI.ERR_RMA_SYNC
+assert error_class(lambda: win.Flush(right)) == MPI.ERR_RMA_SYNC
 win.Lock(right)
 assert error_class(lambda: win.Lock(right)) == MPI.ERR_RMA_SYNC
 assert error_class(lambda: win.Put(one, size)) == MPI.ERR_RANK
