@@ -182,6 +182,8 @@ class Plain:
         n = data.size
         if n > self.mem.size:
             raise ValueError(f"message truncated: {n} bytes into a {self.mem.size}-byte receive")
+        if n >= 4096 and data.ctypes.data == self.mem.ctypes.data:
+            return  # read into place already (rndv.py)
         self.mem[:n] = data
 
 
