@@ -24,8 +24,8 @@ sys.modules[__name__ + ".rc"] = rc  # type: ignore[assignment]
 
 
 def get_include() -> str:
-    """mpi4py's C headers' directory: zmqmesh has none (no C API); this
-    package's directory, which holds none."""
+    """mpi4py's C headers' directory. zmqmesh has no C API: its
+    ``mpi4py/mpi4py.h`` stops a compiler with an error that says so."""
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "include")
 
 
