@@ -7,6 +7,7 @@ from __future__ import annotations
 import array
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -337,3 +338,21 @@ def test_what_is_not_a_plain_array_goes_through_parse() -> None:
     assert small is not None
     with pytest.raises(ValueError, match="message truncated: 64 bytes into a 8-byte receive"):
         small.unpack(a.view(np.uint8))
+
+
+class MyDatatype(MPI.Datatype):
+    pass
+
+
+class MyGroup(MPI.Group):
+    pass
+
+
+@pytest.mark.parametrize(("cls", "named"), [(MyDatatype, MPI.INT), (MyGroup, MPI.GROUP_EMPTY)])
+def test_a_copy_of_a_predefined_handle_comes_back_of_its_own_class(cls: type, named: Any) -> None:
+    import copy
+
+    mine = cls(named)
+    for dup in (pickle.loads(pickle.dumps(mine)), copy.copy(mine), copy.deepcopy(mine)):
+        assert type(dup) is cls
+        assert dup == named

@@ -112,12 +112,13 @@ class Datatype(KeyvalCalls, PackCalls, Handle):
         return f"<mpi4py.MPI.Datatype {label} size={t.tm.size} extent={t.tm.extent}>"
 
     def __reduce__(self) -> Any:
+        # a copy comes back of its own class (a subclass too), as mpi4py's
         if self._h is None:
-            return "DATATYPE_NULL" if self is DATATYPE_NULL else (Datatype, (DATATYPE_NULL,))
+            return "DATATYPE_NULL" if self is DATATYPE_NULL else (type(self), (DATATYPE_NULL,))
         t = self._t
         if t.key is not None:
             known = PREDEFINED[t.key]
-            return (_named, (t.key,)) if self is known else (Datatype, (known,))
+            return (_named, (t.key,)) if self is known else (type(self), (known,))
         old, name, params = self.decode()
         alone = name == "STRUCT" or name.startswith("F90_")  # made from no old type
         return (_rebuild, (None if alone else old, name, params))

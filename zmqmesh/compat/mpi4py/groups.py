@@ -59,7 +59,7 @@ class Group(Handle):
             if self is known:
                 return name
             if self._h is known._h:
-                return Group, (known,)
+                return type(self), (known,)
         raise ValueError("cannot pickle Group handle")
 
     # -- who --------------------------------------------------------------------------------
