@@ -44,9 +44,6 @@ from zmqmesh.compat.mpi4py.comm import (
     Comm as Comm,
 )
 from zmqmesh.compat.mpi4py.comm import (
-    Intercomm as Intercomm,
-)
-from zmqmesh.compat.mpi4py.comm import (
     Intracomm as Intracomm,
 )
 from zmqmesh.compat.mpi4py.comm import _comm_lock as _comm_lock
@@ -156,6 +153,9 @@ from zmqmesh.compat.mpi4py.handles import (
 from zmqmesh.compat.mpi4py.handles import Handle as _Handle
 from zmqmesh.compat.mpi4py.handles import (
     InPlaceType as InPlaceType,
+)
+from zmqmesh.compat.mpi4py.inter import (
+    Intercomm as Intercomm,
 )
 from zmqmesh.compat.mpi4py.matched import (
     MESSAGE_NO_PROC as MESSAGE_NO_PROC,

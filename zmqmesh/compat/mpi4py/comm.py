@@ -42,7 +42,6 @@ __all__ = [
     "COMM_SELF",
     "COMM_WORLD",
     "Comm",
-    "Intercomm",
     "Intracomm",
 ]
 
@@ -65,6 +64,7 @@ class _Box:
         "space",
         "topo",
     )
+    inter = False  # an intercommunicator's box (``inter``) says True
 
     def __init__(self, pair: Made | None, name: str = "") -> None:
         self.comm: ZComm | None = None if pair is None else pair[0]
@@ -220,14 +220,13 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
     name = property(Get_name, Set_name)
 
     def Is_inter(self) -> bool:
-        """Whether this is an intercommunicator (never: the layer has none)."""
+        """Whether this is an intercommunicator (see ``inter``)."""
         self._comm  # noqa: B018 (ERR_COMM for the null communicator)
-        return False
+        return bool(self._h.inter)
 
     def Is_intra(self) -> bool:
         """Whether this is an intracommunicator."""
-        self._comm  # noqa: B018 (ERR_COMM for the null communicator)
-        return True
+        return not self.Is_inter()
 
     is_inter = property(Is_inter)
     is_intra = property(Is_intra)
@@ -387,11 +386,6 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         self.Flush_buffer()
         return Request._of(None)
 
-    @classmethod
-    def Get_parent(cls) -> Any:
-        """A null intercommunicator: a zmqmesh job's ranks are never spawned."""
-        return Intercomm()
-
     def __reduce__(self) -> Any:
         # the predefined communicators pickle as themselves, copies of them
         # as copies; others cannot travel (as in mpi4py)
@@ -426,7 +420,6 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
     Spawn = Spawn_multiple = Accept = Connect = runner.unsupported(
         "Comm process management", "spawning and ports"
     )
-    Create_intercomm = runner.unsupported("Comm.Create_intercomm", "intercommunicators")
     Psend_init = Precv_init = runner.unsupported("Comm.Psend_init", "partitioned communication")
 
 
@@ -473,12 +466,6 @@ def _comm_lock_table(comm: Comm) -> dict[Any, threading.Lock]:
 
 def _world_rank() -> int:
     return int(COMM_WORLD._comm.rank)
-
-
-class Intercomm(Comm):
-    """An intercommunicator: not supported."""
-
-    __slots__ = ()
 
 
 def _named(cls: type[Comm], box: _Box) -> Any:
