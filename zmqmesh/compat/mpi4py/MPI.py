@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from zmqmesh.compat.mpi4py import constants as _constants
 from zmqmesh.compat.mpi4py import datatypes as _datatypes
 from zmqmesh.compat.mpi4py import ops as _ops
+from zmqmesh.compat.mpi4py import spawn as _spawn  # noqa: F401 (installs Spawn, Get_parent)
 from zmqmesh.compat.mpi4py.bsend import (
     Attach_buffer as Attach_buffer,
 )

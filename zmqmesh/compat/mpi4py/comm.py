@@ -36,6 +36,7 @@ from zmqmesh.compat.mpi4py.requests import Request
 from zmqmesh.compat.mpi4py.sync import BsendSpace
 from zmqmesh.runtime.comm import Comm as ZComm
 from zmqmesh.runtime.p2p import TAG_UB
+from zmqmesh.runtime.spawned import PARENTS
 
 __all__ = [
     "COMM_NULL",
@@ -108,6 +109,29 @@ async def _paired(
     return comm, shadow, tuple(int(r) for r in members)
 
 
+# A spawned process's link to its parents, once it joined: the union's
+# communicator, its shadow and its collectives' one, and how many parents
+# come first in it (``spawn`` makes the intercommunicator of them).
+SPAWNED: list[tuple[tuple[ZComm, ZComm, ZComm], int]] = []
+
+
+async def _joined() -> Made | None:
+    """This process's world: its job's; for a process that a job spawned,
+    the children's part of the new job, whose first ranks are the parents
+    (with the parents' matching calls in ``spawn``)."""
+    world = await zmqmesh.init()
+    parents = int(os.environ.get(PARENTS, "") or 0)
+    if not parents:
+        return await _paired(_ready(world))
+    got = await _paired(world.split(1, world.rank))
+    SPAWNED.append(((world, await world.dup(), await world.dup()), parents))
+    return got
+
+
+async def _ready(comm: ZComm) -> ZComm:
+    return comm
+
+
 class _WorldBox(_Box):
     __slots__ = ()
 
@@ -116,7 +140,7 @@ class _WorldBox(_Box):
             # mpi4py's object calls pickle whatever they are given: so may the
             # layer's, unless the job said otherwise (ZMQMESH_PICKLE=0)
             os.environ.setdefault("ZMQMESH_PICKLE", "1")
-            got = runner.run(_paired(zmqmesh.init()))
+            got = runner.run(_joined())
             assert got is not None
             self.comm, self.shadow, self.members = got
             runner.sleep_with(self.comm.wait_input)
@@ -417,8 +441,8 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         os._exit(errorcode or 1)
 
     # -- not here ----------------------------------------------------------------------------------
-    Spawn = Spawn_multiple = Accept = Connect = runner.unsupported(
-        "Comm process management", "spawning and ports"
+    Accept = Connect = runner.unsupported(
+        "Comm.Accept/Connect", "ports: spawn processes with Intracomm.Spawn instead"
     )
     Psend_init = Precv_init = runner.unsupported("Comm.Psend_init", "partitioned communication")
 

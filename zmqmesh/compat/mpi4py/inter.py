@@ -114,11 +114,14 @@ class _InterBox(_Box):
     __slots__ = ("links", "low", "remote", "union")
     inter = True
 
-    def __init__(self, union: ZComm, shadow: ZComm, coll: ZComm, low: bool, nlow: int) -> None:
+    def __init__(
+        self, three: Sequence[ZComm], low: bool, nlow: int, names: Sequence[int] | None = None
+    ) -> None:
+        union, shadow, coll = three
         n = union.size
         mine = range(0, nlow) if low else range(nlow, n)
         theirs = range(nlow, n) if low else range(0, nlow)
-        ranks = _union_ranks(union)
+        ranks = _union_ranks(union) if names is None else tuple(names)
         at, size, rank = theirs.start, len(mine), union.rank - mine.start
         views: Any = (Remote(union, at, len(theirs), rank, size),)
         views += (Remote(shadow, at, len(theirs), rank, size), tuple(ranks[i] for i in mine))
@@ -126,6 +129,16 @@ class _InterBox(_Box):
         self.union, self.low = union, low
         self.remote = tuple(ranks[i] for i in theirs)
         self.links = Links(coll, mine.start, at, rank, size, len(theirs))
+
+    def nlow(self) -> int:
+        return len(self.members if self.low else self.remote)
+
+    def names(self) -> tuple[int, ...]:
+        """The union's ranks as the groups name them, in union order."""
+        both: tuple[int, ...] = (
+            self.members + self.remote if self.low else self.remote + self.members
+        )
+        return both
 
 
 def _union_ranks(z: ZComm) -> tuple[int, ...]:
@@ -193,7 +206,7 @@ class Intercomm(InterCollectiveCalls, Comm):
         box = self._box()
         mine = None if color == C.UNDEFINED else int(color)
         entries = runner.run(box.union.allgather((mine, int(key))))
-        nlow = len(box.members if box.low else box.remote)
+        nlow = box.nlow()
         low = [e for e in enumerate(entries[:nlow]) if e[1][0] == mine]
         high = [e for e in enumerate(entries[nlow:], nlow) if e[1][0] == mine]
         if mine is None or not low or not high:
@@ -201,10 +214,14 @@ class Intercomm(InterCollectiveCalls, Comm):
             return COMM_NULL
         side = sorted(low if box.low else high, key=lambda e: (e[1][1], e[0]))
         place = [u for u, _ in side].index(box.union.rank)
-        made = box.union.split(0 if mine is None else mine, (0 if box.low else _SIDE) + place)
+        made = box.union.split(mine, (0 if box.low else _SIDE) + place)
         got = runner.run(_three(made))
         assert got is not None
-        return _made(Intercomm, got, box.low, len(low))
+        names = box.names()
+        order = sorted(low, key=lambda e: (e[1][1], e[0])) + sorted(
+            high, key=lambda e: (e[1][1], e[0])
+        )
+        return _made(Intercomm, got, box.low, len(low), [names[u] for u, _ in order])
 
     def Create(self, group: Group) -> Any:
         """The intercommunicator of ``group`` (a subgroup of the local
@@ -228,6 +245,15 @@ class Intercomm(InterCollectiveCalls, Comm):
         got = runner.run(_paired(box.union.split(0, 1 if high else 0), world_rank=_world_rank()))
         return Intracomm._of(got)  # type: ignore[no-any-return]
 
+    def Disconnect(self) -> None:
+        """Wait until both groups are here (so what was sent has been
+        received), then free the intercommunicator; every handle to it
+        becomes invalid. Collective over both groups."""
+        box = self._box()
+        self.barrier()
+        self.Free()
+        box.comm = None
+
     def Compare(self, other: Comm) -> int:
         """``IDENT`` (the same communicator), ``CONGRUENT`` (the same local
         and remote groups in the same order), ``SIMILAR`` (the same
@@ -248,16 +274,26 @@ class Intercomm(InterCollectiveCalls, Comm):
         raise MPIException(C.ERR_COMM, "Split_type needs an intracommunicator")
 
 
-def _made(cls: type[Intercomm], three: Sequence[ZComm], low: bool, nlow: int) -> Any:
+def _made(
+    cls: type[Intercomm],
+    three: Sequence[ZComm],
+    low: bool,
+    nlow: int,
+    names: Sequence[int] | None = None,
+) -> Any:
     c = cls()
-    c._h = _InterBox(three[0], three[1], three[2], low, nlow)
+    c._h = _InterBox(three, low, nlow, names)
     return c
 
 
-def intercomm_of(three: Sequence[ZComm], low: bool, nlow: int) -> Intercomm:
-    """The intercommunicator over a union whose first ``nlow`` ranks are the
-    low group (``low``: this rank is one of them)."""
-    got: Intercomm = _made(Intercomm, three, low, nlow)
+def intercomm_of(
+    three: Sequence[ZComm], low: bool, nlow: int, names: Sequence[int] | None = None
+) -> Intercomm:
+    """The intercommunicator over a union (with its shadow and collective
+    context) whose first ``nlow`` ranks are the low group (``low``: this
+    rank is one of them); ``names``: the union's ranks as its groups name
+    them (world ranks when None)."""
+    got: Intercomm = _made(Intercomm, three, low, nlow, names)
     return got
 
 
@@ -297,11 +333,4 @@ def _create_intercomm(
     return intercomm_of(three, low, len(members if low else remote))
 
 
-def _get_parent(cls: Any) -> Intercomm:
-    """The intercommunicator to the processes that spawned this one: a
-    null one, as a zmqmesh job's ranks start at launch."""
-    return Intercomm()
-
-
 Intracomm.Create_intercomm = _create_intercomm  # type: ignore[attr-defined]
-Comm.Get_parent = classmethod(_get_parent)  # type: ignore[attr-defined]
