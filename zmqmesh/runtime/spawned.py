@@ -5,7 +5,9 @@ new job of ``parents + children`` ranks (:class:`SpawnedJob`): it serves
 the new job's rendezvous, starts each child as a process of its own with
 the ``ZMQMESH_*`` variables of rank ``parents + i`` (so the children are
 in the root's process group and the launcher, which stops each rank's
-group at job end, stops them too), and watches them. Every parent then
+group at job end, stops them too), passes their output on a line at a
+time, and watches them; when the root exits, children still running get
+``EXIT_GRACE`` seconds to end and are then killed. Every parent then
 joins the new job as its rank ``0 .. parents-1`` with an engine of its
 own beside its own job's (``bootstrap.join``); the children join it as
 any rank joins its job. Their job's ipc and shared-memory directories
@@ -20,12 +22,15 @@ every waiting call involving it raises ``RankFailedError``, never hangs.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import secrets
 import subprocess
 import threading
+import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from zmqmesh.errors import LaunchError
 from zmqmesh.job.settings import VARIABLES
@@ -36,6 +41,9 @@ __all__ = ["PARENTS", "SpawnedJob", "environ_for"]
 
 PARENTS = "ZMQMESH_SPAWN_PARENTS"
 """How many parents a spawned job's first ranks are (set for the children)."""
+
+EXIT_GRACE = 5.0
+"""Seconds the root's children get to end once the root exits."""
 
 _V = VARIABLES
 _OWN = ("rank", "size", "job", "rendezvous", "ipc_dir", "shm_dir")
@@ -57,6 +65,15 @@ def environ_for(
             os.makedirs(own, mode=0o700, exist_ok=True)
             env[_V[key]] = own
     return env
+
+
+def _relay(stream: Any, fd: int) -> None:
+    """Pass a child's output on to this process's ``fd`` a whole line at
+    a time (one write each), so that lines of several children, and of
+    the parent, never mix within a line."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in iter(stream.readline, b""):
+            os.write(fd, line)
 
 
 class SpawnedJob:
@@ -86,13 +103,18 @@ class SpawnedJob:
             env.update(self.environ(self.parents + i))
             env[PARENTS] = str(self.parents)
             try:
-                self.procs.append(subprocess.Popen(argv, env=env))
+                pipe = subprocess.PIPE
+                self.procs.append(subprocess.Popen(argv, env=env, stdout=pipe, stderr=pipe))
             except OSError as exc:
                 self.stop()
                 raise LaunchError(f"cannot start spawned process {i} ({argv[0]}): {exc}") from None
+        atexit.register(self._at_exit)
         for i, proc in enumerate(self.procs):
             name = f"zmqmesh-spawned-{i}"
             threading.Thread(target=self._watch, args=(i, proc), name=name, daemon=True).start()
+            for stream, fd in ((proc.stdout, 1), (proc.stderr, 2)):
+                args = (stream, fd)
+                threading.Thread(target=_relay, args=args, name=name, daemon=True).start()
 
     def _watch(self, i: int, proc: subprocess.Popen[bytes]) -> None:
         code = proc.wait()
@@ -108,6 +130,15 @@ class SpawnedJob:
             with contextlib.suppress(LaunchError):  # it had checked in itself
                 exchange(self.rendezvous, rank, self.size, self.job, nowhere, keys=self._keys)
         self.server.notify_failure(rank, detail)
+
+    def _at_exit(self) -> None:
+        """The root is leaving: its children get ``EXIT_GRACE`` seconds in
+        all to end (and their last output to come through), then are killed."""
+        deadline = time.monotonic() + EXIT_GRACE
+        for proc in self.procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.0))
+        self.stop()
 
     def stop(self) -> None:
         """Stop the children still running and the rendezvous."""

@@ -75,20 +75,37 @@ def _spawn_multiple(
     errcodes: Any = None,
 ) -> Intercomm:
     """``Spawn`` of several commands: ``maxprocs[i]`` processes (one when
-    None) of ``command[i] args[i]``, in that order in the children's
-    ``COMM_WORLD``."""
+    None; an int: as many of each) of ``command[i] args[i]``, in that
+    order in the children's ``COMM_WORLD``; ``errcodes``, a list, gets a
+    list of ``SUCCESS`` per command. Sequences of different lengths raise
+    ``ValueError``, as in mpi4py."""
+    shape: list[int] = []
 
     def argvs() -> list[list[str]]:
+        if isinstance(command, (str, os.PathLike)):
+            raise ValueError("Spawn_multiple: command must be a sequence of commands")
         n = len(command)
         every = [None] * n if args is None else list(args)
-        counts = [1] * n if maxprocs is None else [int(m) for m in maxprocs]
-        if not len(every) == len(counts) == n:
-            raise ValueError("Spawn_multiple: command, args and maxprocs differ in length")
-        return [
-            _argv(c, a) for c, a, m in zip(command, every, counts, strict=True) for _ in range(m)
-        ]
+        if maxprocs is None or isinstance(maxprocs, int):
+            counts = [1 if maxprocs is None else int(maxprocs)] * n
+        else:
+            counts = [int(m) for m in maxprocs]
+        infos = [info] * n if info is None or not isinstance(info, (list, tuple)) else info
+        if not len(every) == len(counts) == len(infos) == n:
+            raise ValueError("Spawn_multiple: command, args, maxprocs and info differ in length")
+        if any(isinstance(a, str) for a in every):
+            raise ValueError("Spawn_multiple: args must be a sequence of sequences")
+        shape[:] = counts
+        both = zip(command, every, counts, strict=True)
+        return [_argv(c, a) for c, a, m in both for _ in range(m)]
 
-    return _start(self, argvs, root, errcodes)
+    flat: list[int] = []
+    inter = _start(self, argvs, root, flat if errcodes is not None else None)
+    if errcodes is not None:
+        z = self._z()  # the shape is known at the root
+        cuts = runner.run(z.bcast(shape if z.rank == int(root) else None, int(root)))
+        errcodes[:] = [flat[sum(cuts[:i]) : sum(cuts[: i + 1])] for i in range(len(cuts))]
+    return inter
 
 
 def _start(comm: Comm, argvs: Any, root: int, errcodes: Any) -> Intercomm:
@@ -106,11 +123,14 @@ def _start(comm: Comm, argvs: Any, root: int, errcodes: Any) -> Intercomm:
             job = SpawnedJob(z.size, commands, os.environ.get("ZMQMESH_ADDR") or _host())
             job.start()
             deal = (job.job, job.size, job.rendezvous)
-        except (LaunchError, ValueError, TypeError) as exc:
-            deal = str(exc)  # every parent raises it
+        except (ValueError, TypeError) as exc:
+            deal = (type(exc).__name__, str(exc))  # every parent raises it
+        except LaunchError as exc:
+            deal = ("", f"Spawn: {exc}")
     deal = runner.run(z.bcast(deal, r))
-    if isinstance(deal, str):
-        raise MPIException(C.ERR_SPAWN, f"Spawn: {deal}")
+    if len(deal) == 2:
+        kind, why = deal
+        raise {"ValueError": ValueError, "TypeError": TypeError}.get(kind, _spawn_error)(why)
     name, size, rendezvous = deal
     env = environ_for(os.environ, name, size, rendezvous, z.rank)
     close = None
@@ -136,6 +156,10 @@ def _start(comm: Comm, argvs: Any, root: int, errcodes: Any) -> Intercomm:
     return intercomm_of(three, True, z.size, names)
 
 
+def _spawn_error(why: str) -> MPIException:
+    return MPIException(C.ERR_SPAWN, why)
+
+
 def _host() -> str:
     """An address of this host that its own processes reach."""
     return "127.0.0.1" if not os.environ.get("ZMQMESH_TCP") else socket.gethostname()
@@ -149,15 +173,15 @@ def _get_parent(cls: Any) -> Intercomm:
     same one at every call until it is disconnected); a null one in a
     process that was not spawned, or once disconnected."""
     COMM_WORLD._comm  # noqa: B018 (joins the job: a spawned process meets its parents there)
+    got: Intercomm = Intercomm()
     if not SPAWNED:
-        return Intercomm()
+        return got
     if not _PARENT:
         three, parents = SPAWNED[0]
         children: tuple[int, ...] = COMM_WORLD._members()
         names = tuple(range(FAR, FAR + parents)) + children
         _PARENT.append(intercomm_of(three, False, parents, names)._h)
     box = _PARENT[0]
-    got = Intercomm()
     if box.comm is not None:
         got._h = box
     return got
