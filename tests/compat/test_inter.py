@@ -70,3 +70,32 @@ def test_wrong_calls_on_an_intercommunicator_raise(tmp_path: Path) -> None:
     for code in (7, 6, 5):  # ERR_ROOT, ERR_RANK, ERR_COMM
         assert f"[0] refused {code}" in res.stdout, res.stdout
     assert "[1] parent True" in res.stdout
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("n", [2, 3])
+def test_accept_and_connect_on_a_port(n: int) -> None:
+    res = launch(n, HERE / "inter_ports.py", timeout=110, launcher_args=MPI4PY)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert f"[0] ports ok on {n} ranks" in res.stdout
+
+
+@pytest.mark.timeout(60)
+def test_communicators_from_groups_alone(tmp_path: Path) -> None:
+    prog = tmp_path / "groups.py"
+    prog.write_text(
+        "from mpi4py import MPI\n"
+        "w = MPI.COMM_WORLD\n"
+        "r, n = w.Get_rank(), w.Get_size()\n"
+        "g = w.Get_group()\n"
+        "odd, even = g.Incl(list(range(1, n, 2))), g.Incl(list(range(0, n, 2)))\n"
+        "mine, other = (odd, even) if r % 2 else (even, odd)\n"
+        "c = MPI.Intracomm.Create_from_group(mine, 'half')\n"
+        "last = mine.Get_size() - 1\n"
+        "ic = MPI.Intercomm.Create_from_groups(mine, last, other, other.Get_size() - 1, 'p')\n"
+        "print('made', c.allgather(r), ic.allgather(r), ic.Get_remote_size(), flush=True)\n"
+    )
+    res = launch(3, prog, timeout=50, launcher_args=MPI4PY)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "[0] made [0, 2] [1] 1" in res.stdout
+    assert "[1] made [1] [0, 2] 2" in res.stdout

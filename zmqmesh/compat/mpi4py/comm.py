@@ -14,6 +14,7 @@ lands in the receiver's layout.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import sys
 import threading
@@ -66,6 +67,7 @@ class _Box:
         "topo",
     )
     inter = False  # an intercommunicator's box (``inter``) says True
+    handle_class: Any = None  # and names its handles' class
 
     def __init__(self, pair: Made | None, name: str = "") -> None:
         self.comm: ZComm | None = None if pair is None else pair[0]
@@ -115,17 +117,21 @@ async def _paired(
 SPAWNED: list[tuple[tuple[ZComm, ZComm, ZComm], int]] = []
 
 
-async def _joined() -> Made | None:
+async def _joined() -> tuple[Made | None, ZComm]:
     """This process's world: its job's; for a process that a job spawned,
     the children's part of the new job, whose first ranks are the parents
-    (with the parents' matching calls in ``spawn``)."""
+    (with the parents' matching calls in ``spawn``). With it, the world's
+    meeting context, where ranks that share no communicator meet
+    (``intergroup``)."""
     world = await zmqmesh.init()
     parents = int(os.environ.get(PARENTS, "") or 0)
     if not parents:
-        return await _paired(_ready(world))
-    got = await _paired(world.split(1, world.rank))
-    SPAWNED.append(((world, await world.dup(), await world.dup()), parents))
-    return got
+        got = await _paired(_ready(world))
+    else:
+        got = await _paired(world.split(1, world.rank))
+        SPAWNED.append(((world, await world.dup(), await world.dup()), parents))
+    assert got is not None
+    return got, await got[0].dup()
 
 
 async def _ready(comm: ZComm) -> ZComm:
@@ -133,14 +139,14 @@ async def _ready(comm: ZComm) -> ZComm:
 
 
 class _WorldBox(_Box):
-    __slots__ = ()
+    __slots__ = ("meet",)
 
     def get(self) -> ZComm:
         if self.comm is None:
             # mpi4py's object calls pickle whatever they are given: so may the
             # layer's, unless the job said otherwise (ZMQMESH_PICKLE=0)
             os.environ.setdefault("ZMQMESH_PICKLE", "1")
-            got = runner.run(_joined())
+            got, self.meet = runner.run(_joined())
             assert got is not None
             self.comm, self.shadow, self.members = got
             runner.sleep_with(self.comm.wait_input)
@@ -152,11 +158,21 @@ class _SelfBox(_Box):
 
     def get(self) -> ZComm:
         if self.comm is None:
+            # made here alone, in slots free in this process: a process may
+            # use COMM_SELF first while the others do something else
             world = COMM_WORLD._comm
-            got = runner.run(_paired(world.split(world.rank, 0), members=(world.rank,)))
-            assert got is not None
-            self.comm, self.shadow, self.members = got
+            me, ident = (world._ranks[world.rank],), secrets.randbits(48)
+            self.comm = world.join(me, _lowest_free(world.used_slots()), ident)
+            self.shadow = world.join(me, _lowest_free(world.used_slots()), ident + 1)
+            self.members = (world.rank,)
         return self.comm
+
+
+def _lowest_free(mask: int) -> int:
+    slot = 0
+    while mask >> slot & 1:
+        slot += 1
+    return slot
 
 
 class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
@@ -179,6 +195,18 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
 
     def _z(self) -> ZComm:
         return self._comm
+
+    @classmethod
+    def fromhandle(cls, handle: int) -> Any:
+        """The communicator of ``handle``; from ``Comm``, a handle of its
+        own class (an ``Intercomm`` for an intercommunicator)."""
+        obj = super().fromhandle(handle)
+        own = getattr(obj._h, "handle_class", None)
+        if cls is Comm and own is not None:
+            obj = own(obj)
+        return obj
+
+    fromint = f2py = fromhandle
 
     def _shadow(self) -> ZComm:
         self._comm  # noqa: B018 (checks the handle, joins the job)
@@ -441,35 +469,20 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         os._exit(errorcode or 1)
 
     # -- not here ----------------------------------------------------------------------------------
-    Accept = Connect = runner.unsupported(
-        "Comm.Accept/Connect", "ports: spawn processes with Intracomm.Spawn instead"
-    )
     Psend_init = Precv_init = runner.unsupported("Comm.Psend_init", "partitioned communication")
 
 
 class Intracomm(Comm):
-    """A communicator of one group (every zmqmesh communicator)."""
+    """A communicator of one group."""
 
     __slots__ = ()
 
-
-def _create_from_group(cls: Any, group: Group, stringtag: str = "", *args: Any) -> Any:
-    """``Intracomm.Create_from_group`` (MPI 4.0), for the groups whose
-    members can agree without a parent communicator: the whole world, or
-    the calling process alone."""
-    g = group._m()
-    if g.ranks == COMM_WORLD._members():
-        return COMM_WORLD.Dup()
-    if g.ranks == (g.me,):
-        return COMM_SELF.Dup()
-    raise NotImplementedError(
-        "MPI.Intracomm.Create_from_group is not supported by zmqmesh's mpi4py layer "
-        "for a group other than the world's or the calling process's (create it "
-        "from a communicator with Comm.Create_group)"
-    )
-
-
-Intracomm.Create_from_group = classmethod(_create_from_group)  # type: ignore[attr-defined]
+    def __new__(cls, other: Any = None, *args: Any, **kwargs: Any) -> Any:
+        # ``Intracomm(intercomm)`` raises, as in mpi4py
+        obj = super().__new__(cls, other, *args, **kwargs)
+        if obj._h is not None and obj._h.inter:
+            raise TypeError("expecting an intracommunicator")
+        return obj
 
 
 _HW, _SHARED = "mpi_hw_resource_type", "mpi_shared_memory"

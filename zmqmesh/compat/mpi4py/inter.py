@@ -22,6 +22,7 @@ collectives over the union, so they make their communicators as any other.
 from __future__ import annotations
 
 import secrets
+import socket
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
@@ -161,6 +162,13 @@ class Intercomm(InterCollectiveCalls, Comm):
 
     __slots__ = ()
 
+    def __new__(cls, other: Any = None, *args: Any, **kwargs: Any) -> Any:
+        # ``Intercomm(intracomm)`` raises, as in mpi4py
+        obj = super().__new__(cls, other, *args, **kwargs)
+        if obj._h is not None and not obj._h.inter:
+            raise TypeError("expecting an intercommunicator")
+        return obj
+
     def _box(self) -> _InterBox:
         self._comm  # noqa: B018 (ERR_COMM for the null communicator)
         box = self._h
@@ -271,7 +279,14 @@ class Intercomm(InterCollectiveCalls, Comm):
         return C.SIMILAR if same and sorted(box.remote) == sorted(theirs.remote) else C.UNEQUAL
 
     def Split_type(self, split_type: int, key: int = 0, info: Any = None) -> Any:
-        raise MPIException(C.ERR_COMM, "Split_type needs an intracommunicator")
+        """``Split`` by host for ``COMM_TYPE_SHARED`` (the local and remote
+        processes of each host); ``COMM_NULL`` for any other kind, and
+        where a host has processes of one group only."""
+        box = self._box()
+        hosts = runner.run(box.union.allgather(socket.gethostname()))
+        mine = hosts[box.union.rank]
+        shared = int(split_type) == C.COMM_TYPE_SHARED
+        return self.Split(hosts.index(mine) if shared else C.UNDEFINED, key)
 
 
 def _made(
@@ -307,6 +322,33 @@ def _free_slots(mask: int, n: int) -> list[int]:
     return out
 
 
+Side = tuple[tuple[int, ...], tuple[int, ...]]  # a group's engine ranks and its members' names
+Deal = tuple[tuple[int, ...], tuple[int, ...], bool, list[int], int]
+
+
+def leaders_deal(side: Side, mask: int, swap: Any) -> Deal:
+    """At a group's leader: swap this group's ranks, names and used slots
+    with the other leader (``swap(mine) -> theirs``); what every member
+    needs to make the intercommunicator: the other group's ranks and
+    names, whether this group is the low one, three slots free on both
+    groups and the identity of the first (the low leader's random draw)."""
+    mine = (side[0], side[1], mask, secrets.randbits(48))
+    theirs = swap(mine)
+    low = min(side[0]) < min(theirs[0])
+    ident = int((mine if low else theirs)[3])
+    return tuple(theirs[0]), tuple(theirs[1]), low, _free_slots(mask | theirs[2], 3), ident
+
+
+def intercomm_dealt(z: ZComm, side: Side, deal: Deal) -> Intercomm:
+    """The intercommunicator that ``leaders_deal`` agreed (``z``: any
+    communicator of this process's engine)."""
+    their_ranks, their_names, low, slots, ident = deal
+    ranks = side[0] + their_ranks if low else their_ranks + side[0]
+    names = side[1] + their_names if low else their_names + side[1]
+    three = [z.join(ranks, s, ident + i) for i, s in enumerate(slots)]
+    return intercomm_of(three, low, len(side[0] if low else their_ranks), names)
+
+
 def _create_intercomm(
     self: Comm, local_leader: int, peer_comm: Comm, remote_leader: int, tag: int = 0
 ) -> Intercomm:
@@ -318,19 +360,17 @@ def _create_intercomm(
     leader = int(local_leader)
     if not 0 <= leader < z.size:
         raise MPIException(C.ERR_RANK, f"Invalid rank {leader} (local leader)")
-    members = self._members()
+    side = (_union_ranks(z), self._members())
     mask = runner.run(z.allreduce(z.used_slots(), BOR))
     deal = None
     if z.rank == leader:
-        mine = (members, mask, secrets.randbits(48))
-        theirs = peer_comm.sendrecv(mine, remote_leader, tag, None, remote_leader, tag)
-        low = min(members) < min(theirs[0])
-        ident = (mine if low else theirs)[2]
-        deal = (tuple(theirs[0]), low, _free_slots(mask | theirs[1], 3), ident)
-    remote, low, slots, ident = runner.run(z.bcast(deal, leader))
-    ranks = members + remote if low else remote + members
-    three = [z.join(ranks, s, ident + i) for i, s in enumerate(slots)]
-    return intercomm_of(three, low, len(members if low else remote))
+
+        def swap(mine: Any) -> Any:
+            return peer_comm.sendrecv(mine, remote_leader, tag, None, remote_leader, tag)
+
+        deal = leaders_deal(side, mask, swap)
+    return intercomm_dealt(z, side, runner.run(z.bcast(deal, leader)))
 
 
+_InterBox.handle_class = Intercomm
 Intracomm.Create_intercomm = _create_intercomm  # type: ignore[attr-defined]
