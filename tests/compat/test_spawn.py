@@ -130,3 +130,32 @@ def test_children_still_running_end_with_the_job(tmp_path: Path) -> None:
 
 def test_sys_executable_is_a_python() -> None:
     assert os.path.basename(sys.executable).startswith("python")
+
+
+@pytest.mark.timeout(120)
+def test_mpipoolexecutor_outside_the_futures_command_spawns_its_workers(tmp_path: Path) -> None:
+    prog = tmp_path / "pool.py"
+    prog.write_text(
+        "import os\n"
+        "from mpi4py.futures import MPIPoolExecutor\n"
+        "print('as', __name__, flush=True)\n"
+        "def square(x):\n"
+        "    return x * x, os.getpid()\n"
+        "def set_base(b):\n"
+        "    global base\n"
+        "    base = b\n"
+        "def shifted(x):\n"
+        "    return base + x\n"
+        "if __name__ == '__main__':\n"
+        "    with MPIPoolExecutor(max_workers=3) as ex:\n"
+        "        got = list(ex.map(square, range(10)))\n"
+        "    pids = {p for _, p in got}\n"
+        "    print('squares', [v for v, _ in got], len(pids) <= 3, os.getpid() in pids)\n"
+        "    with MPIPoolExecutor(2, initializer=set_base, initargs=(100,)) as ex:\n"
+        "        print('shifted', list(ex.map(shifted, [1, 2, 3])), flush=True)\n"
+    )
+    res = launch(1, prog, timeout=110, launcher_args=MPI4PY)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "squares [0, 1, 4, 9, 16, 25, 36, 49, 64, 81] True False" in res.stdout
+    assert "shifted [101, 102, 103]" in res.stdout
+    assert res.stdout.count("as __worker__") == 5, res.stdout
