@@ -416,6 +416,10 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         a, b = self._members(), other._members()  # (ERR_COMM for a null one)
         if self._h is other._h:
             return C.IDENT
+        if self._h.inter:  # an intercommunicator's own Compare
+            return int(self._h.handle_class.Compare(self, other))
+        if other._h.inter:
+            return C.UNEQUAL
         if a == b:
             return C.CONGRUENT
         return C.SIMILAR if sorted(a) == sorted(b) else C.UNEQUAL

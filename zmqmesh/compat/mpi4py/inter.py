@@ -266,7 +266,8 @@ class Intercomm(InterCollectiveCalls, Comm):
         """``IDENT`` (the same communicator), ``CONGRUENT`` (the same local
         and remote groups in the same order), ``SIMILAR`` (the same
         members) or ``UNEQUAL`` (also against an intracommunicator)."""
-        box = self._box()
+        self._comm  # noqa: B018 (ERR_COMM for a null one)
+        box = self._h  # (self may be a Comm handle of an intercommunicator)
         other._comm  # noqa: B018 (ERR_COMM for a null one)
         theirs = other._h
         if theirs is box:
