@@ -128,10 +128,7 @@ class Links:
 
     async def scatter(self, seq: Any, root: int, tag: int) -> Any:
         if root == _ROOT:
-            items = list(seq)
-            if len(items) != self.rsize:
-                raise ValueError(f"scatter: {len(items)} items for {self.rsize} remote processes")
-            await self.to_remote(items, tag)
+            await self.to_remote(seq, tag)
         elif root != _NULL:
             return await self.z.recv(self.remote + root, tag)
         return None
@@ -141,10 +138,7 @@ class Links:
         return await self.from_remote(tag)
 
     async def alltoall(self, seq: Any, tag: int) -> list[Any]:
-        items = list(seq)
-        if len(items) != self.rsize:
-            raise ValueError(f"alltoall: {len(items)} items for {self.rsize} remote processes")
-        await self.to_remote(items, tag)
+        await self.to_remote(seq, tag)
         return await self.from_remote(tag)
 
     async def reduce(self, obj: Any, op: Any, root: int, tag: int) -> Any:
@@ -153,6 +147,16 @@ class Links:
 
     async def allreduce(self, obj: Any, op: Any, tag: int) -> Any:
         return _fold(await self.allgather(obj, tag), op)
+
+
+def _items(seq: Any, n: int, what: str) -> list[Any]:
+    """One item per remote process, as mpi4py reads them: None stands for
+    ``n`` Nones, any iterable is read; ``ValueError`` for another count
+    (raised before the call takes its number, so the groups stay in step)."""
+    items = [None] * n if seq is None else list(seq)
+    if len(items) != n:
+        raise ValueError(f"{what}: {len(items)} items for {n} remote processes")
+    return items
 
 
 def _fold(items: list[Any], op: Any) -> Any:
@@ -193,7 +197,9 @@ class InterCollectiveCalls(CollectiveCalls):
 
     def scatter(self, sendobj: Any, root: int = 0) -> Any:
         x = self._links()
-        return runner.run(x.scatter(sendobj, x.root(root), x.call()))
+        r = x.root(root)
+        items = _items(sendobj, x.rsize, "scatter") if r == _ROOT else None
+        return runner.run(x.scatter(items, r, x.call()))
 
     def gather(self, sendobj: Any, root: int = 0) -> Any:
         x = self._links()
@@ -205,7 +211,7 @@ class InterCollectiveCalls(CollectiveCalls):
 
     def alltoall(self, sendobj: Any) -> Any:
         x = self._links()
-        return runner.run(x.alltoall(sendobj, x.call()))
+        return runner.run(x.alltoall(_items(sendobj, x.rsize, "alltoall"), x.call()))
 
     def reduce(self, sendobj: Any, op: Any = _SUM, root: int = 0) -> Any:
         x = self._links()

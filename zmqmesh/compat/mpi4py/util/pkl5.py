@@ -365,7 +365,7 @@ class Intercomm(_Calls, _Intercomm):  # type: ignore[misc]
 
     def scatter(self, sendobj: Any, root: int = 0) -> Any:
         """Item ``rank`` of the remote ``root``'s sequence (None at the root's group)."""
-        wires = [dumps(o) for o in sendobj] if root == C.ROOT else None
+        wires = [dumps(o) for o in self._each(sendobj)] if root == C.ROOT else None
         got = _Intercomm.scatter(self, wires, root)
         return None if got is None else loads(got)
 
@@ -375,5 +375,9 @@ class Intercomm(_Calls, _Intercomm):  # type: ignore[misc]
 
     def alltoall(self, sendobj: Any) -> list[Any]:
         """Item ``j`` goes to remote rank ``j``; the items the remote ranks sent here."""
-        got = _Intercomm.alltoall(self, [dumps(o) for o in sendobj])
+        got = _Intercomm.alltoall(self, [dumps(o) for o in self._each(sendobj)])
         return [loads(m) for m in got]
+
+    def _each(self, seq: Any) -> Any:
+        """None stands for one None per remote process, as in mpi4py."""
+        return [None] * self.Get_remote_size() if seq is None else seq
