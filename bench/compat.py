@@ -11,7 +11,16 @@ Each round runs, in a rotating order, these jobs:
   latency from 8 B to 4 MiB and ``Isend``/``Irecv`` window bandwidth at
   4 MiB; and on 4 ranks (oversubscribed on 2 cores): ``Allgather`` and
   ``Alltoall`` of 64 KiB;
+- ``compat_futures.py`` under ``-m mpi4py.futures`` on 3 ranks (the root
+  and 2 workers, oversubscribed on 2 cores): ``MPIPoolExecutor.map`` of many
+  small tasks (tasks/s) and one ``submit`` round trip;
+- ``compat_neighbor.py`` on 4 ranks, a 2 x 2 periodic Cartesian grid:
+  ``Neighbor_alltoall`` and ``Neighbor_allgather`` at 8 B and 64 KiB per
+  block, and a ``Sendrecv`` halo exchange;
 - for zmqmesh only, ``pingpong_zmqmesh.py`` (the native API) at 8 B.
+
+``--only futures,neighbor`` runs only those jobs (names: ``object``,
+``osu2``, ``coll4``, ``native``, ``futures``, ``neighbor``).
 
 The peer is mpi4py in the interpreter ``--mpi4py-python`` (or
 ``$ZMQMESH_BENCH_MPI4PY_PYTHON``; default: this one, if it has mpi4py) under
@@ -86,6 +95,9 @@ def jobs(a: argparse.Namespace, peer: str | None, mpiexec: str | None) -> dict[s
     coll = [f"--coll-iters={a.coll_iters}"]
     obj = [str(HERE / "compat_prog.py"), str(a.nbytes), str(a.obj_iters)]
     p2p, c4 = [osu, "--parts=lat,bw", *lat], [osu, "--parts=coll", *coll]
+    fut = ["-m", "mpi4py.futures", str(HERE / "compat_futures.py"), f"--tasks={a.tasks}"]
+    fut += [f"--reps={a.reps}", f"--submits={a.submits}"]
+    nbr = [str(HERE / "compat_neighbor.py"), f"--iters={a.nbr_iters}"]
     zl = [sys.executable, "-m", "zmqmesh", "launch", "--mpi4py", "-n"]
     out = {
         "zmqmesh/object": [*zl, "2", *obj],
@@ -99,12 +111,20 @@ def jobs(a: argparse.Namespace, peer: str | None, mpiexec: str | None) -> dict[s
             "8",
             str(a.iters),
         ],
+        "zmqmesh/futures": [*zl, "3", *fut],
+        "zmqmesh/neighbor": [*zl, "4", *nbr],
     }
     if peer is not None and mpiexec is not None:
         out["mpich/object"] = [mpiexec, "-n", "2", peer, *obj]
         out["mpich/osu2"] = [mpiexec, "-n", "2", peer, *p2p]
         out["mpich/coll4"] = [mpiexec, "-n", "4", peer, *c4]
-    return out
+        out["mpich/futures"] = [mpiexec, "-n", "3", peer, *fut]
+        out["mpich/neighbor"] = [mpiexec, "-n", "4", peer, *nbr]
+    only = set(a.only.split(",")) if a.only else None
+    return {k: v for k, v in out.items() if only is None or k.split("/")[1] in only}
+
+
+JOBS = ("object", "osu2", "coll4", "native", "futures", "neighbor")
 
 
 def measures(name: str, got: dict[str, Any]) -> dict[str, float]:
@@ -122,6 +142,21 @@ def measures(name: str, got: dict[str, Any]) -> dict[str, float]:
             "Allgather 64 KiB, 4 ranks": got["allgather"],
             "Alltoall 64 KiB, 4 ranks": got["alltoall"],
         }
+    if what == "futures":
+        w = got["workers"]
+        return {
+            f"futures map, {w} workers (tasks/s)": got["map"],
+            f"futures submit round trip, {w} workers": got["submit"],
+        }
+    if what == "neighbor":
+        grid = "x".join(map(str, got["dims"]))
+        rows = {}
+        for op, name in (("alltoall", "Neighbor_alltoall"), ("allgather", "Neighbor_allgather")):
+            for s, v in got[op].items():
+                rows[f"{name} {_size(int(s))}, {grid} grid"] = v
+        for s, v in got["halo"].items():
+            rows[f"halo Sendrecv {_size(int(s))}, {grid} grid"] = v
+        return rows
     rows = {f"Send/Recv {_size(int(s))}": v for s, v in got["latency"].items()}
     rows["bandwidth 4 MiB (B/s)"] = got["bandwidth"]
     return rows
@@ -134,6 +169,8 @@ def _size(n: int) -> str:
 def _fmt(row: str, v: float) -> str:
     if "B/s" in row:
         return f"{v / 1e6:.0f} MB/s"
+    if "tasks/s" in row:
+        return f"{v:,.0f}/s"
     return f"{v * 1e6:.0f} µs" if v < 1e-3 else f"{v * 1e3:.2f} ms"
 
 
@@ -145,11 +182,16 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--nbytes", type=int, default=16 * MiB, help="object jobs' array bytes")
     ap.add_argument("--timeout", type=float, default=300, help="seconds per job")
     ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--only", default=None, help=f"jobs to run, of {','.join(JOBS)}")
     a = ap.parse_args(argv)
+    if a.only and not set(a.only.split(",")) <= set(JOBS):
+        ap.error(f"--only: names are {','.join(JOBS)}")
     q = a.quick
     a.rounds = a.rounds if a.rounds is not None else (2 if q else 5)
     a.iters, a.iters_large, a.bw_iters = (50, 5, 3) if q else (300, 20, 10)
     a.coll_iters, a.obj_iters = (10, 3) if q else (50, 10)
+    a.tasks, a.reps, a.submits = (1000, 3, 100) if q else (10_000, 5, 300)
+    a.nbr_iters = 30 if q else 200
     peer, why = _peer_python(a.mpi4py_python)
     mpiexec = _mpiexec()
     if peer is not None and mpiexec is None:
@@ -217,7 +259,7 @@ def render(
         ratio = f"{mine / theirs:.2f}x" if theirs else ""
         other = _fmt(row, theirs) if theirs else ""
         lines.append(f"| {row} | {_fmt(row, mine)} | {other} | {ratio} |")
-    lines += ["", "Targets (bandwidth: above 1 is better; times: below 1 is better):", ""]
+    lines += ["", "Targets (bandwidth, tasks/s: above 1 is better; times: below 1 is better):", ""]
     targets = _targets(z, m)
     for t in targets:
         lines.append(f"- {t['rule']}: {t['value']} -> **{t['verdict']}**")
@@ -227,10 +269,11 @@ def render(
 
 
 def _order(row: str) -> tuple[int, str]:
-    first = ("Send/Recv", "native", "bandwidth", "Allgather", "Alltoall", "object")
+    first = ("Send/Recv", "native", "bandwidth", "Allgather", "Alltoall", "object", "futures")
+    first += ("Neighbor_alltoall", "Neighbor_allgather", "halo")
     kind = next((i for i, p in enumerate(first) if row.startswith(p)), len(first))
-    if row.startswith("Send/Recv"):
-        n = row.split()[1:]
+    if row.startswith(("Send/Recv", "Neighbor", "halo")):
+        n = row.split(",")[0].split()[-2:]
         mult = {"B": 1, "KiB": KiB, "MiB": MiB}[n[1]]
         return kind, f"{int(n[0]) * mult:012d}"
     return kind, row
@@ -253,4 +296,13 @@ def _targets(z: dict[str, float], m: dict[str, float]) -> list[dict[str, Any]]:
         row = f"{op} 64 KiB, 4 ranks"
         q = z[row] / m[row] if row in z and row in m else None
         add(f"{op} 64 KiB on 4 ranks, zmqmesh / MPICH < 1", q, q is not None and q < 1)
+    rows = [r for r in z if r.startswith("futures map")]
+    q = z[rows[0]] / m[rows[0]] if rows and rows[0] in m else None
+    add("futures map of small tasks, tasks/s zmqmesh / MPICH >= 10", q, q is not None and q >= 10)
+    rows = sorted((r for r in z if r.startswith("Neighbor_")), key=_order)
+    for row in rows:
+        q = z[row] / m[row] if row in m else None
+        add(f"{row}, zmqmesh / MPICH <= 1", q, q is not None and q <= 1)
+    if not rows:
+        add("neighbor collectives on a 2-D grid, zmqmesh / MPICH <= 1", None, False)
     return out

@@ -26,9 +26,11 @@ def launch(
     *args: str,
     timeout: float = 90,
     launcher_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``zmqmesh launch -n n program args`` to completion; a hang is a
-    failure (``subprocess.TimeoutExpired``), never a wait."""
+    """Run ``zmqmesh launch -n n program args`` to completion (``env``:
+    variables the ranks get too); a hang is a failure
+    (``subprocess.TimeoutExpired``), never a wait."""
     cmd = [
         sys.executable,
         "-m",
@@ -43,7 +45,7 @@ def launch(
         *args,
     ]
     return subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, env=job_env(), cwd=ROOT
+        cmd, capture_output=True, text=True, timeout=timeout, env=job_env(**(env or {})), cwd=ROOT
     )
 
 

@@ -70,6 +70,27 @@ for call, error in (
         assert str(exc)
     else:
         raise AssertionError("no error")
+# None scatters and exchanges Nones, an iterator is a sequence, on the
+# plain communicator as on pkl5's (as mpi4py's)
+for c in (comm, MPI.COMM_WORLD):
+    for root in range(size):
+        assert c.scatter(None, root) is None
+        assert c.scatter(iter(range(size)) if rank == root else None, root) == rank
+    assert c.alltoall(None) == [None] * size
+    assert c.alltoall(iter(range(size))) == [rank] * size
+# a pkl5 request equals the MPI.Request it holds (REQUEST_NULL once done),
+# and a copy of it; a message compares only with messages
+req = comm.isend(rank, dst, 77)
+assert req == pkl5.Request(req)
+assert req != MPI.REQUEST_NULL or not req
+assert comm.recv(None, src, 77) == src
+req.wait()
+assert req == MPI.REQUEST_NULL
+assert req.__ne__(MPI.REQUEST_NULL) is False
+assert pkl5.Message().__eq__("123") is NotImplemented
+data, bufs = pkl5.pickle.dumps_oob(np.zeros(1 << 16))
+assert all(type(b) is MPI.buffer for b in bufs)
+assert bufs
 comm.Barrier()
 if rank == 0:
     print(f"pkl5 tour ok on {size} ranks")

@@ -68,3 +68,26 @@ def test_the_futures_command_line_needs_a_program() -> None:
     res = launch(1, "-m", "mpi4py.futures", timeout=50, launcher_args=MPI4PY)
     assert res.returncode == 1
     assert "usage: python -m mpi4py.futures" in res.stderr
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("n", [2, 3])
+def test_long_maps_dealt_in_portions_keep_each_items_outcome(n: int) -> None:
+    res = launch(n, "-m", "mpi4py.futures", str(HERE / "futures_map_tour.py"), timeout=110,
+                 launcher_args=MPI4PY)  # fmt: skip
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert f"[0] futures map tour ok on {n} ranks" in res.stdout
+
+
+def test_portions_shrink_to_one_chunk_and_cover_the_map() -> None:
+    from zmqmesh.compat.mpi4py.futures._pool import MAX_PORTION, portion
+
+    assert portion(10_000, 2) == MAX_PORTION
+    assert portion(2, 2) == portion(15, 2) == 1  # one each while few are left
+    for left, workers in [(10_000, 2), (400, 3), (17, 1), (1, 8)]:
+        sizes = []
+        while left:
+            sizes.append(portion(left, workers))
+            left -= sizes[-1]
+        assert sizes == sorted(sizes, reverse=True), sizes
+        assert sizes[-1] == 1

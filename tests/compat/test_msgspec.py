@@ -291,7 +291,7 @@ def test_rc_and_package_calls() -> None:
 @pytest.mark.parametrize(
     "call",
     [
-        lambda: MPI.Win.Create(None),
+        lambda: MPI.Session.Init(),
         lambda: MPI.File.Open(MPI.COMM_WORLD, "x"),
         lambda: MPI._addressof(MPI.COMM_WORLD),
     ],

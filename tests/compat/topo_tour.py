@@ -324,6 +324,14 @@ expect(TypeError, MPI.Graphcomm, grid)
 expect_error(MPI.ERR_DIMS, MPI.Compute_dims, size, [size + 1, 0])
 expect_error(MPI.ERR_ARG, MPI.Compute_dims, -1, 2)
 assert comm.Get_topology() == MPI.UNDEFINED
+# a handle's integer comes back as a communicator of its kind, as mpi4py's
+for made in (grid, one_way, lopsided_kind := comm.Create_dist_graph_adjacent([], []), comm):
+    for back in (MPI.Comm.fromint(made.toint()), MPI.Comm.f2py(made.py2f())):
+        assert back == made
+        assert type(back) is type(made), (type(back), type(made))
+    assert type(MPI.Intracomm.fromhandle(made.handle)) is type(made)
+lopsided_kind.Free()
+assert type(MPI.Comm.fromint(MPI.COMM_NULL.toint())) is MPI.Comm
 comm.Barrier()
 if rank == 0:
     print(f"topo tour ok on {size} ranks")

@@ -109,3 +109,50 @@ def test_a_stale_failed_fetch_asks_where_the_result_is_now() -> None:
     assert o.handle(sm.Finished(1, True, None, source=pending, nbytes=BIG)) == [sm.Kept(1, pending)]
     assert o.handle(sm.Fetched(1, False, None, holder=2)) == [sm.Fetch(1, pending)]  # stale
     assert o.handle(sm.Fetched(1, True, 1, holder=pending)) == [sm.Resolve(1, 1)]
+
+
+def test_a_lost_worker_s_results_made_again_in_any_order() -> None:
+    """A worker held a kept result and, recorded before it, a result made
+    from it. Making the dependent again needs the input's lineage, which
+    must be there whichever of the two the loss handles first."""
+    o = sm.Origin(ROOT, [1, 2, 3], max_retries=2, serves=False)
+    o.handle(sm.Submit(1, ADD, [1], {"big": True}))
+    o.handle(sm.Submit(2, ADD, [5, None], {"big": True}, inputs=(((1,), 1),)))
+    o.handle(sm.Finished(1, True, None, source=2, nbytes=BIG))
+    assert o.handle(sm.Finished(2, True, None, source=2, nbytes=BIG)) == [sm.Kept(2, 2)]
+    o.handle(sm.Wanted(1))
+    o.handle(sm.Fetched(1, False, None, holder=2))  # 2 does not have it: made again
+    o.handle(sm.Finished(1, True, None, source=2, nbytes=BIG))  # recorded after 2 now
+    assert list(o.graph.kept) == [2, 1]
+    out = o.handle(sm.WorkerLost(2))
+    assert not [i for i in out if isinstance(i, sm.Fail)], out
+    assert 1 in o.table.pending  # made again
+    assert 2 in o.graph.recipes  # and 2 waits for it
+    (place,) = [i for i in out if isinstance(i, sm.Place)]
+    ready = o.handle(sm.Finished(1, True, None, source=place.where, nbytes=BIG))
+    spec = [2, ADD, [5, None], {"big": True}, [[[1], place.where, 1]]]
+    assert ready == [sm.Kept(1, place.where), sm.Place(spec, place.where)]
+
+
+def test_a_worker_an_input_could_not_be_fetched_from_gets_nothing_new() -> None:
+    """A dependent could not fetch its input from worker 2 (gone, but the
+    news has not come): the input is made again elsewhere, not on 2, so
+    that 2's loss does not cost it a second attempt; a result from 2
+    shows it alive again."""
+    o = sm.Origin(ROOT, [1, 2, 3], max_retries=1, serves=False)
+    o.handle(sm.Submit(1, ADD, [1], {"big": True}))
+    o.handle(sm.Submit(2, ADD, [5, None], {"big": False}, inputs=(((1,), 1),)))
+    o.handle(sm.Finished(1, True, None, source=2, nbytes=BIG))  # 2 is placed on 2
+    o.handle(sm.Moved((2,), 3, 2))  # and stolen by 3, which cannot fetch 1 from 2
+    out = o.handle(sm.InputLost(2, 1))
+    (place,) = [i for i in out if isinstance(i, sm.Place)]
+    assert place.where != 2
+    assert o.handle(sm.WorkerLost(2)) == []  # nothing of it was there: no attempt lost
+    assert o.table.pending[1].attempts == 2  # the one run again for the loss
+    o.handle(sm.Submit(3, ADD, [0], {"big": False}))
+    o.handle(sm.Submit(4, ADD, [0], {"big": False}))
+    assert {o.table.pending[t].where for t in (3, 4)} <= {1, 3}
+    # a result from a suspected worker shows it alive: it gets tasks again
+    o.suspect.add(1)
+    o.handle(sm.Finished(1, True, None, source=1, nbytes=BIG))
+    assert 1 not in o.suspect

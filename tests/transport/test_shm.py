@@ -238,6 +238,48 @@ def test_large_point_to_point_frames_are_copied_in_by_two_threads(tmp_path) -> N
     reader.close()
 
 
+def test_a_stream_of_large_frames_is_copied_in_by_one_thread(tmp_path) -> None:
+    """A receiver that holds two of the sender's frames is still copying
+    them out: the sender's next frames take no second thread (it would
+    take the receiver's core); once it releases them, they do again."""
+    from zmqmesh.transport.shm import SPLIT_MIN, STREAM_HELD
+    from zmqmesh.wire import Envelope, Kind, encode
+
+    data = np.random.default_rng(1).integers(0, 255, SPLIT_MIN, dtype=np.uint8)
+    header = encode(Envelope(Kind.P2P, 0, 0, 0), None)[0]
+    pool = ShmPool(str(tmp_path), rank=0)
+    pool.use_helper(True)
+    assert pool.helper is not None
+    calls = _count_submits(pool)
+    helped = []
+    for _ in range(STREAM_HELD + 2):
+        before = calls[0]
+        out, _ = pool.swap_out([header, memoryview(data)], 1)
+        assert out is not None
+        helped.append(calls[0] - before)
+    assert helped == [1] * STREAM_HELD + [0, 0]
+    pool.release(list(pool._busy), 1)  # the receiver is done with them all
+    before = calls[0]
+    pool.swap_out([header, memoryview(data)], 1)
+    assert calls[0] - before == 1
+    pool.close()
+
+
+def _count_submits(pool: ShmPool) -> list[int]:
+    """How many copies ``pool``'s helper thread is given from now on."""
+    helper = pool.helper
+    assert helper is not None
+    calls = [0]
+    submit = helper.submit
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls[0] += 1
+        return submit(*args, **kwargs)  # type: ignore[arg-type]
+
+    helper.submit = counted  # type: ignore[method-assign]
+    return calls
+
+
 LENDING = """
 import numpy as np, zmqmesh
 async def main(comm):

@@ -398,6 +398,23 @@ class PointToPoint:
         once for anything else, which needs the loop to run."""
         return self._engine.wait_input(fut, timeout)
 
+    def on_this_host(self, rank: int) -> bool:
+        """*sync*, for the mpi4py layer: whether rank ``rank`` of this
+        communicator runs on this host and is reached over a local link."""
+        transport = self._engine.transport
+        world = self._ranks[rank]
+        return transport is not None and world != self._engine.rank and transport.is_local(world)
+
+    def peek(self, source: int, tag: int) -> Any:
+        """*sync*, for the mpi4py layer: the object of the message that a
+        ``recv(source, tag)`` would take now, decoded and left in place.
+        Raises ``LookupError`` when there is none."""
+        sel = Selector(self._ctx, self._source(source), self._recv_tag(tag))
+        got = self._engine.peek(sel)
+        if got is None:
+            raise LookupError(f"no message from {source} with tag {tag} has arrived")
+        return decode_payload(got[2], copy=False, allow_pickle=self._engine.allow_pickle)
+
     def poll(self, source: int = ANY_SOURCE) -> None:
         """*sync*: busy-poll this host's links for a little while (the job's
         spin budget for a rank that knows a core is free) for a message from

@@ -205,6 +205,10 @@ class Transport:
             self.local.start()
         self.resume()
 
+    def is_local(self, rank: int) -> bool:
+        """Whether ``rank`` is reached over a same-host link."""
+        return rank in self._local_peers
+
     @property
     def connections(self) -> int:
         """How many peers this rank holds an outbound connection to."""

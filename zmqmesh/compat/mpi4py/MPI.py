@@ -5,7 +5,9 @@ gathers the public names; the layer lives in modules by subject:
 ``datatypes`` and ``typemap`` (datatypes and their packing), ``msgspec``
 (buffer specifications), ``requests`` (``Status``, ``Request``), ``ops``,
 ``comm`` (communicators, point to point), ``collectives``, ``topo``
-(process topologies, with ``topospec`` and ``neighbor``), ``objects``
+(process topologies, with ``topospec`` and ``neighbor``), ``win``
+(one-sided windows, with ``winops``, ``winserve``, ``winmem`` and
+``winlock``), ``objects``
 (``Info``, ``Errhandler`` and the handles not implemented), ``environment``
 and ``constants``. Blocking calls run the layer's event loop (``runner``)
 until they complete. What is not covered raises ``NotImplementedError``
@@ -134,6 +136,9 @@ from zmqmesh.compat.mpi4py.exceptions import (
 from zmqmesh.compat.mpi4py.exceptions import (
     Get_error_string as Get_error_string,
 )
+from zmqmesh.compat.mpi4py.grequests import (
+    Grequest as Grequest,
+)
 from zmqmesh.compat.mpi4py.groups import GROUP_EMPTY as GROUP_EMPTY
 from zmqmesh.compat.mpi4py.groups import GROUP_NULL as GROUP_NULL
 from zmqmesh.compat.mpi4py.groups import Group as Group
@@ -199,9 +204,6 @@ from zmqmesh.compat.mpi4py.objects import (
     SESSION_NULL as SESSION_NULL,
 )
 from zmqmesh.compat.mpi4py.objects import (
-    WIN_NULL as WIN_NULL,
-)
-from zmqmesh.compat.mpi4py.objects import (
     Errhandler as Errhandler,
 )
 from zmqmesh.compat.mpi4py.objects import (
@@ -213,9 +215,6 @@ from zmqmesh.compat.mpi4py.objects import (
 from zmqmesh.compat.mpi4py.objects import (
     Session as Session,
 )
-from zmqmesh.compat.mpi4py.objects import (
-    Win as Win,
-)
 from zmqmesh.compat.mpi4py.ops import (
     OP_NULL as OP_NULL,
 )
@@ -226,9 +225,6 @@ from zmqmesh.compat.mpi4py.pickling import Pickle as Pickle
 from zmqmesh.compat.mpi4py.pickling import pickle as pickle
 from zmqmesh.compat.mpi4py.requests import (
     REQUEST_NULL as REQUEST_NULL,
-)
-from zmqmesh.compat.mpi4py.requests import (
-    Grequest as Grequest,
 )
 from zmqmesh.compat.mpi4py.requests import (
     Prequest as Prequest,
@@ -244,6 +240,8 @@ from zmqmesh.compat.mpi4py.topo import Cartcomm as Cartcomm
 from zmqmesh.compat.mpi4py.topo import Distgraphcomm as Distgraphcomm
 from zmqmesh.compat.mpi4py.topo import Graphcomm as Graphcomm
 from zmqmesh.compat.mpi4py.topo import Topocomm as Topocomm
+from zmqmesh.compat.mpi4py.win import WIN_NULL as WIN_NULL
+from zmqmesh.compat.mpi4py.win import Win as Win
 
 # Every integer constant, every predefined datatype and op, by mpi4py's names.
 _CONSTANTS = {k: v for k, v in vars(_constants).items() if k.isupper() and k != "ERROR_STRINGS"}

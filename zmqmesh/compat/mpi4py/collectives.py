@@ -59,6 +59,19 @@ def _root(z: ZComm, root: int) -> int:
     return int(root)
 
 
+def _items(sendobj: Any, size: int, rows: bool = False) -> Any:
+    """A scatter's or alltoall's objects as mpi4py takes them: None for
+    None to every rank, any iterable (an iterator, an array's rows; with
+    ``rows`` an array stays one, for zmqmesh's alltoall of its rows)."""
+    if sendobj is None:
+        return [None] * size
+    if type(sendobj) in (list, tuple) or (rows and type(sendobj) is np.ndarray):
+        return sendobj
+    if not hasattr(sendobj, "__iter__"):
+        return sendobj  # (what is not iterable is refused, naming it)
+    return list(sendobj)
+
+
 def _bytes(got: Any) -> Bytes:
     if got is None:
         return np.zeros(0, np.uint8)
@@ -102,8 +115,12 @@ class CollectiveCalls:
             return runner.run(self._z().bcast(obj, _root(self._z(), root)))
 
     def scatter(self, sendobj: Any, root: int = 0) -> Any:
+        z = self._z()
+        at = _root(z, root)
+        if z.rank == at:
+            sendobj = _items(sendobj, z.size)
         with self._lock("scatter"):
-            return runner.run(self._z().scatter(sendobj, _root(self._z(), root)))
+            return runner.run(z.scatter(sendobj, at))
 
     def gather(self, sendobj: Any, root: int = 0) -> Any:
         with self._lock("gather"):
@@ -114,8 +131,10 @@ class CollectiveCalls:
             return runner.run(self._z().allgather(sendobj))
 
     def alltoall(self, sendobj: Any) -> Any:
+        z = self._z()
+        sendobj = _items(sendobj, z.size, rows=True)
         with self._lock("alltoall"):
-            return runner.run(self._z().alltoall(sendobj))
+            return runner.run(z.alltoall(sendobj))
 
     def reduce(self, sendobj: Any, op: Any = _SUM, root: int = 0) -> Any:
         return runner.run(self._z().reduce(sendobj, zop(op), _root(self._z(), root)))

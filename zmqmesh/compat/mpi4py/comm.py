@@ -186,6 +186,25 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         c._h = _Box(pair)
         return c
 
+    @classmethod
+    def _class_for(cls, target: Any) -> type[Handle]:
+        # as mpi4py, a communicator comes back as its kind: an
+        # intercommunicator's or a topology's class, else an
+        # intracommunicator (the null one as asked)
+        if target is None:
+            return cls
+        if target.inter:  # an intercommunicator's box names its class
+            kind: type[Handle] = target.handle_class if cls is Comm else cls
+            return kind
+        topo = getattr(target, "topo", None)
+        if topo is not None:
+            kinds = list(cls.__subclasses__())
+            for kind in kinds:  # breadth first: the layer's own classes first
+                if getattr(kind, "_kind", None) == topo.kind:
+                    return kind
+                kinds.extend(kind.__subclasses__())
+        return Intracomm if cls is Comm else cls
+
     @property
     def _comm(self) -> ZComm:
         box: _Box | None = self._h
@@ -194,19 +213,9 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         return box.get()
 
     def _z(self) -> ZComm:
-        return self._comm
-
-    @classmethod
-    def fromhandle(cls, handle: int) -> Any:
-        """The communicator of ``handle``; from ``Comm``, a handle of its
-        own class (an ``Intercomm`` for an intercommunicator)."""
-        obj = super().fromhandle(handle)
-        own = getattr(obj._h, "handle_class", None)
-        if cls is Comm and own is not None:
-            obj = own(obj)
-        return obj
-
-    fromint = f2py = fromhandle
+        box: _Box | None = self._h
+        z = None if box is None else box.comm
+        return z if z is not None else self._comm
 
     def _shadow(self) -> ZComm:
         self._comm  # noqa: B018 (checks the handle, joins the job)

@@ -91,9 +91,18 @@ class Handle:
 
     @classmethod
     def fromhandle(cls, handle: int) -> Any:
-        obj = cls.__new__(cls)
-        obj._h = _target_of(int(handle))
+        """The handle of the object that ``handle`` (an integer from
+        ``toint``, ``py2f`` or ``.handle``) names."""
+        target = _target_of(int(handle))
+        kind = cls._class_for(target)
+        obj = kind.__new__(kind)
+        obj._h = target
         return obj
+
+    @classmethod
+    def _class_for(cls, target: Any) -> type[Handle]:
+        """The class of a handle of ``cls``'s family naming ``target``."""
+        return cls
 
     fromint = fromhandle
     f2py = fromhandle

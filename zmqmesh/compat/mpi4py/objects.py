@@ -1,12 +1,11 @@
-"""The other handle families: ``Info``, ``Errhandler``, ``Win``, ``File``,
-``Session`` (``Group`` is in ``groups``).
+"""The other handle families: ``Info``, ``Errhandler``, ``File``,
+``Session`` (``Group`` is in ``groups``, ``Win`` in ``win``).
 
 ``Info`` works (a dictionary of strings, enough for the calls that take
 one: zmqmesh reads no hints). Error handlers are accepted and ignored: an
 error always raises ``MPI.Exception`` or a Python exception, as
-``ERRORS_RETURN`` does in mpi4py. One-sided windows, files and sessions
-exist as their null handles and constants;
-their calls raise ``NotImplementedError``.
+``ERRORS_RETURN`` does in mpi4py. Files and sessions exist as their null
+handles and constants; their calls raise ``NotImplementedError``.
 """
 
 from __future__ import annotations
@@ -32,12 +31,10 @@ __all__ = [
     "INFO_ENV",
     "INFO_NULL",
     "SESSION_NULL",
-    "WIN_NULL",
     "Errhandler",
     "File",
     "Info",
     "Session",
-    "Win",
 ]
 
 
@@ -231,15 +228,6 @@ class Errhandler(Handle):
             self._h.fn(obj, errorcode)
 
 
-class Win(Handle):
-    """One-sided windows: not supported by the layer."""
-
-    __slots__ = ()
-    Create = Allocate = Allocate_shared = Create_dynamic = classmethod(
-        unsupported("Win", "one-sided communication")
-    )
-
-
 class File(Handle):
     """MPI-IO files: not supported by the layer."""
 
@@ -266,6 +254,5 @@ ERRHANDLER_NULL = Errhandler()
 ERRORS_ARE_FATAL = _named(Errhandler, "ERRORS_ARE_FATAL")
 ERRORS_RETURN = _named(Errhandler, "ERRORS_RETURN")
 ERRORS_ABORT = _named(Errhandler, "ERRORS_ABORT")
-WIN_NULL = Win()
 FILE_NULL = File()
 SESSION_NULL = Session()

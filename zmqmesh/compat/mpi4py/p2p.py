@@ -27,10 +27,19 @@ from zmqmesh.compat.mpi4py import runner
 from zmqmesh.compat.mpi4py.matched import Message, arrival_count
 from zmqmesh.compat.mpi4py.msgspec import Message as Spec
 from zmqmesh.compat.mpi4py.msgspec import Plain, parse, parse_plain
+from zmqmesh.compat.mpi4py.p2pdesc import by_descriptor, probed_bytes, send_by_descriptor
+from zmqmesh.compat.mpi4py.p2pdesc import into as desc_into
+from zmqmesh.compat.mpi4py.p2pdesc import read as desc_read
 from zmqmesh.compat.mpi4py.pickling import object_of
-from zmqmesh.compat.mpi4py.ranks import data_bytes, dest_in, source_in, unpack_into
+from zmqmesh.compat.mpi4py.ranks import dest_in, source_in, unpack_into
 from zmqmesh.compat.mpi4py.requests import Prequest, Request, Status
-from zmqmesh.compat.mpi4py.sync import BsendSpace, marked_bytes, marked_object, opened
+from zmqmesh.compat.mpi4py.rndv import RNDV_MIN, is_descriptor
+from zmqmesh.compat.mpi4py.sync import (
+    BsendSpace,
+    marked_bytes,
+    marked_object,
+    opened,
+)
 from zmqmesh.runtime.comm import Comm as ZComm
 
 __all__ = ["PointToPointCalls", "Took"]
@@ -45,20 +54,27 @@ def _acknowledge(shadow: ZComm, source: int, tag: int) -> None:
         runner.own(fut)
 
 
-def took(shadow: ZComm, got: Any, st: zmqmesh.Status) -> Took:
-    """Inside the loop: what a receive matched, acknowledged if synchronous."""
+def took(shadow: ZComm, got: Any, st: zmqmesh.Status, into: Any = None) -> Took:
+    """Inside the loop: what a receive matched, acknowledged if synchronous;
+    a descriptor's bytes read from its sender (into ``into`` when they fit:
+    the receive's own contiguous bytes)."""
     obj, ack = opened(got)
+    nbytes = max(st.nbytes, 0)
     if ack and st.source is not None:
-        _acknowledge(shadow, st.source, st.tag)
-    return obj, st.source, st.tag, max(st.nbytes, 0)
+        if is_descriptor(obj):
+            obj = desc_read(shadow, obj, st.source, st.tag, into)
+            nbytes = obj.size
+        else:
+            _acknowledge(shadow, st.source, st.tag)
+    return obj, st.source, st.tag, nbytes
 
 
-async def _take(z: ZComm, shadow: ZComm, source: int | None, tag: int) -> Took:
+async def _take(z: ZComm, shadow: ZComm, source: int | None, tag: int, into: Any = None) -> Took:
     if source is None:
         return _NOTHING
     st = zmqmesh.Status()
     got = await z.recv(source, tag, st)
-    return took(shadow, got, st)
+    return took(shadow, got, st, into)
 
 
 async def _send(z: ZComm, shadow: ZComm, obj: Any, dest: int | None, tag: int, sync: bool) -> None:
@@ -188,9 +204,10 @@ class PointToPointCalls:
         if src is None:  # PROC_NULL: at once, an empty message
             _fill(status, _NOTHING, 0)
             return True
-        st = runner.run(self._z().probe(src, tag))
+        z = self._z()
+        st = runner.run(z.probe(src, tag))
         if status is not None:
-            status._fill(st.source, st.tag, data_bytes(st.nbytes))
+            status._fill(st.source, st.tag, probed_bytes(z, st))
         return True
 
     def iprobe(
@@ -204,7 +221,7 @@ class PointToPointCalls:
         z = self._z()
         st = runner.now(lambda: z.iprobe(src, tag))
         if st is not None and status is not None:
-            status._fill(st.source, st.tag, data_bytes(st.nbytes))
+            status._fill(st.source, st.tag, probed_bytes(z, st))
         return st is not None
 
     Probe, Iprobe = probe, iprobe
@@ -245,8 +262,19 @@ class PointToPointCalls:
 
     def Send(self, buf: Any, dest: int, tag: int = 0) -> None:
         """Send the buffer specification ``buf`` (returns once handed off)."""
+        if type(dest) is int and dest >= 0 and type(buf) is np.ndarray:
+            plain = parse_plain(buf, writable=False)
+            if plain is not None and plain.mem.nbytes < RNDV_MIN:
+                runner.run(self._z().send(plain.mem, dest, tag))  # the commonest call
+                return
         d = dest_in(dest)
-        runner.run(self._z().send(self._packed(buf, d, False), d, tag))
+        z = self._z()
+        data = self._packed(buf, d, False)
+        if by_descriptor(z, data, d):
+            assert d is not None
+            runner.run(send_by_descriptor(z, self._shadow(), data, d, tag))
+            return
+        runner.run(z.send(data, d, tag))
 
     Rsend = Send  # a ready send may be a standard one (MPI 3.1, 3.4)
 
@@ -297,9 +325,26 @@ class PointToPointCalls:
     ) -> None:
         """Receive into the buffer specification ``buf``; raises
         ``ValueError`` when the message is longer than the buffer."""
+        if status is None and type(source) is int and source >= 0 and type(tag) is int and tag >= 0:
+            plain = parse_plain(buf, writable=True) if type(buf) is np.ndarray else None
+            if plain is not None:  # the commonest call, in the fewest steps
+                data = runner.run(self._z().recv(source, tag))
+                if type(data) is np.ndarray and data.dtype.char == "B":
+                    plain.unpack(data)  # a standard send's bytes
+                    return
+                content, ack = opened(data)
+                if ack:
+                    shadow = self._shadow()
+                    if is_descriptor(content):
+                        desc, into = content, plain.mem
+                        content = runner.now(lambda: desc_read(shadow, desc, source, tag, into))
+                    else:
+                        runner.now(lambda: _acknowledge(shadow, source, tag))
+                unpack_into(plain, content, None)
+                return
         src = source_in(source)
         msg = _spec(buf, writable=True)
-        got: Took = runner.run(_take(self._z(), self._shadow(), src, tag))
+        got: Took = runner.run(_take(self._z(), self._shadow(), src, tag, desc_into(msg)))
         _fill(status, got, 0)
         if msg is not None:
             unpack_into(msg, got[0], status)
@@ -308,6 +353,9 @@ class PointToPointCalls:
         """Start sending ``buf``; it must not change before the request completes."""
         z, d = self._z(), dest_in(dest)
         data = self._packed(buf, d, False)
+        if by_descriptor(z, data, d):
+            assert d is not None
+            return Request._of(runner.start(send_by_descriptor(z, self._shadow(), data, d, tag)))
         return Request._of(runner.now(lambda: z.isend(data, d, tag)))
 
     Irsend = Isend
@@ -328,7 +376,7 @@ class PointToPointCalls:
         """Start receiving into ``buf``; it is filled when the request completes."""
         src = source_in(source)
         msg = _spec(buf, writable=True) if src is not None else None
-        task = runner.start(_take(self._z(), self._shadow(), src, tag))
+        task = runner.start(_take(self._z(), self._shadow(), src, tag, desc_into(msg)))
 
         def finish(got: Took, status: Status) -> None:
             status._fill(got[1], got[2], 0)

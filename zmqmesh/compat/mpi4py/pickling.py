@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from zmqmesh.compat.mpi4py.membuf import buffer
 from zmqmesh.compat.mpi4py.sync import Packed
 
 __all__ = ["Pickle", "bytes_of", "object_of", "pickle"]
@@ -56,14 +57,15 @@ class Pickle:
         """The object of a pickle data stream (any buffer)."""
         return self._loads(data)
 
-    def dumps_oob(self, obj: Any) -> tuple[bytes, list[memoryview]]:
-        """The data stream and the out-of-band buffers (protocol 5 and up)."""
-        buffers: list[memoryview] = []
+    def dumps_oob(self, obj: Any) -> tuple[bytes, list[buffer]]:
+        """The data stream and the out-of-band buffers (protocol 5 and up),
+        each an ``MPI.buffer`` over the object's memory, as mpi4py's."""
+        buffers: list[buffer] = []
 
         def callback(ob: Any) -> bool:
             view = memoryview(ob.raw() if hasattr(ob, "raw") else ob)
             if view.nbytes >= self._threshold:
-                buffers.append(view)
+                buffers.append(buffer.frombuffer(view, readonly=view.readonly))
                 return False
             return True
 

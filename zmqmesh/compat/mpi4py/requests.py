@@ -25,7 +25,7 @@ from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
 from zmqmesh.compat.mpi4py.handles import Handle
 from zmqmesh.compat.mpi4py.msgspec import as_datatype
 
-__all__ = ["REQUEST_NULL", "Grequest", "Prequest", "Request", "Status"]
+__all__ = ["REQUEST_NULL", "Prequest", "Request", "Status"]
 
 _BYTE = PREDEFINED["BYTE"]
 
@@ -503,9 +503,14 @@ class Prequest(Request):
 
     __slots__ = ()
 
+    def __new__(cls, other: Request | None = None) -> Any:
+        if other is not None and not isinstance(other, Prequest) and other:
+            raise TypeError(f"expected Prequest, got {type(other).__name__}")
+        return super().__new__(cls, other)
+
     @classmethod
     def _persistent(cls, starter: Callable[[], Request]) -> Prequest:
-        r = cls()
+        r: Prequest = cls()
         r._h = _Persistent(starter)
         return r
 
@@ -533,18 +538,6 @@ class Prequest(Request):
             r.Start()
 
     startall = Startall
-
-
-class Grequest(Request):
-    """A generalized request: not supported."""
-
-    __slots__ = ()
-    Start = classmethod(runner.unsupported("Grequest.Start", "generalized requests"))
-
-    def __new__(cls, other: Request | None = None) -> Any:
-        if other is not None and not isinstance(other, Grequest) and other:
-            raise TypeError(f"expected Grequest, got {type(other).__name__}")
-        return super().__new__(cls, other)
 
 
 REQUEST_NULL = Request()

@@ -27,6 +27,7 @@ import asyncio
 import threading
 import types
 from collections.abc import Callable, Coroutine, Generator
+from time import monotonic as _monotonic
 from typing import Any
 
 __all__ = ["close", "now", "own", "poll", "run", "sleep_with", "start", "unsupported"]
@@ -150,11 +151,13 @@ def sleep_with(wait_input: Callable[[asyncio.Future[Any], float], bool]) -> None
     _wait_input = wait_input
 
 
-# Every this many calls that completed in their first step, the loop runs
-# once anyway, so that callbacks and reads it holds are never starved by a
-# program whose calls all complete at once.
-EAGER_TURNS = 16
-_eager = [0]
+# When calls have completed in their first step for this many seconds, the
+# loop runs once anyway, so that callbacks and reads it holds are never
+# starved by a program whose calls all complete at once. By time, not by a
+# count of calls: one turn of uvloop's loop costs about 30 us (its signal
+# wake-up is set up and torn down each run), more than three 8-byte Sends.
+EAGER_GAP = 0.002
+_eager_due = [0.0]
 
 
 def run(aw: Any) -> Any:
@@ -167,57 +170,57 @@ def run(aw: Any) -> Any:
     more than the rest of an 8-byte ``Send`` (about 0.2 ms of 0.3 ms on the
     2-core VM of bench/README.md).
     """
-    loop = _the_loop()
-    if loop.is_running() and not _progress.running:
+    loop = _loop or _the_loop()
+    progress = _progress
+    if progress.want or progress.running:
+        if loop.is_running() and not progress.running:
+            raise RuntimeError("MPI calls are blocking: not from inside a running event loop")
+        progress.take()
+    elif loop.is_running():
         raise RuntimeError("MPI calls are blocking: not from inside a running event loop")
-    _progress.take()
     try:
         coro = aw if type(aw) is types.CoroutineType or asyncio.iscoroutine(aw) else _as_coro(aw)
-        done, got = _first_step(loop, coro)
-        while (
-            not done
-            and _wait_input is not None
-            and not _owned
-            and not _progress.urgent
-            and isinstance(got, asyncio.Future)
-            and _waited(loop, _wait_input, got)
-        ):
-            done, got = _first_step(loop, coro)  # what it awaited is done: the next step
+        # Its steps, and the kernel waits between them, run as if inside
+        # the loop (what they deliver asks for the running loop); the loop
+        # is marked running once for all of them (marking costs a getpid).
+        _set_running_loop(loop)
+        try:
+            done, got = _step(coro)
+            while (
+                not done
+                and _wait_input is not None
+                and not _owned
+                and not progress.urgent
+                and isinstance(got, asyncio.Future)
+                and _wait_input(got, KERNEL_WAIT)
+            ):
+                done, got = _step(coro)  # what it awaited is done: the next step
+        finally:
+            _set_running_loop(None)
         if not done:
-            return loop.run_until_complete(_finish(coro, got))
-        _eager[0] += 1
-        if _eager[0] % EAGER_TURNS == 0:
+            got = loop.run_until_complete(_finish(coro, got))
+        elif _monotonic() < _eager_due[0]:
+            return got
+        else:
             loop.run_until_complete(asyncio.sleep(0))
+        _eager_due[0] = _monotonic() + EAGER_GAP
         return got
     finally:
-        _progress.give()
+        if progress.urgent:
+            progress.give()
 
 
-def _waited(
-    loop: asyncio.AbstractEventLoop,
-    wait_input: Callable[[asyncio.Future[Any], float], bool],
-    fut: asyncio.Future[Any],
-) -> bool:
-    """``wait_input(fut, KERNEL_WAIT)`` as if inside the loop: what it reads
-    is delivered by code that asks for the running loop."""
-    asyncio.events._set_running_loop(loop)
-    try:
-        return wait_input(fut, KERNEL_WAIT)
-    finally:
-        asyncio.events._set_running_loop(None)
+_set_running_loop = asyncio.events._set_running_loop
 
 
-def _first_step(loop: asyncio.AbstractEventLoop, coro: Any) -> tuple[bool, Any]:
+def _step(coro: Any) -> tuple[bool, Any]:
     """``(True, result)`` if ``coro`` completed in its next step (the first,
     or one after what it awaited is done), else ``(False, what it waits
-    for)``; raises what it raised."""
-    asyncio.events._set_running_loop(loop)
+    for)``; raises what it raised. The loop is marked running."""
     try:
         return False, coro.send(None)
     except StopIteration as stop:
         return True, stop.value
-    finally:
-        asyncio.events._set_running_loop(None)
 
 
 @types.coroutine

@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
+from zmqmesh.compat.mpi4py.rndv import is_descriptor
 
 __all__ = ["PLAIN", "SYNC", "BsendSpace", "Packed", "marked_bytes", "marked_object", "opened"]
 
@@ -67,6 +68,8 @@ def opened(got: Any) -> tuple[Any, bool]:
         return got.view(Packed), False
     if _wrapped(got):
         return got[1], got[0] == SYNC
+    if is_descriptor(got):  # (rndv.py) read, then answered
+        return got, True
     return got, False
 
 

@@ -54,7 +54,10 @@ unfinished dependent needs it; a freed or lost result keeps its lineage
 (the spec), so it can be made again while needed. Retries: a task that
 raises runs again while its ``retries`` last; a task queued or running on a
 lost worker runs again elsewhere, up to ``max_retries`` times, else fails
-with ``RankFailedError``. Actors: see ``state.actors``.
+with ``RankFailedError``. A worker that a dependent could not fetch an
+input from is *suspect* (probably gone, the news not in yet): nothing new
+is placed there until a result from it shows it alive, so that one loss
+costs a task one attempt, not two. Actors: see ``state.actors``.
 
 Invariants. Every open future's task is in exactly one of: placed
 (``table.pending``, at one live worker or about to be re-placed), waiting

@@ -36,6 +36,10 @@ class Origin(ActorRouting):
         super().__init__()
         self.rank = rank
         self.live = set(workers)
+        # workers a dependent could not fetch an input from: probably gone
+        # (the news may come later); nothing new is placed there meanwhile,
+        # or its loss would cost the task a second attempt
+        self.suspect: set[int] = set()
         self.serves = serves
         self.cores = cores
         self.table = TaskTable(max_retries)
@@ -83,7 +87,7 @@ class Origin(ActorRouting):
         its nested tasks (thieves spread them)."""
         if self.serves:
             return self.rank
-        live = sorted(self.live)
+        live = sorted((self.live - self.suspect) or self.live if self.suspect else self.live)
         self._rr = (self._rr + 1) % len(live)
         return live[self._rr]
 
@@ -154,7 +158,7 @@ class Origin(ActorRouting):
         if not self.live:
             self._fail(tid, RankFailedError(-1, "no worker is left to run tasks"))
             return
-        where = best if best in self.live else self._where()
+        where = best if best in self.live and best not in self.suspect else self._where()
         if not spec[4]:  # every input is in its place: a plain task
             spec = spec[:4]
         self.table.placed(tid, spec, where)
@@ -183,6 +187,8 @@ class Origin(ActorRouting):
         tid, ok = ev.tid, ev.ok
         if ev.source >= 0:
             self._last = ev.source
+            if self.suspect:
+                self.suspect.discard(ev.source)  # it answers: alive after all
         if not ok and self.retries.get(tid):
             entry = self.table.pending.get(tid)
             if entry is not None and tid in self.open and self.live:
@@ -338,14 +344,17 @@ class Origin(ActorRouting):
     def _worker_lost(self, ev: m.WorkerLost) -> None:
         rank = ev.rank
         self.live.discard(rank)
+        self.suspect.discard(rank)
         for tid in self.table.worker_lost(rank):
             self._rerun(tid, rank, ev.detail)
         self._actors_lost(rank, ev.detail)
-        for tid, kept in self.graph.lost(rank).items():
-            if self.needed(tid):
-                self._recompute(tid, kept)  # still needed: make it again
-            else:
-                self.graph.lineage[tid] = kept
+        # every lost result's lineage first: making one again may need
+        # another's (an input of it) before this loop reaches that one
+        lost = self.graph.lost(rank)
+        self.graph.lineage.update(lost)
+        for tid in lost:
+            if self.needed(tid) and tid in self.graph.lineage:  # (not made again already)
+                self._recompute(tid, self.graph.lineage.pop(tid))
 
     def _rerun(self, tid: int, lost: int, detail: str) -> None:
         spec = self.table.rerun(tid, self._where()) if self.live else None
@@ -361,6 +370,9 @@ class Origin(ActorRouting):
         entry = self.table.take(tid)
         if entry is None:
             return
+        holder = _holder_in(entry.spec, input_tid)
+        if holder in self.live and holder != self.rank:
+            self.suspect.add(holder)
         now = self.graph.kept.get(input_tid)
         if now is not None and now.holder != _holder_in(entry.spec, input_tid):
             # the input was made again elsewhere meanwhile: go where it is now

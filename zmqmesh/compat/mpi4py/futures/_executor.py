@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, Self
 
 from zmqmesh.compat.mpi4py.comm import COMM_WORLD, Intracomm
@@ -39,6 +39,12 @@ __all__ = [
 class _Backend(Protocol):
     def submit(self, owner: Owner, fn: Callable[..., Any], args: Any, kw: Any) -> cf.Future[Any]:
         """A future of ``fn(*args, **kw)``."""
+        ...
+
+    def map(
+        self, owner: Owner, fn: Callable[..., Any], chunks: Sequence[Sequence[tuple[Any, ...]]]
+    ) -> list[cf.Future[Any]]:
+        """A future per chunk of ``[fn(*args) for args in chunk]``."""
         ...
 
     def cancel_queued(self, owner: Owner) -> None:
@@ -65,6 +71,11 @@ class _Local:
         with self._lock:
             self._queued.setdefault(id(owner), []).append(fut)
         return fut
+
+    def map(
+        self, owner: Owner, fn: Callable[..., Any], chunks: Sequence[Sequence[tuple[Any, ...]]]
+    ) -> list[cf.Future[Any]]:
+        return [self.submit(owner, run_chunk, (fn, chunk), {}) for chunk in chunks]
 
     def cancel_queued(self, owner: Owner) -> None:
         with self._lock:
@@ -213,7 +224,14 @@ class MPIPoolExecutor(cf.Executor):
         items = [tuple(args) for args in iterable]
         end = None if timeout is None else time.monotonic() + timeout
         chunks = [items[i : i + chunksize] for i in range(0, len(items), chunksize)]
-        futs = [self.submit(run_chunk, fn, chunk) for chunk in chunks]
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            # one entry for the backend, whose futures complete chunk by chunk
+            futs = self._backend.map(self._owner, fn, chunks)
+            self._futures.update(futs)
+        for fut in futs:
+            fut.add_done_callback(self._futures.discard)
         return _results(futs, end, unordered)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:

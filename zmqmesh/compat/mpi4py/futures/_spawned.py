@@ -41,6 +41,9 @@ class SpawnedPool:
     def submit(self, owner: Owner, fn: Any, args: Any, kw: Any) -> Any:
         return self._pool.submit(owner, fn, args, kw)
 
+    def map(self, owner: Owner, fn: Any, chunks: Any) -> Any:
+        return self._pool.map(owner, fn, chunks)
+
     def cancel_queued(self, owner: Owner) -> None:
         self._pool.cancel_queued(owner)
 

@@ -113,13 +113,24 @@ class Request:
 
     __slots__ = ("_req",)
 
-    def __init__(self, request: _Request | None = None) -> None:
-        self._req = _Request() if request is None else request
+    def __init__(self, request: _Request | Request | None = None) -> None:
+        req = (
+            request._req if isinstance(request, Request) else request
+        )  # a copy: the same operation
+        self._req: _Request = _Request() if req is None else req
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Request):
-            return NotImplemented
-        return bool(self._req == other._req)
+        # as mpi4py's: equal to another naming the same operation, and to
+        # the MPI.Request it holds (REQUEST_NULL once complete)
+        if isinstance(other, Request):
+            return bool(self._req == other._req)
+        if isinstance(other, _Request):
+            return bool(self._req == other)
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -183,13 +194,20 @@ class Message:
     def __bool__(self) -> bool:
         return bool(self._msg)
 
+    def free(self) -> None:
+        """Drop the message (``MPI.Message.free``: the handle becomes null)."""
+        self._msg.free()
+
     __hash__ = None  # type: ignore[assignment]  # as mpi4py's: equality, no hash
 
     def __eq__(self, other: object) -> bool:
         # equal to the MPI.Message it holds (MESSAGE_NO_PROC from a probe
         # of PROC_NULL) and to another pkl5 Message holding the same one
-        mine = other._msg if isinstance(other, Message) else other
-        return bool(self._msg == mine)
+        if isinstance(other, Message):
+            return bool(self._msg == other._msg)
+        if isinstance(other, _Message):
+            return bool(self._msg == other)
+        return NotImplemented
 
     def recv(self, status: Status | None = None) -> Any:
         """The message's object."""
@@ -316,7 +334,9 @@ class _Calls:
     def scatter(self, sendobj: Any, root: int = 0) -> Any:
         """Item ``rank`` of ``root``'s sequence of one object per rank."""
         mine = self.Get_rank() == root  # type: ignore[attr-defined]
-        wires = [dumps(o) for o in sendobj] if mine and sendobj is not None else sendobj
+        if mine and sendobj is None:  # as mpi4py: every rank gets None
+            sendobj = [None] * self.Get_size()  # type: ignore[attr-defined]
+        wires = [dumps(o) for o in sendobj] if mine else sendobj
         return loads(_Comm.scatter(self, wires, root), local=mine)  # type: ignore[arg-type]
 
     def allgather(self, sendobj: Any) -> list[Any]:
@@ -328,6 +348,8 @@ class _Calls:
     def alltoall(self, sendobj: Any) -> list[Any]:
         """Item ``i`` of this rank's sequence goes to rank ``i``; the items
         addressed to this rank, in rank order."""
+        if sendobj is None:  # as mpi4py: every rank gets Nones
+            sendobj = [None] * self.Get_size()  # type: ignore[attr-defined]
         wires = [dumps(o) for o in sendobj]
         got = _Comm.alltoall(self, wires)  # type: ignore[arg-type]
         me = self.Get_rank()  # type: ignore[attr-defined]
