@@ -7,8 +7,9 @@ An executor hands tasks to a *backend*: the job's worker ranks
 other ranks of its communicator), or a ``concurrent.futures`` pool of
 threads or processes (``ThreadPoolExecutor``, ``ProcessPoolExecutor``,
 and a communicator of one rank). An ``MPIPoolExecutor`` made outside
-``python -m mpi4py.futures`` spawns workers of its own (``_spawned``),
-as mpi4py's does.
+``python -m mpi4py.futures`` by a job of one process spawns workers of
+its own at its first task (``_spawned``), as mpi4py's does; in a job of
+more ranks it raises ``RuntimeError`` saying how to start the job.
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ __all__ = [
     "ThreadPoolExecutor",
     "set_shared_pool",
 ]
+
+
+_HOW = (
+    "MPIPoolExecutor needs worker processes: a job of one process spawns them, and a job "
+    "of N ranks has them in it when started as "
+    "'zmqmesh launch --mpi4py -n N -m mpi4py.futures script.py' (rank 0 runs the script, "
+    "the other N-1 ranks are the workers); or use 'with MPICommExecutor(comm, root) as "
+    "executor:' in a program that every rank runs"
+)
 
 
 class _Backend(Protocol):
@@ -142,12 +152,14 @@ class MPIPoolExecutor(cf.Executor):
     this executor's tasks run at once; the pool itself is the job's worker
     ranks. ``initializer(*initargs)`` runs on each worker before its first
     task of this executor; if it raises, the executor is broken: its
-    pending futures and later submissions raise ``BrokenExecutor``. The
-    Outside ``python -m mpi4py.futures`` it spawns ``max_workers`` worker
-    processes of its own (``MPI4PY_FUTURES_MAX_WORKERS``, else one per
-    core but this one's), with ``python_exe`` (default ``sys.executable``);
-    the other spawning keywords of mpi4py (``mpi_info``, ``path``, ...)
-    are accepted and ignored.
+    pending futures and later submissions raise ``BrokenExecutor``.
+    Outside ``python -m mpi4py.futures``, in a job of one process, it
+    spawns ``max_workers`` worker processes of its own at its first task
+    (else ``MPI4PY_FUTURES_MAX_WORKERS``, else one per core but this
+    one's) with ``python_exe`` (default ``sys.executable``); the other
+    spawning keywords of mpi4py (``mpi_info``, ``path``, ...) are accepted
+    and ignored. In a larger job it raises ``RuntimeError`` saying how to
+    start the job instead.
     """
 
     def __init__(
@@ -172,7 +184,11 @@ class MPIPoolExecutor(cf.Executor):
             self._owner.init = dumps((self._initializer, self._initargs))
             self._owner.initializer, self._owner.initargs = self._initializer, self._initargs
         if not _shared:
-            # workers of its own: spawned processes (``_spawned``)
+            # workers of its own, spawned by a job of one process
+            # (``_spawned``); every rank of a larger job spawning its own
+            # would take the host many times over
+            if COMM_WORLD.Get_size() > 1:
+                raise RuntimeError(_HOW)
             n = self._owner.max_workers or _default_workers()
             return SpawnedPool(n, self._kwargs.get("python_exe"))
         return _shared[0]
@@ -181,9 +197,11 @@ class MPIPoolExecutor(cf.Executor):
         return not _shared
 
     def bootup(self, wait: bool = True) -> Self:
-        """Make sure the workers are ready: they are from the start here. Returns ``self``."""
+        """Make sure the workers are ready (spawned ones are spawned now). Returns ``self``."""
         if self._shutdown:
             raise RuntimeError("cannot bootup after shutdown")
+        if isinstance(self._backend, SpawnedPool):
+            self._backend.start()
         return self
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:

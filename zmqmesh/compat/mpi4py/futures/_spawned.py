@@ -26,35 +26,45 @@ __all__ = ["SpawnedPool", "as_worker", "main"]
 
 
 class SpawnedPool:
-    """A pool of ``n`` spawned worker processes, as an executor's backend."""
+    """A pool of ``n`` spawned worker processes, as an executor's backend;
+    they are spawned at the first task (or ``start``), as mpi4py's are."""
 
     def __init__(self, n: int, python: str | None = None) -> None:
-        main = getattr(sys.modules.get("__main__"), "__file__", None)
-        server = __name__.rpartition(".")[0] + ".server"
-        args = ["-m", server, *([os.path.abspath(main)] if main else [])]
-        self._inter: Any = COMM_SELF.Spawn(python or sys.executable, args, maxprocs=n)
-        self._merged = self._inter.Merge(high=False)
-        pool = start_pool(self._merged, 0)
-        assert pool is not None
-        self._pool: RankPool = pool
+        self._n, self._python = n, python or sys.executable
+        self._inter: Any = None
+        self._merged: Any = None
+        self._pool: RankPool | None = None
+
+    def start(self) -> RankPool:
+        """The pool, its workers spawned first if not yet."""
+        if self._pool is None:
+            main = getattr(sys.modules.get("__main__"), "__file__", None)
+            server = __name__.rpartition(".")[0] + ".server"
+            args = ["-m", server, *([os.path.abspath(main)] if main else [])]
+            self._inter = COMM_SELF.Spawn(self._python, args, maxprocs=self._n)
+            self._merged = self._inter.Merge(high=False)
+            self._pool = start_pool(self._merged, 0)
+            assert self._pool is not None
+        return self._pool
 
     def submit(self, owner: Owner, fn: Any, args: Any, kw: Any) -> Any:
-        return self._pool.submit(owner, fn, args, kw)
+        return self.start().submit(owner, fn, args, kw)
 
     def map(self, owner: Owner, fn: Any, chunks: Any) -> Any:
-        return self._pool.map(owner, fn, chunks)
+        return self.start().map(owner, fn, chunks)
 
     def cancel_queued(self, owner: Owner) -> None:
-        self._pool.cancel_queued(owner)
+        if self._pool is not None:
+            self._pool.cancel_queued(owner)
 
     def close(self, wait: bool = True) -> None:
         """Stop the workers (after their tasks) and disconnect from them."""
-        if self._inter is None:
+        if self._pool is None:
             return
         self._pool.close(wait)
         self._merged.Free()
         self._inter.Disconnect()
-        self._inter = None
+        self._pool = self._inter = self._merged = None
 
 
 def as_worker(args: list[str]) -> None:
