@@ -159,3 +159,19 @@ def test_mpipoolexecutor_outside_the_futures_command_spawns_its_workers(tmp_path
     assert "squares [0, 1, 4, 9, 16, 25, 36, 49, 64, 81] True False" in res.stdout
     assert "shifted [101, 102, 103]" in res.stdout
     assert res.stdout.count("as __worker__") == 5, res.stdout
+
+
+@pytest.mark.timeout(60)
+def test_a_child_that_never_joins_fails_spawn(tmp_path: Path) -> None:
+    prog = tmp_path / "nompi.py"
+    prog.write_text(
+        "import sys\n"
+        "from mpi4py import MPI\n"
+        "try:\n"
+        "    MPI.COMM_SELF.Spawn(sys.executable, ['-c', 'pass'], maxprocs=2)\n"
+        "except MPI.Exception as exc:\n"
+        "    print('refused', exc.Get_error_class() == MPI.ERR_SPAWN, flush=True)\n"
+    )
+    res = launch(1, prog, timeout=50, launcher_args=MPI4PY)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "[0] refused True" in res.stdout

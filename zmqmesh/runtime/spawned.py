@@ -45,6 +45,10 @@ PARENTS = "ZMQMESH_SPAWN_PARENTS"
 EXIT_GRACE = 5.0
 """Seconds the root's children get to end once the root exits."""
 
+JOINED_WAIT = 1.0
+"""Seconds a child that exited well is given to have been in the table
+(the rendezvous marks it complete just after sending it)."""
+
 _V = VARIABLES
 _OWN = ("rank", "size", "job", "rendezvous", "ipc_dir", "shm_dir")
 _DROP = (*(_V[k] for k in _OWN), _V["serve_rendezvous"], _V["rendezvous_port"], PARENTS)
@@ -118,9 +122,14 @@ class SpawnedJob:
 
     def _watch(self, i: int, proc: subprocess.Popen[bytes]) -> None:
         code = proc.wait()
-        if code == 0:
+        # a child that ends well after joining is done; one that ends
+        # before the table is complete never joined (one that joined had
+        # the table, and the rendezvous marks it complete as it sends it)
+        if code == 0 and self.server.done.wait(JOINED_WAIT):
             return
         how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        if code == 0:
+            how += " without joining the job (it made no MPI call)"
         detail = f"spawned process {i} ({self.commands[i][0]}) {how}"
         self.failures.append(detail)
         rank = self.parents + i
