@@ -4,6 +4,7 @@
 import multiprocessing
 import sys
 import threading
+import warnings
 
 from mpi4py.util.pool import Pool, ThreadPool
 
@@ -69,10 +70,18 @@ if __name__ == "__main__":
         if kind is ThreadPool:  # a task held back: get times out, then it completes
             held = pool.apply_async(wait_go, (1,))
             expect(lambda: held.get(timeout=0.01), multiprocessing.TimeoutError, "")
+            expect(lambda: held.get(timeout=0.01), TimeoutError, "")  # as mpi4py's
             expect(held.successful, ValueError, "not ready")
             GO.set()
             assert held.get() == 1
     expect(lambda: pool.apply(square, (1,)), ValueError, "Pool not running")
+    with warnings.catch_warnings(record=True) as caught:  # multiprocessing's, not ours
+        warnings.simplefilter("always")
+        ThreadPool(1, maxtasksperchild=1, context=object).close()
+    assert [str(w.message) for w in caught] == [
+        "argument 'maxtasksperchild' is not supported",
+        "argument 'context' is not supported",
+    ], caught
     p = kind(1)
     results = [p.apply_async(square, (i,)) for i in range(4)]
     expect(p.join, ValueError, "still running")

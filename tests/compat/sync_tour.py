@@ -161,7 +161,7 @@ m = Mutex(comm=comm)
 for call, error, says in (
     (m.release, RuntimeError, "unacquired"),
     (lambda: (m.acquire(), m.acquire()), RuntimeError, "already held"),
-    (lambda: Counter(typecode="f"), ValueError, "not an integer type"),
+    (lambda: Counter(typecode="U"), ValueError, "not a number type"),
     (lambda: Counter(comm=42), TypeError, "must be an MPI.Intracomm"),
     (lambda: Semaphore(-1), ValueError, ">= 0"),
 ):
@@ -171,7 +171,16 @@ cond = Condition(m)
 for call in (cond.notify, cond.notify_all, cond.wait):
     raises(call, RuntimeError, "un-acquired lock")
 cond.free()
+for call in (cond.acquire, cond.release, cond.notify, cond.wait):  # freed: as mpi4py
+    raises(call, RuntimeError, "freed")
 m.free()
+for call in (m.acquire, m.release, m.locked, m.count):
+    raises(call, RuntimeError, "freed")
+# a floating-point counter, as mpi4py's typecodes 'f' and 'd'
+fc = Counter(0.5, 0.25, typecode="d", comm=comm)
+drawn = comm.allgather([fc.next() for _ in range(3)])
+assert sorted(v for vs in drawn for v in vs) == [0.5 + 0.25 * k for k in range(3 * size)], drawn
+fc.free()
 c = Counter(comm=comm)
 c.free()
 raises(c.next, RuntimeError, "freed")

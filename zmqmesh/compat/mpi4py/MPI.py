@@ -253,6 +253,15 @@ _typedict = _datatypes.typedict
 _typedict_c = _datatypes.typedict_c
 _typedict_f = _datatypes.typedict_f
 _typecode = _datatypes.typecode
+
+
+def _typealign(datatype: Datatype) -> int | None:
+    """The C alignment of a predefined datatype; None for a derived one."""
+    from zmqmesh.compat.mpi4py.util.dtlib import typealign
+
+    return typealign(datatype)
+
+
 # No module and no foreign class among the names: mpi4py's module holds
 # none, and programs (and its tests) walk the namespace.
 del _constants, _datatypes, _ops

@@ -91,6 +91,10 @@ class Service:
     def rank(self) -> int:
         return self._live_comm().Get_rank()
 
+    @property
+    def freed(self) -> bool:
+        return self._comm is None
+
     def _live_comm(self) -> Intracomm:
         if self._comm is None:
             raise RuntimeError("the object has been freed")

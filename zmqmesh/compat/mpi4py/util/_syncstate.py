@@ -57,18 +57,19 @@ class CounterState:
     """A counter of ``bits`` (0: unbounded) wrapping as a C integer of
     that many bits does (``signed`` or not)."""
 
-    value: int
-    bits: int = 0
+    value: int | float
+    bits: int = 0  # (0 also for a floating-point counter)
     signed: bool = True
 
     def handle(self, src: int, request: Any) -> list[Instruction]:
         if not (isinstance(request, tuple) and request[:1] == ("next",) and len(request) == 2):
             return _unknown(src, request)
         old = self.value
-        self.value = self._wrap(old + int(request[1]))
+        incr = request[1]
+        self.value = self._wrap(old + (incr if type(old) is float else int(incr)))
         return [(src, REPLY, old)]
 
-    def _wrap(self, v: int) -> int:
+    def _wrap(self, v: Any) -> Any:
         if not self.bits:
             return v
         v &= (1 << self.bits) - 1
@@ -145,12 +146,17 @@ class SemaphoreState:
                 self.queue.append(src)
                 return []
             return [(src, REPLY, False)]
-        if isinstance(request, tuple) and request[:1] == ("release",) and len(request) == 2:
+        if isinstance(request, tuple) and request[:1] == ("count",) and len(request) == 2:
+            old = self.value  # (mpi4py's Semaphore._counter.next(incr))
+            self.value += int(request[1])
+            return [(src, REPLY, old)]
+        if isinstance(request, tuple) and request[:1] == ("release",) and len(request) in (2, 3):
             n = int(request[1])
+            bounded = len(request) == 2 or bool(request[2])
             if n < 1:
                 return error(src, ValueError, "n must be one or more")
             woken = min(n, len(self.queue))
-            if self.bound is not None and self.value + n - woken > self.bound:
+            if bounded and self.bound is not None and self.value + n - woken > self.bound:
                 return error(src, ValueError, "semaphore released too many times")
             out: list[Instruction] = [(src, REPLY, None)]
             out += [(self.queue.popleft(), REPLY, True) for _ in range(woken)]

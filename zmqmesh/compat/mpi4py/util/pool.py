@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Self
 
@@ -26,6 +27,11 @@ from zmqmesh.compat.mpi4py.futures._worker import run_chunk
 __all__ = ["ApplyResult", "AsyncResult", "MapResult", "Pool", "ThreadPool"]
 
 Callback = Callable[[Any], object] | None
+
+
+class _Timeout(multiprocessing.TimeoutError, TimeoutError):
+    """A result not ready in time: what ``except TimeoutError`` (mpi4py's
+    pools) and ``except multiprocessing.TimeoutError`` both catch."""
 
 
 class AsyncResult:
@@ -55,12 +61,14 @@ class AsyncResult:
                 self._future.set_exception(exc)
 
     def get(self, timeout: float | None = None) -> Any:
-        """The result once ready (raises the call's exception);
-        ``multiprocessing.TimeoutError`` after ``timeout`` seconds."""
+        """The result once ready (raises the call's exception); after
+        ``timeout`` seconds, or for a call the pool's ``terminate`` dropped,
+        a ``TimeoutError`` (as mpi4py's; ``multiprocessing.TimeoutError``
+        too, as ``multiprocessing``'s)."""
         try:
             return self._future.result(timeout)
-        except cf.TimeoutError:
-            raise multiprocessing.TimeoutError from None
+        except (cf.TimeoutError, cf.CancelledError):
+            raise _Timeout from None
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait until the result is ready, or ``timeout`` seconds."""
@@ -132,6 +140,13 @@ class Pool:
         initargs: Iterable[Any] = (),
         **kwargs: Any,
     ) -> None:
+        if processes is not None and processes < 1:
+            raise ValueError("number of processes must be at least 1")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        for name in ("maxtasksperchild", "context"):  # multiprocessing's, as mpi4py
+            if kwargs.pop(name, None) is not None:
+                warnings.warn(f"argument {name!r} is not supported", stacklevel=2)
         self._executor = type(self).Executor(processes, initializer, initargs, **kwargs)
         self._state = "RUN"
 

@@ -103,11 +103,15 @@ class Counter:
             dt = np.dtype(typecode)
         except TypeError:
             raise ValueError(f"Counter: typecode {typecode!r} is not a type code") from None
-        if dt.kind not in "iu":
-            raise ValueError(f"Counter: typecode {typecode!r} is not an integer type")
-        self._step = int(step)
-        machine = CounterState(int(start), dt.itemsize * 8, dt.kind == "i")
-        machine.value = machine._wrap(machine.value)
+        if dt.kind not in "iuf":
+            raise ValueError(f"Counter: typecode {typecode!r} is not a number type")
+        if dt.kind == "f":  # a floating-point counter, as mpi4py's 'f' and 'd'
+            self._step: int | float = float(step)
+            machine = CounterState(float(start))
+        else:
+            self._step = int(step)
+            machine = CounterState(int(start), dt.itemsize * 8, dt.kind == "i")
+            machine.value = machine._wrap(machine.value)
         self._service = Service(comm, root, machine if comm.Get_rank() == root else None)
 
     def __iter__(self) -> Counter:
@@ -116,9 +120,10 @@ class Counter:
     def __next__(self) -> int:
         return self.next()
 
-    def next(self, incr: int | None = None) -> int:
+    def next(self, incr: int | float | None = None) -> int:
         """The current value; the counter advances by ``incr`` (default ``step``)."""
-        value: int = self._service.call(("next", self._step if incr is None else int(incr)))
+        step = self._step if incr is None else incr if type(self._step) is float else int(incr)
+        value: int = self._service.call(("next", step))
         return value
 
     def free(self) -> None:
@@ -138,8 +143,13 @@ class Mutex(_Held):
         self._count = 0
         self._service = Service(comm, 0, MutexState() if comm.Get_rank() == 0 else None)
 
+    def _check(self) -> None:
+        if self._service.freed:
+            raise RuntimeError("the mutex has been freed")
+
     def acquire(self, blocking: bool = True) -> bool:
         """Acquire the mutex, waiting for it if ``blocking``; whether it was acquired."""
+        self._check()
         if self._count:
             if not self._recursive:
                 raise RuntimeError("cannot acquire already held mutex")
@@ -152,6 +162,7 @@ class Mutex(_Held):
 
     def release(self) -> None:
         """Release the mutex (one level of a recursive one)."""
+        self._check()
         if not self._count:
             raise RuntimeError("cannot release unacquired mutex")
         if self._count == 1:
@@ -160,6 +171,7 @@ class Mutex(_Held):
 
     def locked(self) -> bool:
         """Whether some rank holds the mutex."""
+        self._check()
         if self._count:
             return True
         held: bool = self._service.call(("locked",))
@@ -167,11 +179,13 @@ class Mutex(_Held):
 
     def count(self) -> int:
         """How many times this rank holds the mutex (0 when it does not)."""
+        self._check()
         return self._count
 
     def free(self) -> None:
-        """Collective: release the mutex's resources."""
+        """Collective: release the mutex's resources (again: nothing)."""
         self._service.free()
+        self._count = 0
 
 
 class Condition(_Held):
@@ -200,21 +214,29 @@ class Condition(_Held):
         comm = intracomm(comm, "Condition")
         self._service = Service(comm, 0, WaitersState() if comm.Get_rank() == 0 else None)
 
+    def _check(self) -> None:
+        if self._service.freed:
+            raise RuntimeError("the condition has been freed")
+
     def acquire(self, blocking: bool = True) -> bool:
         """Acquire the underlying mutex."""
+        self._check()
         return self._mutex.acquire(blocking)
 
     def release(self) -> None:
         """Release the underlying mutex."""
+        self._check()
         self._mutex.release()
 
     def locked(self) -> bool:
         """Whether some rank holds the underlying mutex."""
+        self._check()
         return self._mutex.locked()
 
     def wait(self) -> Literal[True]:
         """Release the mutex, wait until notified, and hold it again (at the
         same recursion level); True."""
+        self._check()
         levels = self._mutex.count()
         if not levels:
             raise RuntimeError("cannot wait on un-acquired lock")
@@ -230,6 +252,7 @@ class Condition(_Held):
 
     def wait_for(self, predicate: Callable[[], T]) -> T:
         """Wait until ``predicate()`` is true; its last value."""
+        self._check()
         result = predicate()
         while not result:
             self.wait()
@@ -238,6 +261,7 @@ class Condition(_Held):
 
     def notify(self, n: int = 1) -> int:
         """Wake up to ``n`` waiting ranks; how many were woken."""
+        self._check()
         if not self._mutex.count():
             raise RuntimeError("cannot notify on un-acquired lock")
         woken: int = self._service.call(("notify", int(n)))
@@ -245,6 +269,7 @@ class Condition(_Held):
 
     def notify_all(self) -> int:
         """Wake every waiting rank; how many were woken."""
+        self._check()
         if not self._mutex.count():
             raise RuntimeError("cannot notify on un-acquired lock")
         woken: int = self._service.call(("notify", None))
@@ -270,8 +295,10 @@ class Semaphore(_Held):
         if int(value) < 0:
             raise ValueError("semaphore initial value must be >= 0")
         comm = intracomm(comm, "Semaphore")
-        machine = SemaphoreState(int(value), int(value) if bounded else None)
+        machine = SemaphoreState(int(value), int(value))
         self._service = Service(comm, 0, machine if comm.Get_rank() == 0 else None)
+        self._bounded = bool(bounded)  # (per call, as mpi4py's attribute)
+        self._counter = _Units(self._service)
 
     def acquire(self, blocking: bool = True) -> bool:
         """Take one unit, waiting for it if ``blocking``; whether one was taken."""
@@ -282,8 +309,20 @@ class Semaphore(_Held):
         """Give back ``n`` units (``ValueError`` if ``n < 1`` or past the bound)."""
         if int(n) < 1:
             raise ValueError("n must be one or more")
-        self._service.call(("release", int(n)))
+        self._service.call(("release", int(n), self._bounded))
 
     def free(self) -> None:
         """Collective: release the semaphore."""
         self._service.free()
+
+
+class _Units:
+    """A semaphore's value as mpi4py's ``Semaphore._counter``: ``next(incr)``
+    gives it and adds ``incr``."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+
+    def next(self, incr: int = 1) -> int:
+        value: int = self._service.call(("count", int(incr)))
+        return value
