@@ -26,7 +26,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from zmqmesh.collectives.plan import CollConfig
@@ -44,7 +44,7 @@ from zmqmesh.runtime.topocomm import TopoComm
 from zmqmesh.transport.network import Network
 from zmqmesh.wire.rendezvous import Ask, Failed, State
 
-__all__ = ["LocalWorld", "finalize", "init", "on_terminal"]
+__all__ = ["LocalWorld", "finalize", "init", "join", "on_terminal"]
 
 log = logging.getLogger("zmqmesh")
 
@@ -141,13 +141,16 @@ def _forced(spec: JobSettings) -> CollConfig:
     return CollConfig(spec.forced_algorithms())
 
 
-async def _wire(spec: JobSettings) -> Engine:
+async def _wire(spec: JobSettings, net: Network | None = None) -> Engine:
+    """The engine of this rank of ``spec``'s job, wired to its peers over
+    ``net`` (none: the process's own, made here)."""
     forced = _forced(spec)
     if spec.size == 1:
         engine = Engine(0, 1, allow_pickle=spec.allow_pickle)
         engine.use_coll_config(forced)
         return engine
-    net = _World.net = Network(spec.keyfile)
+    if net is None:
+        net = _World.net = Network(spec.keyfile)
     if spec.serve_rendezvous:
         net.serve_rendezvous(spec.size, spec.job, spec.rendezvous_port)
     engine = Engine(
@@ -270,6 +273,34 @@ async def init() -> Comm:
                 )
             _World.comm = Comm(engine, tuple(range(spec.size)), WORLD_SLOT)
     return _World.comm
+
+
+async def join(env: Mapping[str, str]) -> tuple[Comm, Callable[[], None]]:
+    """Join the job that ``env``'s ``ZMQMESH_*`` variables describe as one
+    of its ranks, beside this process's own job (the parents of a spawned
+    job join it so: ``runtime/spawned.py``), with an engine and sockets of
+    its own. Returns its world communicator and what closes them (also run
+    at interpreter exit; idempotent). Raises :class:`zmqmesh.LaunchError`
+    as ``init()`` does."""
+    spec = JobSettings.from_environ(env, hostname=socket.gethostname)
+    net = Network(spec.keyfile)
+    try:
+        engine = await _wire(spec, net)
+    except BaseException:
+        net.close()
+        raise
+    done: list[bool] = []
+
+    def close() -> None:
+        if not done:
+            done.append(True)
+            try:
+                engine.close()
+            finally:
+                net.close()
+
+    atexit.register(close)
+    return Comm(engine, tuple(range(spec.size)), WORLD_SLOT), close
 
 
 def _close() -> None:

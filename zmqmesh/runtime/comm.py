@@ -332,6 +332,26 @@ class Comm(PointToPoint):
         every rank (see :class:`Comm`)."""
         return Comm(self._engine, self._ranks, *await self._new_slot("dup"))
 
+    def used_slots(self) -> int:
+        """*sync*: the context slots in use in this process, as a bit mask:
+        what ranks that make a communicator by :meth:`join` OR together to
+        find a slot free on all of them."""
+        mask = 0
+        for s in self._engine.slots:
+            mask |= 1 << s
+        return mask
+
+    def join(self, ranks: Sequence[int], slot: int, ident: int) -> Comm:
+        """*sync*: the communicator of world ranks ``ranks`` (this rank one
+        of them) in context ``slot``, for ranks that agreed ``slot`` (free on
+        each: not in the OR of their :meth:`used_slots`) and ``ident`` (the
+        same on each, another for each communicator) by messages of their
+        own, as the two groups of an intercommunicator do through their
+        leaders. Raises ``ValueError`` when the slot is taken here."""
+        if slot in self._engine.slots:
+            raise ValueError(f"context slot {slot} is already in use on this rank")
+        return Comm(self._engine, tuple(int(r) for r in ranks), slot, ident)
+
     async def create_topology(self, kind: str, **params: Any) -> _TopoComm:
         """A communicator of the same ranks, wired as ``kind`` ("ring",
         "tree" with ``arity``/``root``, "mesh" with ``dims``/``periodic``,

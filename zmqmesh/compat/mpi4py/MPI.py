@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING
 
 from zmqmesh.compat.mpi4py import constants as _constants
 from zmqmesh.compat.mpi4py import datatypes as _datatypes
+from zmqmesh.compat.mpi4py import intergroup as _intergroup  # noqa: F401 (Create_from_group(s))
 from zmqmesh.compat.mpi4py import ops as _ops
+from zmqmesh.compat.mpi4py import spawn as _spawn  # noqa: F401 (installs Spawn, Get_parent)
 from zmqmesh.compat.mpi4py.bsend import (
     Attach_buffer as Attach_buffer,
 )
@@ -44,9 +46,6 @@ from zmqmesh.compat.mpi4py.comm import (
 )
 from zmqmesh.compat.mpi4py.comm import (
     Comm as Comm,
-)
-from zmqmesh.compat.mpi4py.comm import (
-    Intercomm as Intercomm,
 )
 from zmqmesh.compat.mpi4py.comm import (
     Intracomm as Intracomm,
@@ -162,6 +161,14 @@ from zmqmesh.compat.mpi4py.handles import Handle as _Handle
 from zmqmesh.compat.mpi4py.handles import (
     InPlaceType as InPlaceType,
 )
+from zmqmesh.compat.mpi4py.inter import (
+    Intercomm as Intercomm,
+)
+from zmqmesh.compat.mpi4py.interport import Close_port as Close_port
+from zmqmesh.compat.mpi4py.interport import Lookup_name as Lookup_name
+from zmqmesh.compat.mpi4py.interport import Open_port as Open_port
+from zmqmesh.compat.mpi4py.interport import Publish_name as Publish_name
+from zmqmesh.compat.mpi4py.interport import Unpublish_name as Unpublish_name
 from zmqmesh.compat.mpi4py.matched import (
     MESSAGE_NO_PROC as MESSAGE_NO_PROC,
 )
@@ -273,9 +280,6 @@ def Aint_diff(addr1: int, addr2: int) -> int:
     return int(addr1) - int(addr2)
 
 
-Open_port = Close_port = Publish_name = Unpublish_name = Lookup_name = _unsupported(
-    "Open_port", "ports and name publishing"
-)
 Remove_error_class = Remove_error_code = Remove_error_string = _unsupported(
     "Remove_error_class", "MPI 4.1; the layer reports 4.0"
 )

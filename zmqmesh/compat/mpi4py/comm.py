@@ -14,6 +14,7 @@ lands in the receiver's layout.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import sys
 import threading
@@ -36,13 +37,13 @@ from zmqmesh.compat.mpi4py.requests import Request
 from zmqmesh.compat.mpi4py.sync import BsendSpace
 from zmqmesh.runtime.comm import Comm as ZComm
 from zmqmesh.runtime.p2p import TAG_UB
+from zmqmesh.runtime.spawned import PARENTS
 
 __all__ = [
     "COMM_NULL",
     "COMM_SELF",
     "COMM_WORLD",
     "Comm",
-    "Intercomm",
     "Intracomm",
 ]
 
@@ -65,6 +66,8 @@ class _Box:
         "space",
         "topo",
     )
+    inter = False  # an intercommunicator's box (``inter``) says True
+    handle_class: Any = None  # and names its handles' class
 
     def __init__(self, pair: Made | None, name: str = "") -> None:
         self.comm: ZComm | None = None if pair is None else pair[0]
@@ -108,15 +111,42 @@ async def _paired(
     return comm, shadow, tuple(int(r) for r in members)
 
 
+# A spawned process's link to its parents, once it joined: the union's
+# communicator, its shadow and its collectives' one, and how many parents
+# come first in it (``spawn`` makes the intercommunicator of them).
+SPAWNED: list[tuple[tuple[ZComm, ZComm, ZComm], int]] = []
+
+
+async def _joined() -> tuple[Made | None, ZComm]:
+    """This process's world: its job's; for a process that a job spawned,
+    the children's part of the new job, whose first ranks are the parents
+    (with the parents' matching calls in ``spawn``). With it, the world's
+    meeting context, where ranks that share no communicator meet
+    (``intergroup``)."""
+    world = await zmqmesh.init()
+    parents = int(os.environ.get(PARENTS, "") or 0)
+    if not parents:
+        got = await _paired(_ready(world))
+    else:
+        got = await _paired(world.split(1, world.rank))
+        SPAWNED.append(((world, await world.dup(), await world.dup()), parents))
+    assert got is not None
+    return got, await got[0].dup()
+
+
+async def _ready(comm: ZComm) -> ZComm:
+    return comm
+
+
 class _WorldBox(_Box):
-    __slots__ = ()
+    __slots__ = ("meet",)
 
     def get(self) -> ZComm:
         if self.comm is None:
             # mpi4py's object calls pickle whatever they are given: so may the
             # layer's, unless the job said otherwise (ZMQMESH_PICKLE=0)
             os.environ.setdefault("ZMQMESH_PICKLE", "1")
-            got = runner.run(_paired(zmqmesh.init()))
+            got, self.meet = runner.run(_joined())
             assert got is not None
             self.comm, self.shadow, self.members = got
             runner.sleep_with(self.comm.wait_input)
@@ -128,11 +158,21 @@ class _SelfBox(_Box):
 
     def get(self) -> ZComm:
         if self.comm is None:
+            # made here alone, in slots free in this process: a process may
+            # use COMM_SELF first while the others do something else
             world = COMM_WORLD._comm
-            got = runner.run(_paired(world.split(world.rank, 0), members=(world.rank,)))
-            assert got is not None
-            self.comm, self.shadow, self.members = got
+            me, ident = (world._ranks[world.rank],), secrets.randbits(48)
+            self.comm = world.join(me, _lowest_free(world.used_slots()), ident)
+            self.shadow = world.join(me, _lowest_free(world.used_slots()), ident + 1)
+            self.members = (world.rank,)
         return self.comm
+
+
+def _lowest_free(mask: int) -> int:
+    slot = 0
+    while mask >> slot & 1:
+        slot += 1
+    return slot
 
 
 class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
@@ -148,10 +188,14 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
 
     @classmethod
     def _class_for(cls, target: Any) -> type[Handle]:
-        # as mpi4py, a communicator comes back as its kind: a topology's
-        # class, else an intracommunicator (the null one as asked)
+        # as mpi4py, a communicator comes back as its kind: an
+        # intercommunicator's or a topology's class, else an
+        # intracommunicator (the null one as asked)
         if target is None:
             return cls
+        if target.inter:  # an intercommunicator's box names its class
+            kind: type[Handle] = target.handle_class if cls is Comm else cls
+            return kind
         topo = getattr(target, "topo", None)
         if topo is not None:
             kinds = list(cls.__subclasses__())
@@ -237,14 +281,13 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
     name = property(Get_name, Set_name)
 
     def Is_inter(self) -> bool:
-        """Whether this is an intercommunicator (never: the layer has none)."""
+        """Whether this is an intercommunicator (see ``inter``)."""
         self._comm  # noqa: B018 (ERR_COMM for the null communicator)
-        return False
+        return bool(self._h.inter)
 
     def Is_intra(self) -> bool:
         """Whether this is an intracommunicator."""
-        self._comm  # noqa: B018 (ERR_COMM for the null communicator)
-        return True
+        return not self.Is_inter()
 
     is_inter = property(Is_inter)
     is_intra = property(Is_intra)
@@ -382,6 +425,10 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         a, b = self._members(), other._members()  # (ERR_COMM for a null one)
         if self._h is other._h:
             return C.IDENT
+        if self._h.inter:  # an intercommunicator's own Compare
+            return int(self._h.handle_class.Compare(self, other))
+        if other._h.inter:
+            return C.UNEQUAL
         if a == b:
             return C.CONGRUENT
         return C.SIMILAR if sorted(a) == sorted(b) else C.UNEQUAL
@@ -403,11 +450,6 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         """``Flush_buffer``, as a request."""
         self.Flush_buffer()
         return Request._of(None)
-
-    @classmethod
-    def Get_parent(cls) -> Any:
-        """A null intercommunicator: a zmqmesh job's ranks are never spawned."""
-        return Intercomm()
 
     def __reduce__(self) -> Any:
         # the predefined communicators pickle as themselves, copies of them
@@ -440,36 +482,20 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         os._exit(errorcode or 1)
 
     # -- not here ----------------------------------------------------------------------------------
-    Spawn = Spawn_multiple = Accept = Connect = runner.unsupported(
-        "Comm process management", "spawning and ports"
-    )
-    Create_intercomm = runner.unsupported("Comm.Create_intercomm", "intercommunicators")
     Psend_init = Precv_init = runner.unsupported("Comm.Psend_init", "partitioned communication")
 
 
 class Intracomm(Comm):
-    """A communicator of one group (every zmqmesh communicator)."""
+    """A communicator of one group."""
 
     __slots__ = ()
 
-
-def _create_from_group(cls: Any, group: Group, stringtag: str = "", *args: Any) -> Any:
-    """``Intracomm.Create_from_group`` (MPI 4.0), for the groups whose
-    members can agree without a parent communicator: the whole world, or
-    the calling process alone."""
-    g = group._m()
-    if g.ranks == COMM_WORLD._members():
-        return COMM_WORLD.Dup()
-    if g.ranks == (g.me,):
-        return COMM_SELF.Dup()
-    raise NotImplementedError(
-        "MPI.Intracomm.Create_from_group is not supported by zmqmesh's mpi4py layer "
-        "for a group other than the world's or the calling process's (create it "
-        "from a communicator with Comm.Create_group)"
-    )
-
-
-Intracomm.Create_from_group = classmethod(_create_from_group)  # type: ignore[attr-defined]
+    def __new__(cls, other: Any = None, *args: Any, **kwargs: Any) -> Any:
+        # ``Intracomm(intercomm)`` raises, as in mpi4py
+        obj = super().__new__(cls, other, *args, **kwargs)
+        if obj._h is not None and obj._h.inter:
+            raise TypeError("expecting an intracommunicator")
+        return obj
 
 
 _HW, _SHARED = "mpi_hw_resource_type", "mpi_shared_memory"
@@ -490,12 +516,6 @@ def _comm_lock_table(comm: Comm) -> dict[Any, threading.Lock]:
 
 def _world_rank() -> int:
     return int(COMM_WORLD._comm.rank)
-
-
-class Intercomm(Comm):
-    """An intercommunicator: not supported."""
-
-    __slots__ = ()
 
 
 def _named(cls: type[Comm], box: _Box) -> Any:

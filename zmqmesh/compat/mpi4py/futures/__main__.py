@@ -14,42 +14,16 @@ for and the workers stop; when it fails, the job is aborted, as with
 from __future__ import annotations
 
 import concurrent.futures as cf
-import os
-import runpy
 import sys
-import types
 
 from zmqmesh.compat.mpi4py.futures._executor import _Local, set_shared_pool
 from zmqmesh.compat.mpi4py.futures._pool import RankPool, start_pool
+from zmqmesh.compat.mpi4py.futures._spawned import as_worker
 from zmqmesh.compat.mpi4py.run import run_command_line, set_abort_status
 
 __all__ = ["main"]
 
 _USAGE = "usage: python -m mpi4py.futures <pyfile> [arg] ... | -m <mod> | -c <cmd> | - [arg] ..."
-
-
-def _as_worker(args: list[str]) -> None:
-    """Run the program as ``__worker__``, which stands for ``__main__``."""
-    module = types.ModuleType("__worker__")
-    sys.modules["__worker__"] = sys.modules["__main__"] = module
-    first = args[0]
-    if first == "-m":
-        sys.argv[:] = args[1:]
-        module.__dict__.update(runpy.run_module(args[1], run_name="__worker__"))
-        return
-    if first == "-c":
-        sys.argv[:] = ["-c", *args[2:]]
-        exec(compile(args[1], "<string>", "exec"), module.__dict__)
-        return
-    if first == "-":
-        return  # standard input is the root's
-    sys.argv[:] = list(args)
-    if not sys.flags.isolated:
-        sys.path[0] = os.path.realpath(os.path.dirname(first))
-    module.__file__ = first
-    with open(first, "rb") as f:
-        code = compile(f.read(), first, "exec")
-    exec(code, module.__dict__)
 
 
 def main() -> None:
@@ -65,7 +39,7 @@ def main() -> None:
     if COMM_WORLD.Get_size() == 1:
         shared = _Local(cf.ThreadPoolExecutor(1))
     elif COMM_WORLD.Get_rank() != 0:
-        _as_worker(args)
+        as_worker(args)
         start_pool(COMM_WORLD, 0)  # serves until rank 0 is done
         return
     else:

@@ -6,9 +6,10 @@ An executor hands tasks to a *backend*: the job's worker ranks
 ``MPIPoolExecutor`` of the script shares; in ``MPICommExecutor``, the
 other ranks of its communicator), or a ``concurrent.futures`` pool of
 threads or processes (``ThreadPoolExecutor``, ``ProcessPoolExecutor``,
-and a communicator of one rank). The layer cannot spawn processes (no
-``MPI.Comm.Spawn``), so an ``MPIPoolExecutor`` made outside those raises
-``RuntimeError`` saying how to start the job instead.
+and a communicator of one rank). An ``MPIPoolExecutor`` made outside
+``python -m mpi4py.futures`` by a job of one process spawns workers of
+its own at its first task (``_spawned``), as mpi4py's does; in a job of
+more ranks it raises ``RuntimeError`` saying how to start the job.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, Protocol, Self
 
 from zmqmesh.compat.mpi4py.comm import COMM_WORLD, Intracomm
 from zmqmesh.compat.mpi4py.futures._pool import Owner, RankPool, start_pool
+from zmqmesh.compat.mpi4py.futures._spawned import SpawnedPool
 from zmqmesh.compat.mpi4py.futures._worker import run_chunk
 from zmqmesh.compat.mpi4py.util.pkl5 import dumps
 
@@ -34,11 +36,12 @@ __all__ = [
     "set_shared_pool",
 ]
 
+
 _HOW = (
-    "MPIPoolExecutor needs worker processes, and zmqmesh's mpi4py layer cannot spawn them "
-    "(MPI.Comm.Spawn is not supported): start the job with the workers in it, as "
+    "MPIPoolExecutor needs worker processes: a job of one process spawns them, and a job "
+    "of N ranks has them in it when started as "
     "'zmqmesh launch --mpi4py -n N -m mpi4py.futures script.py' (rank 0 runs the script, "
-    "the other N-1 ranks are the workers), or use 'with MPICommExecutor(comm, root) as "
+    "the other N-1 ranks are the workers); or use 'with MPICommExecutor(comm, root) as "
     "executor:' in a program that every rank runs"
 )
 
@@ -116,6 +119,16 @@ def set_shared_pool(pool: RankPool | _Local | None) -> None:
     _shared[:] = [] if pool is None else [pool]
 
 
+def _default_workers() -> int:
+    """How many processes an ``MPIPoolExecutor`` spawns without
+    ``max_workers``: ``MPI4PY_FUTURES_MAX_WORKERS``, else one per core but
+    this process's (at least one)."""
+    env = os.environ.get("MPI4PY_FUTURES_MAX_WORKERS")
+    if env:
+        return max(int(env), 1)
+    return max((os.cpu_count() or 2) - 1, 1)
+
+
 def _max_workers(max_workers: int | None) -> int | None:
     if max_workers is None:
         env = os.environ.get("MPI4PY_FUTURES_MAX_WORKERS")
@@ -139,11 +152,14 @@ class MPIPoolExecutor(cf.Executor):
     this executor's tasks run at once; the pool itself is the job's worker
     ranks. ``initializer(*initargs)`` runs on each worker before its first
     task of this executor; if it raises, the executor is broken: its
-    pending futures and later submissions raise ``BrokenExecutor``. The
-    other keywords of mpi4py (``python_exe``, ``mpi_info``, ``path``, ...)
-    configure spawning, which the layer does not do: they are accepted
-    and ignored. Raises ``RuntimeError`` when the job has no worker ranks
-    for it (see the module).
+    pending futures and later submissions raise ``BrokenExecutor``.
+    Outside ``python -m mpi4py.futures``, in a job of one process, it
+    spawns ``max_workers`` worker processes of its own at its first task
+    (else ``MPI4PY_FUTURES_MAX_WORKERS``, else one per core but this
+    one's) with ``python_exe`` (default ``sys.executable``); the other
+    spawning keywords of mpi4py (``mpi_info``, ``path``, ...) are accepted
+    and ignored. In a larger job it raises ``RuntimeError`` saying how to
+    start the job instead.
     """
 
     def __init__(
@@ -157,26 +173,35 @@ class MPIPoolExecutor(cf.Executor):
             raise TypeError("initializer must be a callable")
         self._owner = Owner(_max_workers(max_workers))
         self._initializer, self._initargs = initializer, tuple(initargs)
+        self._kwargs = kwargs
         self._backend: _Backend = self._make_backend()
         self._shutdown = False
         self._lock = threading.Lock()
         self._futures: set[cf.Future[Any]] = set()
 
     def _make_backend(self) -> _Backend:
-        if not _shared:
-            raise RuntimeError(_HOW)
         if self._initializer is not None:
             self._owner.init = dumps((self._initializer, self._initargs))
             self._owner.initializer, self._owner.initargs = self._initializer, self._initargs
+        if not _shared:
+            # workers of its own, spawned by a job of one process
+            # (``_spawned``); every rank of a larger job spawning its own
+            # would take the host many times over
+            if COMM_WORLD.Get_size() > 1:
+                raise RuntimeError(_HOW)
+            n = self._owner.max_workers or _default_workers()
+            return SpawnedPool(n, self._kwargs.get("python_exe"))
         return _shared[0]
 
     def _owns_backend(self) -> bool:
-        return False
+        return not _shared
 
     def bootup(self, wait: bool = True) -> Self:
-        """Make sure the workers are ready: they are from the start here. Returns ``self``."""
+        """Make sure the workers are ready (spawned ones are spawned now). Returns ``self``."""
         if self._shutdown:
             raise RuntimeError("cannot bootup after shutdown")
+        if isinstance(self._backend, SpawnedPool):
+            self._backend.start()
         return self
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:

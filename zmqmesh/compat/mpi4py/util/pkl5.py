@@ -35,8 +35,8 @@ import numpy as np
 
 from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py.comm import Comm as _Comm
-from zmqmesh.compat.mpi4py.comm import Intercomm as _Intercomm
 from zmqmesh.compat.mpi4py.comm import Intracomm as _Intracomm
+from zmqmesh.compat.mpi4py.inter import Intercomm as _Intercomm
 from zmqmesh.compat.mpi4py.matched import Message as _Message
 from zmqmesh.compat.mpi4py.pickling import Pickle
 from zmqmesh.compat.mpi4py.requests import Request as _Request
@@ -370,7 +370,36 @@ class Intracomm(_Calls, _Intracomm):  # type: ignore[misc]
 
 
 class Intercomm(_Calls, _Intercomm):  # type: ignore[misc]
-    """An intercommunicator with the pkl5 object calls (the layer has no
-    intercommunicators to wrap)."""
+    """An intercommunicator with the pkl5 object calls; its collectives'
+    roots and items name the remote group, as ``MPI.Intercomm``'s."""
 
     __slots__ = ()
+
+    def bcast(self, obj: Any, root: int = 0) -> Any:
+        """``obj`` of the remote ``root`` (``MPI.ROOT`` sends, ``PROC_NULL`` waits for nothing)."""
+        got = _Intercomm.bcast(self, dumps(obj) if root == C.ROOT else None, root)
+        return None if got is None else loads(got)
+
+    def gather(self, sendobj: Any, root: int = 0) -> list[Any] | None:
+        """At ``MPI.ROOT`` the remote group's objects, in its rank order; None elsewhere."""
+        got = _Intercomm.gather(self, dumps(sendobj), root)
+        return None if got is None else [loads(m) for m in got]
+
+    def scatter(self, sendobj: Any, root: int = 0) -> Any:
+        """Item ``rank`` of the remote ``root``'s sequence (None at the root's group)."""
+        wires = [dumps(o) for o in self._each(sendobj)] if root == C.ROOT else None
+        got = _Intercomm.scatter(self, wires, root)
+        return None if got is None else loads(got)
+
+    def allgather(self, sendobj: Any) -> list[Any]:
+        """The remote group's objects, in its rank order."""
+        return [loads(m) for m in _Intercomm.allgather(self, dumps(sendobj))]
+
+    def alltoall(self, sendobj: Any) -> list[Any]:
+        """Item ``j`` goes to remote rank ``j``; the items the remote ranks sent here."""
+        got = _Intercomm.alltoall(self, [dumps(o) for o in self._each(sendobj)])
+        return [loads(m) for m in got]
+
+    def _each(self, seq: Any) -> Any:
+        """None stands for one None per remote process, as in mpi4py."""
+        return [None] * self.Get_remote_size() if seq is None else seq
