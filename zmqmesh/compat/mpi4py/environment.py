@@ -1,9 +1,10 @@
 """The environment calls of ``MPI``: start-up and shut-down, threads,
 versions, time, memory.
 
-Threads: every call runs the layer's one event loop in the calling thread,
-so calls from several threads must not overlap: the thread level is
-``THREAD_SERIALIZED`` whatever is asked for. ``Init``/``Init_thread`` join
+Threads: ``THREAD_MULTIPLE``. Calls from several threads may overlap: they
+take turns driving the layer's one event loop (``runner``), so a call in
+one thread never waits on another thread's call that it needs (a receive
+in one thread for what another sends). ``Init``/``Init_thread`` join
 the job at once (otherwise ``COMM_WORLD`` joins on first use);
 ``Finalize`` runs at interpreter exit when the program does not call it.
 """
@@ -46,8 +47,8 @@ __all__ = [
     "get_vendor",
 ]
 
-THREAD_LEVEL = C.THREAD_SERIALIZED
-_state = {"finalized": False}
+THREAD_LEVEL = C.THREAD_MULTIPLE
+_state = {"finalized": False, "provided": THREAD_LEVEL}
 # Set by ``mpi4py.run`` when the program ended by an uncaught exception:
 # at exit the job is aborted with this status instead of left in order.
 _abort = {"status": 0}
@@ -59,14 +60,17 @@ def Init() -> None:
 
 
 def Init_thread(required: int = C.THREAD_MULTIPLE) -> int:
-    """Join the job; the thread level provided (at most ``THREAD_SERIALIZED``)."""
+    """Join the job; the thread level provided (``required``, at most
+    ``THREAD_MULTIPLE``)."""
     Init()
-    return min(int(required), THREAD_LEVEL)
+    _state["provided"] = min(int(required), THREAD_LEVEL)
+    return int(_state["provided"])
 
 
 def Query_thread() -> int:
-    """The thread support level (``THREAD_SERIALIZED``: calls must not overlap)."""
-    return THREAD_LEVEL
+    """The thread level provided (``THREAD_MULTIPLE`` unless ``Init_thread``
+    asked for less)."""
+    return int(_state["provided"])
 
 
 def Is_thread_main() -> bool:
@@ -81,7 +85,7 @@ def Is_initialized() -> bool:
 
 def Is_finalized() -> bool:
     """Whether MPI is finalized."""
-    return _state["finalized"]
+    return bool(_state["finalized"])
 
 
 def _set_abort_status(status: int) -> None:

@@ -104,15 +104,25 @@ class _Progress:
                     self.cond.wait()
                 if self.closed:
                     return
-                self.running = True
-                self.stopper = loop.create_future()
+            # A program thread that drives the loop (``_shared``) progresses
+            # everything meanwhile: try again in a while, never block on it.
+            if not _drive.acquire(timeout=_FOLLOW):
+                continue
             try:
-                loop.run_until_complete(self.stopper)
-            finally:
                 with self.cond:
-                    self.running = False
-                    self.stopper = None
-                    self.cond.notify_all()
+                    if not self.want or self.closed:
+                        continue
+                    self.running = True
+                    self.stopper = loop.create_future()
+                try:
+                    loop.run_until_complete(self.stopper)
+                finally:
+                    with self.cond:
+                        self.running = False
+                        self.stopper = None
+                        self.cond.notify_all()
+            finally:
+                _drive.release()
 
     def shut(self) -> None:
         self.take()
@@ -165,52 +175,104 @@ def run(aw: Any) -> Any:
 
     The first step of ``aw`` runs at once, as if inside the loop: a call
     that completes there (a send the kernel takes, a receive whose message
-    has arrived) returns without starting the loop. Starting uvloop's loop
-    in the main thread sets up its signal wake-up each time, which cost
-    more than the rest of an 8-byte ``Send`` (about 0.2 ms of 0.3 ms on the
-    2-core VM of bench/README.md).
+    has arrived) returns without starting the loop: a run of the loop
+    costs several times the rest of an 8-byte ``Send``. Calls from several
+    threads at once (``THREAD_MULTIPLE``) share the loop (``_shared``).
     """
+    if _get_running_loop() is not None:
+        raise RuntimeError("MPI calls are blocking: not from inside a running event loop")
     loop = _loop or _the_loop()
     progress = _progress
     if progress.want or progress.running:
-        if loop.is_running() and not progress.running:
-            raise RuntimeError("MPI calls are blocking: not from inside a running event loop")
         progress.take()
-    elif loop.is_running():
-        raise RuntimeError("MPI calls are blocking: not from inside a running event loop")
+    if _followers[0] or not _drive.acquire(blocking=False):
+        return _shared(loop, aw)
     try:
-        coro = aw if type(aw) is types.CoroutineType or asyncio.iscoroutine(aw) else _as_coro(aw)
-        # Its steps, and the kernel waits between them, run as if inside
-        # the loop (what they deliver asks for the running loop); the loop
-        # is marked running once for all of them (marking costs a getpid).
-        _set_running_loop(loop)
-        try:
-            done, got = _step(coro)
-            while (
-                not done
-                and _wait_input is not None
-                and not _owned
-                and not progress.urgent
-                and isinstance(got, asyncio.Future)
-                and _wait_input(got, KERNEL_WAIT)
-            ):
-                done, got = _step(coro)  # what it awaited is done: the next step
-        finally:
-            _set_running_loop(None)
-        if not done:
-            got = loop.run_until_complete(_finish(coro, got))
-        elif _monotonic() < _eager_due[0]:
-            return got
-        else:
-            loop.run_until_complete(asyncio.sleep(0))
-        _eager_due[0] = _monotonic() + EAGER_GAP
-        return got
+        return _direct(loop, progress, aw)
     finally:
+        _drive.release()
         if progress.urgent:
             progress.give()
 
 
+def _direct(loop: asyncio.AbstractEventLoop, progress: _Progress, aw: Any) -> Any:
+    """``run`` by the one thread that holds the loop."""
+    coro = aw if type(aw) is types.CoroutineType or asyncio.iscoroutine(aw) else _as_coro(aw)
+    # Its steps, and the kernel waits between them, run as if inside the
+    # loop (what they deliver asks for the running loop); the loop is
+    # marked running once for all of them (marking costs a getpid).
+    _set_running_loop(loop)
+    try:
+        done, got = _step(coro)
+        while (
+            not done
+            and _wait_input is not None
+            and not _owned
+            and not progress.urgent
+            and not _followers[0]  # another thread's call needs the loop to run
+            and isinstance(got, asyncio.Future)
+            and _wait_input(got, KERNEL_WAIT)
+        ):
+            done, got = _step(coro)  # what it awaited is done: the next step
+    finally:
+        _set_running_loop(None)
+    if not done:
+        got = loop.run_until_complete(_finish(coro, got))
+    elif _monotonic() < _eager_due[0]:
+        return got
+    else:
+        loop.run_until_complete(asyncio.sleep(0))
+    _eager_due[0] = _monotonic() + EAGER_GAP
+    return got
+
+
+# The loop's driver: the thread stepping a call or running the loop (a
+# program thread in ``run``, or the progress thread). Threads whose calls
+# overlap take turns: a call that finds the loop driven posts itself into
+# the loop as a task, which whoever drives runs, and drives it itself once
+# the loop is free (``_shared``); while any does, a driver does not sleep
+# in the kernel on its own input but runs the loop.
+_drive = threading.Lock()
+_followers = [0]  # threads in ``_shared`` now
+_followers_lock = threading.Lock()
+_FOLLOW = 0.001  # how often a waiting thread looks whether the loop is free
+
+
+def _shared(loop: asyncio.AbstractEventLoop, aw: Any) -> Any:
+    """``run`` for a call that overlaps another thread's."""
+    with _followers_lock:
+        _followers[0] += 1
+    try:
+        coro = aw if type(aw) is types.CoroutineType or asyncio.iscoroutine(aw) else _as_coro(aw)
+        done = threading.Event()
+        box: list[asyncio.Task[Any]] = []
+
+        def post() -> None:  # inside the loop, whoever drives it
+            task = loop.create_task(coro)
+            task.add_done_callback(lambda _: done.set())
+            box.append(task)
+
+        loop.call_soon_threadsafe(post)
+        while not done.is_set():
+            if _drive.acquire(blocking=False):
+                try:
+                    while not box:
+                        loop.run_until_complete(asyncio.sleep(0))  # runs ``post``
+                    loop.run_until_complete(asyncio.wait(box))
+                finally:
+                    _drive.release()
+            else:
+                done.wait(_FOLLOW)
+        return box[0].result()
+    finally:
+        with _followers_lock:
+            _followers[0] -= 1
+        if _progress.urgent and not _followers[0] and not _drive.locked():
+            _progress.give()
+
+
 _set_running_loop = asyncio.events._set_running_loop
+_get_running_loop = asyncio.events._get_running_loop
 
 
 def _step(coro: Any) -> tuple[bool, Any]:
