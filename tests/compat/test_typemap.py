@@ -380,6 +380,9 @@ def test_darray_parts_are_the_standards_and_tile_the_array(
         assert got == sorted(want)
         assert t.Get_contents()[2] == gs  # the global sizes, as large counts
         assert t.decode()[1] == "DARRAY"
+        again = pickle.loads(pickle.dumps(t))  # by its constructor, as mpi4py
+        assert again.decode()[1:] == t.decode()[1:]
+        assert again.typemap.disps.tolist() == t.typemap.disps.tolist()
         seen += got
     assert sorted(seen) == list(range(int(np.prod(gs))))
 

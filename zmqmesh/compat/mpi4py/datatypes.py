@@ -522,6 +522,7 @@ def _rebuild(old: Datatype | None, name: str, params: dict[str, Any]) -> Datatyp
         "INDEXED_BLOCK": lambda: old.Create_indexed_block(**params),
         "HINDEXED_BLOCK": lambda: old.Create_hindexed_block(**params),
         "SUBARRAY": lambda: old.Create_subarray(**params),
+        "DARRAY": lambda: old.Create_darray(**params),
         "RESIZED": lambda: old.Create_resized(**params),
     }
     return calls[name]()
