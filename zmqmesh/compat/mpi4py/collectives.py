@@ -461,7 +461,8 @@ def _forms(name: str, plan: str, cls: type[Any] | None = None) -> None:
     setattr(owner, f"{name}_init", persistent)
 
 
-for _name in (
+# The buffer collectives, each with its ``I...`` and ``..._init`` forms.
+BUFFER_COLLECTIVES = (
     "Barrier",
     "Bcast",
     "Gather",
@@ -479,7 +480,8 @@ for _name in (
     "Exscan",
     "Reduce_scatter_block",
     "Reduce_scatter",
-):
+)
+for _name in BUFFER_COLLECTIVES:
     _forms(_name, "_" + _name.lower())
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py import runner
 from zmqmesh.compat.mpi4py.collectives import (
+    BUFFER_COLLECTIVES,
     CollectiveCalls,
     Plan,
     _bytes,
@@ -409,23 +410,5 @@ class InterCollectiveCalls(CollectiveCalls):
     _scan = _exscan = _no_intercomm("Scan")
 
 
-for _name in (
-    "Barrier",
-    "Bcast",
-    "Gather",
-    "Gatherv",
-    "Scatter",
-    "Scatterv",
-    "Allgather",
-    "Allgatherv",
-    "Alltoall",
-    "Alltoallv",
-    "Alltoallw",
-    "Reduce",
-    "Allreduce",
-    "Scan",
-    "Exscan",
-    "Reduce_scatter_block",
-    "Reduce_scatter",
-):
+for _name in BUFFER_COLLECTIVES:
     _forms(_name, "_" + _name.lower(), InterCollectiveCalls)
