@@ -208,29 +208,35 @@ class RmaCalls:
 
     # -- put and get -------------------------------------------------------------------------------
     def _put(self, origin: Any, target_rank: int, target: Any) -> asyncio.Future[Any] | None:
-        w = self._w()
-        t = w.target(target_rank)
-        msg = parse(origin, writable=False)
-        if t is None:
+        got = self._checked(origin, False, target_rank, target)
+        if got is None:
             return None
-        disp, count, tm = _target(target, msg)
-        _check_sizes(msg, count, tm)
-        w.check_range(t, disp, tm, count)
-        w.check_access(t)
+        w, t, msg, disp, count, tm = got
         data = np.array(msg.pack(), copy=True)
         return w.send(t, "put", disp, count, M.describe(tm), data)
 
     def _get(self, origin: Any, target_rank: int, target: Any) -> asyncio.Future[Any] | None:
+        got = self._checked(origin, True, target_rank, target)
+        if got is None:
+            return None
+        w, t, msg, disp, count, tm = got
+        return w.send(t, "get", disp, count, M.describe(tm), on_reply=msg.unpack)
+
+    def _checked(
+        self, origin: Any, writable: bool, target_rank: int, target: Any
+    ) -> tuple[Window, Any, Any, int, int, Any] | None:
+        """A put's or get's ``(window, target, origin message, disp, count,
+        typemap)``, checked (None for ``PROC_NULL``): raises as MPICH would."""
         w = self._w()
         t = w.target(target_rank)
-        msg = parse(origin, writable=True)
+        msg = parse(origin, writable=writable)
         if t is None:
             return None
         disp, count, tm = _target(target, msg)
         _check_sizes(msg, count, tm)
         w.check_range(t, disp, tm, count)
         w.check_access(t)
-        return w.send(t, "get", disp, count, M.describe(tm), on_reply=msg.unpack)
+        return w, t, msg, disp, count, tm
 
     def _acc(
         self, origin: Any, result: Any, target_rank: int, target: Any, op: Any, fetch: bool
