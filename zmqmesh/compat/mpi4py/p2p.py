@@ -262,6 +262,7 @@ class PointToPointCalls:
 
     def Send(self, buf: Any, dest: int, tag: int = 0) -> None:
         """Send the buffer specification ``buf`` (returns once handed off)."""
+        plain = None
         if type(dest) is int and dest >= 0 and type(buf) is np.ndarray:
             plain = parse_plain(buf, writable=False)
             if plain is not None and plain.mem.nbytes < RNDV_MIN:
@@ -269,7 +270,7 @@ class PointToPointCalls:
                 return
         d = dest_in(dest)
         z = self._z()
-        data = self._packed(buf, d, False)
+        data = plain.mem if plain is not None else self._packed(buf, d, False)  # (parsed once)
         if by_descriptor(z, data, d):
             assert d is not None
             runner.run(send_by_descriptor(z, self._shadow(), data, d, tag))
