@@ -5,6 +5,7 @@ requests) in process, and the tour programs on real ranks under
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,11 @@ from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py import typemap as T
 from zmqmesh.compat.mpi4py import winmem as M
 from zmqmesh.compat.mpi4py.datatypes import PREDEFINED
+from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
 from zmqmesh.compat.mpi4py.winlock import LockError, LockTable
 from zmqmesh.compat.mpi4py.winserve import _ANS as ANS
 from zmqmesh.compat.mpi4py.winserve import _REQ as REQ
-from zmqmesh.compat.mpi4py.winserve import Port
+from zmqmesh.compat.mpi4py.winserve import Port, settle
 
 HERE = Path(__file__).resolve().parent
 X, S = C.LOCK_EXCLUSIVE, C.LOCK_SHARED
@@ -260,3 +262,40 @@ def test_an_access_outside_the_window_is_answered_with_its_error_class() -> None
     [(dest, seq, error)] = _answers(link)
     assert (dest, seq, error[0]) == (3, 5, C.ERR_RMA_RANGE)  # type: ignore[index]
     assert "not part of the window" in error[1]  # type: ignore[index]
+
+
+def test_an_error_answered_before_the_epoch_ends_is_raised_by_the_call_that_ends_it() -> None:
+    async def scenario() -> None:
+        port, link, _ = _port()
+        ok = port.request(1, "put", 0, 1, np.dtype("i4").str, np.zeros(4, np.uint8))
+        bad = port.request(1, "put", 99, 1, np.dtype("i4").str, np.zeros(4, np.uint8))
+        seqs = [obj[1] for _, tag, obj in link.sent if tag == REQ]  # type: ignore[index]
+        port._arrived(1, ANS, (seqs[0], None, None))
+        port._arrived(1, ANS, (seqs[1], (C.ERR_RMA_RANGE, "outside"), None))
+        await asyncio.sleep(0)  # one loop turn: the futures' callbacks run
+        assert ok.done()  # both answered before Unlock asks
+        assert bad.done()
+        found = port.outstanding([1])
+        assert bad in found
+        with pytest.raises(MPIException) as err:
+            await settle(found)
+        assert err.value.Get_error_class() == C.ERR_RMA_RANGE
+        assert port.outstanding([1]) == []  # reported once
+
+    asyncio.run(scenario())
+
+
+def test_an_error_answered_while_the_epoch_ends_is_raised_by_that_call_only() -> None:
+    async def scenario() -> None:
+        port, link, _ = _port()
+        bad = port.request(1, "put", 99, 1, np.dtype("i4").str, np.zeros(4, np.uint8))
+        [seq] = [obj[1] for _, tag, obj in link.sent if tag == REQ]  # type: ignore[index]
+        found = port.outstanding([1])  # handed out before its answer
+        port._arrived(1, ANS, (seq, (C.ERR_RMA_RANGE, "outside"), None))
+        with pytest.raises(MPIException):
+            await settle(found)
+        await asyncio.sleep(0)
+        assert bad.done()
+        assert port.outstanding([1]) == []  # the next flush does not raise it again
+
+    asyncio.run(scenario())

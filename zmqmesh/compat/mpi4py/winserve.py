@@ -40,6 +40,7 @@ answered exactly once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -76,6 +77,7 @@ class Port:
     """The messages and the target-side state of one window at one rank."""
 
     __slots__ = (
+        "handed",
         "held",
         "local_grant",
         "lock_seq",
@@ -101,6 +103,7 @@ class Port:
         self.seq = 0
         self.replies: dict[int, tuple[asyncio.Future[Any], Callable[[Any], None] | None]] = {}
         self.pending: defaultdict[int, set[asyncio.Future[Any]]] = defaultdict(set)
+        self.handed: set[asyncio.Future[Any]] = set()  # pending ones a caller waits for
         self.notes: Counter[tuple[str, int]] = Counter()
         self.waiters: list[asyncio.Future[None]] = []
 
@@ -253,7 +256,7 @@ class Port:
         self.replies[self.seq] = (fut, on_reply)
         pending = self.pending[target]
         pending.add(fut)
-        fut.add_done_callback(pending.discard)
+        fut.add_done_callback(functools.partial(self._forget, pending))
         sent = self.z.start_send((kind, self.seq, *args), target, _REQ)
         if sent is not None:
             sent.add_done_callback(_retrieve)
@@ -293,9 +296,25 @@ class Port:
                 w.set_result(None)
 
     def outstanding(self, targets: Iterable[int] | None = None) -> list[asyncio.Future[Any]]:
-        """The operations sent to ``targets`` (all when None) not answered yet."""
+        """The operations sent to ``targets`` (all when None) not answered
+        yet, and those answered with an error since the last call: the
+        call that completes them reports it, however early it came."""
         keys = list(self.pending) if targets is None else list(targets)
-        return [f for t in keys for f in self.pending.get(t, ())]
+        found = [f for t in keys for f in self.pending.get(t, ())]
+        for t in keys:
+            failed = {f for f in self.pending.get(t, ()) if f.done()}
+            if failed:
+                self.pending[t] -= failed
+        self.handed.update(f for f in found if not f.done())
+        return found
+
+    def _forget(self, pending: set[asyncio.Future[Any]], fut: asyncio.Future[Any]) -> None:
+        """An operation done: a failed one stays pending until ``outstanding``
+        hands it to a caller, who reports its error."""
+        handed = fut in self.handed
+        self.handed.discard(fut)
+        if handed or fut.cancelled() or fut.exception() is None:
+            pending.discard(fut)
 
 
 def _retrieve(fut: asyncio.Future[Any]) -> None:
