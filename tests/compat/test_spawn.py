@@ -175,3 +175,66 @@ def test_a_child_that_never_joins_fails_spawn(tmp_path: Path) -> None:
     res = launch(1, prog, timeout=50, launcher_args=MPI4PY)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "[0] refused True" in res.stdout
+
+
+@pytest.mark.timeout(90)
+def test_the_launcher_starts_the_children_in_the_wdir_the_info_names(tmp_path: Path) -> None:
+    (tmp_path / "child.py").write_text(
+        "import os\n"
+        "from mpi4py import MPI\n"
+        "parent = MPI.Comm.Get_parent()\n"
+        "parent.gather((os.getppid(), os.getcwd()), root=0)\n"
+        "parent.Disconnect()\n"
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    prog = tmp_path / "parent.py"
+    prog.write_text(
+        "import os, sys\n"
+        "from mpi4py import MPI\n"
+        "info = MPI.Info.Create()\n"
+        f"info.Set('wdir', {str(work)!r})\n"
+        f"kids = MPI.COMM_SELF.Spawn(sys.executable, [{str(tmp_path / 'child.py')!r}],"
+        " maxprocs=2, info=info)\n"
+        "got = kids.gather(None, root=MPI.ROOT)\n"
+        "print('same parent', all(p == os.getppid() for p, _ in got), flush=True)\n"
+        "print('in', sorted({w for _, w in got}), flush=True)\n"
+        "kids.Disconnect()\n"
+        "info.Set('host', 'nowhere.invalid')\n"
+        "try:\n"
+        f"    MPI.COMM_SELF.Spawn(sys.executable, [{str(tmp_path / 'child.py')!r}], info=info)\n"
+        "except MPI.Exception as exc:\n"
+        "    print('refused', exc.Get_error_class() == MPI.ERR_SPAWN, exc, flush=True)\n"
+    )
+    res = launch(1, prog, timeout=80, launcher_args=MPI4PY)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    # the children are the launcher's, as the ranks are
+    assert "[0] same parent True" in res.stdout, res.stdout
+    assert f"[0] in [{str(work)!r}]" in res.stdout
+    assert "[0] refused True" in res.stdout
+    assert "'nowhere.invalid' is not one of the job's hosts" in res.stdout
+
+
+@pytest.mark.timeout(60)
+def test_a_spawn_asked_of_a_rendezvous_without_a_launcher_is_answered_with_why() -> None:
+    from zmqmesh.transport.rendezvous import RendezvousServer, exchange, notice_reader
+    from zmqmesh.wire.rendezvous import SpawnAsk, SpawnNews
+
+    server = RendezvousServer(1, "job")
+    try:
+        kept: list[object] = []
+        exchange(server.endpoint, 0, 1, "job", {}, keep=kept)  # type: ignore[arg-type]
+        sock = kept[0]
+        sock.send(SpawnAsk(7, [["true"]], [{}], "/", []).encode())  # type: ignore[attr-defined]
+        got: list[object] = []
+        read = notice_reader(sock, lambda notice: got.append(notice))  # type: ignore[arg-type,func-returns-value]
+        assert sock.poll(30_000)  # type: ignore[attr-defined]
+        read()
+        assert len(got) == 1
+        news = got[0]
+        assert isinstance(news, SpawnNews)
+        assert (news.n, news.index) == (7, -1)
+        assert "not started by zmqmesh launch" in news.error
+        sock.close()  # type: ignore[attr-defined]
+    finally:
+        server.close()

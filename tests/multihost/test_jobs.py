@@ -205,3 +205,36 @@ def test_remote_interpreter_and_working_directory_can_be_chosen(hosts, tmp_path)
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=80, env=job_env(), cwd=ROOT)
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"[0] cwd {tmp_path} python {sys.executable}" in res.stdout
+
+
+@pytest.mark.timeout(180)
+def test_spawn_places_children_on_the_job_s_hosts_through_the_launcher(hosts, tmp_path) -> None:
+    a = hosts.names[0]
+    hf = hostfile(tmp_path, f"localhost slots=1\n{a} slots=1\n")
+    program = PROGRAMS / "spawn_hosts.py"
+    cmd = command(hosts, hf, program, "4", a, extra=("--mpi4py", "--timeout", "150"))
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=170, env=job_env(), cwd=ROOT)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-4000:]
+    placed = [line.split()[2:] for line in res.stdout.splitlines() if " placed " in line]
+    assert len(placed) == 2, out[-4000:]
+    head_ns = os.readlink("/proc/self/ns/net")
+    a_ns = hosts.run(a, ["readlink", "/proc/self/ns/net"], check=True).stdout.strip()
+    # the launcher's choice: the job's hosts in turn, after its two ranks
+    assert placed[0] == [f"@launcher={head_ns}", f"{a}={a_ns}"] * 2, placed[0]
+    assert placed[1] == [f"{a}={a_ns}"] * 4, placed[1]  # the ``host`` info key
+    assert hosts.wait_idle(a) == {}
+
+
+@pytest.mark.timeout(180)
+def test_spawn_on_a_host_the_job_does_not_have_raises_err_spawn(hosts, tmp_path) -> None:
+    a = hosts.names[0]
+    hf = hostfile(tmp_path, f"localhost slots=1\n{a} slots=1\n")
+    program = PROGRAMS / "spawn_hosts.py"
+    cmd = command(hosts, hf, program, "2", "-", extra=("--mpi4py", "--timeout", "150"))
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=170, env=job_env(), cwd=ROOT)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-4000:]
+    refused = [line for line in res.stdout.splitlines() if " refused " in line]
+    assert len(refused) == 2, out[-4000:]
+    assert all("'nowhere.invalid' is not one of the job's hosts" in line for line in refused)

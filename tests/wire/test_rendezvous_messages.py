@@ -16,7 +16,11 @@ from zmqmesh.wire.rendezvous import (
     Failed,
     Hello,
     Refusal,
+    SpawnAsk,
+    SpawnNews,
+    State,
     Table,
+    decode_from_rank,
     decode_hello,
     decode_notice,
     decode_reply,
@@ -93,6 +97,59 @@ def test_a_notice_names_an_int_rank() -> None:
 
 @given(st.binary(max_size=256))
 def test_any_bytes_decode_or_raise_decode_error(raw: bytes) -> None:
-    for decoder in (decode_hello, decode_reply, decode_notice):
+    for decoder in (decode_hello, decode_reply, decode_notice, decode_from_rank):
         with contextlib.suppress(DecodeError):
             decoder(raw)
+
+
+text = st.text(max_size=20)
+argvs = st.lists(st.lists(text, min_size=1, max_size=3), min_size=1, max_size=4)
+
+
+@given(argvs, text, st.lists(text, max_size=3), st.integers(0, 2**31))
+def test_spawn_ask_round_trip(argv: list[list[str]], cwd: str, hosts: list[str], n: int) -> None:
+    envs = [{"ZMQMESH_RANK": str(i)} for i in range(len(argv))]
+    ask = SpawnAsk(n, argv, envs, cwd, hosts)
+    assert decode_from_rank(ask.encode()) == ask
+
+
+@given(st.integers(0, 2**31), st.integers(-1, 99), st.integers(-64, 255), text)
+def test_spawn_news_round_trip(n: int, index: int, code: int, error: str) -> None:
+    news = SpawnNews(n, index, code, error)
+    assert decode_notice(news.encode()) == news
+
+
+def test_a_state_still_decodes_as_what_a_rank_sends() -> None:
+    state = State(3, 1, {"waits": []})
+    assert decode_from_rank(state.encode()) == state
+
+
+def _ask(**over: object) -> bytes:
+    ask = {"spawn": 1, "argvs": [["python", "w.py"]], "envs": [{}], "cwd": "/", "hosts": []}
+    ask.update(over)
+    return msgpack.packb(ask)
+
+
+@pytest.mark.parametrize(
+    ("over", "match"),
+    [
+        ({"argvs": [["a"], ["b"]]}, "one length"),
+        ({"argvs": "python"}, "one length"),
+        ({"argvs": [], "envs": []}, "1 to 4096 processes"),
+        ({"argvs": [[]]}, "an argv is empty"),
+        ({"argvs": [["a", 3]]}, "each argv must be a list of str"),
+        ({"envs": [{"K": 1}]}, "must map str to str"),
+        ({"cwd": None}, "'cwd' must be a str"),
+        ({"hosts": "h"}, "'hosts' must be a list of str"),
+        ({"spawn": "1"}, "'spawn' must be an int"),
+    ],
+)
+def test_malformed_spawn_asks_are_named(over: dict[str, object], match: str) -> None:
+    with pytest.raises(DecodeError, match=match):
+        decode_from_rank(_ask(**over))
+
+
+def test_a_spawn_ask_over_the_process_cap_is_refused() -> None:
+    many = 4097
+    with pytest.raises(DecodeError, match="1 to 4096 processes"):
+        decode_from_rank(_ask(argvs=[["x"]] * many, envs=[{}] * many))

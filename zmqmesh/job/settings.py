@@ -48,6 +48,7 @@ __all__ = [
     "LAUNCHER_HOST",
     "MAX_FRAME",
     "RENDEZVOUS_TIMEOUT",
+    "SPAWN_PARENTS",
     "SPIN_US_MAX",
     "UNEXPECTED_LIMIT",
     "VARIABLES",
@@ -78,6 +79,9 @@ FORCIBLE = ("allreduce", "bcast", "allgather", "alltoall")
 """The collectives whose algorithm a job may force (``ZMQMESH_ALLREDUCE=ring``)."""
 
 LAUNCHER_HOST = "@launcher"
+SPAWN_PARENTS = "ZMQMESH_SPAWN_PARENTS"
+"""How many parents a spawned job's first ranks are (set for the children:
+``runtime/spawned.py``)."""
 """What stands for the launcher's host in an endpoint: a rank on the
 launcher's host advertises ``tcp://@launcher:port``, and a rank on another
 host puts in the launcher's address as it sees it (from its ssh session)."""

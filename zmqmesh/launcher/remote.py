@@ -3,7 +3,9 @@
 Theory of operation. The launcher runs ``ssh HOST exec PYTHON -m
 zmqmesh.launcher.remote`` and writes one JSON line to its stdin: the rank's
 program, working directory and environment (including the job's keys, which
-so never appear in a command line or a file). This process starts the rank
+so never appear in a command line or a file); the program runs under this
+Python, or as it is with ``"exec": true`` (a process ``Spawn`` asked for,
+``children.py``). This process starts the rank
 in a process group of its own, with ssh's stdout and stderr, and then keeps
 reading stdin. Killing a local ``ssh`` does not signal remote processes;
 what the remote side does see is its stdin closing. When that happens (the
@@ -136,22 +138,21 @@ def main() -> int:
         env["ZMQMESH_KEYFILE"] = path
     quiet = spec.get("quiet")
     try:
-        return _run(argv, env, float(quiet) if isinstance(quiet, (int, float)) else None)
+        command = argv if spec.get("exec") is True else [sys.executable, *argv]
+        return _run(command, env, float(quiet) if isinstance(quiet, (int, float)) else None)
     finally:
         if keydir is not None:
             shutil.rmtree(keydir, ignore_errors=True)
 
 
-def _run(argv: list[str], env: dict[str, str], quiet: float | None) -> int:
+def _run(command: list[str], env: dict[str, str], quiet: float | None) -> int:
     try:  # --bind-to core: this process is the rank's alone, the rank inherits its core
         bind_self(env)
     except (ValueError, OSError) as exc:
         print(f"zmqmesh: remote: cannot bind the rank to a core: {exc}", file=sys.stderr)
         return 2
     try:
-        child = subprocess.Popen(
-            [sys.executable, *argv], env=env, stdin=subprocess.DEVNULL, start_new_session=True
-        )
+        child = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
     except OSError as exc:
         print(f"zmqmesh: remote: cannot start the rank: {exc}", file=sys.stderr)
         return 2

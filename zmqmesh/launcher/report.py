@@ -3,7 +3,8 @@
 Pure functions over the records the ranks write at ``finalize`` (see
 ``runtime/profile.py``): :func:`report` renders the end-of-job table and
 :func:`chrome_trace` the Chrome/Perfetto trace (one track per rank, one
-span per blocking point-to-point or collective call).
+span per blocking point-to-point or collective call); :func:`write_profile`
+writes both where the job asked, at its end.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["chrome_trace", "human_size", "load", "report"]
+if TYPE_CHECKING:
+    from zmqmesh.launcher.jobspec import JobSpec
+    from zmqmesh.launcher.output import Sink
+
+__all__ = ["chrome_trace", "human_size", "load", "report", "write_profile"]
 
 _P2P = frozenset({"send", "recv", "sendrecv", "probe"})
 
@@ -141,3 +146,20 @@ def chrome_trace(records: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
                 }
             )
     return {"traceEvents": events, "displayTimeUnit": "ms"}
+
+
+def write_profile(spec: JobSpec, directory: str, err: Sink) -> None:
+    """The end-of-job report (to stderr) and trace file from the ranks' records."""
+    records = load(directory, spec.size)
+    if spec.report:
+        err.write(("\n" + report(records)).encode())
+    if spec.trace:
+        try:
+            with open(spec.trace, "w") as f:
+                json.dump(chrome_trace(records), f)
+        except OSError as exc:
+            err.write(f"zmqmesh: cannot write the trace {spec.trace}: {exc}\n".encode())
+        else:
+            missing = [r for r, rec in enumerate(records) if rec is None]
+            note = f" (no record from ranks {missing})" if missing else ""
+            err.write(f"zmqmesh: trace written to {spec.trace}{note}\n".encode())

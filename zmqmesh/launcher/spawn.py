@@ -41,6 +41,7 @@ from typing import Any, BinaryIO
 from zmqmesh.errors import LaunchError
 from zmqmesh.job import lifeline
 from zmqmesh.job.cause import find_cause
+from zmqmesh.launcher.children import EXIT_GRACE, Children
 from zmqmesh.launcher.forkserver import Forked, ForkServer, for_job
 from zmqmesh.launcher.groups import become_subreaper, group_alive, reap_group, signal_group
 from zmqmesh.launcher.hang import dump, verdict
@@ -58,13 +59,14 @@ from zmqmesh.launcher.policy import (
     SignalRanks,
     Timer,
 )
-from zmqmesh.launcher.report import chrome_trace, load, report
+from zmqmesh.launcher.report import write_profile
 from zmqmesh.launcher.srun import srun_command
 from zmqmesh.launcher.ssh import failure_timeout, ssh_command
 from zmqmesh.launcher.stack import remove_stack, write_stack
 from zmqmesh.transport.limits import raise_open_files
 from zmqmesh.transport.rendezvous import RendezvousServer
 from zmqmesh.transport.security import new_keys, write_keyfile
+from zmqmesh.wire.rendezvous import SpawnAsk
 
 __all__ = ["STOP_SIGNALS", "run_job"]
 
@@ -177,11 +179,12 @@ def run_job(
                 spec, envs, out, err, secret, server.notify_failure, life_read, profile, forks
             )
             job_run.asker = server
+            server.on_spawn, job_run.children.tell = job_run.on_spawn, server.tell
             status = loop.run_until_complete(job_run.run(old_mask))
         finally:
             loop.close()
         if profile is not None:
-            _write_profile(spec, profile, err)
+            write_profile(spec, profile, err)
         return status
     finally:
         if forks is not None:
@@ -195,23 +198,6 @@ def run_job(
         if shm_dir is not None:
             shutil.rmtree(shm_dir, ignore_errors=True)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-
-
-def _write_profile(spec: JobSpec, directory: str, err: Sink) -> None:
-    """The end-of-job report (to stderr) and trace file from the ranks' records."""
-    records = load(directory, spec.size)
-    if spec.report:
-        err.write(("\n" + report(records)).encode())
-    if spec.trace:
-        try:
-            with open(spec.trace, "w") as f:
-                json.dump(chrome_trace(records), f)
-        except OSError as exc:
-            err.write(f"zmqmesh: cannot write the trace {spec.trace}: {exc}\n".encode())
-        else:
-            missing = [r for r, rec in enumerate(records) if rec is None]
-            note = f" (no record from ranks {missing})" if missing else ""
-            err.write(f"zmqmesh: trace written to {spec.trace}{note}\n".encode())
 
 
 def _how(returncode: int) -> str:
@@ -279,6 +265,8 @@ class _Job:
             spec.size, grace=spec.grace, timeout=spec.timeout, kill_after=spec.kill_after
         )
         self.ranks: list[_Rank] = []
+        quiet = max(_QUIET_MIN, _QUIET_FACTOR * failure_timeout(envs[0])) if envs else _QUIET_MIN
+        self.children = Children(spec, envs, out, err, keys=keys, lifeline=lifeline, quiet=quiet)
         self._timers: list[asyncio.TimerHandle] = []
         self._beating: asyncio.TimerHandle | None = None
         self._swept = False
@@ -322,6 +310,9 @@ class _Job:
             finally:
                 if live is not None:
                     live.stop()
+            self.children.closed = True  # no more of them, once the ranks are done
+            if not status:  # spawned processes may still be ending well
+                await self._wait_children(EXIT_GRACE)
             await self._sweep()
             if status and self.first_cause is not None:  # the last line: what started it
                 self.err.write(f"zmqmesh: job failed: {self.first_cause}\n".encode())
@@ -337,12 +328,17 @@ class _Job:
                 self._beating.cancel()
             if not self._swept:
                 self._kill_everything()
+            self.children.close()
             for r in self.ranks:
                 for pump in r.pumps:
                     pump.close()
                 if r.proc.stdin is not None:  # an ssh rank's lifeline
                     with contextlib.suppress(OSError):
                         r.proc.stdin.close()
+
+    def on_spawn(self, rank: int, ask: SpawnAsk) -> None:
+        """From the rendezvous thread: ``rank`` asks for processes (``children.py``)."""
+        self._loop.call_soon_threadsafe(self.children.start, self._loop, rank, ask)
 
     def _alive_count(self) -> int:
         return sum(r.returncode is None for r in self.ranks)
@@ -477,6 +473,7 @@ class _Job:
             if r.returncode is None and r.proc.stdin is not None:
                 with contextlib.suppress(OSError):  # gone or stuck: its exit tells
                     os.write(r.proc.stdin.fileno(), b"\n")
+        self.children.beat()
         self._beating = self._loop.call_later(_HEARTBEAT, self._beat)
 
     def _on_sigchld(self) -> None:
@@ -497,6 +494,7 @@ class _Job:
             host = self.spec.host_of(r.rank)
             via = "srun" if self.spec.srun is not None else "ssh"
             self._apply(self.policy.rank_exited(r.rank, r.proc.pid, returncode, host, via))
+        self.children.reap(_EXIT_DRAIN_READS)
 
     def _on_signal(self, signum: int) -> None:
         self._apply(self.policy.signalled(signum))
@@ -560,18 +558,24 @@ class _Job:
         then let the pipes drain."""
         # Usually empty, or emptying after the SIGTERM that stopped the ranks;
         # only processes that outlast another SIGTERM are worth a word.
-        groups = [r.pgid for r in self.ranks if signal_group(r.pgid, signal.SIGTERM)]
+        pgids = [r.pgid for r in self.ranks] + self.children.groups()
+        groups = [g for g in pgids if signal_group(g, signal.SIGTERM)]
         groups = await self._wait_groups(groups, self.spec.kill_after)
         if groups:
-            names = ", ".join(str(r.rank) for r in self.ranks if r.pgid in groups)
+            names = ", ".join(str(r.rank) for r in self.ranks if r.pgid in groups) or "spawned"
             self.err.write(f"zmqmesh: killing processes left behind by rank {names}\n".encode())
             for pgid in groups:
                 signal_group(pgid, signal.SIGKILL)
             await self._wait_groups(groups, _LEFTOVER_WAIT)
-        open_pipes = [p.closed for r in self.ranks for p in r.pumps if not p.closed.done()]
+        pumps = [p for r in self.ranks for p in r.pumps] + self.children.pumps()
+        open_pipes = [p.closed for p in pumps if not p.closed.done()]
         if open_pipes:
             await asyncio.wait(open_pipes, timeout=_LEFTOVER_WAIT)
         self._swept = True
+
+    async def _wait_children(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):  # their exits come on SIGCHLD
+            await asyncio.wait_for(self.children.ended.wait(), seconds)
 
     async def _wait_groups(self, groups: list[int], seconds: float) -> list[int]:
         """Wait up to ``seconds`` for ``groups`` to empty; return those that did not."""
@@ -592,3 +596,4 @@ class _Job:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     r.returncode = r.proc.wait(timeout=5)
             reap_group(r.pgid)
+        self.children.kill()

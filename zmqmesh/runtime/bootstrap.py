@@ -35,16 +35,16 @@ from zmqmesh.job import lifeline
 from zmqmesh.job.discover import remove_published, rendezvous_env
 from zmqmesh.job.foreign import ForeignJob, discovery
 from zmqmesh.job.settings import LAUNCHER_HOST, JobSettings, read_rendezvous_timeout
-from zmqmesh.runtime import failure, hang
+from zmqmesh.runtime import failure, hang, spawned
 from zmqmesh.runtime.comm import Comm
 from zmqmesh.runtime.engine import Engine
 from zmqmesh.runtime.profile import Recorder
 from zmqmesh.runtime.profile import install as install_profile
 from zmqmesh.runtime.topocomm import TopoComm
 from zmqmesh.transport.network import Network
-from zmqmesh.wire.rendezvous import Ask, Failed, State
+from zmqmesh.wire.rendezvous import Ask, Failed, SpawnNews, State
 
-__all__ = ["LocalWorld", "finalize", "init", "join", "on_terminal"]
+__all__ = ["LocalWorld", "finalize", "init", "join", "on_terminal", "tell_launcher"]
 
 log = logging.getLogger("zmqmesh")
 
@@ -202,11 +202,34 @@ async def _wire(spec: JobSettings, net: Network | None = None) -> Engine:
     return engine
 
 
-def _on_notice(engine: Engine, notice: Failed | Ask) -> bytes | None:
+def _on_notice(engine: Engine, notice: Failed | Ask | SpawnNews) -> bytes | None:
     if isinstance(notice, Ask):  # the launcher asks what this rank waits in
         return State(notice.n, engine.rank, hang.report(engine, stack=notice.stack)).encode()
+    if isinstance(notice, SpawnNews):  # about processes this rank asked for
+        spawned.news(notice)
+        return None
     engine.peer_failed(notice.rank, notice.detail)
     return None
+
+
+async def tell_launcher(body: bytes) -> bool:
+    """Send ``body`` to the launcher that started this job; False when
+    there is none (``Network.tell_launcher``). A job of one rank, which
+    needed no rendezvous at start, checks in with the launcher's now."""
+    net, engine = _World.net, _World.engine
+    if net is None and engine is not None and engine.size == 1:
+        spec = JobSettings.from_environ(os.environ, hostname=socket.gethostname)
+        if spec.rendezvous is None or spec.serve_rendezvous:
+            return False
+        net = Network(spec.keyfile)
+        try:
+            await net.exchange(spec.rendezvous, 0, 1, spec.job, {}, timeout=spec.rendezvous_wait())
+        except BaseException:
+            net.close()
+            raise
+        net.watch_notices_alone(asyncio.get_running_loop(), functools.partial(_on_notice, engine))
+        _World.net = net
+    return net is not None and net.tell_launcher(body)
 
 
 class LocalWorld:

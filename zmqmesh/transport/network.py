@@ -22,7 +22,7 @@ from zmqmesh.transport.limits import raise_open_files
 from zmqmesh.transport.rendezvous import RendezvousServer, exchange, notice_reader
 from zmqmesh.transport.security import Guard, JobKeys, load_keys
 from zmqmesh.transport.transport import Transport
-from zmqmesh.wire.rendezvous import Ask, Failed
+from zmqmesh.wire.rendezvous import Ask, Failed, SpawnNews
 
 __all__ = ["Network"]
 
@@ -38,6 +38,7 @@ class Network:
         self._guard: Guard | None = None
         self._server: RendezvousServer | None = None
         self._notices: zmq.Socket[Any] | None = None
+        self._reader: tuple[asyncio.AbstractEventLoop, int] | None = None  # (watch_notices_alone)
         try:
             if keyfile:
                 self.keys = load_keys(keyfile)
@@ -69,7 +70,7 @@ class Network:
         return table
 
     def watch_notices(
-        self, transport: Transport, on_notice: Callable[[Failed | Ask], bytes | None]
+        self, transport: Transport, on_notice: Callable[[Failed | Ask | SpawnNews], bytes | None]
     ) -> None:
         """Hand the notices the launcher (or rank 0) sends after start-up,
         such as which ranks are gone, to ``on_notice`` on the event loop;
@@ -78,7 +79,36 @@ class Network:
         if sock is not None:
             transport.watch_control(sock, notice_reader(sock, on_notice))
 
+    def watch_notices_alone(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_notice: Callable[[Failed | Ask | SpawnNews], bytes | None],
+    ) -> None:
+        """``watch_notices`` for a rank without a transport (a job of one)."""
+        sock = self._notices
+        if sock is not None:
+            read = notice_reader(sock, on_notice)
+            loop.add_reader(sock.FD, read)
+            loop.call_soon(read)
+            self._reader = (loop, sock.FD)
+
+    def tell_launcher(self, body: bytes) -> bool:
+        """Inside the loop: send ``body`` to the launcher on the notices'
+        socket; False when there is none to send it to (this process
+        serves the rendezvous itself, or was not started by a launcher)."""
+        sock = self._notices
+        if sock is None or self._server is not None or sock.closed:
+            return False
+        try:
+            sock.send(body, zmq.NOBLOCK)
+        except zmq.ZMQError:
+            return False
+        return True
+
     def _release(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None and not reader[0].is_closed():
+            reader[0].remove_reader(reader[1])
         try:
             if self._guard is not None:
                 self._guard.close()

@@ -31,11 +31,13 @@ from zmqmesh.wire.rendezvous import (
     Failed,
     Hello,
     Refusal,
+    SpawnAsk,
+    SpawnNews,
     Table,
+    decode_from_rank,
     decode_hello,
     decode_notice,
     decode_reply,
-    decode_state,
 )
 
 __all__ = ["RendezvousServer", "exchange", "notice_reader"]
@@ -51,13 +53,22 @@ class RendezvousServer:
     """
 
     def __init__(
-        self, size: int, job: str, *, bind: str = "tcp://127.0.0.1:*", keys: JobKeys | None = None
+        self,
+        size: int,
+        job: str,
+        *,
+        bind: str = "tcp://127.0.0.1:*",
+        keys: JobKeys | None = None,
+        private: bool = False,
     ) -> None:
         if size < 1:
             raise ValueError(f"rendezvous size must be >= 1, got {size}")
         self.size = size
         self.job = job
-        self._ctx: zmq.Context[Any] = zmq.Context.instance()
+        # a context of its own (``private``) for a server beside others in
+        # one process: each has its own authentication handler
+        self._own = private
+        self._ctx: zmq.Context[Any] = zmq.Context() if private else zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.ROUTER)
         self._sock.linger = 1000
         self._guard = Guard(self._ctx, keys) if keys is not None else None
@@ -69,10 +80,14 @@ class RendezvousServer:
             self._sock.close(linger=0)
             if self._guard is not None:
                 self._guard.close()
+            if private:
+                self._ctx.term()
             raise LaunchError(f"cannot bind the rendezvous at {bind}: {exc}") from None
         self.endpoint: str = self._sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self._stop = threading.Event()
-        self._notices: queue.Queue[tuple[int, str] | Ask] = queue.Queue()
+        # (rank, detail): rank failed; an Ask; (rank, bytes): for that rank alone
+        self._notices: queue.Queue[tuple[int, str] | tuple[int, bytes] | Ask] = queue.Queue()
+        self.on_spawn: Callable[[int, SpawnAsk], None] | None = None  # (see ``SpawnAsk``)
         self._asked = 0  # the last Ask's number
         self._answers: dict[int, dict[str, Any]] = {}  # rank -> its State's report
         self._answers_lock = threading.Lock()
@@ -136,8 +151,12 @@ class RendezvousServer:
                 continue
             if isinstance(item, Ask):
                 notice, skip = item.encode(), -1
+            elif isinstance(item[1], bytes):
+                with contextlib.suppress(zmq.ZMQError, IndexError):
+                    self._sock.send_multipart([idents[item[0]], item[1]], zmq.NOBLOCK)
+                continue
             else:
-                notice, skip = Failed(*item).encode(), item[0]
+                notice, skip = Failed(item[0], item[1]).encode(), item[0]
             for r, ident in enumerate(idents):
                 if r != skip:
                     with contextlib.suppress(zmq.ZMQError):
@@ -147,8 +166,16 @@ class RendezvousServer:
         if len(parts) != 2 or parts[0] not in rank_of:
             return
         try:
-            state = decode_state(parts[1])
-        except DecodeError:
+            state = decode_from_rank(parts[1])
+        except DecodeError as exc:
+            log.warning("dropped a message from rank %d: %s", rank_of[parts[0]], exc)
+            return
+        if isinstance(state, SpawnAsk):
+            if self.on_spawn is not None:
+                self.on_spawn(rank_of[parts[0]], state)
+            else:
+                why = "the job was not started by zmqmesh launch, which starts processes"
+                self.tell(rank_of[parts[0]], SpawnNews(state.n, -1, 0, why).encode())
             return
         with self._answers_lock:
             # only a rank's own answer, to the last question
@@ -158,6 +185,10 @@ class RendezvousServer:
     def notify_failure(self, rank: int, detail: str) -> None:
         """Tell every other rank that ``rank`` is gone (thread-safe)."""
         self._notices.put((rank, detail))
+
+    def tell(self, rank: int, body: bytes) -> None:
+        """Send ``body`` (an encoded notice) to ``rank`` alone (thread-safe)."""
+        self._notices.put((rank, body))
 
     def ask(self, *, stack: bool = False) -> None:
         """Ask every rank what it waits in (thread-safe); :meth:`answers`
@@ -182,6 +213,8 @@ class RendezvousServer:
             self._sock.close(linger=200)
         if self._guard is not None:
             self._guard.close()
+        if self._own and not self._ctx.closed:
+            self._ctx.term()
 
 
 def exchange(
@@ -239,7 +272,7 @@ def exchange(
 
 
 def notice_reader(
-    sock: zmq.Socket[Any], on_notice: Callable[[Failed | Ask], bytes | None]
+    sock: zmq.Socket[Any], on_notice: Callable[[Failed | Ask | SpawnNews], bytes | None]
 ) -> Callable[[], None]:
     """A reader callback for the launcher's notices on ``sock``; what
     ``on_notice`` returns (an answer) is sent back on it."""

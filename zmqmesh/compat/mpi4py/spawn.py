@@ -1,9 +1,11 @@
 """Dynamic processes: ``Comm.Spawn``, ``Spawn_multiple`` and ``Get_parent``.
 
-``Spawn`` is collective over the spawning communicator. Its root starts
-the children on its own host and serves the rendezvous of a new job
-whose first ranks are the parents and whose last are the children
-(``zmqmesh.runtime.spawned``); every parent joins that job beside its own
+``Spawn`` is collective over the spawning communicator. Its root serves
+the rendezvous of a new job whose first ranks are the parents and whose
+last are the children, and has the children started: by the launcher on
+the job's hosts, or on the host the ``host`` info key names, in the
+``wdir`` it names, or where no launcher started the job by itself on its
+own host (``zmqmesh.runtime.spawned``); every parent joins that job beside its own
 (``zmqmesh.runtime.bootstrap.join``) and the children join it at their
 first MPI call. There the children split off their ``COMM_WORLD`` and
 both sides make the intercommunicator of the new job's world (parents
@@ -20,7 +22,6 @@ the parents' calls that wait on it raise ``zmqmesh.RankFailedError``.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,8 +32,8 @@ from zmqmesh.compat.mpi4py.comm import COMM_WORLD, SPAWNED, Comm, Intracomm
 from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
 from zmqmesh.compat.mpi4py.inter import Intercomm, intercomm_of
 from zmqmesh.errors import LaunchError
-from zmqmesh.runtime.bootstrap import join
-from zmqmesh.runtime.spawned import SpawnedJob, environ_for
+from zmqmesh.runtime.bootstrap import join, tell_launcher
+from zmqmesh.runtime.spawned import SpawnedJob, environ_for, rendezvous_host, seen_from_here
 
 __all__ = ["FAR"]
 
@@ -62,7 +63,8 @@ def _spawn(
     only) and return an intercommunicator to them, whose remote group is
     their ``COMM_WORLD``; ``errcodes``, a list, gets one ``SUCCESS`` per
     process. Collective over this communicator."""
-    return _start(self, lambda: [_argv(command, args)] * int(maxprocs), root, errcodes)
+    hints = _hints([info])
+    return _start(self, lambda: [_argv(command, args)] * int(maxprocs), root, errcodes, hints)
 
 
 def _spawn_multiple(
@@ -80,6 +82,7 @@ def _spawn_multiple(
     list of ``SUCCESS`` per command. Sequences of different lengths raise
     ``ValueError``, as in mpi4py."""
     shape: list[int] = []
+    hints: list[Any] = [[], None]  # hosts, one per process when every command names one; wdir
 
     def argvs() -> list[list[str]]:
         if isinstance(command, (str, os.PathLike)):
@@ -96,11 +99,18 @@ def _spawn_multiple(
         if any(isinstance(a, str) for a in every):
             raise ValueError("Spawn_multiple: args must be a sequence of sequences")
         shape[:] = counts
+        hosts, wdir = _hints(infos)
+        hints[:] = [
+            [h for h, m in zip(hosts, counts, strict=True) for _ in range(m)]
+            if len(hosts) == n
+            else [],
+            wdir,
+        ]
         both = zip(command, every, counts, strict=True)
         return [_argv(c, a) for c, a, m in both for _ in range(m)]
 
     flat: list[int] = []
-    inter = _start(self, argvs, root, flat if errcodes is not None else None)
+    inter = _start(self, argvs, root, flat if errcodes is not None else None, hints)
     if errcodes is not None:
         z = self._z()  # the shape is known at the root
         cuts = runner.run(z.bcast(shape if z.rank == int(root) else None, int(root)))
@@ -108,7 +118,23 @@ def _spawn_multiple(
     return inter
 
 
-def _start(comm: Comm, argvs: Any, root: int, errcodes: Any) -> Intercomm:
+def _hints(infos: Sequence[Any]) -> tuple[list[str], str | None]:
+    """The ``host`` of each info that has one, and the first ``wdir``
+    (MPI's reserved keys for Spawn; the others are ignored)."""
+    hosts: list[str] = []
+    wdir = None
+    for info in infos:
+        get = getattr(info, "Get", None) if info is not None else None
+        if get is None or getattr(info, "_h", None) is None:  # none, or the null info
+            continue
+        if (host := get("host")) is not None:
+            hosts.append(str(host))
+        if wdir is None and (w := get("wdir")) is not None:
+            wdir = str(w)
+    return hosts, wdir
+
+
+def _start(comm: Comm, argvs: Any, root: int, errcodes: Any, hints: Any) -> Intercomm:
     z = comm._z()
     r = int(root)
     if not 0 <= r < z.size:
@@ -120,8 +146,10 @@ def _start(comm: Comm, argvs: Any, root: int, errcodes: Any) -> Intercomm:
             commands = argvs()
             if not commands:
                 raise ValueError("no process to spawn (maxprocs < 1)")
-            job = SpawnedJob(z.size, commands, os.environ.get("ZMQMESH_ADDR") or _host())
-            job.start()
+            hosts, wdir = hints
+            where = rendezvous_host()
+            job = SpawnedJob(z.size, commands, where, hosts, wdir)
+            runner.run(job.launch(tell_launcher))
             deal = (job.job, job.size, job.rendezvous)
         except (ValueError, TypeError) as exc:
             deal = (type(exc).__name__, str(exc))  # every parent raises it
@@ -132,7 +160,7 @@ def _start(comm: Comm, argvs: Any, root: int, errcodes: Any) -> Intercomm:
         kind, why = deal
         raise {"ValueError": ValueError, "TypeError": TypeError}.get(kind, _spawn_error)(why)
     name, size, rendezvous = deal
-    env = environ_for(os.environ, name, size, rendezvous, z.rank)
+    env = environ_for(os.environ, name, size, seen_from_here(rendezvous), z.rank)
     close = None
     try:
         world, close = runner.run(join(env))
@@ -158,11 +186,6 @@ def _start(comm: Comm, argvs: Any, root: int, errcodes: Any) -> Intercomm:
 
 def _spawn_error(why: str) -> MPIException:
     return MPIException(C.ERR_SPAWN, why)
-
-
-def _host() -> str:
-    """An address of this host that its own processes reach."""
-    return "127.0.0.1" if not os.environ.get("ZMQMESH_TCP") else socket.gethostname()
 
 
 _PARENT: list[Any] = []  # the box of a spawned process's intercommunicator to its parents
