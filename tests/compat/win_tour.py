@@ -227,6 +227,7 @@ if "zmqmesh" in MPI.Get_library_version():  # checked at the target, raised by U
     assert error_class(lambda: win.Unlock(right)) == MPI.ERR_RMA_RANGE
 win.Detach(region)
 assert win.flavor == MPI.WIN_FLAVOR_DYNAMIC and win.attrs[:2] == (0, 0)
+assert MPI.Get_address(win.tomemory()) == 0 and len(win.tomemory()) == 0  # MPI_BOTTOM
 win.Free()
 report("dynamic")
 

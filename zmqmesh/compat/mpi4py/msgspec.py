@@ -37,6 +37,7 @@ from zmqmesh.compat.mpi4py import typemap as T
 from zmqmesh.compat.mpi4py.datatypes import PREDEFINED, Datatype, typedict
 from zmqmesh.compat.mpi4py.foreign import as_bytes, at_address
 from zmqmesh.compat.mpi4py.handles import is_bottom
+from zmqmesh.compat.mpi4py.membuf import buffer
 
 __all__ = [
     "Message",
@@ -362,5 +363,7 @@ def Get_address(location: Any) -> int:
     raises as a message buffer would for an object that is not one."""
     if is_bottom(location):
         return 0
+    if isinstance(location, buffer):  # (the empty one of no memory is at 0, as in mpi4py)
+        return location.address
     mem = as_bytes(location, False)[0]
     return int(mem.__array_interface__["data"][0])
