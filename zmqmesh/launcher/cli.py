@@ -26,7 +26,7 @@ from typing import NoReturn
 from zmqmesh.errors import LaunchError
 from zmqmesh.job.allocation import Allocation, find_allocation
 from zmqmesh.job.hostlist import Host, parse_host_list
-from zmqmesh.launcher.forkserver import for_job
+from zmqmesh.launcher.forkserver import for_job, hold_stdin
 from zmqmesh.launcher.hostfile import is_local, parse_hostfile
 from zmqmesh.launcher.jobspec import RESERVED_ENV, JobSpec
 from zmqmesh.launcher.placement import (
@@ -547,6 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         spec = job_spec(parse_args(words), os.environ)
         raise_open_files()  # before the fork server starts: its ranks inherit it
+        hold_stdin()  # rank 0 reads it: not a descriptor the launcher opens later
         # The fork server starts loading zmqmesh now, while this process
         # imports the job's machinery (asyncio, ZeroMQ): on two cores or
         # more, the two take no longer than the slower of them.

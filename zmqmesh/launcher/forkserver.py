@@ -30,7 +30,8 @@ A rank runs as ``python script.py`` or ``python -m module`` would: the
 server's interpreter was started with the ranks' shared environment (so
 what Python reads at start-up, ``PYTHONPATH`` and the like, is the same)
 and the rank's ``sys.path[0]``; the rank then takes its own variables, a
-session of its own, stdin from /dev/null, its pipes, ``sys.argv``, a fresh
+session of its own, stdin from /dev/null (rank 0: the launcher's, as
+``stdin_of`` says), its pipes, ``sys.argv``, a fresh
 ``__main__`` and a fresh NumPy seed, and leaves by the interpreter's normal
 exit (threads joined, ``atexit`` run). An exception that ends the program
 prints as Python prints it, without the server's frames. Differences that
@@ -59,7 +60,7 @@ from zmqmesh.launcher.groups import become_subreaper
 from zmqmesh.launcher.jobspec import JobSpec, shared_environ
 from zmqmesh.launcher.placement import bind_self
 
-__all__ = ["ForkServer", "Forked", "for_job", "serve"]
+__all__ = ["ForkServer", "Forked", "for_job", "hold_stdin", "serve", "stdin_of"]
 
 _BOOT = (
     "import sys; sys.path[0] = sys.argv[1]; from zmqmesh.launcher.forkserver import serve; serve()"
@@ -183,8 +184,9 @@ class ForkServer:
     def spawn(
         self, ranks: Sequence[tuple[int, Mapping[str, str], Sequence[int]]]
     ) -> dict[int, int]:
-        """Fork ``(rank, env, (stdout, stderr, lifeline))`` for each rank (the
-        descriptors its stdout, stderr and lifeline are to be); returns rank
+        """Fork ``(rank, env, (stdout, stderr, lifeline[, stdin]))`` for each
+        rank (the descriptors its stdout, stderr, lifeline and, when given,
+        stdin are to be; else /dev/null); returns rank
         -> pid, without the ranks it could not fork (:attr:`error` says why).
         The descriptors stay the caller's to close."""
         for rank, env, fds in ranks:
@@ -255,7 +257,7 @@ def serve() -> None:
     gc.freeze()
     gate: tuple[int, int] | None = None  # a batch's ranks wait for its end of file
     while True:
-        msg, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 3)
+        msg, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 4)
         if not msg:
             # The launcher closed its end (or died): exit at once, so that it
             # adopts the ranks. Nothing here needs the interpreter's exit.
@@ -284,13 +286,38 @@ def _load() -> None:
         importlib.import_module("uvloop")  # zmqmesh.run uses it when installed
 
 
+def hold_stdin() -> None:
+    """Point a closed stdin at /dev/null before anything else can take
+    descriptor 0 (which ``stdin_of`` hands to rank 0)."""
+    try:
+        os.fstat(0)
+    except OSError:
+        fd = os.open(os.devnull, os.O_RDONLY)
+        if fd != 0:
+            os.dup2(fd, 0)
+            os.close(fd)
+
+
+def stdin_of(rank: int) -> tuple[int, ...]:
+    """The descriptor rank ``rank`` reads as stdin, if not /dev/null: the
+    launcher's own for rank 0, when it has one, as ``mpiexec`` forwards
+    it (``echo 100 | zmqmesh launch ...``); none for the others."""
+    if rank != 0:
+        return ()
+    try:
+        os.fstat(0)
+    except OSError:
+        return ()
+    return (0,)
+
+
 def _fork(sock: socket.socket, request: dict[str, Any], fds: list[int]) -> bool:
     """Fork the rank; True in the rank itself, False in the server once it
     has answered with the rank's pid (or the error)."""
     rank = request["rank"]
     try:
-        if len(fds) != 3:
-            raise OSError(f"got {len(fds)} descriptors, not 3")
+        if len(fds) not in (3, 4):
+            raise OSError(f"got {len(fds)} descriptors, not 3 or 4")
         with warnings.catch_warnings():
             # Python 3.12+ warns about forking a process with threads (NumPy's
             # BLAS keeps some); those threads hold no lock a rank needs.
@@ -324,8 +351,8 @@ def _become_rank(
     os.read(gate[0], 1)  # end of file: the server closed the gate, or died
     os.close(gate[0])
     os.setsid()
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    for fd, target in ((devnull, 0), (fds[0], 1), (fds[1], 2)):
+    stdin = fds[3] if len(fds) == 4 else os.open(os.devnull, os.O_RDONLY)
+    for fd, target in ((stdin, 0), (fds[0], 1), (fds[1], 2)):
         os.dup2(fd, target)
         os.close(fd)
     for k in request["unset"]:

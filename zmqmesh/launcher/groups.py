@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 import sys
 
-__all__ = ["become_subreaper", "group_alive", "reap_group", "signal_group"]
+__all__ = ["become_subreaper", "group_alive", "how_it_ended", "reap_group", "signal_group"]
 
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -58,3 +59,15 @@ def become_subreaper() -> bool:
         return int(prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
     except (OSError, AttributeError):
         return False
+
+
+def how_it_ended(returncode: int) -> str:
+    """A process's exit status in words (as a failure notice says it)."""
+    if returncode == 0:  # returned normally while others may still wait on it
+        return "finished (exit 0)"
+    if returncode < 0:
+        try:
+            return f"killed by signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exited with code {returncode}"

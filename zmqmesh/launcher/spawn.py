@@ -4,8 +4,8 @@ Theory of operation: :func:`run_job` makes the job's private pieces -- a random
 job id, a 0700 ipc directory, a rendezvous server -- and runs one asyncio loop
 that drives everything else. Each rank is ``sys.executable`` started in a
 session of its own, so that one signal to its process group reaches the rank
-and whatever it started; its stdin is /dev/null and its stdout and stderr are
-pipes. Loop readers move the pipes' bytes to the launcher's stdout and stderr
+and whatever it started; its stdin is /dev/null (rank 0's: the launcher's),
+its stdout and stderr pipes. Loop readers move the pipes' bytes to the launcher's stdout and stderr
 as whole prefixed lines (``output.py``); exits are noticed on SIGCHLD; SIGINT,
 SIGTERM and SIGHUP to the launcher are loop signal handlers. Every event goes
 to the sans-IO :class:`~zmqmesh.launcher.policy.JobPolicy`, whose instructions
@@ -42,8 +42,14 @@ from zmqmesh.errors import LaunchError
 from zmqmesh.job import lifeline
 from zmqmesh.job.cause import find_cause
 from zmqmesh.launcher.children import EXIT_GRACE, Children
-from zmqmesh.launcher.forkserver import Forked, ForkServer, for_job
-from zmqmesh.launcher.groups import become_subreaper, group_alive, reap_group, signal_group
+from zmqmesh.launcher.forkserver import Forked, ForkServer, for_job, stdin_of
+from zmqmesh.launcher.groups import (
+    become_subreaper,
+    group_alive,
+    how_it_ended,
+    reap_group,
+    signal_group,
+)
 from zmqmesh.launcher.hang import dump, verdict
 from zmqmesh.launcher.jobspec import JobSpec, rank_environ, rank_settings
 from zmqmesh.launcher.live import LiveStatus
@@ -198,17 +204,6 @@ def run_job(
         if shm_dir is not None:
             shutil.rmtree(shm_dir, ignore_errors=True)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-
-
-def _how(returncode: int) -> str:
-    if returncode == 0:  # returned normally while others may still wait on it
-        return "finished (exit 0)"
-    if returncode < 0:
-        try:
-            return f"killed by signal {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"killed by signal {-returncode}"
-    return f"exited with code {returncode}"
 
 
 def _shm_dir() -> str | None:
@@ -367,7 +362,10 @@ class _Job:
         try:
             # without a lifeline (no variable names one), a stand-in the rank closes
             life = self.lifeline
-            fds = {r: (o[1], e[1], o[1] if life is None else life) for r, (o, e) in pipes.items()}
+            fds = {
+                r: (o[1], e[1], o[1] if life is None else life, *stdin_of(r))
+                for r, (o, e) in pipes.items()
+            }
             pids = forks.spawn([(r, self.envs[r], fds[r]) for r in pipes])
         finally:
             forks.close()  # its exit hands the ranks it forked to this process
@@ -438,7 +436,9 @@ class _Job:
             with pinned({} if env is None else env):
                 proc = subprocess.Popen(
                     cmd,
-                    stdin=subprocess.DEVNULL if host is None else subprocess.PIPE,
+                    stdin=(None if stdin_of(rank) else subprocess.DEVNULL)
+                    if host is None
+                    else subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     env=env,
@@ -489,7 +489,7 @@ class _Job:
                 pump.drain(_EXIT_DRAIN_READS)
             if self.notify is not None:  # the others' waits on it must not hang
                 cause = self.causes.get(r.rank)
-                why = cause.partition(") ")[2] if cause and returncode else _how(returncode)
+                why = cause.partition(") ")[2] if cause and returncode else how_it_ended(returncode)
                 self.notify(r.rank, why)
             host = self.spec.host_of(r.rank)
             via = "srun" if self.spec.srun is not None else "ssh"
