@@ -197,6 +197,15 @@ TOUR = [
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize("n", [3, 4])
+def test_the_nxtval_counter_and_mutex_are_exact(n: int) -> None:
+    res = launch(n, HERE / "win_mutex.py", "10", "10", timeout=80, launcher_args=("--mpi4py",))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert f"[0] ok counter {10 * n}" in res.stdout
+    assert f"[0] ok mutex {10 * n}" in res.stdout
+
+
+@pytest.mark.timeout(90)
 @pytest.mark.parametrize("n", [2, 4])
 def test_win_tour_on_real_ranks(n: int) -> None:
     res = launch(n, HERE / "win_tour.py", timeout=80, launcher_args=("--mpi4py",))
@@ -231,7 +240,9 @@ class _Link:
 def _port(nbytes: int = 16) -> tuple[Port, _Link, np.ndarray]:
     link = _Link(0)
     mem = np.zeros(nbytes, np.uint8)
-    return Port(link, M.Memory(mem, 1)), link, mem  # type: ignore[arg-type]
+    port = Port(link, M.Memory(mem, 1))  # type: ignore[arg-type]
+    port.serve_early()  # (made: it serves what comes)
+    return port, link, mem
 
 
 def _answers(link: _Link) -> list[tuple[int, int, object]]:
@@ -299,3 +310,18 @@ def test_an_error_answered_while_the_epoch_ends_is_raised_by_that_call_only() ->
         assert port.outstanding([1]) == []  # the next flush does not raise it again
 
     asyncio.run(scenario())
+
+
+def test_requests_that_come_while_the_window_is_made_wait_for_the_next_call() -> None:
+    link = _Link(0)
+    mem = np.zeros(4, np.uint8)
+    port = Port(link, M.Memory(mem, 1))  # type: ignore[arg-type]
+    i4 = np.dtype("i4").str
+    port._arrived(1, REQ, ("lock", 1, X))
+    port._arrived(1, REQ, ("acc", 2, 0, 1, i4, np.array([5], "i4").view(np.uint8), "SUM", True))
+    assert _answers(link) == []  # held: the program may still write its memory
+    mem[:] = np.array([1], "i4").view(np.uint8)  # as a program initializes it
+    port.serve_early()
+    answers = _answers(link)
+    assert [a[:2] for a in answers] == [(1, 1), (1, 2)]
+    assert mem.view("i4")[0] == 6

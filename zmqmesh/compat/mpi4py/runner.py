@@ -161,6 +161,25 @@ def sleep_with(wait_input: Callable[[asyncio.Future[Any], float], bool]) -> None
     _wait_input = wait_input
 
 
+# Steps to take inside the loop at the start of the program's next call
+# (``at_next_call``), before the call's own.
+_next_call: list[Callable[[], None]] = []
+
+
+def at_next_call(fn: Callable[[], None]) -> None:
+    """Run ``fn`` inside the loop at the start of the program's next call:
+    what a call should not do before it returns (a new window serves the
+    requests that came while it was made only then, as a target without a
+    progress thread does)."""
+    _next_call.append(fn)
+
+
+async def _after(steps: list[Callable[[], None]], aw: Any) -> Any:
+    for step in steps:
+        step()
+    return await aw
+
+
 # When calls have completed in their first step for this many seconds, the
 # loop runs once anyway, so that callbacks and reads it holds are never
 # starved by a program whose calls all complete at once. By time, not by a
@@ -182,6 +201,10 @@ def run(aw: Any) -> Any:
     if _get_running_loop() is not None:
         raise RuntimeError("MPI calls are blocking: not from inside a running event loop")
     loop = _loop or _the_loop()
+    if _next_call:
+        steps = _next_call[:]
+        del _next_call[:]
+        aw = _after(steps, aw)
     progress = _progress
     if progress.want or progress.running:
         progress.take()

@@ -120,6 +120,7 @@ class Win(KeyvalCalls, Handle, RmaCalls):
         w = Window(dup, port, flavor, dup._members())
         runner.now(port.open)
         got = runner.run(z.allgather((int(base.size) if base is not None else 0, unit)))
+        runner.at_next_call(port.serve_early)
         w.sizes = [int(s) for s, _ in got]
         w.units = [int(u) for _, u in got]
         w.errhandler = Errhandler(ERRORS_RETURN)
@@ -356,6 +357,12 @@ class Win(KeyvalCalls, Handle, RmaCalls):
             raise MPIException(C.ERR_LOCKTYPE, f"Invalid lock type {kind}")
         if t in w.locks or w.lock_all:
             raise sync_error(f"rank {t} is locked already")
+        if t == w.rank:
+            # A lock of this rank's own memory is granted here, without a
+            # message: take in the other ranks' requests first, so that they
+            # queue before it (a rank spinning on its own lock would else
+            # serve them only at its loop's rare turns, and starve them).
+            runner.poll()
         granted = w.send(t, "lock", kind)
         w.locks[t] = kind
         if t == w.rank:  # operations on this rank are done in place: they need the lock now

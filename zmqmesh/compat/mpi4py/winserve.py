@@ -77,6 +77,7 @@ class Port:
     """The messages and the target-side state of one window at one rank."""
 
     __slots__ = (
+        "early",
         "handed",
         "held",
         "local_grant",
@@ -106,10 +107,21 @@ class Port:
         self.handed: set[asyncio.Future[Any]] = set()  # pending ones a caller waits for
         self.notes: Counter[tuple[str, int]] = Counter()
         self.waiters: list[asyncio.Future[None]] = []
+        # requests that came while the window was being made (``serve_early``)
+        self.early: list[tuple[int, Any]] | None = []
 
     def open(self) -> None:
         """Inside the loop: start taking the window's messages."""
         self.z.on_message(self._arrived)
+
+    def serve_early(self) -> None:
+        """Inside the loop, at this rank's first call after the window's
+        creation returned: serve the requests that came before, in order
+        (the program may have written its memory in between, as a program
+        may between a collective and its next call)."""
+        early, self.early = self.early or [], None
+        for src, req in early:
+            self._serve(src, req)
 
     def close(self) -> None:
         """Inside the loop: stop taking them (``Free``, after its barrier)."""
@@ -118,7 +130,9 @@ class Port:
     # -- arrivals ---------------------------------------------------------------------------------
     def _arrived(self, src: int, tag: int, obj: Any) -> None:
         try:
-            if tag == _REQ:
+            if tag == _REQ and self.early is not None:
+                self.early.append((src, obj))  # the window is being made here still
+            elif tag == _REQ:
                 self._serve(src, obj)
             elif tag == _ANS:
                 self._answered(obj)
