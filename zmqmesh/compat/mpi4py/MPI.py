@@ -118,6 +118,7 @@ from zmqmesh.compat.mpi4py.environment import (
 from zmqmesh.compat.mpi4py.environment import (
     memory as memory,
 )
+from zmqmesh.compat.mpi4py.environment import started as _started
 from zmqmesh.compat.mpi4py.exceptions import (
     Add_error_class as Add_error_class,
 )
@@ -221,6 +222,7 @@ from zmqmesh.compat.mpi4py.ops import (
 from zmqmesh.compat.mpi4py.ops import (
     Op as Op,
 )
+from zmqmesh.compat.mpi4py.options import at_import as _rc_at_import
 from zmqmesh.compat.mpi4py.pickling import Pickle as Pickle
 from zmqmesh.compat.mpi4py.pickling import pickle as pickle
 from zmqmesh.compat.mpi4py.requests import (
@@ -311,3 +313,6 @@ def _sizeof(obj: Any) -> int:
 
 
 _C_INT = 4  # sizeof(int), MPICH's handle type
+
+# mpi4py.rc and the MPI4PY_RC_* variables, read as mpi4py reads them at this import
+_started(_rc_at_import())

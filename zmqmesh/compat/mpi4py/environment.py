@@ -48,7 +48,17 @@ __all__ = [
 ]
 
 THREAD_LEVEL = C.THREAD_MULTIPLE
-_state = {"finalized": False, "provided": THREAD_LEVEL}
+_state = {"finalized": False, "provided": THREAD_LEVEL, "initialized": True}
+
+
+def started(options: dict[str, Any]) -> None:
+    """At ``MPI``'s import: what ``mpi4py.rc`` says (``options.at_import``)."""
+    _state["initialized"] = bool(options["initialize"])
+    names = ("single", "funneled", "serialized", "multiple")
+    levels = (C.THREAD_SINGLE, C.THREAD_FUNNELED, C.THREAD_SERIALIZED, C.THREAD_MULTIPLE)
+    _state["provided"] = dict(zip(names, levels, strict=True))[options["thread_level"]]
+
+
 # Set by ``mpi4py.run`` when the program ended by an uncaught exception:
 # at exit the job is aborted with this status instead of left in order.
 _abort = {"status": 0}
@@ -56,6 +66,7 @@ _abort = {"status": 0}
 
 def Init() -> None:
     """Join the job now (idempotent)."""
+    _state["initialized"] = True
     COMM_WORLD._comm  # noqa: B018 (joins the job)
 
 
@@ -79,8 +90,9 @@ def Is_thread_main() -> bool:
 
 
 def Is_initialized() -> bool:
-    """Whether MPI is initialized."""
-    return True
+    """Whether MPI is initialized: at import, unless ``mpi4py.rc.initialize``
+    was false (then at ``Init``, or at the first use of ``COMM_WORLD``)."""
+    return bool(_state["initialized"]) or COMM_WORLD._h.comm is not None
 
 
 def Is_finalized() -> bool:
@@ -102,6 +114,7 @@ def Finalize() -> None:
         _state["finalized"] = True
         runner.close()
         runner.run(zmqmesh.finalize())
+    _state["finalized"] = True
 
 
 def Get_version() -> tuple[int, int]:
