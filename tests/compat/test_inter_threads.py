@@ -110,3 +110,12 @@ def test_overlapping_blocking_calls_from_several_threads(tmp_path: Path) -> None
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "[0] overlap ok" in res.stdout
     assert "[1] overlap ok" in res.stdout
+
+
+@pytest.mark.timeout(90)
+def test_threads_whose_first_calls_overlap_join_the_job_once() -> None:
+    program = Path(__file__).resolve().parent / "threads_first_call.py"
+    for _ in range(3):  # the threads race differently each run
+        res = launch(2, program, timeout=50, launcher_args=MPI4PY)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+        assert res.stdout.count("ok threads") == 2

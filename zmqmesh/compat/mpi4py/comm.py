@@ -138,19 +138,29 @@ async def _ready(comm: ZComm) -> ZComm:
     return comm
 
 
+_JOINING = threading.RLock()  # the world's and the self communicator's making
+
+
 class _WorldBox(_Box):
     __slots__ = ("meet",)
 
     def get(self) -> ZComm:
         if self.comm is None:
-            # mpi4py's object calls pickle whatever they are given: so may the
-            # layer's, unless the job said otherwise (ZMQMESH_PICKLE=0)
-            os.environ.setdefault("ZMQMESH_PICKLE", "1")
-            got, self.meet = runner.run(_joined())
-            assert got is not None
-            self.comm, self.shadow, self.members = got
-            runner.sleep_with(self.comm.wait_input)
+            with _JOINING:  # threads whose first calls overlap join once
+                if self.comm is None:
+                    self._join()
+        assert self.comm is not None
         return self.comm
+
+    def _join(self) -> None:
+        # mpi4py's object calls pickle whatever they are given: so may the
+        # layer's, unless the job said otherwise (ZMQMESH_PICKLE=0)
+        os.environ.setdefault("ZMQMESH_PICKLE", "1")
+        got, self.meet = runner.run(_joined())
+        assert got is not None
+        comm, self.shadow, self.members = got
+        runner.sleep_with(comm.wait_input)
+        self.comm = comm  # last: another thread may look without the lock
 
 
 class _SelfBox(_Box):
@@ -158,13 +168,15 @@ class _SelfBox(_Box):
 
     def get(self) -> ZComm:
         if self.comm is None:
-            # made here alone, in slots free in this process: a process may
-            # use COMM_SELF first while the others do something else
             world = COMM_WORLD._comm
-            me, ident = (world._ranks[world.rank],), secrets.randbits(48)
-            self.comm = world.join(me, _lowest_free(world.used_slots()), ident)
-            self.shadow = world.join(me, _lowest_free(world.used_slots()), ident + 1)
-            self.members = (world.rank,)
+            with _JOINING:
+                if self.comm is None:
+                    # made here alone, in slots free in this process: a process
+                    # may use COMM_SELF first while the others do something else
+                    me, ident = (world._ranks[world.rank],), secrets.randbits(48)
+                    self.shadow = world.join(me, _lowest_free(world.used_slots()), ident + 1)
+                    self.members = (world.rank,)
+                    self.comm = world.join(me, _lowest_free(world.used_slots()), ident)
         return self.comm
 
 
