@@ -97,6 +97,8 @@ if __name__ == "__main__":
         workers = world.Get_size() - 1
         with MPIPoolExecutor() as ex:
             tour(ex, workers)
+            print("num_workers", ex.num_workers, flush=True)
+        assert ex.num_workers == 0  # shut down
         expect(lambda: ex.submit(square, 1), RuntimeError, "after shutdown")
         with MPIPoolExecutor(max_workers=1, initializer=set_base, initargs=(100,)) as ex:
             assert list(ex.map(plus_base, range(4))) == [100, 101, 102, 103]
@@ -111,6 +113,7 @@ if __name__ == "__main__":
         with MPICommExecutor(world, root=0) as cex:  # the shared pool, here
             assert cex.submit(square, 3).result() == 9
         with ThreadPoolExecutor(2) as tex:
+            assert tex.num_workers == 2
             assert list(tex.map(square, range(5), chunksize=2)) == [0, 1, 4, 9, 16]
         with ProcessPoolExecutor(2) as pex:
             assert list(pex.map(square, range(5), chunksize=2)) == [0, 1, 4, 9, 16]

@@ -20,6 +20,7 @@ def test_the_futures_command_line_serves_the_scripts_executors(n: int) -> None:
                  launcher_args=MPI4PY)  # fmt: skip
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert f"[0] futures tour ok on {n} ranks" in res.stdout
+    assert f"[0] num_workers {max(n - 1, 1)}" in res.stdout
 
 
 @pytest.mark.timeout(120)

@@ -65,6 +65,11 @@ class _Backend(Protocol):
         """Release what the backend holds (once every task is done, with ``wait``)."""
         ...
 
+    def size(self) -> int:
+        """How many worker processes (or threads) run its tasks; a pool
+        that starts its workers at the first task starts them now."""
+        ...
+
 
 class _Local:
     """A backend over a ``concurrent.futures`` pool of the standard library."""
@@ -94,6 +99,9 @@ class _Local:
 
     def close(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait)
+
+    def size(self) -> int:
+        return int(getattr(self._pool, "_max_workers", 1))
 
 
 def _initialized(owner: Owner, fn: Callable[..., Any], args: Any, kw: Any) -> Any:
@@ -195,6 +203,15 @@ class MPIPoolExecutor(cf.Executor):
 
     def _owns_backend(self) -> bool:
         return not _shared
+
+    @property
+    def num_workers(self) -> int:
+        """The number of worker processes (0 once shut down or broken);
+        spawned workers are spawned now, as ``bootup`` does."""
+        with self._lock:
+            if self._shutdown or self._owner.broken is not None:
+                return 0
+        return self._backend.size()
 
     def bootup(self, wait: bool = True) -> Self:
         """Make sure the workers are ready (spawned ones are spawned now). Returns ``self``."""

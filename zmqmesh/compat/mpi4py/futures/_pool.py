@@ -187,6 +187,10 @@ class RankPool:
         """Cancel ``owner``'s tasks not dealt yet."""
         runner.now(lambda: self._drop(owner, None))
 
+    def size(self) -> int:
+        """The number of worker ranks."""
+        return len(self.workers)
+
     def close(self, wait: bool = True) -> None:
         """Wait for the tasks dealt and queued, then stop the workers (a
         pool of ranks always waits)."""

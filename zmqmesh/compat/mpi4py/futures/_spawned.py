@@ -57,6 +57,11 @@ class SpawnedPool:
         if self._pool is not None:
             self._pool.cancel_queued(owner)
 
+    def size(self) -> int:
+        """The number of worker processes (spawned now if not yet)."""
+        self.start()
+        return self._n
+
     def close(self, wait: bool = True) -> None:
         """Stop the workers (after their tasks) and disconnect from them."""
         if self._pool is None:
