@@ -92,3 +92,27 @@ def test_portions_shrink_to_one_chunk_and_cover_the_map() -> None:
             left -= sizes[-1]
         assert sizes == sorted(sizes, reverse=True), sizes
         assert sizes[-1] == 1
+
+
+@pytest.mark.timeout(30)
+def test_a_thread_pool_whose_initializer_fails_breaks_without_hanging() -> None:
+    import time
+    from concurrent.futures import BrokenExecutor
+
+    from zmqmesh.compat.mpi4py.futures import ThreadPoolExecutor
+
+    def refuse() -> None:
+        time.sleep(0.05)
+        raise RuntimeError("no")
+
+    ex = ThreadPoolExecutor(initializer=refuse)
+    ex.submit(time.sleep, 0).cancel()  # (the standard pool's worker died on this one)
+    pending = ex.submit(time.sleep, 0)
+    with pytest.raises(BrokenExecutor):
+        ex.submit(time.sleep, 0).result()
+    with pytest.raises(BrokenExecutor):
+        pending.result()
+    with pytest.raises(BrokenExecutor):
+        ex.submit(time.sleep, 0)
+    assert ex.num_workers == 0
+    ex.shutdown()

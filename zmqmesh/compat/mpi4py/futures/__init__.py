@@ -25,6 +25,7 @@ from concurrent.futures import (
     wait,
 )
 
+from zmqmesh.compat.mpi4py.futures import _core as _core  # (mpi4py's private names)
 from zmqmesh.compat.mpi4py.futures._executor import (
     MPICommExecutor,
     MPIPoolExecutor,
@@ -32,6 +33,7 @@ from zmqmesh.compat.mpi4py.futures._executor import (
     ThreadPoolExecutor,
 )
 from zmqmesh.compat.mpi4py.futures._worker import get_comm_workers
+from zmqmesh.compat.mpi4py.futures.util import collect, compose
 
 __all__ = [
     "ALL_COMPLETED",
@@ -48,6 +50,8 @@ __all__ = [
     "ThreadPoolExecutor",
     "TimeoutError",
     "as_completed",
+    "collect",
+    "compose",
     "get_comm_workers",
     "wait",
 ]

@@ -105,10 +105,10 @@ class _Local:
 
 
 def _initialized(owner: Owner, fn: Callable[..., Any], args: Any, kw: Any) -> Any:
-    """``fn(*args, **kw)``, after ``owner``'s initializer the first time
-    (a pool of one thread: no other task runs meanwhile)."""
-    if owner.initializer is not None and not owner.started:
-        owner.started.add(0)
+    """``fn(*args, **kw)``, after ``owner``'s initializer the first time in
+    this thread."""
+    if owner.initializer is not None and threading.get_ident() not in owner.started:
+        owner.started.add(threading.get_ident())
         try:
             owner.initializer(*owner.initargs)
         except Exception as exc:
@@ -120,6 +120,8 @@ def _initialized(owner: Owner, fn: Callable[..., Any], args: Any, kw: Any) -> An
 
 
 _shared: list[RankPool | _Local] = []  # the pool of ``python -m mpi4py.futures``
+
+shared_pools = _shared  # (read by ``_core``)
 
 
 def set_shared_pool(pool: RankPool | _Local | None) -> None:
@@ -203,6 +205,10 @@ class MPIPoolExecutor(cf.Executor):
 
     def _owns_backend(self) -> bool:
         return not _shared
+
+    @property
+    def _max_workers(self) -> int:
+        return self.num_workers
 
     @property
     def num_workers(self) -> int:
@@ -302,9 +308,11 @@ class ThreadPoolExecutor(MPIPoolExecutor):
     of this process (default: as ``concurrent.futures.ThreadPoolExecutor``)."""
 
     def _make_backend(self) -> _Backend:
-        return _Local(
-            cf.ThreadPoolExecutor(self._owner.max_workers, "", self._initializer, self._initargs)
-        )
+        # the initializer runs in ``_initialized``, once per thread: the
+        # standard pool's own, when it fails, dies on a cancelled future
+        # (InvalidStateError) and leaves the other futures pending for ever
+        self._owner.initializer, self._owner.initargs = self._initializer, self._initargs
+        return _Local(cf.ThreadPoolExecutor(self._owner.max_workers))
 
     def _owns_backend(self) -> bool:
         return True
