@@ -116,3 +116,23 @@ def test_a_thread_pool_whose_initializer_fails_breaks_without_hanging() -> None:
         ex.submit(time.sleep, 0)
     assert ex.num_workers == 0
     ex.shutdown()
+
+
+@pytest.mark.timeout(90)
+def test_futures_cancelled_at_shutdown_are_done_for_wait(tmp_path: Path) -> None:
+    prog = tmp_path / "cancel.py"
+    prog.write_text(
+        "import time\n"
+        "from mpi4py import futures\n"
+        "if __name__ == '__main__':\n"
+        "    ex = futures.MPIPoolExecutor(max_workers=1).bootup()\n"
+        "    first = ex.submit(time.sleep, 0.1)\n"
+        "    queued = [ex.submit(time.sleep, 0.1) for _ in range(50)]\n"
+        "    ex.shutdown(wait=False, cancel_futures=True)\n"
+        "    done, not_done = futures.wait([first, *queued], timeout=30)\n"
+        "    print('left', len(not_done), 'cancelled', sum(f.cancelled() for f in queued),"
+        " flush=True)\n"
+    )
+    res = launch(1, prog, timeout=80, launcher_args=MPI4PY)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "[0] left 0 cancelled 50" in res.stdout

@@ -218,7 +218,7 @@ def test_the_launcher_starts_the_children_in_the_wdir_the_info_names(tmp_path: P
 @pytest.mark.timeout(60)
 def test_a_spawn_asked_of_a_rendezvous_without_a_launcher_is_answered_with_why() -> None:
     from zmqmesh.transport.rendezvous import RendezvousServer, exchange, notice_reader
-    from zmqmesh.wire.rendezvous import SpawnAsk, SpawnNews
+    from zmqmesh.wire.rendezvous import NO_LAUNCHER, SpawnAsk, SpawnNews
 
     server = RendezvousServer(1, "job")
     try:
@@ -233,8 +233,35 @@ def test_a_spawn_asked_of_a_rendezvous_without_a_launcher_is_answered_with_why()
         assert len(got) == 1
         news = got[0]
         assert isinstance(news, SpawnNews)
-        assert (news.n, news.index) == (7, -1)
+        assert (news.n, news.index, news.code) == (7, -1, NO_LAUNCHER)  # start them yourself
         assert "not started by zmqmesh launch" in news.error
         sock.close()  # type: ignore[attr-defined]
     finally:
         server.close()
+
+
+@pytest.mark.timeout(90)
+def test_a_spawned_process_spawns_in_turn(tmp_path: Path) -> None:
+    # the child's rendezvous is its parent's, which no launcher serves:
+    # the child starts the grandchild itself
+    prog = tmp_path / "nest.py"
+    prog.write_text(
+        "import sys\n"
+        "from mpi4py import MPI\n"
+        "parent = MPI.Comm.Get_parent()\n"
+        "depth = int(sys.argv[1])\n"
+        "if depth < 2:\n"
+        f"    kids = MPI.COMM_SELF.Spawn(sys.executable, [{str(prog)!r}, str(depth + 1)])\n"
+        "    below = kids.recv(source=0)\n"
+        "    kids.Disconnect()\n"
+        "else:\n"
+        "    below = 'bottom'\n"
+        "if parent != MPI.COMM_NULL:\n"
+        "    parent.send(f'{depth}>{below}', dest=0)\n"
+        "    parent.Disconnect()\n"
+        "else:\n"
+        "    print('chain', f'{depth}>{below}', flush=True)\n"
+    )
+    res = launch(1, prog, "0", timeout=80, launcher_args=MPI4PY)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "[0] chain 0>1>2>bottom" in res.stdout

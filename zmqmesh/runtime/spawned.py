@@ -42,7 +42,7 @@ from zmqmesh.errors import LaunchError
 from zmqmesh.job.settings import LAUNCHER_HOST, SPAWN_PARENTS, VARIABLES
 from zmqmesh.transport.rendezvous import RendezvousServer, exchange
 from zmqmesh.transport.security import load_keys
-from zmqmesh.wire.rendezvous import SpawnAsk, SpawnNews
+from zmqmesh.wire.rendezvous import NO_LAUNCHER, SpawnAsk, SpawnNews
 
 __all__ = ["PARENTS", "SpawnedJob", "environ_for", "news", "rendezvous_host", "seen_from_here"]
 
@@ -144,7 +144,7 @@ class SpawnedJob:
         self.failures: list[str] = []
         self.hosts, self.cwd = list(hosts), cwd or os.getcwd()
         self.asked = 0  # the launcher's ask number, when it starts the children
-        self._started: asyncio.Future[str] | None = None
+        self._started: asyncio.Future[tuple[int, str]] | None = None
         self._ended = 0
 
     async def launch(self, tell: Callable[[bytes], Awaitable[bool]]) -> None:
@@ -164,9 +164,12 @@ class SpawnedJob:
             self.start()
             return
         self.asked = n
-        error = await self._started
+        code, error = await self._started
         if error:
             del _ASKED[n]
+            if code == NO_LAUNCHER:  # (a spawned job spawning)
+                self.start()
+                return
             self.server.close()
             raise LaunchError(error)
 
@@ -174,7 +177,7 @@ class SpawnedJob:
         """Inside the loop: the launcher's news of the children."""
         if notice.index < 0:
             if self._started is not None and not self._started.done():
-                self._started.set_result(notice.error)
+                self._started.set_result((notice.code, notice.error))
             return
         if not 0 <= notice.index < len(self.commands):
             return

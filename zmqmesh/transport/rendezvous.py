@@ -27,6 +27,7 @@ import zmq
 from zmqmesh.errors import DecodeError, LaunchError
 from zmqmesh.transport.security import Guard, JobKeys
 from zmqmesh.wire.rendezvous import (
+    NO_LAUNCHER,
     Ask,
     Failed,
     Hello,
@@ -175,7 +176,8 @@ class RendezvousServer:
                 self.on_spawn(rank_of[parts[0]], state)
             else:
                 why = "the job was not started by zmqmesh launch, which starts processes"
-                self.tell(rank_of[parts[0]], SpawnNews(state.n, -1, 0, why).encode())
+                news = SpawnNews(state.n, -1, NO_LAUNCHER, why)
+                self.tell(rank_of[parts[0]], news.encode())
             return
         with self._answers_lock:
             # only a rank's own answer, to the last question

@@ -38,6 +38,7 @@ from ..errors import DecodeError
 
 __all__ = [
     "MAX_MESSAGE",
+    "NO_LAUNCHER",
     "Ask",
     "Failed",
     "Hello",
@@ -54,6 +55,10 @@ __all__ = [
 ]
 
 MAX_SPAWN = 4096  # processes one SpawnAsk may ask for
+NO_LAUNCHER = 1
+"""A SpawnNews ``code`` with index -1: no launcher serves this rendezvous
+(the asking rank is of a job that another rank serves, a spawned one):
+the rank starts the processes itself."""
 
 # A hello carries one rank's endpoints (a few hundred bytes); a table those of
 # every rank. Larger input is refused before it is parsed.

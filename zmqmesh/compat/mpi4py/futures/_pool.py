@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import queue
 import threading
@@ -303,7 +304,7 @@ class RankPool:
                 continue
             for fut in [item.fut] if isinstance(item, _Item) else item.futs[item.next :]:
                 if exc is None:
-                    self._done.put(fut.cancel)
+                    self._done.put(functools.partial(_cancel, fut))
                 elif fut.set_running_or_notify_cancel():
                     self._fail(fut, exc)
         self._queue = keep
@@ -397,3 +398,10 @@ def start_pool(comm: Intracomm, root: int) -> RankPool | None:
         workers.Free()
         private.Free()
     return None
+
+
+def _cancel(fut: Future[Any]) -> None:
+    """Cancel a future not started, as an executor does: waiters of
+    ``concurrent.futures.wait`` learn of it only by the notify."""
+    if fut.cancel():
+        fut.set_running_or_notify_cancel()
