@@ -409,12 +409,15 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         return self.Split(color, key)
 
     def Create(self, group: Group) -> Any:
-        """The communicator of ``group`` (a subgroup of this one's, the same
-        on every rank); ``COMM_NULL`` where the rank is not in it."""
+        """The communicator of ``group`` (a subgroup of this one's: the same
+        on every rank, or, as MPI-2.2 allows, disjoint groups, one
+        communicator each); ``COMM_NULL`` where the rank is in none."""
         g = group._m()
         mine = _world_rank()
-        color = 0 if mine in g.ranks else C.UNDEFINED
-        return self.Split(color, g.ranks.index(mine) if mine in g.ranks else 0)
+        if mine not in g.ranks:
+            return self.Split(C.UNDEFINED, 0)
+        # a group's lowest member names it: disjoint groups differ there
+        return self.Split(min(g.ranks), g.ranks.index(mine))
 
     def Create_group(self, group: Group, tag: int = 0) -> Any:
         """A communicator of ``group``, made by its members only."""

@@ -22,10 +22,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, Self
 
-from zmqmesh.compat.mpi4py.comm import COMM_WORLD, Intracomm
+from zmqmesh.compat.mpi4py.comm import COMM_SELF, COMM_WORLD, Intracomm
 from zmqmesh.compat.mpi4py.futures._pool import Owner, RankPool, start_pool
 from zmqmesh.compat.mpi4py.futures._spawned import SpawnedPool
-from zmqmesh.compat.mpi4py.futures._worker import run_chunk
+from zmqmesh.compat.mpi4py.futures._worker import in_thread, run_chunk
+from zmqmesh.compat.mpi4py.inter import Intercomm
 from zmqmesh.compat.mpi4py.util.pkl5 import dumps
 
 __all__ = [
@@ -116,6 +117,8 @@ def _initialized(owner: Owner, fn: Callable[..., Any], args: Any, kw: Any) -> An
             raise owner.broken from exc
     if owner.broken is not None:
         raise owner.broken
+    if owner.comm_workers is not None:
+        return in_thread(owner.comm_workers, fn, *args, **kw)
     return fn(*args, **kw)
 
 
@@ -201,6 +204,8 @@ class MPIPoolExecutor(cf.Executor):
                 raise RuntimeError(_HOW)
             n = self._owner.max_workers or _default_workers()
             return SpawnedPool(n, self._kwargs.get("python_exe"))
+        if isinstance(_shared[0], _Local):  # a job of one rank: a thread serves
+            self._owner.comm_workers = COMM_SELF
         return _shared[0]
 
     def _owns_backend(self) -> bool:
@@ -370,6 +375,8 @@ class MPICommExecutor:
 
     def __init__(self, comm: Intracomm | None = None, root: int = 0, **kwargs: Any) -> None:
         comm = COMM_WORLD if comm is None else comm
+        if isinstance(comm, Intercomm):  # as mpi4py: a value error
+            raise ValueError("MPICommExecutor needs an intracommunicator, not an Intercomm")
         if not isinstance(comm, Intracomm):
             raise TypeError(f"MPICommExecutor needs an MPI.Intracomm, not {type(comm).__name__}")
         if not comm:
@@ -394,6 +401,7 @@ class MPICommExecutor:
         if self._comm.Get_size() == 1:
             kwargs = {**self._kwargs, "max_workers": 1}
             self._executor = ThreadPoolExecutor(**kwargs)
+            self._executor._owner.comm_workers = COMM_SELF  # as mpi4py's thread serves
             return self._executor
         pool = start_pool(self._comm, self._root)
         if pool is None:

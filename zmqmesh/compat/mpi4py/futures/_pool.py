@@ -71,6 +71,7 @@ class Owner:
     broken: BaseException | None = None
     out: int = 0  # tasks dealt and not answered
     started: set[int] = field(default_factory=set)  # workers that ran ``init``
+    comm_workers: Any = None  # what ``get_comm_workers`` gives its tasks in threads here
 
     def full(self) -> bool:
         return self.max_workers is not None and self.out >= self.max_workers

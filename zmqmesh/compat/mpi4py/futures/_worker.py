@@ -21,6 +21,7 @@ MPI calls; ``get_comm_workers()`` gives them the workers' communicator.
 
 from __future__ import annotations
 
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -41,6 +42,7 @@ __all__ = [
     "RemoteTraceback",
     "get_comm_workers",
     "identity",
+    "in_thread",
     "run_chunk",
     "serve",
 ]
@@ -49,6 +51,7 @@ TASK, RESULT, STOP, MAP = 1, 2, 3, 4
 OK, FAILED, BROKEN = 0, 1, 2
 
 _workers: list[Intracomm] = []  # the workers' communicator while this rank serves
+_in_thread = threading.local()  # ``comm``: that of a task running in a thread here
 
 
 class RemoteTraceback(Exception):
@@ -63,7 +66,21 @@ def get_comm_workers() -> Any:
     """In a task running on a worker: the intracommunicator of the pool's
     workers (for tasks that communicate among themselves). Elsewhere
     ``MPI.COMM_NULL``."""
+    comm = getattr(_in_thread, "comm", None)
+    if comm is not None:
+        return comm
     return _workers[-1] if _workers else COMM_NULL
+
+
+def in_thread(comm: Any, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    """``fn(*args, **kw)`` as a task of a pool of threads of this process,
+    for which ``get_comm_workers`` gives ``comm`` (``COMM_SELF`` for the
+    threads of a job of one rank, as in mpi4py)."""
+    _in_thread.comm = comm
+    try:
+        return fn(*args, **kw)
+    finally:
+        _in_thread.comm = None
 
 
 def identity(arg: Any) -> Any:
