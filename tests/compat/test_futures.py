@@ -136,3 +136,33 @@ def test_futures_cancelled_at_shutdown_are_done_for_wait(tmp_path: Path) -> None
     res = launch(1, prog, timeout=80, launcher_args=MPI4PY)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "[0] left 0 cancelled 50" in res.stdout
+
+
+@pytest.mark.timeout(30)
+def test_map_with_a_buffersize_keeps_at_most_that_many_tasks_out() -> None:
+    import threading
+
+    from zmqmesh.compat.mpi4py.futures import ThreadPoolExecutor
+
+    out, most, lock = [0], [0], threading.Lock()
+
+    def square(x: int) -> int:
+        with lock:
+            out[0] += 1
+            most[0] = max(most[0], out[0])
+        with lock:
+            out[0] -= 1
+        return x * x
+
+    ref = [x * x for x in range(10)]
+    with ThreadPoolExecutor(4) as ex:
+        for size in (1, 2, 9, 10, 11):
+            for chunk in (1, 3, 11):
+                assert list(ex.map(square, range(10), chunksize=chunk, buffersize=size)) == ref
+        with pytest.raises(TypeError, match="buffersize"):
+            ex.map(square, range(3), buffersize="1")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="buffersize"):
+            ex.map(square, range(3), buffersize=0)
+        with pytest.raises(ValueError, match="buffersize and unordered"):
+            ex.map(square, range(3), buffersize=1, unordered=True)
+    assert most[0] <= 4

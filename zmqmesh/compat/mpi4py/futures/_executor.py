@@ -15,10 +15,12 @@ more ranks it raises ``RuntimeError`` saying how to start the job.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
 import multiprocessing
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, Self
 
@@ -249,12 +251,15 @@ class MPIPoolExecutor(cf.Executor):
         *iterables: Iterable[Any],
         timeout: float | None = None,
         chunksize: int = 1,
+        buffersize: int | None = None,
         unordered: bool = False,
     ) -> Iterator[Any]:
         """``map(fn, *iterables)`` run as tasks of ``chunksize`` calls each;
-        results in input order, or as tasks complete with ``unordered``.
-        Raises ``TimeoutError`` from ``next`` past ``timeout`` seconds."""
-        return self.starmap(fn, zip(*iterables, strict=False), timeout, chunksize, unordered)
+        results in input order, or as tasks complete with ``unordered``;
+        with ``buffersize``, at most that many tasks submitted and not yet
+        yielded. Raises ``TimeoutError`` from ``next`` past ``timeout`` seconds."""
+        args = (timeout, chunksize, buffersize, unordered)
+        return self.starmap(fn, zip(*iterables, strict=False), *args)
 
     def starmap(
         self,
@@ -262,14 +267,28 @@ class MPIPoolExecutor(cf.Executor):
         iterable: Iterable[Any],
         timeout: float | None = None,
         chunksize: int = 1,
+        buffersize: int | None = None,
         unordered: bool = False,
     ) -> Iterator[Any]:
         """``itertools.starmap(fn, iterable)`` as ``map`` runs it."""
         if type(chunksize) is not int or chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
+        if buffersize is not None and type(buffersize) is not int:
+            raise TypeError("buffersize must be an integer or None")
+        if buffersize is not None and buffersize < 1:
+            raise ValueError("buffersize must be None or >= 1.")
+        if buffersize is not None and unordered:  # (as mpi4py)
+            raise ValueError("buffersize and unordered=True cannot be combined")
         items = [tuple(args) for args in iterable]
         end = None if timeout is None else time.monotonic() + timeout
         chunks = [items[i : i + chunksize] for i in range(0, len(items), chunksize)]
+        if buffersize is not None:
+            rest = iter(chunks)
+            window = deque(
+                self.submit(run_chunk, fn, c) for c in itertools.islice(rest, buffersize)
+            )
+            more = (self.submit(run_chunk, fn, c) for c in rest)
+            return _windowed(window, more, end)
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
@@ -305,6 +324,25 @@ def _results(futs: list[cf.Future[Any]], end: float | None, unordered: bool) -> 
                 yield from fut.result(timeout=left)
     finally:
         for fut in futs:
+            fut.cancel()
+
+
+def _windowed(
+    window: deque[cf.Future[Any]],
+    more: Iterator[cf.Future[Any]],
+    end: float | None,
+) -> Iterator[Any]:
+    """The results of ``window``'s tasks, in order, submitting the next of
+    ``more`` as each one's are yielded."""
+    try:
+        while window:
+            left = None if end is None else end - time.monotonic()
+            fut = window.popleft()
+            got = fut.result(timeout=left)
+            window.extend(itertools.islice(more, 1))
+            yield from got
+    finally:
+        for fut in window:
             fut.cancel()
 
 
