@@ -265,3 +265,31 @@ def test_a_spawned_process_spawns_in_turn(tmp_path: Path) -> None:
     res = launch(1, prog, "0", timeout=80, launcher_args=MPI4PY)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "[0] chain 0>1>2>bottom" in res.stdout
+
+
+@pytest.mark.timeout(90)
+def test_a_spawned_process_cannot_place_what_it_spawns(tmp_path: Path) -> None:
+    prog = tmp_path / "place.py"
+    prog.write_text(
+        "import sys\n"
+        "from mpi4py import MPI\n"
+        "parent = MPI.Comm.Get_parent()\n"
+        "if parent == MPI.COMM_NULL:\n"
+        f"    kids = MPI.COMM_SELF.Spawn(sys.executable, [{str(prog)!r}])\n"
+        "    print('child said', kids.recv(source=0), flush=True)\n"
+        "    kids.Disconnect()\n"
+        "else:\n"
+        "    info = MPI.Info.Create()\n"
+        "    info.Set('host', 'localhost')\n"
+        "    try:\n"
+        f"        MPI.COMM_SELF.Spawn(sys.executable, [{str(prog)!r}], info=info)\n"
+        "        said = 'spawned'\n"
+        "    except MPI.Exception as exc:\n"
+        "        said = f'{exc.Get_error_class() == MPI.ERR_SPAWN} {exc}'\n"
+        "    parent.send(said, dest=0)\n"
+        "    parent.Disconnect()\n"
+    )
+    res = launch(1, prog, timeout=80, launcher_args=MPI4PY)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "[0] child said True" in res.stdout
+    assert "only a job that zmqmesh launch started can place processes" in res.stdout

@@ -143,7 +143,6 @@ class SpawnedJob:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.failures: list[str] = []
         self.hosts, self.cwd = list(hosts), cwd or os.getcwd()
-        self.asked = 0  # the launcher's ask number, when it starts the children
         self._started: asyncio.Future[tuple[int, str]] | None = None
         self._ended = 0
 
@@ -159,19 +158,23 @@ class SpawnedJob:
         _ASKED[n] = self
         if not await tell(ask.encode()):
             del _ASKED[n]
-            if self.hosts:
-                raise LaunchError("only a job that zmqmesh launch started can place processes")
-            self.start()
+            self._start_here()
             return
-        self.asked = n
         code, error = await self._started
         if error:
             del _ASKED[n]
             if code == NO_LAUNCHER:  # (a spawned job spawning)
-                self.start()
+                self._start_here()
                 return
             self.server.close()
             raise LaunchError(error)
+
+    def _start_here(self) -> None:
+        """Start the children on this host (no launcher serves this job)."""
+        if self.hosts:
+            self.server.close()
+            raise LaunchError("only a job that zmqmesh launch started can place processes")
+        self.start()
 
     def heard(self, notice: SpawnNews) -> None:
         """Inside the loop: the launcher's news of the children."""
