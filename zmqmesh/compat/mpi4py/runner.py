@@ -381,11 +381,57 @@ async def _started(coro: Coroutine[Any, Any, Any], progress: bool) -> asyncio.Ta
     return task
 
 
-def start(coro: Coroutine[Any, Any, Any], *, progress: bool = False) -> asyncio.Task[Any]:
+def start(coro: Coroutine[Any, Any, Any], *, progress: bool = False) -> asyncio.Future[Any]:
     """Start ``coro`` as a task owned here, after its first step; with
-    ``progress`` it advances between the program's calls too."""
-    task: asyncio.Task[Any] = run(_started(coro, progress))
-    return task
+    ``progress`` it advances between the program's calls too. The first
+    step runs at once, as ``run``'s does, when this thread may drive the
+    loop: a turn of the loop per started operation would cost more than
+    the rest of an ``Isend`` (a coroutine done in that step gives a done
+    future, not a task)."""
+    if _get_running_loop() is not None:
+        raise RuntimeError("MPI calls are blocking: not from inside a running event loop")
+    fut = _eager(coro, progress)
+    if fut is None:
+        fut = run(_started(coro, progress))
+    return fut
+
+
+def _eager(coro: Coroutine[Any, Any, Any], progress: bool) -> asyncio.Future[Any] | None:
+    """``start`` by stepping ``coro`` here; None when another thread's
+    call holds the loop (or steps wait for the next call), and ``coro`` is
+    untouched."""
+    if _next_call:
+        return None
+    prog = _progress
+    if prog.want or prog.running:
+        prog.take()
+    if _followers[0] or not _drive.acquire(blocking=False):
+        return None
+    try:
+        loop = _loop or _the_loop()
+        _set_running_loop(loop)
+        try:
+            done, got = _step(coro)
+        except Exception as exc:  # kept for the request's completion, as a task keeps it
+            fut: asyncio.Future[Any] = loop.create_future()
+            fut.set_exception(exc)
+            return fut
+        finally:
+            _set_running_loop(None)
+        if done:
+            fut = loop.create_future()
+            fut.set_result(got)
+            return fut
+        task = loop.create_task(_finish(coro, got))
+        own(task, progress=progress)
+        if _monotonic() >= _eager_due[0]:  # let what the loop holds run now and then
+            loop.run_until_complete(asyncio.sleep(0))
+            _eager_due[0] = _monotonic() + EAGER_GAP
+        return task
+    finally:
+        _drive.release()
+        if prog.urgent:
+            prog.give()
 
 
 async def _cancel_all() -> None:

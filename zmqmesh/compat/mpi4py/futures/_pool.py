@@ -144,7 +144,7 @@ class RankPool:
             target=self._complete_all, name="mpi4py-futures", daemon=True
         )
         self._completer.start()
-        self._task: asyncio.Task[Any] | None = runner.start(self._answers(), progress=True)
+        self._task: asyncio.Future[Any] | None = runner.start(self._answers(), progress=True)
 
     def _complete_all(self) -> None:
         while (step := self._done.get()) is not None:

@@ -80,7 +80,7 @@ class Service:
         self._comm: Intracomm | None = comm.Dup()
         self.root = root
         self._z: ZComm | None = self._comm._z()
-        self._task: asyncio.Task[Any] | None = None
+        self._task: asyncio.Future[Any] | None = None
         if self._comm.Get_rank() == root:
             assert machine is not None
             self._task = runner.start(_serve(self._z, machine), progress=True)
