@@ -84,3 +84,44 @@ def test_start_from_inside_the_loop_is_refused() -> None:
 
     with pytest.raises(RuntimeError, match="blocking"):
         runner.run(inner())
+
+
+def test_a_wait_on_a_finished_operation_gives_its_result_and_takes_the_steps_due() -> None:
+    from zmqmesh.compat.mpi4py.requests import Request
+
+    async def at_once() -> int:
+        return 5
+
+    async def bad() -> None:
+        raise ValueError("refused")
+
+    assert Request._of(runner.start(at_once())).wait() == 5
+    with pytest.raises(ValueError, match="refused"):
+        Request._of(runner.start(bad())).wait()
+    ran: list[bool] = []
+    req = Request._of(runner.start(at_once()))
+    runner.at_next_call(lambda: ran.append(True))
+    assert runner.no_steps_due() is False
+    assert req.wait() == 5
+    assert ran == [True]  # a step due at the next call is not skipped
+    assert runner.no_steps_due()
+
+
+def test_a_cancellation_before_the_task_first_runs_reaches_the_operation() -> None:
+    # What the first step posted must be withdrawn (a receive left posted
+    # would take the next message of its context).
+    cleaned: list[str] = []
+
+    async def posts() -> None:
+        try:
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError:
+            cleaned.append("withdrawn")
+            raise
+
+    runner.run(asyncio.sleep(0))  # (the loop just ran: the next start does not turn it)
+    task = runner.start(posts())
+    task.cancel()  # before the loop ever runs the task
+    with pytest.raises(asyncio.CancelledError):
+        runner.run(task)
+    assert cleaned == ["withdrawn"]

@@ -51,3 +51,15 @@ def test_random_cancellations_never_give_a_wrong_result_or_hang(n: int) -> None:
     assert not bad, (seed, bad)
     assert res.stdout.count(": ok (") == rounds, (seed, out[-3000:])
     assert f"[0] rounds: {rounds} cancelled:" in res.stdout, (seed, out[-3000:])
+
+
+@pytest.mark.timeout(60)
+def test_a_receive_cancelled_before_anything_waited_on_it_is_withdrawn() -> None:
+    # The message went to the receive left posted, and the next one hung.
+    res = launch(2, PROGRAMS / "cancel_unstarted_recv.py", timeout=50)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert "[0] first: cancelled" in res.stdout, out[-3000:]
+    assert "[0] second: cancelled" in res.stdout, out[-3000:]
+    assert "[0] got hello" in res.stdout, out[-3000:]
+    assert "[0] got again" in res.stdout, out[-3000:]

@@ -222,6 +222,8 @@ class PointToPoint:
                 try:
                     await fut
                 except asyncio.CancelledError:
+                    if not fut.done():  # cancelled before its task waited on it
+                        fut.cancel()
                     if fut.cancelled():
                         engine.matcher.cancel_recv(fut)
                     else:
@@ -325,6 +327,10 @@ class PointToPoint:
         self._engine.waiting(fut, ("probe(source={}, tag={})", source, tag), world)
         try:
             got = await fut
+        except asyncio.CancelledError:
+            if not fut.done():  # cancelled before its task waited on it
+                fut.cancel()
+            raise
         finally:
             self._engine.done_waiting(fut)
         return Status(got[0], got[1], payload_nbytes(got[2]))

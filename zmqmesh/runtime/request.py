@@ -110,6 +110,8 @@ class Request:
             try:
                 await fut
             except asyncio.CancelledError:
+                if not fut.done():  # cancelled before its task waited on it
+                    fut.cancel()
                 taken = fut.done() and not fut.cancelled() and fut.exception() is None
                 if taken and self._give_back is not None:
                     self._give_back(fut)

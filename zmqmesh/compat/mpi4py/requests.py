@@ -232,8 +232,14 @@ class _Op:
             self.status.cancelled = True
             self.done = True
             return
-        raw = runner.run(self.req) if self.req is not None else None
-        st = getattr(self.req, "status", None)
+        req = self.req
+        if req is None:
+            raw = None
+        elif isinstance(req, asyncio.Future) and req.done() and runner.no_steps_due():
+            raw = req.result()  # (no turn of the loop for what is over)
+        else:
+            raw = runner.run(req)
+        st = getattr(req, "status", None)
         if st is not None:
             self.status._fill(st.source, st.tag, max(st.nbytes, 0))
         self.value = self.finish(raw, self.status) if self.finish is not None else raw

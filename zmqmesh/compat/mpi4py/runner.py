@@ -30,7 +30,17 @@ from collections.abc import Callable, Coroutine, Generator
 from time import monotonic as _monotonic
 from typing import Any
 
-__all__ = ["close", "now", "own", "poll", "run", "sleep_with", "start", "unsupported"]
+__all__ = [
+    "close",
+    "no_steps_due",
+    "now",
+    "own",
+    "poll",
+    "run",
+    "sleep_with",
+    "start",
+    "unsupported",
+]
 
 _loop: asyncio.AbstractEventLoop | None = None
 
@@ -174,6 +184,12 @@ def at_next_call(fn: Callable[[], None]) -> None:
     _next_call.append(fn)
 
 
+def no_steps_due() -> bool:
+    """Whether the next call has no step to take first (``at_next_call``):
+    a call that needs nothing from the loop may then skip it."""
+    return not _next_call
+
+
 async def _after(steps: list[Callable[[], None]], aw: Any) -> Any:
     for step in steps:
         step()
@@ -240,7 +256,7 @@ def _direct(loop: asyncio.AbstractEventLoop, progress: _Progress, aw: Any) -> An
     finally:
         _set_running_loop(None)
     if not done:
-        got = loop.run_until_complete(_finish(coro, got))
+        got = loop.run_until_complete(_Rest(coro, got))
     elif _monotonic() < _eager_due[0]:
         return got
     else:
@@ -308,28 +324,40 @@ def _step(coro: Any) -> tuple[bool, Any]:
         return True, stop.value
 
 
-@types.coroutine
-def _resume(coro: Any, pending: Any) -> Generator[Any, Any, Any]:
-    """The rest of ``coro``, whose first step yielded ``pending``: hands its
-    yields to the task that runs it and the task's answers (a wake-up, a
-    cancellation) back to it, as ``await`` would have."""
-    while True:
-        try:
-            sent = yield pending
-        except BaseException as exc:
-            try:
-                pending = coro.throw(exc)
-            except StopIteration as stop:
-                return stop.value
-        else:
-            try:
-                pending = coro.send(sent)
-            except StopIteration as stop:
-                return stop.value
+class _Rest(Coroutine[Any, Any, Any]):
+    """The rest of ``coro``, whose first step yielded ``pending``, as a
+    coroutine for a task to run: its first step hands ``pending`` on, and
+    every later one (a wake-up, a cancellation) goes to ``coro``, as
+    ``await`` would have. A cancellation that comes before the task's first
+    step reaches ``coro`` too, so what it posted is withdrawn (a coroutine
+    function wrapping it would end at once, leaving ``coro`` suspended)."""
 
+    __slots__ = ("_coro", "_first", "_pending")
 
-async def _finish(coro: Any, pending: Any) -> Any:
-    return await _resume(coro, pending)
+    def __init__(self, coro: Any, pending: Any) -> None:
+        self._coro = coro
+        self._pending: Any = pending
+        self._first = True
+
+    def send(self, value: Any) -> Any:
+        if self._first:
+            self._first = False
+            pending, self._pending = self._pending, None
+            return pending
+        return self._coro.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        self._first, self._pending = False, None
+        if val is None and tb is None:
+            return self._coro.throw(typ)
+        return self._coro.throw(typ, val, tb)  # (the old three-argument form)
+
+    def close(self) -> None:
+        self._first, self._pending = False, None
+        self._coro.close()
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        raise TypeError("_Rest is run by a task, not awaited")
 
 
 async def _as_coro(aw: Any) -> Any:
@@ -422,7 +450,7 @@ def _eager(coro: Coroutine[Any, Any, Any], progress: bool) -> asyncio.Future[Any
             fut = loop.create_future()
             fut.set_result(got)
             return fut
-        task = loop.create_task(_finish(coro, got))
+        task = loop.create_task(_Rest(coro, got))
         own(task, progress=progress)
         if _monotonic() >= _eager_due[0]:  # let what the loop holds run now and then
             loop.run_until_complete(asyncio.sleep(0))
