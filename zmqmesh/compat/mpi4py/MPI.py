@@ -1,4 +1,4 @@
-"""``MPI``: mpi4py's interface, on zmqmesh.
+"""Message Passing Interface: mpi4py's ``MPI`` module, on zmqmesh.
 
 Under ``zmqmesh launch --mpi4py`` this module is ``mpi4py.MPI``. It only
 gathers the public names; the layer lives in modules by subject:
@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 from zmqmesh.compat.mpi4py import constants as _constants
 from zmqmesh.compat.mpi4py import datatypes as _datatypes
-from zmqmesh.compat.mpi4py import intergroup as _intergroup  # noqa: F401 (Create_from_group(s))
+from zmqmesh.compat.mpi4py import intergroup as _intergroup  # (installs Create_from_group(s))
 from zmqmesh.compat.mpi4py import ops as _ops
-from zmqmesh.compat.mpi4py import spawn as _spawn  # noqa: F401 (installs Spawn, Get_parent)
+from zmqmesh.compat.mpi4py import spawn as _spawn  # (installs Spawn, Get_parent)
 from zmqmesh.compat.mpi4py.bsend import (
     Attach_buffer as Attach_buffer,
 )
@@ -266,7 +266,7 @@ def _typealign(datatype: Datatype) -> int | None:
 
 # No module and no foreign class among the names: mpi4py's module holds
 # none, and programs (and its tests) walk the namespace.
-del _constants, _datatypes, _ops
+del _constants, _datatypes, _intergroup, _ops, _spawn
 
 if TYPE_CHECKING:
     from typing import Any
@@ -291,9 +291,10 @@ _addressof = _unsupported("_addressof", "the C API: handles are Python objects h
 
 
 def _handleof(obj: Any) -> int:
-    """The handle integer of a handle object (as ``obj.handle``); for a
-    ``Status``, a number that names its memory while it lives (as the
-    address mpi4py gives)."""
+    """Return the handle integer of a handle object (as ``obj.handle``).
+
+    For a ``Status``, a number that names its memory while it lives (as
+    the address mpi4py gives)."""
     if isinstance(obj, Status):
         return id(obj)
     if not isinstance(obj, _Handle):
@@ -302,8 +303,10 @@ def _handleof(obj: Any) -> int:
 
 
 def _sizeof(obj: Any) -> int:
-    """The size in bytes of the C type of a handle (an int, as MPICH's) or
-    of ``MPI_Status`` (five ints), for an object or its class."""
+    """Return the size in bytes of the C type of a handle or a status.
+
+    A handle is an int, as MPICH's; ``MPI_Status`` is five ints. For an
+    object or its class."""
     kind = obj if isinstance(obj, type) else type(obj)
     if issubclass(kind, Status):
         return 5 * _C_INT
@@ -316,3 +319,10 @@ _C_INT = 4  # sizeof(int), MPICH's handle type
 
 # mpi4py.rc and the MPI4PY_RC_* variables, read as mpi4py reads them at this import
 _started(_rc_at_import())
+
+
+# Docstrings begin with the signature, as mpi4py's compiled ones do (docsig.py).
+from zmqmesh.compat.mpi4py import docsig as _docsig  # noqa: E402
+
+_docsig.embed(globals(), "zmqmesh.compat.mpi4py")
+del _docsig

@@ -70,6 +70,6 @@ def Flush_buffer() -> None:
 
 
 def Iflush_buffer() -> Request:
-    """``Flush_buffer``, as a request complete once it returns."""
+    """Nonblocking ``Flush_buffer``, as a request complete once it returns."""
     flush(PROCESS_BUFFER)
     return Request._of(None)

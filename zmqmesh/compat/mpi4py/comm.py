@@ -305,7 +305,7 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
     is_intra = property(Is_intra)
 
     def Get_topology(self) -> int:
-        """``CART``, ``GRAPH``, ``DIST_GRAPH`` or ``UNDEFINED`` (``MPI_Topo_test``)."""
+        """Return ``CART``, ``GRAPH``, ``DIST_GRAPH`` or ``UNDEFINED`` (``MPI_Topo_test``)."""
         self._comm  # noqa: B018 (ERR_COMM for the null communicator)
         topo = self._h.topo
         return C.UNDEFINED if topo is None else int(topo.kind)
@@ -318,8 +318,9 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
     topology = property(Get_topology)
 
     def Get_attr(self, keyval: int) -> Any:
-        """``TAG_UB`` gives the largest tag, ``UNIVERSE_SIZE`` the world's
-        size, ``WTIME_IS_GLOBAL`` 0; a user keyval its value (None unset)."""
+        """Return the value of attribute ``keyval``: ``TAG_UB`` gives the
+        largest tag, ``UNIVERSE_SIZE`` the world's size, ``WTIME_IS_GLOBAL``
+        0; a user keyval its value (None unset)."""
         self._comm  # noqa: B018 (ERR_COMM for the null communicator)
         if keyval == C.TAG_UB:
             return TAG_UB
@@ -368,16 +369,16 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
     Clone = Dup
 
     def Dup_with_info(self, info: Any) -> Any:
-        """``Dup`` with the hints of ``info``."""
+        """Duplicate the communicator (``Dup``) with the hints of ``info``."""
         return self.Dup(info)
 
     def Idup(self, info: Any = None) -> tuple[Any, Request]:
-        """``Dup``, with a request complete at once (the duplicate is made
-        at the call: zmqmesh makes communicators collectively, at once)."""
+        """Nonblocking ``Dup``, with a request complete at once (the duplicate
+        is made at the call: zmqmesh makes communicators collectively, at once)."""
         return self.Dup(info), Request._of(None)
 
     def Idup_with_info(self, info: Any) -> tuple[Any, Request]:
-        """``Idup`` with the hints of ``info``."""
+        """Nonblocking duplicate (``Idup``) with the hints of ``info``."""
         return self.Idup(info)
 
     def Split(self, color: int = 0, key: int = 0) -> Any:
@@ -435,8 +436,9 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
     group = property(Get_group)
 
     def Compare(self, other: Comm) -> int:
-        """``IDENT`` (the same communicator), ``CONGRUENT`` (same members in
-        the same order), ``SIMILAR`` (same members) or ``UNEQUAL``."""
+        """Compare two communicators: ``IDENT`` (the same communicator),
+        ``CONGRUENT`` (same members in the same order), ``SIMILAR`` (same
+        members) or ``UNEQUAL``."""
         a, b = self._members(), other._members()  # (ERR_COMM for a null one)
         if self._h is other._h:
             return C.IDENT
@@ -462,7 +464,7 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
     info = property(Get_info, Set_info)
 
     def Iflush_buffer(self) -> Request:
-        """``Flush_buffer``, as a request."""
+        """Nonblocking ``Flush_buffer``, as a request."""
         self.Flush_buffer()
         return Request._of(None)
 
@@ -478,7 +480,8 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         raise ValueError(f"cannot pickle {type(self).__name__} handle")
 
     def Disconnect(self) -> None:
-        """``Free`` (the layer's communicators have no connection of their own to end)."""
+        """Disconnect the communicator: ``Free`` (the layer's communicators have
+        no connection of their own to end)."""
         self.Free()
 
     def Free(self) -> None:
@@ -518,12 +521,12 @@ _LOCKS_LOCK = threading.Lock()
 
 
 def _comm_lock(comm: Comm, key: Any = None) -> threading.Lock:
-    """mpi4py's ``MPI._comm_lock``: the lock of ``key`` on ``comm``."""
+    """Return the lock of ``key`` on ``comm`` (mpi4py's ``MPI._comm_lock``)."""
     return comm._lock(key)
 
 
 def _comm_lock_table(comm: Comm) -> dict[Any, threading.Lock]:
-    """mpi4py's ``MPI._comm_lock_table``: every lock of ``comm``, by key."""
+    """Return every lock of ``comm``, by key (mpi4py's ``MPI._comm_lock_table``)."""
     comm._comm  # noqa: B018 (checks the handle)
     table: dict[Any, threading.Lock] = comm._h.locks
     return table

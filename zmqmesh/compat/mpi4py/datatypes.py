@@ -129,22 +129,22 @@ class Datatype(KeyvalCalls, PackCalls, Handle):
         return self._t.tm.size
 
     def Get_extent(self) -> tuple[int, int]:
-        """``(lb, extent)`` in bytes."""
+        """Return ``(lb, extent)`` in bytes."""
         tm = self._t.tm
         return tm.lb, tm.extent
 
     def Get_true_extent(self) -> tuple[int, int]:
-        """``(true_lb, true_extent)``: the bytes the data really covers."""
+        """Return ``(true_lb, true_extent)``: the bytes the data really covers."""
         tm = self._t.tm
         return tm.true_lb, tm.true_extent
 
     size = property(Get_size)
-    extent = property(lambda self: self._t.tm.extent)
-    lb = property(lambda self: self._t.tm.lb)
-    ub = property(lambda self: self._t.tm.ub)
-    true_lb = property(lambda self: self._t.tm.true_lb)
-    true_ub = property(lambda self: self._t.tm.true_ub)
-    true_extent = property(lambda self: self._t.tm.true_extent)
+    extent = property(lambda self: self._t.tm.extent, doc="Extent.")
+    lb = property(lambda self: self._t.tm.lb, doc="Lower bound.")
+    ub = property(lambda self: self._t.tm.ub, doc="Upper bound.")
+    true_lb = property(lambda self: self._t.tm.true_lb, doc="True lower bound.")
+    true_ub = property(lambda self: self._t.tm.true_ub, doc="True upper bound.")
+    true_extent = property(lambda self: self._t.tm.true_extent, doc="True extent.")
 
     # -- names and life -------------------------------------------------------------------------
     def Get_name(self) -> str:
@@ -159,10 +159,12 @@ class Datatype(KeyvalCalls, PackCalls, Handle):
 
     @property
     def is_named(self) -> bool:
+        """Is a named datatype."""
         return self._t.combiner == C.COMBINER_NAMED
 
     @property
     def is_predefined(self) -> bool:
+        """Is a predefined datatype."""
         return self._h is None or self._t.combiner in (C.COMBINER_NAMED, *_F90)
 
     def Commit(self) -> Datatype:
@@ -193,12 +195,13 @@ class Datatype(KeyvalCalls, PackCalls, Handle):
 
     # -- derived types ------------------------------------------------------------------------
     def Create_contiguous(self, count: int) -> Datatype:
-        """``count`` copies of this type, one after the other."""
+        """Create a type of ``count`` copies of this type, one after the other."""
         tm = T.contiguous(int(count), self._t.tm)
         return _derived(tm, C.COMBINER_CONTIGUOUS, {"count": int(count)}, self)
 
     def Create_vector(self, count: int, blocklength: int, stride: int) -> Datatype:
-        """``count`` blocks of ``blocklength`` elements, ``stride`` elements apart."""
+        """Create a type of ``count`` blocks of ``blocklength`` elements,
+        ``stride`` elements apart."""
         tm = T.hvector(int(count), int(blocklength), int(stride) * self._t.tm.extent, self._t.tm)
         params = {"count": int(count), "blocklength": int(blocklength), "stride": int(stride)}
         return _derived(tm, C.COMBINER_VECTOR, params, self)
@@ -298,18 +301,21 @@ class Datatype(KeyvalCalls, PackCalls, Handle):
     # -- how it was made ----------------------------------------------------------------------
     @property
     def combiner(self) -> int:
+        """Combiner."""
         return self._t.combiner
 
     def Get_envelope(self) -> tuple[int, int, int, int, int]:
-        """``(num_integers, num_addresses, num_large_counts, num_datatypes,
-        combiner)``; counts and displacements are large counts, as MPICH."""
+        """Return ``(num_integers, num_addresses, num_large_counts,
+        num_datatypes, combiner)``; counts and displacements are large
+        counts, as MPICH."""
         ints, addrs, counts, types = self._contents()
         return len(ints), len(addrs), len(counts), len(types), self._t.combiner
 
     envelope = property(Get_envelope)
 
     def Get_contents(self) -> tuple[list[int], list[int], list[int], list[Datatype]]:
-        """``(integers, addresses, large_counts, datatypes)`` of the constructor call."""
+        """Return ``(integers, addresses, large_counts, datatypes)`` of the
+        constructor call."""
         return self._contents()
 
     contents = property(Get_contents)
@@ -348,8 +354,8 @@ class Datatype(KeyvalCalls, PackCalls, Handle):
         return [], [], [p["lb"], p["extent"]], olds  # RESIZED
 
     def decode(self) -> tuple[Datatype, str, dict[str, Any]]:
-        """``(old type, combiner name, constructor arguments)``; a named type
-        gives itself, ``"NAMED"`` and ``{}``."""
+        """Return ``(old type, combiner name, constructor arguments)``; a
+        named type gives itself, ``"NAMED"`` and ``{}``."""
         t = self._t
         name = _COMBINER_NAMES[t.combiner]
         params = {k: (list(v) if isinstance(v, list) else v) for k, v in t.params.items()}
@@ -409,6 +415,8 @@ class Datatype(KeyvalCalls, PackCalls, Handle):
 
     @classmethod
     def fromcode(cls, code: str) -> Datatype:
+        """Get the predefined type of a character code or type string
+        (``"i"``, ``"i4"``); ``ValueError`` for a code that names none."""
         try:
             return typedict[code]
         except KeyError:

@@ -128,7 +128,7 @@ def Get_library_version() -> str:
 
 
 def get_vendor() -> tuple[str, tuple[int, int, int]]:
-    """``(name, (major, minor, micro))`` of the MPI implementation: zmqmesh."""
+    """Return ``(name, (major, minor, micro))`` of the MPI implementation: zmqmesh."""
     parts = [int(p) for p in zmqmesh.__version__.split(".")[:3] if p.isdigit()]
     major, minor, micro = [*parts, 0, 0, 0][:3]
     return "zmqmesh", (major, minor, micro)
@@ -178,7 +178,7 @@ memory = buffer
 
 
 def Alloc_mem(size: int, info: Any = None) -> buffer:
-    """``size`` bytes of memory, as a ``buffer``."""
+    """Allocate ``size`` bytes of memory, as a ``buffer``."""
     return buffer.allocate(int(size), clear=False)
 
 

@@ -81,14 +81,17 @@ class Exception(builtins.RuntimeError):
 
     @property
     def error_code(self) -> int:
+        """Error code."""
         return self.ob_mpi
 
     @property
     def error_class(self) -> int:
+        """Error class."""
         return Get_error_class(self.ob_mpi)
 
     @property
     def error_string(self) -> str:
+        """Error string."""
         return Get_error_string(self.ob_mpi)
 
     def Get_error_code(self) -> int:

@@ -114,7 +114,8 @@ class Grequest(Request):
         self._gop().completed.set()
 
     def complete(self, obj: Any = None) -> None:
-        """``Complete``, with ``obj`` as what ``wait``/``test`` return."""
+        """Say that the operation is done (``Complete``), with ``obj`` as what
+        ``wait``/``test`` return."""
         op = self._gop()
         op.value = obj
         op.completed.set()

@@ -99,8 +99,8 @@ class Group(Handle):
         return out
 
     def Compare(self, group: Group) -> int:
-        """``IDENT`` (same members, same order), ``SIMILAR`` (same members)
-        or ``UNEQUAL``."""
+        """Compare two groups: ``IDENT`` (same members, same order),
+        ``SIMILAR`` (same members) or ``UNEQUAL``."""
         a, b = self._m().ranks, group._m().ranks
         if a == b:
             return C.IDENT
@@ -150,11 +150,15 @@ class Group(Handle):
 
     @classmethod
     def Union(cls, group1: Group, group2: Group) -> Group:
+        """The union of two groups: the processes of ``group1``, then those
+        of ``group2`` not in it."""
         a, b = group1._m().ranks, group2._m().ranks
         return group1._new([*a, *(w for w in b if w not in a)])
 
     @classmethod
     def Intersection(cls, group1: Group, group2: Group) -> Group:
+        """The intersection of two groups: the processes of ``group1`` that
+        are in ``group2``, in ``group1``'s order."""
         b = group2._m().ranks
         return group1._new([w for w in group1._m().ranks if w in b])
 
@@ -162,6 +166,8 @@ class Group(Handle):
 
     @classmethod
     def Difference(cls, group1: Group, group2: Group) -> Group:
+        """The difference of two groups: the processes of ``group1`` that are
+        not in ``group2``, in ``group1``'s order."""
         b = group2._m().ranks
         return group1._new([w for w in group1._m().ranks if w not in b])
 

@@ -157,8 +157,9 @@ async def _three(made: Awaitable[ZComm | None]) -> tuple[ZComm, ZComm, ZComm] | 
 
 
 class Intercomm(InterCollectiveCalls, Comm):
-    """An intercommunicator: a local and a remote group; point-to-point
-    ranks and collective roots name the remote group."""
+    """An intercommunicator: a local and a remote group.
+
+    Point-to-point ranks and collective roots name the remote group."""
 
     __slots__ = ()
 
@@ -242,7 +243,7 @@ class Intercomm(InterCollectiveCalls, Comm):
         return self.Split(0, g.ranks.index(me))
 
     def Create_group(self, group: Group, tag: int = 0) -> Any:
-        """``Create``."""
+        """Create a communicator of ``group``, as ``Create`` does."""
         return self.Create(group)
 
     def Merge(self, high: bool = False) -> Intracomm:
@@ -263,9 +264,10 @@ class Intercomm(InterCollectiveCalls, Comm):
         box.comm = None
 
     def Compare(self, other: Comm) -> int:
-        """``IDENT`` (the same communicator), ``CONGRUENT`` (the same local
-        and remote groups in the same order), ``SIMILAR`` (the same
-        members) or ``UNEQUAL`` (also against an intracommunicator)."""
+        """Compare two communicators: ``IDENT`` (the same communicator),
+        ``CONGRUENT`` (the same local and remote groups in the same order),
+        ``SIMILAR`` (the same members) or ``UNEQUAL`` (also against an
+        intracommunicator)."""
         self._comm  # noqa: B018 (ERR_COMM for a null one)
         box = self._h  # (self may be a Comm handle of an intercommunicator)
         other._comm  # noqa: B018 (ERR_COMM for a null one)
@@ -280,9 +282,10 @@ class Intercomm(InterCollectiveCalls, Comm):
         return C.SIMILAR if same and sorted(box.remote) == sorted(theirs.remote) else C.UNEQUAL
 
     def Split_type(self, split_type: int, key: int = 0, info: Any = None) -> Any:
-        """``Split`` by host for ``COMM_TYPE_SHARED`` (the local and remote
-        processes of each host); ``COMM_NULL`` for any other kind, and
-        where a host has processes of one group only."""
+        """Split the communicator, as ``Split``, by host for
+        ``COMM_TYPE_SHARED`` (the local and remote processes of each host);
+        ``COMM_NULL`` for any other kind, and where a host has processes of
+        one group only."""
         box = self._box()
         hosts = runner.run(box.union.allgather(socket.gethostname()))
         mine = hosts[box.union.rank]

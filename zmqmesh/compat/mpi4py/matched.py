@@ -90,7 +90,7 @@ class Message(Handle):
             unpack_into(msg, got[0], status)
 
     def Irecv(self, buf: Any) -> Request:
-        """``Recv`` as a request complete at once."""
+        """Nonblocking ``Recv``, as a request complete at once."""
         st = Status()
         self.Recv(buf, st)
 
@@ -104,6 +104,7 @@ class Message(Handle):
     def probe(
         cls, comm: Any, source: int = C.ANY_SOURCE, tag: int = C.ANY_TAG, status: Any = None
     ) -> Message:
+        """Blocking test for a matched message on ``comm`` (``comm.mprobe``)."""
         m: Message = comm.mprobe(source, tag, status)
         return m
 
@@ -111,6 +112,8 @@ class Message(Handle):
     def iprobe(
         cls, comm: Any, source: int = C.ANY_SOURCE, tag: int = C.ANY_TAG, status: Any = None
     ) -> Message | None:
+        """Nonblocking test for a matched message on ``comm`` (``comm.improbe``):
+        the message, or None when none has arrived."""
         m: Message | None = comm.improbe(source, tag, status)
         return m
 

@@ -52,7 +52,7 @@ class buffer(np.ndarray[Any, np.dtype[np.uint8]]):
 
     @staticmethod
     def allocate(nbytes: int, clear: bool = False) -> buffer:
-        """``nbytes`` of new memory (always cleared: bytearray zeroes)."""
+        """Allocate ``nbytes`` of new memory (always cleared: bytearray zeroes)."""
         if not isinstance(nbytes, int):
             raise TypeError(f"expecting an integer size, not {type(nbytes).__name__}")
         if nbytes < 0:
@@ -78,24 +78,29 @@ class buffer(np.ndarray[Any, np.dtype[np.uint8]]):
 
     @property
     def obj(self) -> Any:
+        """Object exposing buffer."""
         return self._obj
 
     @property
     def address(self) -> int:
+        """Buffer address."""
         if self._gone or getattr(self, "_null", False):
             return 0
         return int(self.__array_interface__["data"][0])
 
     @property
     def nbytes(self) -> int:
+        """Buffer size (in bytes)."""
         return 0 if self._gone else int(self.size)
 
     @property
     def readonly(self) -> bool:
+        """Buffer is read-only."""
         return not self._gone and not self.flags.writeable
 
     @property
     def format(self) -> str:
+        """Format of each element."""
         return "B"
 
     def __len__(self) -> int:

@@ -45,6 +45,7 @@ class Info(Handle):
 
     @classmethod
     def Create(cls, items: Any = None) -> Info:
+        """A new info object, with the keys and values of ``items`` when given."""
         info: Info = cls.__new__(cls)
         info._h = {}
         if items is not None:
@@ -199,9 +200,11 @@ _LIVE_USER: list[UserErrhandler] = []
 
 
 class Errhandler(Handle):
-    """An error handler. The predefined ones are accepted and never called
-    (errors raise, as with ``ERRORS_RETURN``); a user one
-    (``Comm.Create_errhandler``) runs on ``Call_errhandler``."""
+    """An error handler.
+
+    The predefined ones are accepted and never called (errors raise, as
+    with ``ERRORS_RETURN``); a user one (``Comm.Create_errhandler``) runs on
+    ``Call_errhandler``."""
 
     __slots__ = ()
 

@@ -72,7 +72,7 @@ class Op(Handle):
         return (Op.Create, (user[1], user[2]))  # a new op of the same function
 
     def __call__(self, x: Any, y: Any) -> Any:
-        """``x op y``; ``ValueError`` for the null op, as mpi4py."""
+        """Return ``x op y``; ``ValueError`` for the null op, as mpi4py."""
         if self._h is None:
             raise ValueError("cannot call the null MPI.Op")
         if self._h is PREDEFINED_OPS["MAXLOC"]._h:
@@ -82,7 +82,8 @@ class Op(Handle):
         return zop(self)(x, y)
 
     def Reduce_local(self, inbuf: Any, inoutbuf: Any) -> None:
-        """``inoutbuf = inbuf op inoutbuf``, element-wise, on this rank."""
+        """Apply the operation on this rank: ``inoutbuf = inbuf op inoutbuf``,
+        element-wise."""
         reduce_local(inbuf, inoutbuf, self)
 
     def Free(self) -> None:
@@ -100,6 +101,7 @@ class Op(Handle):
 
     @property
     def is_predefined(self) -> bool:
+        """Is a predefined operation."""
         return self._h is None or any(op._h is self._h for op in PREDEFINED_OPS.values())
 
 

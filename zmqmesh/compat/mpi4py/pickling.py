@@ -78,6 +78,7 @@ class Pickle:
 
     @property
     def PROTOCOL(self) -> int | None:
+        """Protocol version."""
         return self._protocol
 
     @PROTOCOL.setter
@@ -88,6 +89,7 @@ class Pickle:
 
     @property
     def THRESHOLD(self) -> int:
+        """Out-of-band threshold."""
         return self._threshold
 
     @THRESHOLD.setter

@@ -47,6 +47,7 @@ class Status:
 
     @property
     def source(self) -> int:
+        """Message source."""
         return int(self._m[2])
 
     @source.setter
@@ -55,6 +56,7 @@ class Status:
 
     @property
     def tag(self) -> int:
+        """Message tag."""
         return int(self._m[3])
 
     @tag.setter
@@ -63,6 +65,7 @@ class Status:
 
     @property
     def error(self) -> int:
+        """Message error."""
         return int(self._m[4])
 
     @error.setter
@@ -71,6 +74,7 @@ class Status:
 
     @property
     def count(self) -> int:
+        """Byte count."""
         low, high = int(self._m[0]) & 0xFFFFFFFF, int(self._m[1]) >> 1
         return (high << 32) | low
 
@@ -82,6 +86,7 @@ class Status:
 
     @property
     def cancelled(self) -> bool:
+        """Cancelled state."""
         return bool(int(self._m[1]) & 1)
 
     @cancelled.setter
@@ -338,7 +343,8 @@ class Request(Handle):
         return Request.test(self, status)[0]  # (subclasses may override test)
 
     def test(self, status: Status | None = None) -> tuple[bool, Any]:
-        """``(True, object)`` when done, else ``(False, None)``."""
+        """Test for the completion of the operation: ``(True, object)`` when
+        done, else ``(False, None)``."""
         if not self._ready():
             runner.poll()
             if not self._ready():
@@ -380,6 +386,7 @@ class Request(Handle):
     # -- arrays of requests ---------------------------------------------------------------------
     @classmethod
     def Waitall(cls, requests: Sequence[Request], statuses: list[Status] | None = None) -> bool:
+        """Wait for all the requests to complete, filling ``statuses`` when given; True."""
         cls.waitall(requests, statuses)
         return True
 
@@ -387,6 +394,8 @@ class Request(Handle):
     def waitall(
         cls, requests: Sequence[Request], statuses: list[Status] | None = None
     ) -> list[Any]:
+        """Wait for all the requests to complete; the received objects, in
+        order (None for an operation that receives none)."""
         out = []
         for i, r in enumerate(requests):
             st = Status()
@@ -396,12 +405,16 @@ class Request(Handle):
 
     @classmethod
     def Testall(cls, requests: Sequence[Request], statuses: list[Status] | None = None) -> bool:
+        """Test for the completion of all the requests: True (and they
+        complete) when all have completed, else False."""
         return cls.testall(requests, statuses)[0]
 
     @classmethod
     def testall(
         cls, requests: Sequence[Request], statuses: list[Status] | None = None
     ) -> tuple[bool, list[Any] | None]:
+        """Test for the completion of all the requests: ``(True, objects)``
+        (and they complete) when all have completed, else ``(False, None)``."""
         runner.poll()
         if not all(r._ready() for r in requests):
             return False, None
@@ -409,10 +422,14 @@ class Request(Handle):
 
     @classmethod
     def Waitany(cls, requests: Sequence[Request], status: Status | None = None) -> int:
+        """Wait for any one of the requests to complete; its index
+        (``UNDEFINED`` when none is active)."""
         return cls.waitany(requests, status)[0]
 
     @classmethod
     def waitany(cls, requests: Sequence[Request], status: Status | None = None) -> tuple[int, Any]:
+        """Wait for any one of the requests to complete; ``(index, object)``
+        (``(UNDEFINED, None)`` when none is active)."""
         while True:
             index, flag, value = cls._testany(requests, status)
             if flag:
@@ -421,6 +438,9 @@ class Request(Handle):
 
     @classmethod
     def Testany(cls, requests: Sequence[Request], status: Status | None = None) -> tuple[int, bool]:
+        """Test for the completion of any one of the requests: ``(index, True)``
+        for one that completed, ``(UNDEFINED, True)`` when none is active,
+        else ``(UNDEFINED, False)``."""
         index, flag, _ = cls._testany(requests, status)
         return index, flag
 
@@ -428,6 +448,8 @@ class Request(Handle):
     def testany(
         cls, requests: Sequence[Request], status: Status | None = None
     ) -> tuple[int, bool, Any]:
+        """Test for the completion of any one of the requests: as ``Testany``,
+        with the received object (or None) as a third item."""
         return cls._testany(requests, status)
 
     @classmethod
@@ -446,12 +468,16 @@ class Request(Handle):
     def Waitsome(
         cls, requests: Sequence[Request], statuses: list[Status] | None = None
     ) -> list[int] | None:
+        """Wait for some of the requests to complete; the indices of those
+        that completed (None when none is active)."""
         return cls.waitsome(requests, statuses)[0]
 
     @classmethod
     def waitsome(
         cls, requests: Sequence[Request], statuses: list[Status] | None = None
     ) -> tuple[list[int] | None, list[Any] | None]:
+        """Wait for some of the requests to complete; ``(indices, objects)``
+        of those that completed (``(None, None)`` when none is active)."""
         while True:
             idx, vals = cls.testsome(requests, statuses)
             if idx is None or idx:
@@ -462,12 +488,17 @@ class Request(Handle):
     def Testsome(
         cls, requests: Sequence[Request], statuses: list[Status] | None = None
     ) -> list[int] | None:
+        """Test for the completion of some of the requests; the indices of
+        those that completed, maybe none (None when none is active)."""
         return cls.testsome(requests, statuses)[0]
 
     @classmethod
     def testsome(
         cls, requests: Sequence[Request], statuses: list[Status] | None = None
     ) -> tuple[list[int] | None, list[Any] | None]:
+        """Test for the completion of some of the requests; ``(indices,
+        objects)`` of those that completed, maybe none (``(None, None)``
+        when none is active)."""
         if all(r._op() is None for r in requests):
             return None, None
         runner.poll()
@@ -502,9 +533,10 @@ class _Persistent:
 
 
 class Prequest(Request):
-    """A persistent request (``Send_init``, ``Recv_init``, ``Bcast_init``,
-    ...): ``Start`` begins a round, completing it (``Wait``, ``Test``...)
-    leaves the request inactive, not null, ready for the next ``Start``.
+    """A persistent request (``Send_init``, ``Recv_init``, ``Bcast_init``, ...).
+
+    ``Start`` begins a round, completing it (``Wait``, ``Test``...) leaves
+    the request inactive, not null, ready for the next ``Start``.
     Completing an inactive request returns at once with an empty status."""
 
     __slots__ = ()
@@ -539,7 +571,7 @@ class Prequest(Request):
 
     @staticmethod
     def Startall(requests: Sequence[Prequest]) -> None:
-        """``Start`` each request, in order."""
+        """Start each request (``Start``), in order."""
         for r in requests:
             r.Start()
 

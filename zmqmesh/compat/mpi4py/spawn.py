@@ -76,7 +76,7 @@ def _spawn_multiple(
     root: int = 0,
     errcodes: Any = None,
 ) -> Intercomm:
-    """``Spawn`` of several commands: ``maxprocs[i]`` processes (one when
+    """Start several commands, as ``Spawn`` does one: ``maxprocs[i]`` processes (one when
     None; an int: as many of each) of ``command[i] args[i]``, in that
     order in the children's ``COMM_WORLD``; ``errcodes``, a list, gets a
     list of ``SUCCESS`` per command. Sequences of different lengths raise

@@ -83,10 +83,12 @@ class Topocomm(Intracomm, NeighborCalls):
 
     @property
     def inedges(self) -> list[int]:
+        """Incoming neighbors."""
         return self._edges()[0]
 
     @property
     def outedges(self) -> list[int]:
+        """Outgoing neighbors."""
         return self._edges()[1]
 
     @property
@@ -97,10 +99,12 @@ class Topocomm(Intracomm, NeighborCalls):
 
     @property
     def indegree(self) -> int:
+        """Number of incoming neighbors."""
         return self.degrees[0]
 
     @property
     def outdegree(self) -> int:
+        """Number of outgoing neighbors."""
         return self.degrees[1]
 
     def _edges(self) -> tuple[list[int], list[int]]:
@@ -180,7 +184,7 @@ class Cartcomm(Topocomm):
     dim = ndim = property(Get_dim)
 
     def Get_topo(self) -> tuple[list[int], list[int], list[int]]:
-        """``(dims, periods, coords)``, periods as 0 and 1 (as mpi4py)."""
+        """Return ``(dims, periods, coords)``, periods as 0 and 1 (as mpi4py)."""
         topo: Cart = self._topo()
         return list(topo.dims), [int(p) for p in topo.periods], list(self._mesh().coords)
 
@@ -188,14 +192,17 @@ class Cartcomm(Topocomm):
 
     @property
     def dims(self) -> list[int]:
+        """Dimensions."""
         return self.Get_topo()[0]
 
     @property
     def periods(self) -> list[int]:
+        """Periodicity."""
         return self.Get_topo()[1]
 
     @property
     def coords(self) -> list[int]:
+        """Coordinates."""
         return self.Get_topo()[2]
 
     def Get_cart_rank(self, coords: Any) -> int:
@@ -215,8 +222,9 @@ class Cartcomm(Topocomm):
         return list(self._mesh().coords_of(r))
 
     def Shift(self, direction: int, disp: int) -> tuple[int, int]:
-        """``(source, dest)`` ``disp`` steps down and up ``direction``;
-        ``PROC_NULL`` off a non-periodic edge; ``ERR_ARG`` for no dimension."""
+        """Return the ranks ``(source, dest)`` ``disp`` steps down and up
+        ``direction``; ``PROC_NULL`` off a non-periodic edge; ``ERR_ARG`` for
+        no dimension."""
         d = int(direction)
         if not 0 <= d < self.Get_dim():
             raise MPIException(C.ERR_ARG, f"Invalid argument: direction {d}")
@@ -281,7 +289,7 @@ class Graphcomm(Topocomm):
     _expecting = "expecting a general graph communicator"
 
     def Get_dims(self) -> tuple[int, int]:
-        """``(nnodes, nedges)``."""
+        """Return ``(nnodes, nedges)``."""
         g: Graph = self._topo()
         return len(g.index), len(g.edges)
 
@@ -289,14 +297,16 @@ class Graphcomm(Topocomm):
 
     @property
     def nnodes(self) -> int:
+        """Number of nodes."""
         return self.Get_dims()[0]
 
     @property
     def nedges(self) -> int:
+        """Number of edges."""
         return self.Get_dims()[1]
 
     def Get_topo(self) -> tuple[list[int], list[int]]:
-        """``(index, edges)``."""
+        """Return ``(index, edges)``."""
         g: Graph = self._topo()
         return list(g.index), list(g.edges)
 
@@ -304,10 +314,12 @@ class Graphcomm(Topocomm):
 
     @property
     def index(self) -> list[int]:
+        """Index."""
         return self.Get_topo()[0]
 
     @property
     def edges(self) -> list[int]:
+        """Edges."""
         return self.Get_topo()[1]
 
     def Get_neighbors_count(self, rank: int) -> int:
@@ -315,16 +327,18 @@ class Graphcomm(Topocomm):
         return len(self.Get_neighbors(rank))
 
     def Get_neighbors(self, rank: int) -> list[int]:
-        """``rank``'s neighbors in ``edges`` order; ``ERR_RANK`` off the graph."""
+        """Return ``rank``'s neighbors in ``edges`` order; ``ERR_RANK`` off the graph."""
         g: Graph = self._topo()
         return g.neighbors(rank)
 
     @property
     def nneighbors(self) -> int:
+        """Number of neighbors."""
         return self.Get_neighbors_count(self.Get_rank())
 
     @property
     def neighbors(self) -> list[int]:
+        """Neighbors."""
         return self.Get_neighbors(self.Get_rank())
 
 
@@ -336,14 +350,14 @@ class Distgraphcomm(Topocomm):
     _expecting = "expecting a distributed graph communicator"
 
     def Get_dist_neighbors_count(self) -> tuple[int, int, bool]:
-        """``(indegree, outdegree, weighted)``."""
+        """Return ``(indegree, outdegree, weighted)``."""
         g: DistGraph = self._topo()
         return len(g.sources), len(g.destinations), g.sourceweights is not None
 
     def Get_dist_neighbors(
         self,
     ) -> tuple[list[int], list[int], tuple[list[int], list[int]] | None]:
-        """``(sources, destinations, (sourceweights, destweights) or None)``."""
+        """Return ``(sources, destinations, (sourceweights, destweights) or None)``."""
         g: DistGraph = self._topo()
         weights = None
         if g.sourceweights is not None and g.destweights is not None:

@@ -234,15 +234,18 @@ class Win(KeyvalCalls, Handle, RmaCalls):
 
     @property
     def group_size(self) -> int:
+        """Group size."""
         return self._w().size
 
     @property
     def group_rank(self) -> int:
+        """Group rank."""
         return self._w().rank
 
     def Get_attr(self, keyval: int) -> Any:
-        """``WIN_BASE``, ``WIN_SIZE``, ``WIN_DISP_UNIT``, ``WIN_CREATE_FLAVOR``,
-        ``WIN_MODEL`` or a user attribute (None when not set)."""
+        """Return the value of attribute ``keyval``: ``WIN_BASE``, ``WIN_SIZE``,
+        ``WIN_DISP_UNIT``, ``WIN_CREATE_FLAVOR``, ``WIN_MODEL`` or a user
+        attribute (None when not set)."""
         w = self._w()
         base = w.port.memory.base
         known = {
@@ -258,7 +261,7 @@ class Win(KeyvalCalls, Handle, RmaCalls):
 
     @property
     def attrs(self) -> tuple[int, int, int]:
-        """``(base address, size in bytes, disp_unit)``."""
+        """Attributes: base address, size (in bytes) and displacement unit."""
         return (
             self.Get_attr(C.WIN_BASE),
             self.Get_attr(C.WIN_SIZE),
@@ -267,10 +270,12 @@ class Win(KeyvalCalls, Handle, RmaCalls):
 
     @property
     def flavor(self) -> int:
+        """Create flavor."""
         return int(self.Get_attr(C.WIN_CREATE_FLAVOR))
 
     @property
     def model(self) -> int:
+        """Memory model."""
         return int(self.Get_attr(C.WIN_MODEL))
 
     def tomemory(self) -> buffer:
@@ -279,8 +284,8 @@ class Win(KeyvalCalls, Handle, RmaCalls):
         return buffer(base) if base.size else buffer()
 
     def Shared_query(self, rank: int) -> tuple[buffer, int]:
-        """``(memory, disp_unit)`` of ``rank``'s part of a shared window
-        (``PROC_NULL``: the first rank with memory)."""
+        """Return ``(memory, disp_unit)`` of ``rank``'s part of a shared
+        window (``PROC_NULL``: the first rank with memory)."""
         w = self._w()
         if w.flavor != C.WIN_FLAVOR_SHARED:
             raise MPIException(C.ERR_RMA_FLAVOR, "Shared_query: the window is not shared")
@@ -475,7 +480,8 @@ class Win(KeyvalCalls, Handle, RmaCalls):
         runner.run(w.port.until_notes("complete", list(exposure)))
 
     def Test(self) -> bool:
-        """``Wait`` if every origin has completed (True), else False at once."""
+        """Test for the end of the exposure epoch: ``Wait`` if every origin has
+        completed (True), else False at once."""
         w = self._w()
         if w.exposure is None:
             raise sync_error("Test without Post")
