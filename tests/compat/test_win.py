@@ -325,3 +325,25 @@ def test_requests_that_come_while_the_window_is_made_wait_for_the_next_call() ->
     answers = _answers(link)
     assert [a[:2] for a in answers] == [(1, 1), (1, 2)]
     assert mem.view("i4")[0] == 6
+
+
+def test_settle_of_done_futures_takes_no_turn_of_the_loop_and_raises_the_first_error() -> None:
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        seen: list[str] = []
+        loop.call_soon(seen.append, "loop turned")
+        ok, bad, worse = loop.create_future(), loop.create_future(), loop.create_future()
+        ok.set_result(None)
+        bad.set_exception(MPIException(C.ERR_RMA_RANGE, "first"))
+        worse.set_exception(ValueError("second"))
+        await settle([ok])
+        with pytest.raises(MPIException, match="first"):
+            await settle([ok, bad, worse])  # every error retrieved, the first raised
+        seen.append("settled")
+        gone = loop.create_future()
+        gone.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await settle([ok, gone])
+        return list(seen)  # (the loop runs its callback once main is done)
+
+    assert asyncio.run(main()) == ["settled"]  # before the loop ran its callback

@@ -340,6 +340,15 @@ async def settle(futures: list[asyncio.Future[Any]]) -> None:
     """Wait for every future; then raise the first one's error, if any."""
     if not futures:
         return
+    if all(f.done() for f in futures):  # (operations done in place: no turn of the loop)
+        first: BaseException | None = None
+        for f in futures:
+            err = asyncio.CancelledError() if f.cancelled() else f.exception()
+            if err is not None and first is None:
+                first = err
+        if first is not None:
+            raise first
+        return
     got = await asyncio.gather(*futures, return_exceptions=True)
     for g in got:
         if isinstance(g, BaseException):
