@@ -284,7 +284,9 @@ def as_bytes(obj: Any, writable: bool) -> tuple[Bytes, str, npt.NDArray[Any] | N
         raise BufferError("message: ndarray is not contiguous")
     fmt = _format_of(arr)
     flat = arr.reshape(-1, order="A") if arr.flags.f_contiguous else arr.reshape(-1)
-    return flat.view(np.uint8), fmt, None
+    # a plain array's view: a subclass's indexing (``MPI.buffer`` takes no
+    # index arrays) is not for the layer's packing
+    return flat.view(dtype=np.uint8, type=np.ndarray), fmt, None
 
 
 def _foreign(obj: Any) -> tuple[Bytes, str]:
