@@ -236,6 +236,9 @@ class _Link:
     def on_message(self, handler: object) -> None:
         pass
 
+    def watch(self, fut: object, call: object, peer: int) -> None:
+        pass
+
 
 def _port(nbytes: int = 16) -> tuple[Port, _Link, np.ndarray]:
     link = _Link(0)
@@ -312,6 +315,22 @@ def test_an_error_answered_while_the_epoch_ends_is_raised_by_that_call_only() ->
     asyncio.run(scenario())
 
 
+def test_an_error_reported_before_the_loop_turned_is_not_raised_again() -> None:
+    # A blocking call may take the answer and report its error in the
+    # kernel wait, before the loop ran the future's callbacks.
+    async def scenario() -> None:
+        port, link, _ = _port()
+        port.request(1, "put", 99, 1, np.dtype("i4").str, np.zeros(4, np.uint8))
+        [seq] = [obj[1] for _, tag, obj in link.sent if tag == REQ]  # type: ignore[index]
+        found = port.outstanding([1])
+        port._arrived(1, ANS, (seq, (C.ERR_RMA_RANGE, "outside"), None))
+        with pytest.raises(MPIException):
+            await settle(found)  # done at once: no turn of the loop
+        assert port.outstanding([1]) == []  # the callbacks have not run yet
+
+    asyncio.run(scenario())
+
+
 def test_requests_that_come_while_the_window_is_made_wait_for_the_next_call() -> None:
     link = _Link(0)
     mem = np.zeros(4, np.uint8)
@@ -347,3 +366,23 @@ def test_settle_of_done_futures_takes_no_turn_of_the_loop_and_raises_the_first_e
         return list(seen)  # (the loop runs its callback once main is done)
 
     assert asyncio.run(main()) == ["settled"]  # before the loop ran its callback
+
+
+def test_a_window_over_alloc_mem_takes_an_indexed_datatype() -> None:
+    # MPI.Alloc_mem's buffer is an ndarray subclass whose indexing refuses
+    # index arrays: the window's packing must see a plain array (mpi4py's
+    # nxtval-scalable demo at 5 ranks failed on it).
+    from zmqmesh.compat.mpi4py import MPI
+    from zmqmesh.compat.mpi4py.foreign import as_bytes
+
+    mem = MPI.Alloc_mem(4 * 4)
+    base, _, _ = as_bytes(mem, False)
+    assert type(base) is np.ndarray
+    base.view("i4")[:] = [10, 11, 12, 13]
+    picks = MPI.INT.Create_indexed_block(1, [0, 2, 3]).Commit()
+    plan = T.plan(picks._t.tm, 1, 0)
+    assert list(M.get(base, plan).view("i4")) == [10, 12, 13]
+    M.accumulate(base, plan, picks._t.tm, np.array([1, 1, 1], "i4").view(np.uint8), "SUM")
+    assert list(np.frombuffer(mem, "i4")) == [11, 11, 13, 14]
+    picks.Free()
+    MPI.Free_mem(mem)

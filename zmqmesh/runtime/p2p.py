@@ -16,7 +16,7 @@ from typing import Any
 from zmqmesh.errors import DecodeError, RankFailedError
 from zmqmesh.matching import ANY_SOURCE, ANY_TAG, Selector
 from zmqmesh.runtime.channel import CollState
-from zmqmesh.runtime.engine import Engine, Received
+from zmqmesh.runtime.engine import Call, Engine, Received
 from zmqmesh.runtime.request import Request, Status
 from zmqmesh.wire import (
     Envelope,
@@ -403,6 +403,15 @@ class PointToPoint:
         ``timeout`` seconds) and read it. Whether ``fut`` is done; False at
         once for anything else, which needs the loop to run."""
         return self._engine.wait_input(fut, timeout)
+
+    def watch(self, fut: asyncio.Future[Any], call: Call, peer: int) -> None:
+        """*sync*, for the mpi4py layer: ``fut`` is this rank's wait on rank
+        ``peer`` of this communicator (``call`` names it, as ``call_words``
+        reads it) until it is done: ``wait_input`` may sleep in the kernel
+        for it, and the hang report names it."""
+        engine = self._engine
+        engine.waiting(fut, call, self._ranks[peer])
+        fut.add_done_callback(engine.done_waiting)
 
     def on_this_host(self, rank: int) -> bool:
         """*sync*, for the mpi4py layer: whether rank ``rank`` of this

@@ -143,12 +143,27 @@ class Window:
         return fut
 
     def wait(self, futures: list[asyncio.Future[Any]]) -> None:
-        """Block until every future is done; raise the first error."""
+        """Block until every future is done; raise the first error. Each is
+        awaited alone first: the runner can then sleep in the kernel until
+        its answer is read (``Port.request`` made it a wait), where waiting
+        for all at once would run the loop."""
+        for fut in futures:
+            if not fut.done():
+                runner.run(_until(fut))
         if futures:
             runner.run(settle(futures))
 
     def flush(self, targets: Sequence[int] | None = None) -> None:
         self.wait(runner.now(lambda: self.port.outstanding(targets)))
+
+
+async def _until(fut: asyncio.Future[Any]) -> None:
+    """Until ``fut`` is done, whatever its outcome (``settle`` reports it)."""
+    try:
+        await fut
+    except BaseException:
+        if not fut.done():
+            raise
 
 
 def _target(spec: Any, origin: Message) -> tuple[int, int, T.Typemap]:

@@ -271,6 +271,9 @@ class Port:
         pending = self.pending[target]
         pending.add(fut)
         fut.add_done_callback(functools.partial(self._forget, pending))
+        # a wait of this rank's: a blocking call may sleep in the kernel for
+        # the answer (read and applied as it is read), and a hang report names it
+        self.z.watch(fut, ("win.{}(target={})", kind, target), target)
         sent = self.z.start_send((kind, self.seq, *args), target, _REQ)
         if sent is not None:
             sent.add_done_callback(_retrieve)
@@ -314,11 +317,19 @@ class Port:
         yet, and those answered with an error since the last call: the
         call that completes them reports it, however early it came."""
         keys = list(self.pending) if targets is None else list(targets)
-        found = [f for t in keys for f in self.pending.get(t, ())]
+        found: list[asyncio.Future[Any]] = []
         for t in keys:
-            failed = {f for f in self.pending.get(t, ()) if f.done()}
-            if failed:
-                self.pending[t] -= failed
+            pending = self.pending.get(t)
+            if not pending:
+                continue
+            done = {f for f in pending if f.done()}
+            # done after a caller took it: that caller reported it (its
+            # ``_forget`` may not have run yet, the loop need not have turned)
+            reported = done & self.handed
+            found += [f for f in pending if f not in reported]
+            if done:
+                pending -= done
+                self.handed -= reported
         self.handed.update(f for f in found if not f.done())
         return found
 
