@@ -23,7 +23,7 @@ from typing import Any
 
 import zmqmesh
 from zmqmesh.compat.mpi4py import constants as C
-from zmqmesh.compat.mpi4py import runner
+from zmqmesh.compat.mpi4py import coop, runner
 from zmqmesh.compat.mpi4py.attributes import KeyvalCalls
 from zmqmesh.compat.mpi4py.bsend import PROCESS_BUFFER, attach_to, detach_from, flush
 from zmqmesh.compat.mpi4py.collectives import CollectiveCalls
@@ -117,12 +117,13 @@ async def _paired(
 SPAWNED: list[tuple[tuple[ZComm, ZComm, ZComm], int]] = []
 
 
-async def _joined() -> tuple[Made | None, ZComm]:
+async def _joined() -> tuple[Made | None, ZComm, ZComm]:
     """This process's world: its job's; for a process that a job spawned,
     the children's part of the new job, whose first ranks are the parents
     (with the parents' matching calls in ``spawn``). With it, the world's
     meeting context, where ranks that share no communicator meet
-    (``intergroup``)."""
+    (``intergroup``), and the context of large same-host copies
+    (``coop``)."""
     world = await zmqmesh.init()
     parents = int(os.environ.get(PARENTS, "") or 0)
     if not parents:
@@ -131,7 +132,7 @@ async def _joined() -> tuple[Made | None, ZComm]:
         got = await _paired(world.split(1, world.rank))
         SPAWNED.append(((world, await world.dup(), await world.dup()), parents))
     assert got is not None
-    return got, await got[0].dup()
+    return got, await got[0].dup(), await got[0].dup()
 
 
 async def _ready(comm: ZComm) -> ZComm:
@@ -156,8 +157,9 @@ class _WorldBox(_Box):
         # mpi4py's object calls pickle whatever they are given: so may the
         # layer's, unless the job said otherwise (ZMQMESH_PICKLE=0)
         os.environ.setdefault("ZMQMESH_PICKLE", "1")
-        got, self.meet = runner.run(_joined())
+        got, self.meet, copies = runner.run(_joined())
         assert got is not None
+        coop.attach(copies)
         comm, self.shadow, self.members = got
         runner.sleep_with(comm.wait_input)
         self.comm = comm  # last: another thread may look without the lock

@@ -23,7 +23,7 @@ import numpy as np
 
 import zmqmesh
 from zmqmesh.compat.mpi4py import constants as C
-from zmqmesh.compat.mpi4py import runner
+from zmqmesh.compat.mpi4py import coop, runner
 from zmqmesh.compat.mpi4py.matched import Message, arrival_count
 from zmqmesh.compat.mpi4py.msgspec import Message as Spec
 from zmqmesh.compat.mpi4py.msgspec import Plain, parse, parse_plain
@@ -54,7 +54,7 @@ def _acknowledge(shadow: ZComm, source: int, tag: int) -> None:
         runner.own(fut)
 
 
-def took(shadow: ZComm, got: Any, st: zmqmesh.Status, into: Any = None) -> Took:
+async def took(shadow: ZComm, got: Any, st: zmqmesh.Status, into: Any = None) -> Took:
     """Inside the loop: what a receive matched, acknowledged if synchronous;
     a descriptor's bytes read from its sender (into ``into`` when they fit:
     the receive's own contiguous bytes)."""
@@ -62,7 +62,7 @@ def took(shadow: ZComm, got: Any, st: zmqmesh.Status, into: Any = None) -> Took:
     nbytes = max(st.nbytes, 0)
     if ack and st.source is not None:
         if is_descriptor(obj):
-            obj = desc_read(shadow, obj, st.source, st.tag, into)
+            obj = await desc_read(shadow, obj, st.source, st.tag, into)
             nbytes = obj.size
         else:
             _acknowledge(shadow, st.source, st.tag)
@@ -74,7 +74,7 @@ async def _take(z: ZComm, shadow: ZComm, source: int | None, tag: int, into: Any
         return _NOTHING
     st = zmqmesh.Status()
     got = await z.recv(source, tag, st)
-    return took(shadow, got, st, into)
+    return await took(shadow, got, st, into)
 
 
 async def _send(z: ZComm, shadow: ZComm, obj: Any, dest: int | None, tag: int, sync: bool) -> None:
@@ -337,8 +337,7 @@ class PointToPointCalls:
                 if ack:
                     shadow = self._shadow()
                     if is_descriptor(content):
-                        desc, into = content, plain.mem
-                        content = runner.now(lambda: desc_read(shadow, desc, source, tag, into))
+                        content = runner.run(desc_read(shadow, content, source, tag, plain.mem))
                     else:
                         runner.now(lambda: _acknowledge(shadow, source, tag))
                 unpack_into(plain, content, None)
@@ -356,7 +355,9 @@ class PointToPointCalls:
         data = self._packed(buf, d, False)
         if by_descriptor(z, data, d):
             assert d is not None
-            return Request._of(runner.start(send_by_descriptor(z, self._shadow(), data, d, tag)))
+            claim = coop.slot(False)  # its waits say when this rank waits for it
+            task = runner.start(send_by_descriptor(z, self._shadow(), data, d, tag, claim))
+            return Request._of(task, claim=claim)
         return Request._of(runner.now(lambda: z.isend(data, d, tag)))
 
     Irsend = Isend

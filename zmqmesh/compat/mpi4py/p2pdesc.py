@@ -4,13 +4,14 @@ one into the receive's memory, and a probe's count of one."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
 
 import zmqmesh
 from zmqmesh.compat.mpi4py import constants as C
-from zmqmesh.compat.mpi4py import runner
+from zmqmesh.compat.mpi4py import coop, runner
 from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
 from zmqmesh.compat.mpi4py.msgspec import Plain
 from zmqmesh.compat.mpi4py.ranks import data_bytes
@@ -20,47 +21,102 @@ from zmqmesh.compat.mpi4py.rndv import (
     descriptor,
     enabled,
     is_descriptor,
+    readv,
     size_of,
 )
 from zmqmesh.compat.mpi4py.rndv import read as rndv_read
+from zmqmesh.compat.mpi4py.rndv import target as rndv_target
 from zmqmesh.compat.mpi4py.sync import Packed
 from zmqmesh.runtime.comm import Comm as ZComm
 
 __all__ = ["by_descriptor", "into", "probed_bytes", "read", "send_by_descriptor"]
 
 
-def read(shadow: ZComm, desc: Any, source: int, tag: int, into: Any) -> Any:
-    """A descriptor's bytes (``rndv.py``); the sender is told whether they
-    could be read."""
-    data = rndv_read(desc, into)
-    fut = shadow.start_send(data is not None, source, tag)
+def _refused(rank: int, mine: bool) -> MPIException:
+    who = "this rank cannot read rank {}'s" if mine else "rank {} cannot read this rank's"
+    return MPIException(
+        C.ERR_OTHER,
+        who.format(rank) + " memory for a large message on this host "
+        "(cross-memory attach refused); run with ZMQMESH_CMA=0",
+    )
+
+
+def _answer(comm: ZComm, obj: Any, dest: int, tag: int) -> None:
+    fut = comm.start_send(obj, dest, tag)
     if fut is not None:
         runner.own(fut)
-    if data is None:
-        raise MPIException(
-            C.ERR_OTHER,
-            f"cannot read rank {source}'s memory for a large message on this host "
-            "(cross-memory attach refused); run with ZMQMESH_CMA=0",
-        )
-    return data.view(Packed)
 
 
-async def send_by_descriptor(z: ZComm, shadow: ZComm, mem: Any, dest: int, tag: int) -> None:
+async def read(shadow: ZComm, desc: Any, source: int, tag: int, into: Any) -> Any:
+    """A descriptor's bytes (``rndv.py``), read into ``into`` when they fit
+    there; with the sender copying along when it waits for them
+    (``coop.py``). The sender is told whether they could be read."""
+    ident, slot_addr = int(desc[5]), int(desc[6])
+    x = coop.exchange() if ident >= 0 else None
+    peer = None if x is None else x.peer(shadow, source)
+    if x is None or peer is None:  # an old-style answer: on the shadow, with the message's tag
+        data = rndv_read(desc, into)
+        _answer(shadow, data is not None, source, tag)
+        if data is None:
+            raise _refused(source, True)
+        return data.view(Packed)
+    n, pid, src = size_of(desc), int(desc[1]), int(desc[2])
+    dst = rndv_target(desc, into)
+    if (
+        dst is None
+        or coop.chunking(n)[1] < 2
+        or not enabled()  # (lets the sender write here)
+        or not coop.sender_waits(pid, slot_addr)
+    ):
+        ok = dst is not None and (n == 0 or readv(pid, dst.ctypes.data, src, n))
+        x.answer(peer, ident, ok)
+        if dst is None or not ok:
+            raise _refused(source, True)
+        return dst.view(Packed)
+    claim = np.zeros(1, np.int64)
+    done = x.ask(peer, ident, dst.ctypes.data, claim)
+    await asyncio.sleep(0)  # receives matched in this turn ask in one message
+    x.flush(peer)
+    mine = coop.receiver_copy(pid, src, n, dst.ctypes.data, slot_addr, claim)
+    theirs = await done
+    ok = mine >= 0 and coop.rest_copy(pid, src, n, dst.ctypes.data, mine, theirs)
+    x.answer_later(peer, ident, ok)
+    await asyncio.sleep(0)  # receives done in this turn answer in one message
+    x.flush(peer)
+    if not ok:
+        raise _refused(source, True)
+    return dst.view(Packed)
+
+
+async def send_by_descriptor(
+    z: ZComm, shadow: ZComm, mem: Any, dest: int, tag: int, claim: Any = None
+) -> None:
     """Send contiguous bytes ``mem`` to a rank of this host in one copy,
-    which the receiver makes (``rndv.py``); returns once it has."""
-    answer = shadow.irecv(dest, tag)  # posted first: it cannot come earlier
+    which the receiver makes, with this rank's help while it waits for
+    this send (``coop.py``: ``claim`` is the send's claim slot, whose
+    waiting flag its waits set; None for a blocking send, which waits at
+    once); returns once the bytes are copied."""
+    x = coop.exchange()
+    peer = None if x is None else x.peer(z, dest)
+    answer: Any
+    if x is None or peer is None:
+        answer = shadow.irecv(dest, tag)  # posted first: it cannot come earlier
+        desc = descriptor(mem)
+    else:
+        if claim is None:
+            claim = coop.slot(True)
+        ident, answer = x.sending(peer, mem.ctypes.data, mem.nbytes, claim)
+        desc = descriptor(mem, ident, claim.ctypes.data)
     try:
-        await z.send(descriptor(mem), dest, tag)
+        await z.send(desc, dest, tag)
         ok = await answer
     except BaseException:
         answer.cancel()
+        if x is not None and peer is not None:
+            x.forget(ident)
         raise
     if ok is not True:
-        raise MPIException(
-            C.ERR_OTHER,
-            f"rank {dest} cannot read this rank's memory for a large message on this "
-            "host (cross-memory attach refused); run with ZMQMESH_CMA=0",
-        )
+        raise _refused(dest, False)
 
 
 def by_descriptor(z: ZComm, data: Any, dest: int | None) -> bool:

@@ -1,4 +1,5 @@
-"""``Status`` and ``Request``: what point-to-point calls report and return.
+"""``Request``: what nonblocking calls return (``Status``, what they
+report, is ``status.py``'s).
 
 A ``Request`` handle names an operation in flight (a zmqmesh request and
 what to do with its result: unpack a received message into the caller's
@@ -14,202 +15,13 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py import runner
-from zmqmesh.compat.mpi4py import typemap as T
-from zmqmesh.compat.mpi4py.datatypes import PREDEFINED, Datatype
 from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
 from zmqmesh.compat.mpi4py.handles import Handle
-from zmqmesh.compat.mpi4py.msgspec import as_datatype
+from zmqmesh.compat.mpi4py.status import Status
 
 __all__ = ["REQUEST_NULL", "Prequest", "Request", "Status"]
-
-_BYTE = PREDEFINED["BYTE"]
-
-
-class Status:
-    """Where a message came from and how big it is (``count`` in bytes)."""
-
-    # The fields live in MPICH's MPI_Status layout (count's low word, its
-    # high bits and the cancel flag, source, tag, error), so ``tomemory``
-    # can give the memory itself, as mpi4py does.
-    __slots__ = ("__weakref__", "_m")
-    __hash__ = None  # type: ignore[assignment]
-    _m: npt.NDArray[np.int32]
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Status:
-        obj = super().__new__(cls)
-        obj._m = np.zeros(5, np.int32)
-        return obj
-
-    @property
-    def source(self) -> int:
-        """Message source."""
-        return int(self._m[2])
-
-    @source.setter
-    def source(self, value: int) -> None:
-        self._m[2] = int(value)
-
-    @property
-    def tag(self) -> int:
-        """Message tag."""
-        return int(self._m[3])
-
-    @tag.setter
-    def tag(self, value: int) -> None:
-        self._m[3] = int(value)
-
-    @property
-    def error(self) -> int:
-        """Message error."""
-        return int(self._m[4])
-
-    @error.setter
-    def error(self, value: int) -> None:
-        self._m[4] = int(value)
-
-    @property
-    def count(self) -> int:
-        """Byte count."""
-        low, high = int(self._m[0]) & 0xFFFFFFFF, int(self._m[1]) >> 1
-        return (high << 32) | low
-
-    @count.setter
-    def count(self, value: int) -> None:
-        v = int(value)
-        self._m[0] = np.uint32(v & 0xFFFFFFFF).view(np.int32)
-        self._m[1] = ((v >> 32) << 1) | (int(self._m[1]) & 1)
-
-    @property
-    def cancelled(self) -> bool:
-        """Cancelled state."""
-        return bool(int(self._m[1]) & 1)
-
-    @cancelled.setter
-    def cancelled(self, flag: bool) -> None:
-        self._m[1] = (int(self._m[1]) & ~1) | int(bool(flag))
-
-    def tomemory(self) -> memoryview:
-        """The status's own memory, as C ints (writing them changes it)."""
-        return memoryview(self._m)  # type: ignore[arg-type]
-
-    def __getstate__(self) -> tuple[int, int, int, int, bool]:
-        return self.source, self.tag, self.error, self.count, self.cancelled
-
-    def __setstate__(self, state: tuple[int, int, int, int, bool]) -> None:
-        self.source, self.tag, self.error, self.count, self.cancelled = state
-
-    def __reduce__(self) -> tuple[type[Status], tuple[()], tuple[int, int, int, int, bool]]:
-        # through the class, so every pickle protocol (0 and 1 too) makes _m
-        return type(self), (), self.__getstate__()
-
-    def __init__(self, status: Status | None = None) -> None:
-        if status is not None and not isinstance(status, Status):
-            raise TypeError(f"expected Status, got {type(status).__name__}")
-        self.source = C.ANY_SOURCE
-        self.tag = C.ANY_TAG
-        self.error = C.SUCCESS
-        self.count = 0
-        self.cancelled = False
-        if status is not None:
-            self._copy(status)
-
-    def _copy(self, other: Status) -> None:
-        self.source, self.tag, self.error = other.source, other.tag, other.error
-        self.count, self.cancelled = other.count, other.cancelled
-
-    def _fill(self, source: int | None, tag: int, nbytes: int) -> None:
-        self.source = C.PROC_NULL if source is None else source
-        self.tag = tag
-        self.count = nbytes
-        self.error = C.SUCCESS
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Status):
-            return NotImplemented
-        mine = (self.source, self.tag, self.error, self.count, self.cancelled)
-        return mine == (other.source, other.tag, other.error, other.count, other.cancelled)
-
-    def __repr__(self) -> str:
-        return f"Status(source={self.source}, tag={self.tag}, count={self.count})"
-
-    def Get_source(self) -> int:
-        """The source of the message."""
-        return self.source
-
-    def Set_source(self, source: int) -> None:
-        """Set the source."""
-        self.source = int(source)
-
-    def Get_tag(self) -> int:
-        """The tag of the message."""
-        return self.tag
-
-    def Set_tag(self, tag: int) -> None:
-        """Set the tag."""
-        self.tag = int(tag)
-
-    def Get_error(self) -> int:
-        """The error code of the operation."""
-        return self.error
-
-    def Set_error(self, error: int) -> None:
-        """Set the error code."""
-        self.error = int(error)
-
-    def Get_count(self, datatype: Datatype | str = _BYTE) -> int:
-        """Whole elements of ``datatype`` received; ``UNDEFINED`` when the
-        bytes are not a whole number of them."""
-        size = as_datatype(datatype).Get_size()
-        if size == 0:
-            return 0
-        n, rest = divmod(self.count, size)
-        return C.UNDEFINED if rest else n
-
-    def Get_elements(self, datatype: Datatype | str) -> int:
-        """Basic elements of ``datatype``'s typemap received (``UNDEFINED``
-        when the bytes end inside one)."""
-        got = T.elements_in(as_datatype(datatype).typemap, self.count)
-        return C.UNDEFINED if got is None else got
-
-    def Set_elements(self, datatype: Datatype | str, count: int) -> None:
-        """Make the status say ``count`` basic elements of ``datatype``."""
-        tm = as_datatype(datatype).typemap
-        per = tm.kinds.size
-        if per == 0:
-            self.count = 0
-            return
-        whole, part = divmod(int(count), per)
-        sizes = [T.BASES[int(k)].itemsize for k in tm.kinds[:part]]
-        self.count = whole * tm.size + sum(sizes)
-
-    def Is_cancelled(self) -> bool:
-        """Whether the operation was cancelled."""
-        return self.cancelled
-
-    def Set_cancelled(self, flag: bool) -> None:
-        """Set whether the operation was cancelled."""
-        self.cancelled = bool(flag)
-
-    def py2f(self) -> list[int]:
-        """The Fortran status, MPICH's layout: the count's low and high
-        words (the cancel flag in the high word's low bit), then
-        ``F_SOURCE``, ``F_TAG``, ``F_ERROR``."""
-        count = max(int(self.count), 0)
-        low, high = count & 0x7FFFFFFF, count >> 31
-        return [low, (high << 1) | int(self.cancelled), self.source, self.tag, self.error]
-
-    @classmethod
-    def f2py(cls, arg: list[int]) -> Status:
-        """The status of a Fortran status array (as ``py2f`` lays it out)."""
-        st = cls()
-        low, high, st.source, st.tag, st.error = (int(v) for v in arg[: C.F_STATUS_SIZE])
-        st.count, st.cancelled = low | ((high >> 1) << 31), bool(high & 1)
-        return st
 
 
 class _Op:
@@ -217,22 +29,35 @@ class _Op:
     request, a task of the layer, or None when done at once) and its last
     step."""
 
-    __slots__ = ("cancellable", "done", "finish", "req", "status", "value")
+    __slots__ = ("cancellable", "claim", "done", "finish", "req", "status", "value")
 
     def __init__(
-        self, req: Any, finish: Callable[[Any, Status], Any] | None, cancellable: bool = False
+        self,
+        req: Any,
+        finish: Callable[[Any, Status], Any] | None,
+        cancellable: bool = False,
+        claim: Any = None,
     ) -> None:
         self.req = req
         self.finish = finish
         self.cancellable = cancellable
+        self.claim = claim  # a large same-host send's claim slot (coop.py)
         self.done = False
         self.value: Any = None
         self.status = Status()
+
+    def waiting(self, now: bool) -> None:
+        """This rank waits (or stopped waiting) until the operation
+        completes: a large same-host send's receiver may have it copy along."""
+        if self.claim is not None and not self.done:
+            self.claim[1] = int(now)
 
     def complete(self) -> None:
         """Wait for the operation, then run its last step (once)."""
         if self.done:
             return
+        if self.claim is not None:
+            self.claim[1] = 1
         if self.req is not None and _cancelled(self.req):
             self.status.cancelled = True
             self.done = True
@@ -295,9 +120,10 @@ class Request(Handle):
         req: Any,
         finish: Callable[[Any, Status], Any] | None = None,
         cancellable: bool = False,
+        claim: Any = None,
     ) -> Request:
         r = cls()
-        r._h = _Op(req, finish, cancellable)
+        r._h = _Op(req, finish, cancellable, claim)
         return r
 
     def __repr__(self) -> str:
@@ -396,11 +222,18 @@ class Request(Handle):
     ) -> list[Any]:
         """Wait for all the requests to complete; the received objects, in
         order (None for an operation that receives none)."""
+        ops = [op for op in (r._op() for r in requests) if op is not None and op.claim is not None]
+        for op in ops:  # this rank now waits for all of them (coop.py)
+            op.waiting(True)
         out = []
-        for i, r in enumerate(requests):
-            st = Status()
-            out.append(r._complete(st))
-            _put(statuses, i, st)
+        try:
+            for i, r in enumerate(requests):
+                st = Status()
+                out.append(r._complete(st))
+                _put(statuses, i, st)
+        finally:
+            for op in ops:
+                op.waiting(False)
         return out
 
     @classmethod

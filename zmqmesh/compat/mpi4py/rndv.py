@@ -15,8 +15,10 @@ even this process's own memory, or where Yama allows only administrators
 to attach (``ptrace_scope`` 2 or 3). A process that sends by descriptor
 lets its peers attach (``PR_SET_PTRACER_ANY``, as UCX does).
 
-A descriptor is an int64 array of five: ``MAGIC``, pid, address, length
-and the sender's pid namespace (a reader in another refuses it).
+A descriptor is an int64 array of seven: ``MAGIC``, pid, address,
+length, the sender's pid namespace (a reader in another refuses it), and
+the transfer's number and claim slot for copying from both ends at once
+(``coop.py``; -1 and 0 where the sender offers none).
 """
 
 from __future__ import annotations
@@ -30,9 +32,23 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["RNDV_MIN", "desc_nbytes", "descriptor", "enabled", "is_descriptor", "read", "size_of"]
+__all__ = [
+    "DESC_LEN",
+    "RNDV_MIN",
+    "desc_nbytes",
+    "descriptor",
+    "enabled",
+    "is_descriptor",
+    "pid_space",
+    "read",
+    "readv",
+    "size_of",
+    "target",
+    "writev",
+]
 
 RNDV_MIN = 1 << 20
+DESC_LEN = 7
 MAGIC = 0x7A6D716D726E6476
 _PR_SET_PTRACER, _PR_SET_PTRACER_ANY = 0x59616D61, ctypes.c_ulong(-1).value
 
@@ -50,29 +66,37 @@ def _libc() -> Any:
         if sys.platform.startswith("linux"):
             try:
                 lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-                fn = lib.process_vm_readv
-                fn.restype = ctypes.c_ssize_t
-                fn.argtypes = [
-                    ctypes.c_int,
-                    ctypes.POINTER(_IOVec),
-                    ctypes.c_ulong,
-                    ctypes.POINTER(_IOVec),
-                    ctypes.c_ulong,
-                    ctypes.c_ulong,
-                ]
+                for fn in (lib.process_vm_readv, lib.process_vm_writev):
+                    fn.restype = ctypes.c_ssize_t
+                    fn.argtypes = [
+                        ctypes.c_int,
+                        ctypes.POINTER(_IOVec),
+                        ctypes.c_ulong,
+                        ctypes.POINTER(_IOVec),
+                        ctypes.c_ulong,
+                        ctypes.c_ulong,
+                    ]
             except (OSError, AttributeError):
                 lib = None
         _state["libc"] = lib
     return _state["libc"]
 
 
-def _readv(pid: int, dst: int, src: int, n: int) -> bool:
+def readv(pid: int, dst: int, src: int, n: int) -> bool:
     """Copy ``n`` bytes at ``src`` in process ``pid`` to ``dst`` here."""
-    fn = _libc().process_vm_readv
+    return _move(_libc().process_vm_readv, pid, dst, src, n)
+
+
+def writev(pid: int, dst: int, src: int, n: int) -> bool:
+    """Copy ``n`` bytes at ``src`` here to ``dst`` in process ``pid``."""
+    return _move(_libc().process_vm_writev, pid, src, dst, n)
+
+
+def _move(fn: Any, pid: int, here: int, there: int, n: int) -> bool:
     done = 0
     while done < n:
-        local = _IOVec(dst + done, n - done)
-        remote = _IOVec(src + done, n - done)
+        local = _IOVec(here + done, n - done)
+        remote = _IOVec(there + done, n - done)
         got = fn(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
         if got <= 0:
             return False
@@ -96,7 +120,7 @@ def enabled() -> bool:
         if os.environ.get("ZMQMESH_CMA", "1") != "0" and _libc() is not None and _yama_scope() < 2:
             probe = np.arange(64, dtype=np.uint8)
             copy = np.zeros(64, np.uint8)
-            if _readv(os.getpid(), copy.ctypes.data, probe.ctypes.data, 64):
+            if readv(os.getpid(), copy.ctypes.data, probe.ctypes.data, 64):
                 on = bool((copy == probe).all())
         if on:  # peers that are not this process's ancestors may read it
             _libc().prctl(_PR_SET_PTRACER, ctypes.c_ulong(_PR_SET_PTRACER_ANY), 0, 0, 0)
@@ -104,7 +128,7 @@ def enabled() -> bool:
     return bool(on)
 
 
-def _pid_space() -> int:
+def pid_space() -> int:
     """This process's pid namespace (its inode): a pid means the same
     process only to a reader in the same one."""
     n = _state.get("pid_space")
@@ -117,9 +141,13 @@ def _pid_space() -> int:
     return int(n)
 
 
-def descriptor(mem: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
-    """The descriptor of contiguous bytes ``mem`` of this process."""
-    return np.array([MAGIC, os.getpid(), mem.ctypes.data, mem.nbytes, _pid_space()], np.int64)
+def descriptor(mem: npt.NDArray[np.uint8], ident: int = -1, slot: int = 0) -> npt.NDArray[np.int64]:
+    """The descriptor of contiguous bytes ``mem`` of this process; with the
+    transfer's number ``ident`` and the address of its claim ``slot`` when
+    the sender offers to copy too (``coop.py``)."""
+    return np.array(
+        [MAGIC, os.getpid(), mem.ctypes.data, mem.nbytes, pid_space(), ident, slot], np.int64
+    )
 
 
 def desc_nbytes() -> int:
@@ -128,7 +156,7 @@ def desc_nbytes() -> int:
     if n is None:
         from zmqmesh.wire import Envelope, Kind, encode, payload_nbytes
 
-        frames = encode(Envelope(Kind.P2P, 0, 0, 0), np.zeros(5, np.int64))
+        frames = encode(Envelope(Kind.P2P, 0, 0, 0), np.zeros(DESC_LEN, np.int64))
         n = _state["desc_nbytes"] = payload_nbytes(frames)
     return int(n)
 
@@ -137,7 +165,7 @@ def is_descriptor(got: Any) -> bool:
     return (
         type(got) is np.ndarray
         and got.dtype == np.int64
-        and got.shape == (5,)
+        and got.shape == (DESC_LEN,)
         and int(got[0]) == MAGIC
     )
 
@@ -146,19 +174,28 @@ def size_of(desc: npt.NDArray[np.int64]) -> int:
     return int(desc[3])
 
 
+def target(
+    desc: npt.NDArray[np.int64], into: npt.NDArray[np.uint8] | None
+) -> npt.NDArray[np.uint8] | None:
+    """Where the described bytes go: the start of ``into`` when they fit
+    there, else a new array; None when the sender's memory cannot be read
+    from here (another pid namespace: its pid may name another process)."""
+    if int(desc[4]) != pid_space() or _libc() is None:
+        return None
+    n = size_of(desc)
+    if into is not None and into.size >= n and into.flags.c_contiguous and into.flags.writeable:
+        return into[:n]
+    return np.empty(n, np.uint8)
+
+
 def read(
     desc: npt.NDArray[np.int64], into: npt.NDArray[np.uint8] | None
 ) -> npt.NDArray[np.uint8] | None:
     """The described bytes, copied from the sender into the start of
     ``into`` when they fit there, else into a new array; None when the
     sender's memory cannot be read."""
+    dst = target(desc, into)
     n = size_of(desc)
-    if into is not None and into.size >= n and into.flags.c_contiguous and into.flags.writeable:
-        dst = into[:n]
-    else:
-        dst = np.empty(n, np.uint8)
-    if int(desc[4]) != _pid_space() or _libc() is None:
-        return None  # (another pid namespace: its pid may name another process here)
-    if n and not _readv(int(desc[1]), dst.ctypes.data, int(desc[2]), n):
+    if dst is None or (n and not readv(int(desc[1]), dst.ctypes.data, int(desc[2]), n)):
         return None
     return dst
