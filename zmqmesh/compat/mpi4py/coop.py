@@ -27,12 +27,18 @@ complete in:
   along into ``dst`` of process ``pid``. Receives matched in one turn of
   the loop ask in one message. The sender copies its part of each, the
   newest transfer first (the receiver starts from the oldest), at once,
-  inside whatever call it is waiting in.
+  inside whatever call it is waiting in, and then says *done*.
 - *done* (to the receiver): rows ``[ident, first]``, chunks from ``first``
-  on are written. The receiver reads whatever lies between its claims and
-  ``first`` (chunks the sender claimed and could not write).
-- *answer* (to the sender): rows ``[ident, ok]``: the receiver has read
-  what it needed of the sender's memory (ok 1), or could not (0).
+  on are written: the receive completes (nothing writes into it later).
+- *answer* (to the sender): rows ``[ident, ok, read]``, sent as soon as
+  the receiver has read its part, chunks below ``read``: the send
+  completes, its memory is not read again. Only when the sender claimed
+  a chunk and could not write it (``first > read``) does the receiver read
+  those chunks itself after the done, and answer a second time.
+
+The answer does not wait for the done, so the two cross: the end of a
+transfer costs one trip between the ranks, not two. A sender reads its
+messages in order, so it has handled a ready before the answer after it.
 
 Whether to ask. The sender's claim slot also says whether it is waiting
 for this send now (``waiting``). The receiver sends a ready only then: the
@@ -97,8 +103,7 @@ class Exchange:
     def __init__(self, comm: ZComm) -> None:
         self.comm = comm
         self.ranks = {int(e): r for r, e in enumerate(comm._ranks)}
-        # a sender's: ident -> (its future, source address, bytes, claim slot, peer)
-        self.sends: dict[int, tuple[asyncio.Future[bool], int, int, Any, int]] = {}
+        self.sends: dict[int, _Send] = {}  # a sender's, by number
         # a receiver's: (peer, ident) -> the future of the sender's done
         self.recvs: dict[tuple[int, int], asyncio.Future[int]] = {}
         self.readies: dict[int, list[list[int]]] = {}  # peer -> rows not sent yet
@@ -122,7 +127,7 @@ class Exchange:
         and the future of the receiver's answer."""
         ident = next(_idents)
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.sends[ident] = (fut, src, n, claim, peer)
+        self.sends[ident] = _Send(fut, src, n, claim, peer)
         self.comm.watch(fut, ("send(dest={}) of a large message", peer), peer)
         return ident, fut
 
@@ -134,9 +139,11 @@ class Exchange:
         done = []
         for ident, pid, dst, r_addr in reversed(rows.tolist()):
             rec = self.sends.get(ident)
-            # (unknown: written by nobody here, the receiver reads it all)
-            first = UNCLAIMED if rec is None else sender_copy(pid, dst, r_addr, *rec[1:4])
-            done.append([ident, first])
+            if rec is None:  # (written by nobody here: the receiver reads it all)
+                done.append([ident, UNCLAIMED])
+                continue
+            rec.first = sender_copy(pid, dst, r_addr, rec.src, rec.n, rec.claim)
+            done.append([ident, rec.first])
         self._send(np.array(done, np.int64), src, _DONE)
 
     # -- the receiver's side ------------------------------------------------------------------
@@ -162,14 +169,16 @@ class Exchange:
         if rows:
             self._send(np.array(rows, np.int64), peer, _ANSWER)
 
-    def answer(self, peer: int, ident: int, ok: bool) -> None:
-        """Answer ``peer``'s transfer ``ident`` now."""
-        self._send(np.array([[ident, int(ok)]], np.int64), peer, _ANSWER)
+    def answer(self, peer: int, ident: int, ok: bool, read: int) -> None:
+        """Answer ``peer``'s transfer ``ident`` now: whether the chunks
+        below ``read`` could be read (a sender whose writes failed above
+        them waits for the second answer, once the receiver read those)."""
+        self._send(np.array([[ident, int(ok), read]], np.int64), peer, _ANSWER)
 
-    def answer_later(self, peer: int, ident: int, ok: bool) -> None:
-        """Queue the answer to ``peer``'s transfer ``ident``; ``flush``
-        sends it (with the others queued by then, in one message)."""
-        self.answers.setdefault(peer, []).append([ident, int(ok)])
+    def answer_later(self, peer: int, ident: int, ok: bool, read: int) -> None:
+        """``answer``, queued: ``flush`` sends it (with the others queued
+        by then, in one message)."""
+        self.answers.setdefault(peer, []).append([ident, int(ok), read])
 
     # -- messages -----------------------------------------------------------------------------
     def _send(self, rows: npt.NDArray[np.int64], peer: int, tag: int) -> None:
@@ -186,25 +195,44 @@ class Exchange:
                 if fut is not None and not fut.done():
                     fut.set_result(first)
         elif tag == _ANSWER:
-            for ident, ok in rows.tolist():
-                rec = self.sends.pop(ident, None)
-                if rec is not None and not rec[0].done():
-                    rec[0].set_result(bool(ok))
+            for ident, ok, read in rows.tolist():
+                rec = self.sends.get(ident)
+                if rec is None:
+                    continue
+                if ok and rec.first > read and not rec.answered:
+                    rec.answered = True  # its reads of what this rank failed to write come
+                    continue
+                del self.sends[ident]
+                if not rec.fut.done():
+                    rec.fut.set_result(bool(ok))
 
     def _failed(self, rank: int, detail: str) -> None:
         gone = MPIException(
             C.ERR_OTHER, f"rank {rank} failed during a large message on this host: {detail}"
         )
         for ident, rec in list(self.sends.items()):
-            if rec[4] == rank:
+            if rec.peer == rank:
                 del self.sends[ident]
-                if not rec[0].done():
-                    rec[0].set_exception(gone)
+                if not rec.fut.done():
+                    rec.fut.set_exception(gone)
         for key, fut in list(self.recvs.items()):
             if key[0] == rank:
                 del self.recvs[key]
                 if not fut.done():
                     fut.set_exception(gone)
+
+
+class _Send:
+    """A sender's transfer in flight: the future of the receiver's answer,
+    the bytes (address, length), the claim slot, the receiver, and the
+    first chunk from which on this rank wrote all (0 until it was asked)."""
+
+    __slots__ = ("answered", "claim", "first", "fut", "n", "peer", "src")
+
+    def __init__(self, fut: asyncio.Future[bool], src: int, n: int, claim: Any, peer: int) -> None:
+        self.fut, self.src, self.n, self.claim, self.peer = fut, src, n, claim, peer
+        self.first = 0
+        self.answered = False
 
 
 def _retrieve(fut: asyncio.Future[Any]) -> None:

@@ -69,7 +69,7 @@ async def read(shadow: ZComm, desc: Any, source: int, tag: int, into: Any) -> An
         or not coop.sender_waits(pid, slot_addr)
     ):
         ok = dst is not None and (n == 0 or readv(pid, dst.ctypes.data, src, n))
-        x.answer(peer, ident, ok)
+        x.answer(peer, ident, ok, coop.UNCLAIMED)
         if dst is None or not ok:
             raise _refused(source, True)
         return dst.view(Packed)
@@ -78,11 +78,14 @@ async def read(shadow: ZComm, desc: Any, source: int, tag: int, into: Any) -> An
     await asyncio.sleep(0)  # receives matched in this turn ask in one message
     x.flush(peer)
     mine = coop.receiver_copy(pid, src, n, dst.ctypes.data, slot_addr, claim)
-    theirs = await done
-    ok = mine >= 0 and coop.rest_copy(pid, src, n, dst.ctypes.data, mine, theirs)
-    x.answer_later(peer, ident, ok)
-    await asyncio.sleep(0)  # receives done in this turn answer in one message
+    x.answer_later(peer, ident, mine >= 0, mine)  # (before the done: they cross)
+    await asyncio.sleep(0)  # receives that read their part in this turn answer in one message
     x.flush(peer)
+    theirs = await done
+    ok = mine >= 0
+    if ok and theirs > mine:  # chunks the sender claimed and could not write
+        ok = coop.rest_copy(pid, src, n, dst.ctypes.data, mine, theirs)
+        x.answer(peer, ident, ok, coop.UNCLAIMED)
     if not ok:
         raise _refused(source, True)
     return dst.view(Packed)
