@@ -55,6 +55,18 @@ if me < min(size, rsize):  # pairs: local i with remote i
     b = np.empty(3, dtype="d")
     inter.Sendrecv(a, dest=me, sendtag=6, recvbuf=b, source=me, recvtag=6)
     assert (b == np.arange(3) + theirs[me]).all()
+    # large buffers (by descriptor on one host, copied from both ends):
+    # the lower world rank of a pair sends first, so no pair deadlocks
+    big = (np.arange((2 << 20) + 7, dtype=np.uint64) * (wrank + 3) % 239).astype(np.uint8)
+    into = np.zeros_like(big)
+    if wrank < theirs[me]:
+        inter.Send(big, dest=me, tag=9)
+        MPI.Request.Waitall([inter.Irecv(into, source=me, tag=9)])
+    else:
+        MPI.Request.Waitall([inter.Irecv(into, source=me, tag=9)])
+        inter.Send(big, dest=me, tag=9)
+    want = (np.arange((2 << 20) + 7, dtype=np.uint64) * (theirs[me] + 3) % 239).astype(np.uint8)
+    assert np.array_equal(into, want)
     sync = inter.issend("sync", dest=me, tag=8)
     st = MPI.Status()
     inter.probe(source=me, tag=8, status=st)

@@ -111,10 +111,13 @@ class Exchange:
         comm.on_message(self._arrived)
         comm.watch_failures(self._failed)
 
-    def peer(self, comm: ZComm, rank: int) -> int | None:
-        """The rank here of rank ``rank`` of ``comm``, or None when the
-        exchange cannot reach it (a communicator of another engine: a
-        spawned job's)."""
+    def peer(self, comm: Any, rank: int) -> int | None:
+        """The rank here of rank ``rank`` of ``comm`` (a zmqmesh
+        communicator, or an intercommunicator's view of one), or None when
+        the exchange cannot reach it (a communicator of another engine, or
+        a process of another job: a spawned job's)."""
+        if hasattr(comm, "union"):
+            comm, rank = comm.union(rank)
         if comm._engine is not self.comm._engine:
             return None
         return self.ranks.get(comm._ranks[rank])

@@ -73,6 +73,16 @@ class Remote:
             st.source -= self._at
         return st
 
+    def union(self, rank: int) -> tuple[ZComm, int]:
+        """The communicator over both groups, and its rank of remote rank ``rank``."""
+        return self._z, self._to(rank)
+
+    def on_this_host(self, rank: int) -> bool:
+        return self._z.on_this_host(self._to(rank))
+
+    def peek(self, source: int, tag: int) -> Any:
+        return self._z.peek(self._to(source), tag)
+
     async def send(self, obj: Any, dest: int | None, tag: int = 0) -> None:
         await self._z.send(obj, self._to(dest), tag)
 
