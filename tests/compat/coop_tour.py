@@ -4,6 +4,7 @@ way a sender can wait, and a receive never waits on a sender that is busy
 outside MPI. Run on 2 ranks, with ``COOP_FIFO`` the path of a named pipe
 that rank 1 uses to tell rank 0, outside MPI, that its receive completed."""
 
+import mmap
 import os
 
 import numpy as np
@@ -61,7 +62,22 @@ reqs = [comm.Isend(mine, 1 - rank, 4), comm.Irecv(theirs, 1 - rank, 4)]
 MPI.Request.Waitall(reqs)
 assert np.array_equal(theirs, data(41 - rank, 8 * MiB))
 
-# 5. a sender busy outside MPI: the receive completes without it
+# 5. mpi4py's osu_bw: [buf, count, MPI.BYTE] over mmap buffers, a window of requests
+size = 3 * MiB + 17
+if rank == 0:
+    src = mmap.mmap(-1, 4 * MiB)
+    src[:size] = data(60, size).tobytes()
+    MPI.Request.Waitall([comm.Isend([src, size, MPI.BYTE], 1, 6) for _ in range(8)])
+else:
+    dst = mmap.mmap(-1, 4 * MiB)
+    sts = [MPI.Status() for _ in range(8)]
+    MPI.Request.Waitall([comm.Irecv([dst, size, MPI.BYTE], 0, 6) for _ in range(8)], sts)
+    assert [st.Get_count(MPI.BYTE) for st in sts] == [size] * 8
+    got = np.frombuffer(dst, np.uint8)
+    assert np.array_equal(got[:size], data(60, size)) and not got[size:].any()
+    del got
+
+# 6. a sender busy outside MPI: the receive completes without it
 fifo = os.environ["COOP_FIFO"]
 if rank == 0:
     req = comm.Isend(data(50, 8 * MiB), 1, 5)

@@ -409,3 +409,13 @@ def test_darray_refuses_what_mpi_calls_erroneous() -> None:
         assert err.value.Get_error_class() == MPI.ERR_ARG, args
     with pytest.raises(MPI.Exception):
         MPI.INT.Create_darray(1, 0, [4], [B], [D], [1], order=99)
+
+
+def test_unpacking_bytes_that_lie_in_place_already_leaves_the_buffer_as_it_is() -> None:
+    mem = np.arange(10_000, dtype=np.uint64).astype(np.uint8)
+    before = mem.copy()
+    p = T.plan(MPI.BYTE.typemap, 8000, 1000)
+    T.unpack(mem, p, mem[1000:9000])  # read there already (a large same-host message)
+    assert np.array_equal(mem, before)
+    T.unpack(mem, p, mem[0:8000].copy())  # elsewhere: copied in
+    assert np.array_equal(mem[1000:9000], before[0:8000])

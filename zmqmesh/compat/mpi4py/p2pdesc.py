@@ -13,7 +13,7 @@ import zmqmesh
 from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py import coop, runner
 from zmqmesh.compat.mpi4py.exceptions import Exception as MPIException
-from zmqmesh.compat.mpi4py.msgspec import Plain
+from zmqmesh.compat.mpi4py.msgspec import Message, Plain
 from zmqmesh.compat.mpi4py.ranks import data_bytes
 from zmqmesh.compat.mpi4py.rndv import (
     RNDV_MIN,
@@ -135,8 +135,16 @@ def by_descriptor(z: ZComm, data: Any, dest: int | None) -> bool:
 
 
 def into(msg: Any) -> Any:
-    """Where a descriptor's bytes may be read to: a plain receive's memory."""
-    return msg.mem if type(msg) is Plain else None
+    """Where a descriptor's bytes may be read to: a receive's own memory,
+    when its bytes lie in one run there (a plain array, ``[buf, count,
+    MPI.BYTE]``...); None for a layout that unpacks from a copy."""
+    if type(msg) is Plain:
+        return msg.mem
+    if isinstance(msg, Message) and msg.stand_in_for is None:
+        p = msg.plan()
+        if p.kind == "slice" and p.start >= 0 and p.start + p.nbytes <= msg.mem.size:
+            return msg.mem[p.start : p.start + p.nbytes]
+    return None
 
 
 def probed_bytes(z: ZComm, st: zmqmesh.Status) -> int:
