@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import zmqmesh.compat.mpi4py as mpi4py
 from zmqmesh.compat.mpi4py import MPI
-from zmqmesh.compat.mpi4py.msgspec import parse, parse_plain, parse_vector
+from zmqmesh.compat.mpi4py.msgspec import parse, parse_counted, parse_plain, parse_vector
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -356,3 +356,32 @@ def test_a_copy_of_a_predefined_handle_comes_back_of_its_own_class(cls: type, na
     for dup in (pickle.loads(pickle.dumps(mine)), copy.copy(mine), copy.deepcopy(mine)):
         assert type(dup) is cls
         assert dup == named
+
+
+def test_a_counted_specification_of_a_flat_type_is_its_first_bytes() -> None:
+    buf = bytearray(range(64))
+    got = parse_counted([buf, 4, MPI.INT], writable=True)
+    assert got is not None
+    assert got.mem.size == 16
+    assert got.mem.ctypes.data == np.frombuffer(buf, np.uint8).ctypes.data
+    assert parse_counted((buf, 0, MPI.BYTE), writable=False) is not None
+    # anything else is parse's to read (and to refuse)
+    vec = MPI.INT.Create_vector(2, 1, 2)
+    resized = MPI.INT.Create_resized(0, 8)
+    for spec in (
+        [buf, 17, MPI.INT],  # longer than the buffer
+        [buf, -1, MPI.BYTE],
+        [buf, 4, vec],
+        [buf, 4, resized],
+        [buf, 4.0, MPI.INT],
+        [buf, 4, "i"],
+        [buf, (4, 0), MPI.INT],
+        [None, 0, MPI.INT],
+        [MPI.BOTTOM, 0, MPI.INT],
+        [buf, MPI.INT],
+    ):
+        assert parse_counted(spec, writable=True) is None, spec
+    vec.Free()
+    resized.Free()
+    with pytest.raises(BufferError):
+        parse_counted([bytes(8), 2, MPI.INT], writable=True)  # read-only

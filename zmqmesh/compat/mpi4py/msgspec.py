@@ -47,6 +47,7 @@ __all__ = [
     "as_bytes",
     "as_datatype",
     "parse",
+    "parse_counted",
     "parse_plain",
     "parse_vector",
 ]
@@ -201,6 +202,27 @@ def parse_plain(buf: Any, *, writable: bool) -> Plain | None:
     if not dt.isnative or char not in typedict or dt.fields is not None:
         return None
     return Plain(arr if char == "B" and arr.ndim == 1 else arr.reshape(-1).view(np.uint8))
+
+
+def parse_counted(msg: Any, *, writable: bool) -> Plain | None:
+    """``[buf, count, datatype]`` as a :class:`Plain` of its first bytes,
+    when ``datatype``'s elements lie back to back from byte 0
+    (``typemap.flat``) and ``buf`` holds them all: mpi4py's benchmarks
+    give ``[buf, size, MPI.BYTE]``. None for any other form (use ``parse``,
+    which also says what is wrong with a bad one)."""
+    if (type(msg) is not list and type(msg) is not tuple) or len(msg) != 3:
+        return None
+    buf, count, dt = msg
+    if type(count) is not int or count < 0 or not isinstance(dt, Datatype) or buf is None:
+        return None
+    size = T.flat(dt.typemap)
+    if size is None or is_bottom(buf):
+        return None
+    mem, _, stand_in = as_bytes(buf, writable)
+    n = count * size
+    if stand_in is not None or n > mem.size:
+        return None
+    return Plain(mem[:n])
 
 
 def _extent(datatype: Datatype, what: str) -> int:

@@ -26,7 +26,7 @@ from zmqmesh.compat.mpi4py import constants as C
 from zmqmesh.compat.mpi4py import coop, runner
 from zmqmesh.compat.mpi4py.matched import Message, arrival_count
 from zmqmesh.compat.mpi4py.msgspec import Message as Spec
-from zmqmesh.compat.mpi4py.msgspec import Plain, parse, parse_plain
+from zmqmesh.compat.mpi4py.msgspec import Plain, parse, parse_counted, parse_plain
 from zmqmesh.compat.mpi4py.p2pdesc import by_descriptor, probed_bytes, send_by_descriptor
 from zmqmesh.compat.mpi4py.p2pdesc import into as desc_into
 from zmqmesh.compat.mpi4py.p2pdesc import read as desc_read
@@ -103,7 +103,11 @@ async def _sendrecv(
 
 
 def _spec(buf: Any, *, writable: bool) -> Spec | Plain:
-    return parse_plain(buf, writable=writable) or parse(buf, writable=writable)
+    return (
+        parse_plain(buf, writable=writable)
+        or parse_counted(buf, writable=writable)
+        or parse(buf, writable=writable)
+    )
 
 
 def _fill(status: Status | None, got: Took, count: int) -> None:
@@ -263,8 +267,12 @@ class PointToPointCalls:
     def Send(self, buf: Any, dest: int, tag: int = 0) -> None:
         """Send the buffer specification ``buf`` (returns once handed off)."""
         plain = None
-        if type(dest) is int and dest >= 0 and type(buf) is np.ndarray:
-            plain = parse_plain(buf, writable=False)
+        if type(dest) is int and dest >= 0:
+            plain = (
+                parse_plain(buf, writable=False)
+                if type(buf) is np.ndarray
+                else parse_counted(buf, writable=False)
+            )
             if plain is not None and plain.mem.nbytes < RNDV_MIN:
                 runner.run(self._z().send(plain.mem, dest, tag))  # the commonest call
                 return
@@ -327,7 +335,11 @@ class PointToPointCalls:
         """Receive into the buffer specification ``buf``; raises
         ``ValueError`` when the message is longer than the buffer."""
         if status is None and type(source) is int and source >= 0 and type(tag) is int and tag >= 0:
-            plain = parse_plain(buf, writable=True) if type(buf) is np.ndarray else None
+            plain = (
+                parse_plain(buf, writable=True)
+                if type(buf) is np.ndarray
+                else parse_counted(buf, writable=True)
+            )
             if plain is not None:  # the commonest call, in the fewest steps
                 data = runner.run(self._z().recv(source, tag))
                 if type(data) is np.ndarray and data.dtype.char == "B":

@@ -46,6 +46,7 @@ __all__ = [
     "contiguous",
     "elements_in",
     "external32",
+    "flat",
     "hindexed",
     "hvector",
     "pack",
@@ -363,6 +364,19 @@ def _one_run(tm: Typemap) -> tuple[int, int] | None:
         tm.memo["one"] = (int(starts[0]), int(lengths[0])) if starts.size == 1 else None
     one: tuple[int, int] | None = tm.memo["one"]
     return one
+
+
+def flat(tm: Typemap) -> int | None:
+    """Bytes of one element when elements lie back to back as one run from
+    byte 0 (one run each, no gap, lower bound 0: ``MPI.BYTE``, ``MPI.DOUBLE``,
+    a contiguous type of them): then ``count`` elements are the first
+    ``count`` times that many bytes. None for any other type."""
+    if "flat" not in tm.memo:
+        one = _one_run(tm) if tm.size else None
+        simple = one is not None and one == (0, tm.size) and tm.lb == 0 and tm.extent == tm.size
+        tm.memo["flat"] = tm.size if simple else None
+    got: int | None = tm.memo["flat"]
+    return got
 
 
 def _find_runs(tm: Typemap) -> tuple[Ints, Ints]:
