@@ -63,6 +63,8 @@ from zmqmesh.compat.mpi4py.rndv import readv, writev
 from zmqmesh.runtime.comm import Comm as ZComm
 
 __all__ = [
+    "ALONE",
+    "ASK_MIN",
     "CHUNK_MIN",
     "UNCLAIMED",
     "Exchange",
@@ -79,6 +81,11 @@ __all__ = [
 CHUNK_MIN = 1 << 20  # a chunk costs two system calls more; below two, read alone
 MAX_CHUNKS = 16
 UNCLAIMED = 1 << 62  # a sender's claim before it has claimed any chunk
+# Asking costs the receiver a wait for the sender's done, and a waiting
+# sender is asleep: woken, it starts 50-200 us later here. Only a batch
+# of transfers that takes one core longer than that is worth it.
+ASK_MIN = 8 << 20
+ALONE = -1  # a transfer left to its receiver alone (no ready was sent)
 
 _READY, _DONE, _ANSWER = 0, 1, 2
 _idents = itertools.count()
@@ -106,7 +113,7 @@ class Exchange:
         self.sends: dict[int, _Send] = {}  # a sender's, by number
         # a receiver's: (peer, ident) -> the future of the sender's done
         self.recvs: dict[tuple[int, int], asyncio.Future[int]] = {}
-        self.readies: dict[int, list[list[int]]] = {}  # peer -> rows not sent yet
+        self.readies: dict[int, list[tuple[list[int], int]]] = {}  # peer -> (row, bytes)
         self.answers: dict[int, list[list[int]]] = {}  # the same for answers
         comm.on_message(self._arrived)
         comm.watch_failures(self._failed)
@@ -151,23 +158,35 @@ class Exchange:
 
     # -- the receiver's side ------------------------------------------------------------------
     def ask(
-        self, peer: int, ident: int, dst: int, claim: npt.NDArray[np.int64]
+        self, peer: int, ident: int, dst: int, claim: npt.NDArray[np.int64], n: int
     ) -> asyncio.Future[int]:
-        """Queue a ready for ``peer``'s transfer ``ident`` (``flush`` sends
-        it); the future of the sender's done."""
+        """Queue a ready for ``peer``'s transfer ``ident`` of ``n`` bytes
+        (``flush`` sends it, or not); the future of the sender's done, or
+        ``ALONE`` when ``flush`` left the transfer to this rank alone."""
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.recvs[(peer, ident)] = fut
         self.comm.watch(fut, ("recv(source={}) of a large message", peer), peer)
         row = [ident, os.getpid(), dst, claim.ctypes.data]
-        self.readies.setdefault(peer, []).append(row)
+        self.readies.setdefault(peer, []).append((row, n))
         return fut
+
+    def worth_asking(self, peer: int, n: int) -> bool:
+        """Whether ``flush`` would send a ready for one more transfer of
+        ``n`` bytes from ``peer`` now."""
+        return n + sum(k for _, k in self.readies.get(peer, ())) >= ASK_MIN
 
     def flush(self, peer: int) -> None:
         """Send the readies and the answers queued for ``peer``, each kind
-        in one message."""
-        rows = self.readies.pop(peer, None)
-        if rows:
-            self._send(np.array(rows, np.int64), peer, _READY)
+        in one message. Readies go only when their transfers come to
+        ``ASK_MIN`` bytes together; else each is left to this rank alone."""
+        queued = self.readies.pop(peer, None)
+        if queued and sum(n for _, n in queued) >= ASK_MIN:
+            self._send(np.array([row for row, _ in queued], np.int64), peer, _READY)
+        elif queued:
+            for row, _ in queued:
+                fut = self.recvs.pop((peer, row[0]), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(ALONE)
         rows = self.answers.pop(peer, None)
         if rows:
             self._send(np.array(rows, np.int64), peer, _ANSWER)

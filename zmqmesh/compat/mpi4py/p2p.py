@@ -54,27 +54,31 @@ def _acknowledge(shadow: ZComm, source: int, tag: int) -> None:
         runner.own(fut)
 
 
-async def took(shadow: ZComm, got: Any, st: zmqmesh.Status, into: Any = None) -> Took:
+async def took(
+    shadow: ZComm, got: Any, st: zmqmesh.Status, into: Any = None, batch: bool = False
+) -> Took:
     """Inside the loop: what a receive matched, acknowledged if synchronous;
     a descriptor's bytes read from its sender (into ``into`` when they fit:
-    the receive's own contiguous bytes)."""
+    the receive's own contiguous bytes; ``batch``: see ``p2pdesc.read``)."""
     obj, ack = opened(got)
     nbytes = max(st.nbytes, 0)
     if ack and st.source is not None:
         if is_descriptor(obj):
-            obj = await desc_read(shadow, obj, st.source, st.tag, into)
+            obj = await desc_read(shadow, obj, st.source, st.tag, into, batch)
             nbytes = obj.size
         else:
             _acknowledge(shadow, st.source, st.tag)
     return obj, st.source, st.tag, nbytes
 
 
-async def _take(z: ZComm, shadow: ZComm, source: int | None, tag: int, into: Any = None) -> Took:
+async def _take(
+    z: ZComm, shadow: ZComm, source: int | None, tag: int, into: Any = None, batch: bool = False
+) -> Took:
     if source is None:
         return _NOTHING
     st = zmqmesh.Status()
     got = await z.recv(source, tag, st)
-    return await took(shadow, got, st, into)
+    return await took(shadow, got, st, into, batch)
 
 
 async def _send(z: ZComm, shadow: ZComm, obj: Any, dest: int | None, tag: int, sync: bool) -> None:
@@ -192,7 +196,7 @@ class PointToPointCalls:
         return Request._of(None)
 
     def irecv(self, buf: Any = None, source: int = C.ANY_SOURCE, tag: int = C.ANY_TAG) -> Request:
-        task = runner.start(_take(self._z(), self._shadow(), source_in(source), tag))
+        task = runner.start(_take(self._z(), self._shadow(), source_in(source), tag, batch=True))
 
         def finish(got: Took, status: Status) -> Any:
             status._fill(got[1], got[2], got[3])
@@ -390,7 +394,7 @@ class PointToPointCalls:
         """Start receiving into ``buf``; it is filled when the request completes."""
         src = source_in(source)
         msg = _spec(buf, writable=True) if src is not None else None
-        task = runner.start(_take(self._z(), self._shadow(), src, tag, desc_into(msg)))
+        task = runner.start(_take(self._z(), self._shadow(), src, tag, desc_into(msg), True))
 
         def finish(got: Took, status: Status) -> None:
             status._fill(got[1], got[2], 0)

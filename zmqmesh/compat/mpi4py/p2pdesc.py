@@ -47,10 +47,14 @@ def _answer(comm: ZComm, obj: Any, dest: int, tag: int) -> None:
         runner.own(fut)
 
 
-async def read(shadow: ZComm, desc: Any, source: int, tag: int, into: Any) -> Any:
+async def read(
+    shadow: ZComm, desc: Any, source: int, tag: int, into: Any, batch: bool = False
+) -> Any:
     """A descriptor's bytes (``rndv.py``), read into ``into`` when they fit
     there; with the sender copying along when it waits for them
-    (``coop.py``). The sender is told whether they could be read."""
+    (``coop.py``). The sender is told whether they could be read. With
+    ``batch`` (a nonblocking receive), the receives matched in the same
+    turn of the loop ask together; a blocking one decides at once."""
     ident, slot_addr = int(desc[5]), int(desc[6])
     x = coop.exchange() if ident >= 0 else None
     peer = None if x is None else x.peer(shadow, source)
@@ -66,17 +70,17 @@ async def read(shadow: ZComm, desc: Any, source: int, tag: int, into: Any) -> An
         dst is None
         or coop.chunking(n)[1] < 2
         or not enabled()  # (lets the sender write here)
+        or (not batch and not x.worth_asking(peer, n))
         or not coop.sender_waits(pid, slot_addr)
     ):
-        ok = dst is not None and (n == 0 or readv(pid, dst.ctypes.data, src, n))
-        x.answer(peer, ident, ok, coop.UNCLAIMED)
-        if dst is None or not ok:
-            raise _refused(source, True)
-        return dst.view(Packed)
+        return _alone(x, peer, ident, pid, src, n, dst, source)
     claim = np.zeros(1, np.int64)
-    done = x.ask(peer, ident, dst.ctypes.data, claim)
-    await asyncio.sleep(0)  # receives matched in this turn ask in one message
+    done = x.ask(peer, ident, dst.ctypes.data, claim, n)
+    if batch:
+        await asyncio.sleep(0)  # receives matched in this turn ask in one message
     x.flush(peer)
+    if done.done() and done.result() == coop.ALONE:  # too little to ask for
+        return _alone(x, peer, ident, pid, src, n, dst, source)
     mine = coop.receiver_copy(pid, src, n, dst.ctypes.data, slot_addr, claim)
     x.answer_later(peer, ident, mine >= 0, mine)  # (before the done: they cross)
     await asyncio.sleep(0)  # receives that read their part in this turn answer in one message
@@ -87,6 +91,17 @@ async def read(shadow: ZComm, desc: Any, source: int, tag: int, into: Any) -> An
         ok = coop.rest_copy(pid, src, n, dst.ctypes.data, mine, theirs)
         x.answer(peer, ident, ok, coop.UNCLAIMED)
     if not ok:
+        raise _refused(source, True)
+    return dst.view(Packed)
+
+
+def _alone(
+    x: coop.Exchange, peer: int, ident: int, pid: int, src: int, n: int, dst: Any, source: int
+) -> Any:
+    """Read a described transfer alone, and answer."""
+    ok = dst is not None and (n == 0 or readv(pid, dst.ctypes.data, src, n))
+    x.answer(peer, ident, ok, coop.UNCLAIMED)
+    if dst is None or not ok:
         raise _refused(source, True)
     return dst.view(Packed)
 
