@@ -33,6 +33,7 @@ from zmqmesh.compat.mpi4py.groups import Group
 from zmqmesh.compat.mpi4py.handles import Handle
 from zmqmesh.compat.mpi4py.objects import ERRORS_RETURN, Errhandler, Info
 from zmqmesh.compat.mpi4py.p2p import PointToPointCalls
+from zmqmesh.compat.mpi4py.partition import PartitionedCalls
 from zmqmesh.compat.mpi4py.requests import Request
 from zmqmesh.compat.mpi4py.sync import BsendSpace
 from zmqmesh.runtime.comm import Comm as ZComm
@@ -189,7 +190,7 @@ def _lowest_free(mask: int) -> int:
     return slot
 
 
-class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
+class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls, PartitionedCalls):
     """A communicator with mpi4py's methods."""
 
     __slots__ = ()
@@ -500,9 +501,6 @@ class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls):
         print(f"MPI.Abort({errorcode}) on rank {self._comm.rank}", file=sys.stderr, flush=True)
         sys.stdout.flush()  # os._exit would drop what the program printed last
         os._exit(errorcode or 1)
-
-    # -- not here ----------------------------------------------------------------------------------
-    Psend_init = Precv_init = runner.unsupported("Comm.Psend_init", "partitioned communication")
 
 
 class Intracomm(Comm):

@@ -367,8 +367,12 @@ class PointToPointCalls:
 
     def Isend(self, buf: Any, dest: int, tag: int = 0) -> Request:
         """Start sending ``buf``; it must not change before the request completes."""
-        z, d = self._z(), dest_in(dest)
-        data = self._packed(buf, d, False)
+        d = dest_in(dest)
+        return self._isend(self._packed(buf, d, False), d, tag)
+
+    def _isend(self, data: Any, d: int | None, tag: int) -> Request:
+        """``Isend`` of packed bytes ``data`` to ``d`` (None: ``PROC_NULL``)."""
+        z = self._z()
         if by_descriptor(z, data, d):
             assert d is not None
             claim = coop.slot(False)  # its waits say when this rank waits for it
@@ -393,7 +397,10 @@ class PointToPointCalls:
     def Irecv(self, buf: Any, source: int = C.ANY_SOURCE, tag: int = C.ANY_TAG) -> Request:
         """Start receiving into ``buf``; it is filled when the request completes."""
         src = source_in(source)
-        msg = _spec(buf, writable=True) if src is not None else None
+        return self._irecv(_spec(buf, writable=True) if src is not None else None, src, tag)
+
+    def _irecv(self, msg: Spec | Plain | None, src: int | None, tag: int) -> Request:
+        """``Irecv`` into parsed ``msg`` from ``src`` (None: ``PROC_NULL``)."""
         task = runner.start(_take(self._z(), self._shadow(), src, tag, desc_into(msg), True))
 
         def finish(got: Took, status: Status) -> None:

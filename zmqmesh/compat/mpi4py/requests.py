@@ -364,6 +364,14 @@ class _Persistent:
         self.starter = starter
         self.active: _Op | None = None
 
+    def pready(self, partitions: Sequence[int]) -> None:
+        """Mark ``partitions`` of a partitioned send ready (``partition.py``)."""
+        raise MPIException(C.ERR_REQUEST, "Invalid MPI_Request (not a partitioned send)")
+
+    def parrived(self, partition: int) -> bool:
+        """Whether ``partition`` of a partitioned receive has arrived."""
+        raise MPIException(C.ERR_REQUEST, "Invalid MPI_Request (not a partitioned receive)")
+
 
 class Prequest(Request):
     """A persistent request (``Send_init``, ``Recv_init``, ``Bcast_init``, ...).
@@ -409,6 +417,30 @@ class Prequest(Request):
             r.Start()
 
     startall = Startall
+
+    # -- partitioned communication (MPI 4.0; ``partition.py``) --------------------------------
+    def _state(self) -> _Persistent:
+        p: _Persistent | None = self._h
+        if p is None:
+            raise MPIException(C.ERR_REQUEST, "Invalid MPI_Request (the null request)")
+        return p
+
+    def Pready(self, partition: int) -> None:
+        """Mark a given partition as ready."""
+        self._state().pready([partition])
+
+    def Pready_range(self, partition_low: int, partition_high: int) -> None:
+        """Mark a range of partitions as ready."""
+        self._state().pready(range(int(partition_low), int(partition_high) + 1))
+
+    def Pready_list(self, partitions: Sequence[int]) -> None:
+        """Mark a sequence of partitions as ready."""
+        self._state().pready(list(partitions))
+
+    def Parrived(self, partition: int) -> bool:
+        """Test partial completion of a partitioned receive operation."""
+        p: _Persistent | None = self._h
+        return True if p is None else p.parrived(partition)
 
 
 REQUEST_NULL = Request()
