@@ -202,9 +202,6 @@ from zmqmesh.compat.mpi4py.objects import (
     INFO_NULL as INFO_NULL,
 )
 from zmqmesh.compat.mpi4py.objects import (
-    SESSION_NULL as SESSION_NULL,
-)
-from zmqmesh.compat.mpi4py.objects import (
     Errhandler as Errhandler,
 )
 from zmqmesh.compat.mpi4py.objects import (
@@ -212,9 +209,6 @@ from zmqmesh.compat.mpi4py.objects import (
 )
 from zmqmesh.compat.mpi4py.objects import (
     Info as Info,
-)
-from zmqmesh.compat.mpi4py.objects import (
-    Session as Session,
 )
 from zmqmesh.compat.mpi4py.ops import (
     OP_NULL as OP_NULL,
@@ -238,6 +232,12 @@ from zmqmesh.compat.mpi4py.requests import (
     Status as Status,
 )
 from zmqmesh.compat.mpi4py.runner import unsupported as _unsupported
+from zmqmesh.compat.mpi4py.session import (
+    SESSION_NULL as SESSION_NULL,
+)
+from zmqmesh.compat.mpi4py.session import (
+    Session as Session,
+)
 from zmqmesh.compat.mpi4py.topo import Cartcomm as Cartcomm
 from zmqmesh.compat.mpi4py.topo import Distgraphcomm as Distgraphcomm
 from zmqmesh.compat.mpi4py.topo import Graphcomm as Graphcomm

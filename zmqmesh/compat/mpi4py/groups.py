@@ -177,12 +177,11 @@ class Group(Handle):
             raise MPIException(C.ERR_GROUP, "Invalid group (the null group)")
         self._h = None
 
-    def Create_from_session_pset(self, *args: Any, **kwargs: Any) -> Group:
-        """Not supported: the layer has no sessions."""
-        raise NotImplementedError(
-            "MPI.Group.Create_from_session_pset is not supported by zmqmesh's mpi4py layer "
-            "(MPI sessions)"
-        )
+    @classmethod
+    def Create_from_session_pset(cls, session: Any, pset_name: str) -> Group:
+        """Create a new group from session and process set."""
+        group: Group = session.Create_group(pset_name)
+        return group
 
 
 GROUP_NULL = Group()

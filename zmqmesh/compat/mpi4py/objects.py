@@ -1,5 +1,5 @@
-"""The other handle families: ``Info``, ``Errhandler``, ``File``,
-``Session`` (``Group`` is in ``groups``, ``Win`` in ``win``).
+"""The other handle families: ``Info``, ``Errhandler``, ``File``
+(``Group`` is in ``groups``, ``Win`` in ``win``, ``Session`` in ``session``).
 
 ``Info`` works (a dictionary of strings, enough for the calls that take
 one: zmqmesh reads no hints). Error handlers are accepted and ignored: an
@@ -30,11 +30,9 @@ __all__ = [
     "FILE_NULL",
     "INFO_ENV",
     "INFO_NULL",
-    "SESSION_NULL",
     "Errhandler",
     "File",
     "Info",
-    "Session",
 ]
 
 
@@ -238,13 +236,6 @@ class File(Handle):
     Open = classmethod(unsupported("File.Open", "MPI-IO"))
 
 
-class Session(Handle):
-    """Sessions: not supported by the layer."""
-
-    __slots__ = ()
-    Init = classmethod(unsupported("Session.Init", "MPI sessions"))
-
-
 def _named(cls: type[Handle], tag: str) -> Any:
     h = cls()
     h._h = tag
@@ -258,4 +249,3 @@ ERRORS_ARE_FATAL = _named(Errhandler, "ERRORS_ARE_FATAL")
 ERRORS_RETURN = _named(Errhandler, "ERRORS_RETURN")
 ERRORS_ABORT = _named(Errhandler, "ERRORS_ABORT")
 FILE_NULL = File()
-SESSION_NULL = Session()
