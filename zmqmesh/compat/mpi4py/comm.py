@@ -36,6 +36,7 @@ from zmqmesh.compat.mpi4py.p2p import PointToPointCalls
 from zmqmesh.compat.mpi4py.partition import PartitionedCalls
 from zmqmesh.compat.mpi4py.requests import Request
 from zmqmesh.compat.mpi4py.sync import BsendSpace
+from zmqmesh.compat.mpi4py.ulfm import FaultCalls
 from zmqmesh.runtime.comm import Comm as ZComm
 from zmqmesh.runtime.p2p import TAG_UB
 from zmqmesh.runtime.spawned import PARENTS
@@ -190,7 +191,7 @@ def _lowest_free(mask: int) -> int:
     return slot
 
 
-class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls, PartitionedCalls):
+class Comm(KeyvalCalls, Handle, PointToPointCalls, CollectiveCalls, PartitionedCalls, FaultCalls):
     """A communicator with mpi4py's methods."""
 
     __slots__ = ()
