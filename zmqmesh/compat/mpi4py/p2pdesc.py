@@ -83,7 +83,8 @@ async def read(
         return _alone(x, peer, ident, pid, src, n, dst, source)
     mine = coop.receiver_copy(pid, src, n, dst.ctypes.data, slot_addr, claim)
     x.answer_later(peer, ident, mine >= 0, mine)  # (before the done: they cross)
-    await asyncio.sleep(0)  # receives that read their part in this turn answer in one message
+    if batch:
+        await asyncio.sleep(0)  # receives that read their part in this turn answer in one message
     x.flush(peer)
     theirs = await done
     ok = mine >= 0
